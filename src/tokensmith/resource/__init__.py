@@ -1,0 +1,60 @@
+"""Resource-server toolkit: validate OAuth 2.0 access tokens and protect FastAPI routes.
+
+Framework-free validation (JWT access tokens per RFC 9068, opaque tokens by RFC 7662
+introspection, a JWKS cache) plus FastAPI glue in :mod:`tokensmith.resource.fastapi`, which is
+imported lazily so that the validators can be used without FastAPI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .cache import VerifiedTokenCache
+from .discovery import AuthorizationServerMetadata, discover
+from .errors import (
+    InsufficientScopeError,
+    InvalidRequestError,
+    InvalidTokenError,
+    IssuerUnavailableError,
+    KeyNotFoundError,
+    ResourceError,
+)
+from .introspection import IntrospectionValidator
+from .jwks import JWKSCache
+from .jwt_validator import DEFAULT_ALGORITHMS, DEFAULT_TYP, TokenValidator
+from .principal import Principal
+from .validator import CombinedValidator, Validator, looks_like_jwt
+
+if TYPE_CHECKING:
+    from .fastapi import ResourceServer, bearer_token
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "DEFAULT_TYP",
+    "AuthorizationServerMetadata",
+    "CombinedValidator",
+    "InsufficientScopeError",
+    "IntrospectionValidator",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "IssuerUnavailableError",
+    "JWKSCache",
+    "KeyNotFoundError",
+    "Principal",
+    "ResourceError",
+    "ResourceServer",
+    "TokenValidator",
+    "Validator",
+    "VerifiedTokenCache",
+    "bearer_token",
+    "discover",
+    "looks_like_jwt",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ResourceServer", "bearer_token"):
+        from . import fastapi
+
+        return getattr(fastapi, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,197 @@
+"""Validation of opaque access tokens by token introspection (RFC 7662).
+
+The resource server authenticates to the introspection endpoint as a client with
+``client_secret_basic`` (RFC 6749 §2.3.1: id and secret are form-urlencoded before base64).
+Only ``"active": true`` (the JSON boolean) is accepted; then ``exp``/``nbf`` are checked against
+our clock, ``iss`` when present must be the issuer, and ``aud`` must name our audience when an
+audience is configured (BCP-19).
+
+Answers are cached by the SHA-256 of the token for at most ``cache_ttl`` seconds and never beyond
+the token's ``exp``; a revocation is therefore seen after at most ``cache_ttl``. Inactive answers
+are cached too (for ``negative_cache_ttl``), so garbage tokens do not each cost a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import OrderedDict
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from ._util import Clock, is_number, parse_scope, system_clock, token_digest, token_fingerprint
+from .discovery import discover
+from .errors import InvalidTokenError, IssuerUnavailableError
+from .principal import Principal
+
+__all__ = ["IntrospectionValidator"]
+
+logger = logging.getLogger("tokensmith.resource")
+
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+class IntrospectionValidator:
+    """Validates tokens by asking the authorization server (RFC 7662).
+
+    Give ``introspection_endpoint``, or ``issuer`` alone to discover it (RFC 8414).
+    """
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        client_id: str,
+        client_secret: str,
+        issuer: str | None = None,
+        introspection_endpoint: str | None = None,
+        audience: str | None = None,
+        cache_ttl: float = 60.0,
+        negative_cache_ttl: float = 10.0,
+        max_cache_entries: int = 10_000,
+        max_token_bytes: int = 8192,
+        leeway: float = 30.0,
+        timeout: float = 5.0,
+        clock: Clock = system_clock,
+    ) -> None:
+        if issuer is None and introspection_endpoint is None:
+            raise ValueError("give issuer or introspection_endpoint")
+        self.issuer = issuer
+        self.audience = audience
+        self._http = http
+        self._endpoint = introspection_endpoint
+        credentials = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+        self._authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+        self._cache_ttl = cache_ttl
+        self._negative_cache_ttl = negative_cache_ttl
+        self._max_entries = max_cache_entries
+        self._max_token_bytes = max_token_bytes
+        self._leeway = leeway
+        self._timeout = httpx.Timeout(timeout)
+        self._clock = clock
+        # digest -> (evict_at, principal or None for inactive)
+        self._cache: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"IntrospectionValidator(endpoint={self._endpoint!r})"
+
+    async def endpoint(self) -> str:
+        if self._endpoint is None:
+            if self.issuer is None:  # pragma: no cover - excluded by __init__
+                raise IssuerUnavailableError("no issuer to discover")
+            metadata = await discover(self._http, self.issuer)
+            if metadata.introspection_endpoint is None:
+                raise IssuerUnavailableError(f"{self.issuer} has no introspection_endpoint")
+            self._endpoint = metadata.introspection_endpoint
+        return self._endpoint
+
+    async def validate(self, token: str) -> Principal:
+        now = self._clock()
+        if len(token) > self._max_token_bytes:
+            raise InvalidTokenError(f"token of {len(token)} bytes exceeds {self._max_token_bytes}")
+        digest = token_digest(token)
+        cached = self._cache.get(digest)
+        if cached is not None:
+            evict_at, principal = cached
+            if now < evict_at:
+                self._cache.move_to_end(digest)
+                if principal is None:
+                    raise InvalidTokenError("token inactive (cached)")
+                self._check_times(principal.claims, now)
+                return principal
+            del self._cache[digest]
+        answer = await self._introspect(token)
+        try:
+            principal = self._principal(answer, now)
+        except InvalidTokenError:
+            self._remember(digest, now + self._negative_cache_ttl, None)
+            raise
+        evict_at = now + self._cache_ttl
+        if principal.expires_at is not None:
+            evict_at = min(evict_at, principal.expires_at)
+        self._remember(digest, evict_at, principal)
+        logger.debug("token %s active for sub=%s", token_fingerprint(token), principal.subject)
+        return principal
+
+    def _remember(self, digest: bytes, evict_at: float, principal: Principal | None) -> None:
+        if self._max_entries <= 0:
+            return
+        self._cache[digest] = (evict_at, principal)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+
+    async def _introspect(self, token: str) -> dict[str, Any]:
+        endpoint = await self.endpoint()
+        try:
+            response = await self._http.post(
+                endpoint,
+                data={"token": token, "token_type_hint": "access_token"},
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            raise IssuerUnavailableError(f"introspection: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise IssuerUnavailableError(f"introspection: HTTP {response.status_code}")
+        if len(response.content) > MAX_RESPONSE_BYTES:
+            raise IssuerUnavailableError("introspection: response too large")
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise IssuerUnavailableError("introspection: response is not JSON") from exc
+        if not isinstance(answer, dict):
+            raise IssuerUnavailableError("introspection: response is not a JSON object")
+        return answer
+
+    def _check_times(self, claims: Any, now: float) -> None:
+        exp = claims.get("exp")
+        if exp is not None and now >= exp + self._leeway:
+            raise InvalidTokenError("token expired")
+        nbf = claims.get("nbf")
+        if nbf is not None and now + self._leeway < nbf:
+            raise InvalidTokenError("token not yet valid (nbf)")
+
+    def _principal(self, answer: dict[str, Any], now: float) -> Principal:
+        if answer.get("active") is not True:
+            raise InvalidTokenError("token inactive")
+        for name in ("exp", "nbf", "iat"):
+            if name in answer and not is_number(answer[name]):
+                raise InvalidTokenError(f"{name} is not a number")
+        self._check_times(answer, now)
+        iss = answer.get("iss")
+        if iss is not None and self.issuer is not None and iss != self.issuer:
+            raise InvalidTokenError(f"iss {iss!r} is not {self.issuer!r}")
+        if self.audience is not None:
+            aud = answer.get("aud")
+            ok = aud == self.audience or (
+                isinstance(aud, list)
+                and all(isinstance(a, str) for a in aud)
+                and self.audience in aud
+            )
+            if not ok:
+                raise InvalidTokenError(f"aud {aud!r} does not include {self.audience!r}")
+        client_id = answer.get("client_id")
+        if client_id is not None and not isinstance(client_id, str):
+            raise InvalidTokenError("client_id is not a string")
+        sub = answer.get("sub", client_id)
+        if not isinstance(sub, str) or not sub:
+            raise InvalidTokenError("neither sub nor client_id")
+        scopes = parse_scope(answer.get("scope"))
+        if scopes is None:
+            raise InvalidTokenError("scope is not a string")
+        exp = answer.get("exp")
+        return Principal(
+            subject=sub,
+            client_id=client_id,
+            scopes=scopes,
+            claims=MappingProxyType(answer),
+            token_type="opaque",
+            issuer=iss if isinstance(iss, str) else self.issuer,
+            expires_at=float(exp) if exp is not None else None,
+        )
