@@ -12,8 +12,6 @@ Nothing secret is ever put in a URL: the browser carries only an HttpOnly sessio
 value is a random id the server stores as a digest.
 """
 
-from __future__ import annotations
-
 import logging
 import time
 from collections.abc import Callable

@@ -1,0 +1,251 @@
+"""An OpenID Connect provider stand-in whose answers each test can corrupt.
+
+Discovery, JWKS, authorize (auto-approves for ``fake.subject``), token endpoint
+(``client_secret_basic``, PKCE S256) issuing ID tokens signed with its own ES256 key, UserInfo and
+an ``end_session_endpoint``. ``fake.behaviour`` switches on one misbehaviour at a time, like the
+OpenID conformance suite's RP tests.
+
+Negative tokens (``alg: none``, a broken signature) are assembled here by hand from base64url
+pieces so they never depend on the product's JOSE code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+_EC_KEY = ec.generate_private_key(ec.SECP256R1())
+_OTHER_EC_KEY = ec.generate_private_key(ec.SECP256R1())
+_RSA_KEY: rsa.RSAPrivateKey | None = None
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    global _RSA_KEY
+    if _RSA_KEY is None:
+        _RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _RSA_KEY
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64json(obj: Any) -> str:
+    return b64(json.dumps(obj).encode())
+
+
+@dataclass
+class FakeOIDC:
+    client_id: str = "oidc-client"
+    client_secret: str = "oidc-secret"
+    url: str = ""
+    subject: str = "248289761001"
+    email: str | None = "jane@example.org"
+    email_verified: bool = True
+    name: str = "Jane Doe"
+    deny: bool = False
+    alg: str = "ES256"
+    behaviour: set[str] = field(default_factory=set)
+    claim_overrides: dict[str, Any] = field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    access_tokens: dict[str, str] = field(default_factory=dict)
+    token_requests: int = 0
+    userinfo_requests: int = 0
+    jwks_requests: int = 0
+    discovery_requests: int = 0
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    # keys -------------------------------------------------------------------------------------
+    def _private_key(self) -> Any:
+        return rsa_key() if self.alg == "RS256" else _EC_KEY
+
+    def _jwk(self) -> dict[str, Any]:
+        key = self._private_key().public_key()
+        jwk = json.loads(jwt.algorithms.get_default_algorithms()[self.alg].to_jwk(key))
+        jwk.update(kid="k1", use="sig", alg=self.alg)
+        return dict(jwk)
+
+    # endpoints --------------------------------------------------------------------------------
+    async def discovery(self, request: Request) -> Response:
+        self.discovery_requests += 1
+        doc: dict[str, Any] = {
+            "issuer": "https://evil.example"
+            if "discovery-issuer-mismatch" in self.behaviour
+            else self.issuer,
+            "authorization_endpoint": f"{self.url}/authorize",
+            "token_endpoint": f"{self.url}/token",
+            "jwks_uri": f"{self.url}/jwks",
+            "userinfo_endpoint": f"{self.url}/userinfo",
+            "end_session_endpoint": f"{self.url}/logout",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [self.alg],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "code_challenge_methods_supported": ["S256"],
+        }
+        if "advertise-iss" in self.behaviour:
+            doc["authorization_response_iss_parameter_supported"] = True
+        return JSONResponse(doc)
+
+    async def jwks(self, request: Request) -> Response:
+        self.jwks_requests += 1
+        return JSONResponse({"keys": [self._jwk()]})
+
+    async def authorize(self, request: Request) -> Response:
+        q = request.query_params
+        redirect_uri = q["redirect_uri"]
+        params: dict[str, str] = {"state": q.get("state", "")}
+        if self.deny:
+            params.update(error="access_denied", error_description="User cancelled")
+        else:
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {
+                "redirect_uri": redirect_uri,
+                "challenge": q.get("code_challenge"),
+                "method": q.get("code_challenge_method"),
+                "nonce": q.get("nonce"),
+                "client_id": q.get("client_id"),
+            }
+            params["code"] = code
+        if "iss-wrong" in self.behaviour:
+            params["iss"] = "https://evil.example"
+        elif "iss-missing" not in self.behaviour:
+            params["iss"] = self.issuer
+        return RedirectResponse(f"{redirect_uri}?{urlencode(params)}", status_code=302)
+
+    async def token(self, request: Request) -> Response:
+        self.token_requests += 1
+        form = dict(parse_qsl((await request.body()).decode()))
+        credentials = f"{self.client_id}:{self.client_secret}".encode()
+        if (
+            request.headers.get("authorization")
+            != "Basic " + base64.b64encode(credentials).decode()
+        ):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if "token-error" in self.behaviour:
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "nope"}, status_code=400
+            )
+        if "token-500" in self.behaviour:
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        code = self.codes.pop(form.get("code", ""), None)
+        if code is None or code["redirect_uri"] != form.get("redirect_uri"):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        verifier = form.get("code_verifier", "")
+        if (
+            code["method"] != "S256"
+            or b64(hashlib.sha256(verifier.encode()).digest()) != code["challenge"]
+        ):
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "PKCE"}, status_code=400
+            )
+        access_token = secrets.token_urlsafe(24)
+        self.access_tokens[access_token] = self.subject
+        return JSONResponse(
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "id_token": self.id_token(nonce=code["nonce"], access_token=access_token),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def userinfo(self, request: Request) -> Response:
+        self.userinfo_requests += 1
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.access_tokens:
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        sub = "someone-else" if "userinfo-wrong-sub" in self.behaviour else self.subject
+        return JSONResponse(
+            {
+                "sub": sub,
+                "email": self.email,
+                "email_verified": self.email_verified,
+                "name": self.name,
+            }
+        )
+
+    # ID tokens --------------------------------------------------------------------------------
+    def id_token(self, *, nonce: str | None, access_token: str) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": self.subject,
+            "aud": self.client_id,
+            "exp": now + 300,
+            "iat": now,
+            "nonce": nonce,
+            "name": self.name,
+        }
+        if self.email is not None and "no-email-in-id-token" not in self.behaviour:
+            claims.update(email=self.email, email_verified=self.email_verified)
+        digest = hashlib.sha256(access_token.encode()).digest()
+        claims["at_hash"] = b64(digest[:16])
+        b = self.behaviour
+        if "wrong-nonce" in b:
+            claims["nonce"] = "not-the-nonce"
+        if "wrong-aud" in b:
+            claims["aud"] = "someone-else"
+        if "multi-aud-no-azp" in b:
+            claims["aud"] = [self.client_id, "someone-else"]
+        if "wrong-iss" in b:
+            claims["iss"] = "https://evil.example"
+        if "expired" in b:
+            claims["exp"] = now - 3600
+            claims["iat"] = now - 7200
+        if "missing-iat" in b:
+            del claims["iat"]
+        if "missing-sub" in b:
+            del claims["sub"]
+        if "wrong-at-hash" in b:
+            claims["at_hash"] = b64(b"\x00" * 16)
+        claims.update(self.claim_overrides)
+        header = {"alg": self.alg, "kid": "k1", "typ": "JWT"}
+        if "alg-none" in b:
+            return f"{b64json({'alg': 'none', 'typ': 'JWT'})}.{b64json(claims)}."
+        if "hs256-with-public-key" in b:
+            # the classic confusion: HMAC keyed with the provider's public JWK
+            secret = json.dumps(self._jwk()).encode()
+            return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "k1"})
+        if "bad-signature" in b:
+            token = jwt.encode(claims, _OTHER_EC_KEY, algorithm="ES256", headers=header)
+            return token
+        if "tampered" in b:
+            token = jwt.encode(claims, self._private_key(), algorithm=self.alg, headers=header)
+            head, _, sig = token.split(".")
+            forged = dict(claims, sub="admin")
+            return f"{head}.{b64json(forged)}.{sig}"
+        return jwt.encode(claims, self._private_key(), algorithm=self.alg, headers=header)
+
+    async def logout(self, request: Request) -> Response:
+        return PlainTextResponse("logged out")
+
+    def app(self, base_url: str) -> Starlette:
+        self.url = base_url
+        return Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self.discovery),
+                Route("/jwks", self.jwks),
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+                Route("/userinfo", self.userinfo),
+                Route("/logout", self.logout),
+            ]
+        )
