@@ -11,9 +11,10 @@ error code; an invalid token -> 401 ``error="invalid_token"``; a missing scope -
 ``error="insufficient_scope", scope="..."``. Tokens are read from the ``Authorization`` header
 only; ``?access_token=`` is ignored (OAuth 2.1 §5.1, BCP-33). Tokens are never logged, only a
 12-hex-digit SHA-256 prefix.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI must see the real ``Annotated`` objects of
+the dependency built in :meth:`ResourceServer._make_dependency` (they close over local values).
+"""
 
 import logging
 import re

@@ -52,6 +52,20 @@ def _usable(jwk: Mapping[str, Any]) -> bool:
     return kid is None or isinstance(kid, str)
 
 
+_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+
+
+def _consistent(entry: Mapping[str, Any], key: jwt.PyJWK) -> bool:
+    """The declared ``alg`` fits the key: an EC curve signs with one alg only (RFC 7518 §3.4)."""
+    alg = key.algorithm_name
+    kty = entry.get("kty")
+    if alg in _EC_CURVES:
+        return kty == "EC" and entry.get("crv") == _EC_CURVES[alg]
+    if alg == "EdDSA":
+        return kty == "OKP" and entry.get("crv") in ("Ed25519", "Ed448")
+    return kty == "RSA"
+
+
 def parse_jwks(document: Any) -> dict[tuple[str | None, str], jwt.PyJWK]:
     """The usable verification keys of a JWKS document, by ``(kid, alg)``."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
@@ -67,7 +81,7 @@ def parse_jwks(document: Any) -> dict[tuple[str | None, str], jwt.PyJWK]:
             key = jwt.PyJWK(entry)
         except (jwt.PyJWTError, ValueError, TypeError):
             continue
-        if key.algorithm_name not in ASYMMETRIC_ALGORITHMS:
+        if key.algorithm_name not in ASYMMETRIC_ALGORITHMS or not _consistent(entry, key):
             continue
         keys.setdefault((entry.get("kid"), key.algorithm_name), key)
     return keys

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import jwt
 
@@ -304,9 +304,9 @@ class LocalIssuer:
                     status_code=401,
                     headers={"WWW-Authenticate": 'Basic realm="introspection"'},
                 )
-            form = await request.form()
-            token = form.get("token")
-            answer = self._opaque.get(token) if isinstance(token, str) else None
+            body = (await request.body()).decode("utf-8", "replace")
+            tokens = parse_qs(body).get("token", [])
+            answer = self._opaque.get(tokens[0]) if len(tokens) == 1 else None
             if answer is None or self.clock() >= answer["exp"]:
                 answer = {"active": False}
             return JSONResponse(answer, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,203 @@
+"""ResourceServer: RFC 6750 errors, header-only tokens, no token in logs, OpenAPI PKCE scheme."""
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tokensmith.resource import Principal, ResourceServer, TokenValidator
+from tokensmith.testing import LocalIssuer
+
+from .forge import FakeClock
+
+
+class BrokenValidator:
+    """A validator with a bug: it raises something that is not a ResourceError."""
+
+    async def validate(self, token: str) -> Principal:
+        raise RuntimeError("bug " + token)
+
+
+def make_app(validator: object) -> FastAPI:
+    rs = ResourceServer(
+        validator,  # type: ignore[arg-type]
+        realm="docs",
+        authorization_url="https://as.example/authorize",
+        token_url="https://as.example/token",
+        scopes={"docs:read": "Read documents", "docs:write": "Write documents"},
+    )
+    Reader = Annotated[Principal, rs.require_scopes("docs:read")]
+    Writer = Annotated[Principal, rs.require_scopes("docs:read", "docs:write")]
+    app = FastAPI()
+
+    @app.get("/read")
+    async def read(principal: Reader) -> dict[str, str]:
+        return {"sub": principal.subject}
+
+    @app.post("/write")
+    async def write(principal: Writer) -> dict[str, str]:
+        return {"sub": principal.subject}
+
+    @app.get("/me")
+    async def me(principal: Annotated[Principal, rs.authenticated]) -> dict[str, str]:
+        return {"sub": principal.subject}
+
+    return app
+
+
+@pytest.fixture
+async def client(validator: TokenValidator) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(validator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_valid_token_reaches_route(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    response = await client.get("/read", headers=bearer(issuer.token(scopes=["docs:read"])))
+    assert response.status_code == 200
+    assert response.json() == {"sub": "alice"}
+
+
+async def test_no_token_401_without_error_code(client: httpx.AsyncClient) -> None:
+    response = await client.get("/read")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="docs"'
+
+
+async def test_bad_token_401_invalid_token(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    response = await client.get("/read", headers=bearer(issuer.expired_token(scopes=["docs:read"])))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="docs", error="invalid_token"'
+
+
+async def test_missing_scope_403_insufficient_scope(
+    issuer: LocalIssuer, client: httpx.AsyncClient
+) -> None:
+    """BCP-20: a valid token without the scope is 403, not 401."""
+    response = await client.post("/write", headers=bearer(issuer.token(scopes=["docs:read"])))
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="docs", error="insufficient_scope", scope="docs:read docs:write"'
+    )
+    ok = await client.post(
+        "/write", headers=bearer(issuer.token(scopes=["docs:read", "docs:write"]))
+    )
+    assert ok.status_code == 200
+
+
+async def test_wrong_aud_401(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    """BCP-19: a token minted for another resource server is refused."""
+    token = issuer.token(scopes=["docs:read"], audience="https://other.example")
+    response = await client.get("/read", headers=bearer(token))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_token_in_query_string_401(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    """BCP-33: ?access_token= is ignored; without the header there is no token."""
+    token = issuer.token(scopes=["docs:read"])
+    response = await client.get("/read", params={"access_token": token})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="docs"'
+
+
+async def test_token_in_form_body_401(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    token = issuer.token(scopes=["docs:read", "docs:write"])
+    response = await client.post("/write", data={"access_token": token})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+async def test_scheme_case_insensitive(
+    issuer: LocalIssuer, client: httpx.AsyncClient, scheme: str
+) -> None:
+    token = issuer.token(scopes=["docs:read"])
+    response = await client.get("/read", headers={"Authorization": f"{scheme} {token}"})
+    assert response.status_code == 200
+
+
+async def test_other_scheme_is_no_token(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    response = await client.get("/read", headers={"Authorization": "Basic YTpi"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="docs"'
+
+
+@pytest.mark.parametrize("value", ["Bearer", "Bearer ", "Bearer a b", "Bearer <script>"])
+async def test_malformed_bearer_401_invalid_token(client: httpx.AsyncClient, value: str) -> None:
+    response = await client.get("/read", headers={"Authorization": value})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_two_authorization_headers_400(
+    issuer: LocalIssuer, client: httpx.AsyncClient
+) -> None:
+    token = issuer.token(scopes=["docs:read"])
+    headers = [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+    response = await client.get("/read", headers=headers)
+    assert response.status_code == 400
+    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+async def test_authenticated_needs_no_scope(issuer: LocalIssuer, client: httpx.AsyncClient) -> None:
+    response = await client.get("/me", headers=bearer(issuer.token()))
+    assert response.json() == {"sub": "alice"}
+
+
+async def test_token_never_logged_nor_echoed(
+    issuer: LocalIssuer, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """BCP-32: neither the logs nor the error bodies contain the token."""
+    caplog.set_level(logging.DEBUG)
+    valid = issuer.token(scopes=["docs:read"])
+    invalid = issuer.expired_token(scopes=["docs:read"])
+    bodies = []
+    for token in (valid, invalid):
+        for path in ("/read", "/write"):
+            response = await client.request(
+                "GET" if path == "/read" else "POST", path, headers=bearer(token)
+            )
+            bodies.append(response.text + str(response.headers))
+    assert "token expired" in caplog.text  # the failure was logged ...
+    for token in (valid, invalid):
+        assert token not in caplog.text  # ... but not the token
+        assert token.split(".")[2] not in caplog.text
+        assert all(token not in body for body in bodies)
+
+
+async def test_validator_bug_is_not_a_500(issuer: LocalIssuer) -> None:
+    transport = httpx.ASGITransport(app=make_app(BrokenValidator()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
+        response = await client.get("/read", headers=bearer(issuer.token()))
+    assert response.status_code == 401
+    assert "bug" not in response.text
+
+
+async def test_unreachable_issuer_is_503(
+    issuer: LocalIssuer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    validator = TokenValidator(http=http, issuer="http://127.0.0.1:9", audience="a", clock=clock)
+    transport = httpx.ASGITransport(app=make_app(validator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
+        response = await client.get("/read", headers=bearer(issuer.token()))
+    assert response.status_code == 503
+    assert "error=" not in response.headers["www-authenticate"]
+
+
+def test_openapi_declares_authorization_code_flow_with_scopes(validator: TokenValidator) -> None:
+    schema = make_app(validator).openapi()
+    scheme = schema["components"]["securitySchemes"]["OAuth2"]
+    flow = scheme["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == "https://as.example/authorize"
+    assert flow["tokenUrl"] == "https://as.example/token"
+    assert set(flow["scopes"]) == {"docs:read", "docs:write"}
+    assert schema["paths"]["/write"]["post"]["security"] == [
+        {"OAuth2": ["docs:read", "docs:write"]}
+    ]
