@@ -1,5 +1,6 @@
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -138,13 +139,14 @@ async def make_env(engine: AsyncEngine) -> AsyncIterator[MakeEnv]:
             identities.append(identity)
             return await default(identity)
 
+        clock = overrides.pop("clock", time.time)
         config = ClientConfig(
             secret_key=secrets.token_bytes(32),
             base_url=overrides.pop("base_url", APP),
             providers=providers,
             **overrides,
         )
-        auth = ClientAuth(config, store=store, http=http, find_or_create_user=hook)
+        auth = ClientAuth(config, store=store, http=http, find_or_create_user=hook, clock=clock)
         env = Env(app=build_app(auth), auth=auth, store=store, engine=engine, identities=identities)
         created.append((env, http))
         return env
@@ -213,3 +215,13 @@ def assert_no_secret_in_locations(flow: Flow) -> None:
     for location in flow.locations():
         assert not SECRET_IN_URL.search(location), location
         assert not JWT_SHAPED.search(location), location
+
+
+class Clock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -223,7 +224,9 @@ class FakeOIDC:
         if "hs256-with-public-key" in b:
             # the classic confusion: HMAC keyed with the provider's public JWK
             secret = json.dumps(self._jwk()).encode()
-            return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "k1"})
+            signing_input = f"{b64json({'alg': 'HS256', 'kid': 'k1'})}.{b64json(claims)}"
+            mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+            return f"{signing_input}.{b64(mac)}"
         if "bad-signature" in b:
             token = jwt.encode(claims, _OTHER_EC_KEY, algorithm="ES256", headers=header)
             return token

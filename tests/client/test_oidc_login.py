@@ -1,0 +1,266 @@
+"""Login with an OpenID Connect provider (the corruptible stand-in), over real HTTP."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.client.conftest import (
+    APP,
+    MakeEnv,
+    assert_error_page,
+    assert_no_secret_in_locations,
+    login,
+    oidc_provider,
+    session_cookie,
+)
+from tests.client.fake_oidc import FakeOIDC
+from tests.client.servers import serve
+from tokensmith.client import OIDCProvider, google, oidc
+
+
+async def test_oidc_login(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    browser = env.browser()
+    flow = await login(browser, "op")
+    query = parse_qs(urlsplit(flow.start.headers["location"]).query)
+    assert query["scope"] == ["openid email profile"]
+    assert query["response_type"] == ["code"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["nonce"][0]) >= 43  # oidcc-client-test-nonce-unless-code-flow
+
+    assert flow.callback is not None
+    assert flow.callback.status_code == 303, flow.callback.text
+    assert flow.callback.headers["location"] == f"{APP}/"
+    assert_no_secret_in_locations(flow)
+    (identity,) = env.identities
+    assert identity.issuer == fake_oidc.issuer
+    assert identity.subject == fake_oidc.subject
+    assert identity.email == "jane@example.org"
+    assert identity.email_verified is True
+    assert fake_oidc.userinfo_requests == 0  # the ID token carried the e-mail
+    assert (await browser.get(f"{APP}/me")).json()["provider"] == "op"
+
+
+async def test_rs256_provider_and_userinfo_when_id_token_lacks_email(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    fake_oidc.alg = "RS256"
+    fake_oidc.behaviour = {"no-email-in-id-token"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert flow.callback.status_code == 303, flow.callback.text
+    assert fake_oidc.userinfo_requests == 1
+    assert env.identities[0].email == "jane@example.org"
+
+
+def _two_logins_differ(a: str, b: str) -> None:
+    qa, qb = parse_qs(urlsplit(a).query), parse_qs(urlsplit(b).query)
+    for name in ("state", "nonce", "code_challenge"):
+        assert qa[name] != qb[name]
+
+
+async def test_fresh_values_per_login(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """BCP-C03: two logins -> different state, nonce and code_challenge."""
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    browser = env.browser()
+    one = await browser.get(f"{APP}/auth/op/login")
+    two = await browser.get(f"{APP}/auth/op/login")
+    _two_logins_differ(one.headers["location"], two.headers["location"])
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        "wrong-nonce",  # oidcc-client-test-nonce-invalid, BCP-C07
+        "wrong-aud",  # oidcc-client-test-invalid-aud
+        "multi-aud-no-azp",
+        "bad-signature",  # oidcc-client-test-invalid-sig-es256
+        "tampered",
+        "wrong-iss",  # oidcc-client-test-invalid-iss
+        "expired",
+        "missing-iat",  # oidcc-client-test-missing-iat
+        "missing-sub",  # oidcc-client-test-missing-sub
+        "alg-none",  # oidcc-client-test-idtoken-sig-none
+        "hs256-with-public-key",
+        "wrong-at-hash",
+    ],
+)
+async def test_bad_id_token_is_refused_without_session(
+    make_env: MakeEnv, fake_oidc: FakeOIDC, behaviour: str
+) -> None:
+    fake_oidc.behaviour = {behaviour}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    browser = env.browser()
+    flow = await login(browser, "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "InvalidIdToken")
+    assert fake_oidc.userinfo_requests == 0  # ignore all tokens until the ID token passes
+    assert env.identities == []
+    assert await env.count("ts_client_sessions") == 0
+    assert await env.count("ts_client_upstream_tokens") == 0
+    assert (await browser.get(f"{APP}/me")).status_code == 401
+
+
+async def test_rs256_bad_signature(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """oidcc-client-test-invalid-sig-rs256: signature by another key under the right kid."""
+    fake_oidc.alg = "RS256"
+    fake_oidc.behaviour = {"tampered"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "InvalidIdToken")
+
+
+async def test_userinfo_with_other_sub_is_refused(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """oidcc-client-test-userinfo-invalid-sub."""
+    fake_oidc.behaviour = {"no-email-in-id-token", "userinfo-wrong-sub"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "InvalidIdToken")
+    assert await env.count("ts_client_sessions") == 0
+
+
+async def test_wrong_iss_parameter_is_refused_before_token_request(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """RFC 9207 / BCP-C05: an ``iss`` that is not our provider's aborts, no token request."""
+    fake_oidc.behaviour = {"iss-wrong"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "IssuerMismatch")
+    assert fake_oidc.token_requests == 0
+    assert await env.count("ts_client_sessions") == 0
+
+
+async def test_missing_iss_when_advertised_is_refused(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    fake_oidc.behaviour = {"advertise-iss", "iss-missing"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "IssuerMismatch")
+    assert fake_oidc.token_requests == 0
+
+
+async def test_missing_iss_when_not_advertised_is_accepted(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    fake_oidc.behaviour = {"iss-missing"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert flow.callback.status_code == 303
+
+
+async def test_mix_up_between_two_providers(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """BCP-C05/C06: a response for P1 delivered to P2's callback (or carrying P2's iss) aborts."""
+    other = FakeOIDC(client_id="other-client")
+    async with serve(other.app):
+        env = await make_env({"p1": oidc_provider(fake_oidc), "p2": oidc_provider(other)})
+        browser = env.browser()
+        flow = await login(browser, "p1", complete=False)
+        wrong_path = flow.callback_url.replace("/auth/p1/callback", "/auth/p2/callback")
+        response = await browser.get(wrong_path)
+        assert_error_page(response, 400, "InvalidState")
+        assert fake_oidc.token_requests == 0
+        assert other.token_requests == 0
+
+        flow = await login(browser, "p1", complete=False)
+        query = parse_qs(urlsplit(flow.callback_url).query)
+        response = await browser.get(
+            f"{APP}/auth/p1/callback",
+            params={"code": query["code"][0], "state": query["state"][0], "iss": other.issuer},
+        )
+        assert_error_page(response, 400, "IssuerMismatch")
+        assert fake_oidc.token_requests == 0
+        assert other.token_requests == 0
+
+
+async def test_discovery_issuer_mismatch_refuses_to_start(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """BCP-C10 / oidcc-client-test-discovery-issuer-mismatch."""
+    fake_oidc.behaviour = {"discovery-issuer-mismatch"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    response = await env.browser().get(f"{APP}/auth/op/login")
+    assert_error_page(response, 502, "ProviderUnavailable")
+    assert not response.headers.get_list("set-cookie")
+
+
+async def test_token_endpoint_error(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    fake_oidc.behaviour = {"token-error"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "ProviderError")
+
+
+async def test_token_endpoint_500_is_a_502_page(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    fake_oidc.behaviour = {"token-500"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 502, "ProviderUnavailable")
+
+
+async def test_provider_down_at_login_is_a_502_page(make_env: MakeEnv) -> None:
+    from tests.client.servers import dead_url
+
+    provider = OIDCProvider(issuer=dead_url(), client_id="c", client_secret="s", timeout=2.0)
+    env = await make_env({"op": provider})
+    response = await env.browser().get(f"{APP}/auth/op/login")
+    assert_error_page(response, 502, "ProviderUnavailable")
+
+
+async def test_user_cancelled_at_oidc_provider(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    fake_oidc.deny = True
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "LoginCancelled")
+
+
+async def test_unverified_email_no_auto_link(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """W-91: another provider identity showing jane's address unverified gets its own account."""
+    env = await make_env({"op": oidc_provider(fake_oidc)}, require_verified_email=False)
+    first = await login(env.browser(), "op")
+    assert first.callback is not None
+    jane = session_cookie(first.callback)
+    assert jane is not None
+
+    fake_oidc.subject = "attacker-sub"
+    fake_oidc.email_verified = False
+    browser = env.browser()
+    second = await login(browser, "op")
+    assert second.callback is not None
+    assert second.callback.status_code == 303
+    jane_user = await env.store.find_user_by_identity("op", "248289761001")
+    attacker_user = (await browser.get(f"{APP}/me")).json()["user_id"]
+    assert attacker_user != jane_user
+    assert env.identities[1].email is None
+
+
+async def test_unverified_email_refused_by_default(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    fake_oidc.email_verified = False
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 403, "EmailNotVerified")
+    assert await env.count("ts_client_users") == 0
+
+
+def test_presets() -> None:
+    g = google("id", "secret")
+    assert g.issuer == "https://accounts.google.com"
+    assert g.scopes == ("openid", "email", "profile")
+    assert "secret" not in repr(g)
+    o = oidc("https://login.example/realms/x", "id", "secret")
+    assert o.issuer == "https://login.example/realms/x"
+    with pytest.raises(ValueError, match="openid"):
+        OIDCProvider(issuer="https://x", client_id="a", client_secret="b", scopes=("email",))
