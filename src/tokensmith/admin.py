@@ -1,0 +1,245 @@
+"""Administration of a tokensmith database: APIs, clients, users and keys.
+
+Used by the CLI, the demo and tests; every operation is one transaction.
+
+    async with Admin(settings) as admin:
+        api = await admin.create_api(identifier="https://api.example", scopes=["docs:read"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+
+from tokensmith.core import registration
+from tokensmith.core.clock import Clock, system_clock
+from tokensmith.core.errors import OAuthError
+from tokensmith.core.keys import SigningKey
+from tokensmith.core.models import Api, AuthMethod, Client, ClientType, TokenFormat, User
+from tokensmith.core.passwords import Passwords, normalize_login
+from tokensmith.settings import Settings
+from tokensmith.storage.sqlalchemy import keystore, migrate
+from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.stores import Conflict, Database
+
+
+class AdminError(Exception):
+    """An administrative operation was refused; the message says why."""
+
+
+class Admin:
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._engine = create_engine(settings.database_url)
+        self.db = Database(self._engine)
+        self._pepper: bytes | None = None
+
+    async def __aenter__(self) -> Admin:
+        await migrate.upgrade(self._engine)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._engine.dispose()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    async def pepper(self) -> bytes:
+        if self._pepper is None:
+            configured = self.settings.pepper
+            self._pepper = (
+                configured.get_secret_value().encode()
+                if configured is not None
+                else await keystore.get_or_create_pepper(self._engine)
+            )
+        return self._pepper
+
+    def passwords(self) -> Passwords:
+        s = self.settings
+        return Passwords(
+            time_cost=s.password_hash_time_cost,
+            memory_cost=s.password_hash_memory_cost,
+            parallelism=s.password_hash_parallelism,
+        )
+
+    # -- APIs --------------------------------------------------------------------------------
+
+    async def create_api(
+        self,
+        *,
+        identifier: str,
+        scopes: Iterable[str],
+        name: str | None = None,
+        descriptions: Mapping[str, str] | None = None,
+    ) -> Api:
+        try:
+            api = registration.new_api(
+                identifier=identifier,
+                scopes=scopes,
+                name=name,
+                descriptions=descriptions,
+                now=self.now(),
+            )
+        except OAuthError as exc:
+            raise AdminError(exc.description) from None
+        async with self.db.transaction() as stores:
+            try:
+                await stores.apis.create(api)
+            except Conflict:
+                raise AdminError(f"an API with identifier {identifier} exists already") from None
+        return api
+
+    async def list_apis(self) -> list[Api]:
+        async with self.db.transaction() as stores:
+            return await stores.apis.list()
+
+    async def delete_api(self, identifier: str) -> bool:
+        async with self.db.transaction() as stores:
+            return await stores.apis.delete(identifier)
+
+    # -- clients -----------------------------------------------------------------------------
+
+    async def create_client(
+        self,
+        *,
+        name: str,
+        client_type: ClientType,
+        redirect_uris: Iterable[str] = (),
+        grant_types: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+        api: str | None = None,
+        first_party: bool = False,
+        native: bool = False,
+        can_introspect: bool = False,
+        token_endpoint_auth_method: AuthMethod | None = None,
+        access_token_format: TokenFormat = "jwt",
+        access_token_ttl: int | None = None,
+        post_logout_redirect_uris: Iterable[str] = (),
+    ) -> registration.NewClient:
+        pepper = await self.pepper()
+        async with self.db.transaction() as stores:
+            default_api = None
+            if api is not None:
+                default_api = await stores.apis.get(api)
+                if default_api is None:
+                    raise AdminError(f"no API with identifier {api}: create it first")
+            try:
+                created = registration.new_client(
+                    name=name,
+                    client_type=client_type,
+                    redirect_uris=redirect_uris,
+                    grant_types=grant_types,
+                    scopes=scopes,
+                    default_api=default_api,
+                    first_party=first_party,
+                    native=native,
+                    can_introspect=can_introspect,
+                    token_endpoint_auth_method=token_endpoint_auth_method,
+                    access_token_format=access_token_format,
+                    access_token_ttl=access_token_ttl,
+                    post_logout_redirect_uris=post_logout_redirect_uris,
+                    now=self.now(),
+                    pepper=pepper,
+                )
+            except OAuthError as exc:
+                raise AdminError(exc.description) from None
+            await stores.clients.create(created.client)
+        return created
+
+    async def get_client(self, client_id: str) -> Client | None:
+        async with self.db.transaction() as stores:
+            return await stores.clients.get(client_id)
+
+    async def list_clients(self) -> list[Client]:
+        async with self.db.transaction() as stores:
+            return await stores.clients.list()
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with self.db.transaction() as stores:
+            return await stores.clients.delete(client_id)
+
+    async def rotate_client_secret(self, client_id: str) -> str:
+        pepper = await self.pepper()
+        async with self.db.transaction() as stores:
+            client = await stores.clients.get(client_id)
+            if client is None:
+                raise AdminError(f"no client {client_id}")
+            if client.secret_digest is None:
+                raise AdminError(f"client {client_id} does not authenticate with a secret")
+            secret, secret_digest = registration.new_client_secret(pepper)
+            await stores.clients.set_secret_digest(client_id, secret_digest, self.now())
+        return secret
+
+    # -- users -------------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        *,
+        username: str,
+        password: str,
+        email: str | None = None,
+        email_verified: bool = False,
+        name: str | None = None,
+    ) -> User:
+        try:
+            user = registration.new_user(
+                username=username,
+                password_hash=self.passwords().hash(password),
+                email=email,
+                email_verified=email_verified,
+                name=name,
+                now=self.now(),
+            )
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        async with self.db.transaction() as stores:
+            try:
+                await stores.users.create(user)
+            except Conflict:
+                raise AdminError("a user with this username or email exists already") from None
+        return user
+
+    async def find_user(self, login: str) -> User | None:
+        async with self.db.transaction() as stores:
+            user = await stores.users.get(login)
+            if user is None:
+                try:
+                    user = await stores.users.find_by_login(normalize_login(login))
+                except ValueError:
+                    return None
+            return user
+
+    async def list_users(self) -> list[User]:
+        async with self.db.transaction() as stores:
+            return await stores.users.list()
+
+    async def _require_user(self, login: str) -> User:
+        user = await self.find_user(login)
+        if user is None:
+            raise AdminError(f"no user {login}")
+        return user
+
+    async def set_password(self, login: str, password: str) -> None:
+        user = await self._require_user(login)
+        try:
+            password_hash = self.passwords().hash(password)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        async with self.db.transaction() as stores:
+            await stores.users.set_password_hash(user.id, password_hash, self.now())
+
+    async def set_disabled(self, login: str, disabled: bool) -> None:
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            await stores.users.set_disabled(user.id, disabled, self.now())
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def list_keys(self) -> list[SigningKey]:
+        return await keystore.load_keys(self._engine, kek=self.settings.kek())

@@ -1,0 +1,215 @@
+"""The authorization endpoint's request validation and response building.
+
+Order matters (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2): the client and its redirect URI are checked
+first, and any problem with them is shown on an error page, never sent to a redirect URI. Only
+then are the other parameters checked, and their errors go to the (now trusted) redirect URI with
+``state`` and ``iss`` (RFC 9207).
+
+Policy (OAuth 2.1 / RFC 9700): ``response_type=code`` only; PKCE S256 for every client; scopes
+within the client's allowed set; ``resource`` (RFC 8707) must name a registered API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from tokensmith.core import pkce, scopes
+from tokensmith.core.errors import (
+    AuthorizationPageError,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Api, AuthorizationRequest, Client
+from tokensmith.core.redirect_uris import find_match
+from tokensmith.core.scopes import OIDC_SCOPES
+
+PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
+MAX_STATE_LENGTH = 2048
+
+
+class RedirectError(Exception):
+    """An error to report to the client's (validated) redirect URI."""
+
+    def __init__(self, error: OAuthError, *, redirect_uri: str, state: str | None) -> None:
+        super().__init__(error.error)
+        self.error = error
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRedirect:
+    """The client and redirect URI of a request, once both are trusted."""
+
+    client: Client
+    redirect_uri: str
+    redirect_uri_sent: bool
+    state: str | None
+
+
+def check_client_and_redirect(
+    params: Mapping[str, str], duplicates: frozenset[str], client: Client | None
+) -> ClientRedirect:
+    """Step 1: raise ``AuthorizationPageError`` unless client and redirect URI are trustworthy."""
+    if {"client_id", "redirect_uri"} & duplicates:
+        raise AuthorizationPageError("client_id or redirect_uri was sent more than once")
+    if "client_id" not in params:
+        raise AuthorizationPageError("the request has no client_id")
+    if client is None:
+        raise AuthorizationPageError("the client is not registered with this server")
+    requested = params.get("redirect_uri")
+    if requested is None:
+        # OAuth 2.1 §4.1.1: optional only when exactly one redirect URI is registered.
+        if len(client.redirect_uris) != 1:
+            raise AuthorizationPageError("the request has no redirect_uri")
+        redirect_uri, sent = client.redirect_uris[0], False
+    else:
+        if find_match(requested, client.redirect_uris, native=client.native) is None:
+            raise AuthorizationPageError("the redirect_uri is not registered for this client")
+        redirect_uri, sent = requested, True
+    state = params.get("state") if "state" not in duplicates else None
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        state = None
+    return ClientRedirect(client, redirect_uri, sent, state)
+
+
+def validate(
+    params: Mapping[str, str],
+    duplicates: frozenset[str],
+    target: ClientRedirect,
+    apis: Mapping[str, Api],
+) -> AuthorizationRequest:
+    """Step 2: validate everything else; errors are ``RedirectError``s to the client."""
+    try:
+        return _validate(params, duplicates, target, apis)
+    except OAuthError as exc:
+        raise RedirectError(exc, redirect_uri=target.redirect_uri, state=target.state) from None
+
+
+def _validate(
+    params: Mapping[str, str],
+    duplicates: frozenset[str],
+    target: ClientRedirect,
+    apis: Mapping[str, Api],
+) -> AuthorizationRequest:
+    client = target.client
+    if duplicates:
+        raise InvalidRequest(f"parameter '{sorted(duplicates)[0]}' was sent more than once")
+    state = params.get("state")
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+    if params.get("response_mode", "query") != "query":
+        raise InvalidRequest("only response_mode=query is supported")
+    if "request" in params:
+        raise _RequestNotSupported("request objects are not supported")
+    if "request_uri" in params:
+        raise _RequestUriNotSupported("request_uri is not supported")
+    if GRANT_AUTHORIZATION_CODE not in client.grant_types:
+        raise UnauthorizedClient("this client may not use the authorization code grant")
+    challenge = pkce.check_challenge(
+        params.get("code_challenge"), params.get("code_challenge_method")
+    )
+    requested = scopes.parse_scope(params.get("scope"))
+    audience, api = _audience(params.get("resource"), client, apis)
+    if not requested:
+        requested = client.scopes
+        if not requested:
+            raise InvalidScope("scope is required")
+    scopes.check_allowed(requested, client.scopes)
+    if api is None:
+        if any(s not in OIDC_SCOPES for s in requested):
+            raise InvalidScope("API scopes need a resource: this client has no default API")
+    else:
+        undefined = [s for s in requested if s not in OIDC_SCOPES and s not in api.scopes]
+        if undefined:
+            raise InvalidScope(f"scope not defined by {api.identifier}: {' '.join(undefined)}")
+    prompt = _prompt(params.get("prompt"))
+    max_age = _max_age(params.get("max_age"))
+    return AuthorizationRequest(
+        client_id=client.client_id,
+        redirect_uri=target.redirect_uri,
+        redirect_uri_sent=target.redirect_uri_sent,
+        scopes=requested,
+        state=state,
+        code_challenge=challenge,
+        audience=audience,
+        nonce=params.get("nonce"),
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=params.get("login_hint"),
+        id_token_hint=params.get("id_token_hint"),
+    )
+
+
+class _RequestNotSupported(OAuthError):
+    error = "request_not_supported"
+
+
+class _RequestUriNotSupported(OAuthError):
+    error = "request_uri_not_supported"
+
+
+def _audience(
+    resource: str | None, client: Client, apis: Mapping[str, Api]
+) -> tuple[str, Api | None]:
+    if resource is not None:
+        api = apis.get(resource)
+        if api is None:
+            raise InvalidTarget("the requested resource is not a registered API")
+        return api.identifier, api
+    if client.default_api is not None:
+        api = apis.get(client.default_api)
+        if api is None:
+            raise InvalidTarget("the client's default API is no longer registered")
+        return api.identifier, api
+    return "", None
+
+
+def _prompt(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    values = tuple(dict.fromkeys(value.split(" ")))
+    if any(v not in PROMPT_VALUES for v in values):
+        raise InvalidRequest("prompt holds an unknown value")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    return values
+
+
+def _max_age(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 10:
+        raise InvalidRequest("max_age must be a non-negative integer")
+    return int(value)
+
+
+def redirect_url(redirect_uri: str, params: Mapping[str, str | None]) -> str:
+    """The redirect URI with response parameters appended to its query (RFC 6749 §4.1.2)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    separator = "&" if "?" in redirect_uri else "?"
+    return f"{redirect_uri}{separator}{query}"
+
+
+def error_redirect_url(err: RedirectError, issuer: str) -> str:
+    """The redirect URI carrying an error response (RFC 6749 §4.1.2.1, RFC 9207)."""
+    return redirect_url(
+        err.redirect_uri,
+        {
+            "error": err.error.error,
+            "error_description": err.error.description or None,
+            "state": err.state,
+            "iss": issuer,
+        },
+    )

@@ -1,0 +1,144 @@
+"""One error tree for the whole protocol.
+
+Each error carries the RFC error code (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 7009; RFC 8707;
+OpenID Connect Core §3.1.2.6), its HTTP status, a description that is safe to show to the client,
+and an internal ``detail`` that is logged and never sent. ``server/errors.py`` is the one place that
+turns them into responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class OAuthError(Exception):
+    """A protocol error. ``description`` is public; ``detail`` is for logs only."""
+
+    error: str = "server_error"
+    status_code: int = 400
+
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def body(self) -> dict[str, str]:
+        """The JSON body of RFC 6749 §5.2."""
+        out = {"error": self.error}
+        if self.description:
+            out["error_description"] = self.description
+        return out
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2): 401."""
+
+    error = "invalid_client"
+    status_code = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    error = "unsupported_token_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is unknown or not allowed."""
+
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status_code = 403
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1."""
+
+    error = "invalid_token"
+    status_code = 401
+
+
+class InsufficientScope(OAuthError):
+    error = "insufficient_scope"
+    status_code = 403
+
+
+class LoginRequired(OAuthError):
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    error = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    error = "interaction_required"
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2; used by registration (admin API and CLI)."""
+
+    error = "invalid_client_metadata"
+
+
+class InvalidRedirectUri(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+
+
+class SlowDown(OAuthError):
+    """Too many requests: 429 with ``Retry-After``."""
+
+    error = "slow_down"
+    status_code = 429
+
+
+class AuthorizationPageError(OAuthError):
+    """An authorization request whose client or redirect URI cannot be trusted.
+
+    RFC 6749 §4.1.2.1 and RFC 9700 §4.11.2: it is shown to the user on an error page and is never
+    sent to any redirect URI.
+    """
+
+    error = "invalid_request"

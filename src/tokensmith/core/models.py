@@ -1,0 +1,169 @@
+"""The protocol's values: frozen, slotted dataclasses. Times are integer Unix seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ClientType = Literal["confidential", "public"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
+TokenFormat = Literal["jwt", "opaque"]
+
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_REFRESH_TOKEN = "refresh_token"
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """A resource server: its identifier is the ``aud`` of the access tokens issued for it."""
+
+    identifier: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: int
+    descriptions: dict[str, str] = field(default_factory=dict)
+    """Human descriptions of the scopes, shown on the consent page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    client_type: ClientType
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    default_api: str | None
+    token_endpoint_auth_method: AuthMethod
+    first_party: bool = False
+    native: bool = False
+    can_introspect: bool = False
+    access_token_format: TokenFormat = "jwt"
+    access_token_ttl: int | None = None
+    refresh_token_idle_ttl: int | None = None
+    refresh_token_absolute_ttl: int | None = None
+    id_token_signed_response_alg: str = "RS256"
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    jwks: str | None = None
+    jwks_uri: str | None = None
+    secret_digest: str | None = field(default=None, repr=False)
+    created_at: int = 0
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.client_type == "confidential"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+    disabled: bool
+    password_hash: str | None = field(repr=False)
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A validated authorization request.
+
+    RFC 6749 §4.1.1, RFC 7636, RFC 8707, OpenID Connect Core §3.1.2.1.
+    """
+
+    client_id: str
+    redirect_uri: str
+    redirect_uri_sent: bool
+    scopes: tuple[str, ...]
+    state: str | None
+    code_challenge: str
+    audience: str
+    nonce: str | None = None
+    prompt: tuple[str, ...] = ()
+    max_age: int | None = None
+    login_hint: str | None = None
+    id_token_hint: str | None = None
+
+    @property
+    def is_openid(self) -> bool:
+        return "openid" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    digest: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    redirect_uri_sent: bool
+    scopes: tuple[str, ...]
+    audience: str
+    code_challenge: str
+    nonce: str | None
+    auth_time: int
+    session_id: str | None
+    grant_id: str
+    expires_at: int
+    consumed_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one authorization produced: every token issued from it belongs to it (the family)."""
+
+    id: str
+    client_id: str
+    user_id: str
+    scopes: tuple[str, ...]
+    audience: str
+    auth_time: int
+    created_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A user's SSO login session at the authorization server."""
+
+    digest: str
+    user_id: str
+    auth_time: int
+    expires_at: int
+    amr: tuple[str, ...] = ("pwd",)
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """A pending authorization request between ``/authorize`` and the login/consent pages."""
+
+    id: str
+    browser_digest: str
+    request: AuthorizationRequest
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    access_token: str = field(repr=False)
+    expires_in: int
+    scopes: tuple[str, ...]
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+
+    def body(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": " ".join(self.scopes),
+        }
+        if self.refresh_token is not None:
+            out["refresh_token"] = self.refresh_token
+        if self.id_token is not None:
+            out["id_token"] = self.id_token
+        return out

@@ -1,0 +1,64 @@
+"""User passwords: argon2id (RFC 9106) through argon2-cffi, and login names.
+
+A wrong password and an unknown user cost the same: for an unknown user the hasher verifies
+against a dummy hash made with the same parameters (no user enumeration by timing).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from argon2 import PasswordHasher as _Argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+class Passwords:
+    def __init__(self, *, time_cost: int, memory_cost: int, parallelism: int) -> None:
+        self._hasher = _Argon2(
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
+        )
+        self._dummy = self._hasher.hash("tokensmith dummy password for unknown users")
+
+    def hash(self, password: str) -> str:
+        check_password_policy(password)
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches; with ``None`` (unknown user) spend the same time."""
+        if len(password) > MAX_PASSWORD_LENGTH:
+            return False
+        try:
+            ok = self._hasher.verify(password_hash or self._dummy, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        return ok and password_hash is not None
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def normalize_login(value: str) -> str:
+    """Normalise a username or e-mail for storage and lookup (NFKC, case-folded, trimmed).
+
+    Kelvin sign and fullwidth letters fold to their ASCII forms, so look-alike duplicates collide
+    (RFC 8265 §3.3 in spirit); control and zero-width characters are refused.
+    """
+    folded = unicodedata.normalize("NFKC", value).strip().casefold()
+    if not folded or len(folded) > 200:
+        raise ValueError("a login name needs 1 to 200 characters")
+    for ch in folded:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") or (ch.isspace() and ch != " "):
+            raise ValueError("a login name must not contain control or invisible characters")
+    if " " in folded:
+        raise ValueError("a login name must not contain spaces")
+    return folded

@@ -1,0 +1,195 @@
+"""Registering APIs, clients and users: validation and construction, no I/O.
+
+Policy: redirect URIs per ``redirect_uris.check_registrable``; public clients authenticate with
+``none`` and cannot use client credentials; confidential clients get a 256-bit secret, shown once
+and stored as an HMAC digest; the implicit and password grants do not exist here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from tokensmith.core import scopes as scope_rules
+from tokensmith.core.errors import InvalidClientMetadata
+from tokensmith.core.models import (
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_REFRESH_TOKEN,
+    Api,
+    AuthMethod,
+    Client,
+    ClientType,
+    TokenFormat,
+    User,
+)
+from tokensmith.core.passwords import check_password_policy, normalize_login
+from tokensmith.core.redirect_uris import check_registrable
+from tokensmith.core.scopes import OIDC_SCOPES
+from tokensmith.core.secrets import CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, digest, new_secret
+
+KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN)
+REFUSED_GRANTS = {
+    "password": "the password grant is not supported (OAuth 2.1 removes it)",
+    "implicit": "the implicit grant is not supported (OAuth 2.1 removes it)",
+}
+
+
+def new_api(
+    *,
+    identifier: str,
+    scopes: Iterable[str],
+    now: int,
+    name: str | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> Api:
+    parts = urlsplit(identifier)
+    if not parts.scheme or not (parts.netloc or parts.path) or parts.fragment:
+        raise InvalidClientMetadata("an API identifier is an absolute URI without a fragment")
+    if " " in identifier or len(identifier) > 2000:
+        raise InvalidClientMetadata("an API identifier has no spaces and at most 2000 characters")
+    names = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in scopes))
+    descriptions = dict(descriptions or {})
+    unknown = set(descriptions) - set(names)
+    if unknown:
+        raise InvalidClientMetadata(f"descriptions for undefined scopes: {sorted(unknown)}")
+    return Api(
+        identifier=identifier,
+        name=name or identifier,
+        scopes=names,
+        created_at=now,
+        descriptions=descriptions,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client: Client
+    client_secret: str | None = field(repr=False)
+
+
+def new_client(
+    *,
+    name: str,
+    client_type: ClientType,
+    redirect_uris: Iterable[str],
+    grant_types: Iterable[str],
+    scopes: Iterable[str],
+    now: int,
+    pepper: bytes,
+    default_api: Api | None = None,
+    first_party: bool = False,
+    native: bool = False,
+    can_introspect: bool = False,
+    token_endpoint_auth_method: AuthMethod | None = None,
+    access_token_format: TokenFormat = "jwt",
+    access_token_ttl: int | None = None,
+    post_logout_redirect_uris: Iterable[str] = (),
+) -> NewClient:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidClientMetadata("a client needs a name of 1 to 200 characters")
+    grants = tuple(dict.fromkeys(grant_types)) or (GRANT_AUTHORIZATION_CODE,)
+    for grant in grants:
+        if grant in REFUSED_GRANTS:
+            raise InvalidClientMetadata(REFUSED_GRANTS[grant])
+        if grant not in KNOWN_GRANTS:
+            raise InvalidClientMetadata(f"unknown grant type {grant!r}")
+    uris = tuple(dict.fromkeys(check_registrable(u, native=native) for u in redirect_uris))
+    if GRANT_AUTHORIZATION_CODE in grants and not uris:
+        raise InvalidClientMetadata("the authorization code grant needs a redirect URI")
+    if native and client_type != "public":
+        raise InvalidClientMetadata("native apps are public clients")
+    if client_type == "public":
+        if GRANT_CLIENT_CREDENTIALS in grants:
+            raise InvalidClientMetadata("public clients cannot use client credentials")
+        method: AuthMethod = "none"
+        if token_endpoint_auth_method not in (None, "none"):
+            raise InvalidClientMetadata("public clients authenticate with 'none'")
+    else:
+        method = token_endpoint_auth_method or "client_secret_basic"
+        if method == "none":
+            raise InvalidClientMetadata("confidential clients must authenticate")
+    allowed = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in scopes))
+    if default_api is not None:
+        undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in default_api.scopes]
+        if undefined:
+            raise InvalidClientMetadata(
+                f"scopes not defined by {default_api.identifier}: {' '.join(undefined)}"
+            )
+    secret = (
+        new_secret(CLIENT_SECRET_PREFIX)
+        if method
+        in (
+            "client_secret_basic",
+            "client_secret_post",
+        )
+        else None
+    )
+    client = Client(
+        client_id=new_secret(CLIENT_ID_PREFIX, nbytes=12),
+        name=name,
+        client_type=client_type,
+        redirect_uris=uris,
+        grant_types=grants,
+        scopes=allowed,
+        default_api=default_api.identifier if default_api else None,
+        token_endpoint_auth_method=method,
+        first_party=first_party,
+        native=native,
+        can_introspect=can_introspect,
+        access_token_format=access_token_format,
+        access_token_ttl=access_token_ttl,
+        post_logout_redirect_uris=tuple(
+            check_registrable(u, native=native) for u in post_logout_redirect_uris
+        ),
+        secret_digest=digest(secret, pepper) if secret else None,
+        created_at=now,
+    )
+    return NewClient(client, secret)
+
+
+def new_client_secret(pepper: bytes) -> tuple[str, str]:
+    """A fresh secret and its digest (for ``clients rotate-secret``)."""
+    secret = new_secret(CLIENT_SECRET_PREFIX)
+    return secret, digest(secret, pepper)
+
+
+def new_user(
+    *,
+    username: str,
+    password_hash: str | None,
+    now: int,
+    email: str | None = None,
+    email_verified: bool = False,
+    name: str | None = None,
+) -> User:
+    login = normalize_login(username)
+    if "@" in login:
+        raise ValueError("a username must not contain '@' (that is how emails are told apart)")
+    mail = normalize_login(email) if email else None
+    if mail is not None and ("@" not in mail or mail.startswith("@") or mail.endswith("@")):
+        raise ValueError("not an email address")
+    return User(
+        id=str(uuid.uuid4()),
+        username=login,
+        email=mail,
+        email_verified=email_verified,
+        name=name.strip() if name else None,
+        disabled=False,
+        password_hash=password_hash,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+__all__ = [
+    "NewClient",
+    "check_password_policy",
+    "new_api",
+    "new_client",
+    "new_client_secret",
+    "new_user",
+]

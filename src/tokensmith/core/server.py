@@ -1,0 +1,346 @@
+"""``AuthorizationServer``: the protocol's entry points, framework-free.
+
+Routes hand it parsed input and the request's stores; it returns values (redirect locations,
+token responses) or raises ``OAuthError``s. Time, keys, the pepper and the password hasher are
+injected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from tokensmith.core import authorize as authz
+from tokensmith.core import jwt_access_token
+from tokensmith.core.client_auth import check_secret, extract_credentials
+from tokensmith.core.clock import Clock
+from tokensmith.core.errors import (
+    ConsentRequired,
+    InvalidRequest,
+    LoginRequired,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from tokensmith.core.grants import GrantHandler
+from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
+from tokensmith.core.keys import KeyRing
+from tokensmith.core.models import (
+    Api,
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    Grant,
+    Interaction,
+    Session,
+    TokenResponse,
+    User,
+)
+from tokensmith.core.params import parse_query
+from tokensmith.core.passwords import Passwords, normalize_login
+from tokensmith.core.secrets import (
+    CODE_PREFIX,
+    INTERACTION_PREFIX,
+    digest,
+    equals,
+    new_id,
+    new_secret,
+)
+from tokensmith.settings import Settings
+from tokensmith.storage.interfaces import Stores
+
+REFUSED_GRANTS = frozenset({"password", "implicit"})
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeOutcome:
+    """Where the browser goes next: back to the client, or to the login or consent page."""
+
+    kind: Literal["redirect", "login", "consent"]
+    location: str | None = None
+    interaction_id: str | None = None
+
+
+def default_grants() -> dict[str, GrantHandler]:
+    handlers: list[GrantHandler] = [AuthorizationCodeGrant()]
+    return {h.grant_type: h for h in handlers}
+
+
+class AuthorizationServer:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        keys: KeyRing,
+        pepper: bytes,
+        passwords: Passwords,
+        clock: Clock,
+        grants: Mapping[str, GrantHandler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.issuer = settings.issuer
+        self.keys = keys
+        self.pepper = pepper
+        self.passwords = passwords
+        self.clock = clock
+        self.grants = dict(grants if grants is not None else default_grants())
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- authorization endpoint -----------------------------------------------------------
+
+    async def authorize(
+        self,
+        raw_query: bytes | str,
+        stores: Stores,
+        *,
+        session: Session | None,
+        browser_digest: str,
+    ) -> AuthorizeOutcome:
+        """Validate an authorization request and decide the next step.
+
+        Raises ``AuthorizationPageError`` (show a page) or ``authorize.RedirectError`` (send
+        the error to the client).
+        """
+        params, duplicates = parse_query(raw_query, max_value_length=self.settings.max_param_length)
+        client_id = params.get("client_id")
+        client = await stores.clients.get(client_id) if client_id else None
+        target = authz.check_client_and_redirect(params, duplicates, client)
+        apis = await self._apis_for(params.get("resource"), target.client, stores)
+        request = authz.validate(params, duplicates, target, apis)
+        return await self.proceed(
+            request, stores, session=session, browser_digest=browser_digest, interaction=None
+        )
+
+    async def _apis_for(
+        self, resource: str | None, client: Client, stores: Stores
+    ) -> dict[str, Api]:
+        identifier = resource or client.default_api
+        if identifier is None:
+            return {}
+        api = await stores.apis.get(identifier)
+        return {api.identifier: api} if api else {}
+
+    async def proceed(
+        self,
+        request: AuthorizationRequest,
+        stores: Stores,
+        *,
+        session: Session | None,
+        browser_digest: str,
+        interaction: Interaction | None,
+        consent_given: bool = False,
+    ) -> AuthorizeOutcome:
+        """Decide login, consent or code for a validated request."""
+        now = self.now()
+        user = await self._session_user(request, session, stores, interaction, now)
+        client = await stores.clients.get(request.client_id)
+        if client is None:
+            raise authz.RedirectError(
+                InvalidRequest("the client was removed"),
+                redirect_uri=request.redirect_uri,
+                state=request.state,
+            )
+        if user is None or session is None:
+            if "none" in request.prompt:
+                raise authz.RedirectError(
+                    LoginRequired("the user is not logged in"),
+                    redirect_uri=request.redirect_uri,
+                    state=request.state,
+                )
+            return await self._interaction("login", request, stores, browser_digest, interaction)
+        if await self.needs_consent(client, user, request, stores, consent_given=consent_given):
+            if "none" in request.prompt:
+                raise authz.RedirectError(
+                    ConsentRequired("the user has not consented to this client"),
+                    redirect_uri=request.redirect_uri,
+                    state=request.state,
+                )
+            return await self._interaction("consent", request, stores, browser_digest, interaction)
+        location = await self.issue_code(request, user, session, stores)
+        if interaction is not None:
+            await stores.interactions.delete(interaction.id)
+        return AuthorizeOutcome("redirect", location=location)
+
+    async def _session_user(
+        self,
+        request: AuthorizationRequest,
+        session: Session | None,
+        stores: Stores,
+        interaction: Interaction | None,
+        now: int,
+    ) -> User | None:
+        if session is None:
+            return None
+        if "login" in request.prompt and (
+            interaction is None or session.auth_time < interaction.created_at
+        ):
+            return None
+        if request.max_age is not None and session.auth_time + request.max_age < now:
+            return None
+        user = await stores.users.get(session.user_id)
+        if user is None or user.disabled:
+            return None
+        return user
+
+    async def needs_consent(
+        self,
+        client: Client,
+        user: User,
+        request: AuthorizationRequest,
+        stores: Stores,
+        *,
+        consent_given: bool = False,
+    ) -> bool:
+        if client.first_party:
+            return False
+        if consent_given:
+            return False
+        if "consent" in request.prompt:
+            return True
+        granted = await stores.consents.granted_scopes(user.id, client.client_id)
+        return not set(request.scopes) <= granted
+
+    async def _interaction(
+        self,
+        kind: Literal["login", "consent"],
+        request: AuthorizationRequest,
+        stores: Stores,
+        browser_digest: str,
+        interaction: Interaction | None,
+    ) -> AuthorizeOutcome:
+        if interaction is None:
+            now = self.now()
+            interaction = Interaction(
+                id=new_secret(INTERACTION_PREFIX, nbytes=24),
+                browser_digest=browser_digest,
+                request=request,
+                created_at=now,
+                expires_at=now + self.settings.interaction_ttl,
+            )
+            await stores.interactions.create(interaction)
+        return AuthorizeOutcome(kind, interaction_id=interaction.id)
+
+    async def issue_code(
+        self,
+        request: AuthorizationRequest,
+        user: User,
+        session: Session,
+        stores: Stores,
+    ) -> str:
+        """Store a new authorization code and return the redirect URI that carries it."""
+        now = self.now()
+        value = new_secret(CODE_PREFIX)
+        await stores.codes.create(
+            AuthorizationCode(
+                digest=digest(value, self.pepper),
+                client_id=request.client_id,
+                user_id=user.id,
+                redirect_uri=request.redirect_uri,
+                redirect_uri_sent=request.redirect_uri_sent,
+                scopes=request.scopes,
+                audience=request.audience,
+                code_challenge=request.code_challenge,
+                nonce=request.nonce,
+                auth_time=session.auth_time,
+                session_id=session.digest,
+                grant_id=new_id(),
+                expires_at=now + self.settings.authorization_code_ttl,
+            )
+        )
+        return authz.redirect_url(
+            request.redirect_uri, {"code": value, "state": request.state, "iss": self.issuer}
+        )
+
+    async def load_interaction(
+        self, interaction_id: str, browser_digest: str, stores: Stores
+    ) -> Interaction | None:
+        """The pending interaction, if it exists, is unexpired and belongs to this browser."""
+        interaction = await stores.interactions.get(interaction_id, self.now())
+        if interaction is None:
+            return None
+        if not equals(interaction.browser_digest, browser_digest):
+            return None
+        return interaction
+
+    def denied_location(self, request: AuthorizationRequest) -> str:
+        return authz.redirect_url(
+            request.redirect_uri,
+            {
+                "error": "access_denied",
+                "error_description": "the user denied the request",
+                "state": request.state,
+                "iss": self.issuer,
+            },
+        )
+
+    # -- login -------------------------------------------------------------------------------
+
+    async def authenticate_user(self, login: str, password: str, stores: Stores) -> User | None:
+        """The user whose login and password match, or ``None``: same time either way."""
+        try:
+            normalized = normalize_login(login)
+        except ValueError:
+            normalized = None
+        user = await stores.users.find_by_login(normalized) if normalized else None
+        hash_ = user.password_hash if user is not None and not user.disabled else None
+        if not self.passwords.verify(hash_, password):
+            return None
+        return user
+
+    # -- token endpoint ----------------------------------------------------------------------
+
+    async def token(
+        self, params: dict[str, str], authorization: str | None, stores: Stores
+    ) -> TokenResponse:
+        grant_type = params.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        handler = self.grants.get(grant_type)
+        if handler is None:
+            if grant_type in REFUSED_GRANTS:
+                raise UnsupportedGrantType(f"the {grant_type} grant is not supported (OAuth 2.1)")
+            raise UnsupportedGrantType("unsupported grant_type")
+        client = await self.authenticate_client(params, authorization, stores)
+        if grant_type not in client.grant_types:
+            raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
+        return await handler.handle(self, client, params, stores)
+
+    async def authenticate_client(
+        self, params: dict[str, str], authorization: str | None, stores: Stores
+    ) -> Client:
+        creds = extract_credentials(params, authorization)
+        client = await stores.clients.get(creds.client_id) if creds.client_id else None
+        return check_secret(client, creds, self.pepper)
+
+    async def issue_for_grant(
+        self,
+        client: Client,
+        grant: Grant,
+        stores: Stores,
+        *,
+        nonce: str | None = None,
+    ) -> TokenResponse:
+        """Mint the tokens of a user grant; the access token is recorded under the grant."""
+        now = self.now()
+        ttl = client.access_token_ttl or self.settings.access_token_ttl
+        token, jti = jwt_access_token.mint(
+            self.keys.signing_key(self.settings.signing_alg, now),
+            issuer=self.issuer,
+            subject=grant.user_id,
+            audience=grant.audience or self.issuer,
+            client_id=client.client_id,
+            scopes=grant.scopes,
+            now=now,
+            ttl=ttl,
+            auth_time=grant.auth_time,
+        )
+        await stores.access_tokens.record(
+            jti=jti,
+            grant_id=grant.id,
+            client_id=client.client_id,
+            subject=grant.user_id,
+            expires_at=now + ttl,
+        )
+        return TokenResponse(access_token=token, expires_in=ttl, scopes=grant.scopes)

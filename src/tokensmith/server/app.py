@@ -1,0 +1,72 @@
+"""The FastAPI app factory of the authorization server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from tokensmith.core.clock import Clock, system_clock
+from tokensmith.core.errors import OAuthError, ServerError
+from tokensmith.server.errors import json_error
+from tokensmith.server.middleware import SecurityHeaders
+from tokensmith.server.routes import authorize, consent, login, metadata, token
+from tokensmith.server.runtime import Runtime
+from tokensmith.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    """Build the authorization server. Resources (engine, keys) are opened by the lifespan."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = await Runtime.start(settings, clock)
+        app.state.runtime = rt
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    app = FastAPI(
+        title="tokensmith authorization server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    s = settings
+    route = app.add_api_route
+    route(s.authorize_path, authorize.authorize, methods=["GET"], include_in_schema=False)
+    route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
+    route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
+    route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
+    route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
+    route(s.token_path, token.token, methods=["POST"], include_in_schema=False)
+    route(s.token_path, token.token_get, methods=["GET"], include_in_schema=False)
+    route(
+        "/.well-known/oauth-authorization-server",
+        metadata.authorization_server_metadata,
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    route(s.jwks_path, metadata.jwks, methods=["GET"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    async def oauth_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OAuthError)
+        return json_error(request, exc)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return json_error(request, ServerError("internal error", detail=repr(exc)))
+
+    app.add_exception_handler(OAuthError, oauth_error)
+    app.add_exception_handler(Exception, unexpected)
+    app.add_middleware(SecurityHeaders, https=settings.is_https)
+    return app

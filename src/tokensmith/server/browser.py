@@ -1,0 +1,101 @@
+"""The browser side of the authorization server: the browser-binding cookie, the SSO session
+cookie and CSRF tokens.
+
+- ``browser`` cookie: a random id that binds pending interactions (login/consent transactions) to
+  the browser that started them; a link to ``/login?txn=...`` opened elsewhere does not work.
+- ``session`` cookie: the SSO session id; only its HMAC digest is stored; a new id at every login.
+- CSRF: the form token is an HMAC of the browser id and the interaction id (synchroniser token
+  without server state); posts also need a same-origin ``Origin`` when the browser sends one.
+Cookies are HttpOnly and SameSite=Lax, and ``__Host-`` + Secure when the issuer is https.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core.models import Session
+from tokensmith.core.secrets import SESSION_PREFIX, digest, equals, new_secret
+from tokensmith.settings import Settings
+from tokensmith.storage.interfaces import Stores
+
+
+@dataclass
+class Browser:
+    browser_id: str = field(repr=False)
+    browser_digest: str
+    is_new: bool
+    session: Session | None = None
+    new_session_value: str | None = field(default=None, repr=False)
+    clear_session: bool = False
+
+
+class Cookies:
+    def __init__(self, settings: Settings, pepper: bytes) -> None:
+        self.settings = settings
+        self.pepper = pepper
+        prefix = "__Host-" if settings.is_https else ""
+        self.browser_name = f"{prefix}{settings.cookie_prefix}_browser"
+        self.session_name = f"{prefix}{settings.cookie_prefix}_session"
+        parts = urlsplit(settings.issuer)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+
+    async def load(self, request: Request, stores: Stores, now: int) -> Browser:
+        browser_id = request.cookies.get(self.browser_name)
+        is_new = browser_id is None or not 20 <= len(browser_id) <= 100
+        if is_new:
+            browser_id = new_secret("", nbytes=24)
+        assert browser_id is not None
+        browser = Browser(browser_id, digest("browser|" + browser_id, self.pepper), is_new)
+        session_value = request.cookies.get(self.session_name)
+        if session_value and session_value.startswith(SESSION_PREFIX) and len(session_value) < 100:
+            browser.session = await stores.sessions.get(digest(session_value, self.pepper), now)
+        return browser
+
+    def new_session_value(self) -> tuple[str, str]:
+        value = new_secret(SESSION_PREFIX)
+        return value, digest(value, self.pepper)
+
+    def csrf_token(self, browser: Browser, interaction_id: str) -> str:
+        return digest(f"csrf|{browser.browser_id}|{interaction_id}", self.pepper)
+
+    def check_csrf(
+        self, request: Request, browser: Browser, interaction_id: str, token: str
+    ) -> bool:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != self.origin:
+            return False
+        if browser.is_new:
+            return False
+        return equals(self.csrf_token(browser, interaction_id), token)
+
+    def apply(self, response: Response, browser: Browser) -> Response:
+        secure = self.settings.is_https
+        if browser.is_new:
+            response.set_cookie(
+                self.browser_name,
+                browser.browser_id,
+                max_age=400 * 86400,
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="lax",
+            )
+        if browser.new_session_value is not None:
+            response.set_cookie(
+                self.session_name,
+                browser.new_session_value,
+                max_age=self.settings.session_ttl,
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="lax",
+            )
+        elif browser.clear_session:
+            response.delete_cookie(
+                self.session_name, path="/", secure=secure, httponly=True, samesite="lax"
+            )
+        return response

@@ -1,0 +1,40 @@
+"""``POST /token`` (RFC 6749 §3.2, §5). The hot path: read the form once, no validation models,
+orjson out, ``Cache-Control: no-store``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core.errors import InvalidRequest, OAuthError
+from tokensmith.server.errors import json_error
+from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.server.state import runtime
+
+
+async def token(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        params = await read_form(
+            request,
+            limit=rt.settings.max_form_bytes,
+            max_value_length=rt.settings.max_param_length,
+        )
+        authorization = single_header(request, "authorization")
+        async with rt.db.transaction() as stores:
+            result = await rt.server.token(params, authorization, stores)
+    except OAuthError as exc:
+        return json_error(request, exc)
+    return json_response(result.body())
+
+
+async def token_get(request: Request) -> Response:
+    """GET is refused: credentials and codes never travel in a URL (RFC 6749 §3.2)."""
+    return json_error(
+        request,
+        _MethodNotAllowed("the token endpoint accepts POST only", headers={"Allow": "POST"}),
+    )
+
+
+class _MethodNotAllowed(InvalidRequest):
+    status_code = 405

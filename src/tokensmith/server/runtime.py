@@ -1,0 +1,90 @@
+"""What the server owns for its lifetime: the engine, keys, pepper, hasher and templates.
+
+Built by the app's lifespan from ``Settings``; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.discovery import authorization_server_metadata
+from tokensmith.core.keys import KeyRing
+from tokensmith.core.passwords import Passwords
+from tokensmith.core.server import AuthorizationServer
+from tokensmith.server.browser import Cookies
+from tokensmith.server.pages import Pages
+from tokensmith.settings import Settings
+from tokensmith.storage.sqlalchemy import keystore, migrate
+from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.stores import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    server: AuthorizationServer
+    pages: Pages
+    cookies: Cookies
+    clock: Clock
+    metadata: dict[str, object]
+
+    @classmethod
+    async def start(cls, settings: Settings, clock: Clock) -> Runtime:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+        try:
+            if settings.auto_migrate:
+                await migrate.upgrade(engine)
+            pepper = (
+                settings.pepper.get_secret_value().encode()
+                if settings.pepper is not None
+                else await keystore.get_or_create_pepper(engine)
+            )
+            keys = await ensure_keys(engine, settings, int(clock()))
+        except BaseException:
+            await engine.dispose()
+            raise
+        passwords = Passwords(
+            time_cost=settings.password_hash_time_cost,
+            memory_cost=settings.password_hash_memory_cost,
+            parallelism=settings.password_hash_parallelism,
+        )
+        server = AuthorizationServer(
+            settings=settings, keys=keys, pepper=pepper, passwords=passwords, clock=clock
+        )
+        metadata = authorization_server_metadata(settings, grant_types=server.grants)
+        return cls(
+            settings=settings,
+            db=Database(engine),
+            server=server,
+            pages=Pages(settings),
+            cookies=Cookies(settings, pepper),
+            clock=clock,
+            metadata=metadata,
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def required_algs(settings: Settings) -> tuple[str, ...]:
+    return (settings.signing_alg,)
+
+
+async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyRing:
+    """Load the signing keys; generate one for each needed algorithm that has none active."""
+    kek = settings.kek()
+    ring = KeyRing(await keystore.load_keys(engine, kek=kek))
+    missing = [alg for alg in required_algs(settings) if not ring.has_active(alg, now)]
+    for alg in missing:
+        await keystore.add_key(engine, alg=alg, now=now, activates_at=now, kek=kek)
+    if missing:
+        ring = KeyRing(await keystore.load_keys(engine, kek=kek))
+    return ring

@@ -1,0 +1,117 @@
+"""Signing keys and the server pepper, kept in the database.
+
+These are read at start-up (and on key reload), not per request.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokensmith.core.keys import (
+    SigningKey,
+    decode_private_key,
+    encode_private_key,
+    generate_private_key,
+    public_jwk,
+)
+from tokensmith.storage.sqlalchemy import tables as t
+
+_PEPPER = "pepper"
+
+
+async def get_or_create_pepper(engine: AsyncEngine) -> bytes:
+    """The generated server pepper; created once, shared by every process."""
+    async with engine.begin() as conn:
+        value = (
+            await conn.execute(
+                select(t.server_secrets.c.value).where(t.server_secrets.c.name == _PEPPER)
+            )
+        ).scalar()
+        if value is None:
+            value = secrets.token_hex(32)
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(insert(t.server_secrets).values(name=_PEPPER, value=value))
+            except IntegrityError:
+                value = (
+                    await conn.execute(
+                        select(t.server_secrets.c.value).where(t.server_secrets.c.name == _PEPPER)
+                    )
+                ).scalar_one()
+    return bytes.fromhex(value)
+
+
+async def load_keys(engine: AsyncEngine, *, kek: bytes | None) -> list[SigningKey]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(t.signing_keys))).mappings().all()
+    return [
+        SigningKey(
+            kid=row["kid"],
+            alg=row["alg"],
+            private_key=decode_private_key(row["private_key"], kid=row["kid"], kek=kek),
+            public_jwk=json.loads(row["public_jwk"]),
+            created_at=row["created_at"],
+            activates_at=row["activates_at"],
+            retired_at=row["retired_at"],
+            expires_at=row["expires_at"],
+        )
+        for row in rows
+    ]
+
+
+async def add_key(
+    engine: AsyncEngine, *, alg: str, now: int, activates_at: int, kek: bytes | None
+) -> SigningKey:
+    """Generate and store a new key for ``alg``, published now, signing from ``activates_at``."""
+    private = generate_private_key(alg)
+    jwk = public_jwk(private, alg)
+    key = SigningKey(
+        kid=jwk["kid"],
+        alg=alg,
+        private_key=private,
+        public_jwk=jwk,
+        created_at=now,
+        activates_at=activates_at,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(t.signing_keys).values(
+                kid=key.kid,
+                alg=alg,
+                private_key=encode_private_key(private, kid=key.kid, kek=kek),
+                public_jwk=json.dumps(jwk),
+                created_at=now,
+                activates_at=activates_at,
+            )
+        )
+    return key
+
+
+async def retire_keys(
+    engine: AsyncEngine, *, alg: str, except_kid: str, now: int, expires_at: int
+) -> int:
+    """Stop signing with every other active key of ``alg``; keep publishing it until
+    ``expires_at`` (when every token it signed has expired)."""
+    k = t.signing_keys
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(k)
+            .where(k.c.alg == alg, k.c.kid != except_kid, k.c.retired_at.is_(None))
+            .values(retired_at=now, expires_at=expires_at)
+        )
+    return int(result.rowcount)
+
+
+async def prune_keys(engine: AsyncEngine, *, now: int) -> int:
+    """Delete retired keys whose tokens have all expired."""
+    k = t.signing_keys
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            delete(k).where(k.c.expires_at.is_not(None), k.c.expires_at <= now)
+        )
+    return int(result.rowcount)

@@ -1,0 +1,496 @@
+"""The storage Protocols on SQLAlchemy Core, sharing one connection and transaction per request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from sqlalchemy import RowMapping, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tokensmith.core.models import (
+    Api,
+    AuthMethod,
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    ClientType,
+    Grant,
+    Interaction,
+    Session,
+    TokenFormat,
+    User,
+)
+from tokensmith.storage.sqlalchemy import tables as t
+
+
+class Conflict(Exception):
+    """A row with the same unique key already exists."""
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split(" ")) if value else ()
+
+
+def _join(values: tuple[str, ...]) -> str:
+    return " ".join(values)
+
+
+class _Store:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def _one(self, stmt: Any) -> RowMapping | None:
+        row = (await self._conn.execute(stmt)).mappings().first()
+        return row
+
+    async def _insert(self, table: Table, values: dict[str, Any]) -> None:
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(insert(table).values(**values))
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from None
+
+
+class SqlApiStore(_Store):
+    async def get(self, identifier: str) -> Api | None:
+        row = await self._one(select(t.apis).where(t.apis.c.identifier == identifier))
+        return _api(row) if row else None
+
+    async def create(self, api: Api) -> None:
+        await self._insert(
+            t.apis,
+            {
+                "identifier": api.identifier,
+                "name": api.name,
+                "scopes": _join(api.scopes),
+                "scope_descriptions": json.dumps(api.descriptions),
+                "created_at": api.created_at,
+            },
+        )
+
+    async def list(self) -> list[Api]:
+        rows = (await self._conn.execute(select(t.apis).order_by(t.apis.c.identifier))).mappings()
+        return [_api(r) for r in rows]
+
+    async def delete(self, identifier: str) -> bool:
+        result = await self._conn.execute(delete(t.apis).where(t.apis.c.identifier == identifier))
+        return bool(result.rowcount)
+
+
+def _api(row: RowMapping) -> Api:
+    return Api(
+        identifier=row["identifier"],
+        name=row["name"],
+        scopes=_split(row["scopes"]),
+        created_at=row["created_at"],
+        descriptions=json.loads(row["scope_descriptions"]),
+    )
+
+
+class SqlClientStore(_Store):
+    async def get(self, client_id: str) -> Client | None:
+        row = await self._one(select(t.clients).where(t.clients.c.client_id == client_id))
+        return client_from_row(row) if row else None
+
+    async def create(self, client: Client) -> None:
+        await self._insert(t.clients, client_to_row(client))
+
+    async def list(self) -> list[Client]:
+        rows = await self._conn.execute(select(t.clients).order_by(t.clients.c.created_at))
+        return [client_from_row(r) for r in rows.mappings()]
+
+    async def delete(self, client_id: str) -> bool:
+        result = await self._conn.execute(
+            delete(t.clients).where(t.clients.c.client_id == client_id)
+        )
+        return bool(result.rowcount)
+
+    async def set_secret_digest(self, client_id: str, secret_digest: str, now: int) -> bool:
+        result = await self._conn.execute(
+            update(t.clients)
+            .where(t.clients.c.client_id == client_id)
+            .values(secret_digest=secret_digest, updated_at=now)
+        )
+        return bool(result.rowcount)
+
+
+def client_to_row(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "client_type": client.client_type,
+        "secret_digest": client.secret_digest,
+        "redirect_uris": _join(client.redirect_uris),
+        "grant_types": _join(client.grant_types),
+        "scopes": _join(client.scopes),
+        "default_api": client.default_api,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "first_party": client.first_party,
+        "native": client.native,
+        "can_introspect": client.can_introspect,
+        "access_token_format": client.access_token_format,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_idle_ttl": client.refresh_token_idle_ttl,
+        "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "post_logout_redirect_uris": _join(client.post_logout_redirect_uris),
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "created_at": client.created_at,
+        "updated_at": client.created_at,
+    }
+
+
+def client_from_row(row: RowMapping) -> Client:
+    return Client(
+        client_id=row["client_id"],
+        name=row["name"],
+        client_type=cast(ClientType, row["client_type"]),
+        secret_digest=row["secret_digest"],
+        redirect_uris=_split(row["redirect_uris"]),
+        grant_types=_split(row["grant_types"]),
+        scopes=_split(row["scopes"]),
+        default_api=row["default_api"],
+        token_endpoint_auth_method=cast(AuthMethod, row["token_endpoint_auth_method"]),
+        first_party=bool(row["first_party"]),
+        native=bool(row["native"]),
+        can_introspect=bool(row["can_introspect"]),
+        access_token_format=cast(TokenFormat, row["access_token_format"]),
+        access_token_ttl=row["access_token_ttl"],
+        refresh_token_idle_ttl=row["refresh_token_idle_ttl"],
+        refresh_token_absolute_ttl=row["refresh_token_absolute_ttl"],
+        id_token_signed_response_alg=row["id_token_signed_response_alg"],
+        post_logout_redirect_uris=_split(row["post_logout_redirect_uris"]),
+        jwks=row["jwks"],
+        jwks_uri=row["jwks_uri"],
+        created_at=row["created_at"],
+    )
+
+
+class SqlUserStore(_Store):
+    async def get(self, user_id: str) -> User | None:
+        row = await self._one(select(t.users).where(t.users.c.id == user_id))
+        return _user(row) if row else None
+
+    async def find_by_login(self, login: str) -> User | None:
+        column = t.users.c.email if "@" in login else t.users.c.username
+        row = await self._one(select(t.users).where(column == login))
+        return _user(row) if row else None
+
+    async def create(self, user: User) -> None:
+        await self._insert(
+            t.users,
+            {
+                "id": user.id,
+                "username": user.username,
+                "email": user.email,
+                "email_verified": user.email_verified,
+                "name": user.name,
+                "password_hash": user.password_hash,
+                "disabled": user.disabled,
+                "created_at": user.created_at,
+                "updated_at": user.updated_at,
+            },
+        )
+
+    async def list(self) -> list[User]:
+        rows = await self._conn.execute(select(t.users).order_by(t.users.c.username))
+        return [_user(r) for r in rows.mappings()]
+
+    async def set_password_hash(self, user_id: str, password_hash: str, now: int) -> bool:
+        return await self._update(user_id, password_hash=password_hash, updated_at=now)
+
+    async def set_disabled(self, user_id: str, disabled: bool, now: int) -> bool:
+        return await self._update(user_id, disabled=disabled, updated_at=now)
+
+    async def _update(self, user_id: str, **values: Any) -> bool:
+        result = await self._conn.execute(
+            update(t.users).where(t.users.c.id == user_id).values(**values)
+        )
+        return bool(result.rowcount)
+
+
+def _user(row: RowMapping) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        email=row["email"],
+        email_verified=bool(row["email_verified"]),
+        name=row["name"],
+        disabled=bool(row["disabled"]),
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class SqlCodeStore(_Store):
+    async def create(self, code: AuthorizationCode) -> None:
+        await self._conn.execute(
+            insert(t.authorization_codes).values(
+                digest=code.digest,
+                client_id=code.client_id,
+                user_id=code.user_id,
+                redirect_uri=code.redirect_uri,
+                redirect_uri_sent=code.redirect_uri_sent,
+                scopes=_join(code.scopes),
+                audience=code.audience,
+                code_challenge=code.code_challenge,
+                nonce=code.nonce,
+                auth_time=code.auth_time,
+                session_id=code.session_id,
+                grant_id=code.grant_id,
+                expires_at=code.expires_at,
+                consumed_at=None,
+            )
+        )
+
+    async def consume(self, digest: str, now: int) -> AuthorizationCode | None:
+        codes = t.authorization_codes
+        row = await self._one(
+            update(codes)
+            .where(codes.c.digest == digest, codes.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+            .returning(*codes.c)
+        )
+        return _code(row) if row else None
+
+    async def get(self, digest: str) -> AuthorizationCode | None:
+        codes = t.authorization_codes
+        row = await self._one(select(codes).where(codes.c.digest == digest))
+        return _code(row) if row else None
+
+
+def _code(row: RowMapping) -> AuthorizationCode:
+    return AuthorizationCode(
+        digest=row["digest"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        redirect_uri=row["redirect_uri"],
+        redirect_uri_sent=bool(row["redirect_uri_sent"]),
+        scopes=_split(row["scopes"]),
+        audience=row["audience"],
+        code_challenge=row["code_challenge"],
+        nonce=row["nonce"],
+        auth_time=row["auth_time"],
+        session_id=row["session_id"],
+        grant_id=row["grant_id"],
+        expires_at=row["expires_at"],
+        consumed_at=row["consumed_at"],
+    )
+
+
+class SqlGrantStore(_Store):
+    async def create(self, grant: Grant) -> None:
+        await self._conn.execute(
+            insert(t.grants).values(
+                id=grant.id,
+                client_id=grant.client_id,
+                user_id=grant.user_id,
+                scopes=_join(grant.scopes),
+                audience=grant.audience,
+                auth_time=grant.auth_time,
+                created_at=grant.created_at,
+                revoked_at=grant.revoked_at,
+            )
+        )
+
+    async def get(self, grant_id: str) -> Grant | None:
+        row = await self._one(select(t.grants).where(t.grants.c.id == grant_id))
+        if row is None:
+            return None
+        return Grant(
+            id=row["id"],
+            client_id=row["client_id"],
+            user_id=row["user_id"],
+            scopes=_split(row["scopes"]),
+            audience=row["audience"],
+            auth_time=row["auth_time"],
+            created_at=row["created_at"],
+            revoked_at=row["revoked_at"],
+        )
+
+    async def revoke(self, grant_id: str, now: int) -> bool:
+        result = await self._conn.execute(
+            update(t.grants)
+            .where(t.grants.c.id == grant_id, t.grants.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount)
+
+
+class SqlAccessTokenStore(_Store):
+    async def record(
+        self,
+        *,
+        jti: str,
+        grant_id: str | None,
+        client_id: str,
+        subject: str,
+        expires_at: int,
+    ) -> None:
+        await self._conn.execute(
+            insert(t.access_tokens).values(
+                jti=jti,
+                grant_id=grant_id,
+                client_id=client_id,
+                subject=subject,
+                expires_at=expires_at,
+            )
+        )
+
+
+class SqlConsentStore(_Store):
+    async def granted_scopes(self, user_id: str, client_id: str) -> frozenset[str]:
+        c = t.consents
+        rows = await self._conn.execute(
+            select(c.c.scope).where(c.c.user_id == user_id, c.c.client_id == client_id)
+        )
+        return frozenset(rows.scalars())
+
+    async def grant(self, user_id: str, client_id: str, scopes: tuple[str, ...], now: int) -> None:
+        missing = set(scopes) - await self.granted_scopes(user_id, client_id)
+        if missing:
+            await self._conn.execute(
+                insert(t.consents),
+                [
+                    {"user_id": user_id, "client_id": client_id, "scope": s, "granted_at": now}
+                    for s in sorted(missing)
+                ],
+            )
+
+
+class SqlSessionStore(_Store):
+    async def create(self, session: Session) -> None:
+        await self._conn.execute(
+            insert(t.sessions).values(
+                digest=session.digest,
+                user_id=session.user_id,
+                auth_time=session.auth_time,
+                amr=_join(session.amr),
+                created_at=session.auth_time,
+                expires_at=session.expires_at,
+            )
+        )
+
+    async def get(self, digest: str, now: int) -> Session | None:
+        s = t.sessions
+        row = await self._one(select(s).where(s.c.digest == digest, s.c.expires_at > now))
+        if row is None:
+            return None
+        return Session(
+            digest=row["digest"],
+            user_id=row["user_id"],
+            auth_time=row["auth_time"],
+            expires_at=row["expires_at"],
+            amr=_split(row["amr"]),
+        )
+
+    async def delete(self, digest: str) -> None:
+        await self._conn.execute(delete(t.sessions).where(t.sessions.c.digest == digest))
+
+
+class SqlInteractionStore(_Store):
+    async def create(self, interaction: Interaction) -> None:
+        await self._conn.execute(
+            insert(t.interactions).values(
+                id=interaction.id,
+                browser_digest=interaction.browser_digest,
+                request=_request_to_json(interaction.request),
+                created_at=interaction.created_at,
+                expires_at=interaction.expires_at,
+            )
+        )
+
+    async def get(self, interaction_id: str, now: int) -> Interaction | None:
+        i = t.interactions
+        row = await self._one(select(i).where(i.c.id == interaction_id, i.c.expires_at > now))
+        if row is None:
+            return None
+        return Interaction(
+            id=row["id"],
+            browser_digest=row["browser_digest"],
+            request=_request_from_json(row["request"]),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+    async def delete(self, interaction_id: str) -> bool:
+        result = await self._conn.execute(
+            delete(t.interactions).where(t.interactions.c.id == interaction_id)
+        )
+        return bool(result.rowcount)
+
+
+def _request_to_json(request: AuthorizationRequest) -> str:
+    return json.dumps(
+        {name: getattr(request, name) for name in AuthorizationRequest.__slots__},
+        separators=(",", ":"),
+    )
+
+
+def _request_from_json(value: str) -> AuthorizationRequest:
+    data = json.loads(value)
+    data["scopes"] = tuple(data["scopes"])
+    data["prompt"] = tuple(data["prompt"])
+    return AuthorizationRequest(**data)
+
+
+class SqlStores:
+    """All stores of one request on one connection, inside one transaction."""
+
+    __slots__ = (
+        "_conn",
+        "access_tokens",
+        "apis",
+        "clients",
+        "codes",
+        "consents",
+        "grants",
+        "interactions",
+        "sessions",
+        "users",
+    )
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.apis = SqlApiStore(conn)
+        self.clients = SqlClientStore(conn)
+        self.users = SqlUserStore(conn)
+        self.codes = SqlCodeStore(conn)
+        self.grants = SqlGrantStore(conn)
+        self.access_tokens = SqlAccessTokenStore(conn)
+        self.consents = SqlConsentStore(conn)
+        self.sessions = SqlSessionStore(conn)
+        self.interactions = SqlInteractionStore(conn)
+
+    async def commit(self) -> None:
+        await self._conn.commit()
+        await self._conn.begin()
+
+
+class Database:
+    """The engine and the unit of work: ``async with db.transaction() as stores``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlStores]:
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            try:
+                yield SqlStores(conn)
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

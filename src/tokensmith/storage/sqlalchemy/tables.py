@@ -1,0 +1,168 @@
+"""The schema, as SQLAlchemy Core tables. Times are integer Unix seconds; lists of scopes, grant
+types and URIs are space-separated (none of them may contain a space). Changes go through a new
+Alembic revision in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+server_secrets = Table(
+    "ts_server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+apis = Table(
+    "ts_apis",
+    metadata,
+    Column("identifier", String(2000), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("scope_descriptions", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+clients = Table(
+    "ts_clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("client_type", String(16), nullable=False),
+    Column("secret_digest", String(64)),
+    Column("redirect_uris", Text, nullable=False),
+    Column("grant_types", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("default_api", String(2000)),
+    Column("token_endpoint_auth_method", String(32), nullable=False),
+    Column("first_party", Boolean, nullable=False),
+    Column("native", Boolean, nullable=False),
+    Column("can_introspect", Boolean, nullable=False),
+    Column("access_token_format", String(16), nullable=False),
+    Column("access_token_ttl", Integer),
+    Column("refresh_token_idle_ttl", Integer),
+    Column("refresh_token_absolute_ttl", Integer),
+    Column("id_token_signed_response_alg", String(16), nullable=False),
+    Column("post_logout_redirect_uris", Text, nullable=False),
+    Column("jwks", Text),
+    Column("jwks_uri", String(2000)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "ts_users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("email", String(320), unique=True),
+    Column("email_verified", Boolean, nullable=False),
+    Column("name", String(200)),
+    Column("password_hash", Text),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+signing_keys = Table(
+    "ts_signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_key", Text, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("activates_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger),
+    Column("expires_at", BigInteger),
+)
+
+authorization_codes = Table(
+    "ts_authorization_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("redirect_uri", String(2000), nullable=False),
+    Column("redirect_uri_sent", Boolean, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("audience", String(2000), nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("nonce", Text),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("session_id", String(64)),
+    Column("grant_id", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("consumed_at", BigInteger),
+    Index("ix_ts_authorization_codes_expires_at", "expires_at"),
+)
+
+grants = Table(
+    "ts_grants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("audience", String(2000), nullable=False),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Index("ix_ts_grants_user_client", "user_id", "client_id"),
+)
+
+access_tokens = Table(
+    "ts_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("grant_id", String(64)),
+    Column("client_id", String(128), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_access_tokens_grant_id", "grant_id"),
+    Index("ix_ts_access_tokens_expires_at", "expires_at"),
+)
+
+consents = Table(
+    "ts_consents",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("client_id", String(128), primary_key=True),
+    Column("scope", String(200), primary_key=True),
+    Column("granted_at", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "ts_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("auth_time", BigInteger, nullable=False),
+    Column("amr", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_sessions_expires_at", "expires_at"),
+)
+
+interactions = Table(
+    "ts_interactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("browser_digest", String(64), nullable=False),
+    Column("request", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_interactions_expires_at", "expires_at"),
+)

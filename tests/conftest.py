@@ -1,0 +1,122 @@
+"""Shared fixtures: a real database (SQLite file, and PostgreSQL when configured), the
+authorization server app in-process, an admin on the same database, and a browser-like client.
+
+Each test gets its own database: a copy of a migrated SQLite template file, or on PostgreSQL a
+``CREATE DATABASE ... TEMPLATE`` of a migrated template, dropped after the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.services import postgres_url
+from tokensmith.core.clock import FakeClock
+from tokensmith.settings import Settings
+from tokensmith.storage.sqlalchemy import migrate
+from tokensmith.storage.sqlalchemy.engine import create_engine
+
+FAST_HASH = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_cost": 1024,
+    "password_hash_parallelism": 1,
+}
+
+
+def _pg_admin_url() -> str:
+    return postgres_url()
+
+
+async def _pg_execute(admin_url: str, *statements: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    admin = _pg_admin_url()
+    name = f"ts_tmpl_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(_migrate(str(make_url(admin).set(database=name))))
+        yield name
+    finally:
+        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A fresh, migrated database for this test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "tokensmith.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template: str = request.getfixturevalue("pg_template")
+    admin = _pg_admin_url()
+    name = f"ts_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield str(make_url(admin).set(database=name))
+    finally:
+        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh SQLite database only (for tests about one backend's behaviour)."""
+    path = tmp_path / "tokensmith.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(float(int(time.time())))
+
+
+ISSUER = "https://as.test"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(issuer=ISSUER, database_url=database_url, **FAST_HASH)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def server_env(settings: Settings, clock: FakeClock) -> AsyncIterator[object]:
+    from tests.server.harness import ServerEnv
+
+    async with ServerEnv.start(settings, clock) as env:
+        yield env
