@@ -60,6 +60,7 @@ class FakeOIDC:
     deny: bool = False
     alg: str = "ES256"
     behaviour: set[str] = field(default_factory=set)
+    rotated: bool = False
     claim_overrides: dict[str, Any] = field(default_factory=dict)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     access_tokens: dict[str, str] = field(default_factory=dict)
@@ -74,12 +75,18 @@ class FakeOIDC:
 
     # keys -------------------------------------------------------------------------------------
     def _private_key(self) -> Any:
-        return rsa_key() if self.alg == "RS256" else _EC_KEY
+        if self.alg == "RS256":
+            return rsa_key()
+        return _OTHER_EC_KEY if self.rotated else _EC_KEY
+
+    @property
+    def kid(self) -> str:
+        return "k2" if self.rotated else "k1"
 
     def _jwk(self) -> dict[str, Any]:
         key = self._private_key().public_key()
         jwk = json.loads(jwt.algorithms.get_default_algorithms()[self.alg].to_jwk(key))
-        jwk.update(kid="k1", use="sig", alg=self.alg)
+        jwk.update(kid=self.kid, use="sig", alg=self.alg)
         return dict(jwk)
 
     # endpoints --------------------------------------------------------------------------------
@@ -218,7 +225,11 @@ class FakeOIDC:
         if "wrong-at-hash" in b:
             claims["at_hash"] = b64(b"\x00" * 16)
         claims.update(self.claim_overrides)
-        header = {"alg": self.alg, "kid": "k1", "typ": "JWT"}
+        header = {"alg": self.alg, "kid": self.kid, "typ": "JWT"}
+        if "no-kid" in b:
+            del header["kid"]
+        if "unknown-kid" in b:
+            header["kid"] = "k-unknown"
         if "alg-none" in b:
             return f"{b64json({'alg': 'none', 'typ': 'JWT'})}.{b64json(claims)}."
         if "hs256-with-public-key" in b:

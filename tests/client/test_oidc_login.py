@@ -8,6 +8,7 @@ import pytest
 
 from tests.client.conftest import (
     APP,
+    Clock,
     MakeEnv,
     assert_error_page,
     assert_no_secret_in_locations,
@@ -86,6 +87,7 @@ async def test_fresh_values_per_login(make_env: MakeEnv, fake_oidc: FakeOIDC) ->
         "alg-none",  # oidcc-client-test-idtoken-sig-none
         "hs256-with-public-key",
         "wrong-at-hash",
+        "unknown-kid",
     ],
 )
 async def test_bad_id_token_is_refused_without_session(
@@ -264,3 +266,35 @@ def test_presets() -> None:
     assert o.issuer == "https://login.example/realms/x"
     with pytest.raises(ValueError, match="openid"):
         OIDCProvider(issuer="https://x", client_id="a", client_secret="b", scopes=("email",))
+
+
+async def test_kid_absent_with_a_single_key(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """oidcc-client-test-kid-absent-single-jwks."""
+    fake_oidc.behaviour = {"no-kid"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    flow = await login(env.browser(), "op")
+    assert flow.callback is not None
+    assert flow.callback.status_code == 303, flow.callback.text
+
+
+async def test_signing_key_rotation_refetches_jwks(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """oidcc-client-test-signing-key-rotation: a new ``kid`` makes the JWKS cache refetch, at most
+    once per interval (the toolkit's clock is injected into the cache)."""
+    clock = Clock()
+    env = await make_env({"op": oidc_provider(fake_oidc)}, clock=clock)
+    first = await login(env.browser(), "op")
+    assert first.callback is not None
+    assert first.callback.status_code == 303
+    assert fake_oidc.jwks_requests == 1
+
+    fake_oidc.rotated = True
+    too_soon = await login(env.browser(), "op")
+    assert too_soon.callback is not None
+    assert_error_page(too_soon.callback, 400, "InvalidIdToken")  # refetch is rate-limited
+    assert fake_oidc.jwks_requests == 1
+
+    clock.now += 31
+    later = await login(env.browser(), "op")
+    assert later.callback is not None
+    assert later.callback.status_code == 303, later.callback.text
+    assert fake_oidc.jwks_requests == 2

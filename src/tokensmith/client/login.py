@@ -86,11 +86,6 @@ class KeyResolver(Protocol):
 JWKSFactory = Callable[[httpx.AsyncClient, str], KeyResolver]
 
 
-def default_jwks_factory(http: httpx.AsyncClient, jwks_uri: str) -> KeyResolver:
-    """The resource toolkit's JWKS cache: unknown ``kid`` -> at most one refetch per 30 s."""
-    return JWKSCache(http, jwks_uri, min_refetch_interval=30.0, default_ttl=300.0)
-
-
 @dataclass(frozen=True, slots=True)
 class LoginStart:
     url: str
@@ -152,7 +147,7 @@ class LoginService:
         self.keys = KeyRing(config.secret_key)
         self.find_or_create_user = find_or_create_user or link_by_provider_subject(store)
         self.clock = clock
-        self._jwks_factory = jwks_factory or default_jwks_factory
+        self._jwks_factory = jwks_factory or self._default_jwks_factory
         self._metadata: dict[str, tuple[float, ProviderMetadata]] = {}
         self._jwks: dict[str, KeyResolver] = {}
 
@@ -174,6 +169,13 @@ class LoginService:
         metadata = await fetch_metadata(self.http, provider)
         self._metadata[name] = (now + provider.discovery_ttl, metadata)
         return metadata
+
+    def _default_jwks_factory(self, http: httpx.AsyncClient, jwks_uri: str) -> KeyResolver:
+        """``tokensmith.resource.JWKSCache``: an unknown ``kid`` (key rotation) triggers at most
+        one refetch per 30 s, on the same injected clock as the rest of the toolkit."""
+        return JWKSCache(
+            http, jwks_uri, min_refetch_interval=30.0, default_ttl=300.0, clock=self.clock
+        )
 
     def _key_resolver(self, name: str, jwks_uri: str) -> KeyResolver:
         resolver = self._jwks.get(name)
