@@ -572,3 +572,27 @@ def test_principal_has_scopes() -> None:
     principal = Principal("a", None, frozenset({"x", "y"}), {}, "jwt")
     assert principal.has_scopes(["x"])
     assert not principal.has_scopes(["x", "z"])
+
+
+async def test_discovery_shared_and_retried_after_interval(
+    issuer: LocalIssuer, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    import asyncio
+
+    validator = TokenValidator(
+        http=http, issuer=issuer.url + "/x", audience=issuer.default_audience, clock=clock
+    )
+    results = await asyncio.gather(
+        *(validator.validate(issuer.token()) for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, IssuerUnavailableError) for r in results)
+    metadata_hits = sum(v for k, v in issuer.requests.items() if "well-known" in k)
+    assert metadata_hits == 3  # one discovery (three locations tried) for 20 concurrent requests
+    clock.advance(5)
+    with pytest.raises(IssuerUnavailableError, match="recently"):
+        await validator.validate(issuer.token())
+    assert sum(v for k, v in issuer.requests.items() if "well-known" in k) == metadata_hits
+    clock.advance(6)
+    with pytest.raises(IssuerUnavailableError, match="no authorization server metadata"):
+        await validator.validate(issuer.token())
+    assert sum(v for k, v in issuer.requests.items() if "well-known" in k) == 6

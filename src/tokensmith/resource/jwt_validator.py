@@ -23,6 +23,7 @@ skips 1-9 and 11 (they depend only on the token's bytes and our configuration) b
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import logging
 from collections.abc import Iterable, Sequence
@@ -47,6 +48,7 @@ logger = logging.getLogger("tokensmith.resource")
 
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "EdDSA", "RS256", "PS256")
 DEFAULT_TYP: tuple[str, ...] = ("at+jwt", "application/at+jwt")
+DISCOVERY_RETRY_INTERVAL = 10.0
 _JWS = PyJWS(options={"verify_signature": True, "enforce_minimum_key_length": True})
 _B64_TRANSLATION = bytes.maketrans(b"-_", b"+/")
 
@@ -108,20 +110,34 @@ class TokenValidator:
         if jwks is None and jwks_uri is not None:
             self._jwks = JWKSCache(http, jwks_uri, clock=clock)
         self._cache = VerifiedTokenCache(verified_cache_size)
+        self._discovery_lock = asyncio.Lock()
+        self._discovery_failed_at = float("-inf")
 
     @property
     def verified_cache(self) -> VerifiedTokenCache:
         return self._cache
 
     async def jwks(self) -> JWKSCache:
-        """The key cache, discovering the issuer's ``jwks_uri`` on first use."""
-        if self._jwks is None:
-            metadata = await discover(self._http, self.issuer)
-            if metadata.jwks_uri is None:
-                raise IssuerUnavailableError(f"metadata of {self.issuer} has no jwks_uri")
-            if self._jwks is None:
-                self._jwks = JWKSCache(self._http, metadata.jwks_uri, clock=self._clock)
-        return self._jwks
+        """The key cache, discovering the issuer's ``jwks_uri`` on first use.
+
+        Concurrent first requests share one discovery; after a failure, requests fail fast for
+        ``DISCOVERY_RETRY_INTERVAL`` seconds instead of each asking the issuer again.
+        """
+        async with self._discovery_lock:
+            if self._jwks is not None:
+                return self._jwks
+            now = self._clock()
+            if now - self._discovery_failed_at < DISCOVERY_RETRY_INTERVAL:
+                raise IssuerUnavailableError(f"discovery of {self.issuer} failed recently")
+            try:
+                metadata = await discover(self._http, self.issuer)
+                if metadata.jwks_uri is None:
+                    raise IssuerUnavailableError(f"metadata of {self.issuer} has no jwks_uri")
+            except IssuerUnavailableError:
+                self._discovery_failed_at = now
+                raise
+            self._jwks = JWKSCache(self._http, metadata.jwks_uri, clock=self._clock)
+            return self._jwks
 
     async def validate(self, token: str) -> Principal:
         """The :class:`Principal` of a valid token; :class:`InvalidTokenError` otherwise."""

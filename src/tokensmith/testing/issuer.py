@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import httpx
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
 
     from tokensmith.resource import IntrospectionValidator, TokenValidator
 
@@ -282,22 +283,16 @@ class LocalIssuer:
         from starlette.responses import JSONResponse
         from starlette.routing import Route
 
-        def count(request: Request) -> None:
-            self.requests[request.url.path] += 1
-
         async def metadata(request: Request) -> Response:
-            count(request)
             return JSONResponse(self.metadata())
 
         async def jwks(request: Request) -> Response:
-            count(request)
             headers = {}
             if self.jwks_max_age is not None:
                 headers["Cache-Control"] = f"public, max-age={self.jwks_max_age}"
             return JSONResponse(self.jwks(), headers=headers)
 
         async def introspect(request: Request) -> Response:
-            count(request)
             if not self._client_authenticated(request.headers.get("authorization", "")):
                 return JSONResponse(
                     {"error": "invalid_client"},
@@ -311,7 +306,7 @@ class LocalIssuer:
                 answer = {"active": False}
             return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
-        return Starlette(
+        app = Starlette(
             routes=[
                 Route("/.well-known/oauth-authorization-server", metadata),
                 Route("/.well-known/openid-configuration", metadata),
@@ -319,6 +314,13 @@ class LocalIssuer:
                 Route("/introspect", introspect, methods=["POST"]),
             ]
         )
+
+        async def counting_app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                self.requests[scope["path"]] += 1  # every request, 404s included
+            await app(scope, receive, send)
+
+        return counting_app
 
     def _client_authenticated(self, authorization: str) -> bool:
         scheme, _, value = authorization.partition(" ")
