@@ -14,7 +14,7 @@ from types import TracebackType
 from tokensmith.core import registration
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError
-from tokensmith.core.keys import SigningKey
+from tokensmith.core.keys import SUPPORTED_ALGS, SigningKey
 from tokensmith.core.models import Api, AuthMethod, Client, ClientType, TokenFormat, User
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.settings import Settings
@@ -120,7 +120,11 @@ class Admin:
         token_endpoint_auth_method: AuthMethod | None = None,
         access_token_format: TokenFormat = "jwt",
         access_token_ttl: int | None = None,
+        refresh_token_idle_ttl: int | None = None,
+        refresh_token_absolute_ttl: int | None = None,
+        id_token_signed_response_alg: str = "RS256",
         post_logout_redirect_uris: Iterable[str] = (),
+        jwks: str | None = None,
     ) -> registration.NewClient:
         pepper = await self.pepper()
         async with self.db.transaction() as stores:
@@ -143,7 +147,11 @@ class Admin:
                     token_endpoint_auth_method=token_endpoint_auth_method,
                     access_token_format=access_token_format,
                     access_token_ttl=access_token_ttl,
+                    refresh_token_idle_ttl=refresh_token_idle_ttl,
+                    refresh_token_absolute_ttl=refresh_token_absolute_ttl,
+                    id_token_signed_response_alg=id_token_signed_response_alg,
                     post_logout_redirect_uris=post_logout_redirect_uris,
+                    jwks=jwks,
                     now=self.now(),
                     pepper=pepper,
                 )
@@ -243,3 +251,34 @@ class Admin:
 
     async def list_keys(self) -> list[SigningKey]:
         return await keystore.load_keys(self._engine, kek=self.settings.kek())
+
+    async def rotate_key(
+        self, alg: str | None = None, *, publish_ahead: int | None = None
+    ) -> SigningKey:
+        """Add a key that is published now and signs after ``publish_ahead`` seconds; the
+        current keys of that algorithm retire then and stay published until their tokens
+        have expired."""
+        alg = alg or self.settings.signing_alg
+        if alg not in SUPPORTED_ALGS:
+            raise AdminError(f"unsupported algorithm {alg}; use one of {', '.join(SUPPORTED_ALGS)}")
+        now = self.now()
+        ahead = self.settings.key_publish_ahead if publish_ahead is None else publish_ahead
+        key = await keystore.add_key(
+            self._engine, alg=alg, now=now, activates_at=now + ahead, kek=self.settings.kek()
+        )
+        longest = max(
+            [self.settings.access_token_ttl, self.settings.id_token_ttl]
+            + [c.access_token_ttl or 0 for c in await self.list_clients()]
+        )
+        await keystore.retire_keys(
+            self._engine,
+            alg=alg,
+            except_kid=key.kid,
+            retire_at=key.activates_at,
+            expires_at=key.activates_at + longest,
+        )
+        return key
+
+    async def prune_keys(self) -> int:
+        """Delete retired keys whose tokens have all expired."""
+        return await keystore.prune_keys(self._engine, now=self.now())

@@ -66,9 +66,20 @@ class Settings(BaseSettings):
     authorize_path: str = "/authorize"
     token_path: str = "/token"
     jwks_path: str = "/jwks.json"
+    revoke_path: str = "/revoke"
+    introspect_path: str = "/introspect"
     login_path: str = "/login"
     consent_path: str = "/consent"
 
+    key_publish_ahead: int = Field(
+        3600,
+        ge=0,
+        description="Seconds a new signing key is published in the JWKS before it signs, so "
+        "that resource servers with a cached JWKS know it first. Keep it above jwks_max_age.",
+    )
+    key_reload_interval: int = Field(
+        30, ge=1, description="How often each process re-reads the signing keys (seconds)."
+    )
     jwks_max_age: int = Field(
         300, ge=0, le=86400, description="Cache-Control max-age of the JWKS, in seconds."
     )

@@ -10,14 +10,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
 
 from tokensmith.admin import Admin, AdminError
 from tokensmith.core.keys import KeyLoadError
-from tokensmith.core.models import Api, Client, ClientType, User
+from tokensmith.core.models import Api, AuthMethod, Client, ClientType, User
 from tokensmith.settings import Settings
 
 T = TypeVar("T")
@@ -230,12 +230,38 @@ def clients_create(
     introspect: Annotated[bool, typer.Option(help="May introspect other clients' tokens.")] = (
         False
     ),
+    auth_method: Annotated[
+        str | None,
+        typer.Option(help="client_secret_basic (default), client_secret_post or private_key_jwt."),
+    ] = None,
+    jwks: Annotated[
+        str | None, typer.Option(help="private_key_jwt: the public JWKS, as JSON or @file.")
+    ] = None,
+    token_format: Annotated[str, typer.Option(help="Access tokens: jwt or opaque.")] = "jwt",
+    access_token_ttl: Annotated[int | None, typer.Option(help="Seconds.", min=30)] = None,
+    refresh_idle_ttl: Annotated[int | None, typer.Option(help="Seconds.", min=30)] = None,
+    refresh_absolute_ttl: Annotated[int | None, typer.Option(help="Seconds.", min=30)] = None,
+    id_token_alg: Annotated[str, typer.Option(help="RS256, ES256 or EdDSA.")] = "RS256",
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Where RP-initiated logout may return (repeatable).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a client. A confidential client's secret is printed once."""
     if client_type not in ("confidential", "public"):
         raise fail("--type must be confidential or public")
     ctype: ClientType = "confidential" if client_type == "confidential" else "public"
+    methods = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+    if auth_method is not None and auth_method not in methods:
+        raise fail(f"--auth-method must be one of {', '.join(methods)}")
+    if token_format not in ("jwt", "opaque"):
+        raise fail("--token-format must be jwt or opaque")
+    if jwks is not None and jwks.startswith("@"):
+        try:
+            with open(jwks[1:], encoding="utf-8") as fh:
+                jwks = fh.read()
+        except OSError as exc:
+            raise fail(f"cannot read {jwks[1:]}: {exc.strerror}") from None
     created = with_admin(
         lambda a: a.create_client(
             name=name,
@@ -247,6 +273,14 @@ def clients_create(
             first_party=first_party,
             native=native,
             can_introspect=introspect,
+            token_endpoint_auth_method=cast(AuthMethod | None, auth_method),
+            jwks=jwks,
+            access_token_format="opaque" if token_format == "opaque" else "jwt",
+            access_token_ttl=access_token_ttl,
+            refresh_token_idle_ttl=refresh_idle_ttl,
+            refresh_token_absolute_ttl=refresh_absolute_ttl,
+            id_token_signed_response_alg=id_token_alg,
+            post_logout_redirect_uris=post_logout_redirect_uri or (),
         )
     )
     data = client_json(created.client)
@@ -367,6 +401,28 @@ def keys_list(as_json: JsonOpt = False) -> None:
     ]
     text = "\n".join(f"{k.kid}  {k.alg:6}  {'retired' if k.retired_at else 'active'}" for k in keys)
     emit(data, as_json=as_json, text=text or "no keys (they are created when the server starts)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: Annotated[
+        str | None, typer.Option(help="ES256, EdDSA or RS256 (default: signing_alg).")
+    ] = None,
+    publish_ahead: Annotated[
+        int | None,
+        typer.Option(help="Seconds before the new key signs (default: key_publish_ahead).", min=0),
+    ] = None,
+) -> None:
+    """Add a signing key: published at once, signing after the publish-ahead delay."""
+    key = with_admin(lambda a: a.rotate_key(alg, publish_ahead=publish_ahead))
+    typer.echo(f"new key {key.kid} ({key.alg}) signs from {key.activates_at} (unix time)")
+
+
+@keys_app.command("prune")
+def keys_prune() -> None:
+    """Remove retired keys whose tokens have all expired."""
+    count = with_admin(lambda a: a.prune_keys())
+    typer.echo(f"removed {count} expired key(s)")
 
 
 def main() -> None:

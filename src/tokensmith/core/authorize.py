@@ -121,7 +121,7 @@ def _validate(
         params.get("code_challenge"), params.get("code_challenge_method")
     )
     requested = scopes.parse_scope(params.get("scope"))
-    audience, api = _audience(params.get("resource"), client, apis)
+    audience, api = resolve_audience(params.get("resource"), client, apis)
     if not requested:
         requested = client.scopes
         if not requested:
@@ -160,9 +160,11 @@ class _RequestUriNotSupported(OAuthError):
     error = "request_uri_not_supported"
 
 
-def _audience(
+def resolve_audience(
     resource: str | None, client: Client, apis: Mapping[str, Api]
 ) -> tuple[str, Api | None]:
+    """The audience of a token: the ``resource`` (RFC 8707) or the client's default API;
+    ``("", None)`` when neither applies (OpenID-only requests)."""
     if resource is not None:
         api = apis.get(resource)
         if api is None:

@@ -145,9 +145,13 @@ class KeyRing:
         return self._by_kid.get(kid)
 
     def signing_key(self, alg: str, now: int) -> SigningKey:
-        """The newest active, non-retired key for ``alg``."""
+        """The newest key for ``alg`` that is active at ``now`` (activated, not yet retired)."""
         candidates = [
-            k for k in self._keys if k.alg == alg and k.activates_at <= now and k.retired_at is None
+            k
+            for k in self._keys
+            if k.alg == alg
+            and k.activates_at <= now
+            and (k.retired_at is None or k.retired_at > now)
         ]
         if not candidates:
             raise LookupError(f"no active signing key for {alg}")

@@ -126,6 +126,37 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessTokenRecord:
+    """An issued access token kept server-side: every opaque token, and JWTs of user grants
+    (so that revoking the grant revokes them)."""
+
+    jti: str
+    client_id: str
+    subject: str
+    scopes: tuple[str, ...]
+    audience: str
+    issued_at: int
+    expires_at: int
+    grant_id: str | None = None
+    digest: str | None = None
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """A refresh token (stored by digest). Rotation marks it ``rotated_at``; presenting a rotated
+    one again is reuse, which revokes its grant (the family)."""
+
+    digest: str
+    grant_id: str
+    client_id: str
+    issued_at: int
+    expires_at: int
+    absolute_expires_at: int
+    rotated_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """A user's SSO login session at the authorization server."""
 

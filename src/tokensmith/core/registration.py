@@ -7,10 +7,13 @@ and stored as an HMAC digest; the implicit and password grants do not exist here
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import jwt
 
 from tokensmith.core import scopes as scope_rules
 from tokensmith.core.errors import InvalidClientMetadata
@@ -86,7 +89,11 @@ def new_client(
     token_endpoint_auth_method: AuthMethod | None = None,
     access_token_format: TokenFormat = "jwt",
     access_token_ttl: int | None = None,
+    refresh_token_idle_ttl: int | None = None,
+    refresh_token_absolute_ttl: int | None = None,
+    id_token_signed_response_alg: str = "RS256",
     post_logout_redirect_uris: Iterable[str] = (),
+    jwks: str | None = None,
 ) -> NewClient:
     name = name.strip()
     if not name or len(name) > 200:
@@ -112,6 +119,15 @@ def new_client(
         method = token_endpoint_auth_method or "client_secret_basic"
         if method == "none":
             raise InvalidClientMetadata("confidential clients must authenticate")
+    if method == "private_key_jwt":
+        jwks = check_client_jwks(jwks)
+    elif jwks is not None:
+        raise InvalidClientMetadata("jwks is only for private_key_jwt clients")
+    for ttl in (access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl):
+        if ttl is not None and not 30 <= ttl <= 10 * 365 * 86400:
+            raise InvalidClientMetadata("token lifetimes are between 30 seconds and 10 years")
+    if id_token_signed_response_alg not in ("RS256", "ES256", "EdDSA"):
+        raise InvalidClientMetadata("id_token_signed_response_alg must be RS256, ES256 or EdDSA")
     allowed = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in scopes))
     if default_api is not None:
         undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in default_api.scopes]
@@ -142,6 +158,10 @@ def new_client(
         can_introspect=can_introspect,
         access_token_format=access_token_format,
         access_token_ttl=access_token_ttl,
+        refresh_token_idle_ttl=refresh_token_idle_ttl,
+        refresh_token_absolute_ttl=refresh_token_absolute_ttl,
+        id_token_signed_response_alg=id_token_signed_response_alg,
+        jwks=jwks,
         post_logout_redirect_uris=tuple(
             check_registrable(u, native=native) for u in post_logout_redirect_uris
         ),
@@ -149,6 +169,29 @@ def new_client(
         created_at=now,
     )
     return NewClient(client, secret)
+
+
+def check_client_jwks(jwks: str | None) -> str:
+    """A client's public JWKS for ``private_key_jwt``: JSON, asymmetric public keys only."""
+    if not jwks:
+        raise InvalidClientMetadata("private_key_jwt clients need a JWKS (their public keys)")
+    try:
+        data = json.loads(jwks)
+        keys = data["keys"]
+        if not isinstance(keys, list) or not keys:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise InvalidClientMetadata('the JWKS must be JSON like {"keys": [...]}') from None
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ("EC", "RSA", "OKP"):
+            raise InvalidClientMetadata("JWKS keys must be EC, RSA or OKP public keys")
+        if any(private in key for private in ("d", "p", "q", "dp", "dq", "qi", "k")):
+            raise InvalidClientMetadata("the JWKS holds private key material: register public keys")
+    try:
+        jwt.PyJWKSet.from_dict(data)
+    except jwt.PyJWTError as exc:
+        raise InvalidClientMetadata(f"the JWKS cannot be used: {exc}") from None
+    return json.dumps({"keys": keys}, separators=(",", ":"))
 
 
 def new_client_secret(pepper: bytes) -> tuple[str, str]:

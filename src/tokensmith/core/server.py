@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tokensmith.core import authorize as authz
-from tokensmith.core import jwt_access_token
+from tokensmith.core import client_assertion, jwt_access_token
 from tokensmith.core.client_auth import check_secret, extract_credentials
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import (
     ConsentRequired,
+    InvalidClient,
     InvalidRequest,
     LoginRequired,
     UnauthorizedClient,
@@ -24,14 +25,19 @@ from tokensmith.core.errors import (
 )
 from tokensmith.core.grants import GrantHandler
 from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
+from tokensmith.core.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.keys import KeyRing
 from tokensmith.core.models import (
+    GRANT_REFRESH_TOKEN,
+    AccessTokenRecord,
     Api,
     AuthorizationCode,
     AuthorizationRequest,
     Client,
     Grant,
     Interaction,
+    RefreshToken,
     Session,
     TokenResponse,
     User,
@@ -39,8 +45,10 @@ from tokensmith.core.models import (
 from tokensmith.core.params import parse_query
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.core.secrets import (
+    ACCESS_TOKEN_PREFIX,
     CODE_PREFIX,
     INTERACTION_PREFIX,
+    REFRESH_TOKEN_PREFIX,
     digest,
     equals,
     new_id,
@@ -62,7 +70,11 @@ class AuthorizeOutcome:
 
 
 def default_grants() -> dict[str, GrantHandler]:
-    handlers: list[GrantHandler] = [AuthorizationCodeGrant()]
+    handlers: list[GrantHandler] = [
+        AuthorizationCodeGrant(),
+        ClientCredentialsGrant(),
+        RefreshTokenGrant(),
+    ]
     return {h.grant_type: h for h in handlers}
 
 
@@ -107,13 +119,13 @@ class AuthorizationServer:
         client_id = params.get("client_id")
         client = await stores.clients.get(client_id) if client_id else None
         target = authz.check_client_and_redirect(params, duplicates, client)
-        apis = await self._apis_for(params.get("resource"), target.client, stores)
+        apis = await self.apis_for(params.get("resource"), target.client, stores)
         request = authz.validate(params, duplicates, target, apis)
         return await self.proceed(
             request, stores, session=session, browser_digest=browser_digest, interaction=None
         )
 
-    async def _apis_for(
+    async def apis_for(
         self, resource: str | None, client: Client, stores: Stores
     ) -> dict[str, Api]:
         identifier = resource or client.default_api
@@ -310,9 +322,110 @@ class AuthorizationServer:
     async def authenticate_client(
         self, params: dict[str, str], authorization: str | None, stores: Stores
     ) -> Client:
+        """Authenticate the client of a token, revocation or introspection request."""
         creds = extract_credentials(params, authorization)
+        if creds.method == "private_key_jwt":
+            assert creds.assertion is not None
+            client_id = creds.client_id or client_assertion.unverified_subject(creds.assertion)
+            client = await stores.clients.get(client_id)
+            if client is None or client.token_endpoint_auth_method != "private_key_jwt":
+                raise InvalidClient("client authentication failed")
+            now = self.now()
+            verified = client_assertion.verify(
+                creds.assertion,
+                client,
+                audiences=(self.settings.url(self.settings.token_path), self.issuer),
+                now=now,
+            )
+            if not await stores.assertion_jtis.use(
+                client.client_id, verified.jti, verified.expires_at
+            ):
+                raise InvalidClient("the client assertion was used before (jti replay)")
+            return client
         client = await stores.clients.get(creds.client_id) if creds.client_id else None
         return check_secret(client, creds, self.pepper)
+
+    # -- issuing -----------------------------------------------------------------------------
+
+    async def issue_access_token(
+        self,
+        client: Client,
+        *,
+        subject: str,
+        scopes: tuple[str, ...],
+        audience: str,
+        stores: Stores,
+        auth_time: int | None = None,
+        grant_id: str | None = None,
+    ) -> tuple[str, int]:
+        """A JWT (RFC 9068) or opaque access token; returns ``(token, expires_in)``.
+
+        Opaque tokens and JWTs of user grants are recorded, so that revocation and
+        introspection find them; client-credentials JWTs are not (the fast path).
+        """
+        now = self.now()
+        ttl = client.access_token_ttl or self.settings.access_token_ttl
+        audience = audience or self.issuer
+        if client.access_token_format == "opaque":
+            token = new_secret(ACCESS_TOKEN_PREFIX)
+            jti, token_digest = new_id(), digest(token, self.pepper)
+        else:
+            token, jti = jwt_access_token.mint(
+                self.keys.signing_key(self.settings.signing_alg, now),
+                issuer=self.issuer,
+                subject=subject,
+                audience=audience,
+                client_id=client.client_id,
+                scopes=scopes,
+                now=now,
+                ttl=ttl,
+                auth_time=auth_time,
+            )
+            token_digest = None
+            if grant_id is None:
+                return token, ttl
+        await stores.access_tokens.record(
+            AccessTokenRecord(
+                jti=jti,
+                digest=token_digest,
+                grant_id=grant_id,
+                client_id=client.client_id,
+                subject=subject,
+                scopes=scopes,
+                audience=audience,
+                issued_at=now,
+                expires_at=now + ttl,
+            )
+        )
+        return token, ttl
+
+    async def issue_refresh_token(
+        self, client: Client, grant: Grant, stores: Stores, *, absolute_expires_at: int | None
+    ) -> str:
+        now = self.now()
+        idle = client.refresh_token_idle_ttl or self.settings.refresh_token_idle_ttl
+        if absolute_expires_at is None:
+            absolute = client.refresh_token_absolute_ttl or self.settings.refresh_token_absolute_ttl
+            absolute_expires_at = now + absolute
+        value = new_secret(REFRESH_TOKEN_PREFIX)
+        await stores.refresh_tokens.create(
+            RefreshToken(
+                digest=digest(value, self.pepper),
+                grant_id=grant.id,
+                client_id=client.client_id,
+                issued_at=now,
+                expires_at=min(now + idle, absolute_expires_at),
+                absolute_expires_at=absolute_expires_at,
+            )
+        )
+        return value
+
+    def grant_gets_refresh_token(self, client: Client, grant: Grant) -> bool:
+        """Refresh tokens for clients allowed the grant; for OpenID requests only with
+        ``offline_access`` (OpenID Connect Core §11)."""
+        if GRANT_REFRESH_TOKEN not in client.grant_types:
+            return False
+        return "openid" not in grant.scopes or "offline_access" in grant.scopes
 
     async def issue_for_grant(
         self,
@@ -320,27 +433,32 @@ class AuthorizationServer:
         grant: Grant,
         stores: Stores,
         *,
+        scopes: tuple[str, ...] | None = None,
         nonce: str | None = None,
+        with_refresh_token: bool | None = None,
+        absolute_expires_at: int | None = None,
     ) -> TokenResponse:
-        """Mint the tokens of a user grant; the access token is recorded under the grant."""
-        now = self.now()
-        ttl = client.access_token_ttl or self.settings.access_token_ttl
-        token, jti = jwt_access_token.mint(
-            self.keys.signing_key(self.settings.signing_alg, now),
-            issuer=self.issuer,
+        """The tokens of a user grant: an access token recorded under the grant and, when the
+        client may refresh, a new refresh token of the same family."""
+        scopes = scopes if scopes is not None else grant.scopes
+        token, ttl = await self.issue_access_token(
+            client,
             subject=grant.user_id,
-            audience=grant.audience or self.issuer,
-            client_id=client.client_id,
-            scopes=grant.scopes,
-            now=now,
-            ttl=ttl,
+            scopes=scopes,
+            audience=grant.audience,
+            stores=stores,
             auth_time=grant.auth_time,
-        )
-        await stores.access_tokens.record(
-            jti=jti,
             grant_id=grant.id,
-            client_id=client.client_id,
-            subject=grant.user_id,
-            expires_at=now + ttl,
         )
-        return TokenResponse(access_token=token, expires_in=ttl, scopes=grant.scopes)
+        if with_refresh_token is None:
+            with_refresh_token = self.grant_gets_refresh_token(client, grant)
+        refresh = (
+            await self.issue_refresh_token(
+                client, grant, stores, absolute_expires_at=absolute_expires_at
+            )
+            if with_refresh_token
+            else None
+        )
+        return TokenResponse(
+            access_token=token, expires_in=ttl, scopes=scopes, refresh_token=refresh
+        )

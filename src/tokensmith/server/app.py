@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +17,15 @@ from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError
 from tokensmith.server.errors import json_error
 from tokensmith.server.middleware import SecurityHeaders
-from tokensmith.server.routes import authorize, consent, login, metadata, token
+from tokensmith.server.routes import (
+    authorize,
+    consent,
+    introspect,
+    login,
+    metadata,
+    revoke,
+    token,
+)
 from tokensmith.server.runtime import Runtime
 from tokensmith.settings import Settings
 
@@ -30,9 +40,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock)
         app.state.runtime = rt
+        reloader = asyncio.create_task(rt.reload_keys_forever())
         try:
             yield
         finally:
+            reloader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reloader
             await rt.close()
 
     app = FastAPI(
@@ -50,6 +64,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.token_path, token.token, methods=["POST"], include_in_schema=False)
     route(s.token_path, token.token_get, methods=["GET"], include_in_schema=False)
+    route(s.revoke_path, revoke.revoke, methods=["POST"], include_in_schema=False)
+    route(s.introspect_path, introspect.introspect, methods=["POST"], include_in_schema=False)
     route(
         "/.well-known/oauth-authorization-server",
         metadata.authorization_server_metadata,

@@ -5,6 +5,8 @@ Built by the app's lifespan from ``Settings``; nothing is created at import time
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +22,8 @@ from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.stores import Database
+
+log = logging.getLogger("tokensmith.server")
 
 
 @dataclass
@@ -69,6 +73,18 @@ class Runtime:
             clock=clock,
             metadata=metadata,
         )
+
+    async def reload_keys(self) -> None:
+        """Re-read the signing keys (a rotation made by the CLI or another process)."""
+        self.server.keys = await ensure_keys(self.db.engine, self.settings, int(self.clock()))
+
+    async def reload_keys_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.key_reload_interval)
+            try:
+                await self.reload_keys()
+            except Exception:  # a database hiccup must not stop the reloads
+                log.exception("reloading the signing keys failed; keeping the current ones")
 
     async def close(self) -> None:
         await self.db.dispose()

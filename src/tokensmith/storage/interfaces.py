@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from tokensmith.core.models import (
+    AccessTokenRecord,
     Api,
     AuthorizationCode,
     Client,
     Grant,
     Interaction,
+    RefreshToken,
     Session,
     User,
 )
@@ -63,17 +65,30 @@ class GrantStore(Protocol):
 
 
 class AccessTokenStore(Protocol):
-    """Issued access tokens that belong to a grant, so that revoking the grant revokes them."""
+    """Server-side access-token records and the JWT deny-list."""
 
-    async def record(
-        self,
-        *,
-        jti: str,
-        grant_id: str | None,
-        client_id: str,
-        subject: str,
-        expires_at: int,
-    ) -> None: ...
+    async def record(self, token: AccessTokenRecord) -> None: ...
+    async def get(self, jti: str) -> AccessTokenRecord | None: ...
+    async def get_by_digest(self, digest: str) -> AccessTokenRecord | None: ...
+    async def revoke(self, jti: str, now: int) -> bool: ...
+    async def deny_jti(self, jti: str, expires_at: int) -> None: ...
+    async def is_denied(self, jti: str) -> bool: ...
+
+
+class RefreshTokenStore(Protocol):
+    async def create(self, token: RefreshToken) -> None: ...
+
+    async def rotate(self, digest: str, now: int) -> RefreshToken | None:
+        """Atomically mark the token rotated and return it; ``None`` if unknown or rotated."""
+        ...
+
+    async def get(self, digest: str) -> RefreshToken | None: ...
+
+
+class AssertionJtiStore(Protocol):
+    async def use(self, client_id: str, jti: str, expires_at: int) -> bool:
+        """Record a client assertion's ``jti``; ``False`` if it was used before (replay)."""
+        ...
 
 
 class ConsentStore(Protocol):
@@ -110,6 +125,10 @@ class Stores(Protocol):
     def grants(self) -> GrantStore: ...
     @property
     def access_tokens(self) -> AccessTokenStore: ...
+    @property
+    def refresh_tokens(self) -> RefreshTokenStore: ...
+    @property
+    def assertion_jtis(self) -> AssertionJtiStore: ...
     @property
     def consents(self) -> ConsentStore: ...
     @property

@@ -93,16 +93,17 @@ async def add_key(
 
 
 async def retire_keys(
-    engine: AsyncEngine, *, alg: str, except_kid: str, now: int, expires_at: int
+    engine: AsyncEngine, *, alg: str, except_kid: str, retire_at: int, expires_at: int
 ) -> int:
-    """Stop signing with every other active key of ``alg``; keep publishing it until
-    ``expires_at`` (when every token it signed has expired)."""
+    """Stop signing with every other unretired key of ``alg`` from ``retire_at`` (when the new
+    key activates); keep publishing them until ``expires_at`` (when every token they signed has
+    expired)."""
     k = t.signing_keys
     async with engine.begin() as conn:
         result = await conn.execute(
             update(k)
             .where(k.c.alg == alg, k.c.kid != except_kid, k.c.retired_at.is_(None))
-            .values(retired_at=now, expires_at=expires_at)
+            .values(retired_at=retire_at, expires_at=expires_at)
         )
     return int(result.rowcount)
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokensmith.core.models import (
+    AccessTokenRecord,
     Api,
     AuthMethod,
     AuthorizationCode,
@@ -20,6 +21,7 @@ from tokensmith.core.models import (
     ClientType,
     Grant,
     Interaction,
+    RefreshToken,
     Session,
     TokenFormat,
     User,
@@ -326,24 +328,116 @@ class SqlGrantStore(_Store):
 
 
 class SqlAccessTokenStore(_Store):
-    async def record(
-        self,
-        *,
-        jti: str,
-        grant_id: str | None,
-        client_id: str,
-        subject: str,
-        expires_at: int,
-    ) -> None:
+    async def record(self, token: AccessTokenRecord) -> None:
         await self._conn.execute(
             insert(t.access_tokens).values(
-                jti=jti,
-                grant_id=grant_id,
-                client_id=client_id,
-                subject=subject,
-                expires_at=expires_at,
+                jti=token.jti,
+                digest=token.digest,
+                grant_id=token.grant_id,
+                client_id=token.client_id,
+                subject=token.subject,
+                scopes=_join(token.scopes),
+                audience=token.audience,
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+                revoked_at=token.revoked_at,
             )
         )
+
+    async def get(self, jti: str) -> AccessTokenRecord | None:
+        a = t.access_tokens
+        row = await self._one(select(a).where(a.c.jti == jti))
+        return _access_token(row) if row else None
+
+    async def get_by_digest(self, digest: str) -> AccessTokenRecord | None:
+        a = t.access_tokens
+        row = await self._one(select(a).where(a.c.digest == digest))
+        return _access_token(row) if row else None
+
+    async def revoke(self, jti: str, now: int) -> bool:
+        a = t.access_tokens
+        result = await self._conn.execute(
+            update(a).where(a.c.jti == jti, a.c.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        return bool(result.rowcount)
+
+    async def deny_jti(self, jti: str, expires_at: int) -> None:
+        r = t.revoked_jtis
+        exists = await self._one(select(r.c.jti).where(r.c.jti == jti))
+        if exists is None:
+            await self._conn.execute(insert(r).values(jti=jti, expires_at=expires_at))
+
+    async def is_denied(self, jti: str) -> bool:
+        r = t.revoked_jtis
+        return await self._one(select(r.c.jti).where(r.c.jti == jti)) is not None
+
+
+def _access_token(row: RowMapping) -> AccessTokenRecord:
+    return AccessTokenRecord(
+        jti=row["jti"],
+        digest=row["digest"],
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        subject=row["subject"],
+        scopes=_split(row["scopes"]),
+        audience=row["audience"],
+        issued_at=row["issued_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class SqlRefreshTokenStore(_Store):
+    async def create(self, token: RefreshToken) -> None:
+        await self._conn.execute(
+            insert(t.refresh_tokens).values(
+                digest=token.digest,
+                grant_id=token.grant_id,
+                client_id=token.client_id,
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+                absolute_expires_at=token.absolute_expires_at,
+                rotated_at=None,
+            )
+        )
+
+    async def rotate(self, digest: str, now: int) -> RefreshToken | None:
+        r = t.refresh_tokens
+        row = await self._one(
+            update(r)
+            .where(r.c.digest == digest, r.c.rotated_at.is_(None))
+            .values(rotated_at=now)
+            .returning(*r.c)
+        )
+        return _refresh_token(row) if row else None
+
+    async def get(self, digest: str) -> RefreshToken | None:
+        r = t.refresh_tokens
+        row = await self._one(select(r).where(r.c.digest == digest))
+        return _refresh_token(row) if row else None
+
+
+def _refresh_token(row: RowMapping) -> RefreshToken:
+    return RefreshToken(
+        digest=row["digest"],
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        issued_at=row["issued_at"],
+        expires_at=row["expires_at"],
+        absolute_expires_at=row["absolute_expires_at"],
+        rotated_at=row["rotated_at"],
+    )
+
+
+class SqlAssertionJtiStore(_Store):
+    async def use(self, client_id: str, jti: str, expires_at: int) -> bool:
+        try:
+            await self._insert(
+                t.used_jtis, {"client_id": client_id, "jti": jti, "expires_at": expires_at}
+            )
+        except Conflict:
+            return False
+        return True
 
 
 class SqlConsentStore(_Store):
@@ -449,11 +543,13 @@ class SqlStores:
         "_conn",
         "access_tokens",
         "apis",
+        "assertion_jtis",
         "clients",
         "codes",
         "consents",
         "grants",
         "interactions",
+        "refresh_tokens",
         "sessions",
         "users",
     )
@@ -466,6 +562,8 @@ class SqlStores:
         self.codes = SqlCodeStore(conn)
         self.grants = SqlGrantStore(conn)
         self.access_tokens = SqlAccessTokenStore(conn)
+        self.refresh_tokens = SqlRefreshTokenStore(conn)
+        self.assertion_jtis = SqlAssertionJtiStore(conn)
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
         self.interactions = SqlInteractionStore(conn)

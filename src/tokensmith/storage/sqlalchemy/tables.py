@@ -127,12 +127,48 @@ access_tokens = Table(
     "ts_access_tokens",
     metadata,
     Column("jti", String(64), primary_key=True),
+    Column("digest", String(64), unique=True),
     Column("grant_id", String(64)),
     Column("client_id", String(128), nullable=False),
     Column("subject", String(128), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("audience", String(2000), nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
     Index("ix_ts_access_tokens_grant_id", "grant_id"),
     Index("ix_ts_access_tokens_expires_at", "expires_at"),
+)
+
+revoked_jtis = Table(
+    "ts_revoked_jtis",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_revoked_jtis_expires_at", "expires_at"),
+)
+
+used_jtis = Table(
+    "ts_used_jtis",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_used_jtis_expires_at", "expires_at"),
+)
+
+refresh_tokens = Table(
+    "ts_refresh_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("grant_id", String(64), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("absolute_expires_at", BigInteger, nullable=False),
+    Column("rotated_at", BigInteger),
+    Index("ix_ts_refresh_tokens_grant_id", "grant_id"),
+    Index("ix_ts_refresh_tokens_expires_at", "expires_at"),
 )
 
 consents = Table(

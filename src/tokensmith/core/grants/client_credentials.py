@@ -1,0 +1,56 @@
+"""The client credentials grant (RFC 6749 §4.4): a confidential client acting for itself.
+
+No user, so no refresh token (§4.4.3) and no OpenID scopes; ``sub`` is the client id. Without
+``scope`` the client gets its allowed scopes (for its audience). The fast path: no database write
+for JWT access tokens.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tokensmith.core import scopes as scope_rules
+from tokensmith.core.authorize import resolve_audience
+from tokensmith.core.errors import InvalidScope, InvalidTarget, UnauthorizedClient
+from tokensmith.core.models import GRANT_CLIENT_CREDENTIALS, Client, TokenResponse
+
+if TYPE_CHECKING:
+    from tokensmith.core.server import AuthorizationServer
+    from tokensmith.storage.interfaces import Stores
+
+
+class ClientCredentialsGrant:
+    grant_type = GRANT_CLIENT_CREDENTIALS
+
+    async def handle(
+        self,
+        server: AuthorizationServer,
+        client: Client,
+        params: dict[str, str],
+        stores: Stores,
+    ) -> TokenResponse:
+        if not client.is_confidential:
+            raise UnauthorizedClient("public clients cannot use client credentials")
+        requested = scope_rules.parse_scope(params.get("scope"))
+        resource = params.get("resource")
+        apis = await server.apis_for(resource, client, stores)
+        audience, api = resolve_audience(resource, client, apis)
+        if api is None:
+            raise InvalidTarget("client credentials need a resource or a default API")
+        oidc = [s for s in requested if s in scope_rules.OIDC_SCOPES]
+        if oidc:
+            raise InvalidScope(f"user scopes are not available to a client: {' '.join(oidc)}")
+        if not requested:
+            requested = tuple(s for s in client.scopes if s in api.scopes)
+        scope_rules.check_allowed(requested, client.scopes)
+        undefined = [s for s in requested if s not in api.scopes]
+        if undefined:
+            raise InvalidScope(f"scope not defined by {audience}: {' '.join(undefined)}")
+        token, ttl = await server.issue_access_token(
+            client,
+            subject=client.client_id,
+            scopes=requested,
+            audience=audience,
+            stores=stores,
+        )
+        return TokenResponse(access_token=token, expires_in=ttl, scopes=requested)

@@ -1,0 +1,179 @@
+"""What a token is and whether it is active: for introspection (RFC 7662) and revocation
+(RFC 7009).
+
+Token kinds are recognised by their prefixes (``ts_rt_`` refresh, ``ts_at_`` opaque access
+token) or as one of our JWTs (signature checked against our own keys). A token is active when it
+is known, unexpired, not revoked, not rotated (refresh), and its grant is not revoked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import jwt
+
+from tokensmith.core.jwt_access_token import TYP
+from tokensmith.core.models import Client
+from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
+
+if TYPE_CHECKING:
+    from tokensmith.core.server import AuthorizationServer
+    from tokensmith.storage.interfaces import Stores
+
+MAX_TOKEN_LENGTH = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    kind: Literal["access_token", "refresh_token"]
+    client_id: str
+    subject: str
+    scopes: tuple[str, ...]
+    audience: str
+    issued_at: int
+    expires_at: int
+    jti: str | None
+    grant_id: str | None
+
+    def introspection(self, issuer: str) -> dict[str, object]:
+        """The RFC 7662 §2.2 response for an active token."""
+        out: dict[str, object] = {
+            "active": True,
+            "scope": " ".join(self.scopes),
+            "client_id": self.client_id,
+            "sub": self.subject,
+            "exp": self.expires_at,
+            "iat": self.issued_at,
+            "iss": issuer,
+            "aud": self.audience,
+            "token_type": "Bearer" if self.kind == "access_token" else "refresh_token",
+        }
+        if self.jti is not None:
+            out["jti"] = self.jti
+        return out
+
+
+INACTIVE: dict[str, object] = {"active": False}
+
+
+def verify_own_jwt(server: AuthorizationServer, token: str, *, verify_exp: bool) -> dict[str, Any]:
+    """Claims of an access token this server signed; raises ``jwt.PyJWTError`` otherwise."""
+    header = jwt.get_unverified_header(token)
+    if header.get("typ") != TYP:
+        raise jwt.InvalidTokenError("not an access token")
+    kid = header.get("kid")
+    key = server.keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise jwt.InvalidTokenError("unknown key")
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key.private_key.public_key(),
+        algorithms=[key.alg],
+        issuer=server.issuer,
+        options={"verify_aud": False, "verify_exp": verify_exp, "require": ["exp", "jti"]},
+    )
+    return claims
+
+
+async def find_active(server: AuthorizationServer, token: str, stores: Stores) -> TokenInfo | None:
+    """The token's details if it is active, else ``None``."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    now = server.now()
+    if token.startswith(REFRESH_TOKEN_PREFIX):
+        rt = await stores.refresh_tokens.get(digest(token, server.pepper))
+        if rt is None or rt.rotated_at is not None or rt.expires_at <= now:
+            return None
+        grant = await stores.grants.get(rt.grant_id)
+        if grant is None or grant.revoked_at is not None:
+            return None
+        return TokenInfo(
+            "refresh_token",
+            rt.client_id,
+            grant.user_id,
+            grant.scopes,
+            grant.audience,
+            rt.issued_at,
+            rt.expires_at,
+            None,
+            grant.id,
+        )
+    if token.startswith(ACCESS_TOKEN_PREFIX):
+        record = await stores.access_tokens.get_by_digest(digest(token, server.pepper))
+    else:
+        try:
+            claims = verify_own_jwt(server, token, verify_exp=True)
+        except jwt.PyJWTError:
+            return None
+        if await stores.access_tokens.is_denied(claims["jti"]):
+            return None
+        record = await stores.access_tokens.get(claims["jti"])
+        if record is None:
+            return TokenInfo(
+                "access_token",
+                claims["client_id"],
+                claims["sub"],
+                tuple(str(claims.get("scope", "")).split()),
+                claims["aud"],
+                claims["iat"],
+                claims["exp"],
+                claims["jti"],
+                None,
+            )
+    if record is None or record.revoked_at is not None or record.expires_at <= now:
+        return None
+    if record.grant_id is not None:
+        grant = await stores.grants.get(record.grant_id)
+        if grant is None or grant.revoked_at is not None:
+            return None
+    return TokenInfo(
+        "access_token",
+        record.client_id,
+        record.subject,
+        record.scopes,
+        record.audience,
+        record.issued_at,
+        record.expires_at,
+        record.jti,
+        record.grant_id,
+    )
+
+
+async def introspect(
+    server: AuthorizationServer, caller: Client, token: str, stores: Stores
+) -> dict[str, object]:
+    """RFC 7662: details for the token's own client, or for clients allowed to introspect."""
+    info = await find_active(server, token, stores)
+    if info is None:
+        return INACTIVE
+    if info.client_id != caller.client_id and not caller.can_introspect:
+        return INACTIVE
+    return info.introspection(server.issuer)
+
+
+async def revoke(server: AuthorizationServer, client: Client, token: str, stores: Stores) -> None:
+    """RFC 7009 §2.1: revoke a token of this client. A refresh token takes its whole grant with
+    it (the access tokens too); an access token JWT joins the deny-list until it expires.
+    Unknown tokens and tokens of other clients are ignored (the answer is 200 either way)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return
+    now = server.now()
+    if token.startswith(REFRESH_TOKEN_PREFIX):
+        rt = await stores.refresh_tokens.get(digest(token, server.pepper))
+        if rt is not None and rt.client_id == client.client_id:
+            await stores.grants.revoke(rt.grant_id, now)
+        return
+    if token.startswith(ACCESS_TOKEN_PREFIX):
+        record = await stores.access_tokens.get_by_digest(digest(token, server.pepper))
+        if record is not None and record.client_id == client.client_id:
+            await stores.access_tokens.revoke(record.jti, now)
+        return
+    try:
+        claims = verify_own_jwt(server, token, verify_exp=False)
+    except jwt.PyJWTError:
+        return
+    if claims.get("client_id") != client.client_id or claims["exp"] <= now:
+        return
+    await stores.access_tokens.deny_jti(claims["jti"], claims["exp"])
+    await stores.access_tokens.revoke(claims["jti"], now)

@@ -1,0 +1,35 @@
+"""``POST /introspect`` (RFC 7662): for authenticated clients. Anything not active, or not the
+caller's business, is exactly ``{"active": false}``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core import token_status
+from tokensmith.core.errors import InvalidClient, InvalidRequest, OAuthError
+from tokensmith.server.errors import json_error
+from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.server.state import runtime
+
+
+async def introspect(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        params = await read_form(
+            request,
+            limit=rt.settings.max_form_bytes,
+            max_value_length=token_status.MAX_TOKEN_LENGTH,
+        )
+        authorization = single_header(request, "authorization")
+        token = params.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+        async with rt.db.transaction() as stores:
+            client = await rt.server.authenticate_client(params, authorization, stores)
+            if not client.is_confidential:
+                raise InvalidClient("public clients cannot introspect tokens")
+            body = await token_status.introspect(rt.server, client, token, stores)
+    except OAuthError as exc:
+        return json_error(request, exc)
+    return json_response(body)
