@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
 _OTHER_EC_KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_EC_KEY = _OTHER_EC_KEY
 _RSA_KEY: rsa.RSAPrivateKey | None = None
 
 
@@ -61,6 +62,7 @@ class FakeOIDC:
     alg: str = "ES256"
     behaviour: set[str] = field(default_factory=set)
     rotated: bool = False
+    sid: str = "sid-1"
     claim_overrides: dict[str, Any] = field(default_factory=dict)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     access_tokens: dict[str, str] = field(default_factory=dict)
@@ -201,6 +203,7 @@ class FakeOIDC:
             "iat": now,
             "nonce": nonce,
             "name": self.name,
+            "sid": self.sid,
         }
         if self.email is not None and "no-email-in-id-token" not in self.behaviour:
             claims.update(email=self.email, email_verified=self.email_verified)
@@ -247,6 +250,35 @@ class FakeOIDC:
             forged = dict(claims, sub="admin")
             return f"{head}.{b64json(forged)}.{sig}"
         return jwt.encode(claims, self._private_key(), algorithm=self.alg, headers=header)
+
+    def logout_token(
+        self,
+        *,
+        typ: str = "logout+jwt",
+        drop: tuple[str, ...] = (),
+        key: Any = None,
+        **overrides: Any,
+    ) -> str:
+        """A back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.4)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_hex(8),
+            "sub": self.subject,
+            "sid": self.sid,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        for name in drop:
+            claims.pop(name)
+        claims.update(overrides)
+        header = {"kid": self.kid, "typ": typ}
+        if typ == "none-alg":
+            return f"{b64json({'alg': 'none', 'typ': 'logout+jwt'})}.{b64json(claims)}."
+        signing_key = key if key is not None else self._private_key()
+        return jwt.encode(claims, signing_key, algorithm=self.alg, headers=header)
 
     async def logout(self, request: Request) -> Response:
         return PlainTextResponse("logged out")

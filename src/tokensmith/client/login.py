@@ -46,7 +46,8 @@ from tokensmith.client.flow import (
     identity_from_claims,
     tokens_from_response,
 )
-from tokensmith.client.id_token import allowed_id_token_algs, validate_id_token
+from tokensmith.client.id_token import KeyLookup, allowed_id_token_algs, validate_id_token
+from tokensmith.client.logout_token import validate_logout_token
 from tokensmith.client.models import (
     ExternalIdentity,
     FindOrCreateUser,
@@ -177,11 +178,20 @@ class LoginService:
             http, jwks_uri, min_refetch_interval=30.0, default_ttl=300.0, clock=self.clock
         )
 
-    def _key_resolver(self, name: str, jwks_uri: str) -> KeyResolver:
+    def _key_lookup(self, name: str, jwks_uri: str) -> KeyLookup:
         resolver = self._jwks.get(name)
         if resolver is None:
             resolver = self._jwks[name] = self._jwks_factory(self.http, jwks_uri)
-        return resolver
+
+        async def get_key(kid: str | None, alg: str) -> jwt.PyJWK:
+            try:
+                return await resolver.get_key(kid, alg)
+            except IssuerUnavailableError as exc:
+                raise ProviderUnavailable(f"JWKS unavailable: {exc.detail}") from exc
+            except Exception as exc:  # unknown kid, unusable key, bad JWKS document
+                raise InvalidIdToken(f"no usable key: {type(exc).__name__}: {exc}") from exc
+
+        return get_key
 
     # login ------------------------------------------------------------------------------------
     async def start_login(self, name: str, *, return_to: str | None = None) -> LoginStart:
@@ -259,19 +269,9 @@ class LoginService:
             id_token = body.get("id_token") if isinstance(body.get("id_token"), str) else None
             if id_token is None or tx.nonce is None or metadata.jwks_uri is None:
                 raise InvalidIdToken("token response without an id_token")
-            resolver = self._key_resolver(name, metadata.jwks_uri)
-
-            async def get_key(kid: str | None, alg: str) -> jwt.PyJWK:
-                try:
-                    return await resolver.get_key(kid, alg)
-                except IssuerUnavailableError as exc:
-                    raise ProviderUnavailable(f"JWKS unavailable: {exc.detail}") from exc
-                except Exception as exc:  # unknown kid, unusable key, bad JWKS document
-                    raise InvalidIdToken(f"no usable key: {type(exc).__name__}: {exc}") from exc
-
             claims = await validate_id_token(
                 id_token,
-                get_key=get_key,
+                get_key=self._key_lookup(name, metadata.jwks_uri),
                 issuer=metadata.issuer,
                 client_id=provider.client_id,
                 nonce=tx.nonce,
@@ -296,7 +296,15 @@ class LoginService:
             await self.save_upstream_tokens(user_id, name, tokens)
         if previous_session:
             await self.store.delete_session(self.keys.digest("session", previous_session))
-        session_cookie = await self._create_session(user_id, name, id_token, now)
+        sid = identity.raw_claims.get("sid") if id_token else None
+        session_cookie = await self._create_session(
+            user_id,
+            name,
+            id_token,
+            now,
+            subject=identity.subject,
+            sid=sid if isinstance(sid, str) else None,
+        )
         logger.info("login: provider=%s user=%s", name, user_id)
         return LoginResult(
             user_id=user_id,
@@ -307,7 +315,14 @@ class LoginService:
 
     # sessions ---------------------------------------------------------------------------------
     async def _create_session(
-        self, user_id: str, provider: str, id_token: str | None, now: float
+        self,
+        user_id: str,
+        provider: str,
+        id_token: str | None,
+        now: float,
+        *,
+        subject: str | None,
+        sid: str | None,
     ) -> str:
         raw = secrets.token_urlsafe(32)
         digest = self.keys.digest("session", raw)
@@ -324,6 +339,8 @@ class LoginService:
                 created_at=now,
                 expires_at=now + self.config.session_ttl,
                 id_token=sealed_id_token,
+                subject=subject,
+                sid=sid,
             ),
         )
         return raw
@@ -382,6 +399,44 @@ class LoginService:
             }
         )
         return f"{metadata.end_session_endpoint}?{query}"
+
+    async def backchannel_logout(self, name: str, logout_token: str | None) -> int:
+        """OpenID Connect Back-Channel Logout 1.0 §2.6-2.8: end the sessions the token names.
+
+        Raises :class:`InvalidIdToken` (the route answers 400) for anything not acceptable,
+        including a replayed token (same ``jti``); returns how many sessions ended.
+        """
+        provider = self.provider(name)
+        if not isinstance(provider, OIDCProvider):
+            raise InvalidIdToken(f"provider {name!r} has no back-channel logout")
+        metadata = await self.metadata(name)
+        if metadata.jwks_uri is None:
+            raise InvalidIdToken("provider has no jwks_uri")
+        now = self.clock()
+        request = await validate_logout_token(
+            logout_token or "",
+            get_key=self._key_lookup(name, metadata.jwks_uri),
+            issuer=metadata.issuer,
+            client_id=provider.client_id,
+            allowed_algs=allowed_id_token_algs(
+                metadata.id_token_algs_advertised, provider.id_token_algs
+            ),
+            now=now,
+            leeway=provider.clock_skew,
+        )
+        if request.jti is not None:
+            fresh = await self.store.consume_transaction(
+                self.keys.digest("logout-jti", f"{name}|{request.jti}"),
+                expires_at=request.exp + provider.clock_skew,
+                now=now,
+            )
+            if not fresh:
+                raise InvalidIdToken("logout token replayed")
+        ended = await self.store.delete_provider_sessions(
+            name, subject=request.subject, sid=request.sid
+        )
+        logger.info("back-channel logout: provider=%s sessions=%d", name, ended)
+        return ended
 
     # upstream tokens --------------------------------------------------------------------------
     async def save_upstream_tokens(

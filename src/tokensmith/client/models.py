@@ -42,6 +42,8 @@ class SessionRecord:
     created_at: float
     expires_at: float
     id_token: str | None = field(default=None, repr=False)
+    subject: str | None = None
+    sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ Routes (under ``config.route_prefix``, ``/auth`` by default):
   transaction cookie is deleted *on this response* (success or error page alike).
 * ``GET /auth/session`` - JSON for a frontend: whether signed in, and the CSRF token for logout.
 * ``POST /auth/logout`` - CSRF-protected; ends the session server-side, clears the cookie.
+* ``POST /auth/{provider}/backchannel-logout`` - OpenID Connect Back-Channel Logout receiver.
 
 Nothing secret is ever put in a URL: the browser carries only an HttpOnly session cookie whose
 value is a random id the server stores as a digest.
@@ -23,7 +24,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tokensmith.client.config import ClientConfig
-from tokensmith.client.errors import CSRFError, LoginError, ReloginRequired, TemporaryFailure
+from tokensmith.client.errors import (
+    CSRFError,
+    LoginError,
+    ProviderUnavailable,
+    ReloginRequired,
+    TemporaryFailure,
+    UnknownProvider,
+)
 from tokensmith.client.login import ActiveSession, JWKSFactory, LoginService
 from tokensmith.client.models import FindOrCreateUser
 from tokensmith.client.pages import PAGE_HEADERS, render_error_page
@@ -176,6 +184,25 @@ class ClientAuth:
             response = RedirectResponse(target, status_code=303, headers=_NO_STORE)
             self._delete_cookie(response, config.session_cookie_name)
             return response
+
+        @router.post("/{provider}/backchannel-logout")
+        async def backchannel_logout(provider: str, request: Request) -> Response:
+            body = await request.body()
+            token = None
+            if len(body) <= 32 * 1024:
+                token = dict(parse_qsl(body.decode("latin-1"))).get("logout_token")
+            headers = {"Cache-Control": "no-store"}
+            try:
+                await service.backchannel_logout(provider, token)
+            except LoginError as exc:
+                logger.warning("back-channel logout refused: %s", exc.detail)
+                status = 404 if isinstance(exc, UnknownProvider) else 400
+                if isinstance(exc, ProviderUnavailable):
+                    status = 502
+                return JSONResponse(
+                    {"error": "invalid_request"}, status_code=status, headers=headers
+                )
+            return Response(status_code=200, headers=headers)
 
         @router.get("/{provider}/login")
         async def login(provider: str, request: Request) -> Response:

@@ -69,6 +69,9 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("id_token", Text, nullable=True),
+    Column("subject", String(255), nullable=True),
+    Column("sid", String(255), nullable=True),
+    Index("ix_ts_client_sessions_subject", "provider", "subject"),
 )
 
 upstream_tokens = Table(
@@ -156,6 +159,8 @@ class SqlClientStore:
                     created_at=record.created_at,
                     expires_at=record.expires_at,
                     id_token=record.id_token,
+                    subject=record.subject,
+                    sid=record.sid,
                 )
             )
 
@@ -172,6 +177,8 @@ class SqlClientStore:
             created_at=row.created_at,
             expires_at=row.expires_at,
             id_token=row.id_token,
+            subject=row.subject,
+            sid=row.sid,
         )
 
     async def delete_session(self, digest: str) -> None:
@@ -181,6 +188,20 @@ class SqlClientStore:
     async def delete_user_sessions(self, user_id: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+    async def delete_provider_sessions(
+        self, provider: str, *, subject: str | None, sid: str | None
+    ) -> int:
+        conditions = [sessions.c.provider == provider]
+        if subject is not None:
+            conditions.append(sessions.c.subject == subject)
+        if sid is not None:
+            conditions.append(sessions.c.sid == sid)
+        if subject is None and sid is None:
+            return 0
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(sessions).where(*conditions))
+        return int(result.rowcount or 0)
 
     # upstream tokens --------------------------------------------------------------------------
     async def save_upstream_tokens(self, user_id: str, provider: str, sealed: str) -> None:

@@ -35,6 +35,12 @@ class SessionStore(Protocol):
 
     async def delete_user_sessions(self, user_id: str) -> None: ...
 
+    async def delete_provider_sessions(
+        self, provider: str, *, subject: str | None, sid: str | None
+    ) -> int:
+        """Back-channel logout: end the sessions of this provider's ``subject`` and/or ``sid``."""
+        ...
+
 
 class UpstreamTokenStore(Protocol):
     async def save_upstream_tokens(self, user_id: str, provider: str, sealed: str) -> None: ...
