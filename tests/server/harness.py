@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
+from sqlalchemy import text
 
 from tokensmith.admin import Admin
 from tokensmith.core.clock import FakeClock
@@ -26,15 +27,21 @@ from tokensmith.settings import Settings
 API = "https://api.clouddocs.test"
 REDIRECT = "https://rp.test/cb"
 PASSWORD = "correct horse battery"
+WRITABLE_TABLES = (
+    "ts_interactions",
+    "ts_authorization_codes",
+    "ts_grants",
+    "ts_access_tokens",
+    "ts_sessions",
+    "ts_consents",
+)
 _HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
 
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-        .rstrip(b"=")
-        .decode()
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
     return verifier, challenge
 
@@ -103,6 +110,21 @@ class ServerEnv:
             return self.browser()
         return self._clients[0]
 
+    # -- database ----------------------------------------------------------------------------
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        """One value from the server's database (for checks that need to look at rows)."""
+        async with self.admin.db.engine.connect() as conn:
+            return (await conn.execute(text(sql), params)).scalar()
+
+    async def count(self, table: str) -> int:
+        """The number of rows of ``table`` (a trusted name, e.g. ``ts_interactions``)."""
+        return int(await self.scalar(f"SELECT COUNT(*) FROM {table}"))
+
+    async def row_counts(self) -> dict[str, int]:
+        """Row counts of the tables a request may write to."""
+        return {name: await self.count(name) for name in WRITABLE_TABLES}
+
     # -- registration ----------------------------------------------------------------------
 
     async def api(self, scopes: tuple[str, ...] = ("docs:read", "docs:write")) -> str:
@@ -130,7 +152,9 @@ class ServerEnv:
 
     # -- browser flows ---------------------------------------------------------------------
 
-    def authorize_params(self, client: NewClient, **overrides: str | None) -> tuple[dict[str, str], str]:
+    def authorize_params(
+        self, client: NewClient, **overrides: str | None
+    ) -> tuple[dict[str, str], str]:
         verifier, challenge = pkce_pair()
         params: dict[str, str | None] = {
             "response_type": "code",
@@ -243,6 +267,47 @@ class ServerEnv:
         )
         assert header["typ"] == "at+jwt"
         return claims
+
+
+def assert_page(response: httpx.Response, status: int = 400) -> None:
+    """An error page of the authorization server: HTML, no redirect anywhere."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    assert "http-equiv" not in response.text.lower()
+
+
+def assert_oauth_error(response: httpx.Response, error: str, status: int = 400) -> dict[str, Any]:
+    """An RFC 6749 §5.2 JSON error with ``Cache-Control: no-store``."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json")
+    assert "no-store" in response.headers.get("cache-control", "")
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error, body
+    return body
+
+
+def assert_redirect_error(
+    response: httpx.Response,
+    error: str,
+    *,
+    redirect_uri: str,
+    state: str | None,
+    issuer: str,
+    status: int = 302,
+) -> dict[str, str]:
+    """An error sent to the client's redirect URI with ``error_description``, ``state`` and
+    ``iss`` (RFC 6749 §4.1.2.1, RFC 9207)."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    location = response.headers["location"]
+    assert location.startswith(redirect_uri + "?"), location
+    result = query_of(location)
+    assert result["error"] == error, result
+    assert result.get("error_description"), result
+    assert result.get("state") == state, result
+    assert result["iss"] == issuer, result
+    assert "code" not in result
+    return result
 
 
 def basic(client_id: str, secret: str) -> str:
