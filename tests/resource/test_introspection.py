@@ -131,3 +131,17 @@ async def test_combined_validator_routes_by_shape(
     assert (jwt_principal.token_type, jwt_principal.subject) == ("jwt", "alice")
     assert (opaque_principal.token_type, opaque_principal.subject) == ("opaque", "bob")
     assert issuer.requests["/introspect"] == 1
+
+
+def test_introspection_secret_not_in_repr(
+    issuer: LocalIssuer, introspection: IntrospectionValidator
+) -> None:
+    assert issuer.introspection_client_secret not in repr(introspection)
+
+
+async def test_introspection_outage_is_unavailable(
+    issuer: LocalIssuer, introspection: IntrospectionValidator
+) -> None:
+    issuer.outage = True
+    with pytest.raises(IssuerUnavailableError, match="503"):
+        await introspection.validate(issuer.opaque_token())

@@ -202,3 +202,35 @@ def test_usable_keys_parsed_with_their_alg() -> None:
 def test_not_a_jwk_set_refused(document: Any) -> None:
     with pytest.raises(ValueError, match="JWK Set"):
         parse_jwks(document)
+
+
+async def test_jwks_outage_keeps_previous_keys(
+    issuer: LocalIssuer, cache: JWKSCache, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    kid = issuer.current_key.kid
+    await cache.get_key(kid, "ES256")
+    issuer.outage = True
+    clock.advance(301)  # the set expired: a refresh is attempted and fails
+    assert (await cache.get_key(kid, "ES256")).key_id == kid
+    assert "keeping previous keys" in caplog.text
+    for _ in range(50):
+        await cache.get_key(kid, "ES256")
+    assert issuer.jwks_requests == 2  # the failed refresh is not retried on every request
+    clock.advance(31)
+    issuer.outage = False
+    new = issuer.rotate_key()
+    assert (await cache.get_key(new.kid, "ES256")).key_id == new.kid
+    assert issuer.jwks_requests == 3
+
+
+async def test_jwks_outage_before_first_load_is_unavailable(
+    issuer: LocalIssuer, cache: JWKSCache, clock: FakeClock
+) -> None:
+    issuer.outage = True
+    for _ in range(20):
+        with pytest.raises(IssuerUnavailableError):
+            await cache.get_key(issuer.current_key.kid, "ES256")
+    assert issuer.jwks_requests == 1  # failures are rate-limited too
+    clock.advance(31)
+    issuer.outage = False
+    assert (await cache.get_key(issuer.current_key.kid, "ES256")).key_id

@@ -596,3 +596,11 @@ async def test_discovery_shared_and_retried_after_interval(
     with pytest.raises(IssuerUnavailableError, match="no authorization server metadata"):
         await validator.validate(issuer.token())
     assert sum(v for k, v in issuer.requests.items() if "well-known" in k) == 6
+
+
+async def test_unencoded_payload_b64_false_refused(
+    issuer: LocalIssuer, validator: TokenValidator, header: dict[str, Any], claims: dict[str, Any]
+) -> None:
+    header["b64"] = False
+    with pytest.raises(InvalidTokenError):
+        await validator.validate(forge(header, claims, issuer.current_key.private_key))

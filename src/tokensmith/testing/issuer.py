@@ -9,6 +9,8 @@ keys and serves, over HTTP on 127.0.0.1:
 * ``/introspect`` (RFC 7662) for the opaque tokens it issued, authenticating the resource server
   with ``client_secret_basic`` and answering ``{"active": false}`` for anything not active.
 
+Set ``outage = True`` to make ``/jwks.json`` and ``/introspect`` answer 503 (an issuer outage).
+
 Tokens validate with exactly the production :class:`tokensmith.resource.TokenValidator`.
 """
 
@@ -73,6 +75,7 @@ class LocalIssuer:
             self.current_key = SigningKey.generate("ES256")
             self.keys: list[SigningKey] = [self.current_key]
             self.jwks_max_age: int | None = 300
+            self.outage = False
             self.requests: Counter[str] = Counter()
             self._opaque: dict[str, dict[str, Any]] = {}
         self.clock = self._default_clock
@@ -287,12 +290,16 @@ class LocalIssuer:
             return JSONResponse(self.metadata())
 
         async def jwks(request: Request) -> Response:
+            if self.outage:
+                return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
             headers = {}
             if self.jwks_max_age is not None:
                 headers["Cache-Control"] = f"public, max-age={self.jwks_max_age}"
             return JSONResponse(self.jwks(), headers=headers)
 
         async def introspect(request: Request) -> Response:
+            if self.outage:
+                return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
             if not self._client_authenticated(request.headers.get("authorization", "")):
                 return JSONResponse(
                     {"error": "invalid_client"},
