@@ -234,3 +234,15 @@ async def test_jwks_outage_before_first_load_is_unavailable(
     clock.advance(31)
     issuer.outage = False
     assert (await cache.get_key(issuer.current_key.kid, "ES256")).key_id
+
+
+async def test_jwks_outage_concurrent_first_requests_share_one_failure(
+    issuer: LocalIssuer, cache: JWKSCache
+) -> None:
+    issuer.outage = True
+    results = await asyncio.gather(
+        *(cache.get_key(issuer.current_key.kid, "ES256") for _ in range(20)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, IssuerUnavailableError) for r in results)
+    assert issuer.jwks_requests == 1

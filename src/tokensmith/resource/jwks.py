@@ -156,7 +156,10 @@ class JWKSCache:
         generation = self._generation
         async with self._lock:
             if self._generation != generation:
-                return  # another task refetched while we waited for the lock
+                # another task fetched while we waited for the lock: share its outcome
+                if not self._loaded:
+                    raise IssuerUnavailableError(f"JWKS {self.jwks_uri}: fetch failed")
+                return
             recent = now - self._last_attempt < self._min_refetch_interval
             if recent and not self._loaded:
                 raise IssuerUnavailableError(f"JWKS {self.jwks_uri}: last fetch failed")
