@@ -6,17 +6,25 @@ validators reach its metadata, JWKS and introspection endpoints through an ASGI 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tokensmith.core.clock import FakeClock
 from tokensmith.resource import (
     IntrospectionValidator,
     InvalidTokenError,
     TokenValidator,
 )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The server harness's own clock type (tests/resource/conftest.py has a different one)."""
+    return FakeClock(float(int(time.time())))
 
 
 @pytest.fixture
