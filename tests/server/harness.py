@@ -247,8 +247,31 @@ class ServerEnv:
             form.update(client_id=client.client.client_id, client_secret=client.client_secret)
         elif auth in ("none", "basic", "post"):
             form["client_id"] = client.client.client_id
+        # auth="raw": the form is sent as given
         async with httpx.AsyncClient(transport=self.transport, base_url=self.settings.issuer) as c:
             return await c.post(self.settings.token_path, data=form, headers=headers)
+
+    async def post_as(self, client: NewClient, path: str, form: dict[str, str]) -> httpx.Response:
+        """POST a form to ``path``, authenticated as ``client`` (Basic, or client_id if public)."""
+        headers = {}
+        form = dict(form)
+        if client.client_secret:
+            headers["Authorization"] = basic(client.client.client_id, client.client_secret)
+        else:
+            form["client_id"] = client.client.client_id
+        async with httpx.AsyncClient(transport=self.transport, base_url=self.settings.issuer) as c:
+            return await c.post(path, data=form, headers=headers)
+
+    async def introspect(self, client: NewClient, token: str, **extra: str) -> dict[str, Any]:
+        response = await self.post_as(
+            client, self.settings.introspect_path, {"token": token, **extra}
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def revoke(self, client: NewClient, token: str, **extra: str) -> httpx.Response:
+        return await self.post_as(client, self.settings.revoke_path, {"token": token, **extra})
 
     async def jwks(self) -> jwt.PyJWKSet:
         async with httpx.AsyncClient(transport=self.transport, base_url=self.settings.issuer) as c:

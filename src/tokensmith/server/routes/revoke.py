@@ -21,7 +21,7 @@ async def revoke(request: Request) -> Response:
         params = await read_form(
             request,
             limit=rt.settings.max_form_bytes,
-            max_value_length=token_status.MAX_TOKEN_LENGTH,
+            max_value_length=2 * token_status.MAX_TOKEN_LENGTH,
         )
         authorization = single_header(request, "authorization")
         token = params.get("token")

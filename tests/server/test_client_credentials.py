@@ -1,0 +1,89 @@
+"""Client credentials (RFC 6749 §4.4), per issue 3."""
+
+from __future__ import annotations
+
+from tests.server.harness import API, ServerEnv
+
+
+async def machine(env: ServerEnv, **kwargs: object):  # type: ignore[no-untyped-def]
+    defaults: dict[str, object] = {
+        "name": "CloudDocs worker",
+        "redirect_uris": [],
+        "grant_types": ["client_credentials"],
+        "scopes": ["docs:read"],
+    }
+    defaults.update(kwargs)
+    return await env.client(**defaults)
+
+
+async def test_client_credentials_issues_a_jwt_for_the_client(server_env: ServerEnv) -> None:
+    client = await machine(server_env)
+    response = await server_env.token(client, {"grant_type": "client_credentials"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "refresh_token" not in body
+    assert body["scope"] == "docs:read"
+    assert response.headers["cache-control"] == "no-store"
+    claims = await server_env.decode_access_token(body["access_token"])
+    assert claims["sub"] == client.client.client_id
+    assert claims["client_id"] == client.client.client_id
+    assert claims["aud"] == API
+    assert "auth_time" not in claims
+
+
+async def test_client_credentials_scope_outside_allowed_is_invalid_scope(
+    server_env: ServerEnv,
+) -> None:
+    client = await machine(server_env)
+    response = await server_env.token(
+        client, {"grant_type": "client_credentials", "scope": "docs:write"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+
+
+async def test_client_credentials_refuses_openid_scopes(server_env: ServerEnv) -> None:
+    client = await machine(server_env, scopes=["docs:read", "openid"])
+    response = await server_env.token(
+        client, {"grant_type": "client_credentials", "scope": "openid"}
+    )
+    assert response.json()["error"] == "invalid_scope"
+
+
+async def test_client_credentials_unknown_resource_is_invalid_target(
+    server_env: ServerEnv,
+) -> None:
+    client = await machine(server_env)
+    response = await server_env.token(
+        client, {"grant_type": "client_credentials", "resource": "https://other.test"}
+    )
+    assert response.json()["error"] == "invalid_target"
+
+
+async def test_client_credentials_needs_the_grant(server_env: ServerEnv) -> None:
+    client = await server_env.client()  # authorization_code only
+    response = await server_env.token(client, {"grant_type": "client_credentials"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
+
+
+async def test_client_credentials_needs_client_authentication(server_env: ServerEnv) -> None:
+    client = await machine(server_env)
+    response = await server_env.token(
+        client,
+        {"grant_type": "client_credentials", "client_id": client.client.client_id},
+        auth="raw",
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_opaque_access_tokens_are_random_and_introspectable(server_env: ServerEnv) -> None:
+    client = await machine(server_env, access_token_format="opaque")
+    body = (await server_env.token(client, {"grant_type": "client_credentials"})).json()
+    token = body["access_token"]
+    assert token.startswith("ts_at_") and token.count(".") == 0
+    info = await server_env.introspect(client, token)
+    assert info["active"] is True
+    assert info["sub"] == client.client.client_id
+    assert info["scope"] == "docs:read"
