@@ -82,7 +82,8 @@ async def test_opaque_access_tokens_are_random_and_introspectable(server_env: Se
     client = await machine(server_env, access_token_format="opaque")
     body = (await server_env.token(client, {"grant_type": "client_credentials"})).json()
     token = body["access_token"]
-    assert token.startswith("ts_at_") and token.count(".") == 0
+    assert token.startswith("ts_at_")
+    assert token.count(".") == 0
     info = await server_env.introspect(client, token)
     assert info["active"] is True
     assert info["sub"] == client.client.client_id

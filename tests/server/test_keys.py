@@ -114,11 +114,14 @@ async def test_private_keys_are_encrypted_when_a_kek_is_set(
         key_encryption_key=kek,  # type: ignore[arg-type]
         **FAST_HASH,  # type: ignore[arg-type]
     )
-    async with Env.start(with_kek, clock) as env:  # type: ignore[arg-type]
-        async with env.admin.db.engine.connect() as conn:
-            stored = (await conn.execute(text("SELECT private_key FROM ts_signing_keys"))).scalars()
-            values = list(stored)
-    assert values and all(v.startswith("aesgcm:v1:") and "PRIVATE KEY" not in v for v in values)
+    async with (
+        Env.start(with_kek, clock) as env,  # type: ignore[arg-type]
+        env.admin.db.engine.connect() as conn,
+    ):
+        stored = (await conn.execute(text("SELECT private_key FROM ts_signing_keys"))).scalars()
+        values = list(stored)
+    assert values
+    assert all(v.startswith("aesgcm:v1:") and "PRIVATE KEY" not in v for v in values)
     # the same database without the KEK refuses to start, with a clear message
     without = Settings(
         issuer=settings.issuer,

@@ -69,7 +69,7 @@ async def test_refresh_token_reuse_revokes_the_family(server_env: ServerEnv) -> 
 
 async def test_refresh_token_is_bound_to_its_client(server_env: ServerEnv) -> None:
     env = server_env
-    client, body = await start(env)
+    _client, body = await start(env)
     other = await env.client(name="Other", grant_types=["authorization_code", "refresh_token"])
     response = await refresh(env, other, str(body["refresh_token"]))
     assert response.status_code == 400
@@ -131,7 +131,8 @@ async def test_refresh_tokens_are_stored_as_digests(server_env: ServerEnv) -> No
     _, body = await start(env)
     async with env.admin.db.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT digest FROM ts_refresh_tokens"))).scalars().all()
-    assert rows and all(len(r) == 64 and r != body["refresh_token"] for r in rows)
+    assert rows
+    assert all(len(r) == 64 and r != body["refresh_token"] for r in rows)
 
 
 async def test_disabled_user_cannot_refresh(server_env: ServerEnv) -> None:
@@ -156,4 +157,5 @@ async def test_concurrent_refreshes_give_exactly_one_success(server_env: ServerE
     assert (await refresh(env, client, winner["refresh_token"])).status_code == 400
     async with env.admin.db.engine.connect() as conn:
         grants = (await conn.execute(text("SELECT revoked_at FROM ts_grants"))).scalars().all()
-    assert len(grants) == 1 and grants[0] is not None
+    assert len(grants) == 1
+    assert grants[0] is not None
