@@ -109,6 +109,8 @@ class FakeOIDC:
             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             "code_challenge_methods_supported": ["S256"],
         }
+        if "no-pkce-metadata" in self.behaviour:
+            del doc["code_challenge_methods_supported"]
         if "advertise-iss" in self.behaviour:
             doc["authorization_response_iss_parameter_supported"] = True
         return JSONResponse(doc)

@@ -298,3 +298,22 @@ async def test_signing_key_rotation_refetches_jwks(make_env: MakeEnv, fake_oidc:
     assert later.callback is not None
     assert later.callback.status_code == 303, later.callback.text
     assert fake_oidc.jwks_requests == 2
+
+
+async def test_state_and_nonce_without_pkce_metadata(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """BCP-C04: a provider that does not advertise PKCE still gets (and is checked for) state and
+    nonce - and PKCE is sent anyway."""
+    fake_oidc.behaviour = {"no-pkce-metadata"}
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    browser = env.browser()
+    flow = await login(browser, "op", complete=False)
+    query = parse_qs(urlsplit(flow.start.headers["location"]).query)
+    assert {"state", "nonce", "code_challenge"} <= set(query)
+    forged = flow.callback_url.replace(query["state"][0], query["state"][0][::-1])
+    assert_error_page(await browser.get(forged), 400, "InvalidState")
+    fake_oidc.behaviour = {"no-pkce-metadata", "wrong-nonce"}
+    flow = await login(browser, "op")
+    assert flow.callback is not None
+    assert_error_page(flow.callback, 400, "InvalidIdToken")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from urllib.parse import urljoin, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tokensmith.client.crypto import KeyRing, SealedBox
 from tokensmith.client.errors import InvalidIdToken, InvalidState
@@ -149,3 +152,18 @@ async def test_validate_rejects_before_key_lookup_for_bad_alg() -> None:
                 now=0,
             )
     assert calls == []
+
+
+@given(st.text(max_size=60))
+def test_safe_return_paths_stay_on_this_origin(path: str) -> None:
+    """BCP-C09 as a property: whatever is accepted resolves to this origin."""
+    if is_safe_return_path(path):
+        target = urlsplit(urljoin("https://app.test/", path))
+        assert (target.scheme, target.netloc) == ("https", "app.test")
+
+
+def test_transaction_cookie_stays_small() -> None:
+    """W-35: name + value well under 4096 bytes, even with the longest allowed return path."""
+    tx = new_transaction("provider-name", oidc=True, return_to="/" + "a" * 2047, now=0)
+    name = transaction_cookie_name(KEYS, tx.state, secure=True)
+    assert len(name) + 1 + len(seal_transaction(KEYS, tx, name)) < 4096

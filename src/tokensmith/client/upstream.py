@@ -90,6 +90,8 @@ class ProviderAPI:
         self, method: str, url: str, tokens: UpstreamTokens, kwargs: dict[str, Any]
     ) -> httpx.Response:
         kwargs = dict(kwargs)
+        kwargs.pop("follow_redirects", None)  # never carry the token along a redirect
+        kwargs.pop("auth", None)
         headers = dict(kwargs.pop("headers", None) or {})
         headers["Authorization"] = f"Bearer {tokens.access_token}"
         kwargs.setdefault("timeout", self._provider.timeout)
