@@ -5,7 +5,8 @@ cookie and CSRF tokens.
   the browser that started them; a link to ``/login?txn=...`` opened elsewhere does not work.
 - ``session`` cookie: the SSO session id; only its HMAC digest is stored; a new id at every login.
 - CSRF: the form token is an HMAC of the browser id and the interaction id (synchroniser token
-  without server state); posts also need a same-origin ``Origin`` when the browser sends one.
+  without server state); posts also need a same-origin ``Origin`` and ``Sec-Fetch-Site`` when
+  the browser sends them (a sibling subdomain is "same-site", not "same-origin": refused too).
 Cookies are HttpOnly and SameSite=Lax, and ``__Host-`` + Secure when the issuer is https.
 """
 
@@ -67,6 +68,9 @@ class Cookies:
     ) -> bool:
         origin = request.headers.get("origin")
         if origin is not None and origin != self.origin:
+            return False
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
             return False
         if browser.is_new:
             return False
