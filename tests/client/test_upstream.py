@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 
@@ -106,3 +108,16 @@ async def test_oidc_userinfo_through_api(make_env: MakeEnv, fake_oidc: FakeOIDC)
     user_id = (await browser.get(f"{APP}/me")).json()["user_id"]
     response = await env.auth.api(user_id, "op").get(f"{fake_oidc.url}/userinfo")
     assert response.json()["sub"] == fake_oidc.subject
+
+
+async def test_concurrent_calls_refresh_once(make_env: MakeEnv, fake_github: FakeGitHub) -> None:
+    """GitHub's refresh tokens are single-use: two requests hitting a 401 at the same time must
+    not both refresh (the second would be refused and force a re-login)."""
+    fake_github.expiring_tokens = True
+    env = await make_env({"github": github_provider(fake_github)})
+    browser = env.browser()
+    await login(browser, "github")
+    fake_github.revoke_access_tokens()
+    responses = await asyncio.gather(*(browser.get(f"{APP}/me/upstream") for _ in range(4)))
+    assert [r.status_code for r in responses] == [200, 200, 200, 200]
+    assert fake_github.refresh_requests == 1

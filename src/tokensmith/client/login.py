@@ -13,10 +13,12 @@ only then does the app hear about the user and a session exist.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -151,6 +153,19 @@ class LoginService:
         self._jwks_factory = jwks_factory or self._default_jwks_factory
         self._metadata: dict[str, tuple[float, ProviderMetadata]] = {}
         self._jwks: dict[str, KeyResolver] = {}
+        self._refresh_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def refresh_lock(self, user_id: str, provider: str) -> asyncio.Lock:
+        """One refresh at a time per user and provider (in this process): providers that rotate
+        refresh tokens would otherwise see the second, concurrent refresh as a replay."""
+        key = (user_id, provider)
+        lock = self._refresh_locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._refresh_locks[key] = lock
+        return lock
 
     # providers --------------------------------------------------------------------------------
     def provider(self, name: str) -> Provider:

@@ -100,6 +100,15 @@ class ProviderAPI:
         )
 
     async def _refresh(self, tokens: UpstreamTokens) -> UpstreamTokens:
+        async with self._service.refresh_lock(self._user_id, self._name):
+            current = await self._service.load_upstream_tokens(self._user_id, self._name)
+            if current is None:
+                raise ReloginRequired("stored tokens are gone")
+            if current.access_token != tokens.access_token:
+                return current  # refreshed by a concurrent request meanwhile
+            return await self._refresh_locked(current)
+
+    async def _refresh_locked(self, tokens: UpstreamTokens) -> UpstreamTokens:
         if tokens.refresh_token is None:
             raise ReloginRequired("access token refused and no refresh token")
         metadata = await self._service.metadata(self._name)
