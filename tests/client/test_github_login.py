@@ -17,7 +17,7 @@ from tests.client.conftest import (
     session_cookie,
 )
 from tests.client.fake_github import FakeGitHub
-from tests.client.servers import dead_url
+from tests.client.servers import dead_url, hanging_server
 from tokensmith.client import GitHubProvider
 
 
@@ -210,3 +210,20 @@ async def test_github_enterprise_urls() -> None:
     assert provider.api_base_urls == ("https://ghe.example/api/v3",)
     assert "s" not in repr(provider).replace("client_secret", "").split("client_id")[0]
     assert "'s'" not in repr(provider)
+
+
+async def test_provider_timeout_is_a_502_page(make_env: MakeEnv) -> None:
+    async with hanging_server() as url:
+        provider = GitHubProvider(
+            client_id="c", client_secret="s", base_url=url, api_url=url, timeout=0.3
+        )
+        env = await make_env({"github": provider})
+        browser = env.browser()
+        start = await browser.get(f"{APP}/auth/github/login")
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        callback = await browser.get(
+            f"{APP}/auth/github/callback", params={"code": "abc", "state": state}
+        )
+        assert_error_page(callback, 502, "ProviderUnavailable")
+        assert "try again" in callback.text
+        assert await env.count("ts_client_sessions") == 0
