@@ -19,7 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -144,11 +144,7 @@ class FakeOIDC:
     async def token(self, request: Request) -> Response:
         self.token_requests += 1
         form = dict(parse_qsl((await request.body()).decode()))
-        credentials = f"{self.client_id}:{self.client_secret}".encode()
-        if (
-            request.headers.get("authorization")
-            != "Basic " + base64.b64encode(credentials).decode()
-        ):
+        if self._basic_credentials(request) != (self.client_id, self.client_secret):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         if "token-error" in self.behaviour:
             return JSONResponse(
@@ -178,6 +174,19 @@ class FakeOIDC:
             },
             headers={"Cache-Control": "no-store"},
         )
+
+    @staticmethod
+    def _basic_credentials(request: Request) -> tuple[str, str] | None:
+        """RFC 6749 §2.3.1: Basic over the form-urlencoded client id and secret."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme != "Basic":
+            return None
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except ValueError:
+            return None
+        client_id, sep, secret = decoded.partition(":")
+        return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
 
     async def userinfo(self, request: Request) -> Response:
         self.userinfo_requests += 1

@@ -317,3 +317,19 @@ async def test_state_and_nonce_without_pkce_metadata(
     flow = await login(browser, "op")
     assert flow.callback is not None
     assert_error_page(flow.callback, 400, "InvalidIdToken")
+
+
+async def test_client_secret_basic_encoding(make_env: MakeEnv) -> None:
+    """oidcc-client-test-client-secret-basic: id and secret are form-urlencoded before Basic."""
+    fake = FakeOIDC(client_id="id:with/odd+chars", client_secret="s3cr:t/+%é")
+    async with serve(fake.app):
+        env = await make_env({"op": oidc_provider(fake)})
+        flow = await login(env.browser(), "op")
+        assert flow.callback is not None
+        assert flow.callback.status_code == 303, flow.callback.text
+
+        wrong = OIDCProvider(issuer=fake.issuer, client_id=fake.client_id, client_secret="nope")
+        env = await make_env({"op": wrong})
+        flow = await login(env.browser(), "op")
+        assert flow.callback is not None
+        assert_error_page(flow.callback, 400, "ProviderError")
