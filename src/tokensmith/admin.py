@@ -242,6 +242,43 @@ class Admin:
         async with self.db.transaction() as stores:
             await stores.users.set_password_hash(user.id, password_hash, self.now())
 
+    async def update_profile(
+        self,
+        login: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        email_verified: bool | None = None,
+    ) -> User:
+        """Change a user's name, email or email_verified (``None`` keeps the current value).
+        A new email is unverified unless ``email_verified`` says otherwise."""
+        user = await self._require_user(login)
+        new_email = user.email
+        if email is not None:
+            try:
+                new_email = registration.new_user(
+                    username=user.username, password_hash=None, email=email, now=0
+                ).email
+            except ValueError as exc:
+                raise AdminError(str(exc)) from None
+        verified = user.email_verified if new_email == user.email else False
+        if email_verified is not None:
+            verified = email_verified
+        async with self.db.transaction() as stores:
+            try:
+                await stores.users.set_profile(
+                    user.id,
+                    name=name.strip() if name is not None else user.name,
+                    email=new_email,
+                    email_verified=verified,
+                    now=self.now(),
+                )
+            except Conflict:
+                raise AdminError("another user has this email") from None
+            updated = await stores.users.get(user.id)
+        assert updated is not None
+        return updated
+
     async def set_disabled(self, login: str, disabled: bool) -> None:
         user = await self._require_user(login)
         async with self.db.transaction() as stores:

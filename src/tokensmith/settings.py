@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     authorize_path: str = "/authorize"
     token_path: str = "/token"
     jwks_path: str = "/jwks.json"
+    userinfo_path: str = "/userinfo"
+    logout_path: str = "/logout"
     revoke_path: str = "/revoke"
     introspect_path: str = "/introspect"
     login_path: str = "/login"

@@ -570,13 +570,21 @@ async def test_no_cors_at_authorization_endpoint_bcp26(server_env: ServerEnv) ->
         assert not any(h.lower().startswith("access-control-") for h in r.headers), r.headers
 
 
-async def test_authorization_endpoint_refuses_post(server_env: ServerEnv) -> None:
+async def test_authorization_endpoint_accepts_post_per_openid_connect(
+    server_env: ServerEnv,
+) -> None:
+    """OpenID Connect Core §3.1.2.1: GET and POST; after a POST the redirect is a 303."""
     env = server_env
     client = await env.client()
     params, _ = env.authorize_params(client)
     response = await env.browser().post("/authorize", data=params)
-    assert response.status_code == 405
-    assert "location" not in response.headers
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(env.settings.login_path + "?txn=")
+    wrong_type = await env.browser().post(
+        "/authorize", content=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert wrong_type.status_code == 400
+    assert "location" not in wrong_type.headers
 
 
 async def test_percent_encoded_redirect_uri_is_decoded_once(server_env: ServerEnv) -> None:

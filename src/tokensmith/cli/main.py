@@ -364,6 +364,23 @@ def users_list(as_json: JsonOpt = False) -> None:
     emit([user_json(u) for u in users], as_json=as_json, text=text or "no users")
 
 
+@users_app.command("update")
+def users_update(
+    login: Annotated[str, typer.Argument(help="Username, email or id.")],
+    name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    email: Annotated[str | None, typer.Option(help="A new email (unverified by default).")] = None,
+    email_verified: Annotated[
+        bool | None, typer.Option("--email-verified/--email-unverified")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a user's profile (name, email, email_verified); the id (sub) never changes."""
+    user = with_admin(
+        lambda a: a.update_profile(login, name=name, email=email, email_verified=email_verified)
+    )
+    emit(user_json(user), as_json=as_json, text=f"updated {user.username}")
+
+
 @users_app.command("disable")
 def users_disable(login: Annotated[str, typer.Argument(help="Username, email or id.")]) -> None:
     """Disable a user: they can no longer log in."""

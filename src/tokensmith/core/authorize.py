@@ -148,7 +148,6 @@ def _validate(
         prompt=prompt,
         max_age=max_age,
         login_hint=params.get("login_hint"),
-        id_token_hint=params.get("id_token_hint"),
     )
 
 

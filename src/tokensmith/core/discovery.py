@@ -1,4 +1,6 @@
-"""Authorization server metadata (RFC 8414 §2), advertising only what is implemented."""
+"""Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OpenID Connect
+Discovery 1.0 §3): one document served at both well-known paths, advertising only what is
+implemented."""
 
 from __future__ import annotations
 
@@ -7,6 +9,23 @@ from collections.abc import Iterable
 from tokensmith.core.client_assertion import ASSERTION_ALGS
 from tokensmith.settings import Settings
 
+CLAIMS = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "amr",
+    "sid",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
@@ -23,7 +42,6 @@ def authorization_server_metadata(
         "introspection_endpoint": url(settings.introspect_path),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": sorted(grant_types),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -32,4 +50,13 @@ def authorization_server_metadata(
         "authorization_response_iss_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
+        "userinfo_endpoint": url(settings.userinfo_path),
+        "end_session_endpoint": url(settings.logout_path),
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "claims_supported": CLAIMS,
+        "claims_parameter_supported": False,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "grant_types_supported": sorted(grant_types),
     }

@@ -86,7 +86,8 @@ class AuthorizationRequest:
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
     login_hint: str | None = None
-    id_token_hint: str | None = None
+    hint_subject: str | None = None
+    """The ``sub`` of a verified ``id_token_hint``: the user the client expects."""
 
     @property
     def is_openid(self) -> bool:
@@ -123,6 +124,7 @@ class Grant:
     auth_time: int
     created_at: int
     revoked_at: int | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,15 @@ injected.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import jwt
+
 from tokensmith.core import authorize as authz
-from tokensmith.core import client_assertion, jwt_access_token
+from tokensmith.core import client_assertion, id_token, jwt_access_token
 from tokensmith.core.client_auth import check_secret, extract_credentials
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import (
@@ -121,9 +124,25 @@ class AuthorizationServer:
         target = authz.check_client_and_redirect(params, duplicates, client)
         apis = await self.apis_for(params.get("resource"), target.client, stores)
         request = authz.validate(params, duplicates, target, apis)
+        hint = params.get("id_token_hint")
+        if hint is not None:
+            request = self._with_hint(request, hint)
         return await self.proceed(
             request, stores, session=session, browser_digest=browser_digest, interaction=None
         )
+
+    def _with_hint(self, request: AuthorizationRequest, hint: str) -> AuthorizationRequest:
+        """Verify ``id_token_hint`` (OpenID Connect Core §3.1.2.1): one of our ID tokens,
+        expired or not; the user it names must be the one logged in."""
+        try:
+            claims = id_token.verify_hint(self.keys, hint, issuer=self.issuer)
+        except jwt.PyJWTError:
+            raise authz.RedirectError(
+                InvalidRequest("id_token_hint is not an ID token issued by this server"),
+                redirect_uri=request.redirect_uri,
+                state=request.state,
+            ) from None
+        return dataclasses.replace(request, hint_subject=str(claims["sub"]))
 
     async def apis_for(
         self, resource: str | None, client: Client, stores: Stores
@@ -190,6 +209,8 @@ class AuthorizationServer:
         ):
             return None
         if request.max_age is not None and session.auth_time + request.max_age < now:
+            return None
+        if request.hint_subject is not None and request.hint_subject != session.user_id:
             return None
         user = await stores.users.get(session.user_id)
         if user is None or user.disabled:

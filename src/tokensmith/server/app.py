@@ -22,9 +22,11 @@ from tokensmith.server.routes import (
     consent,
     introspect,
     login,
+    logout,
     metadata,
     revoke,
     token,
+    userinfo,
 )
 from tokensmith.server.runtime import Runtime
 from tokensmith.settings import Settings
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     s = settings
     route = app.add_api_route
     route(s.authorize_path, authorize.authorize, methods=["GET"], include_in_schema=False)
+    route(s.authorize_path, authorize.authorize_post, methods=["POST"], include_in_schema=False)
     route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
     route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
     route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
@@ -72,7 +75,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         methods=["GET"],
         include_in_schema=False,
     )
+    route(
+        "/.well-known/openid-configuration",
+        metadata.authorization_server_metadata,
+        methods=["GET"],
+        include_in_schema=False,
+    )
     route(s.jwks_path, metadata.jwks, methods=["GET"], include_in_schema=False)
+    route(
+        s.userinfo_path,
+        userinfo.userinfo_endpoint,
+        methods=["GET", "POST"],
+        include_in_schema=False,
+    )
+    route(s.logout_path, logout.logout, methods=["GET"], include_in_schema=False)
+    route(s.logout_path, logout.logout_confirm, methods=["POST"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def oauth_error(request: Request, exc: Exception) -> Response:

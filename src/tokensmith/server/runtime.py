@@ -91,7 +91,9 @@ class Runtime:
 
 
 def required_algs(settings: Settings) -> tuple[str, ...]:
-    return (settings.signing_alg,)
+    """Access tokens use ``signing_alg``; ID tokens RS256 by default (OpenID Connect Core
+    §15.1), or ES256/EdDSA per client: every one of them has a key."""
+    return tuple(dict.fromkeys((settings.signing_alg, "RS256", "ES256", "EdDSA")))
 
 
 async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyRing:

@@ -69,6 +69,7 @@ class AuthorizationCodeGrant:
             audience=code.audience,
             auth_time=code.auth_time,
             created_at=now,
+            session_id=code.session_id,
         )
         await stores.grants.create(grant)
         return await server.issue_for_grant(client, grant, stores, nonce=code.nonce)

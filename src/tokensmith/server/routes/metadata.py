@@ -1,4 +1,5 @@
-"""``/.well-known/oauth-authorization-server`` (RFC 8414) and the JWKS (RFC 7517)."""
+"""``/.well-known/oauth-authorization-server`` (RFC 8414), ``/.well-known/openid-configuration``
+(OpenID Connect Discovery 1.0; the same document) and the JWKS (RFC 7517)."""
 
 from __future__ import annotations
 

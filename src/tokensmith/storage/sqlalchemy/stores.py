@@ -211,6 +211,17 @@ class SqlUserStore(_Store):
     async def set_disabled(self, user_id: str, disabled: bool, now: int) -> bool:
         return await self._update(user_id, disabled=disabled, updated_at=now)
 
+    async def set_profile(
+        self, user_id: str, *, name: str | None, email: str | None, email_verified: bool, now: int
+    ) -> bool:
+        try:
+            async with self._conn.begin_nested():
+                return await self._update(
+                    user_id, name=name, email=email, email_verified=email_verified, updated_at=now
+                )
+        except IntegrityError:
+            raise Conflict("another user has this email") from None
+
     async def _update(self, user_id: str, **values: Any) -> bool:
         result = await self._conn.execute(
             update(t.users).where(t.users.c.id == user_id).values(**values)
@@ -300,6 +311,7 @@ class SqlGrantStore(_Store):
                 auth_time=grant.auth_time,
                 created_at=grant.created_at,
                 revoked_at=grant.revoked_at,
+                session_id=grant.session_id,
             )
         )
 
@@ -316,6 +328,7 @@ class SqlGrantStore(_Store):
             auth_time=row["auth_time"],
             created_at=row["created_at"],
             revoked_at=row["revoked_at"],
+            session_id=row["session_id"],
         )
 
     async def revoke(self, grant_id: str, now: int) -> bool:

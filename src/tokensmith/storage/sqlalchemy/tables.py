@@ -120,7 +120,9 @@ grants = Table(
     Column("auth_time", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
+    Column("session_id", String(64)),
     Index("ix_ts_grants_user_client", "user_id", "client_id"),
+    Index("ix_ts_grants_session_id", "session_id"),
 )
 
 access_tokens = Table(

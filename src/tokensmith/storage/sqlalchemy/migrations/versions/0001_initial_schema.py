@@ -111,9 +111,11 @@ def upgrade() -> None:
         sa.Column("auth_time", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+        sa.Column("session_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("ts_grants", schema=None) as batch_op:
+        batch_op.create_index("ix_ts_grants_session_id", ["session_id"], unique=False)
         batch_op.create_index("ix_ts_grants_user_client", ["user_id", "client_id"], unique=False)
 
     op.create_table(
@@ -239,6 +241,7 @@ def downgrade() -> None:
     op.drop_table("ts_interactions")
     with op.batch_alter_table("ts_grants", schema=None) as batch_op:
         batch_op.drop_index("ix_ts_grants_user_client")
+        batch_op.drop_index("ix_ts_grants_session_id")
 
     op.drop_table("ts_grants")
     op.drop_table("ts_consents")

@@ -1,0 +1,67 @@
+"""``GET|POST /userinfo`` (OpenID Connect Core §5.3) with RFC 6750 bearer tokens.
+
+The token comes from the ``Authorization`` header, or for POST from the form body (RFC 6750
+§2.2), never from the query string. Errors carry ``WWW-Authenticate`` (RFC 6750 §3).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core import token_status, userinfo
+from tokensmith.core.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
+from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.server.state import runtime
+
+REALM = 'Bearer realm="tokensmith"'
+
+
+def _challenge(exc: OAuthError | None) -> Response:
+    if exc is None:
+        return Response(status_code=401, headers={"WWW-Authenticate": REALM})
+    value = f'{REALM}, error="{exc.error}"'
+    if exc.description:
+        value += f', error_description="{exc.description}"'
+    if isinstance(exc, InsufficientScope):
+        value += ', scope="openid"'
+    return json_response(exc.body(), status=exc.status_code, headers={"WWW-Authenticate": value})
+
+
+async def _bearer(request: Request, limit: int) -> str | None:
+    header = single_header(request, "authorization")
+    body_token = None
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        body_token = (await read_form(request, limit=limit, max_value_length=8192)).get(
+            "access_token"
+        )
+    if header is not None:
+        if body_token is not None:
+            raise InvalidRequest("send the token in one place only")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidToken("use the Bearer scheme")
+        return value.strip()
+    return body_token
+
+
+async def userinfo_endpoint(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        token = await _bearer(request, rt.settings.max_form_bytes)
+        if token is None:
+            return _challenge(None)
+        async with rt.db.transaction() as stores:
+            info = await token_status.find_active(rt.server, token, stores)
+            if info is None or info.kind != "access_token":
+                raise InvalidToken("the access token is invalid, expired or revoked")
+            if "openid" not in info.scopes:
+                raise InsufficientScope("the access token does not carry the openid scope")
+            user = await stores.users.get(info.subject)
+            if user is None or user.disabled:
+                raise InvalidToken("the user of this token no longer exists or is disabled")
+    except OAuthError as exc:
+        return _challenge(exc)
+    return json_response(userinfo.claims_for(user, info.scopes))
