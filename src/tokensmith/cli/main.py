@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
 import typer
@@ -151,6 +152,45 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+@app.command()
+def demo(
+    folder: Annotated[
+        str, typer.Option("--dir", help="Where the demo keeps its database and secrets.")
+    ] = "tokensmith-demo",
+    port: Annotated[int, typer.Option(help="The authorization server's port.", min=1)] = 8000,
+) -> None:
+    """Start a demo authorization server on SQLite, with a demo user and CloudDocs clients."""
+    import uvicorn
+
+    from tokensmith.demo import seed
+    from tokensmith.server.app import create_app
+
+    path = Path(folder).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        issuer=f"http://127.0.0.1:{port}",
+        database_url=f"sqlite+aiosqlite:///{path / 'tokensmith.db'}",
+    )
+    data = run(lambda: seed(settings, path, base_port=port))
+    typer.echo(
+        f"""
+tokensmith demo: authorization server at {data.issuer}
+  data folder:        {path}
+  sign in as:         {data.username} / {data.password}
+  discovery:          {data.issuer}/.well-known/openid-configuration
+  API (audience):     {data.api}
+  web client:         {data.web_client_id} (secret in {path / "demo.json"})
+  SPA client:         {data.spa_client_id}
+  worker client:      {data.worker_client_id}
+Try a machine token:
+  curl -s -u {data.worker_client_id}:{data.worker_client_secret} \\
+       -d grant_type=client_credentials {data.issuer}/token
+Press Ctrl-C to stop.
+"""
+    )
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 async def _upgrade(settings: Settings) -> None:
