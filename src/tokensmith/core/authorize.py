@@ -26,6 +26,7 @@ from tokensmith.core.errors import (
     UnsupportedResponseType,
 )
 from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Api, AuthorizationRequest, Client
+from tokensmith.core.params import printable
 from tokensmith.core.redirect_uris import find_match
 from tokensmith.core.scopes import OIDC_SCOPES
 
@@ -100,7 +101,8 @@ def _validate(
 ) -> AuthorizationRequest:
     client = target.client
     if duplicates:
-        raise InvalidRequest(f"parameter '{sorted(duplicates)[0]}' was sent more than once")
+        name = printable(sorted(duplicates)[0])
+        raise InvalidRequest(f"parameter '{name}' was sent more than once")
     state = params.get("state")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")

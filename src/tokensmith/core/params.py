@@ -32,7 +32,7 @@ def parse_params(raw: bytes | str, *, max_value_length: int = 4096) -> dict[str,
     params, duplicates = parse_query(raw, max_value_length=max_value_length)
     if duplicates:
         name = sorted(duplicates)[0]
-        raise InvalidRequest(f"parameter '{_printable(name)}' was sent more than once")
+        raise InvalidRequest(f"parameter '{printable(name)}' was sent more than once")
     return params
 
 
@@ -69,13 +69,15 @@ def parse_query(
             continue
         seen.add(name)
         if len(value) > max_value_length or len(name) > 128:
-            raise InvalidRequest(f"parameter '{_printable(name)}' is too long")
+            raise InvalidRequest(f"parameter '{printable(name)}' is too long")
         if not value.isprintable():
-            raise InvalidRequest(f"parameter '{_printable(name)}' holds control characters")
+            raise InvalidRequest(f"parameter '{printable(name)}' holds control characters")
         if value:
             params[name] = value
     return params, frozenset(duplicates)
 
 
-def _printable(name: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in name[:40])
+def printable(name: str) -> str:
+    """``name`` fit for an ``error_description``: RFC 6749 §5.2 allows only %x20-21 / %x23-5B /
+    %x5D-7E, so anything else (non-ASCII, ``"``, ``\\``, controls) becomes ``?``."""
+    return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "?" for ch in name[:40])
