@@ -597,3 +597,26 @@ async def test_percent_encoded_redirect_uri_is_decoded_once(server_env: ServerEn
     response = await get_authorize(env.browser(), query)
     assert response.status_code == 302
     assert response.headers["location"].startswith("/login?")
+
+
+async def test_error_description_never_echoes_disallowed_characters(
+    server_env: ServerEnv,
+) -> None:
+    """RFC 6749 §4.1.2.1: ``error_description`` is limited to %x20-21 / %x23-5B / %x5D-7E, also
+    when it names a parameter the client sent."""
+    env = server_env
+    client = await env.client()
+    params, _ = env.authorize_params(client)
+    name = 'é"\\<x>'
+    query = urlencode(params) + "&" + urlencode([(name, "1"), (name, "2")])
+    response = await get_authorize(env.browser(), query)
+    result = assert_redirect_error(
+        response,
+        "invalid_request",
+        redirect_uri=REDIRECT,
+        state=params["state"],
+        issuer=env.settings.issuer,
+    )
+    for ch in result["error_description"]:
+        assert 0x20 <= ord(ch) <= 0x7E, repr(ch)
+        assert ch not in '"\\', repr(ch)
