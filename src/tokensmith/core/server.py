@@ -480,6 +480,30 @@ class AuthorizationServer:
             if with_refresh_token
             else None
         )
+        id_tok = None
+        if "openid" in grant.scopes:
+            id_tok = self.mint_id_token(client, grant, access_token=token, nonce=nonce)
         return TokenResponse(
-            access_token=token, expires_in=ttl, scopes=scopes, refresh_token=refresh
+            access_token=token,
+            expires_in=ttl,
+            scopes=scopes,
+            refresh_token=refresh,
+            id_token=id_tok,
+        )
+
+    def mint_id_token(
+        self, client: Client, grant: Grant, *, access_token: str, nonce: str | None
+    ) -> str:
+        now = self.now()
+        return id_token.mint(
+            self.keys.signing_key(client.id_token_signed_response_alg, now),
+            issuer=self.issuer,
+            subject=grant.user_id,
+            client_id=client.client_id,
+            now=now,
+            ttl=self.settings.id_token_ttl,
+            auth_time=grant.auth_time,
+            nonce=nonce,
+            access_token=access_token,
+            sid=id_token.session_id(grant.session_id) if grant.session_id else None,
         )
