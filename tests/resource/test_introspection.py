@@ -145,3 +145,28 @@ async def test_introspection_outage_is_unavailable(
     issuer.outage = True
     with pytest.raises(IssuerUnavailableError, match="503"):
         await introspection.validate(issuer.opaque_token())
+
+
+@pytest.mark.parametrize("active", ["true", 1, None, [True]])
+async def test_introspection_active_must_be_json_true(
+    issuer: LocalIssuer, introspection: IntrospectionValidator, active: object
+) -> None:
+    token = issuer.opaque_token(extra={"active": active})
+    with pytest.raises(InvalidTokenError, match="inactive"):
+        await introspection.validate(token)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"iss": "https://evil.example"}, "iss"),
+        ({"exp": "never"}, "exp"),
+        ({"sub": ["alice"]}, "sub"),
+        ({"scope": ["docs:admin"]}, "scope"),
+    ],
+)
+async def test_introspection_malformed_answers_refused(
+    issuer: LocalIssuer, introspection: IntrospectionValidator, extra: dict[str, object], match: str
+) -> None:
+    with pytest.raises(InvalidTokenError, match=match):
+        await introspection.validate(issuer.opaque_token(extra=extra))

@@ -231,8 +231,12 @@ class LocalIssuer:
         audience: str | None = None,
         expires_in: float = 300,
         client_id: str = "test-client",
+        extra: dict[str, Any] | None = None,
     ) -> str:
-        """An opaque access token, valid through the introspection endpoint."""
+        """An opaque access token, valid through the introspection endpoint.
+
+        ``extra`` is merged into the introspection answer (to test odd answers).
+        """
         token = "ts_at_" + secrets.token_urlsafe(32)
         now = self.clock()
         with self._lock:
@@ -246,6 +250,7 @@ class LocalIssuer:
                 "token_type": "Bearer",
                 "iat": int(now),
                 "exp": int(now + expires_in),
+                **(extra or {}),
             }
         return token
 
@@ -309,7 +314,8 @@ class LocalIssuer:
             body = (await request.body()).decode("utf-8", "replace")
             tokens = parse_qs(body).get("token", [])
             answer = self._opaque.get(tokens[0]) if len(tokens) == 1 else None
-            if answer is None or self.clock() >= answer["exp"]:
+            exp = answer.get("exp") if answer is not None else None
+            if answer is None or (isinstance(exp, int | float) and self.clock() >= exp):
                 answer = {"active": False}
             return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
