@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         300, ge=0, le=86400, description="Cache-Control max-age of the JWKS, in seconds."
     )
 
+    client_cache_ttl: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a process may use a cached client or API before re-reading it; "
+        "a secret rotated or a client deleted elsewhere takes effect within this time. 0 "
+        "disables the cache.",
+    )
+
     # Limits.
     max_form_bytes: int = Field(16 * 1024, ge=1024)
     max_param_length: int = Field(4096, ge=256)

@@ -88,3 +88,17 @@ async def test_opaque_access_tokens_are_random_and_introspectable(server_env: Se
     assert info["active"] is True
     assert info["sub"] == client.client.client_id
     assert info["scope"] == "docs:read"
+
+
+async def test_rotated_secret_is_refused_within_the_client_cache_lifetime(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    client = await machine(env)
+    assert (await env.token(client, {"grant_type": "client_credentials"})).status_code == 200
+    new_secret = await env.admin.rotate_client_secret(client.client.client_id)
+    env.clock.advance(env.settings.client_cache_ttl + 0.5)
+    old = await env.token(client, {"grant_type": "client_credentials"})
+    assert old.status_code == 401
+    rotated = type(client)(client.client, new_secret)
+    assert (await env.token(rotated, {"grant_type": "client_credentials"})).status_code == 200

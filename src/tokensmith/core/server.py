@@ -17,6 +17,7 @@ import jwt
 from tokensmith.core import authorize as authz
 from tokensmith.core import client_assertion, id_token, jwt_access_token
 from tokensmith.core.client_auth import check_secret, extract_credentials
+from tokensmith.core.cache import TTLCache
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import (
     ConsentRequired,
@@ -99,6 +100,15 @@ class AuthorizationServer:
         self.passwords = passwords
         self.clock = clock
         self.grants = dict(grants if grants is not None else default_grants())
+        self.client_cache: TTLCache[Client] = TTLCache(ttl=settings.client_cache_ttl, clock=clock)
+        self.api_cache: TTLCache[Api] = TTLCache(ttl=settings.client_cache_ttl, clock=clock)
+
+    async def get_client(self, client_id: str, stores: Stores) -> Client | None:
+        """A registered client, through the short-lived cache."""
+        return await self.client_cache.get(client_id, lambda: stores.clients.get(client_id))
+
+    async def get_api(self, identifier: str, stores: Stores) -> Api | None:
+        return await self.api_cache.get(identifier, lambda: stores.apis.get(identifier))
 
     def now(self) -> int:
         return int(self.clock())
@@ -120,7 +130,7 @@ class AuthorizationServer:
         """
         params, duplicates = parse_query(raw_query, max_value_length=self.settings.max_param_length)
         client_id = params.get("client_id")
-        client = await stores.clients.get(client_id) if client_id else None
+        client = await self.get_client(client_id, stores) if client_id else None
         target = authz.check_client_and_redirect(params, duplicates, client)
         apis = await self.apis_for(params.get("resource"), target.client, stores)
         request = authz.validate(params, duplicates, target, apis)
@@ -150,7 +160,7 @@ class AuthorizationServer:
         identifier = resource or client.default_api
         if identifier is None:
             return {}
-        api = await stores.apis.get(identifier)
+        api = await self.get_api(identifier, stores)
         return {api.identifier: api} if api else {}
 
     async def proceed(
@@ -166,7 +176,7 @@ class AuthorizationServer:
         """Decide login, consent or code for a validated request."""
         now = self.now()
         user = await self._session_user(request, session, stores, interaction, now)
-        client = await stores.clients.get(request.client_id)
+        client = await self.get_client(request.client_id, stores)
         if client is None:
             raise authz.RedirectError(
                 InvalidRequest("the client was removed"),
@@ -348,7 +358,7 @@ class AuthorizationServer:
         if creds.method == "private_key_jwt":
             assert creds.assertion is not None
             client_id = creds.client_id or client_assertion.unverified_subject(creds.assertion)
-            client = await stores.clients.get(client_id)
+            client = await self.get_client(client_id, stores)
             if client is None or client.token_endpoint_auth_method != "private_key_jwt":
                 raise InvalidClient("client authentication failed")
             now = self.now()
@@ -363,7 +373,7 @@ class AuthorizationServer:
             ):
                 raise InvalidClient("the client assertion was used before (jti replay)")
             return client
-        client = await stores.clients.get(creds.client_id) if creds.client_id else None
+        client = await self.get_client(creds.client_id, stores) if creds.client_id else None
         return check_secret(client, creds, self.pepper)
 
     # -- issuing -----------------------------------------------------------------------------
