@@ -120,3 +120,36 @@ async def server_env(settings: Settings, clock: FakeClock) -> AsyncIterator[obje
 
     async with ServerEnv.start(settings, clock) as env:
         yield env
+
+
+@pytest.fixture
+def redis_settings(database_url: str) -> Iterator[Settings]:
+    """Settings with Redis for short-lived state, under a key prefix unique to this test."""
+    import redis as redis_sync
+
+    from tests.services import redis_url
+
+    url = redis_url()
+    prefix = f"ts-test-{uuid.uuid4().hex[:10]}:"
+    yield Settings(
+        issuer=ISSUER,
+        database_url=database_url,
+        redis_url=url,  # type: ignore[arg-type]
+        redis_prefix=prefix,
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    client = redis_sync.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def redis_env(redis_settings: Settings, clock: FakeClock) -> AsyncIterator[object]:
+    from tests.server.harness import ServerEnv
+
+    async with ServerEnv.start(redis_settings, clock) as env:
+        yield env

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size.")
     database_max_overflow: int = Field(10, ge=0)
     auto_migrate: bool = Field(True, description="Bring the schema up to date at start-up.")
+    redis_url: SecretStr | None = Field(
+        None,
+        description="redis://... Optional: short-lived state (codes, login transactions, jti "
+        "caches, the JWT deny-list, rate-limit counters) lives there; without it, in SQL.",
+    )
+    redis_prefix: str = Field("ts:", description="Prefix of every Redis key.")
+    redis_timeout: float = Field(2.0, gt=0, description="Seconds per Redis operation.")
 
     # Lifetimes, in seconds.
     access_token_ttl: int = Field(600, ge=30, le=86400)

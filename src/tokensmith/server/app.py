@@ -9,13 +9,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.clock import Clock, system_clock
-from tokensmith.core.errors import OAuthError, ServerError
-from tokensmith.server.errors import json_error
+from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.server.errors import json_error, log_error
 from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.routes import (
     authorize,
@@ -96,10 +98,33 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         assert isinstance(exc, OAuthError)
         return json_error(request, exc)
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        """A store is down: 503 with ``Retry-After``, never a stack trace; the request's
+        transaction was rolled back."""
+        error = TemporarilyUnavailable(
+            "the service is temporarily unavailable; try again shortly",
+            detail=f"{type(exc).__name__}: {exc}",
+            headers={"Retry-After": "2"},
+        )
+        rt: Runtime = request.app.state.runtime
+        if request.url.path in (s.authorize_path, s.login_path, s.consent_path, s.logout_path):
+            log_error(request, error)
+            return rt.pages.error(
+                title="Sign-in is briefly unavailable",
+                message="The sign-in service cannot reach its storage right now.",
+                advice="Wait a few seconds and reload the page.",
+                status=503,
+                code=error.error,
+            )
+        return json_error(request, error)
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         return json_error(request, ServerError("internal error", detail=repr(exc)))
 
     app.add_exception_handler(OAuthError, oauth_error)
+    app.add_exception_handler(RedisError, unavailable)
+    app.add_exception_handler(DBAPIError, unavailable)
+    app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(SecurityHeaders, https=settings.is_https)
     return app

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.core.clock import Clock
@@ -21,7 +22,7 @@ from tokensmith.server.pages import Pages
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
-from tokensmith.storage.sqlalchemy.stores import Database
+from tokensmith.storage.sqlalchemy.stores import Database, Ephemeral
 
 log = logging.getLogger("tokensmith.server")
 
@@ -43,6 +44,7 @@ class Runtime:
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
         )
+        redis = make_redis(settings)
         try:
             if settings.auto_migrate:
                 await migrate.upgrade(engine)
@@ -54,6 +56,8 @@ class Runtime:
             keys = await ensure_keys(engine, settings, int(clock()))
         except BaseException:
             await engine.dispose()
+            if redis is not None:
+                await redis.aclose()
             raise
         passwords = Passwords(
             time_cost=settings.password_hash_time_cost,
@@ -66,7 +70,7 @@ class Runtime:
         metadata = authorization_server_metadata(settings, grant_types=server.grants)
         return cls(
             settings=settings,
-            db=Database(engine),
+            db=Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None),
             server=server,
             pages=Pages(settings),
             cookies=Cookies(settings, pepper),
@@ -88,6 +92,22 @@ class Runtime:
 
     async def close(self) -> None:
         await self.db.dispose()
+        if self.db.ephemeral is not None:
+            await self.db.ephemeral.redis.aclose()
+
+
+def make_redis(settings: Settings) -> Redis | None:
+    """The Redis client, when configured; connections are made lazily, so a server whose Redis
+    is down starts, answers 503 where Redis is needed, and recovers when it returns."""
+    if settings.redis_url is None:
+        return None
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        health_check_interval=30,
+    )
 
 
 def required_algs(settings: Settings) -> tuple[str, ...]:

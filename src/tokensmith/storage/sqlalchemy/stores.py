@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from redis.asyncio import Redis
 from sqlalchemy import RowMapping, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,6 +26,12 @@ from tokensmith.core.models import (
     Session,
     TokenFormat,
     User,
+)
+from tokensmith.storage.redis import (
+    RedisAssertionJtiStore,
+    RedisCodeStore,
+    RedisDenyList,
+    RedisInteractionStore,
 )
 from tokensmith.storage.sqlalchemy import tables as t
 
@@ -341,6 +348,12 @@ class SqlGrantStore(_Store):
 
 
 class SqlAccessTokenStore(_Store):
+    __slots__ = ("_denylist",)
+
+    def __init__(self, conn: AsyncConnection, denylist: RedisDenyList | None = None) -> None:
+        super().__init__(conn)
+        self._denylist = denylist
+
     async def record(self, token: AccessTokenRecord) -> None:
         await self._conn.execute(
             insert(t.access_tokens).values(
@@ -375,12 +388,17 @@ class SqlAccessTokenStore(_Store):
         return bool(result.rowcount)
 
     async def deny_jti(self, jti: str, expires_at: int) -> None:
+        if self._denylist is not None:
+            await self._denylist.deny(jti, expires_at)
+            return
         r = t.revoked_jtis
         exists = await self._one(select(r.c.jti).where(r.c.jti == jti))
         if exists is None:
             await self._conn.execute(insert(r).values(jti=jti, expires_at=expires_at))
 
     async def is_denied(self, jti: str) -> bool:
+        if self._denylist is not None:
+            return await self._denylist.is_denied(jti)
         r = t.revoked_jtis
         return await self._one(select(r.c.jti).where(r.c.jti == jti)) is not None
 
@@ -567,37 +585,62 @@ class SqlStores:
         "users",
     )
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, ephemeral: Ephemeral | None = None) -> None:
         self._conn = conn
         self.apis = SqlApiStore(conn)
         self.clients = SqlClientStore(conn)
         self.users = SqlUserStore(conn)
-        self.codes = SqlCodeStore(conn)
         self.grants = SqlGrantStore(conn)
-        self.access_tokens = SqlAccessTokenStore(conn)
         self.refresh_tokens = SqlRefreshTokenStore(conn)
-        self.assertion_jtis = SqlAssertionJtiStore(conn)
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
-        self.interactions = SqlInteractionStore(conn)
+        self.codes: SqlCodeStore | RedisCodeStore
+        self.interactions: SqlInteractionStore | RedisInteractionStore
+        self.assertion_jtis: SqlAssertionJtiStore | RedisAssertionJtiStore
+        if ephemeral is None:
+            self.codes = SqlCodeStore(conn)
+            self.interactions = SqlInteractionStore(conn)
+            self.assertion_jtis = SqlAssertionJtiStore(conn)
+            self.access_tokens = SqlAccessTokenStore(conn)
+        else:
+            self.codes = ephemeral.codes
+            self.interactions = ephemeral.interactions
+            self.assertion_jtis = ephemeral.assertion_jtis
+            self.access_tokens = SqlAccessTokenStore(conn, ephemeral.denylist)
 
     async def commit(self) -> None:
         await self._conn.commit()
         await self._conn.begin()
 
 
-class Database:
-    """The engine and the unit of work: ``async with db.transaction() as stores``."""
+class Ephemeral:
+    """The Redis-backed stores for short-lived state, shared by every request."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.codes = RedisCodeStore(redis, prefix)
+        self.interactions = RedisInteractionStore(redis, prefix)
+        self.assertion_jtis = RedisAssertionJtiStore(redis, prefix)
+        self.denylist = RedisDenyList(redis, prefix)
+
+
+class Database:
+    """The engine and the unit of work: ``async with db.transaction() as stores``.
+
+    With ``ephemeral`` (Redis), codes, interactions, assertion jtis and the JWT deny-list live
+    there; everything else in SQL.
+    """
+
+    def __init__(self, engine: AsyncEngine, ephemeral: Ephemeral | None = None) -> None:
         self.engine = engine
+        self.ephemeral = ephemeral
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlStores]:
         async with self.engine.connect() as conn:
             await conn.begin()
             try:
-                yield SqlStores(conn)
+                yield SqlStores(conn, self.ephemeral)
             except BaseException:
                 await conn.rollback()
                 raise

@@ -1,0 +1,117 @@
+"""Short-lived state in Redis (``TOKENSMITH_REDIS_URL``): authorization codes, login/consent
+transactions, the client-assertion ``jti`` replay cache and the JWT deny-list.
+
+Every key expires with the value it holds, so Redis needs no pruning. Consuming a code is one
+atomic Lua script (``GET`` + ``DEL`` + tombstone), so of concurrent redemptions across any number
+of processes exactly one wins, and a replay finds the tombstone (which names the grant to revoke).
+When Redis is unreachable the calls raise ``redis.exceptions.RedisError``; the server answers 503
+and nothing half-written remains (codes are only ever created or consumed whole).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from tokensmith.core.models import AuthorizationCode, AuthorizationRequest, Interaction
+
+TOMBSTONE_TTL = 3600
+"""How long a consumed code is remembered, so that a replay revokes what it issued."""
+
+_CONSUME = """
+local value = redis.call('GET', KEYS[1])
+if value then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], value, 'EX', ARGV[1])
+end
+return value
+"""
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(dataclasses.asdict(value), separators=(",", ":"))
+
+
+def _code(raw: str | bytes, consumed_at: int | None) -> AuthorizationCode:
+    data = json.loads(raw)
+    data["scopes"] = tuple(data["scopes"])
+    data["consumed_at"] = consumed_at
+    return AuthorizationCode(**data)
+
+
+class RedisCodeStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._consume = redis.register_script(_CONSUME)
+
+    def _keys(self, digest: str) -> tuple[str, str]:
+        return f"{self._prefix}code:{digest}", f"{self._prefix}code-used:{digest}"
+
+    async def create(self, code: AuthorizationCode) -> None:
+        live, _ = self._keys(code.digest)
+        await self._redis.set(live, _dump(code), exat=code.expires_at + 1)
+
+    async def consume(self, digest: str, now: int) -> AuthorizationCode | None:
+        raw = await self._consume(keys=list(self._keys(digest)), args=[TOMBSTONE_TTL])
+        return _code(raw, now) if raw is not None else None
+
+    async def get(self, digest: str) -> AuthorizationCode | None:
+        _, used = self._keys(digest)
+        raw = await self._redis.get(used)
+        return _code(raw, 0) if raw is not None else None
+
+
+class RedisInteractionStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, interaction_id: str) -> str:
+        return f"{self._prefix}ix:{interaction_id}"
+
+    async def create(self, interaction: Interaction) -> None:
+        await self._redis.set(
+            self._key(interaction.id), _dump(interaction), exat=interaction.expires_at
+        )
+
+    async def get(self, interaction_id: str, now: int) -> Interaction | None:
+        raw = await self._redis.get(self._key(interaction_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        request = data.pop("request")
+        request["scopes"] = tuple(request["scopes"])
+        request["prompt"] = tuple(request["prompt"])
+        interaction = Interaction(request=AuthorizationRequest(**request), **data)
+        return interaction if interaction.expires_at > now else None
+
+    async def delete(self, interaction_id: str) -> bool:
+        return bool(await self._redis.delete(self._key(interaction_id)))
+
+
+class RedisAssertionJtiStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def use(self, client_id: str, jti: str, expires_at: int) -> bool:
+        key = f"{self._prefix}ajti:{client_id}:{jti}"
+        return bool(await self._redis.set(key, "1", nx=True, exat=expires_at + 60))
+
+
+class RedisDenyList:
+    """Revoked JWT ``jti``s, each kept until the token would have expired."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def deny(self, jti: str, expires_at: int) -> None:
+        await self._redis.set(f"{self._prefix}deny:{jti}", "1", exat=expires_at + 1)
+
+    async def is_denied(self, jti: str) -> bool:
+        return bool(await self._redis.exists(f"{self._prefix}deny:{jti}"))
