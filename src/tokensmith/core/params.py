@@ -70,7 +70,7 @@ def parse_query(
         seen.add(name)
         if len(value) > max_value_length or len(name) > 128:
             raise InvalidRequest(f"parameter '{printable(name)}' is too long")
-        if not value.isprintable():
+        if not value.isprintable() or not name.isprintable():
             raise InvalidRequest(f"parameter '{printable(name)}' holds control characters")
         if value:
             params[name] = value
