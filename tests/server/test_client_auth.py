@@ -296,8 +296,9 @@ async def test_client_secrets_stored_as_hmac_digests(server_env: ServerEnv) -> N
 async def test_rotated_secret_replaces_the_old_one(server_env: ServerEnv) -> None:
     env = server_env
     client = await env.client()
-    new_secret = await env.admin.rotate_client_secret(client.client.client_id)
     form = await code_form(env, client)
+    new_secret = await env.admin.rotate_client_secret(client.client.client_id)
+    env.clock.advance(env.settings.client_cache_ttl + 0.5)  # the documented cache staleness
     old = {"Authorization": basic(client.client.client_id, client.client_secret or "")}
     assert_invalid_client(await post_token(env, form, old), basic_challenge=True)
     new = {"Authorization": basic(client.client.client_id, new_secret)}
@@ -309,5 +310,6 @@ async def test_deleted_client_cannot_authenticate(server_env: ServerEnv) -> None
     client = await env.client()
     form = await code_form(env, client)
     await env.admin.delete_client(client.client.client_id)
+    env.clock.advance(env.settings.client_cache_ttl + 0.5)  # the documented cache staleness
     headers = {"Authorization": basic(client.client.client_id, client.client_secret or "")}
     assert_invalid_client(await post_token(env, form, headers), basic_challenge=True)
