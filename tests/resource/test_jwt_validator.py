@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -604,3 +605,62 @@ async def test_unencoded_payload_b64_false_refused(
     header["b64"] = False
     with pytest.raises(InvalidTokenError):
         await validator.validate(forge(header, claims, issuer.current_key.private_key))
+
+
+_SEGMENTS = [
+    b"",
+    b"e30",
+    b"e30=",  # padding present but wrong length
+    b"eyJhIjoxfQ",
+    b"eyJhIjoxfQ==",  # exact padding: tolerated (like PyJWT)
+    b"eyJhIjoxfQ===",
+    b"eyJhIjoxfR",  # non-canonical trailing bits
+    b"eyJ+IjoxfQ",  # '+' is base64, not base64url
+    b"eyJ/IjoxfQ",
+    b"eyJh IjoxfQ",
+    b"eyJh\nIjoxfQ",
+    b"e",
+    b"AAAAA",
+    b"_-_-",
+    b"!!!!",
+]
+
+
+@pytest.mark.parametrize("segment", _SEGMENTS)
+def test_strict_base64url_same_verdict_as_pyjwt(segment: bytes) -> None:
+    from jwt.api_jws import PyJWS
+    from jwt.exceptions import DecodeError
+
+    from tokensmith.resource.jwt_validator import _b64url_decode
+
+    try:
+        expected: bytes | None = PyJWS._decode_base64url_segment(segment, "x")
+    except DecodeError:
+        expected = None
+    try:
+        actual: bytes | None = _b64url_decode(segment, "x")
+    except DecodeError:
+        actual = None
+    assert actual == expected
+
+
+def test_strict_jws_hook_is_in_use() -> None:
+    from tokensmith.resource.jwt_validator import _JWS, _b64url_decode
+
+    assert _JWS._decode_base64url_segment(b"e30", "x") == b"{}"
+    with pytest.raises(jwt.exceptions.DecodeError):
+        _JWS._decode_base64url_segment(b"eyJ+IjoxfQ", "x")
+    assert type(_JWS)._decode_base64url_segment is not jwt.api_jws.PyJWS._decode_base64url_segment
+    assert _b64url_decode(b"e30") == b"{}"
+
+
+@pytest.mark.parametrize("part", [0, 1, 2])
+async def test_non_base64url_segment_refused(
+    issuer: LocalIssuer, validator: TokenValidator, part: int
+) -> None:
+    """A '+' or '/' (plain base64) in any segment is not base64url: refused."""
+    token = issuer.token()
+    parts = token.split(".")
+    parts[part] = parts[part][:-2] + "+/"
+    with pytest.raises(InvalidTokenError):
+        await validator.validate(".".join(parts))

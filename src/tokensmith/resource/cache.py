@@ -9,15 +9,16 @@ claims, so a cached token expires exactly when an uncached one would.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .principal import Principal
 
 __all__ = ["CachedToken", "VerifiedTokenCache"]
 
 
-@dataclass(frozen=True, slots=True)
-class CachedToken:
+class CachedToken(NamedTuple):
+    """A cache entry (a tuple: this sits on the hot path of every fresh token)."""
+
     principal: Principal
     expires_at: float
     not_before: float | None
@@ -56,12 +57,14 @@ class VerifiedTokenCache:
     ) -> None:
         if self.max_entries <= 0:
             return
-        self._entries[digest] = CachedToken(
+        entries = self._entries
+        if digest in entries:
+            entries.move_to_end(digest)
+        entries[digest] = CachedToken(
             principal, expires_at, not_before, min(expires_at, now + self.max_ttl)
         )
-        self._entries.move_to_end(digest)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if len(entries) > self.max_entries:
+            entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
