@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.server.cors import CorsSettings, EndpointCors
 from tokensmith.server.errors import json_error, log_error
 from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.routes import (
@@ -36,9 +37,19 @@ from tokensmith.settings import Settings
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
-    """Build the authorization server. Resources (engine, keys) are opened by the lifespan."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    cors_origins: Iterable[str] | None = None,
+) -> FastAPI:
+    """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
+
+    ``cors_origins``: browser origins allowed to call token, revocation and userinfo (default:
+    ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`)."""
     settings = settings if settings is not None else Settings()
+    if cors_origins is None:
+        cors_origins = CorsSettings().cors_origins
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,4 +138,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(SecurityHeaders, https=settings.is_https)
+    app.add_middleware(
+        EndpointCors,
+        origins=tuple(cors_origins),
+        paths={s.token_path: ("POST",), s.revoke_path: ("POST",), s.userinfo_path: ("GET", "POST")},
+    )
     return app
