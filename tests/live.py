@@ -174,10 +174,12 @@ class LiveServer:
         username: str,
         password: str = PASSWORD,
         decision: str = "allow",
+        pages: list[str] | None = None,
     ) -> str:
         """Open ``authorization_url`` in ``ua`` and act like the user on the login and consent
         pages (hidden ``txn`` and ``csrf_token`` kept) until the server sends the browser
-        elsewhere; that URL (the client's callback) is returned."""
+        elsewhere; that URL (the client's callback) is returned. The paths of the pages shown
+        are appended to ``pages``."""
         response = await ua.get(authorization_url)
         for _ in range(6):
             location = response.headers.get("location")
@@ -195,6 +197,8 @@ class LiveServer:
                 continue
             fields = dict(_HIDDEN.findall(page.text))
             path = urlsplit(target).path
+            if pages is not None:
+                pages.append(path)
             if path == "/login":
                 fields.update(username=username, password=password)
             else:
