@@ -101,12 +101,31 @@ class Settings(BaseSettings):
         "disables the cache.",
     )
 
+    token_rate_limit: str | None = Field(
+        "600/minute",
+        description="Requests per client id at the token, revocation and introspection "
+        "endpoints (limits notation, e.g. '600/minute'); empty to disable.",
+    )
+
     # Limits.
     max_form_bytes: int = Field(16 * 1024, ge=1024)
     max_param_length: int = Field(4096, ge=256)
 
     cookie_prefix: str = "ts"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("token_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("token_rate_limit must look like '600/minute'") from None
+        return value
 
     @field_validator("issuer")
     @classmethod

@@ -172,3 +172,34 @@ async def test_redis_down_gives_503_and_recovers(
         again = await env.authorize(env.browser(), client)
         ok = await env.redeem(client, again.code, again.verifier)
         assert ok.status_code == 200, ok.text
+
+
+async def test_login_failures_are_counted_in_redis(redis_env: ServerEnv) -> None:
+    from tests.server.test_throttle import attempt
+    from tokensmith.core.throttle import ACCOUNT
+
+    env = redis_env
+    client = await env.client()
+    await env.user()
+    ua = env.browser()
+    for _ in range(ACCOUNT.free_attempts):
+        assert (await attempt(env, ua, client, "alice", "wrong")).status_code == 401
+    assert await keys(env, "fail:*")
+    assert (await attempt(env, ua, client, "alice", "wrong")).status_code == 429
+
+
+async def test_token_rate_limit_is_shared_through_redis(
+    redis_settings: Settings, clock: FakeClock
+) -> None:
+    from tests.server.test_client_credentials import machine
+
+    settings = redis_settings.model_copy(update={"token_rate_limit": "2/minute"})
+    async with (
+        ServerEnv.start(settings, clock) as first,
+        ServerEnv.start(settings, clock) as second,
+    ):
+        client = await machine(first)
+        assert (await first.token(client, {"grant_type": "client_credentials"})).status_code == 200
+        assert (await second.token(client, {"grant_type": "client_credentials"})).status_code == 200
+        third = await first.token(client, {"grant_type": "client_credentials"})
+        assert third.status_code == 429

@@ -15,9 +15,9 @@ from typing import Literal
 import jwt
 
 from tokensmith.core import authorize as authz
-from tokensmith.core import client_assertion, id_token, jwt_access_token
-from tokensmith.core.client_auth import check_secret, extract_credentials
+from tokensmith.core import client_assertion, id_token, jwt_access_token, throttle
 from tokensmith.core.cache import TTLCache
+from tokensmith.core.client_auth import check_secret, extract_credentials
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import (
     ConsentRequired,
@@ -62,6 +62,15 @@ from tokensmith.settings import Settings
 from tokensmith.storage.interfaces import Stores
 
 REFUSED_GRANTS = frozenset({"password", "implicit"})
+FAILURE_MEMORY = 3600
+"""Seconds after the last failed login that its counter is forgotten."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User | None
+    retry_after: int = 0
+    """Seconds to wait when the attempt was refused by throttling (the password unchecked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,17 +329,35 @@ class AuthorizationServer:
 
     # -- login -------------------------------------------------------------------------------
 
-    async def authenticate_user(self, login: str, password: str, stores: Stores) -> User | None:
-        """The user whose login and password match, or ``None``: same time either way."""
+    async def authenticate_user(
+        self, login: str, password: str, stores: Stores, *, address: str
+    ) -> LoginResult:
+        """Check a login: the user, or ``None`` with the same time and message either way;
+        throttled with back-off per account and per client address (``core.throttle``)."""
+        now = self.now()
         try:
             normalized = normalize_login(login)
         except ValueError:
             normalized = None
+        keys = (
+            ("acct:" + (normalized or login.strip()[:200]), throttle.ACCOUNT),
+            ("ip:" + address, throttle.ADDRESS),
+        )
+        locked_until = 0
+        for key, policy in keys:
+            locked_until = max(
+                locked_until, policy.locked_until(await stores.login_failures.get(key))
+            )
+        if locked_until > now:
+            return LoginResult(None, retry_after=locked_until - now)
         user = await stores.users.find_by_login(normalized) if normalized else None
         hash_ = user.password_hash if user is not None and not user.disabled else None
-        if not self.passwords.verify(hash_, password):
-            return None
-        return user
+        if user is None or not self.passwords.verify(hash_, password):
+            for key, _ in keys:
+                await stores.login_failures.add(key, now, ttl=FAILURE_MEMORY)
+            return LoginResult(None)
+        await stores.login_failures.clear(keys[0][0])
+        return LoginResult(user)
 
     # -- token endpoint ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from tokensmith.core.passwords import Passwords
 from tokensmith.core.server import AuthorizationServer
 from tokensmith.server.browser import Cookies
 from tokensmith.server.pages import Pages
+from tokensmith.server.ratelimit import RateLimiter
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
@@ -36,6 +37,7 @@ class Runtime:
     cookies: Cookies
     clock: Clock
     metadata: dict[str, object]
+    rate_limiter: RateLimiter
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock) -> Runtime:
@@ -76,6 +78,7 @@ class Runtime:
             cookies=Cookies(settings, pepper),
             clock=clock,
             metadata=metadata,
+            rate_limiter=RateLimiter(settings, redis),
         )
 
     async def reload_keys(self) -> None:

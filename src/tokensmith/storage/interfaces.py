@@ -19,6 +19,7 @@ from tokensmith.core.models import (
     Session,
     User,
 )
+from tokensmith.core.throttle import FailureCount
 
 
 class ApiStore(Protocol):
@@ -113,6 +114,16 @@ class InteractionStore(Protocol):
     async def delete(self, interaction_id: str) -> bool: ...
 
 
+class LoginFailureStore(Protocol):
+    async def get(self, key: str) -> FailureCount | None: ...
+
+    async def add(self, key: str, now: int, *, ttl: int) -> FailureCount:
+        """Count one more failure for ``key``; counters vanish ``ttl`` s after the last one."""
+        ...
+
+    async def clear(self, key: str) -> None: ...
+
+
 class Stores(Protocol):
     """The stores of one request, sharing one transaction."""
 
@@ -132,6 +143,8 @@ class Stores(Protocol):
     def refresh_tokens(self) -> RefreshTokenStore: ...
     @property
     def assertion_jtis(self) -> AssertionJtiStore: ...
+    @property
+    def login_failures(self) -> LoginFailureStore: ...
     @property
     def consents(self) -> ConsentStore: ...
     @property

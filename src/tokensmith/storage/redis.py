@@ -17,6 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from tokensmith.core.models import AuthorizationCode, AuthorizationRequest, Interaction
+from tokensmith.core.throttle import FailureCount
 
 TOMBSTONE_TTL = 3600
 """How long a consumed code is remembered, so that a replay revokes what it issued."""
@@ -115,3 +116,28 @@ class RedisDenyList:
 
     async def is_denied(self, jti: str) -> bool:
         return bool(await self._redis.exists(f"{self._prefix}deny:{jti}"))
+
+
+class RedisLoginFailureStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}fail:{key}"
+
+    async def get(self, key: str) -> FailureCount | None:
+        data = await self._redis.hgetall(self._key(key))
+        return FailureCount(int(data["count"]), int(data["last_at"])) if data else None
+
+    async def add(self, key: str, now: int, *, ttl: int) -> FailureCount:
+        name = self._key(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(name, "count", 1)
+            pipe.hset(name, "last_at", now)
+            pipe.expire(name, ttl)
+            count, _, _ = await pipe.execute()
+        return FailureCount(int(count), now)
+
+    async def clear(self, key: str) -> None:
+        await self._redis.delete(self._key(key))

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from tokensmith.core import token_status
 from tokensmith.core.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.server.errors import json_error
-from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.server.http import claimed_client_id, json_response, read_form, single_header
 from tokensmith.server.state import runtime
 
 
@@ -22,6 +22,7 @@ async def introspect(request: Request) -> Response:
             max_value_length=2 * token_status.MAX_TOKEN_LENGTH,
         )
         authorization = single_header(request, "authorization")
+        await rt.rate_limiter.check(request.url.path, claimed_client_id(params, authorization))
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")

@@ -33,11 +33,12 @@ async def _login_page(
     *,
     username: str = "",
     error: str | None = None,
+    status: int | None = None,
 ) -> Response:
     client = await stores.clients.get(client_id)
     return rt.pages.render(
         "login.html",
-        status=401 if error else 200,
+        status=status or (401 if error else 200),
         action=rt.settings.login_path,
         txn=txn,
         csrf_token=rt.cookies.csrf_token(browser, txn),
@@ -74,7 +75,25 @@ async def login_submit(request: Request) -> Response:
             assert refused is not None
             return rt.cookies.apply(refused, browser)
         username = form.get("username", "")[:320]
-        user = await rt.server.authenticate_user(username, form.get("password", ""), stores)
+        address = request.client.host if request.client else "unknown"
+        result = await rt.server.authenticate_user(
+            username, form.get("password", ""), stores, address=address
+        )
+        user = result.user
+        if result.retry_after:
+            response = await _login_page(
+                rt,
+                stores,
+                browser,
+                interaction.id,
+                interaction.request.client_id,
+                username=username,
+                error=f"Too many failed attempts. Wait {result.retry_after} seconds, then try "
+                "again.",
+                status=429,
+            )
+            response.headers["Retry-After"] = str(result.retry_after)
+            return rt.cookies.apply(response, browser)
         if user is None:
             response = await _login_page(
                 rt,

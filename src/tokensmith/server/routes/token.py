@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.server.errors import json_error
-from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.server.http import claimed_client_id, json_response, read_form, single_header
 from tokensmith.server.state import runtime
 
 
@@ -21,6 +21,7 @@ async def token(request: Request) -> Response:
             max_value_length=rt.settings.max_param_length,
         )
         authorization = single_header(request, "authorization")
+        await rt.rate_limiter.check(request.url.path, claimed_client_id(params, authorization))
         async with rt.db.transaction() as stores:
             result = await rt.server.token(params, authorization, stores)
     except OAuthError as exc:

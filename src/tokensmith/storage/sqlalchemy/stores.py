@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from sqlalchemy import RowMapping, Table, delete, insert, select, update
+from sqlalchemy import RowMapping, Table, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,11 +27,13 @@ from tokensmith.core.models import (
     TokenFormat,
     User,
 )
+from tokensmith.core.throttle import FailureCount
 from tokensmith.storage.redis import (
     RedisAssertionJtiStore,
     RedisCodeStore,
     RedisDenyList,
     RedisInteractionStore,
+    RedisLoginFailureStore,
 )
 from tokensmith.storage.sqlalchemy import tables as t
 
@@ -471,6 +473,36 @@ class SqlAssertionJtiStore(_Store):
         return True
 
 
+class SqlLoginFailureStore(_Store):
+    async def get(self, key: str) -> FailureCount | None:
+        f = t.login_failures
+        row = await self._one(select(f).where(f.c.key == key))
+        return FailureCount(row["count"], row["last_at"]) if row else None
+
+    async def add(self, key: str, now: int, *, ttl: int) -> FailureCount:
+        f = t.login_failures
+        row = await self._one(
+            update(f)
+            .where(f.c.key == key)
+            .values(
+                count=case((f.c.expires_at <= now, 1), else_=f.c.count + 1),
+                last_at=now,
+                expires_at=now + ttl,
+            )
+            .returning(f.c.count, f.c.last_at)
+        )
+        if row is not None:
+            return FailureCount(row["count"], row["last_at"])
+        try:
+            await self._insert(f, {"key": key, "count": 1, "last_at": now, "expires_at": now + ttl})
+        except Conflict:  # another request created it first
+            return await self.add(key, now, ttl=ttl)
+        return FailureCount(1, now)
+
+    async def clear(self, key: str) -> None:
+        await self._conn.execute(delete(t.login_failures).where(t.login_failures.c.key == key))
+
+
 class SqlConsentStore(_Store):
     async def granted_scopes(self, user_id: str, client_id: str) -> frozenset[str]:
         c = t.consents
@@ -580,6 +612,7 @@ class SqlStores:
         "consents",
         "grants",
         "interactions",
+        "login_failures",
         "refresh_tokens",
         "sessions",
         "users",
@@ -594,6 +627,7 @@ class SqlStores:
         self.refresh_tokens = SqlRefreshTokenStore(conn)
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
+        self.login_failures: SqlLoginFailureStore | RedisLoginFailureStore
         self.codes: SqlCodeStore | RedisCodeStore
         self.interactions: SqlInteractionStore | RedisInteractionStore
         self.assertion_jtis: SqlAssertionJtiStore | RedisAssertionJtiStore
@@ -602,11 +636,13 @@ class SqlStores:
             self.interactions = SqlInteractionStore(conn)
             self.assertion_jtis = SqlAssertionJtiStore(conn)
             self.access_tokens = SqlAccessTokenStore(conn)
+            self.login_failures = SqlLoginFailureStore(conn)
         else:
             self.codes = ephemeral.codes
             self.interactions = ephemeral.interactions
             self.assertion_jtis = ephemeral.assertion_jtis
             self.access_tokens = SqlAccessTokenStore(conn, ephemeral.denylist)
+            self.login_failures = ephemeral.login_failures
 
     async def commit(self) -> None:
         await self._conn.commit()
@@ -622,6 +658,7 @@ class Ephemeral:
         self.interactions = RedisInteractionStore(redis, prefix)
         self.assertion_jtis = RedisAssertionJtiStore(redis, prefix)
         self.denylist = RedisDenyList(redis, prefix)
+        self.login_failures = RedisLoginFailureStore(redis, prefix)
 
 
 class Database:

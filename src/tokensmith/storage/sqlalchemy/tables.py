@@ -173,6 +173,16 @@ refresh_tokens = Table(
     Index("ix_ts_refresh_tokens_expires_at", "expires_at"),
 )
 
+login_failures = Table(
+    "ts_login_failures",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_login_failures_expires_at", "expires_at"),
+)
+
 consents = Table(
     "ts_consents",
     metadata,

@@ -131,6 +131,17 @@ def upgrade() -> None:
         batch_op.create_index("ix_ts_interactions_expires_at", ["expires_at"], unique=False)
 
     op.create_table(
+        "ts_login_failures",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("last_at", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    with op.batch_alter_table("ts_login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_ts_login_failures_expires_at", ["expires_at"], unique=False)
+
+    op.create_table(
         "ts_refresh_tokens",
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("grant_id", sa.String(length=64), nullable=False),
@@ -235,6 +246,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ts_refresh_tokens_expires_at")
 
     op.drop_table("ts_refresh_tokens")
+    with op.batch_alter_table("ts_login_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_ts_login_failures_expires_at")
+
+    op.drop_table("ts_login_failures")
     with op.batch_alter_table("ts_interactions", schema=None) as batch_op:
         batch_op.drop_index("ix_ts_interactions_expires_at")
 

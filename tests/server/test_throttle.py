@@ -1,0 +1,97 @@
+"""Rate limits and login throttling (issue 8, issue 10): back-off per account and per address
+with a fake clock, 429 with Retry-After at the token endpoint, no account enumeration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import FAST_HASH, ISSUER
+from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
+from tests.server.test_client_credentials import machine
+from tokensmith.core.clock import FakeClock
+from tokensmith.core.throttle import ACCOUNT, BackoffPolicy, FailureCount
+from tokensmith.settings import Settings
+
+
+async def attempt(
+    env: ServerEnv, ua: httpx.AsyncClient, client: Any, username: str, password: str
+) -> httpx.Response:
+    flow = await env.start_authorize(ua, client)
+    page = await ua.get(flow.location)
+    fields = hidden_fields(page.text)
+    fields.update(username=username, password=password)
+    return await ua.post(env.settings.login_path, data=fields)
+
+
+def test_backoff_policy_doubles_and_caps() -> None:
+    policy = BackoffPolicy(free_attempts=3, base_delay=2, max_delay=60)
+    assert policy.locked_until(None) == 0
+    assert policy.locked_until(FailureCount(2, 100)) == 0
+    assert policy.locked_until(FailureCount(3, 100)) == 102
+    assert policy.locked_until(FailureCount(4, 100)) == 104
+    assert policy.locked_until(FailureCount(40, 100)) == 160
+
+
+async def test_account_is_locked_with_backoff_after_failures(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await env.client()
+    await env.user()
+    ua = env.browser()
+    for _ in range(ACCOUNT.free_attempts):
+        assert (await attempt(env, ua, client, "alice", "wrong password")).status_code == 401
+    locked = await attempt(env, ua, client, "alice", PASSWORD)  # even the right password waits
+    assert locked.status_code == 429
+    assert int(locked.headers["retry-after"]) == ACCOUNT.base_delay
+    assert "Too many failed attempts" in locked.text
+    env.clock.advance(ACCOUNT.base_delay)
+    ok = await attempt(env, ua, client, "alice", PASSWORD)
+    assert ok.status_code == 303
+    # a success clears the account's counter
+    assert (await attempt(env, ua, client, "alice", "wrong password")).status_code == 401
+
+
+async def test_unknown_accounts_are_throttled_the_same_way(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await env.client()
+    await env.user()
+    ua = env.browser()
+    known, unknown = [], []
+    for _ in range(ACCOUNT.free_attempts + 1):
+        known.append((await attempt(env, ua, client, "alice", "wrong")).status_code)
+        unknown.append((await attempt(env, ua, client, "nobody", "wrong")).status_code)
+    assert known == unknown == [401] * ACCOUNT.free_attempts + [429]
+
+
+async def test_lockout_of_one_account_does_not_lock_another(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await env.client()
+    await env.user()
+    await env.user("bob")
+    ua = env.browser()
+    for _ in range(ACCOUNT.free_attempts):
+        await attempt(env, ua, client, "alice", "wrong")
+    assert (await attempt(env, ua, client, "bob", PASSWORD)).status_code == 303
+
+
+async def test_token_endpoint_rate_limit_per_client(database_url: str, clock: FakeClock) -> None:
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=database_url,
+        token_rate_limit="3/minute",
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    async with ServerEnv.start(settings, clock) as env:
+        client = await machine(env)
+        other = await machine(env, name="Other worker")
+        statuses = [
+            (await env.token(client, {"grant_type": "client_credentials"})).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200]
+        limited = await env.token(client, {"grant_type": "client_credentials"})
+        assert limited.status_code == 429
+        assert limited.json()["error"] == "slow_down"
+        assert int(limited.headers["retry-after"]) >= 1
+        assert (await env.token(other, {"grant_type": "client_credentials"})).status_code == 200
