@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from tokensmith.admin import Admin, AdminError
 from tokensmith.core.keys import KeyLoadError
@@ -62,6 +63,17 @@ def run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot reach the database: {exc}") from None
+    except SQLAlchemyError as exc:
+        # A bad URL, an unknown dialect, refused credentials, a file that is not a database.
+        reason = getattr(exc, "orig", None) or exc
+        raise fail(f"cannot use the database: {first_line(reason)}") from None
+    except ImportError as exc:
+        raise fail(f"cannot use the database: its driver is not installed ({exc})") from None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def with_admin(action: Callable[[Admin], Awaitable[T]]) -> T:
