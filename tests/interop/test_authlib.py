@@ -25,6 +25,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def metadata(live: LiveServer) -> dict[str, Any]:

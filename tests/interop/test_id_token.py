@@ -25,6 +25,8 @@ from tests.server.harness import pkce_pair
 
 SCOPE = "openid profile email"
 
+pytestmark = pytest.mark.slow
+
 
 def expected_at_hash(access_token: str, alg: str) -> str:
     """OpenID Connect Core §3.1.3.6: the left half of the hash of the ASCII access token, with

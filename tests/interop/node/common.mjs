@@ -71,7 +71,8 @@ export async function configure() {
     options.client_id,
     metadata,
     clientAuth(options.auth, options.client_secret),
-    { execute: [client.allowInsecureRequests] },
+    // algorithm 'oidc': /.well-known/openid-configuration; 'oauth2': the RFC 8414 document.
+    { execute: [client.allowInsecureRequests], algorithm: options.discovery ?? 'oidc' },
   )
 }
 
