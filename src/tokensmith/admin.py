@@ -20,7 +20,14 @@ from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.prune import PruneReport
+from tokensmith.storage.sqlalchemy.prune import prune as prune_expired
 from tokensmith.storage.sqlalchemy.stores import Conflict, Database
+
+
+def grant_grace(settings: Settings) -> int:
+    """How long a grant with nothing left in it is kept: longer than any token it issued."""
+    return max(settings.access_token_ttl, settings.id_token_ttl) + 3600
 
 
 class AdminError(Exception):
@@ -315,6 +322,16 @@ class Admin:
             expires_at=key.activates_at + longest,
         )
         return key
+
+    async def prune(self, *, batch: int = 1000, max_batches: int = 100) -> PruneReport:
+        """Delete expired codes, sessions, transactions, tokens, jtis and unused grants."""
+        return await prune_expired(
+            self._engine,
+            now=self.now(),
+            grant_grace=grant_grace(self.settings),
+            batch=batch,
+            max_batches=max_batches,
+        )
 
     async def prune_keys(self) -> int:
         """Delete retired keys whose tokens have all expired."""

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         "endpoints (limits notation, e.g. '600/minute'); empty to disable.",
     )
 
+    prune_interval: int = Field(
+        3600,
+        ge=0,
+        description="Seconds between automatic prunes of expired rows inside `serve` "
+        "(0: never; run `tokensmith db prune` from cron instead).",
+    )
+
     # Limits.
     max_form_bytes: int = Field(16 * 1024, ge=1024)
     max_param_length: int = Field(4096, ge=256)

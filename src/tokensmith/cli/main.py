@@ -218,6 +218,21 @@ def db_upgrade() -> None:
     typer.echo("database schema is up to date")
 
 
+@db_app.command("prune")
+def db_prune(
+    batch: Annotated[int, typer.Option(help="Rows per delete.", min=1)] = 1000,
+    max_batches: Annotated[int, typer.Option(help="Batches per table per run.", min=1)] = 100,
+) -> None:
+    """Delete expired codes, sessions, login transactions, tokens and unused grants."""
+    report = with_admin(lambda a: a.prune(batch=batch, max_batches=max_batches))
+    for table, count in report.deleted.items():
+        if count:
+            typer.echo(f"{table}: {count}")
+    typer.echo(
+        f"pruned {report.total} row(s)" + ("" if report.complete else "; more remain: run it again")
+    )
+
+
 # -- apis ------------------------------------------------------------------------------------
 
 

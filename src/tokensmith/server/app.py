@@ -55,13 +55,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock)
         app.state.runtime = rt
-        reloader = asyncio.create_task(rt.reload_keys_forever())
+        tasks = [asyncio.create_task(rt.reload_keys_forever())]
+        if settings.prune_interval:
+            tasks.append(asyncio.create_task(rt.prune_forever()))
         try:
             yield
         finally:
-            reloader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reloader
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await rt.close()
 
     app = FastAPI(

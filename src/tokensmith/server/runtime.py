@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokensmith.admin import grant_grace
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
@@ -23,6 +24,7 @@ from tokensmith.server.ratelimit import RateLimiter
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.prune import prune
 from tokensmith.storage.sqlalchemy.stores import Database, Ephemeral
 
 log = logging.getLogger("tokensmith.server")
@@ -92,6 +94,21 @@ class Runtime:
                 await self.reload_keys()
             except Exception:  # a database hiccup must not stop the reloads
                 log.exception("reloading the signing keys failed; keeping the current ones")
+
+    async def prune_forever(self) -> None:
+        """Prune expired rows every ``prune_interval`` seconds (all processes may do it: the
+        deletes are idempotent and batched)."""
+        while True:
+            await asyncio.sleep(self.settings.prune_interval)
+            try:
+                report = await prune(
+                    self.db.engine,
+                    now=int(self.clock()),
+                    grant_grace=grant_grace(self.settings),
+                )
+                log.info("pruned %d expired rows", report.total)
+            except Exception:
+                log.exception("pruning failed; will try again")
 
     async def close(self) -> None:
         await self.db.dispose()
