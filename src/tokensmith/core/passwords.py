@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
 
 
 class Passwords:
@@ -51,13 +52,16 @@ def normalize_login(value: str) -> str:
     """Normalise a username or e-mail for storage and lookup (NFKC, case-folded, trimmed).
 
     Kelvin sign and fullwidth letters fold to their ASCII forms, so look-alike duplicates collide
-    (RFC 8265 §3.3 in spirit); control and zero-width characters are refused.
+    (RFC 8265 §3.3 in spirit); control and zero-width characters are refused, and so are
+    unassigned, private-use and surrogate code points (RFC 8264 §9.13: Unicode's normalisation
+    stability does not cover unassigned code points, so a name holding one could fold
+    differently after a Unicode update).
     """
     folded = unicodedata.normalize("NFKC", value).strip().casefold()
     if not folded or len(folded) > 200:
         raise ValueError("a login name needs 1 to 200 characters")
     for ch in folded:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") or (ch.isspace() and ch != " "):
+        if unicodedata.category(ch) in _REFUSED_CATEGORIES or (ch.isspace() and ch != " "):
             raise ValueError("a login name must not contain control or invisible characters")
     if " " in folded:
         raise ValueError("a login name must not contain spaces")
