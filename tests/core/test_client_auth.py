@@ -1,0 +1,91 @@
+"""``core.client_auth``: Basic header parsing and credential extraction (RFC 6749 §2.3)."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote_plus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokensmith.core.client_auth import extract_credentials, parse_basic
+from tokensmith.core.errors import InvalidClient, InvalidRequest
+
+
+def basic(raw: bytes) -> str:
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def test_parse_basic_form_urlencoded() -> None:
+    assert parse_basic(basic(b"my%3Aclient:s%2Bcret+x")) == ("my:client", "s+cret x")
+    assert parse_basic("basic " + base64.b64encode(b"a:b").decode()) == ("a", "b")
+    assert parse_basic(basic(b"a:")) == ("a", "")
+    assert parse_basic(basic(b"a:b:c")) == ("a", "b:c")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "Basic",
+        "Basic ",
+        "Bearer abc",
+        "Basic !!!",
+        "Basic YWJj",  # "abc": no colon
+        basic(b":secret"),
+        basic(b"\xff:\xfe"),
+        "Basic " + base64.b64encode(b"a:b").decode()[:-1],
+    ],
+)
+def test_parse_basic_malformed_is_invalid_client_with_challenge(header: str) -> None:
+    with pytest.raises(InvalidClient) as refused:
+        parse_basic(header)
+    assert refused.value.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_extract_one_method_per_request() -> None:
+    header = basic(b"id:secret")
+    creds = extract_credentials({}, header)
+    assert (creds.client_id, creds.method, creds.secret) == ("id", "client_secret_basic", "secret")
+    creds = extract_credentials({"client_id": "id", "client_secret": "s"}, None)
+    assert (creds.method, creds.secret) == ("client_secret_post", "s")
+    assert extract_credentials({"client_id": "id"}, None).method == "none"
+    with pytest.raises(InvalidRequest):
+        extract_credentials({"client_secret": "s"}, header)
+    with pytest.raises(InvalidRequest):
+        extract_credentials({"client_id": "other"}, header)
+    with pytest.raises(InvalidClient):
+        extract_credentials({}, None)
+    assertion = {
+        "client_assertion": "x.y.z",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    with pytest.raises(InvalidRequest):
+        extract_credentials(assertion, header)
+    with pytest.raises(InvalidRequest):
+        extract_credentials({**assertion, "client_secret": "s"}, None)
+
+
+def test_secret_is_not_in_repr() -> None:
+    creds = extract_credentials({}, basic(b"id:very-secret"))
+    assert "very-secret" not in repr(creds)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.text(max_size=40))
+def test_basic_roundtrip_property(client_id: str, secret: str) -> None:
+    """RFC 6749 §2.3.1: id and secret are form-urlencoded, joined by ':', then Base64."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    assert parse_basic(basic(raw)) == (client_id, secret)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_header_parses_or_is_invalid_client_property(header: str) -> None:
+    try:
+        client_id, _ = parse_basic(header)
+    except InvalidClient:
+        pass
+    else:
+        assert client_id

@@ -1,0 +1,124 @@
+"""``core.params``: one value per name, UTF-8, bounded (RFC 6749 §3.1, §3.2)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokensmith.core.errors import InvalidRequest
+from tokensmith.core.params import (
+    MAX_PARAMS,
+    check_form_content_type,
+    parse_params,
+    parse_query,
+    printable,
+)
+
+NAMES = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20)
+VALUES = st.text(
+    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn")), max_size=50
+).filter(str.isprintable)
+
+
+def test_parses_form_and_drops_empty_values() -> None:
+    assert parse_params(b"a=1&b=&c=x+y&d=%C3%A9") == {"a": "1", "c": "x y", "d": "é"}
+
+
+def test_duplicate_is_invalid_request() -> None:
+    with pytest.raises(InvalidRequest, match="'a' was sent more than once"):
+        parse_params(b"a=1&b=2&a=1")
+
+
+def test_duplicate_with_empty_value_still_counts() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_params(b"a=&a=1")
+
+
+def test_parse_query_reports_duplicates_without_raising() -> None:
+    params, duplicates = parse_query("a=1&b=2&a=3&b=2&c=1")
+    assert params == {"a": "1", "b": "2", "c": "1"}
+    assert duplicates == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"a=%ff", b"a=\xff", b"a=\xc3\xa9", b"a=%00", b"a=x%0Dy", b"a%00=1", b"%0a=1", b"a=%e2%80%ae"],
+)
+def test_bad_bytes_and_controls_are_invalid_request(raw: bytes) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_params(raw)
+
+
+def test_too_many_fields() -> None:
+    parse_params("&".join(f"f{i}=1" for i in range(MAX_PARAMS)))
+    with pytest.raises(InvalidRequest, match="too many"):
+        parse_params("&".join(f"f{i}=1" for i in range(MAX_PARAMS + 1)))
+
+
+def test_value_and_name_length_limits() -> None:
+    parse_params("a=" + "x" * 4096)
+    with pytest.raises(InvalidRequest, match="too long"):
+        parse_params("a=" + "x" * 4097)
+    with pytest.raises(InvalidRequest, match="too long"):
+        parse_params("n" * 129 + "=1")
+    with pytest.raises(InvalidRequest):
+        parse_params("a=" + "x" * 300, max_value_length=256)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        " Application/X-WWW-Form-URLEncoded ",
+    ],
+)
+def test_form_content_type_accepted(content_type: str) -> None:
+    check_form_content_type(content_type)
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "", "application/json", "multipart/form-data", "text/plain"]
+)
+def test_other_content_types_refused(content_type: str | None) -> None:
+    with pytest.raises(InvalidRequest):
+        check_form_content_type(content_type)
+
+
+def test_printable_keeps_only_rfc6749_error_characters() -> None:
+    assert printable("scope") == "scope"
+    assert printable('é"\\\x00x') == "????x"
+    assert len(printable("a" * 100)) == 40
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(NAMES, VALUES, max_size=20))
+def test_roundtrip_property(data: dict[str, str]) -> None:
+    """What a client encodes is what the server reads back (empty values dropped)."""
+    assert parse_params(urlencode(data).encode()) == {k: v for k, v in data.items() if v}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(NAMES, VALUES, min_size=1, max_size=10), st.data())
+def test_any_repeated_name_is_refused_property(data: dict[str, str], draw: st.DataObject) -> None:
+    name = draw.draw(st.sampled_from(sorted(data)))
+    raw = urlencode(data) + "&" + urlencode({name: draw.draw(VALUES)})
+    with pytest.raises(InvalidRequest):
+        parse_params(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_parse_or_invalid_request_property(raw: bytes) -> None:
+    """No input makes the parser fail with anything but ``invalid_request``."""
+    try:
+        params = parse_params(raw)
+    except InvalidRequest as exc:
+        description = exc.description
+    else:
+        assert all(v and v.isprintable() for v in params.values())
+        return
+    assert all(" " <= ch <= "~" for ch in description)
