@@ -67,9 +67,13 @@ class Cookies:
         self, request: Request, browser: Browser, interaction_id: str, token: str
     ) -> bool:
         origin = request.headers.get("origin")
+        fetch_site = request.headers.get("sec-fetch-site")
+        if origin == "null" and fetch_site == "same-origin":
+            # Our pages are Referrer-Policy: no-referrer, under which browsers send
+            # "Origin: null" even on same-origin form posts; Sec-Fetch-Site vouches for those.
+            origin = None
         if origin is not None and origin != self.origin:
             return False
-        fetch_site = request.headers.get("sec-fetch-site")
         if fetch_site is not None and fetch_site not in ("same-origin", "none"):
             return False
         if browser.is_new:
