@@ -15,8 +15,9 @@ Run it: ``CLOUDDOCS_ISSUER=http://127.0.0.1:8000 python -m examples.clouddocs.ap
 """
 
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,8 +105,12 @@ class DocumentOut(BaseModel):
     updated_at: datetime
 
 
-def _validator(config: CloudDocsApiConfig, http: httpx.AsyncClient) -> Validator:
-    jwt_validator = TokenValidator(http=http, issuer=config.issuer, audience=config.audience)
+def _validator(
+    config: CloudDocsApiConfig, http: httpx.AsyncClient, clock: Callable[[], float]
+) -> Validator:
+    jwt_validator = TokenValidator(
+        http=http, issuer=config.issuer, audience=config.audience, clock=clock
+    )
     if config.introspection_client_id is None or config.introspection_client_secret is None:
         return jwt_validator
     return CombinedValidator(
@@ -120,13 +125,20 @@ def _validator(config: CloudDocsApiConfig, http: httpx.AsyncClient) -> Validator
     )
 
 
-def create_api(config: CloudDocsApiConfig, *, http: httpx.AsyncClient | None = None) -> FastAPI:
-    """The CloudDocs documents API as a FastAPI app (its lifespan owns the DB engine)."""
+def create_api(
+    config: CloudDocsApiConfig,
+    *,
+    http: httpx.AsyncClient | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The CloudDocs documents API as a FastAPI app (its lifespan owns the DB engine).
+
+    ``clock`` is the token validator's clock (tests move it to expire tokens)."""
     owns_http = http is None
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     issuer = config.issuer.rstrip("/")
     rs = ResourceServer(
-        _validator(config, client),
+        _validator(config, client, clock),
         realm="clouddocs",
         authorization_url=config.authorization_url or f"{issuer}/authorize",
         token_url=config.token_url or f"{issuer}/token",

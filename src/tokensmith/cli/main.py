@@ -169,40 +169,32 @@ def serve(
 @app.command()
 def demo(
     folder: Annotated[
-        str, typer.Option("--dir", help="Where the demo keeps its database and secrets.")
+        str, typer.Option("--dir", help="Where the demo keeps its databases and secrets.")
     ] = "tokensmith-demo",
-    port: Annotated[int, typer.Option(help="The authorization server's port.", min=1)] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="The authorization server's port; the CloudDocs web app, API and SPA use the "
+            "next three.",
+            min=1,
+            max=65532,
+        ),
+    ] = 8000,
 ) -> None:
-    """Start a demo authorization server on SQLite, with a demo user and CloudDocs clients."""
-    import uvicorn
+    """Start the CloudDocs demo: the authorization server, the CloudDocs API, web app and SPA.
 
-    from tokensmith.demo import seed
-    from tokensmith.server.app import create_app
+    On an empty folder it creates the SQLite databases, signing keys, a demo user and the clients;
+    later runs reuse them. Ctrl-C (or SIGTERM) stops everything. Needs the source checkout's
+    examples/ folder.
+    """
+    from tokensmith.demo.servers import DemoError, run_demo
 
-    path = Path(folder).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(
-        issuer=f"http://127.0.0.1:{port}",
-        database_url=f"sqlite+aiosqlite:///{path / 'tokensmith.db'}",
-    )
-    data = run(lambda: seed(settings, path, base_port=port))
-    typer.echo(
-        f"""
-tokensmith demo: authorization server at {data.issuer}
-  data folder:        {path}
-  sign in as:         {data.username} / {data.password}
-  discovery:          {data.issuer}/.well-known/openid-configuration
-  API (audience):     {data.api}
-  web client:         {data.web_client_id} (secret in {path / "demo.json"})
-  SPA client:         {data.spa_client_id}
-  worker client:      {data.worker_client_id}
-Try a machine token:
-  curl -s -u {data.worker_client_id}:{data.worker_client_secret} \\
-       -d grant_type=client_credentials {data.issuer}/token
-Press Ctrl-C to stop.
-"""
-    )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    try:
+        run_demo(Path(folder), port, echo=typer.echo)
+    except DemoError as exc:
+        raise fail(str(exc)) from None
+    except (AdminError, KeyLoadError) as exc:
+        raise fail(str(exc)) from None
 
 
 async def _upgrade(settings: Settings) -> None:

@@ -1,7 +1,9 @@
 """Seed a demo database: the CloudDocs API, its clients and a demo user.
 
 Idempotent: the first run creates everything and writes ``demo.json`` (mode 0600) with the
-generated secrets and password; later runs read it back and create nothing.
+generated secrets and password; later runs read it back and create nothing. The clients'
+redirect URIs are those of the CloudDocs apps (``examples/clouddocs``) on the demo's ports, so a
+folder belongs to one set of ports: a later run on other ports is refused with an explanation.
 """
 
 from __future__ import annotations
@@ -9,76 +11,150 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from tokensmith.admin import Admin
 from tokensmith.settings import Settings
+
+__all__ = ["API_SCOPES", "DEMO_VERSION", "DemoData", "DemoDataError", "DemoUrls", "ports", "seed"]
+
+DEMO_VERSION = 2
 
 API_SCOPES = {
     "docs:read": "Read your documents.",
     "docs:write": "Create, change and delete your documents.",
     "docs:admin": "List every user's documents (for the operator's tools).",
 }
+WEB_SCOPES = ("openid", "profile", "email", "offline_access", "docs:read", "docs:write")
+SPA_SCOPES = ("openid", "profile", "offline_access", "docs:read", "docs:write")
 
 
-@dataclass
-class DemoData:
-    issuer: str
-    api: str
-    username: str
-    password: str
-    web_client_id: str
-    web_client_secret: str
-    web_redirect_uri: str
-    spa_client_id: str
-    spa_redirect_uri: str
-    worker_client_id: str
-    worker_client_secret: str
+class DemoDataError(Exception):
+    """The demo folder cannot be used as it is (another version, other ports)."""
 
 
 def ports(base: int) -> dict[str, int]:
     return {"issuer": base, "web": base + 1, "api": base + 2, "spa": base + 3}
 
 
-async def seed(settings: Settings, folder: Path, *, base_port: int) -> DemoData:
-    """Create (once) and return the demo's API, clients and user."""
+@dataclass(frozen=True)
+class DemoUrls:
+    """The origins of the four demo servers."""
+
+    issuer: str
+    web: str
+    api: str
+    spa: str
+
+    @classmethod
+    def on_ports(cls, *, issuer: int, web: int, api: int, spa: int) -> DemoUrls:
+        def url(port: int) -> str:
+            return f"http://127.0.0.1:{port}"
+
+        return cls(issuer=url(issuer), web=url(web), api=url(api), spa=url(spa))
+
+    @classmethod
+    def from_base(cls, base: int) -> DemoUrls:
+        return cls.on_ports(**ports(base))
+
+
+@dataclass
+class DemoData:
+    version: int
+    issuer: str
+    api: str
+    web_url: str
+    spa_url: str
+    username: str
+    password: str
+    web_client_id: str
+    web_client_secret: str
+    web_redirect_uri: str
+    web_secret_key: str  # hex; the web app's session and token-encryption key
+    spa_client_id: str
+    spa_redirect_uri: str
+    swagger_client_id: str
+    worker_client_id: str
+    worker_client_secret: str
+
+
+def _load(state: Path, urls: DemoUrls) -> DemoData:
+    raw = json.loads(state.read_text())
+    names = {f.name for f in fields(DemoData)}
+    if raw.get("version") != DEMO_VERSION or set(raw) != names:
+        raise DemoDataError(
+            f"{state.parent} was made by another version of the demo; delete that folder "
+            "(or pick another with --dir) to start afresh"
+        )
+    data = DemoData(**raw)
+    if (data.issuer, data.web_url, data.api, data.spa_url) != (
+        urls.issuer,
+        urls.web,
+        urls.api,
+        urls.spa,
+    ):
+        raise DemoDataError(
+            f"{state.parent} was set up for the authorization server at {data.issuer}; run the "
+            "demo with the same --port, or pick another folder with --dir"
+        )
+    return data
+
+
+async def seed(
+    settings: Settings, folder: Path, *, urls: DemoUrls, access_token_ttl: int | None = None
+) -> DemoData:
+    """Create (once) and return the demo's API, clients and user.
+
+    ``access_token_ttl`` shortens the web app's and SPA's access tokens (tests of refresh).
+    """
     state = folder / "demo.json"
     if state.exists():
-        return DemoData(**json.loads(state.read_text()))
-    p = ports(base_port)
-    api = f"http://127.0.0.1:{p['api']}"
-    web_redirect = f"http://127.0.0.1:{p['web']}/auth/tokensmith/callback"
-    spa_redirect = f"http://127.0.0.1:{p['spa']}/"
+        return _load(state, urls)
+    web_redirect = f"{urls.web}/auth/tokensmith/callback"
+    spa_redirect = f"{urls.spa}/"
     password = secrets.token_urlsafe(12)
     async with Admin(settings) as admin:
         await admin.create_api(
-            identifier=api, name="CloudDocs API", scopes=list(API_SCOPES), descriptions=API_SCOPES
+            identifier=urls.api,
+            name="CloudDocs API",
+            scopes=list(API_SCOPES),
+            descriptions=API_SCOPES,
         )
         web = await admin.create_client(
             name="CloudDocs",
             client_type="confidential",
             redirect_uris=[web_redirect],
             grant_types=["authorization_code", "refresh_token"],
-            scopes=["openid", "profile", "email", "offline_access", "docs:read", "docs:write"],
-            api=api,
-            post_logout_redirect_uris=[f"http://127.0.0.1:{p['web']}/"],
+            scopes=WEB_SCOPES,
+            api=urls.api,
+            access_token_ttl=access_token_ttl,
+            post_logout_redirect_uris=[f"{urls.web}/"],
         )
         spa = await admin.create_client(
             name="CloudDocs SPA",
             client_type="public",
             redirect_uris=[spa_redirect],
             grant_types=["authorization_code", "refresh_token"],
-            scopes=["openid", "profile", "docs:read", "docs:write"],
-            api=api,
+            scopes=SPA_SCOPES,
+            api=urls.api,
+            access_token_ttl=access_token_ttl,
             post_logout_redirect_uris=[spa_redirect],
+        )
+        swagger = await admin.create_client(
+            name="CloudDocs API docs (Swagger UI)",
+            client_type="public",
+            redirect_uris=[f"{urls.api}/docs/oauth2-redirect"],
+            grant_types=["authorization_code"],
+            scopes=["docs:read", "docs:write"],
+            api=urls.api,
         )
         worker = await admin.create_client(
             name="CloudDocs worker",
             client_type="confidential",
             grant_types=["client_credentials"],
             scopes=["docs:admin"],
-            api=api,
+            api=urls.api,
         )
         await admin.create_user(
             username="demo",
@@ -90,15 +166,20 @@ async def seed(settings: Settings, folder: Path, *, base_port: int) -> DemoData:
     if web.client_secret is None or worker.client_secret is None:
         raise RuntimeError("confidential demo clients were created without secrets")
     data = DemoData(
-        issuer=settings.issuer,
-        api=api,
+        version=DEMO_VERSION,
+        issuer=urls.issuer,
+        api=urls.api,
+        web_url=urls.web,
+        spa_url=urls.spa,
         username="demo",
         password=password,
         web_client_id=web.client.client_id,
         web_client_secret=web.client_secret,
         web_redirect_uri=web_redirect,
+        web_secret_key=secrets.token_hex(32),
         spa_client_id=spa.client.client_id,
         spa_redirect_uri=spa_redirect,
+        swagger_client_id=swagger.client.client_id,
         worker_client_id=worker.client.client_id,
         worker_client_secret=worker.client_secret,
     )

@@ -1,0 +1,279 @@
+"""Run the CloudDocs world: the authorization server, the CloudDocs API, web app and SPA.
+
+All four are ASGI apps served by one ``uvicorn.Server`` each, **in one asyncio loop in one
+process**. Subprocesses would isolate them better, but one process means one thing to start and
+stop: Ctrl-C (or SIGTERM) sets every server's ``should_exit``, each one finishes its requests and
+runs its lifespan shutdown (databases closed), and the command exits 0. The per-server signal
+handlers of uvicorn are switched off; the loop's own handlers stop them all together.
+
+The CloudDocs apps live in the source checkout (``examples/clouddocs``), not in the installed
+package: :func:`load_examples` finds them next to ``src/`` and says so clearly when they are
+missing (tokensmith installed from a wheel).
+
+Cookies are not isolated by port, so all apps on ``127.0.0.1`` see each other's cookies: the
+authorization server's cookies get their own prefix (``tokensmith_as``) so that they never collide
+with the web app's ``ts_session`` cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import uvicorn
+
+import tokensmith
+from tokensmith.core.clock import Clock, system_clock
+from tokensmith.demo.seed import DemoData, DemoDataError, DemoUrls, ports, seed
+from tokensmith.settings import Settings
+
+__all__ = [
+    "AS_COOKIE_PREFIX",
+    "DemoApps",
+    "DemoError",
+    "bind",
+    "build_apps",
+    "demo_settings",
+    "examples_dir",
+    "load_examples",
+    "run_demo",
+    "serve",
+]
+
+AS_COOKIE_PREFIX = "tokensmith_as"
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says why and what to do."""
+
+
+def examples_dir() -> Path:
+    """``examples/`` of the source checkout this tokensmith was imported from."""
+    return Path(tokensmith.__file__).resolve().parents[2] / "examples"
+
+
+@dataclass(frozen=True)
+class Examples:
+    api: ModuleType
+    web: ModuleType
+    spa: ModuleType
+
+
+def load_examples(path: Path | None = None) -> Examples:
+    """Import the CloudDocs apps from the checkout's ``examples/clouddocs``."""
+    path = path or examples_dir()
+    if not (path / "clouddocs" / "web.py").is_file():
+        raise DemoError(
+            f"the CloudDocs example apps are not at {path / 'clouddocs'}: the demo runs from a "
+            "source checkout of tokensmith (git clone, then `make demo`), not from an installed "
+            "package"
+        )
+    root = str(path.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    modules = [importlib.import_module(f"examples.clouddocs.{name}") for name in ("api", "web")]
+    modules.append(importlib.import_module("examples.clouddocs.spa_server"))
+    for module in modules:
+        if not Path(module.__file__ or "").resolve().is_relative_to(path.resolve()):
+            raise DemoError(f"{module.__name__} was imported from {module.__file__}, not {path}")
+    return Examples(*modules)
+
+
+def demo_settings(folder: Path, issuer: str, **overrides: Any) -> Settings:
+    """The authorization server's settings for a demo kept in ``folder``."""
+    values: dict[str, Any] = {
+        "issuer": issuer,
+        "database_url": f"sqlite+aiosqlite:///{folder / 'tokensmith.db'}",
+        "cookie_prefix": AS_COOKIE_PREFIX,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass(frozen=True)
+class DemoApps:
+    issuer: Any
+    api: Any
+    web: Any
+    spa: Any
+
+
+def build_apps(
+    examples: Examples,
+    settings: Settings,
+    data: DemoData,
+    folder: Path,
+    *,
+    clock: Clock = system_clock,
+    github: tuple[str, str] | None = None,
+) -> DemoApps:
+    """The four ASGI apps of the demo, configured from the seeded ``data``."""
+    from tokensmith.server.app import create_app
+
+    api_config = examples.api.CloudDocsApiConfig(
+        issuer=data.issuer,
+        audience=data.api,
+        database_path=folder / "clouddocs-api.sqlite3",
+        spa_origin=data.spa_url,
+        swagger_client_id=data.swagger_client_id,
+    )
+    web_config = examples.web.CloudDocsWebConfig(
+        issuer=data.issuer,
+        client_id=data.web_client_id,
+        client_secret=data.web_client_secret,
+        base_url=data.web_url,
+        api_url=data.api,
+        secret_key=bytes.fromhex(data.web_secret_key),
+        database_path=folder / "clouddocs-web.sqlite3",
+        github_client_id=github[0] if github else None,
+        github_client_secret=github[1] if github else None,
+    )
+    spa_config = examples.spa.SpaConfig.for_tokensmith(
+        issuer=data.issuer, client_id=data.spa_client_id, spa_url=data.spa_url, api_url=data.api
+    )
+    return DemoApps(
+        issuer=create_app(settings, clock=clock, cors_origins=[data.spa_url]),
+        api=examples.api.create_api(api_config, clock=clock),
+        web=examples.web.create_web(web_config, clock=clock),
+        spa=examples.spa.create_spa(spa_config),
+    )
+
+
+def bind(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """A listening-ready socket on ``host:port``, or a :class:`DemoError` saying it is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(
+            f"port {port} on {host} is not free ({exc.strerror}); stop what uses it or start "
+            "the demo on other ports with --port"
+        ) from None
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to the caller (several share one loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve(
+    apps: Sequence[tuple[Any, socket.socket]],
+    *,
+    stop: asyncio.Event,
+    on_started: Callable[[], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve each app on its socket until ``stop`` is set (or a server fails)."""
+    servers = [
+        _Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False))
+        for app, _ in apps
+    ]
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, (_, sock) in zip(servers, apps, strict=True)
+    ]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
+                raise DemoError("a server failed to start (its error is printed above)")
+            await asyncio.sleep(0.02)
+        if on_started is not None:
+            on_started()
+        await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            raise DemoError("a server stopped unexpectedly (its error is printed above)")
+    finally:
+        for server in servers:
+            server.should_exit = True
+        stopper.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopper
+
+
+def banner(data: DemoData, folder: Path, examples: Path) -> str:
+    worker = examples / "clouddocs" / "worker.py"
+    return f"""
+CloudDocs demo: everything runs on this machine; data in {folder}
+
+  Open first:  {data.web_url}   (the CloudDocs web app: "Sign in with tokensmith")
+  Sign in as:  {data.username} / {data.password}
+
+  Authorization server  {data.issuer}   discovery: {data.issuer}/.well-known/openid-configuration
+  CloudDocs web app     {data.web_url}   server-rendered, confidential client
+  CloudDocs API         {data.api}   Swagger UI: {data.api}/docs ("Authorize" uses PKCE)
+  CloudDocs SPA         {data.spa_url}   single-page app: PKCE in the browser, tokens in memory
+
+  The worker (client credentials, lists every document):
+    {sys.executable} {worker} {folder / "demo.json"}
+  "Login with GitHub": set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (callback URL
+    {data.web_url}/auth/github/callback) and start the demo again.
+
+Press Ctrl-C to stop. Running the demo again reuses this data (same password).
+"""
+
+
+def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> None:
+    """``tokensmith demo``: seed ``folder`` (once), serve everything until Ctrl-C or SIGTERM."""
+    examples_path = examples_dir()
+    examples = load_examples(examples_path)
+    p = ports(base_port)
+    if max(p.values()) > 65535:
+        raise DemoError(f"--port {base_port} leaves no room for the three CloudDocs apps above it")
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    urls = DemoUrls.from_base(base_port)
+    sockets: list[socket.socket] = []
+    try:
+        for name in ("issuer", "web", "api", "spa"):
+            sockets.append(bind(p[name]))
+        settings = demo_settings(folder, urls.issuer)
+        github_id, github_secret = (
+            os.environ.get("GITHUB_CLIENT_ID"),
+            os.environ.get("GITHUB_CLIENT_SECRET"),
+        )
+        github = (github_id, github_secret) if github_id and github_secret else None
+
+        async def main() -> None:
+            try:
+                data = await seed(settings, folder, urls=urls)
+            except (DemoDataError, json.JSONDecodeError) as exc:
+                raise DemoError(str(exc)) from None
+            apps = build_apps(examples, settings, data, folder, github=github)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await serve(
+                    list(zip([apps.issuer, apps.web, apps.api, apps.spa], sockets, strict=True)),
+                    stop=stop,
+                    on_started=lambda: echo(banner(data, folder, examples_path)),
+                )
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+            echo("CloudDocs demo stopped.")
+
+        asyncio.run(main())
+    finally:
+        for sock in sockets:
+            sock.close()
