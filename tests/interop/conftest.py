@@ -41,6 +41,17 @@ class Person:
     name: str
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report shows the end of its live server's output."""
+    report = yield
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, LiveServer):
+                report.sections.append(("tokensmith serve output", value.log() or "(nothing)"))
+    return report
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A running ``tokensmith serve`` with the test API registered."""
