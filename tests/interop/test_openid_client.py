@@ -31,6 +31,7 @@ async def login(
     scope: str,
     auth: str = "client_secret_basic",
     refreshes: int = 0,
+    revoke: bool = False,
     post_logout_redirect_uri: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``login.mjs`` through a browser sign-in; the script's two outputs."""
@@ -42,6 +43,7 @@ async def login(
         "redirect_uri": CALLBACK,
         "scope": scope,
         "refreshes": refreshes,
+        "revoke": revoke,
         "post_logout_redirect_uri": post_logout_redirect_uri,
     }
     async with run_node(node, "login.mjs", options) as script, live.browser() as ua:
@@ -168,6 +170,32 @@ async def test_refresh_token_rotation(live: LiveServer, node: str, alice: Person
     assert result["replayed_first"]["error"] == "invalid_grant", result["replayed_first"]
     assert result["replayed_last"] is not None, "the family survived a replay"
     assert result["replayed_last"]["error"] == "invalid_grant", result["replayed_last"]
+
+
+async def test_introspection_and_revocation(live: LiveServer, node: str, alice: Person) -> None:
+    client = live.create_client(
+        "openid-client revoking",
+        grants=("authorization_code", "refresh_token"),
+        scopes=("openid", "offline_access", "docs:read"),
+        redirect_uris=(CALLBACK,),
+        api=API,
+    )
+    _, result = await login(
+        live, node, client, alice, scope="openid offline_access docs:read", revoke=True
+    )
+
+    active = result["introspected"]
+    assert active["active"] is True
+    assert active["client_id"] == client["client_id"]
+    assert active["sub"] == alice.id
+    assert active["iss"] == live.issuer
+    assert set(active["scope"].split()) == {"openid", "offline_access", "docs:read"}
+    assert result["introspected_revoked"] == {"active": False}
+    assert result["userinfo_revoked"]["status"] == 401, result["userinfo_revoked"]
+    challenge = result["userinfo_revoked"]["cause"][0]
+    assert challenge["scheme"] == "bearer"
+    assert challenge["parameters"]["error"] == "invalid_token"
+    assert result["refresh_revoked"]["error"] == "invalid_grant", result["refresh_revoked"]
 
 
 async def test_client_credentials(live: LiveServer, node: str) -> None:

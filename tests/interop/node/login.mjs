@@ -5,7 +5,9 @@
 // 3. exchanges the code (openid-client checks state, iss, PKCE, and the id_token: signature via
 //    the JWKS, iss, aud, exp, nonce), calls userinfo, optionally refreshes `refreshes` times and
 //    then replays the first and the last refresh token, and builds an end-session URL;
-// 4. prints {"tokens", "userinfo", "refreshes", "replayed_first", "replayed_last", "end_session_url"}.
+//    with `revoke`, introspects and revokes the access token, then revokes the refresh token;
+// 4. prints {"tokens", "userinfo", "refreshes", "replayed_first", "replayed_last", "end_session_url",
+//    "introspected", "introspected_revoked", "userinfo_revoked", "refresh_revoked"}.
 import * as client from 'openid-client'
 import { configure, emit, options, readStdin, refusal, run, step, tokenSummary } from './common.mjs'
 
@@ -41,6 +43,19 @@ await run(async () => {
   const sub = tokens.claims()?.sub
   step('userinfo')
   if (openid) result.userinfo = await client.fetchUserInfo(config, tokens.access_token, sub)
+
+  if (options.revoke) {
+    // RFC 7662 and RFC 7009 through the endpoints discovery advertised.
+    step('introspection')
+    result.introspected = await client.tokenIntrospection(config, tokens.access_token)
+    step('access token revocation')
+    await client.tokenRevocation(config, tokens.access_token, { token_type_hint: 'access_token' })
+    result.introspected_revoked = await client.tokenIntrospection(config, tokens.access_token)
+    result.userinfo_revoked = await refusal(client.fetchUserInfo(config, tokens.access_token, sub))
+    step('refresh token revocation')
+    await client.tokenRevocation(config, tokens.refresh_token)
+    result.refresh_revoked = await refusal(client.refreshTokenGrant(config, tokens.refresh_token))
+  }
 
   const refreshes = []
   let current = tokens.refresh_token
