@@ -12,6 +12,10 @@ Use it from a module-scoped fixture (one server per test module)::
     def live(tmp_path_factory):
         with live_server(tmp_path_factory.mktemp("live")) as server:
             yield server
+
+``live_servers`` starts several such processes together on one shared database (e.g. PostgreSQL)
+and one issuer, as they would run behind a load balancer: each has its own port (``base_url``)
+and log file, all of them answer for the same issuer.
 """
 
 from __future__ import annotations
@@ -64,9 +68,11 @@ class LiveServer:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     log_path: Path
+    base_url: str | None = None
+    """Where this process listens, when it is not the issuer (several processes, one issuer)."""
 
     def url(self, path: str) -> str:
-        return self.issuer + path
+        return (self.base_url or self.issuer) + path
 
     def log(self, limit: int = 4000) -> str:
         """The end of the server's output (for failure messages)."""
@@ -229,22 +235,25 @@ def _wait_ready(server: LiveServer, deadline: float) -> None:
             time.sleep(0.05)
 
 
-@contextlib.contextmanager
-def live_server(directory: Path, **settings: str) -> Iterator[LiveServer]:
-    """Start ``tokensmith serve`` on a free loopback port with a new SQLite database in
-    ``directory``; stop it (terminate, then kill) on exit. ``settings`` are extra
-    ``TOKENSMITH_*`` values, e.g. ``access_token_ttl="120"``."""
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
+def serve_env(*, issuer: str, database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of ``tokensmith serve`` and of CLI calls on its database: no inherited
+    ``TOKENSMITH_*`` variable, cheap password hashing, ``settings`` as extra ``TOKENSMITH_*``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")}
     env.update(
         TOKENSMITH_ISSUER=issuer,
-        TOKENSMITH_DATABASE_URL=f"sqlite+aiosqlite:///{directory / 'tokensmith.db'}",
+        TOKENSMITH_DATABASE_URL=database_url,
         TOKENSMITH_LOG_LEVEL="WARNING",
     )
     env.update({f"TOKENSMITH_{k.upper()}": str(v) for k, v in FAST_HASH.items()})
     env.update({f"TOKENSMITH_{k.upper()}": v for k, v in settings.items()})
-    log_path = directory / "serve.log"
+    return env
+
+
+def spawn_server(
+    directory: Path, env: dict[str, str], *, port: int, log_name: str = "serve.log"
+) -> LiveServer:
+    """Start ``tokensmith serve`` on ``port`` (not waiting for it); output to ``log_name``."""
+    log_path = directory / log_name
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*tokensmith_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -254,16 +263,68 @@ def live_server(directory: Path, **settings: str) -> Iterator[LiveServer]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(
-        issuer=issuer, directory=directory, env=env, process=process, log_path=log_path
+    return LiveServer(
+        issuer=env["TOKENSMITH_ISSUER"],
+        directory=directory,
+        env=env,
+        process=process,
+        log_path=log_path,
+        base_url=f"http://127.0.0.1:{port}",
     )
+
+
+def stop_server(server: LiveServer) -> None:
+    """Terminate the process (kill it if it does not stop in time) and wait for it."""
+    process = server.process
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def live_server(directory: Path, **settings: str) -> Iterator[LiveServer]:
+    """Start ``tokensmith serve`` on a free loopback port with a new SQLite database in
+    ``directory``; stop it (terminate, then kill) on exit. ``settings`` are extra
+    ``TOKENSMITH_*`` values, e.g. ``access_token_ttl="120"``."""
+    port = free_port()
+    env = serve_env(
+        issuer=f"http://127.0.0.1:{port}",
+        database_url=f"sqlite+aiosqlite:///{directory / 'tokensmith.db'}",
+        **settings,
+    )
+    server = spawn_server(directory, env, port=port)
     try:
         _wait_ready(server, time.monotonic() + READY_TIMEOUT)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(server)
+
+
+@contextlib.contextmanager
+def live_servers(
+    directory: Path, count: int, *, database_url: str, **settings: str
+) -> Iterator[list[LiveServer]]:
+    """Start ``count`` ``tokensmith serve`` processes at once on one database, each on its own
+    free port, all with the issuer ``http://127.0.0.1:PORT`` of the first (a load balancer's
+    address, in production); wait until every one answers; stop them all on exit. Their output
+    goes to ``serve-0.log``, ``serve-1.log``...; ``settings`` as for :func:`live_server`."""
+    ports = [free_port() for _ in range(count)]
+    env = serve_env(issuer=f"http://127.0.0.1:{ports[0]}", database_url=database_url, **settings)
+    servers: list[LiveServer] = []
+    try:
+        for index, port in enumerate(ports):
+            servers.append(spawn_server(directory, env, port=port, log_name=f"serve-{index}.log"))
+        deadline = time.monotonic() + READY_TIMEOUT
+        for server in servers:
+            _wait_ready(server, deadline)
+        yield servers
+    finally:
+        for server in servers:
+            if server.process.poll() is None:
+                server.process.terminate()
+        for server in servers:
+            stop_server(server)
