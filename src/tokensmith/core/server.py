@@ -14,8 +14,9 @@ from typing import Literal
 
 import jwt
 
+from tokensmith.core import audit, client_assertion, id_token, jwt_access_token, throttle
 from tokensmith.core import authorize as authz
-from tokensmith.core import client_assertion, id_token, jwt_access_token, throttle
+from tokensmith.core.audit import AuditEvent, AuditSink, discard
 from tokensmith.core.cache import TTLCache
 from tokensmith.core.client_auth import check_secret, extract_credentials
 from tokensmith.core.clock import Clock
@@ -101,6 +102,7 @@ class AuthorizationServer:
         passwords: Passwords,
         clock: Clock,
         grants: Mapping[str, GrantHandler] | None = None,
+        audit: AuditSink = discard,
     ) -> None:
         self.settings = settings
         self.issuer = settings.issuer
@@ -109,6 +111,7 @@ class AuthorizationServer:
         self.passwords = passwords
         self.clock = clock
         self.grants = dict(grants if grants is not None else default_grants())
+        self.audit = audit
         self.client_cache: TTLCache[Client] = TTLCache(ttl=settings.client_cache_ttl, clock=clock)
         self.api_cache: TTLCache[Api] = TTLCache(ttl=settings.client_cache_ttl, clock=clock)
 
@@ -349,14 +352,24 @@ class AuthorizationServer:
                 locked_until, policy.locked_until(await stores.login_failures.get(key))
             )
         if locked_until > now:
+            self.audit(AuditEvent(audit.LOGIN_THROTTLED, now, address=address))
             return LoginResult(None, retry_after=locked_until - now)
         user = await stores.users.find_by_login(normalized) if normalized else None
         hash_ = user.password_hash if user is not None and not user.disabled else None
         if user is None or not self.passwords.verify(hash_, password):
             for key, _ in keys:
                 await stores.login_failures.add(key, now, ttl=FAILURE_MEMORY)
+            self.audit(
+                AuditEvent(
+                    audit.LOGIN_FAILED,
+                    now,
+                    user_id=user.id if user else None,
+                    address=address,
+                )
+            )
             return LoginResult(None)
         await stores.login_failures.clear(keys[0][0])
+        self.audit(AuditEvent(audit.LOGIN_SUCCEEDED, now, user_id=user.id, address=address))
         return LoginResult(user)
 
     # -- token endpoint ----------------------------------------------------------------------
@@ -375,7 +388,14 @@ class AuthorizationServer:
         client = await self.authenticate_client(params, authorization, stores)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
-        return await handler.handle(self, client, params, stores)
+        response = await handler.handle(self, client, params, stores)
+        event = audit.TOKEN_REFRESHED if grant_type == GRANT_REFRESH_TOKEN else audit.TOKEN_ISSUED
+        self.audit(
+            AuditEvent(
+                event, self.now(), client_id=client.client_id, detail={"grant_type": grant_type}
+            )
+        )
+        return response
 
     async def authenticate_client(
         self, params: dict[str, str], authorization: str | None, stores: Stores

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 
+from tokensmith.core import audit
+from tokensmith.core.audit import AuditEvent
 from tokensmith.core.jwt_access_token import TYP
 from tokensmith.core.models import Client
 from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
@@ -163,11 +165,13 @@ async def revoke(server: AuthorizationServer, client: Client, token: str, stores
         rt = await stores.refresh_tokens.get(digest(token, server.pepper))
         if rt is not None and rt.client_id == client.client_id:
             await stores.grants.revoke(rt.grant_id, now)
+            _revoked(server, client, now, "refresh_token")
         return
     if token.startswith(ACCESS_TOKEN_PREFIX):
         record = await stores.access_tokens.get_by_digest(digest(token, server.pepper))
         if record is not None and record.client_id == client.client_id:
             await stores.access_tokens.revoke(record.jti, now)
+            _revoked(server, client, now, "access_token")
         return
     try:
         claims = verify_own_jwt(server, token, verify_exp=False)
@@ -177,3 +181,10 @@ async def revoke(server: AuthorizationServer, client: Client, token: str, stores
         return
     await stores.access_tokens.deny_jti(claims["jti"], claims["exp"])
     await stores.access_tokens.revoke(claims["jti"], now)
+    _revoked(server, client, now, "access_token")
+
+
+def _revoked(server: AuthorizationServer, client: Client, now: int, kind: str) -> None:
+    server.audit(
+        AuditEvent(audit.TOKEN_REVOKED, now, client_id=client.client_id, detail={"kind": kind})
+    )

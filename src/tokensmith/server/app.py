@@ -55,6 +55,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock)
         app.state.runtime = rt
+        rt.audit.start()
         tasks = [asyncio.create_task(rt.reload_keys_forever())]
         if settings.prune_interval:
             tasks.append(asyncio.create_task(rt.prune_forever()))

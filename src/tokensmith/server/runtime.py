@@ -18,6 +18,7 @@ from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.server import AuthorizationServer
+from tokensmith.server.audit import AuditWriter
 from tokensmith.server.browser import Cookies
 from tokensmith.server.pages import Pages
 from tokensmith.server.ratelimit import RateLimiter
@@ -40,6 +41,7 @@ class Runtime:
     clock: Clock
     metadata: dict[str, object]
     rate_limiter: RateLimiter
+    audit: AuditWriter
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock) -> Runtime:
@@ -68,8 +70,14 @@ class Runtime:
             memory_cost=settings.password_hash_memory_cost,
             parallelism=settings.password_hash_parallelism,
         )
+        audit_writer = AuditWriter(engine)
         server = AuthorizationServer(
-            settings=settings, keys=keys, pepper=pepper, passwords=passwords, clock=clock
+            settings=settings,
+            keys=keys,
+            pepper=pepper,
+            passwords=passwords,
+            clock=clock,
+            audit=audit_writer.emit,
         )
         metadata = authorization_server_metadata(settings, grant_types=server.grants)
         return cls(
@@ -81,6 +89,7 @@ class Runtime:
             clock=clock,
             metadata=metadata,
             rate_limiter=RateLimiter(settings, redis),
+            audit=audit_writer,
         )
 
     async def reload_keys(self) -> None:
@@ -111,6 +120,7 @@ class Runtime:
                 log.exception("pruning failed; will try again")
 
     async def close(self) -> None:
+        await self.audit.stop()
         await self.db.dispose()
         if self.db.ephemeral is not None:
             await self.db.ephemeral.redis.aclose()

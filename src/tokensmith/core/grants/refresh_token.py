@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
+from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
@@ -45,6 +47,14 @@ class RefreshTokenGrant:
             known = await stores.refresh_tokens.get(token_digest)
             if known is not None and known.client_id == client.client_id:
                 await stores.grants.revoke(known.grant_id, now)
+                server.audit(
+                    AuditEvent(
+                        audit.REFRESH_REUSED,
+                        now,
+                        client_id=client.client_id,
+                        detail={"grant_id": known.grant_id},
+                    )
+                )
                 await stores.commit()
                 raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
             raise InvalidGrant(INVALID, detail="unknown refresh token")

@@ -11,6 +11,8 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tokensmith.core import audit
+from tokensmith.core.audit import AuditEvent
 from tokensmith.core.models import AuthorizationRequest
 from tokensmith.server.browser import Browser
 from tokensmith.server.routes.interaction import (
@@ -89,9 +91,26 @@ async def consent_submit(request: Request) -> Response:
             await stores.consents.grant(
                 browser.session.user_id, req.client_id, req.scopes, rt.server.now()
             )
+            rt.server.audit(
+                AuditEvent(
+                    audit.CONSENT_GRANTED,
+                    rt.server.now(),
+                    client_id=req.client_id,
+                    user_id=browser.session.user_id,
+                    detail={"scope": " ".join(req.scopes)},
+                )
+            )
             response = await finish(request, rt, stores, browser, interaction, consent_given=True)
         elif form.get("decision") == "deny":
             await stores.interactions.delete(interaction.id)
+            rt.server.audit(
+                AuditEvent(
+                    audit.CONSENT_DENIED,
+                    rt.server.now(),
+                    client_id=interaction.request.client_id,
+                    user_id=browser.session.user_id,
+                )
+            )
             response = RedirectResponse(
                 rt.server.denied_location(interaction.request), status_code=303
             )

@@ -15,7 +15,8 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tokensmith.core import id_token
+from tokensmith.core import audit, id_token
+from tokensmith.core.audit import AuditEvent
 from tokensmith.core.authorize import redirect_url
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.models import Client
@@ -56,9 +57,10 @@ def _hint_claims(rt: Runtime, hint: str) -> dict[str, object]:
         raise InvalidRequest("id_token_hint is not an ID token issued by this server") from None
 
 
-async def _end_session(stores: Stores, browser: Browser) -> None:
+async def _end_session(rt: Runtime, stores: Stores, browser: Browser) -> None:
     if browser.session is not None:
         await stores.sessions.delete(browser.session.digest)
+        rt.server.audit(AuditEvent(audit.LOGOUT, rt.server.now(), user_id=browser.session.user_id))
         browser.session = None
     browser.clear_session = True
 
@@ -94,7 +96,7 @@ async def logout(request: Request) -> Response:
             return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
         session = browser.session
         if claims is not None and (session is None or claims["sub"] == session.user_id):
-            await _end_session(stores, browser)
+            await _end_session(rt, stores, browser)
             response = _done(rt, target, status=302)
         elif session is None:
             response = _done(rt, target, status=302)
@@ -122,7 +124,7 @@ async def logout_confirm(request: Request) -> Response:
             target = await _target(rt, stores, form)
         except OAuthError as exc:
             return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
-        await _end_session(stores, browser)
+        await _end_session(rt, stores, browser)
         response = _done(rt, target, status=303)
     return rt.cookies.apply(response, browser)
 

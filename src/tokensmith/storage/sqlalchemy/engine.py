@@ -26,7 +26,14 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         if database and database != ":memory:":
             folder = os.path.dirname(os.path.abspath(database))
             os.makedirs(folder, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection per process: every transaction is BEGIN IMMEDIATE (a writer), so SQLite
+        # runs one at a time anyway; a second connection would only wait inside SQLite's busy
+        # handler (sleeping and polling in its own thread) instead of on the pool's asyncio
+        # queue, which hands the connection over at once.
+        pool: dict[str, Any] = {}
+        if database and database != ":memory:" and "mode=memory" not in str(parsed.query):
+            pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -183,6 +183,22 @@ login_failures = Table(
     Index("ix_ts_login_failures_expires_at", "expires_at"),
 )
 
+audit_events = Table(
+    "ts_audit_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", BigInteger, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("client_id", String(128)),
+    Column("user_id", String(64)),
+    Column("address", String(64)),
+    Column("detail", Text, nullable=False),
+    Index("ix_ts_audit_events_at", "at"),
+    Index("ix_ts_audit_events_user_id", "user_id"),
+)
+
 consents = Table(
     "ts_consents",
     metadata,

@@ -47,6 +47,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("identifier"),
     )
     op.create_table(
+        "ts_audit_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.Column("event", sa.String(length=64), nullable=False),
+        sa.Column("client_id", sa.String(length=128), nullable=True),
+        sa.Column("user_id", sa.String(length=64), nullable=True),
+        sa.Column("address", sa.String(length=64), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("ts_audit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_ts_audit_events_at", ["at"], unique=False)
+        batch_op.create_index("ix_ts_audit_events_user_id", ["user_id"], unique=False)
+
+    op.create_table(
         "ts_authorization_codes",
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("client_id", sa.String(length=128), nullable=False),
@@ -265,6 +285,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ts_authorization_codes_expires_at")
 
     op.drop_table("ts_authorization_codes")
+    with op.batch_alter_table("ts_audit_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_ts_audit_events_user_id")
+        batch_op.drop_index("ix_ts_audit_events_at")
+
+    op.drop_table("ts_audit_events")
     op.drop_table("ts_apis")
     with op.batch_alter_table("ts_access_tokens", schema=None) as batch_op:
         batch_op.drop_index("ix_ts_access_tokens_grant_id")

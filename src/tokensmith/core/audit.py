@@ -1,0 +1,40 @@
+"""Audit events: who did what, when (login success/failure, consent, tokens issued, refreshed and
+revoked, reuse detected, logout).
+
+The core emits them into an injected, non-blocking ``AuditSink``; the server's writer stores them
+in the ``ts_audit_events`` table in the background, so no response waits on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+LOGIN_SUCCEEDED = "login.succeeded"
+LOGIN_FAILED = "login.failed"
+LOGIN_THROTTLED = "login.throttled"
+CONSENT_GRANTED = "consent.granted"
+CONSENT_DENIED = "consent.denied"
+TOKEN_ISSUED = "token.issued"
+TOKEN_REFRESHED = "token.refreshed"
+TOKEN_REVOKED = "token.revoked"
+CODE_REPLAYED = "code.replayed"
+REFRESH_REUSED = "refresh_token.reused"
+LOGOUT = "logout"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    event: str
+    at: int
+    client_id: str | None = None
+    user_id: str | None = None
+    address: str | None = None
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+AuditSink = Callable[[AuditEvent], None]
+
+
+def discard(event: AuditEvent) -> None:
+    """The sink used when nothing records audit events."""
