@@ -120,6 +120,14 @@ class Settings(BaseSettings):
 
     cookie_prefix: str = "ts"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field("json", description="Log lines of `serve`.")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted (the client address of rate limits and audit events). "
+        "Empty: none. The issuer never comes from these headers or from Host.",
+    )
 
     @field_validator("token_rate_limit")
     @classmethod

@@ -144,8 +144,15 @@ def serve(
 
     settings = load_settings()
     from tokensmith.server.app import create_app
+    from tokensmith.server.observability import configure_logging
 
-    run(lambda: _upgrade(settings))
+    run(lambda: _check_start(settings))
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    proxy: dict[str, Any] = {
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+        "server_header": False,
+    }
     if workers > 1:
         uvicorn.run(
             "tokensmith.server.factory:app_from_env",
@@ -155,6 +162,7 @@ def serve(
             workers=workers,
             log_level=settings.log_level.lower(),
             access_log=False,
+            **proxy,
         )
         return
     uvicorn.run(
@@ -163,7 +171,14 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        **proxy,
     )
+
+
+async def _check_start(settings: Settings) -> None:
+    """Migrate, and refuse to start (one clear line) when the signing keys cannot be read."""
+    async with Admin(settings) as admin:
+        await admin.list_keys()
 
 
 @app.command()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
@@ -17,9 +18,11 @@ from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.server import observability
 from tokensmith.server.cors import CorsSettings, EndpointCors
 from tokensmith.server.errors import json_error, log_error
 from tokensmith.server.middleware import SecurityHeaders
+from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     authorize,
     consent,
@@ -107,7 +110,13 @@ def create_app(
     )
     route(s.logout_path, logout.logout, methods=["GET"], include_in_schema=False)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], include_in_schema=False)
+    route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
+    route("/readyz", observability.readyz, methods=["GET"], include_in_schema=False)
+    if settings.metrics_enabled:
+        route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, APIRoute)))
+    app.state.metrics = metrics
 
     async def oauth_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, OAuthError)
@@ -142,6 +151,7 @@ def create_app(
     app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(SecurityHeaders, https=settings.is_https)
+    app.add_middleware(Observability, metrics=metrics)
     app.add_middleware(
         EndpointCors,
         origins=tuple(cors_origins),

@@ -22,6 +22,9 @@ PAGE_ADVICE = (
 
 
 def log_error(request: Request, exc: OAuthError) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(exc.error).inc()
     if exc.detail or exc.status_code >= 500:
         log.info("%s %s -> %s: %s", request.method, request.url.path, exc.error, exc.detail or "")
 

@@ -26,6 +26,7 @@ async def token(request: Request) -> Response:
             result = await rt.server.token(params, authorization, stores)
     except OAuthError as exc:
         return json_error(request, exc)
+    request.app.state.metrics.tokens.labels(params["grant_type"]).inc()
     return json_response(result.body())
 
 

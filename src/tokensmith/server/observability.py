@@ -1,0 +1,168 @@
+"""Operations: request ids, structured JSON logs, Prometheus metrics, health and readiness.
+
+- Every response carries ``X-Request-ID`` (the caller's, when it is a short safe token, else a
+  new one); log records made while serving the request carry it too.
+- ``/metrics``: requests by route and status, latency, tokens issued by grant type, errors by
+  OAuth error code. Each app has its own registry (no global state); with several worker
+  processes, each process reports its own counters.
+- ``/healthz``: the process answers. ``/readyz``: the database (and Redis, when configured)
+  answer too, else 503.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import secrets
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class Metrics:
+    def __init__(self, routes: frozenset[str]) -> None:
+        self.routes = routes
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tokensmith_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tokensmith_http_request_seconds",
+            "Time to answer, by route.",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.tokens = Counter(
+            "tokensmith_tokens_issued",
+            "Token responses by grant type.",
+            ["grant_type"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "tokensmith_oauth_errors",
+            "OAuth errors answered, by error code.",
+            ["error"],
+            registry=self.registry,
+        )
+
+    def route(self, path: str) -> str:
+        """A bounded label: known endpoint paths, everything else is 'other'."""
+        return path if path in self.routes else "other"
+
+
+class Observability:
+    """Pure ASGI middleware: request id, metrics (no ``BaseHTTPMiddleware`` overhead)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if incoming and _SAFE_ID.fullmatch(incoming) else secrets.token_hex(8)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = self.metrics.route(scope["path"])
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            request_id.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(*, level: str, fmt: str) -> None:
+    """Called once by ``tokensmith serve`` (never at import, never per request)."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    root = logging.getLogger("tokensmith")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def readyz(request: Request) -> Response:
+    rt = request.app.state.runtime
+    checks: dict[str, str] = {}
+    try:
+        async with rt.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = type(exc).__name__
+    if rt.db.ephemeral is not None:
+        try:
+            await rt.db.ephemeral.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = type(exc).__name__
+    ready = all(v == "ok" for v in checks.values())
+    body = json.dumps({"status": "ok" if ready else "unavailable", "checks": checks})
+    return Response(body, status_code=200 if ready else 503, media_type="application/json")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
