@@ -1,0 +1,308 @@
+"""The client toolkit signing in through a real tokensmith authorization server (issue 6).
+
+Both run in-process on loopback ports over real HTTP: the app built with ``tokensmith.client``
+(OpenID Connect by discovery from the server's issuer URL) and the tokensmith server (its login
+and consent pages, token endpoint, JWKS, userinfo and RP-initiated logout). A browser-like httpx
+client with one cookie jar drives the pages.
+"""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import FAST_HASH
+from tests.server.harness import hidden_fields
+from tokensmith.admin import Admin
+from tokensmith.client import (
+    ActiveSession,
+    ClientAuth,
+    ClientConfig,
+    ExternalIdentity,
+    OIDCProvider,
+    SqlClientStore,
+    create_all,
+    link_by_provider_subject,
+)
+from tokensmith.demo.servers import serve
+from tokensmith.server.app import create_app
+from tokensmith.settings import Settings
+
+PASSWORD = "correct horse battery"
+API = "https://api.clouddocs.test"
+
+
+def loopback_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class Clock:
+    """The app's clock, movable after login to make stored tokens look expired."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.offset = 0.0
+        self._time = time.time
+
+    def __call__(self) -> float:
+        return self._time() + self.offset
+
+
+@dataclass
+class World:
+    issuer: str
+    app_url: str
+    auth: ClientAuth
+    admin: Admin
+    clock: Clock
+    identities: list[ExternalIdentity] = field(default_factory=list)
+    user_id: str = ""
+
+
+@pytest.fixture
+async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    as_sock, app_sock = loopback_socket(), loopback_socket()
+    issuer = f"http://127.0.0.1:{as_sock.getsockname()[1]}"
+    app_url = f"http://127.0.0.1:{app_sock.getsockname()[1]}"
+    settings = Settings(  # type: ignore[arg-type]
+        issuer=issuer, database_url=sqlite_url, cookie_prefix="tsas", **FAST_HASH
+    )
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    await create_all(engine)
+    http = httpx.AsyncClient(timeout=10.0)
+    clock = Clock()
+    async with Admin(settings) as admin:
+        await admin.create_api(identifier=API, scopes=["docs:read"], name="CloudDocs API")
+        client = await admin.create_client(
+            name="Toolkit app",
+            client_type="confidential",
+            redirect_uris=[f"{app_url}/auth/tokensmith/callback"],
+            grant_types=["authorization_code", "refresh_token"],
+            scopes=["openid", "profile", "email", "offline_access", "docs:read"],
+            api=API,
+            post_logout_redirect_uris=[f"{app_url}/"],
+        )
+        user = await admin.create_user(
+            username="alice",
+            password=PASSWORD,
+            email="alice@example.com",
+            email_verified=True,
+            name="Alice Liddell",
+        )
+        assert client.client_secret is not None
+        store = SqlClientStore(engine)
+        link = link_by_provider_subject(store)
+        found: list[ExternalIdentity] = []
+
+        async def hook(identity: ExternalIdentity) -> str:
+            found.append(identity)
+            return await link(identity)
+
+        auth = ClientAuth(
+            ClientConfig(
+                secret_key=b"k" * 32,
+                base_url=app_url,
+                providers={
+                    "tokensmith": OIDCProvider(
+                        issuer=issuer,
+                        client_id=client.client.client_id,
+                        client_secret=client.client_secret,
+                        scopes=("openid", "profile", "email", "offline_access", "docs:read"),
+                        timeout=5.0,
+                    )
+                },
+            ),
+            store=store,
+            http=http,
+            find_or_create_user=hook,
+            clock=clock,
+        )
+        app = FastAPI()
+        app.include_router(auth.router)
+
+        OptionalSession = Annotated[ActiveSession | None, Depends(auth.optional_session)]
+
+        @app.get("/")
+        async def home(session: OptionalSession) -> dict[str, Any]:
+            return {"signed_in": session is not None}
+
+        stop = asyncio.Event()
+        server_app = create_app(settings)
+        task = asyncio.create_task(
+            serve([(server_app, as_sock), (app, app_sock)], stop=stop, on_started=None)
+        )
+        ok = False
+        try:
+            for _ in range(500):  # bounded: up to 10 s for both servers to answer
+                try:
+                    async with httpx.AsyncClient() as probe:
+                        await probe.get(f"{issuer}/jwks.json")
+                        await probe.get(f"{app_url}/")
+                    ok = True
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.02)
+            assert ok, "the servers did not start"
+            world = World(issuer, app_url, auth, admin, clock, found, user.id)
+            yield world
+        finally:
+            stop.set()
+            await task
+            await http.aclose()
+            await engine.dispose()
+            as_sock.close()
+            app_sock.close()
+
+
+async def follow(
+    browser: httpx.AsyncClient, response: httpx.Response, world: World, decision: str = "allow"
+) -> httpx.Response:
+    """Act as the user on tokensmith's pages until the browser lands on the app again."""
+    for _ in range(15):
+        if response.status_code in (302, 303):
+            location = urljoin(str(response.url), response.headers["location"])
+            if location.startswith(world.app_url + "/auth/tokensmith/callback"):
+                return await browser.get(location)
+            response = await browser.get(location)
+            continue
+        if response.status_code != 200 or not str(response.url).startswith(world.issuer + "/"):
+            return response
+        fields = hidden_fields(response.text)
+        if response.url.path == "/login":
+            fields.update(username="alice", password=PASSWORD)
+        elif response.url.path == "/consent":
+            fields["decision"] = decision
+        else:
+            return response
+        response = await browser.post(str(response.url.copy_with(query=None)), data=fields)
+    raise AssertionError("the flow did not finish")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10.0) as client:
+        yield client
+
+
+async def sign_in(browser: httpx.AsyncClient, world: World) -> httpx.Response:
+    start = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+    assert start.status_code == 302
+    assert start.headers["location"].startswith(f"{world.issuer}/authorize?")
+    return await follow(browser, start, world)
+
+
+async def test_login_through_tokensmith_gives_a_verified_identity_and_session(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    callback = await sign_in(browser, world)
+    assert callback.status_code == 303, callback.text[:500]
+    assert callback.headers["location"] == f"{world.app_url}/"
+    assert "ts_session" in callback.cookies
+    [identity] = world.identities
+    assert identity.provider == "tokensmith"
+    assert identity.issuer == world.issuer
+    assert identity.subject == world.user_id
+    assert identity.email == "alice@example.com"
+    assert identity.email_verified is True
+    assert identity.name == "Alice Liddell"
+    info = (await browser.get(f"{world.app_url}/auth/session")).json()
+    assert info["authenticated"] is True
+    assert info["provider"] == "tokensmith"
+    assert (await browser.get(f"{world.app_url}/")).json() == {"signed_in": True}
+
+
+async def test_upstream_tokens_call_userinfo_and_refresh_through_rotation(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    await sign_in(browser, world)
+    session = await world.auth.service.get_session(browser.cookies.get("ts_session"))
+    assert session is not None
+    api = world.auth.api(session)
+    userinfo = f"{world.issuer}/userinfo"
+    first = await api.get(userinfo)
+    assert first.status_code == 200
+    assert first.json()["sub"] == world.user_id
+    before = await world.auth.service.load_upstream_tokens(session.user_id, "tokensmith")
+    world.clock.offset = 3600.0  # the stored access token now looks expired to the app
+    second = await api.get(userinfo)
+    assert second.status_code == 200
+    after = await world.auth.service.load_upstream_tokens(session.user_id, "tokensmith")
+    assert before is not None
+    assert after is not None
+    assert after.access_token != before.access_token
+    assert after.refresh_token != before.refresh_token  # tokensmith rotated it
+
+
+async def test_logout_ends_the_app_session_and_the_tokensmith_session(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    await sign_in(browser, world)
+    csrf = (await browser.get(f"{world.app_url}/auth/session")).json()["csrf_token"]
+    out = await browser.post(f"{world.app_url}/auth/logout", data={"csrf_token": csrf})
+    assert out.status_code == 303
+    end_session = urlsplit(out.headers["location"])
+    assert f"{end_session.scheme}://{end_session.netloc}{end_session.path}" == (
+        f"{world.issuer}/logout"
+    )
+    query = parse_qs(end_session.query)
+    assert query["post_logout_redirect_uri"] == [f"{world.app_url}/"]
+    assert "id_token_hint" in query
+    back = await browser.get(out.headers["location"])
+    assert back.status_code == 302  # a valid id_token_hint: no confirmation page
+    assert back.headers["location"].rstrip("?") == f"{world.app_url}/"
+    assert (await browser.get(f"{world.app_url}/auth/session")).json() == {"authenticated": False}
+    # the tokensmith session is gone as well: a new sign-in asks for the password again
+    again = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+    authorize = await browser.get(again.headers["location"])
+    assert urlsplit(authorize.headers["location"]).path == "/login"
+
+
+async def test_deny_at_consent_is_a_clear_page_and_no_session(
+    world: World, browser: httpx.AsyncClient
+) -> None:
+    start = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+    page = await follow(browser, start, world, decision="deny")
+    assert page.status_code == 400
+    assert "Sign-in cancelled" in page.text
+    assert world.identities == []
+    assert (await browser.get(f"{world.app_url}/auth/session")).json() == {"authenticated": False}
+
+
+async def test_replayed_callback_is_refused(world: World, browser: httpx.AsyncClient) -> None:
+    start = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+    response = start
+    for _ in range(15):  # stop just before the callback, to replay its URL
+        location = urljoin(str(response.url), response.headers.get("location", ""))
+        if response.status_code in (302, 303) and location.startswith(world.app_url):
+            break
+        response = await follow_one(browser, response, world)
+    callback_url = urljoin(str(response.url), response.headers["location"])
+    first = await browser.get(callback_url)
+    assert first.status_code == 303
+    replay = await browser.get(callback_url)
+    assert replay.status_code == 400
+    assert len(world.identities) == 1
+
+
+async def follow_one(
+    browser: httpx.AsyncClient, response: httpx.Response, world: World
+) -> httpx.Response:
+    if response.status_code in (302, 303):
+        return await browser.get(urljoin(str(response.url), response.headers["location"]))
+    fields = hidden_fields(response.text)
+    if response.url.path == "/login":
+        fields.update(username="alice", password=PASSWORD)
+    else:
+        fields["decision"] = "allow"
+    return await browser.post(str(response.url.copy_with(query=None)), data=fields)
