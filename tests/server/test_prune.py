@@ -27,7 +27,7 @@ async def counts(env: ServerEnv) -> dict[str, int]:
 
 async def test_prune_keeps_live_rows_and_deletes_expired_ones(server_env: ServerEnv) -> None:
     env = server_env
-    client, body = await start(env, refresh_token_idle_ttl=3600, refresh_token_absolute_ttl=3600)
+    client, _ = await start(env, refresh_token_idle_ttl=3600, refresh_token_absolute_ttl=3600)
     await env.start_authorize(env.browser(), client)  # a pending login transaction
     before = await counts(env)
     assert all(before[t] >= 1 for t in TABLES)
