@@ -23,6 +23,7 @@ from tokensmith.server.cors import CorsSettings, EndpointCors
 from tokensmith.server.errors import json_error, log_error
 from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
+from tokensmith.server.openapi import install as install_openapi
 from tokensmith.server.routes import (
     authorize,
     consent,
@@ -79,42 +80,43 @@ def create_app(
     )
     s = settings
     route = app.add_api_route
-    route(s.authorize_path, authorize.authorize, methods=["GET"], include_in_schema=False)
-    route(s.authorize_path, authorize.authorize_post, methods=["POST"], include_in_schema=False)
+    route(s.authorize_path, authorize.authorize, methods=["GET"], include_in_schema=True)
+    route(s.authorize_path, authorize.authorize_post, methods=["POST"], include_in_schema=True)
     route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
     route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
     route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
     route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
-    route(s.token_path, token.token, methods=["POST"], include_in_schema=False)
-    route(s.token_path, token.token_get, methods=["GET"], include_in_schema=False)
-    route(s.revoke_path, revoke.revoke, methods=["POST"], include_in_schema=False)
-    route(s.introspect_path, introspect.introspect, methods=["POST"], include_in_schema=False)
+    route(s.token_path, token.token, methods=["POST"], include_in_schema=True)
+    route(s.token_path, token.token_get, methods=["GET"], include_in_schema=True)
+    route(s.revoke_path, revoke.revoke, methods=["POST"], include_in_schema=True)
+    route(s.introspect_path, introspect.introspect, methods=["POST"], include_in_schema=True)
     route(
         "/.well-known/oauth-authorization-server",
         metadata.authorization_server_metadata,
         methods=["GET"],
-        include_in_schema=False,
+        include_in_schema=True,
     )
     route(
         "/.well-known/openid-configuration",
         metadata.authorization_server_metadata,
         methods=["GET"],
-        include_in_schema=False,
+        include_in_schema=True,
     )
-    route(s.jwks_path, metadata.jwks, methods=["GET"], include_in_schema=False)
+    route(s.jwks_path, metadata.jwks, methods=["GET"], include_in_schema=True)
     route(
         s.userinfo_path,
         userinfo.userinfo_endpoint,
         methods=["GET", "POST"],
-        include_in_schema=False,
+        include_in_schema=True,
     )
-    route(s.logout_path, logout.logout, methods=["GET"], include_in_schema=False)
-    route(s.logout_path, logout.logout_confirm, methods=["POST"], include_in_schema=False)
+    route(s.logout_path, logout.logout, methods=["GET"], include_in_schema=True)
+    route(s.logout_path, logout.logout_confirm, methods=["POST"], include_in_schema=True)
     route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
     route("/readyz", observability.readyz, methods=["GET"], include_in_schema=False)
     if settings.metrics_enabled:
         route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_openapi(app, settings)
     metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, APIRoute)))
     app.state.metrics = metrics
 

@@ -1,0 +1,79 @@
+"""``/openapi.json`` describes every authorization-server endpoint (``server/openapi.py``), and only
+those: the login and consent pages and the operations endpoints stay out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from tests.server.harness import ServerEnv
+from tokensmith.server.app import create_app
+from tokensmith.settings import Settings
+
+ENDPOINTS = {
+    ("/authorize", "get"),
+    ("/authorize", "post"),
+    ("/token", "post"),
+    ("/token", "get"),
+    ("/revoke", "post"),
+    ("/introspect", "post"),
+    ("/userinfo", "get"),
+    ("/userinfo", "post"),
+    ("/.well-known/oauth-authorization-server", "get"),
+    ("/.well-known/openid-configuration", "get"),
+    ("/jwks.json", "get"),
+    ("/logout", "get"),
+    ("/logout", "post"),
+}
+
+
+async def _document(env: ServerEnv) -> dict[str, Any]:
+    response = await env.http.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def test_document_lists_every_endpoint(server_env: ServerEnv) -> None:
+    document = await _document(server_env)
+    assert document["openapi"].startswith("3.1")
+    listed = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert listed == ENDPOINTS
+    # Every route of the app that serves one of these is in the schema, and nothing else is.
+    included = {
+        (route.path, method.lower())
+        for route in server_env.app.routes
+        if isinstance(route, APIRoute) and route.include_in_schema
+        for method in route.methods or ()
+    }
+    assert included == ENDPOINTS
+
+
+async def test_operations_document_status_codes_and_error_schema(server_env: ServerEnv) -> None:
+    document = await _document(server_env)
+    paths = document["paths"]
+    error = {"$ref": "#/components/schemas/OAuthError"}
+    for path in ("/token", "/revoke", "/introspect"):
+        operation = paths[path]["post"]
+        assert {"200", "400", "401", "413", "429", "503"} <= set(operation["responses"])
+        assert operation["responses"]["400"]["content"]["application/json"]["schema"] == error
+        body = operation["requestBody"]["content"]
+        assert list(body) == ["application/x-www-form-urlencoded"]
+        assert {"clientSecretBasic": []} in operation["security"]
+    assert set(paths["/token"]["get"]["responses"]) == {"405"}
+    assert "302" in paths["/authorize"]["get"]["responses"]
+    assert "303" in paths["/authorize"]["post"]["responses"]
+    assert {"401", "403"} <= set(paths["/userinfo"]["get"]["responses"])
+    schema = document["components"]["schemas"]["OAuthError"]
+    assert schema["required"] == ["error"]
+    assert set(schema["properties"]) >= {"error", "error_description"}
+    assert document["components"]["securitySchemes"]["clientSecretBasic"]["scheme"] == "basic"
+
+
+def test_configured_paths_are_described() -> None:
+    settings = Settings(issuer="https://as.test", token_path="/oauth/token", jwks_path="/keys")
+    paths = create_app(settings).openapi()["paths"]
+    assert "/oauth/token" in paths
+    assert "/keys" in paths
+    assert "/token" not in paths
