@@ -195,7 +195,7 @@ class LiveServer:
                     f"{response.status_code}: {response.text[:1000]}"
                 )
             target = urljoin(str(response.request.url), location)
-            if not target.startswith(self.issuer + "/"):
+            if not target.startswith((self.issuer + "/", self.url("/"))):
                 return target
             page = await ua.get(target)
             if page.status_code != 200:
@@ -209,7 +209,7 @@ class LiveServer:
                 fields.update(username=username, password=password)
             else:
                 fields["decision"] = decision
-            response = await ua.post(self.url(path), data=fields)
+            response = await ua.post(urljoin(target, path), data=fields)
         self.fail("the login flow did not finish in six steps")
         raise AssertionError("unreachable")
 
