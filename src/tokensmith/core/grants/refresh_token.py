@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
 from tokensmith.core.audit import AuditEvent
-from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
+from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
 
@@ -72,6 +72,8 @@ class RefreshTokenGrant:
             raise InvalidGrant(INVALID, detail="refresh token expired")
         if requested and not set(requested) <= set(grant.scopes):
             raise InvalidScope("a refresh may only narrow the scope of the grant")
+        if params.get("resource", grant.audience) != grant.audience:
+            raise InvalidTarget("a refresh token is bound to the resource of its grant")
         return await server.issue_for_grant(
             client,
             grant,
