@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from tokensmith.core import registration
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError
@@ -23,6 +26,10 @@ from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import PruneReport
 from tokensmith.storage.sqlalchemy.prune import prune as prune_expired
 from tokensmith.storage.sqlalchemy.stores import Conflict, Database
+
+
+def invalidation_channel(settings: Settings) -> str:
+    return settings.redis_prefix + "invalidate"
 
 
 def grant_grace(settings: Settings) -> int:
@@ -53,6 +60,20 @@ class Admin:
         tb: TracebackType | None,
     ) -> None:
         await self._engine.dispose()
+
+    async def _changed(self, kind: str, key: str) -> None:
+        """Tell running servers (through Redis, when configured) to forget a cached client or
+        API now rather than when its cache entry expires."""
+        url = self.settings.redis_url
+        if url is None:
+            return
+        try:
+            async with Redis.from_url(
+                url.get_secret_value(), socket_timeout=self.settings.redis_timeout
+            ) as redis:
+                await redis.publish(invalidation_channel(self.settings), f"{kind}:{key}")
+        except RedisError:
+            pass  # the change is in the database; servers see it within client_cache_ttl
 
     def now(self) -> int:
         return int(self.clock())
@@ -108,7 +129,9 @@ class Admin:
 
     async def delete_api(self, identifier: str) -> bool:
         async with self.db.transaction() as stores:
-            return await stores.apis.delete(identifier)
+            deleted = await stores.apis.delete(identifier)
+        await self._changed("api", identifier)
+        return deleted
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -177,7 +200,9 @@ class Admin:
 
     async def delete_client(self, client_id: str) -> bool:
         async with self.db.transaction() as stores:
-            return await stores.clients.delete(client_id)
+            deleted = await stores.clients.delete(client_id)
+        await self._changed("client", client_id)
+        return deleted
 
     async def rotate_client_secret(self, client_id: str) -> str:
         pepper = await self.pepper()
@@ -189,6 +214,7 @@ class Admin:
                 raise AdminError(f"client {client_id} does not authenticate with a secret")
             secret, secret_digest = registration.new_client_secret(pepper)
             await stores.clients.set_secret_digest(client_id, secret_digest, self.now())
+        await self._changed("client", client_id)
         return secret
 
     # -- users -------------------------------------------------------------------------------

@@ -203,3 +203,22 @@ async def test_token_rate_limit_is_shared_through_redis(
         assert (await second.token(client, {"grant_type": "client_credentials"})).status_code == 200
         third = await first.token(client, {"grant_type": "client_credentials"})
         assert third.status_code == 429
+
+
+async def test_admin_changes_reach_running_servers_at_once(
+    redis_settings: Settings, clock: FakeClock
+) -> None:
+    """Through the Redis invalidation channel, not after client_cache_ttl."""
+    from tests.server.test_client_credentials import machine
+
+    settings = redis_settings.model_copy(update={"client_cache_ttl": 3600.0})
+    async with ServerEnv.start(settings, clock) as env:
+        client = await machine(env)
+        assert (await env.token(client, {"grant_type": "client_credentials"})).status_code == 200
+        await env.admin.rotate_client_secret(client.client.client_id)
+        for _ in range(200):  # the message arrives asynchronously: bounded wait
+            response = await env.token(client, {"grant_type": "client_credentials"})
+            if response.status_code == 401:
+                break
+            await asyncio.sleep(0.01)
+        assert response.status_code == 401

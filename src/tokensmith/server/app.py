@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,17 +57,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock)
         app.state.runtime = rt
-        rt.audit.start()
-        tasks = [asyncio.create_task(rt.reload_keys_forever())]
-        if settings.prune_interval:
-            tasks.append(asyncio.create_task(rt.prune_forever()))
+        rt.start_tasks()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await rt.close()
 
     app = FastAPI(

@@ -6,13 +6,15 @@ Built by the app's lifespan from ``Settings``; nothing is created at import time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokensmith.admin import grant_grace
+from tokensmith.admin import grant_grace, invalidation_channel
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
@@ -42,6 +44,7 @@ class Runtime:
     metadata: dict[str, object]
     rate_limiter: RateLimiter
     audit: AuditWriter
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
     async def start(cls, settings: Settings, clock: Clock) -> Runtime:
@@ -104,6 +107,31 @@ class Runtime:
             except Exception:  # a database hiccup must not stop the reloads
                 log.exception("reloading the signing keys failed; keeping the current ones")
 
+    async def follow_invalidations(self) -> None:
+        """Forget cached clients and APIs as soon as an admin changes them (Redis pub/sub);
+        reconnects with back-off, and the cache's TTL bounds staleness meanwhile."""
+        if self.db.ephemeral is None:
+            return
+        redis = self.db.ephemeral.redis
+        delay = 1.0
+        while True:
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(invalidation_channel(self.settings))
+                    delay = 1.0
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        kind, _, key = str(message["data"]).partition(":")
+                        cache = self.server.client_cache if kind == "client" else None
+                        if kind == "api":
+                            self.server.api_cache.invalidate(key)
+                        elif cache is not None:
+                            cache.invalidate(key)
+            except RedisError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
     async def prune_forever(self) -> None:
         """Prune expired rows every ``prune_interval`` seconds (all processes may do it: the
         deletes are idempotent and batched)."""
@@ -119,7 +147,22 @@ class Runtime:
             except Exception:
                 log.exception("pruning failed; will try again")
 
+    def start_tasks(self) -> None:
+        """The background work of a server process: audit writer, key reloads, pruning,
+        cache invalidations."""
+        self.audit.start()
+        self._tasks = [
+            asyncio.create_task(self.reload_keys_forever()),
+            asyncio.create_task(self.follow_invalidations()),
+        ]
+        if self.settings.prune_interval:
+            self._tasks.append(asyncio.create_task(self.prune_forever()))
+
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.audit.stop()
         await self.db.dispose()
         if self.db.ephemeral is not None:
