@@ -50,7 +50,12 @@ def parse_basic(header: str) -> tuple[str, str]:
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:
         raise _invalid("client_secret_basic", "malformed Basic authorization header")
-    return unquote_plus(client_id), unquote_plus(secret)
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    # Like every other parameter (core.params): no NUL or other control characters, which
+    # some databases cannot even compare.
+    if not client_id.isprintable() or not secret.isprintable():
+        raise _invalid("client_secret_basic", "malformed Basic authorization header")
+    return client_id, secret
 
 
 def extract_credentials(params: dict[str, str], authorization: str | None) -> ClientCredentials:
