@@ -3,12 +3,15 @@ check the CSRF token of a posted form, and finish with a 303 (RFC 9700 §4.12)."
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.authorize import RedirectError
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.models import Interaction
+from tokensmith.core.secrets import INTERACTION_PREFIX
 from tokensmith.core.server import AuthorizeOutcome
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error, redirect_error
@@ -17,6 +20,7 @@ from tokensmith.server.routes.authorize import outcome_response
 from tokensmith.server.runtime import Runtime
 from tokensmith.storage.interfaces import Stores
 
+_TXN = re.compile(re.escape(INTERACTION_PREFIX) + r"[A-Za-z0-9_-]+")
 EXPIRED = (
     "This sign-in page has expired or was opened in another browser. Go back to the "
     "application and sign in again."
@@ -47,7 +51,9 @@ def forbidden_page(rt: Runtime) -> Response:
 async def load_interaction(
     rt: Runtime, stores: Stores, browser: Browser, txn: str | None
 ) -> Interaction | None:
-    if not txn or len(txn) > 100:
+    # Only ids this server could have issued reach the database (a NUL, for one, is an error
+    # in PostgreSQL rather than "not found").
+    if not txn or len(txn) > 100 or not _TXN.fullmatch(txn):
         return None
     return await rt.server.load_interaction(txn, browser.browser_digest, stores)
 
