@@ -35,6 +35,9 @@ def test_parse_basic_form_urlencoded() -> None:
         "Basic YWJj",  # "abc": no colon
         basic(b":secret"),
         basic(b"\xff:\xfe"),
+        basic(b"\x00:\x00"),
+        basic(b"%00:secret"),
+        basic(b"id:%0A"),
         "Basic " + base64.b64encode(b"a:b").decode()[:-1],
     ],
 )
@@ -73,7 +76,10 @@ def test_secret_is_not_in_repr() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(min_size=1, max_size=40), st.text(max_size=40))
+@given(
+    st.text(min_size=1, max_size=40).filter(str.isprintable),
+    st.text(max_size=40).filter(str.isprintable),
+)
 def test_basic_roundtrip_property(client_id: str, secret: str) -> None:
     """RFC 6749 §2.3.1: id and secret are form-urlencoded, joined by ':', then Base64."""
     raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()

@@ -449,7 +449,19 @@ async def test_malformed_cookies_never_500(server_env: ServerEnv, cookie: bytes)
     assert status == 400
 
 
-@pytest.mark.parametrize("txn", [b"txn=%ff", b"txn=" + b"t" * 5000, b"txn=a&txn=b", b""])
+@pytest.mark.parametrize(
+    "txn",
+    [
+        b"txn=%ff",
+        b"txn=" + b"t" * 5000,
+        b"txn=a&txn=b",
+        b"",
+        b"txn=%00",
+        b"txn=ts_ix_%00",
+        b"txn=ts_ix_abc%0d%0a",
+        b"txn=ts_ix_%e2%80%ae",
+    ],
+)
 async def test_bad_transaction_ids_show_expired_page(server_env: ServerEnv, txn: bytes) -> None:
     env = server_env
     for path in ("/login", "/consent"):
