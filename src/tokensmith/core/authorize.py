@@ -193,7 +193,8 @@ def _prompt(value: str | None) -> tuple[str, ...]:
 def _max_age(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 10:
+    # ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
         raise InvalidRequest("max_age must be a non-negative integer")
     return int(value)
 
