@@ -185,6 +185,13 @@ _WWW_AUTHENTICATE = {
         "schema": {"type": "string"},
     }
 }
+_BEARER_CHALLENGE = {
+    "WWW-Authenticate": {
+        "required": True,
+        "description": "RFC 6750 §3.",
+        "schema": {"type": "string", "pattern": '^Bearer realm="tokensmith"'},
+    }
+}
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 _LOCATION = {"Location": {"required": True, "schema": {"type": "string", "minLength": 1}}}
 
@@ -393,15 +400,17 @@ def _userinfo(method: str) -> Operation:
                 "description": "The user's claims.",
                 "content": {JSON: {"schema": _ref("UserInfo")}},
             },
-            "400": _json_error("invalid_request", headers=_WWW_AUTHENTICATE),
+            "400": _json_error("invalid_request", headers=_BEARER_CHALLENGE),
             "401": {
-                "description": "No token (a bare challenge, no body), or invalid_token.",
-                "headers": {"WWW-Authenticate": {**_WWW_AUTHENTICATE["WWW-Authenticate"]}},
+                "description": "invalid_token; or, when the request carried no token at all, "
+                'a bare challenge (`WWW-Authenticate: Bearer realm="tokensmith"`) with no body '
+                "(RFC 6750 §3.1).",
+                "headers": _BEARER_CHALLENGE,
                 "content": {JSON: {"schema": _ref("OAuthError")}},
             },
-            "403": _json_error("insufficient_scope: no openid scope.", headers=_WWW_AUTHENTICATE),
+            "403": _json_error("insufficient_scope: no openid scope.", headers=_BEARER_CHALLENGE),
             "413": _json_error(
-                "the body is larger than max_form_bytes.", headers=_WWW_AUTHENTICATE
+                "the body is larger than max_form_bytes.", headers=_BEARER_CHALLENGE
             ),
             "503": _json_error("temporarily_unavailable: a store is down.", headers=_RETRY_AFTER),
         },
