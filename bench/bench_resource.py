@@ -13,16 +13,20 @@ Measures, in-process and on the same ES256 tokens:
 
 The JWKS is fetched once over real HTTP from a LocalIssuer. The measurements are interleaved:
 ``--rounds`` rounds, each running every measurement for ``--slice`` seconds, and the best slice of
-each is reported, so background load on a shared machine hits all of them alike. The default run
-takes about 30 s. Not run by the tests.
+each is reported (``--statistic median``: the median slice), so background load on a shared
+machine hits all of them alike. The default run takes about 30 s. ``--json PATH`` also writes the
+rates (``bench.run`` uses it). Not run by the tests.
 
     .venv/bin/python bench/bench_resource.py
 """
 
 import argparse
 import asyncio
+import json
+import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -51,7 +55,14 @@ async def rate(
     return count / (time.perf_counter() - start)
 
 
-async def run(slice_seconds: float, rounds: int, pool: int) -> None:
+async def run(
+    slice_seconds: float,
+    rounds: int,
+    pool: int,
+    *,
+    statistic: Callable[[list[float]], float] = max,
+    out: str | None = None,
+) -> dict[str, float]:
     issuer = LocalIssuer(audience="https://api.bench")
     with issuer.serve():
         tokens = [issuer.token(sub=f"user{n}", scopes=["docs:read"]) for n in range(pool)]
@@ -110,11 +121,12 @@ async def run(slice_seconds: float, rounds: int, pool: int) -> None:
                     ("route unprotected (ASGI)", get_open, tokens[:20], None),
                     ("route protected, reused token (ASGI)", get_protected, tokens[:20], None),
                 ]
-                results = dict.fromkeys((name for name, *_ in cases), 0.0)
+                samples: dict[str, list[float]] = {name: [] for name, *_ in cases}
                 for _ in range(rounds):
                     for name, step, inputs, before_pass in cases:
                         measured = await rate(step, inputs, slice_seconds, before_pass)
-                        results[name] = max(results[name], measured)
+                        samples[name].append(measured)
+                results = {name: statistic(values) for name, values in samples.items()}
 
     base = results["pyjwt raw jwt.decode"]
     route_base = results["route unprotected (ASGI)"]
@@ -125,6 +137,9 @@ async def run(slice_seconds: float, rounds: int, pool: int) -> None:
         else:
             ratio = f"{value / base:6.1%} of raw"
         print(f"{name:40} {value:12,.0f} {ratio:>16}")
+    if out:
+        Path(out).write_text(json.dumps(results, indent=2))  # noqa: ASYNC240
+    return results
 
 
 def main() -> None:
@@ -132,8 +147,11 @@ def main() -> None:
     parser.add_argument("--slice", type=float, default=0.5, help="seconds per measurement slice")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--pool", type=int, default=1000, help="distinct tokens")
+    parser.add_argument("--statistic", choices=("best", "median"), default="best")
+    parser.add_argument("--json", help="also write the rates to this JSON file")
     args = parser.parse_args()
-    asyncio.run(run(args.slice, args.rounds, args.pool))
+    statistic = max if args.statistic == "best" else statistics.median
+    asyncio.run(run(args.slice, args.rounds, args.pool, statistic=statistic, out=args.json))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""tokensmith benchmarks: ``python -m bench.run`` (see docs/performance.md)."""

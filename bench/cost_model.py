@@ -1,0 +1,260 @@
+"""The cost model: database and Redis round-trips, signatures and HMACs per token request.
+
+Counted, not guessed: an in-process server (the real app over ``httpx.ASGITransport``) with
+SQLAlchemy event listeners on its engine and counters around the Redis client, the JWS signer
+and HMAC. Each grant is measured over ``--requests`` requests after one warm-up request (so the
+client and API caches are warm, as on a busy server), and once more with cold caches.
+
+    .venv/bin/python -m bench.cost_model [--postgres URL] [--redis URL] [--json PATH]
+
+Audit events are counted but not written (the background writer inserts them in batches of up
+to 200: one INSERT and one transaction per batch). Database round-trips are statements sent
+(``before_cursor_execute``: this includes SQLite's ``BEGIN IMMEDIATE`` and savepoints) plus
+transaction control that is not a statement (asyncpg's ``BEGIN``, every ``COMMIT`` and
+``ROLLBACK``) plus PostgreSQL's pre-ping on each pool checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.prepare import Browser, code_body, refresh_body
+from bench.seed import CC_BODY, Seeded, seed
+from tokensmith.core import jwt_access_token
+from tokensmith.server.app import create_app
+from tokensmith.settings import Settings
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.on = False
+        self.c: Counter[str] = Counter()
+
+    def add(self, what: str, n: int = 1) -> None:
+        if self.on:
+            self.c[what] += n
+
+
+def listen(engine: AsyncEngine, counts: Counts, *, sqlite: bool) -> None:
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "before_cursor_execute")
+    def _statement(*_: Any) -> None:
+        counts.add("db statements")
+
+    @event.listens_for(sync, "begin")
+    def _begin(*_: Any) -> None:
+        if not sqlite:  # SQLite's BEGIN IMMEDIATE is a statement, counted above
+            counts.add("db transaction control")
+
+    @event.listens_for(sync, "commit")
+    def _commit(*_: Any) -> None:
+        counts.add("db transaction control")
+
+    @event.listens_for(sync, "rollback")
+    def _rollback(*_: Any) -> None:
+        counts.add("db transaction control")
+
+    @event.listens_for(sync.pool, "checkout")
+    def _checkout(*_: Any) -> None:
+        counts.add("db checkouts")
+        if not sqlite and engine.pool._pre_ping:  # type: ignore[attr-defined]
+            counts.add("db pre-ping")
+
+
+@contextlib.contextmanager
+def patched(counts: Counts) -> Any:
+    """Count JWS signatures (tokensmith's signer and PyJWT's), HMACs and Redis commands."""
+    import redis.asyncio
+
+    originals: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, name: str, what: str) -> None:
+        original = getattr(owner, name, None)
+        if original is None:
+            return
+        originals.append((owner, name, original))
+        if asyncio.iscoroutinefunction(original):
+
+            async def async_counted(*args: Any, **kwargs: Any) -> Any:
+                counts.add(what)
+                return await original(*args, **kwargs)
+
+            setattr(owner, name, async_counted)
+        else:
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                counts.add(what)
+                return original(*args, **kwargs)
+
+            setattr(owner, name, counted)
+
+    wrap(jwt_access_token, "_signature", "signatures")
+    wrap(jwt.api_jws.PyJWS, "encode", "signatures")
+    wrap(hmac, "new", "hmac")
+    wrap(redis.asyncio.Redis, "execute_command", "redis commands")
+    wrap(redis.asyncio.client.Pipeline, "execute", "redis commands")
+    try:
+        yield
+    finally:
+        for owner, name, original in reversed(originals):
+            setattr(owner, name, original)
+
+
+@contextlib.asynccontextmanager
+async def server(
+    database_url: str, redis_url: str | None
+) -> AsyncIterator[tuple[httpx.AsyncClient, Browser, Seeded, Counts, Any]]:
+    options: dict[str, Any] = {
+        "database_url": database_url,
+        "token_rate_limit": "",
+        "authorization_code_ttl": 600,
+        "log_level": "WARNING",
+        "_env_file": None,
+    }
+    if redis_url:
+        options["redis_url"] = redis_url
+        options["redis_prefix"] = f"tsbench{os.getpid()}:"
+    settings = Settings(**options)
+    seeded = await seed(settings)
+    app = create_app(settings)
+    counts = Counts()
+    async with app.router.lifespan_context(app):
+        rt = app.state.runtime
+        listen(rt.db.engine, counts, sqlite=database_url.startswith("sqlite"))
+        # audit events are counted, not written: the background writer batches them (one
+        # INSERT per batch of up to 200), which would blur the per-request counts
+        rt.server.audit = lambda _event: counts.add("audit events")
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url=settings.issuer) as http,
+            Browser(settings.issuer, seeded, transport) as browser,
+        ):
+            await browser.login()
+            yield http, browser, seeded, counts, rt
+
+
+async def measure_backend(
+    database_url: str, redis_url: str | None, requests: int
+) -> dict[str, dict[str, float]]:
+    rows: dict[str, dict[str, float]] = {}
+    async with server(database_url, redis_url) as (http, browser, seeded, counts, rt):
+
+        async def token(body: str, auth: str) -> None:
+            response = await http.post(
+                "/token", content=body, headers={**FORM, "Authorization": auth}
+            )
+            response.raise_for_status()
+
+        async def per_request(
+            name: str, make: Callable[[int], Any], auth: str, *, cold: bool = False
+        ) -> None:
+            bodies = await make(requests + 1)
+            await token(bodies[0], auth)  # warm-up: caches filled
+            counts.c.clear()
+            counts.on = True
+            n = 1 if cold else requests
+            for body in bodies[1 : n + 1]:
+                if cold:
+                    rt.server.client_cache.invalidate()
+                    rt.server.api_cache.invalidate()
+                await token(body, auth)
+            counts.on = False
+            rows[name] = {k: round(v / n, 2) for k, v in sorted(counts.c.items())}
+
+        async def fixed(n: int) -> list[str]:
+            return [CC_BODY] * n
+
+        async def codes(n: int) -> list[str]:
+            return [code_body(c, v) for c, v in await browser.codes(n, concurrency=4)]
+
+        async def refresh_tokens(n: int) -> list[str]:
+            return [refresh_body(t) for t in await browser.refresh_tokens(n, concurrency=4)]
+
+        with patched(counts):
+            await per_request("client_credentials JWT", fixed, seeded.cc_jwt_auth)
+            await per_request(
+                "client_credentials JWT, cold caches", fixed, seeded.cc_jwt_auth, cold=True
+            )
+            await per_request("client_credentials opaque", fixed, seeded.cc_opaque_auth)
+            await per_request("authorization_code exchange", codes, seeded.web_auth)
+            await per_request("refresh_token rotation", refresh_tokens, seeded.web_auth)
+    return rows
+
+
+COLUMNS = (
+    "db statements",
+    "db transaction control",
+    "db pre-ping",
+    "redis commands",
+    "signatures",
+    "hmac",
+    "audit events",
+)
+
+
+def markdown(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [
+        "| backend | request | DB statements | DB txn control | PG pre-ping | Redis | "
+        "signatures | HMACs | audit events |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for backend, rows in results.items():
+        for name, row in rows.items():
+            cells = " | ".join(f"{row.get(c, 0):g}" for c in COLUMNS)
+            lines.append(f"| {backend} | {name} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def postgres(admin_url: str | None) -> Any:
+    from bench.run import postgres_database
+
+    with postgres_database(admin_url) as url:
+        yield url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"))
+    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="tokensmith-cost-") as tmp:
+        sqlite = f"sqlite+aiosqlite:///{tmp}/cost.db"
+        results["SQLite"] = asyncio.run(measure_backend(sqlite, None, args.requests))
+        if args.redis:
+            sqlite2 = f"sqlite+aiosqlite:///{tmp}/cost-redis.db"
+            results["SQLite + Redis"] = asyncio.run(
+                measure_backend(sqlite2, args.redis, args.requests)
+            )
+    if args.postgres:
+        with postgres(args.postgres) as url:
+            if url is not None:
+                results["PostgreSQL"] = asyncio.run(measure_backend(url, None, args.requests))
+    print(markdown(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The Markdown table, the ratios, the targets of issue 9, and the chart of a results file.
+
+.venv/bin/python -m bench.report bench/results/latest.json [--chart docs/performance.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+BARE = "ceiling bare ASGI"
+NODE_ES256 = "node-oidc-provider cc JWT ES256"
+CC_SQLITE = "tokensmith cc JWT ES256 SQLite"
+CC_PG = "tokensmith cc JWT ES256 PostgreSQL"
+CODE_PG = "tokensmith code exchange PostgreSQL"
+OPEN = "route unprotected"
+PROTECTED = "route protected (reused token)"
+RAW = "pyjwt raw jwt.decode"
+FRESH = "tokensmith fresh (no cache)"
+
+
+def _rps(results: dict[str, Any], name: str) -> float | None:
+    row = results["scenarios"].get(name)
+    return float(row["rps"]) if row else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for each target of issue 9; met None when not measured."""
+    rows: list[tuple[str, str, bool | None]] = []
+
+    def add(label: str, ratio: float | None, goal: float, what: str) -> None:
+        shown = f"{ratio:.2f} x {what}" if ratio is not None else "not measured"
+        rows.append((label, shown, None if ratio is None else ratio >= goal))
+
+    cc = _rps(results, CC_SQLITE)
+    add(
+        "cc JWT ES256 SQLite ≥ 1.5 x node-oidc-provider ES256",
+        _ratio(cc, _rps(results, NODE_ES256)),
+        1.5,
+        "node",
+    )
+    add("cc JWT ES256 SQLite ≥ 60 % of bare ASGI", _ratio(cc, _rps(results, BARE)), 0.6, "bare")
+    add(
+        "code exchange PostgreSQL ≥ 50 % of cc PostgreSQL",
+        _ratio(_rps(results, CODE_PG), _rps(results, CC_PG)),
+        0.5,
+        "cc",
+    )
+    inproc = results.get("inprocess", {})
+    add(
+        "validator (fresh tokens) ≥ 90 % of PyJWT decode",
+        _ratio(inproc.get(FRESH), inproc.get(RAW)),
+        0.9,
+        "PyJWT",
+    )
+    add(
+        "protected route (reused token) ≥ 80 % of unprotected",
+        _ratio(_rps(results, PROTECTED), _rps(results, OPEN)),
+        0.8,
+        "unprotected",
+    )
+    rss = {k: v for k, v in results.get("rss_mb", {}).items() if k.startswith("ts-")}
+    if rss:
+        worst = max(rss.values())
+        rows.append(("one server process < 150 MB RSS", f"{worst:.0f} MB (largest)", worst < 150))
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    bare = _rps(results, BARE)
+    node = _rps(results, NODE_ES256)
+    lines = [
+        f"Run {meta['date']} on {meta['cpu']} ({meta['machine']}); Python {meta['python']}; "
+        f"median of {meta['rounds']} interleaved rounds of {meta['duration_s']:g} s, "
+        f"{meta['connections']} connections, server on CPU 0, wrk on CPU 1.",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | errors | vs bare ASGI | vs node ES256 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in results["scenarios"].items():
+        vs_bare = _ratio(row["rps"], bare)
+        vs_node = _ratio(row["rps"], node)
+        lines.append(
+            f"| {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+            f"{row['errors']} | {_pct(vs_bare)} | {_times(vs_node)} |"
+        )
+    inproc = results.get("inprocess", {})
+    if inproc:
+        raw = inproc.get(RAW)
+        lines += ["", "| in-process validation (ES256) | validations/s | vs PyJWT decode |"]
+        lines += ["| --- | ---: | ---: |"]
+        for name, rate in inproc.items():
+            if name.startswith("route"):
+                continue
+            lines.append(f"| {name} | {rate:,.0f} | {_pct(_ratio(rate, raw))} |")
+    rss = results.get("rss_mb", {})
+    if rss:
+        lines += ["", "| process | RSS after the run (MB) |", "| --- | ---: |"]
+        lines += [f"| {k} | {v:.0f} |" for k, v in rss.items()]
+    lines += ["", "| target (issue 9) | measured | met |", "| --- | --- | --- |"]
+    for label, shown, met in targets(results):
+        verdict = "n/a" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {label} | {shown} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.0%}" if value is not None else "-"
+
+
+def _times(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "-"
+
+
+COLORS = {
+    "client_credentials": "#2b6cb0",
+    "authorization_code": "#2f855a",
+    "refresh_token": "#38a169",
+    "ceiling": "#a0aec0",
+    "node-oidc-provider": "#dd6b20",
+    "resource": "#805ad5",
+}
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """A horizontal bar chart of requests/s per scenario (needs matplotlib: the bench extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(results["scenarios"].items())
+    names = [name for name, _ in rows][::-1]
+    rates = [row["rps"] for _, row in rows][::-1]
+    colors = [COLORS.get(row["group"], "#4a5568") for _, row in rows][::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.4))
+    bars = ax.barh(names, rates, color=colors)
+    ax.bar_label(bars, labels=[f"{r:,.0f}" for r in rates], padding=3, fontsize=8)
+    ax.set_xlabel("requests/s (median of interleaved rounds; one server process on one core)")
+    meta = results["meta"]
+    ax.set_title(f"tokensmith benchmarks, {meta['date'][:10]}", fontsize=11)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlim(0, max(rates) * 1.15)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--chart", type=Path)
+    args = parser.parse_args()
+    results = json.loads(args.results.read_text())
+    print(markdown(results))
+    if args.chart:
+        chart(results, args.chart)
+
+
+if __name__ == "__main__":
+    main()

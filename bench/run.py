@@ -1,0 +1,432 @@
+"""Run every benchmark scenario and write ``bench/results/`` (JSON and a Markdown table).
+
+    .venv/bin/python -m bench.run            # or: make bench
+
+Servers (tokensmith on SQLite and PostgreSQL, the two ceilings, node-oidc-provider and a resource
+server) run side by side on CPU 0, each idle while another is measured; wrk runs on CPU 1. Each
+scenario is measured in ``--rounds`` interleaved rounds (A, B, C, A, B, C, ...) of ``--duration``
+seconds; a figure is the median of its rounds. Single-use codes and refresh tokens are prepared
+through the real endpoints before each round of their scenario (not measured). Loopback only;
+every load loop is bounded by wrk's duration. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import node, report
+from bench.common import BENCH, PYTHON, ROOT, SERVER_CPU, Server, ensure_wrk, free_port, pinned
+from bench.common import run_wrk as wrk
+from bench.prepare import Browser, code_body, refresh_body
+from bench.seed import API, CC_BODY, Seeded, seed
+
+RESULTS = BENCH / "results"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ALGS = {"es256": "ES256", "eddsa": "EdDSA"}
+
+
+@dataclass
+class Scenario:
+    name: str
+    group: str
+    server: str
+    path: str
+    method: str = "POST"
+    body: str | None = None
+    auth: Callable[[], str | None] = lambda: None
+    single_use: str | None = None  # "code" or "refresh": bodies prepared before each round
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    need: int = 0  # single-use items needed per round (from the warm-up rate)
+
+
+@dataclass
+class Database:
+    name: str
+    url: str
+    seeded: Seeded | None = None
+
+
+def tokensmith_server(name: str, db: Database, alg: str, workdir: Path) -> Server:
+    port = free_port()
+    env = {
+        "TOKENSMITH_ISSUER": f"http://127.0.0.1:{port}",
+        "TOKENSMITH_DATABASE_URL": db.url,
+        "TOKENSMITH_SIGNING_ALG": alg,
+        "TOKENSMITH_AUTHORIZATION_CODE_TTL": "600",
+        "TOKENSMITH_LOG_LEVEL": "WARNING",
+        # the per-client limit (default 600/minute) would answer 429 to a load generator
+        "TOKENSMITH_TOKEN_RATE_LIMIT": "",
+    }
+    command = [str(Path(PYTHON).parent / "tokensmith"), "serve", "--port", str(port)]
+    return Server(
+        name, port, command, env=env, cwd=str(workdir), health="/.well-known/openid-configuration"
+    )
+
+
+def uvicorn_server(name: str, factory: str, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    command = [PYTHON, "-m", "uvicorn", factory, "--factory", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    return Server(name, port, command, env=env or {}, cwd=str(ROOT))
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str | None) -> Iterator[str | None]:
+    """A bench database created for the run and dropped after it (None: no PostgreSQL)."""
+    if admin_url is None:
+        yield None
+        return
+    import asyncpg
+
+    name = f"tokensmith_bench_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"PostgreSQL unavailable at {admin_url} ({exc}): PostgreSQL scenarios skipped")
+        yield None
+        return
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def settings_for(url: str) -> Any:
+    from tokensmith.settings import Settings
+
+    return Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+
+
+async def prepare(
+    scenario: Scenario, servers: dict[str, Server], seeded: Seeded, n: int
+) -> list[str]:
+    async with Browser(servers[scenario.server].url, seeded) as browser:
+        await browser.login()
+        if scenario.single_use == "code":
+            return [code_body(c, v) for c, v in await browser.codes(n)]
+        return [refresh_body(t) for t in await browser.refresh_tokens(n)]
+
+
+def measure(
+    scenario: Scenario,
+    servers: dict[str, Server],
+    seeded: dict[str, Seeded],
+    *,
+    duration: float,
+    connections: int,
+) -> dict[str, float]:
+    server = servers[scenario.server]
+    bodies = None
+    if scenario.single_use:
+        db = scenario.server.split("-")[1]
+        bodies = asyncio.run(prepare(scenario, servers, seeded[db], scenario.need))
+    return wrk(
+        server.url + scenario.path,
+        duration=duration,
+        connections=connections,
+        method=scenario.method,
+        body=scenario.body,
+        bodies=bodies,
+        authorization=scenario.auth(),
+    )
+
+
+def build_scenarios(
+    dbs: dict[str, Database], with_node: bool, node_auth: str, token: Callable[[], str]
+) -> list[Scenario]:
+    out: list[Scenario] = []
+    for key, db in dbs.items():
+        s = db.seeded
+        assert s is not None
+        label = {"sqlite": "SQLite", "pg": "PostgreSQL"}[key]
+        out += [
+            Scenario(
+                f"tokensmith cc JWT ES256 {label}",
+                "client_credentials",
+                f"ts-{key}-es256",
+                "/token",
+                body=CC_BODY,
+                auth=lambda s=s: s.cc_jwt_auth,
+            ),
+            Scenario(
+                f"tokensmith cc JWT EdDSA {label}",
+                "client_credentials",
+                f"ts-{key}-eddsa",
+                "/token",
+                body=CC_BODY,
+                auth=lambda s=s: s.cc_jwt_auth,
+            ),
+            Scenario(
+                f"tokensmith cc opaque {label}",
+                "client_credentials",
+                f"ts-{key}-es256",
+                "/token",
+                body=CC_BODY,
+                auth=lambda s=s: s.cc_opaque_auth,
+            ),
+            Scenario(
+                f"tokensmith code exchange {label}",
+                "authorization_code",
+                f"ts-{key}-es256",
+                "/token",
+                auth=lambda s=s: s.web_auth,
+                single_use="code",
+            ),
+            Scenario(
+                f"tokensmith refresh rotation {label}",
+                "refresh_token",
+                f"ts-{key}-es256",
+                "/token",
+                auth=lambda s=s: s.web_auth,
+                single_use="refresh",
+            ),
+        ]
+    out += [
+        Scenario("ceiling bare ASGI", "ceiling", "ceiling-asgi", "/token", body=CC_BODY),
+        Scenario("ceiling plain FastAPI", "ceiling", "ceiling-fastapi", "/token", body=CC_BODY),
+    ]
+    if with_node:
+        for flavour, resource in node.RESOURCES.items():
+            out.append(
+                Scenario(
+                    f"node-oidc-provider cc {flavour}",
+                    "node-oidc-provider",
+                    "node",
+                    "/token",
+                    body=f"{CC_BODY}&resource={resource}",
+                    auth=lambda: node_auth,
+                )
+            )
+    bearer = lambda: f"Bearer {token()}"  # noqa: E731
+    out += [
+        Scenario("route unprotected", "resource", "resource", "/open", "GET", auth=bearer),
+        Scenario(
+            "route protected (reused token)",
+            "resource",
+            "resource",
+            "/protected",
+            "GET",
+            auth=bearer,
+        ),
+    ]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds, once per scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--no-node", action="store_true", help="skip node-oidc-provider")
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES_URL", POSTGRES_ADMIN),
+        help="admin URL of a PostgreSQL server; a bench database is created and dropped",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    ensure_wrk()
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="tokensmith-bench-"))
+    servers: dict[str, Server] = {}
+    try:
+        with postgres_database(None if args.no_postgres else args.postgres) as pg_url:
+            results = run(args, workdir, servers, pg_url)
+    finally:
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for name in (f"results-{stamp}.json", "latest.json"):
+        (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
+    markdown = report.markdown(results)
+    (args.out / "latest.md").write_text(markdown)
+    with contextlib.suppress(ImportError):
+        report.chart(results, args.out / "latest.png")
+    print(markdown)
+    print(f"written to {args.out}/ (latest.json, latest.md, latest.png)")
+
+
+def run(
+    args: argparse.Namespace, workdir: Path, servers: dict[str, Server], pg_url: str | None
+) -> dict[str, Any]:
+    dbs: dict[str, Database] = {
+        "sqlite": Database("sqlite", f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
+    }
+    if pg_url is not None:
+        dbs["pg"] = Database("pg", pg_url)
+    for db in dbs.values():
+        db.seeded = asyncio.run(seed(settings_for(db.url)))
+    seeded = {key: db.seeded for key, db in dbs.items() if db.seeded is not None}
+    for key, db in dbs.items():
+        for alg in ("es256", "eddsa"):
+            name = f"ts-{key}-{alg}"
+            servers[name] = tokensmith_server(name, db, ALGS[alg], workdir)
+    servers["ceiling-asgi"] = uvicorn_server("ceiling-asgi", "bench.apps:bare_asgi")
+    servers["ceiling-fastapi"] = uvicorn_server("ceiling-fastapi", "bench.apps:plain_fastapi")
+    issuer = servers["ts-sqlite-es256"]
+    servers["resource"] = uvicorn_server(
+        "resource", "bench.apps:resource_app", {"BENCH_ISSUER": issuer.url, "BENCH_AUDIENCE": API}
+    )
+    with_node = not args.no_node
+    if with_node:
+        node_dir = node.install()
+        if node_dir is None:
+            with_node = False
+        else:
+            servers["node"] = node.server(node_dir)
+    for name, server in servers.items():
+        if name == "resource":
+            continue
+        server.start(workdir)
+    servers["resource"].start(workdir)  # after its issuer
+
+    sqlite_seeded = seeded["sqlite"]
+    token_cache: list[str] = []
+
+    def resource_token() -> str:
+        if not token_cache:
+            response = httpx.post(
+                issuer.url + "/token",
+                content=CC_BODY,
+                headers={
+                    "Authorization": sqlite_seeded.cc_jwt_auth,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            response.raise_for_status()
+            token_cache.append(response.json()["access_token"])
+        return token_cache[0]
+
+    scenarios = build_scenarios(dbs, with_node, node.AUTH, resource_token)
+    if args.only:
+        scenarios = [s for s in scenarios if args.only.lower() in s.name.lower()]
+    common = {"connections": args.connections}
+    print(f"{len(scenarios)} scenarios x {args.rounds} rounds of {args.duration:g} s", flush=True)
+    for scenario in scenarios:  # warm-up; also sizes the single-use files
+        scenario.need = 400
+        warm = measure(scenario, servers, seeded, duration=args.warmup, **common)
+        scenario.need = int(warm["rps"] * args.duration * 1.6) + 500
+        print(f"  warm-up {scenario.name}: {warm['rps']:,.0f} req/s", flush=True)
+    for round_no in range(1, args.rounds + 1):
+        for scenario in scenarios:
+            result = measure(scenario, servers, seeded, duration=args.duration, **common)
+            scenario.rounds.append(result)
+            if scenario.single_use:
+                scenario.need = max(scenario.need, int(result["rps"] * args.duration * 1.6) + 500)
+            print(
+                f"  round {round_no} {scenario.name}: {result['rps']:,.0f} req/s"
+                f" p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms"
+                f" errors {result['errors']:.0f}",
+                flush=True,
+            )
+    rss = {name: s.rss_mb() for name, s in servers.items()}
+    inprocess = resource_inprocess(args.rounds)
+    return {
+        "meta": meta(args),
+        "scenarios": {s.name: summarize(s) for s in scenarios},
+        "inprocess": inprocess,
+        "rss_mb": {k: round(v, 1) for k, v in rss.items() if v is not None},
+    }
+
+
+def summarize(s: Scenario) -> dict[str, Any]:
+    def med(key: str) -> float:
+        return round(statistics.median(r[key] for r in s.rounds), 2)
+
+    return {
+        "group": s.group,
+        "rps": med("rps"),
+        "p50_ms": med("p50_ms"),
+        "p99_ms": med("p99_ms"),
+        "errors": int(sum(r["errors"] for r in s.rounds)),
+        "requests": int(sum(r["requests"] for r in s.rounds)),
+        "rounds_rps": [round(r["rps"], 1) for r in s.rounds],
+    }
+
+
+def resource_inprocess(rounds: int) -> dict[str, float]:
+    """bench_resource's in-process validation rates (medians of ``rounds``), pinned like a
+    server."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "resource.json"
+        command = [PYTHON, "-m", "bench.bench_resource", "--slice", "0.5", "--pool", "1000"]
+        command += ["--rounds", str(rounds), "--statistic", "median", "--json", str(out)]
+        subprocess.run(
+            pinned(SERVER_CPU, command),
+            cwd=ROOT,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
+        data: dict[str, float] = json.loads(out.read_text())
+    return data
+
+
+def meta(args: argparse.Namespace) -> dict[str, Any]:
+    import cryptography
+    import fastapi
+    import jwt
+    import uvicorn
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "cpu": _cpu_model(),
+        "python": sys.version.split()[0],
+        "versions": {
+            "fastapi": fastapi.__version__,
+            "uvicorn": uvicorn.__version__,
+            "pyjwt": jwt.__version__,
+            "cryptography": cryptography.__version__,
+            "oidc-provider": node.version(),
+            "node": node.node_version(),
+        },
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "connections": args.connections,
+    }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
