@@ -25,3 +25,9 @@ check: install
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
+
+# The benchmarks of docs/performance.md: wrk (apt, installed when missing and root), node-oidc-provider
+# (npm, into bench/node/node_modules), local PostgreSQL when reachable. About 8 minutes.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -59,6 +59,8 @@ async def test_tokensmith_scenarios_in_process(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("factory", [apps.bare_asgi, apps.plain_fastapi])
 async def test_ceilings_sign_a_token(factory: object) -> None:
+    if factory is apps.plain_fastapi:
+        pytest.importorskip("python_multipart", reason="the bench extra (FastAPI Form fields)")
     app = factory()  # type: ignore[operator]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://bench"
