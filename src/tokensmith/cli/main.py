@@ -1,4 +1,4 @@
-"""``tokensmith``: serve, demo, db, apis, clients, users, keys.
+"""``tokensmith``: serve, demo, doctor, db, apis, clients, users, keys.
 
 Settings come from ``TOKENSMITH_*`` variables (and ``.env``), so scripts can drive a fresh server
 with no file edits. A refused operation prints one line on stderr and exits 1; bad arguments exit 2.
@@ -215,6 +215,26 @@ def demo(
 async def _upgrade(settings: Settings) -> None:
     async with Admin(settings):
         pass
+
+
+@app.command()
+def doctor(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also check the server running at this URL, e.g. https://auth.example.com."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the configuration (and with --url a running server): exit 1 on any finding."""
+    from tokensmith.doctor import diagnose
+
+    settings = load_settings()
+    report = asyncio.run(diagnose(settings, url=url))
+    typer.echo(report.as_json() if as_json else report.as_text())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")
