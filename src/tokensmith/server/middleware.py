@@ -2,7 +2,8 @@
 ``BaseHTTPMiddleware``).
 
 HTML pages: a strict CSP (no inline script or style, ``frame-ancestors 'none'``),
-``X-Frame-Options: DENY``, ``Cache-Control: no-store``. Every response: ``nosniff`` and
+``X-Frame-Options: DENY``, ``Cache-Control: no-store`` (also on every redirect: their
+``Location`` carries codes and interaction ids). Every response: ``nosniff`` and
 ``Referrer-Policy: no-referrer`` (pages carry codes and interaction ids); HSTS when the issuer is
 https. No ``form-action`` directive: Chromium applies it to the redirect that follows a form post,
 which must reach the client's redirect URI.
@@ -51,6 +52,9 @@ class SecurityHeaders:
                     headers.append(
                         (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
                     )
+                if 300 <= message["status"] < 400 and b"cache-control" not in names:
+                    # Redirects carry authorization codes, errors and interaction ids in Location.
+                    headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
 
