@@ -652,3 +652,28 @@ async def test_consent_page_without_decision_shows_page_again(server_env: Server
     assert response.status_code == 200
     assert await env.count("ts_authorization_codes") == 0
     assert await env.count("ts_consents") == 0
+
+
+async def test_redirects_carrying_codes_are_not_cacheable(server_env: ServerEnv) -> None:
+    """Every redirect (to the login page with an interaction id, back to the client with a code
+    or an error) carries ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``."""
+    env = server_env
+    client = await env.client()
+    await env.user()
+    ua = env.browser()
+    flow = await env.start_authorize(ua, client)
+    page = await ua.get(flow.location)
+    login = await submit_login(ua, hidden_fields(page.text))
+    consent_page = await ua.get(login.headers["location"])
+    consent = await ua.post(
+        "/consent", data={**hidden_fields(consent_page.text), "decision": "allow"}
+    )
+    assert "code=" in consent.headers["location"]
+    again = await env.start_authorize(ua, client)  # consent remembered: straight to the client
+    assert "code=" in again.location
+    error = await env.start_authorize(ua, client, response_type="token")
+    assert "error=" in error.location
+    for response in (flow.response, login, consent, again.response, error.response):
+        assert response.status_code in (302, 303)
+        assert "no-store" in response.headers.get("cache-control", ""), response.headers
+        assert response.headers["referrer-policy"] == "no-referrer"
