@@ -39,7 +39,7 @@ import pytest
 
 from tests.conftest import FAST_HASH
 
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 60.0
 PASSWORD = "correct horse battery"

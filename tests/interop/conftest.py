@@ -27,7 +27,7 @@ from tests.services import node_path
 NODE_DIR = Path(__file__).parent / "node"
 NPM_CI = ["ci", "--no-audit", "--no-fund"]
 NPM_TIMEOUT = 180
-SCRIPT_TIMEOUT = 45.0
+SCRIPT_TIMEOUT = 120.0
 API = "https://api.interop.test"
 API_SCOPES = ("docs:read", "docs:write")
 CALLBACK = "http://127.0.0.1:9/callback"
