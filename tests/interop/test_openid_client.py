@@ -53,7 +53,6 @@ async def login(
         assert query_of(callback)["iss"] == live.issuer
         await script.send(callback)
         result = await script.read()
-        result["browser_cookies"] = dict(ua.cookies)
         if "end_session_url" in result:
             result["logout"] = await ua.get(result["end_session_url"])
             result["after_logout"] = await ua.get(start["authorization_url"])
