@@ -50,9 +50,19 @@ START_TIMEOUT = 30.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
-            item.add_marker(pytest.mark.browser)
+    """Mark these tests ``browser`` and run them after every other test of the session.
+
+    pytest-playwright's sync API keeps an event loop running in the main thread from the first
+    browser test to the end of the session (its ``playwright`` fixture is session-scoped);
+    ``asyncio.run`` and pytest-asyncio's loops cannot start while it does.
+    """
+    here = Path(__file__).parent
+    ours = [item for item in items if Path(str(item.fspath)).is_relative_to(here)]
+    for item in ours:
+        item.add_marker(pytest.mark.browser)
+    if ours:
+        mine = set(ours)
+        items[:] = [item for item in items if item not in mine] + ours
 
 
 @pytest.fixture(scope="session")

@@ -222,6 +222,9 @@ CloudDocs demo: everything runs on this machine; data in {folder}
   CloudDocs API         {data.api}   Swagger UI: {data.api}/docs ("Authorize" uses PKCE)
   CloudDocs SPA         {data.spa_url}   single-page app: PKCE in the browser, tokens in memory
 
+  Clients (secrets in {folder / "demo.json"}):
+    web {data.web_client_id}, SPA {data.spa_client_id}, worker {data.worker_client_id}
+
   The worker (client credentials, lists every document):
     {sys.executable} {worker} {folder / "demo.json"}
   "Login with GitHub": set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (callback URL
