@@ -587,6 +587,33 @@ async def test_authorization_endpoint_accepts_post_per_openid_connect(
     assert "location" not in wrong_type.headers
 
 
+async def test_post_authorization_request_follows_the_same_rules(server_env: ServerEnv) -> None:
+    """A POSTed request gets the same checks: bad client/redirect pairs are a page, other
+    errors go to the redirect URI (with 303), a doubled redirect_uri is a page."""
+    env = server_env
+    client = await env.client()
+    params, _ = env.authorize_params(client)
+    bad, _ = env.authorize_params(client, redirect_uri="https://evil.example/cb")
+    assert_page(await env.browser().post("/authorize", data=bad))
+    wrong, _ = env.authorize_params(client, response_type="token")
+    assert_redirect_error(
+        await env.browser().post("/authorize", data=wrong),
+        "unsupported_response_type",
+        redirect_uri=REDIRECT,
+        state=wrong["state"],
+        issuer=env.settings.issuer,
+        status=303,
+    )
+    doubled = urlencode(params) + "&" + urlencode({"redirect_uri": REDIRECT})
+    response = await env.browser().post(
+        "/authorize",
+        content=doubled,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_page(response)
+    assert await env.count("ts_interactions") == 0
+
+
 async def test_percent_encoded_redirect_uri_is_decoded_once(server_env: ServerEnv) -> None:
     """The exact registered URI sent percent-encoded (as every client does) matches."""
     env = server_env
