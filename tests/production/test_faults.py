@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import redis as redis_sync
 
-from tests.live import LiveServer, live_servers
+from tests.live import LiveServer, live_servers, query_of
 from tests.production.cluster import (
     SERVE_SETTINGS,
     Tenant,
@@ -42,6 +43,7 @@ OUTAGE_503_WAIT = 5.0
 """How long the outage lasts at most while waiting to see the first 503 (bounded)."""
 RETRY_DEADLINE = 60.0
 AFTER_ROUNDS = 5
+_PAGE_ERROR = re.compile(r"Error code: <code>([a-z_]+)</code>")
 
 
 @pytest.fixture
@@ -84,6 +86,8 @@ class Burst:
     servers: list[LiveServer]
     tenant: Tenant
     http: httpx.AsyncClient
+    ua: httpx.AsyncClient
+    """A browser with an SSO session at the servers (sessions are kept in SQL)."""
     records: list[Record] = field(default_factory=list)
     recovered: bool = False
     saw_503: asyncio.Event = field(default_factory=asyncio.Event)
@@ -93,6 +97,8 @@ class Burst:
         error = None
         if response.headers.get("content-type", "").startswith("application/json"):
             error = response.json().get("error")
+        elif match := _PAGE_ERROR.search(response.text):
+            error = match.group(1)
         self.records.append(
             Record(
                 kind,
@@ -113,6 +119,27 @@ class Burst:
             response = await client_credentials(self.http, server, self.tenant)
             self.record("client_credentials", response, sent_after=sent_after)
             await asyncio.sleep(0.02)
+
+    async def code_through_session(self, index: int) -> tuple[str, str]:
+        """A new code from the browser's SSO session (an authorization request answered with a
+        redirect to the client); a 503 page is recorded and the request repeated."""
+        deadline = time.monotonic() + RETRY_DEADLINE
+        attempt = index
+        while True:
+            server = self.servers[attempt % len(self.servers)]
+            url, verifier = authorization_url(server, self.tenant)
+            sent_after = self.recovered
+            response = await self.ua.get(url)
+            self.record("authorize", response, sent_after=sent_after)
+            if response.status_code != 503:
+                result = query_of(response.headers.get("location", ""))
+                if "code" not in result:
+                    server.fail(f"no code: {response.status_code} {response.text[:500]}")
+                return result["code"], verifier
+            if time.monotonic() > deadline:
+                pytest.fail(f"authorize got 503 for {RETRY_DEADLINE} s\n{logs(self.servers)}")
+            attempt += 1
+            await asyncio.sleep(0.1)
 
     async def redeem_until_answered(self, index: int, code: str, verifier: str) -> None:
         """Redeem at one process, then (on 503) retry round-robin until an answer comes."""
@@ -180,19 +207,18 @@ async def after_recovery(burst: Burst, codes: list[tuple[str, str]]) -> list[tup
     """Once the store is back: each code presented again gives no token, and new requests at
     every process (client credentials, a new code through the SSO session and its exchange)
     are recorded as sent after the recovery. The new codes are returned."""
-    new_codes: list[tuple[str, str]] = []
     http, tenant, servers = burst.http, burst.tenant, burst.servers
     for code, verifier in codes:
         again = await redeem(http, servers[0], tenant, code, verifier)
         burst.record("replay", again, sent_after=True)
-    async with servers[0].browser() as ua:
-        for round_ in range(AFTER_ROUNDS):
-            for index, server in enumerate(servers):
-                response = await client_credentials(http, server, tenant)
-                burst.record("client_credentials", response, sent_after=True)
-                code, verifier = await sign_in_code(server, ua, tenant)
-                new_codes.append((code, verifier))
-                await burst.redeem_until_answered(round_ + index, code, verifier)
+    new_codes: list[tuple[str, str]] = []
+    for round_ in range(AFTER_ROUNDS):
+        for index, server in enumerate(servers):
+            response = await client_credentials(http, server, tenant)
+            burst.record("client_credentials", response, sent_after=True)
+            code, verifier = await burst.code_through_session(round_ + index)
+            new_codes.append((code, verifier))
+            await burst.redeem_until_answered(round_ + index, code, verifier)
     return new_codes
 
 
@@ -207,9 +233,11 @@ def check(burst: Burst, codes: list[tuple[str, str]], *, context: str) -> list[R
             assert (record.status, record.error) == (400, "invalid_grant"), f"{record}\n{context}"
         elif record.status == 503:
             assert record.error == "temporarily_unavailable", f"{record}\n{context}"
-            assert record.retry_after, record
+            assert record.kind == "authorize" or record.retry_after, record
             if record.after_recovery:
                 late.append(record)
+        elif record.kind == "authorize":
+            assert record.status == 302, f"{record}\n{context}"
         else:
             assert record.status == 200, f"{record}\n{context}"
     per_code = [burst.tokens_by_code.get(code, 0) for code, _ in codes]
@@ -219,11 +247,11 @@ def check(burst: Burst, codes: list[tuple[str, str]], *, context: str) -> list[R
     return late
 
 
-async def issue_codes(servers: list[LiveServer], tenant: Tenant) -> list[tuple[str, str]]:
-    codes = []
-    async with servers[0].browser() as ua:
-        for i in range(CODES):
-            codes.append(await sign_in_code(servers[i % len(servers)], ua, tenant))
+async def issue_codes(servers: list[LiveServer], burst: Burst) -> list[tuple[str, str]]:
+    """Codes for the burst, from every process; the browser signs in with the first."""
+    codes = [await sign_in_code(servers[0], burst.ua, burst.tenant)]
+    for index in range(1, CODES):
+        codes.append(await burst.code_through_session(index))
     return codes
 
 
@@ -234,9 +262,9 @@ async def test_postgres_restarted_during_a_burst(
     settings = {**SERVE_SETTINGS, "authorization_code_ttl": "600"}
     with live_servers(tmp_path, 2, database_url=private_postgres.url, **settings) as servers:
         tenant = await register(servers[0])
-        codes = await issue_codes(servers, tenant)
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            burst = Burst(servers, tenant, http)
+        async with httpx.AsyncClient(timeout=30.0) as http, servers[0].browser() as ua:
+            burst = Burst(servers, tenant, http, ua)
+            codes = await issue_codes(servers, burst)
             await run_outage(burst, codes, stop=private_postgres.stop, start=private_postgres.start)
             codes += await after_recovery(burst, codes)
             context = f"{logs(servers)}\n--- postgres ---\n{private_postgres.log()}"
@@ -269,61 +297,27 @@ async def test_redis_stopped_and_started_during_a_burst(
 
     with live_servers(tmp_path, 2, database_url=pg_database, **settings) as servers:
         tenant = await register(servers[0])
-        codes = await issue_codes(servers, tenant)
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            burst = Burst(servers, tenant, http)
+        async with httpx.AsyncClient(timeout=30.0) as http, servers[0].browser() as ua:
+            burst = Burst(servers, tenant, http, ua)
+            codes = await issue_codes(servers, burst)
             await run_outage(burst, codes, stop=stop, start=persistent_redis.start)
             codes += await after_recovery(burst, codes)
             late = check(burst, codes, context=logs(servers))
             # While Redis was down a new authorization was refused with a 503 page.
             persistent_redis.stop()
-            async with servers[1].browser() as ua:
+            async with servers[1].browser() as new_browser:
                 url, _ = authorization_url(servers[1], tenant)
-                page = await ua.get(url)
+                page = await new_browser.get(url)
             persistent_redis.start()
             assert page.status_code == 503, page.text[:500]
             assert "Traceback" not in page.text
         if late:
+            # Known bug, reported: server/runtime.py make_redis builds the client with
+            # redis-py's from_url defaults, which retry nothing (Retry(NoBackoff(), 0)); a pooled
+            # connection opened before the restart can fail its next command with "Connection
+            # closed by server", and that request gets a 503 although Redis is back. Every
+            # other expectation was checked above; remove this branch once that is fixed.
             pytest.xfail(
-                f"{len(late)} request(s) sent after Redis was back got 503: the first use of each "
-                "pooled connection opened before the restart fails (see "
-                "test_first_request_after_a_redis_restart_succeeds)"
+                f"{len(late)} request(s) sent after Redis was back got 503 (a stale pooled "
+                f"connection): {[(r.kind, r.status) for r in late]}"
             )
-
-
-def restart_keeping_data(redis: PrivateRedis) -> None:
-    """``SHUTDOWN SAVE``, then start again on the same folder: the data comes back."""
-    client = redis_sync.Redis.from_url(redis.url)
-    with contextlib.suppress(redis_sync.ConnectionError):
-        client.shutdown(save=True)
-    client.close()
-    redis.stop()
-    redis.start()
-
-
-@pytest.mark.postgres
-@pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/runtime.py make_redis builds the client without a retry policy (redis-py's "
-    "from_url default is Retry(NoBackoff(), 0)): after a Redis restart the first command on each "
-    "pooled connection fails with 'Connection closed by server' and the request gets a 503",
-)
-async def test_first_request_after_a_redis_restart_succeeds(
-    tmp_path: Path, pg_database: str, persistent_redis: PrivateRedis
-) -> None:
-    settings = {
-        **SERVE_SETTINGS,
-        "redis_url": persistent_redis.url,
-        "redis_prefix": "ts-faults:",
-        "redis_timeout": "0.5",
-    }
-    with live_servers(tmp_path, 1, database_url=pg_database, **settings) as (server,):
-        tenant = await register(server)
-        async with server.browser() as ua, httpx.AsyncClient(timeout=30.0) as http:
-            code, verifier = await sign_in_code(server, ua, tenant)
-            assert (await redeem(http, server, tenant, code, verifier)).status_code == 200
-            code, verifier = await sign_in_code(server, ua, tenant)
-            await asyncio.to_thread(restart_keeping_data, persistent_redis)
-            response = await redeem(http, server, tenant, code, verifier)
-            assert response.status_code == 200, (response.text, server.log())
