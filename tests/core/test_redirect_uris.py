@@ -3,6 +3,8 @@ loopback exception (RFC 9700 §2.1/§4.1.3, RFC 8252 §7.1/§7.3, OAuth 2.1 §2.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,3 +161,86 @@ def test_native_loopback_match_keeps_host_and_path_property(suffix: str) -> None
     requested = "http://127.0.0.1:5000" + suffix
     if is_match(requested, "http://127.0.0.1/cb", native=True):
         assert suffix == "/cb"
+
+
+# -- fuzzing (issue 10): registration and matching of any input -------------------------------
+
+REGISTERED_URIS = [
+    "https://rp.test/cb",
+    "https://rp.test:8443/cb?tenant=a",
+    "http://127.0.0.1/cb",
+    "http://127.0.0.1:8080/cb",
+    "http://[::1]/cb?x=1",
+    "http://localhost/cb",
+    "com.example.app:/cb",
+]
+URI_CHARS = st.sampled_from("aZ09:/?#@[]%.-_~+*\\ é\x00")
+PORTS = st.one_of(
+    st.integers(min_value=0, max_value=70000).map(str),
+    st.text(st.sampled_from("0189\u0668\uff10\u00b2-+ "), max_size=6),
+)
+# RFC 8252 §7.3: a native app's loopback IP redirect, any port; the rest exactly as registered.
+LOOPBACK = re.compile(r"http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?([/?][^#]*)?")
+
+
+@st.composite
+def near_misses(draw: st.DrawFn, registered: str) -> str:
+    """``registered`` with another port, userinfo, a suffix, upper case; or noise."""
+    kind = draw(st.sampled_from(["port", "userinfo", "suffix", "case", "noise", "same"]))
+    scheme, _, rest = registered.partition("://")
+    if kind == "port" and rest:
+        host = rest.split("/", 1)[0].split("?", 1)[0]
+        tail = rest[len(host) :]
+        bare = host if host.startswith("[") and host.endswith("]") else host.split(":", 1)[0]
+        if host.startswith("[") and "]:" in host:
+            bare = host.split("]:", 1)[0] + "]"
+        port = draw(PORTS)
+        return f"{scheme}://{bare}:{port}{tail}" if port else f"{scheme}://{bare}{tail}"
+    if kind == "userinfo":
+        return registered.replace("://", "://" + draw(st.text(URI_CHARS, max_size=6)) + "@", 1)
+    if kind == "suffix":
+        return registered + draw(st.text(URI_CHARS, min_size=1, max_size=6))
+    if kind == "case":
+        return registered.upper()
+    if kind == "noise":
+        return draw(st.text(URI_CHARS, max_size=40))
+    return registered
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(URI_CHARS, max_size=40) | st.sampled_from(REGISTERED_URIS), st.booleans())
+def test_any_uri_is_registrable_unchanged_or_invalid_redirect_uri_property(
+    uri: str, native: bool
+) -> None:
+    try:
+        accepted = check_registrable(uri, native=native)
+    except InvalidRedirectUri:
+        return
+    assert accepted == uri
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data(), st.sampled_from(REGISTERED_URIS), st.booleans())
+def test_a_match_is_the_registered_uri_except_a_loopback_port_property(
+    data: st.DataObject, registered: str, native: bool
+) -> None:
+    """RFC 9700 §4.1.3 / RFC 8252 §7.3: a matching URI equals the registered one, or (native app,
+    http loopback IP) differs only by a valid port."""
+    requested = data.draw(near_misses(registered))
+    if not is_match(requested, registered, native=native) or requested == registered:
+        return
+    assert native
+    got, want = LOOPBACK.fullmatch(requested), LOOPBACK.fullmatch(registered)
+    assert got is not None, requested
+    assert want is not None, registered
+    assert got.group(1) == want.group(1)
+    assert (got.group(3) or "") == (want.group(3) or "")
+    port = got.group(2)
+    assert port is None or 0 < int(port) < 65536
+
+
+@pytest.mark.parametrize("port", ["\u0668\u0660", "\uff10\uff18", "\u00b2", "8080 ", "+80", "-1"])
+def test_loopback_port_must_be_ascii_digits(port: str) -> None:
+    """Regression: ``\\d`` also matched Arabic-Indic and full-width digits, so
+    ``http://127.0.0.1:\\u0668\\u0660/cb`` (port 80 in Arabic-Indic digits) matched ``http://127.0.0.1/cb``."""
+    assert not is_match(f"http://127.0.0.1:{port}/cb", "http://127.0.0.1/cb", native=True)

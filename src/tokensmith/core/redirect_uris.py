@@ -17,7 +17,8 @@ from tokensmith.core.errors import InvalidRedirectUri
 
 MAX_LENGTH = 2000
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-_LOOPBACK_IP_NETLOC = re.compile(r"(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?")
+# [0-9], not \d: \d also matches non-ASCII digits (Arabic-Indic, full-width), which int() accepts.
+_LOOPBACK_IP_NETLOC = re.compile(r"(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?")
 _PRIVATE_SCHEME = re.compile(r"[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+")
 
 
