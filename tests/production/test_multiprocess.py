@@ -114,14 +114,18 @@ async def test_migrations_run_once_when_three_processes_start_together(
 async def test_code_issued_by_one_process_is_redeemed_at_another(
     tmp_path: Path, pg_database: str, store: str, request: pytest.FixtureRequest
 ) -> None:
+    """A code issued by the first process is redeemed at the second; presented again at the
+    first it revokes what it issued. Then two redemptions of one code at once, one at each
+    process: one token, and the replay revokes it (RFC 9700 §4.2.4) however the two interleave."""
     extra = request.getfixturevalue("shared_redis") if store == "redis" else {}
     settings = {**SERVE_SETTINGS, **extra}
-    with live_servers(tmp_path, 2, database_url=pg_database, **settings) as (first, second):
+    with live_servers(tmp_path, 2, database_url=pg_database, **settings) as servers:
+        first, second = servers
         tenant = await register(first)
         async with first.browser() as ua, http_client() as http:
             code, verifier = await sign_in_code(first, ua, tenant)
             response = await redeem(http, second, tenant, code, verifier)
-            assert response.status_code == 200, (response.text, logs([first, second]))
+            assert response.status_code == 200, (response.text, logs(servers))
             tokens = response.json()
             # Verified with the JWKS of the process that signed it (processes that started
             # together may publish different keys until their next reload: see the first test).
@@ -133,6 +137,25 @@ async def test_code_issued_by_one_process_is_redeemed_at_another(
             # The replay at the first process revoked what the second one issued.
             used = await refresh(http, second, tenant, tokens["refresh_token"])
             assert used.status_code == 400, used.text
+
+            surviving = 0
+            for _ in range(REPLAY_ROUNDS):
+                code, verifier = await sign_in_code(first, ua, tenant)
+                results = await asyncio.gather(
+                    *(redeem(http, server, tenant, code, verifier) for server in servers)
+                )
+                assert outcomes(results) == {"200": 1, "400 invalid_grant": 1}, logs(servers)
+                (winner,) = [r for r in results if r.status_code == 200]
+                after = await refresh(http, first, tenant, winner.json()["refresh_token"])
+                surviving += after.status_code == 200
+    if surviving and store == "redis":
+        # Known bug, reported: with Redis the replay revokes nothing when it arrives while the
+        # first redemption's transaction is open: the tombstone is in Redis at once, the grant
+        # row only at that commit, so stores.grants.revoke(grant_id) updates no row
+        # (core/grants/authorization_code.py; SQL codes serialise on the row lock). Every other
+        # expectation was checked above; remove this branch once that is fixed.
+        pytest.xfail(f"{surviving} of {REPLAY_ROUNDS} codes replayed concurrently kept tokens")
+    assert surviving == 0, f"{surviving} of {REPLAY_ROUNDS} codes replayed concurrently kept tokens"
 
 
 async def bounded_gather(calls: list[Any]) -> list[httpx.Response]:
@@ -254,45 +277,3 @@ async def test_key_rotated_through_the_cli_is_published_and_used_by_every_proces
                 for other in servers:
                     claims = await verify_access_token(http, other, token)
                     assert claims["client_id"] == tenant.client_id
-
-
-@pytest.mark.parametrize(
-    "store",
-    [
-        "sql",
-        pytest.param(
-            "redis",
-            marks=[
-                pytest.mark.redis,
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="with Redis the replay revokes nothing when it arrives while the first "
-                    "redemption's transaction is open: the tombstone is in Redis at once, the "
-                    "grant row only at that commit, so stores.grants.revoke(grant_id) updates no "
-                    "row (core/grants/authorization_code.py; SQL codes serialise on the row lock)",
-                ),
-            ],
-        ),
-    ],
-)
-async def test_a_code_replayed_during_its_first_redemption_revokes_what_it_issued(
-    tmp_path: Path, pg_database: str, store: str, request: pytest.FixtureRequest
-) -> None:
-    """Two redemptions of one code at once, at two processes: one token, and the replay revokes
-    it (RFC 9700 §4.2.4) however the two interleave."""
-    extra = request.getfixturevalue("shared_redis") if store == "redis" else {}
-    settings = {**SERVE_SETTINGS, **extra}
-    with live_servers(tmp_path, 2, database_url=pg_database, **settings) as servers:
-        tenant = await register(servers[0])
-        surviving = 0
-        async with servers[0].browser() as ua, http_client() as http:
-            for _ in range(REPLAY_ROUNDS):
-                code, verifier = await sign_in_code(servers[0], ua, tenant)
-                results = await asyncio.gather(
-                    *(redeem(http, server, tenant, code, verifier) for server in servers)
-                )
-                assert outcomes(results) == {"200": 1, "400 invalid_grant": 1}, logs(servers)
-                (winner,) = [r for r in results if r.status_code == 200]
-                after = await refresh(http, servers[0], tenant, winner.json()["refresh_token"])
-                surviving += after.status_code == 200
-        assert surviving == 0, f"{surviving} of {REPLAY_ROUNDS} replayed codes kept their tokens"
