@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from starlette.requests import Request
@@ -11,6 +13,10 @@ from starlette.responses import Response
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.params import check_form_content_type, parse_params
+
+if TYPE_CHECKING:
+    from tokensmith.storage.interfaces import Stores
+    from tokensmith.storage.sqlalchemy.stores import Database, SqlStores
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -74,3 +80,71 @@ def claimed_client_id(params: dict[str, str], authorization: str | None) -> str:
         except (ValueError, UnicodeDecodeError):
             return "malformed"
     return params.get("client_id", "anonymous")[:128]
+
+
+class _LazyStore:
+    """One store of a :class:`LazyStores`: each call first opens the request's transaction."""
+
+    __slots__ = ("_name", "_owner")
+
+    def __init__(self, owner: LazyStores, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            stores = await self._owner.open()
+            return await getattr(getattr(stores, self._name), method)(*args, **kwargs)
+
+        return call
+
+
+class LazyStores:
+    """The stores of one request whose connection and transaction are opened by the first store
+    call, not before: a client-credentials request with a cached client and a JWT access token
+    touches no store, so it pays for no pool checkout, ``BEGIN`` or ``COMMIT``. Otherwise the
+    semantics of ``Database.transaction`` are unchanged: one transaction for every store call of
+    the request, committed when the request succeeds, rolled back when it raises. Core code calls
+    the stores one after another, never concurrently, so ``open`` needs no lock."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._context: AbstractAsyncContextManager[SqlStores] | None = None
+        self._stores: SqlStores | None = None
+
+    async def open(self) -> SqlStores:
+        if self._stores is None:
+            context = self._db.transaction()
+            self._stores = await context.__aenter__()
+            self._context = context
+        return self._stores
+
+    def __getattr__(self, name: str) -> _LazyStore:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _LazyStore(self, name)
+
+    async def commit(self) -> None:
+        if self._stores is not None:
+            await self._stores.commit()
+
+    async def close(self, exc: BaseException | None) -> None:
+        context, self._context, self._stores = self._context, None, None
+        if context is None:
+            return
+        if exc is None:
+            await context.__aexit__(None, None, None)
+        else:
+            await context.__aexit__(type(exc), exc, exc.__traceback__)
+
+
+@asynccontextmanager
+async def lazy_transaction(db: Database) -> AsyncIterator[Stores]:
+    """``db.transaction()``, opened only if a store is used (see :class:`LazyStores`)."""
+    lazy = LazyStores(db)
+    try:
+        yield cast("Stores", lazy)
+    except BaseException as exc:
+        await lazy.close(exc)
+        raise
+    await lazy.close(None)

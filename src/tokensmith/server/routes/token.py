@@ -8,7 +8,13 @@ from starlette.responses import Response
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.server.errors import json_error
-from tokensmith.server.http import claimed_client_id, json_response, read_form, single_header
+from tokensmith.server.http import (
+    claimed_client_id,
+    json_response,
+    lazy_transaction,
+    read_form,
+    single_header,
+)
 from tokensmith.server.state import runtime
 
 
@@ -22,7 +28,7 @@ async def token(request: Request) -> Response:
         )
         authorization = single_header(request, "authorization")
         await rt.rate_limiter.check(request.url.path, claimed_client_id(params, authorization))
-        async with rt.db.transaction() as stores:
+        async with lazy_transaction(rt.db) as stores:
             result = await rt.server.token(params, authorization, stores)
     except OAuthError as exc:
         return json_error(request, exc)
