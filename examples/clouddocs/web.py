@@ -183,6 +183,9 @@ def create_web(config: CloudDocsWebConfig, *, clock: Callable[[], float] = time.
         context.update(
             session=session,
             user_name=await display_name(session) if session else None,
+            provider_name=providers[session.provider].display_name
+            if session and session.provider in providers
+            else None,
             providers=[(key, p.display_name) for key, p in providers.items()],
         )
         return templates.TemplateResponse(request, name, context, status_code=status)

@@ -18,9 +18,11 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from tests.conftest import FAST_HASH
 from tests.server.harness import hidden_fields
 
-pytestmark = pytest.mark.slow
+from tokensmith.demo.seed import DemoDataError, DemoUrls, seed
+from tokensmith.demo.servers import DemoError, demo_settings, load_examples
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -142,6 +144,7 @@ def demo_password(demo: Demo) -> str:
     return str(data["password"])
 
 
+@pytest.mark.slow
 def test_demo_starts_signs_in_stops_and_reuses_its_data(demo: Demo) -> None:
     demo.start()
     password = demo_password(demo)
@@ -193,6 +196,7 @@ def test_demo_starts_signs_in_stops_and_reuses_its_data(demo: Demo) -> None:
     assert demo.stop(signal.SIGTERM) == 0
 
 
+@pytest.mark.slow
 def test_demo_on_a_port_in_use_says_so(demo: Demo) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", demo.base + 2))
@@ -216,3 +220,23 @@ def test_demo_on_a_port_in_use_says_so(demo: Demo) -> None:
     assert result.returncode == 1
     assert f"port {demo.base + 2}" in result.stderr
     assert "--port" in result.stderr
+
+
+def test_without_the_examples_folder_the_demo_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DemoError, match="source checkout"):
+        load_examples(tmp_path / "examples")
+
+
+async def test_a_demo_folder_belongs_to_its_ports_and_version(tmp_path: Path) -> None:
+    urls = DemoUrls.from_base(18000)
+    settings = demo_settings(tmp_path, urls.issuer, **FAST_HASH)
+    first = await seed(settings, tmp_path, urls=urls)
+    assert await seed(settings, tmp_path, urls=urls) == first  # reused, nothing created
+    with pytest.raises(DemoDataError, match="same --port"):
+        await seed(settings, tmp_path, urls=DemoUrls.from_base(19000))
+    state = tmp_path / "demo.json"
+    old = json.loads(state.read_text())
+    del old["version"]
+    state.write_text(json.dumps(old))
+    with pytest.raises(DemoDataError, match="another version"):
+        await seed(settings, tmp_path, urls=urls)

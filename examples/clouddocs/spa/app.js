@@ -23,7 +23,12 @@ function describeToken() {
   const current = auth.session();
   if (current === null) return;
   const until = new Date(current.expiresAt).toLocaleTimeString();
-  const renewed = current.renewals === 1 ? "renewed once" : `renewed ${current.renewals} times`;
+  const renewed =
+    current.renewals === 0
+      ? "not renewed yet"
+      : current.renewals === 1
+        ? "renewed once"
+        : `renewed ${current.renewals} times`;
   $("token-info").textContent = `Access token valid until ${until} (${renewed}). Tokens are kept in memory only.`;
 }
 
