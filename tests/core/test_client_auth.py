@@ -95,3 +95,44 @@ def test_any_header_parses_or_is_invalid_client_property(header: str) -> None:
         pass
     else:
         assert client_id
+
+
+# -- fuzzing (issue 10): only the OAuthError tree, whatever the input -------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.sampled_from(["Basic ", "basic ", "BASIC  ", " Basic "]))
+def test_any_base64_payload_parses_or_is_invalid_client_property(raw: bytes, scheme: str) -> None:
+    """Valid Base64 of anything: bytes that are not UTF-8, no colon, an empty id, %-escapes."""
+    header = scheme + base64.b64encode(raw).decode()
+    try:
+        client_id, secret = parse_basic(header)
+    except InvalidClient as exc:
+        refused: InvalidClient | None = exc
+    else:
+        refused = None
+    if refused is not None:
+        assert refused.headers["WWW-Authenticate"].startswith("Basic ")
+        return
+    assert client_id
+    assert isinstance(secret, str)
+
+
+AUTH_PARAMS = st.dictionaries(
+    st.sampled_from(["client_id", "client_secret", "client_assertion", "client_assertion_type"]),
+    st.text(max_size=20) | st.just("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(AUTH_PARAMS, st.none() | st.text(max_size=60) | st.binary(max_size=40).map(basic))
+def test_extract_credentials_gives_one_method_or_an_oauth_error_property(
+    params: dict[str, str], authorization: str | None
+) -> None:
+    try:
+        creds = extract_credentials(params, authorization)
+    except (InvalidClient, InvalidRequest):
+        return
+    assert creds.method in ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+    sent = [authorization is not None, "client_secret" in params, "client_assertion" in params]
+    assert sum(sent) <= 1

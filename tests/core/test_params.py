@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -122,3 +124,48 @@ def test_arbitrary_bytes_parse_or_invalid_request_property(raw: bytes) -> None:
         assert all(v and v.isprintable() for v in params.values())
         return
     assert all(" " <= ch <= "~" for ch in description)
+
+
+# -- fuzzing (issue 10): only the OAuthError tree, whatever the input -------------------------
+
+FORM_TEXT = st.text(st.sampled_from("ab=&%+;2F0é\x00 \t#?"), max_size=400)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FORM_TEXT | st.text(max_size=200), st.integers(min_value=1, max_value=64))
+def test_any_text_parses_bounded_or_is_invalid_request_property(raw: str, limit: int) -> None:
+    try:
+        params = parse_params(raw, max_value_length=limit)
+    except InvalidRequest as exc:
+        description = exc.description
+    else:
+        description = None
+    if description is not None:
+        assert all(" " <= ch <= "~" and ch not in '"\\' for ch in description), description
+        return
+    assert len(params) <= MAX_PARAMS
+    for name, value in params.items():
+        assert value
+        assert len(value) <= limit
+        assert name.isprintable()
+        assert value.isprintable()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80) | st.none())
+def test_any_content_type_is_form_or_invalid_request_property(content_type: str | None) -> None:
+    try:
+        check_form_content_type(content_type)
+    except InvalidRequest:
+        return
+    assert content_type is not None
+    assert content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+def test_large_bodies_are_parsed_quickly() -> None:
+    """A body at the size limit (16 KiB) of separators, escapes or one long value: no hang."""
+    start = time.perf_counter()
+    for raw in ("&" * 16384, "%" * 16384, "a=" + "%41" * 5000, "=" * 16384, ";" * 16384):
+        with contextlib.suppress(InvalidRequest):
+            parse_params(raw)
+    assert time.perf_counter() - start < 5

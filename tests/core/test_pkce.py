@@ -70,3 +70,37 @@ def test_only_the_right_verifier_matches_property(verifier: str, other: str) -> 
         return
     with pytest.raises(InvalidGrant):
         check_verifier(other, s256(verifier))
+
+
+# -- fuzzing (issue 10): only the OAuthError tree, whatever the input -------------------------
+
+ANY_TEXT = st.text(max_size=200) | st.text(st.sampled_from(UNRESERVED + "+/= é"), max_size=140)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.none() | ANY_TEXT, st.none() | st.sampled_from(["S256", "plain", "s256", ""]) | ANY_TEXT)
+def test_any_challenge_is_accepted_as_s256_or_invalid_request_property(
+    challenge: str | None, method: str | None
+) -> None:
+    try:
+        accepted = check_challenge(challenge, method)
+    except InvalidRequest:
+        return
+    assert method == "S256"
+    assert accepted == challenge
+    assert len(accepted) == 43
+    base64.urlsafe_b64decode(accepted + "=")  # the base64url of 32 bytes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.none() | ANY_TEXT, VERIFIERS)
+def test_any_verifier_matches_only_its_challenge_or_is_invalid_grant_property(
+    verifier: str | None, original: str
+) -> None:
+    challenge = s256(original)
+    try:
+        check_verifier(verifier, challenge)
+    except InvalidGrant:
+        assert verifier != original
+        return
+    assert verifier == original

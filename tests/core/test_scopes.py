@@ -68,3 +68,19 @@ def test_allowed_iff_subset_property(requested: list[str], allowed: list[str]) -
         assert not set(requested) <= set(allowed)
     else:
         assert set(requested) <= set(allowed)
+
+
+# -- fuzzing (issue 10): only the OAuthError tree, whatever the input -------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300) | st.lists(TOKENS, max_size=60).map(" ".join))
+def test_any_scope_parameter_parses_or_is_invalid_scope_property(value: str) -> None:
+    try:
+        parsed = parse_scope(value)
+    except InvalidScope:
+        return
+    assert 0 < len(parsed) <= MAX_SCOPES
+    assert all(is_scope_token(token) for token in parsed)
+    assert len(set(parsed)) == len(parsed)
+    assert set(parsed) == set(value.split(" "))
