@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist); every test uses its own database, ports and Redis prefix.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test check install serve bench
 
@@ -19,7 +21,7 @@ demo: install
 
 # The gates (format, lint, types, architecture test) and then every test.
 test: install check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 check: install
 	$(BIN)/ruff format --check src tests bench examples
