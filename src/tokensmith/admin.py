@@ -309,7 +309,8 @@ class Admin:
             except Conflict:
                 raise AdminError("another user has this email") from None
             updated = await stores.users.get(user.id)
-        assert updated is not None
+        if updated is None:
+            raise AdminError(f"user {login} was deleted meanwhile")
         return updated
 
     async def set_disabled(self, login: str, disabled: bool) -> None:

@@ -112,7 +112,8 @@ def create_app(
     app.state.metrics = metrics
 
     async def oauth_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, OAuthError)
+        if not isinstance(exc, OAuthError):  # registered for OAuthError only
+            return await unexpected(request, exc)
         return json_error(request, exc)
 
     async def unavailable(request: Request, exc: Exception) -> Response:

@@ -47,9 +47,8 @@ class Cookies:
     async def load(self, request: Request, stores: Stores, now: int) -> Browser:
         browser_id = request.cookies.get(self.browser_name)
         is_new = browser_id is None or not 20 <= len(browser_id) <= 100
-        if is_new:
+        if browser_id is None or is_new:
             browser_id = new_secret("", nbytes=24)
-        assert browser_id is not None
         browser = Browser(browser_id, digest("browser|" + browser_id, self.pepper), is_new)
         session_value = request.cookies.get(self.session_name)
         if session_value and session_value.startswith(SESSION_PREFIX) and len(session_value) < 100:

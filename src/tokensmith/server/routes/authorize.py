@@ -19,8 +19,7 @@ from tokensmith.server.state import runtime
 
 def outcome_response(rt: Runtime, outcome: AuthorizeOutcome, *, status: int) -> Response:
     """A redirect to the client, or to the login or consent page of the interaction."""
-    if outcome.kind == "redirect":
-        assert outcome.location is not None
+    if outcome.location is not None:
         return RedirectResponse(outcome.location, status_code=status)
     path = rt.settings.login_path if outcome.kind == "login" else rt.settings.consent_path
     query = urlencode({"txn": outcome.interaction_id})
