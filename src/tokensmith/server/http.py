@@ -44,9 +44,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes without reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        # ASCII digits only (RFC 9110 §8.6): str.isdigit() also accepts '²', which int() refuses;
+        # and int() refuses more than 4300 digits, so a long number is too large before int().
+        if not (declared.isascii() and declared.isdigit()):
             raise InvalidRequest("invalid Content-Length")
-        if int(declared) > limit:
+        digits = declared.lstrip("0")
+        if len(digits) > len(str(limit)) or int(digits or "0") > limit:
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
