@@ -3,7 +3,8 @@
 
 Token kinds are recognised by their prefixes (``ts_rt_`` refresh, ``ts_at_`` opaque access
 token) or as one of our JWTs (signature checked against our own keys). A token is active when it
-is known, unexpired, not revoked, not rotated (refresh), and its grant is not revoked.
+is known, unexpired, not revoked, not rotated (refresh), its grant is not revoked and its
+user is not disabled.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jwt
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.jwt_access_token import TYP
-from tokensmith.core.models import Client
+from tokensmith.core.models import Client, Grant
 from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
 
 if TYPE_CHECKING:
@@ -78,6 +79,18 @@ def verify_own_jwt(server: AuthorizationServer, token: str, *, verify_exp: bool)
     return claims
 
 
+async def _live_grant(stores: Stores, grant_id: str) -> Grant | None:
+    """The grant, unless it is revoked or its user is gone or disabled (a disabled user's
+    tokens are all inactive, as at the token endpoint)."""
+    grant = await stores.grants.get(grant_id)
+    if grant is None or grant.revoked_at is not None:
+        return None
+    user = await stores.users.get(grant.user_id)
+    if user is None or user.disabled:
+        return None
+    return grant
+
+
 async def find_active(server: AuthorizationServer, token: str, stores: Stores) -> TokenInfo | None:
     """The token's details if it is active, else ``None``."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -87,8 +100,8 @@ async def find_active(server: AuthorizationServer, token: str, stores: Stores) -
         rt = await stores.refresh_tokens.get(digest(token, server.pepper))
         if rt is None or rt.rotated_at is not None or rt.expires_at <= now:
             return None
-        grant = await stores.grants.get(rt.grant_id)
-        if grant is None or grant.revoked_at is not None:
+        grant = await _live_grant(stores, rt.grant_id)
+        if grant is None:
             return None
         return TokenInfo(
             "refresh_token",
@@ -125,10 +138,8 @@ async def find_active(server: AuthorizationServer, token: str, stores: Stores) -
             )
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
-    if record.grant_id is not None:
-        grant = await stores.grants.get(record.grant_id)
-        if grant is None or grant.revoked_at is not None:
-            return None
+    if record.grant_id is not None and await _live_grant(stores, record.grant_id) is None:
+        return None
     return TokenInfo(
         "access_token",
         record.client_id,
