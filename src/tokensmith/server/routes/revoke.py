@@ -9,7 +9,7 @@ from starlette.responses import Response
 from tokensmith.core import token_status
 from tokensmith.core.errors import InvalidRequest, OAuthError, UnsupportedTokenType
 from tokensmith.server.errors import json_error
-from tokensmith.server.http import claimed_client_id, read_form, single_header
+from tokensmith.server.routes.client_form import read_client_form
 from tokensmith.server.state import runtime
 
 HINTS = frozenset({"access_token", "refresh_token"})
@@ -18,13 +18,10 @@ HINTS = frozenset({"access_token", "refresh_token"})
 async def revoke(request: Request) -> Response:
     rt = runtime(request)
     try:
-        params = await read_form(
-            request,
-            limit=rt.settings.max_form_bytes,
-            max_value_length=2 * token_status.MAX_TOKEN_LENGTH,
+        form = await read_client_form(
+            request, rt, max_value_length=2 * token_status.MAX_TOKEN_LENGTH
         )
-        authorization = single_header(request, "authorization")
-        await rt.rate_limiter.check(request.url.path, claimed_client_id(params, authorization))
+        params, authorization = form.params, form.authorization
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")

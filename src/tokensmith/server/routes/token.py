@@ -8,26 +8,16 @@ from starlette.responses import Response
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.server.errors import json_error
-from tokensmith.server.http import (
-    claimed_client_id,
-    json_response,
-    lazy_transaction,
-    read_form,
-    single_header,
-)
+from tokensmith.server.http import json_response, lazy_transaction
+from tokensmith.server.routes.client_form import read_client_form
 from tokensmith.server.state import runtime
 
 
 async def token(request: Request) -> Response:
     rt = runtime(request)
     try:
-        params = await read_form(
-            request,
-            limit=rt.settings.max_form_bytes,
-            max_value_length=rt.settings.max_param_length,
-        )
-        authorization = single_header(request, "authorization")
-        await rt.rate_limiter.check(request.url.path, claimed_client_id(params, authorization))
+        form = await read_client_form(request, rt, max_value_length=rt.settings.max_param_length)
+        params, authorization = form.params, form.authorization
         async with lazy_transaction(rt.db) as stores:
             result = await rt.server.token(params, authorization, stores)
     except OAuthError as exc:
