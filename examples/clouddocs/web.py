@@ -129,7 +129,12 @@ def create_web(config: CloudDocsWebConfig, *, clock: Callable[[], float] = time.
         return user_id
 
     auth = ClientAuth(
-        ClientConfig(secret_key=config.secret_key, base_url=config.base_url, providers=providers),
+        ClientConfig(
+            secret_key=config.secret_key,
+            base_url=config.base_url,
+            providers=providers,
+            post_logout_path="/signed-out",  # register {base_url}/signed-out at tokensmith
+        ),
         store=store,
         http=http,
         find_or_create_user=find_or_create_user,
@@ -383,6 +388,12 @@ def create_web(config: CloudDocsWebConfig, *, clock: Callable[[], float] = time.
         except ApiUnavailable:
             return await unavailable(request, session)
         return RedirectResponse("/", 303)
+
+    @app.get("/signed-out", response_class=HTMLResponse)
+    async def signed_out(request: Request, session: OptionalSession) -> Response:
+        if session is not None:
+            return RedirectResponse("/", 303)
+        return await page(request, "signed_out.html", None)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -33,8 +33,8 @@ def test_web_login_consent_create_read_logout(world: World, page: Page) -> None:
     expect(page.get_by_role("list", name="Your documents")).to_contain_text("Launch plan")
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(rf"^{re.escape(world.urls.web)}/\??$"))
-    expect(page.get_by_role("link", name="Sign in with tokensmith")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(world.urls.web)}/signed-out\??$"))
+    expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
     # the tokensmith session ended too: signing in again asks for the password
     page.get_by_role("link", name="Sign in with tokensmith").click()
     expect(page.get_by_label("Password")).to_be_visible()

@@ -19,7 +19,7 @@ from tokensmith.settings import Settings
 
 __all__ = ["API_SCOPES", "DEMO_VERSION", "DemoData", "DemoDataError", "DemoUrls", "ports", "seed"]
 
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 
 API_SCOPES = {
     "docs:read": "Read your documents.",
@@ -129,7 +129,7 @@ async def seed(
             scopes=WEB_SCOPES,
             api=urls.api,
             access_token_ttl=access_token_ttl,
-            post_logout_redirect_uris=[f"{urls.web}/"],
+            post_logout_redirect_uris=[f"{urls.web}/signed-out"],
         )
         spa = await admin.create_client(
             name="CloudDocs SPA",
