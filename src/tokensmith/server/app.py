@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -142,6 +143,9 @@ def create_app(
     app.add_exception_handler(OAuthError, oauth_error)
     app.add_exception_handler(RedisError, unavailable)
     app.add_exception_handler(DBAPIError, unavailable)
+    # No pooled connection freed up within the pool timeout: an overload, or new
+    # connections hanging while the database is unreachable.
+    app.add_exception_handler(PoolTimeout, unavailable)
     app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(SecurityHeaders, https=settings.is_https)
