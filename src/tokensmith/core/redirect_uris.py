@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -20,6 +21,18 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 # [0-9], not \d: \d also matches non-ASCII digits (Arabic-Indic, full-width), which int() accepts.
 _LOOPBACK_IP_NETLOC = re.compile(r"(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?")
 _PRIVATE_SCHEME = re.compile(r"[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def _is_valid_host(host: str) -> bool:
+    """A DNS name (ASCII labels, IDNs in their ``xn--`` form) or an IP address: never a host
+    with ``%``, ``@`` or other characters that parsers disagree on (Keycloak CVE-2026-7504)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOSTNAME.fullmatch(host) is not None
+    return True
 
 
 def check_registrable(uri: str, *, native: bool) -> str:
@@ -38,6 +51,8 @@ def check_registrable(uri: str, *, native: bool) -> str:
     if "#" in uri:
         raise InvalidRedirectUri("a redirect URI must not contain a fragment")
     scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and not _is_valid_host(parts.hostname or ""):
+        raise InvalidRedirectUri("a redirect URI needs a valid host name or IP address")
     if scheme == "https":
         if not parts.hostname:
             raise InvalidRedirectUri("an https redirect URI needs a host")
