@@ -202,6 +202,8 @@ def _max_age(value: str | None) -> int | None:
 def redirect_url(redirect_uri: str, params: Mapping[str, str | None]) -> str:
     """The redirect URI with response parameters appended to its query (RFC 6749 §4.1.2)."""
     query = urlencode({k: v for k, v in params.items() if v is not None})
+    if not query:
+        return redirect_uri  # exactly the registered URI, no dangling "?"
     separator = "&" if "?" in redirect_uri else "?"
     return f"{redirect_uri}{separator}{query}"
 
