@@ -356,7 +356,7 @@ class AuthorizationServer:
             return LoginResult(None, retry_after=locked_until - now)
         user = await stores.users.find_by_login(normalized) if normalized else None
         hash_ = user.password_hash if user is not None and not user.disabled else None
-        if user is None or not self.passwords.verify(hash_, password):
+        if not self.passwords.verify(hash_, password) or user is None:
             for key, _ in keys:
                 await stores.login_failures.add(key, now, ttl=FAILURE_MEMORY)
             self.audit(
