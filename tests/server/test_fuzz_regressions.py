@@ -3,11 +3,23 @@ ASGI requests that an HTTP client library would not send, answered without a 500
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tokensmith.core.clock import FakeClock
+from tokensmith.settings import Settings
+
+
+@pytest.fixture
+async def sqlite_env(sqlite_url: str, clock: FakeClock) -> AsyncIterator[ServerEnv]:
+    """The server on SQLite only: what is tested here does not depend on the database."""
+    settings = Settings(issuer=ISSUER, database_url=sqlite_url, **FAST_HASH)  # type: ignore[arg-type]
+    async with ServerEnv.start(settings, clock) as env:
+        yield env
 
 
 async def asgi_call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> int:
@@ -53,11 +65,11 @@ async def asgi_call(app: Any, method: str, path: str, headers: list[tuple[bytes,
 )
 @pytest.mark.parametrize("path", ["/token", "/authorize", "/userinfo"])
 async def test_malformed_content_length_is_a_client_error(
-    server_env: ServerEnv, path: str, length: bytes, status: int
+    sqlite_env: ServerEnv, path: str, length: bytes, status: int
 ) -> None:
     headers = [
         (b"host", b"as.test"),
         (b"content-type", b"application/x-www-form-urlencoded"),
         (b"content-length", length),
     ]
-    assert await asgi_call(server_env.app, "POST", path, headers) == status
+    assert await asgi_call(sqlite_env.app, "POST", path, headers) == status

@@ -3,13 +3,26 @@ those: the login and consent pages and the operations endpoints stay out."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from fastapi.routing import APIRoute
 
+from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tokensmith.core.clock import FakeClock
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
+
+
+@pytest.fixture
+async def sqlite_env(sqlite_url: str, clock: FakeClock) -> AsyncIterator[ServerEnv]:
+    """The server on SQLite only: what is tested here does not depend on the database."""
+    settings = Settings(issuer=ISSUER, database_url=sqlite_url, **FAST_HASH)  # type: ignore[arg-type]
+    async with ServerEnv.start(settings, clock) as env:
+        yield env
+
 
 ENDPOINTS = {
     ("/authorize", "get"),
@@ -35,23 +48,23 @@ async def _document(env: ServerEnv) -> dict[str, Any]:
     return document
 
 
-async def test_document_lists_every_endpoint(server_env: ServerEnv) -> None:
-    document = await _document(server_env)
+async def test_document_lists_every_endpoint(sqlite_env: ServerEnv) -> None:
+    document = await _document(sqlite_env)
     assert document["openapi"].startswith("3.1")
     listed = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert listed == ENDPOINTS
     # Every route of the app that serves one of these is in the schema, and nothing else is.
     included = {
         (route.path, method.lower())
-        for route in server_env.app.routes
+        for route in sqlite_env.app.routes
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()
     }
     assert included == ENDPOINTS
 
 
-async def test_operations_document_status_codes_and_error_schema(server_env: ServerEnv) -> None:
-    document = await _document(server_env)
+async def test_operations_document_status_codes_and_error_schema(sqlite_env: ServerEnv) -> None:
+    document = await _document(sqlite_env)
     paths = document["paths"]
     error = {"$ref": "#/components/schemas/OAuthError"}
     for path in ("/token", "/revoke", "/introspect"):
