@@ -143,7 +143,8 @@ def build_apps(
         issuer=data.issuer, client_id=data.spa_client_id, spa_url=data.spa_url, api_url=data.api
     )
     return DemoApps(
-        issuer=create_app(settings, clock=clock, cors_origins=[data.spa_url]),
+        # browser apps that call the token endpoint: the SPA, and Swagger UI on the API's origin
+        issuer=create_app(settings, clock=clock, cors_origins=[data.spa_url, data.api]),
         api=examples.api.create_api(api_config, clock=clock),
         web=examples.web.create_web(web_config, clock=clock),
         spa=examples.spa.create_spa(spa_config),
