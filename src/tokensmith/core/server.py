@@ -25,6 +25,7 @@ from tokensmith.core.errors import (
     InvalidClient,
     InvalidRequest,
     LoginRequired,
+    OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -81,6 +82,11 @@ class AuthorizeOutcome:
     kind: Literal["redirect", "login", "consent"]
     location: str | None = None
     interaction_id: str | None = None
+
+
+def _to_client(request: AuthorizationRequest, error: OAuthError) -> authz.RedirectError:
+    """An error for the client's (validated) redirect URI, with the request's state."""
+    return authz.RedirectError(error, redirect_uri=request.redirect_uri, state=request.state)
 
 
 def default_grants() -> dict[str, GrantHandler]:
@@ -159,10 +165,8 @@ class AuthorizationServer:
         try:
             claims = id_token.verify_hint(self.keys, hint, issuer=self.issuer)
         except jwt.PyJWTError:
-            raise authz.RedirectError(
-                InvalidRequest("id_token_hint is not an ID token issued by this server"),
-                redirect_uri=request.redirect_uri,
-                state=request.state,
+            raise _to_client(
+                request, InvalidRequest("id_token_hint is not an ID token issued by this server")
             ) from None
         return dataclasses.replace(request, hint_subject=str(claims["sub"]))
 
@@ -190,25 +194,15 @@ class AuthorizationServer:
         user = await self._session_user(request, session, stores, interaction, now)
         client = await self.get_client(request.client_id, stores)
         if client is None:
-            raise authz.RedirectError(
-                InvalidRequest("the client was removed"),
-                redirect_uri=request.redirect_uri,
-                state=request.state,
-            )
+            raise _to_client(request, InvalidRequest("the client was removed"))
         if user is None or session is None:
             if "none" in request.prompt:
-                raise authz.RedirectError(
-                    LoginRequired("the user is not logged in"),
-                    redirect_uri=request.redirect_uri,
-                    state=request.state,
-                )
+                raise _to_client(request, LoginRequired("the user is not logged in"))
             return await self._interaction("login", request, stores, browser_digest, interaction)
         if await self.needs_consent(client, user, request, stores, consent_given=consent_given):
             if "none" in request.prompt:
-                raise authz.RedirectError(
-                    ConsentRequired("the user has not consented to this client"),
-                    redirect_uri=request.redirect_uri,
-                    state=request.state,
+                raise _to_client(
+                    request, ConsentRequired("the user has not consented to this client")
                 )
             return await self._interaction("consent", request, stores, browser_digest, interaction)
         location = await self.issue_code(request, user, session, stores)
@@ -402,8 +396,7 @@ class AuthorizationServer:
     ) -> Client:
         """Authenticate the client of a token, revocation or introspection request."""
         creds = extract_credentials(params, authorization)
-        if creds.method == "private_key_jwt":
-            assert creds.assertion is not None
+        if creds.assertion is not None:
             client_id = creds.client_id or client_assertion.unverified_subject(creds.assertion)
             client = await self.get_client(client_id, stores)
             if client is None or client.token_endpoint_auth_method != "private_key_jwt":
@@ -422,6 +415,26 @@ class AuthorizationServer:
             return client
         client = await self.get_client(creds.client_id, stores) if creds.client_id else None
         return check_secret(client, creds, self.pepper)
+
+    async def revoke_family(
+        self,
+        stores: Stores,
+        grant_id: str,
+        *,
+        event: str,
+        client_id: str,
+        user_id: str | None = None,
+    ) -> None:
+        """Revoke a grant (every token issued from it) because of a detected attack, record
+        why, and commit although the request that found it fails."""
+        now = self.now()
+        await stores.grants.revoke(grant_id, now)
+        self.audit(
+            AuditEvent(
+                event, now, client_id=client_id, user_id=user_id, detail={"grant_id": grant_id}
+            )
+        )
+        await stores.commit()
 
     # -- issuing -----------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, pkce
-from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Client, Grant, TokenResponse
 from tokensmith.core.secrets import digest
@@ -43,17 +42,13 @@ class AuthorizationCodeGrant:
         if code is None:
             used = await stores.codes.get(code_digest)
             if used is not None:
-                await stores.grants.revoke(used.grant_id, now)
-                server.audit(
-                    AuditEvent(
-                        audit.CODE_REPLAYED,
-                        now,
-                        client_id=client.client_id,
-                        user_id=used.user_id,
-                        detail={"grant_id": used.grant_id},
-                    )
+                await server.revoke_family(
+                    stores,
+                    used.grant_id,
+                    event=audit.CODE_REPLAYED,
+                    client_id=client.client_id,
+                    user_id=used.user_id,
                 )
-                await stores.commit()
                 raise InvalidGrant(
                     INVALID_CODE, detail=f"code replay, grant {used.grant_id} revoked"
                 )

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
-from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
@@ -46,21 +45,15 @@ class RefreshTokenGrant:
         if token is None:
             known = await stores.refresh_tokens.get(token_digest)
             if known is not None and known.client_id == client.client_id:
-                await stores.grants.revoke(known.grant_id, now)
-                server.audit(
-                    AuditEvent(
-                        audit.REFRESH_REUSED,
-                        now,
-                        client_id=client.client_id,
-                        detail={"grant_id": known.grant_id},
-                    )
+                await server.revoke_family(
+                    stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
                 )
-                await stores.commit()
                 raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
             raise InvalidGrant(INVALID, detail="unknown refresh token")
         if token.client_id != client.client_id:
-            await stores.grants.revoke(token.grant_id, now)
-            await stores.commit()
+            await server.revoke_family(
+                stores, token.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
+            )
             raise InvalidGrant(INVALID, detail="refresh token of another client: grant revoked")
         grant = await stores.grants.get(token.grant_id)
         user = await stores.users.get(grant.user_id) if grant else None
