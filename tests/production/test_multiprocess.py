@@ -176,7 +176,8 @@ async def test_concurrent_redemptions_over_three_processes_give_one_token(
     """200 concurrent redemptions of one code, spread over three processes: exactly one 200,
     every other one ``invalid_grant``. The same for one refresh token: exactly one 200, and as
     concurrent uses of a refresh token count as reuse (there is no grace window, see
-    ``core/grants/refresh_token.py``), the whole family is revoked afterwards."""
+    ``core/grants/refresh_token.py``), the whole family is revoked afterwards. Refresh tokens
+    live in SQL whether or not Redis is used, so that part runs once (``sql``)."""
     extra = request.getfixturevalue("shared_redis") if store == "redis" else {}
     settings = {**SERVE_SETTINGS, **extra}
     with live_servers(tmp_path, 3, database_url=pg_database, **settings) as servers:
@@ -188,6 +189,8 @@ async def test_concurrent_redemptions_over_three_processes_give_one_token(
             )
             counts = outcomes(results)
             assert counts == {"200": 1, "400 invalid_grant": CONCURRENT - 1}, logs(servers)
+            if store == "redis":
+                return
 
             # A fresh family, then one refresh token used 200 times at once.
             code, verifier = await sign_in_code(servers[1], ua, tenant)
