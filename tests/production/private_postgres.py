@@ -108,8 +108,9 @@ class PrivatePostgres:
         self.running = False
 
     def destroy(self) -> None:
+        """Stop the cluster if a postmaster runs (also after a failed start), remove the folder."""
         try:
-            if self.running:
+            if self.running or (self.data / "postmaster.pid").exists():
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
                 self.running = False
         finally:
