@@ -48,6 +48,27 @@ def check_password_policy(password: str) -> None:
         raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
 
 
+_SCRIPT_GROUPS = {"HIRAGANA": "JAPANESE", "KATAKANA": "JAPANESE", "CJK": "HAN", "HANGUL": "HAN"}
+
+
+def _script(ch: str) -> str:
+    """The script of a letter, from its Unicode name (``LATIN``, ``CYRILLIC``, ``GREEK`` ...)."""
+    word = unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+    return _SCRIPT_GROUPS.get(word, word)
+
+
+def check_single_script(login: str) -> None:
+    """Refuse a username whose letters come from more than one script (``admin`` spelt with a
+    Cyrillic small a beside Latin letters): a mixed-script name is how look-alikes of another
+    account are made (UTS #39 §5.1 "single script"; checklist W-88). Japanese may mix kana and
+    Han."""
+    scripts = {_script(ch) for ch in login if unicodedata.category(ch).startswith("L")}
+    if "JAPANESE" in scripts:
+        scripts.discard("HAN")
+    if len(scripts) > 1:
+        raise ValueError("a username must not mix letters of different scripts")
+
+
 def normalize_login(value: str) -> str:
     """Normalise a username or e-mail for storage and lookup (NFKC, case-folded, trimmed).
 
