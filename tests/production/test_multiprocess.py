@@ -240,7 +240,10 @@ async def test_secret_rotated_through_the_cli_is_refused_by_every_process(
                     assert response.status_code in (200, 401), response.text
                     return response.status_code == 401
 
-                await poll(deadline, refused, f"old secret refused by {server.base_url}", servers)
+                took = await poll(
+                    deadline, refused, f"old secret refused by {server.base_url}", servers
+                )
+                print(f"old secret refused by {server.base_url} after {took:.2f} s")
             for server in servers:
                 old = await client_credentials(http, server, tenant)
                 assert old.status_code == 401
@@ -272,7 +275,10 @@ async def test_key_rotated_through_the_cli_is_published_and_used_by_every_proces
                     token = response.json()["access_token"]
                     return bool(jwt.get_unverified_header(token)["kid"] == kid)
 
-                await poll(deadline, signs_with_new_key, f"new key at {server.base_url}", servers)
+                took = await poll(
+                    deadline, signs_with_new_key, f"new key at {server.base_url}", servers
+                )
+                print(f"{server.base_url} publishes and signs with the new key after {took:.2f} s")
             for server in servers:  # each process's token verifies with every process's JWKS
                 response = await client_credentials(http, server, tenant)
                 token = response.json()["access_token"]
