@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.resource.forge import b64url, encode_json, forge
 from tests.server.harness import (
+    API,
     ServerEnv,
     assert_oauth_error,
     assert_page,
@@ -529,3 +530,49 @@ async def test_v_40_disabled_user_tokens_inactive(env: ServerEnv) -> None:
     assert await env.introspect(rs, body["refresh_token"]) == {"active": False}
     refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
     assert_oauth_error(await env.token(client, refresh), "invalid_grant")
+
+
+# -- V-51: a cached introspection answer never stands in for a scope decision --------------------
+
+
+async def test_v_51_introspection_cache_does_not_skip_scope_checks(env: ServerEnv) -> None:
+    from fastapi import FastAPI
+
+    from tokensmith.resource import IntrospectionValidator, Principal, ResourceServer
+
+    client = await env.client(access_token_format="opaque")
+    rs_client = await env.client(
+        name="API", can_introspect=True, grant_types=["client_credentials"], redirect_uris=[]
+    )
+    await env.user()
+    flow = await env.authorize(env.browser(), client, scope="docs:read")
+    token = (await env.redeem(client, flow.code, flow.verifier)).json()["access_token"]
+    async with httpx.AsyncClient(transport=env.transport, base_url=env.settings.issuer) as http:
+        validator = IntrospectionValidator(
+            http=http,
+            client_id=rs_client.client.client_id,
+            client_secret=rs_client.client_secret or "",
+            issuer=env.settings.issuer,
+            audience=API,
+            clock=env.clock,
+        )
+        server = ResourceServer(validator)
+        reader = server.require_scopes("docs:read")
+        writer = server.require_scopes("docs:write")
+        app = FastAPI()
+
+        async def read(principal: Principal = reader) -> dict[str, str]:
+            return {"sub": principal.subject}
+
+        async def write(principal: Principal = writer) -> dict[str, str]:
+            return {"sub": principal.subject}
+
+        app.add_api_route("/read", read)
+        app.add_api_route("/write", write, methods=["POST"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://api.test") as api:
+            for _ in range(3):
+                assert (await api.get("/read", headers=bearer(token))).status_code == 200
+            response = await api.post("/write", headers=bearer(token))
+            assert response.status_code == 403
+            assert 'error="insufficient_scope"' in response.headers["www-authenticate"]

@@ -7,6 +7,7 @@ points at the others.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -404,3 +405,76 @@ async def test_w_82_other_jwts_refused_as_access_token_and_hint(
     client_assertion = assertion(env, signer, keys, aud=API)
     response = await rs.get("/api/me", headers={"Authorization": "Bearer " + client_assertion})
     assert response.status_code == 401
+
+
+# -- W-71 / BCP-32: no token, code or secret in the server's logs or audit events -----------------
+
+
+async def test_w_71_no_secrets_in_logs_or_audit_events(
+    env: ServerEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = await oidc_client(
+        env,
+        scopes=["openid", "offline_access", "docs:read"],
+        first_party=True,
+        grant_types=["authorization_code", "refresh_token"],
+    )
+    await env.user()
+    ua = env.browser()
+    flow = await env.authorize(ua, client, scope="openid offline_access docs:read")
+    body = (await env.redeem(client, flow.code, flow.verifier)).json()
+    replay = await env.redeem(client, flow.code, flow.verifier)  # code replay: logged + audited
+    assert replay.status_code == 400
+    flow2 = await env.authorize(ua, client, scope="openid offline_access docs:read")
+    body2 = (await env.redeem(client, flow2.code, flow2.verifier)).json()
+    rotated = await env.token(
+        client, {"grant_type": "refresh_token", "refresh_token": body2["refresh_token"]}
+    )
+    reuse = await env.token(
+        client, {"grant_type": "refresh_token", "refresh_token": body2["refresh_token"]}
+    )
+    assert reuse.status_code == 400
+    await env.browser().get(
+        "/userinfo", headers={"Authorization": "Bearer " + body["access_token"]}
+    )
+    await env.revoke(client, body["access_token"])
+    await try_login(env, env.browser(), client, "alice", "a wrong password")
+    secrets = [
+        flow.code,
+        flow2.code,
+        flow.verifier,
+        body["access_token"],
+        body["refresh_token"],
+        body["id_token"],
+        body2["refresh_token"],
+        rotated.json()["refresh_token"],
+        client.client_secret or "",
+        PASSWORD,
+        "a wrong password",
+    ]
+    logged = "\n".join(f"{r.getMessage()} {getattr(r, '__dict__', {})}" for r in caplog.records)
+    for _ in range(50):
+        if await env.count("ts_audit_events") >= 5:
+            break
+        await asyncio.sleep(0.01)  # the background audit writer
+    audit = str(await env.scalar("SELECT group_concat(detail, ' ') FROM ts_audit_events"))
+    assert "grant_id" in audit  # the replay and reuse events were written
+    for secret in secrets:
+        assert secret
+        assert secret not in logged
+        assert secret not in audit
+
+
+async def test_w_88_mixed_script_usernames_refused(env: ServerEnv) -> None:
+    for confusable in ("\u0430dmin", "p\u0430ypal", "\u03bfscar"):  # Cyrillic a, Greek omicron
+        with pytest.raises(AdminError):
+            await env.admin.create_user(username=confusable, password=PASSWORD)
+    for fine in (
+        "admin",
+        "\u0430\u0434\u043c\u0438\u043d",
+        "jos\u00e9",
+        "\u3084\u307e\u7530",
+        "user_42",
+    ):
+        await env.admin.create_user(username=fine, password=PASSWORD)
