@@ -138,9 +138,22 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    loop: Annotated[
+        str,
+        typer.Option(help="Event loop: auto (uvloop when installed), uvloop or asyncio."),
+    ] = "auto",
+    http: Annotated[
+        str,
+        typer.Option(help="HTTP parser: auto (httptools when installed), httptools or h11."),
+    ] = "auto",
 ) -> None:
     """Run the authorization server (migrates the schema first)."""
     import uvicorn
+
+    if loop not in ("auto", "uvloop", "asyncio"):
+        raise fail("--loop must be auto, uvloop or asyncio")
+    if http not in ("auto", "httptools", "h11"):
+        raise fail("--http must be auto, httptools or h11")
 
     settings = load_settings()
     from tokensmith.server.app import create_app
@@ -152,6 +165,8 @@ def serve(
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         "server_header": False,
+        "loop": loop,
+        "http": http,
     }
     if workers > 1:
         uvicorn.run(
