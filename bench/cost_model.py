@@ -120,7 +120,7 @@ def patched(counts: Counts) -> Any:
 
 @contextlib.asynccontextmanager
 async def server(
-    database_url: str, redis_url: str | None
+    database_url: str, redis_url: str | None, *, seeded: bool = True
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Browser, Seeded, Counts, Any]]:
     options: dict[str, Any] = {
         "database_url": database_url,
@@ -133,7 +133,7 @@ async def server(
         options["redis_url"] = redis_url
         options["redis_prefix"] = f"tsbench{os.getpid()}:"
     settings = Settings(**options)
-    seeded = await seed(settings)
+    registered = await (seed(settings) if seeded else reseed(settings))
     app = create_app(settings)
     counts = Counts()
     async with app.router.lifespan_context(app):
@@ -145,17 +145,56 @@ async def server(
         transport = httpx.ASGITransport(app=app)
         async with (
             httpx.AsyncClient(transport=transport, base_url=settings.issuer) as http,
-            Browser(settings.issuer, seeded, transport) as browser,
+            Browser(settings.issuer, registered, transport) as browser,
         ):
             await browser.login()
-            yield http, browser, seeded, counts, rt
+            yield http, browser, registered, counts, rt
+
+
+async def reseed(settings: Settings) -> Seeded:
+    """New clients in a database that ``seed`` already filled (the bench run's databases)."""
+    from bench.seed import API, REDIRECT, SCOPES
+    from tokensmith.admin import Admin
+
+    async with Admin(settings) as admin:
+        common: dict[str, Any] = {"client_type": "confidential", "scopes": SCOPES, "api": API}
+        cc = ["client_credentials"]
+        jwt_client = await admin.create_client(name="cost jwt", grant_types=cc, **common)
+        opaque = await admin.create_client(
+            name="cost opaque", grant_types=cc, access_token_format="opaque", **common
+        )
+        web = await admin.create_client(
+            name="cost web",
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[REDIRECT],
+            **common,
+        )
+    assert jwt_client.client_secret
+    assert opaque.client_secret
+    assert web.client_secret
+    return Seeded(
+        cc_jwt_id=jwt_client.client.client_id,
+        cc_jwt_secret=jwt_client.client_secret,
+        cc_opaque_id=opaque.client.client_id,
+        cc_opaque_secret=opaque.client_secret,
+        web_id=web.client.client_id,
+        web_secret=web.client_secret,
+    )
 
 
 async def measure_backend(
-    database_url: str, redis_url: str | None, requests: int
+    database_url: str, redis_url: str | None, requests: int, *, seeded: bool = True
 ) -> dict[str, dict[str, float]]:
+    """Counts per request of each grant; ``seeded=False``: the database is already seeded."""
     rows: dict[str, dict[str, float]] = {}
-    async with server(database_url, redis_url) as (http, browser, seeded, counts, rt):
+    async with server(database_url, redis_url, seeded=seeded) as (
+        http,
+        browser,
+        registered,
+        counts,
+        rt,
+    ):
+        seeded_ = registered
 
         async def token(body: str, auth: str) -> None:
             response = await http.post(
@@ -189,13 +228,13 @@ async def measure_backend(
             return [refresh_body(t) for t in await browser.refresh_tokens(n, concurrency=4)]
 
         with patched(counts):
-            await per_request("client_credentials JWT", fixed, seeded.cc_jwt_auth)
+            await per_request("client_credentials JWT", fixed, seeded_.cc_jwt_auth)
             await per_request(
-                "client_credentials JWT, cold caches", fixed, seeded.cc_jwt_auth, cold=True
+                "client_credentials JWT, cold caches", fixed, seeded_.cc_jwt_auth, cold=True
             )
-            await per_request("client_credentials opaque", fixed, seeded.cc_opaque_auth)
-            await per_request("authorization_code exchange", codes, seeded.web_auth)
-            await per_request("refresh_token rotation", refresh_tokens, seeded.web_auth)
+            await per_request("client_credentials opaque", fixed, seeded_.cc_opaque_auth)
+            await per_request("authorization_code exchange", codes, seeded_.web_auth)
+            await per_request("refresh_token rotation", refresh_tokens, seeded_.web_auth)
     return rows
 
 

@@ -104,6 +104,12 @@ def markdown(results: dict[str, Any]) -> str:
     if rss:
         lines += ["", "| process | RSS after the run (MB) |", "| --- | ---: |"]
         lines += [f"| {k} | {v:.0f} |" for k, v in rss.items()]
+    costs = results.get("cost_model")
+    if costs:
+        from bench.cost_model import markdown as cost_markdown
+
+        lines += ["", "Per request, counted in-process (warm caches unless noted):", ""]
+        lines += cost_markdown(costs).splitlines()
     lines += ["", "| target (issue 9) | measured | met |", "| --- | --- | --- |"]
     for label, shown, met in targets(results):
         verdict = "n/a" if met is None else ("yes" if met else "**no**")
