@@ -326,13 +326,4 @@ async def test_redis_stopped_and_started_during_a_burst(
             persistent_redis.start()
             assert page.status_code == 503, page.text[:500]
             assert "Traceback" not in page.text
-        if late:
-            # Known bug, reported: server/runtime.py make_redis builds the client with
-            # redis-py's from_url defaults, which retry nothing (Retry(NoBackoff(), 0)); a pooled
-            # connection opened before the restart can fail its next command with "Connection
-            # closed by server", and that request gets a 503 although Redis is back. Every
-            # other expectation was checked above; remove this branch once that is fixed.
-            pytest.xfail(
-                f"{len(late)} request(s) sent after Redis was back got 503 (a stale pooled "
-                f"connection): {[(r.kind, r.status) for r in late]}"
-            )
+        assert not late, [(r.kind, r.status) for r in late]

@@ -99,15 +99,8 @@ async def test_migrations_run_once_when_three_processes_start_together(
     per_alg = await scalar(
         pg_database, "SELECT max(n) FROM (SELECT count(*) AS n FROM ts_signing_keys GROUP BY alg) c"
     )
-    if per_alg != 1 or published.count(published[0]) != len(published):
-        # Known bug, reported: server/runtime.py ensure_keys checks for an active key and
-        # generates one without a lock, so processes that start together on an empty database
-        # each generate their own keys and publish different JWKS until the next key reload.
-        # The migration expectations above hold; remove this branch once keys are made once.
-        pytest.xfail(
-            f"processes that start together generate their own signing keys: up to {per_alg} "
-            f"per algorithm, published key ids differ: {published}"
-        )
+    assert per_alg == 1, "processes that start together made their own signing keys"
+    assert published.count(published[0]) == len(published), published
 
 
 @pytest.mark.parametrize("store", ["sql", pytest.param("redis", marks=pytest.mark.redis)])
@@ -148,13 +141,6 @@ async def test_code_issued_by_one_process_is_redeemed_at_another(
                 (winner,) = [r for r in results if r.status_code == 200]
                 after = await refresh(http, first, tenant, winner.json()["refresh_token"])
                 surviving += after.status_code == 200
-    if surviving and store == "redis":
-        # Known bug, reported: with Redis the replay revokes nothing when it arrives while the
-        # first redemption's transaction is open: the tombstone is in Redis at once, the grant
-        # row only at that commit, so stores.grants.revoke(grant_id) updates no row
-        # (core/grants/authorization_code.py; SQL codes serialise on the row lock). Every other
-        # expectation was checked above; remove this branch once that is fixed.
-        pytest.xfail(f"{surviving} of {REPLAY_ROUNDS} codes replayed concurrently kept tokens")
     assert surviving == 0, f"{surviving} of {REPLAY_ROUNDS} codes replayed concurrently kept tokens"
 
 

@@ -61,7 +61,7 @@ from tokensmith.core.secrets import (
     new_secret,
 )
 from tokensmith.settings import Settings
-from tokensmith.storage.interfaces import Stores
+from tokensmith.storage.interfaces import Conflict, Stores
 
 REFUSED_GRANTS = frozenset({"password", "implicit"})
 FAILURE_MEMORY = 3600
@@ -424,11 +424,21 @@ class AuthorizationServer:
         event: str,
         client_id: str,
         user_id: str | None = None,
+        tombstone: Grant | None = None,
     ) -> None:
         """Revoke a grant (every token issued from it) because of a detected attack, record
-        why, and commit although the request that found it fails."""
+        why, and commit although the request that found it fails.
+
+        ``tombstone``: the grant as it will be stored, when it may not be stored yet (a code
+        replayed while its first redemption is still running, with codes in Redis): it is then
+        stored revoked, and the first redemption's insert fails instead of issuing live tokens.
+        """
         now = self.now()
-        await stores.grants.revoke(grant_id, now)
+        if not await stores.grants.revoke(grant_id, now) and tombstone is not None:
+            try:
+                await stores.grants.create(dataclasses.replace(tombstone, revoked_at=now))
+            except Conflict:  # the first redemption stored it meanwhile
+                await stores.grants.revoke(grant_id, now)
         self.audit(
             AuditEvent(
                 event, now, client_id=client_id, user_id=user_id, detail={"grant_id": grant_id}

@@ -11,7 +11,10 @@ import logging
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.admin import grant_grace, invalidation_channel
@@ -176,6 +179,10 @@ def make_redis(settings: Settings) -> Redis | None:
         return None
     return Redis.from_url(
         settings.redis_url.get_secret_value(),
+        # a pooled connection that Redis closed (a restart) fails its next command: retry
+        # once on a fresh connection. Not on timeouts: the command may have run (a code
+        # consumed twice would look like a replay).
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
@@ -190,12 +197,19 @@ def required_algs(settings: Settings) -> tuple[str, ...]:
 
 
 async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyRing:
-    """Load the signing keys; generate one for each needed algorithm that has none active."""
+    """Load the signing keys; generate one for each needed algorithm that has none active.
+
+    Processes that start together must not each make their own keys: the check and the
+    generation run under a lock (a PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE``), and
+    the keys are read again inside it.
+    """
     kek = settings.kek()
     ring = KeyRing(await keystore.load_keys(engine, kek=kek))
-    missing = [alg for alg in required_algs(settings) if not ring.has_active(alg, now)]
-    for alg in missing:
-        await keystore.add_key(engine, alg=alg, now=now, activates_at=now, kek=kek)
-    if missing:
-        ring = KeyRing(await keystore.load_keys(engine, kek=kek))
-    return ring
+    if all(ring.has_active(alg, now) for alg in required_algs(settings)):
+        return ring
+    async with keystore.key_lock(engine) as conn:
+        ring = KeyRing(await keystore.load_keys(conn, kek=kek))
+        for alg in required_algs(settings):
+            if not ring.has_active(alg, now):
+                await keystore.insert_key(conn, alg=alg, now=now, activates_at=now, kek=kek)
+    return KeyRing(await keystore.load_keys(engine, kek=kek))

@@ -22,6 +22,10 @@ from tokensmith.core.models import (
 from tokensmith.core.throttle import FailureCount
 
 
+class Conflict(Exception):
+    """A row with the same unique key already exists (raised by ``create`` methods)."""
+
+
 class ApiStore(Protocol):
     async def get(self, identifier: str) -> Api | None: ...
     async def create(self, api: Api) -> None: ...
@@ -67,6 +71,15 @@ class GrantStore(Protocol):
     async def get(self, grant_id: str) -> Grant | None: ...
     async def revoke(self, grant_id: str, now: int) -> bool: ...
 
+    async def revoke_for_user(self, user_id: str, now: int) -> int:
+        """Revoke every grant of a user (a password change, a disabled account)."""
+        ...
+
+    async def revoke_for_session(self, session_id: str, now: int) -> int:
+        """Revoke the grants made in one SSO session, except those with ``offline_access``
+        (which the user asked to outlive the session)."""
+        ...
+
 
 class AccessTokenStore(Protocol):
     """Server-side access-token records and the JWT deny-list."""
@@ -106,6 +119,7 @@ class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
     async def get(self, digest: str, now: int) -> Session | None: ...
     async def delete(self, digest: str) -> None: ...
+    async def delete_for_user(self, user_id: str) -> int: ...
 
 
 class InteractionStore(Protocol):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokensmith.core.keys import (
     SigningKey,
@@ -22,6 +24,7 @@ from tokensmith.core.keys import (
 from tokensmith.storage.sqlalchemy import tables as t
 
 _PEPPER = "pepper"
+_KEYS_LOCK_ID = 0x6B657973  # "keys"
 
 
 async def get_or_create_pepper(engine: AsyncEngine) -> bytes:
@@ -46,9 +49,23 @@ async def get_or_create_pepper(engine: AsyncEngine) -> bytes:
     return bytes.fromhex(value)
 
 
-async def load_keys(engine: AsyncEngine, *, kek: bytes | None) -> list[SigningKey]:
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(t.signing_keys))).mappings().all()
+@asynccontextmanager
+async def key_lock(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that holds the key-generation lock until it ends."""
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _KEYS_LOCK_ID})
+        yield conn
+
+
+async def load_keys(
+    source: AsyncEngine | AsyncConnection, *, kek: bytes | None
+) -> list[SigningKey]:
+    if isinstance(source, AsyncConnection):
+        rows = (await source.execute(select(t.signing_keys))).mappings().all()
+    else:
+        async with source.connect() as conn:
+            rows = (await conn.execute(select(t.signing_keys))).mappings().all()
     return [
         SigningKey(
             kid=row["kid"],
@@ -68,6 +85,13 @@ async def add_key(
     engine: AsyncEngine, *, alg: str, now: int, activates_at: int, kek: bytes | None
 ) -> SigningKey:
     """Generate and store a new key for ``alg``, published now, signing from ``activates_at``."""
+    async with engine.begin() as conn:
+        return await insert_key(conn, alg=alg, now=now, activates_at=activates_at, kek=kek)
+
+
+async def insert_key(
+    conn: AsyncConnection, *, alg: str, now: int, activates_at: int, kek: bytes | None
+) -> SigningKey:
     private = generate_private_key(alg)
     jwk = public_jwk(private, alg)
     key = SigningKey(
@@ -78,17 +102,16 @@ async def add_key(
         created_at=now,
         activates_at=activates_at,
     )
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(t.signing_keys).values(
-                kid=key.kid,
-                alg=alg,
-                private_key=encode_private_key(private, kid=key.kid, kek=kek),
-                public_jwk=json.dumps(jwk),
-                created_at=now,
-                activates_at=activates_at,
-            )
+    await conn.execute(
+        insert(t.signing_keys).values(
+            kid=key.kid,
+            alg=alg,
+            private_key=encode_private_key(private, kid=key.kid, kek=kek),
+            public_jwk=json.dumps(jwk),
+            created_at=now,
+            activates_at=activates_at,
         )
+    )
     return key
 
 

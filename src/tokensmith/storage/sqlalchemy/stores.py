@@ -28,6 +28,7 @@ from tokensmith.core.models import (
     User,
 )
 from tokensmith.core.throttle import FailureCount
+from tokensmith.storage.interfaces import Conflict
 from tokensmith.storage.redis import (
     RedisAssertionJtiStore,
     RedisCodeStore,
@@ -36,10 +37,6 @@ from tokensmith.storage.redis import (
     RedisLoginFailureStore,
 )
 from tokensmith.storage.sqlalchemy import tables as t
-
-
-class Conflict(Exception):
-    """A row with the same unique key already exists."""
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -310,18 +307,19 @@ def _code(row: RowMapping) -> AuthorizationCode:
 
 class SqlGrantStore(_Store):
     async def create(self, grant: Grant) -> None:
-        await self._conn.execute(
-            insert(t.grants).values(
-                id=grant.id,
-                client_id=grant.client_id,
-                user_id=grant.user_id,
-                scopes=_join(grant.scopes),
-                audience=grant.audience,
-                auth_time=grant.auth_time,
-                created_at=grant.created_at,
-                revoked_at=grant.revoked_at,
-                session_id=grant.session_id,
-            )
+        await self._insert(
+            t.grants,
+            {
+                "id": grant.id,
+                "client_id": grant.client_id,
+                "user_id": grant.user_id,
+                "scopes": _join(grant.scopes),
+                "audience": grant.audience,
+                "auth_time": grant.auth_time,
+                "created_at": grant.created_at,
+                "revoked_at": grant.revoked_at,
+                "session_id": grant.session_id,
+            },
         )
 
     async def get(self, grant_id: str) -> Grant | None:
@@ -347,6 +345,24 @@ class SqlGrantStore(_Store):
             .values(revoked_at=now)
         )
         return bool(result.rowcount)
+
+    async def revoke_for_user(self, user_id: str, now: int) -> int:
+        g = t.grants
+        result = await self._conn.execute(
+            update(g).where(g.c.user_id == user_id, g.c.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
+    async def revoke_for_session(self, session_id: str, now: int) -> int:
+        g = t.grants
+        rows = await self._conn.execute(
+            select(g.c.id, g.c.scopes).where(g.c.session_id == session_id, g.c.revoked_at.is_(None))
+        )
+        ids = [r.id for r in rows if "offline_access" not in _split(r.scopes)]
+        if not ids:
+            return 0
+        result = await self._conn.execute(update(g).where(g.c.id.in_(ids)).values(revoked_at=now))
+        return int(result.rowcount)
 
 
 class SqlAccessTokenStore(_Store):
@@ -551,6 +567,10 @@ class SqlSessionStore(_Store):
 
     async def delete(self, digest: str) -> None:
         await self._conn.execute(delete(t.sessions).where(t.sessions.c.digest == digest))
+
+    async def delete_for_user(self, user_id: str) -> int:
+        result = await self._conn.execute(delete(t.sessions).where(t.sessions.c.user_id == user_id))
+        return int(result.rowcount)
 
 
 class SqlInteractionStore(_Store):
