@@ -21,11 +21,12 @@ from tokensmith.core.keys import SUPPORTED_ALGS, SigningKey
 from tokensmith.core.models import Api, AuthMethod, Client, ClientType, TokenFormat, User
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.settings import Settings
+from tokensmith.storage.interfaces import Conflict
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import PruneReport
 from tokensmith.storage.sqlalchemy.prune import prune as prune_expired
-from tokensmith.storage.sqlalchemy.stores import Conflict, Database
+from tokensmith.storage.sqlalchemy.stores import Database
 
 
 def invalidation_channel(settings: Settings) -> str:
@@ -273,7 +274,11 @@ class Admin:
         except ValueError as exc:
             raise AdminError(str(exc)) from None
         async with self.db.transaction() as stores:
-            await stores.users.set_password_hash(user.id, password_hash, self.now())
+            now = self.now()
+            await stores.users.set_password_hash(user.id, password_hash, now)
+            # a new password ends every session and every token issued under the old one
+            await stores.sessions.delete_for_user(user.id)
+            await stores.grants.revoke_for_user(user.id, now)
 
     async def update_profile(
         self,
@@ -316,7 +321,11 @@ class Admin:
     async def set_disabled(self, login: str, disabled: bool) -> None:
         user = await self._require_user(login)
         async with self.db.transaction() as stores:
-            await stores.users.set_disabled(user.id, disabled, self.now())
+            now = self.now()
+            await stores.users.set_disabled(user.id, disabled, now)
+            if disabled:
+                await stores.sessions.delete_for_user(user.id)
+                await stores.grants.revoke_for_user(user.id, now)
 
     # -- keys --------------------------------------------------------------------------------
 

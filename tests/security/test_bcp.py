@@ -295,3 +295,36 @@ async def test_bcp_42_csp_level_2_without_unsafe_inline(env: ServerEnv) -> None:
         assert csp["base-uri"] == ["'none'"], name
         assert "<script" not in page.text.lower()
         assert " on" + "click=" not in page.text.lower()
+
+
+# -- BCP-40: security events revoke refresh tokens ------------------------------------------------
+
+
+async def test_bcp_40_password_change_revokes_sessions_and_tokens(env: ServerEnv) -> None:
+    from tests.server.test_refresh import refresh, start
+
+    client, body = await start(env)
+    await env.admin.set_password("alice", "a brand new password")
+    response = await refresh(env, client, str(body["refresh_token"]))
+    assert response.json()["error"] == "invalid_grant"
+    assert await env.introspect(client, str(body["access_token"])) == {"active": False}
+
+
+async def test_bcp_40_logout_revokes_the_sessions_tokens_but_not_offline_access(
+    env: ServerEnv,
+) -> None:
+    from urllib.parse import urlencode
+
+    from tests.server.test_oidc import login, oidc_client
+
+    client = await oidc_client(env)
+    await env.user()
+    ua = env.browser()
+    online = await login(env, client, ua, scope="openid")
+    offline = await login(env, client, ua, scope="openid offline_access")
+    await ua.get("/logout?" + urlencode({"id_token_hint": offline["id_token"]}))
+    assert await env.introspect(client, online["access_token"]) == {"active": False}
+    kept = await env.token(
+        client, {"grant_type": "refresh_token", "refresh_token": offline["refresh_token"]}
+    )
+    assert kept.status_code == 200

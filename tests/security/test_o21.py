@@ -252,11 +252,6 @@ async def test_o21_37_assertion_audience_issuer_accepted_others_refused(env: Ser
         assert_oauth_error(response, "invalid_client", status=401)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap O21-27: a replay of a used code revokes the grant even when the replay itself "
-    "fails PKCE or comes from another client (core/grants/authorization_code.py)",
-)
 async def test_o21_27_replay_with_a_wrong_verifier_does_not_revoke(env: ServerEnv) -> None:
     client = await env.client(client_type="public", scopes=["docs:read"])
     introspector = await env.client(name="RS", can_introspect=True)

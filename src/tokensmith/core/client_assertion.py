@@ -38,8 +38,8 @@ def unverified_subject(assertion: str) -> str:
     except jwt.PyJWTError:
         raise InvalidClient("the client assertion is not a valid JWT") from None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise InvalidClient("the client assertion has no sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 128 or not sub.isprintable():
+        raise InvalidClient("the client assertion has no usable sub")
     return sub
 
 

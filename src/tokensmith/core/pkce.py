@@ -48,3 +48,12 @@ def check_verifier(verifier: str | None, challenge: str) -> None:
         raise InvalidGrant("code_verifier must be 43-128 unreserved characters")
     if not hmac.compare_digest(s256(verifier), challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
+
+
+def verifier_matches(verifier: str | None, challenge: str) -> bool:
+    """Whether ``verifier`` is well-formed and matches ``challenge`` (no exception)."""
+    try:
+        check_verifier(verifier, challenge)
+    except InvalidGrant:
+        return False
+    return True

@@ -1,20 +1,30 @@
 """The authorization code grant at the token endpoint (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3).
 
 - The code is consumed atomically, so of concurrent redemptions exactly one wins.
-- A second redemption fails with ``invalid_grant`` and revokes everything issued from the code
-  (RFC 6749 §4.1.2, RFC 9700 §4.2.4); that revocation is committed although the request fails.
+- A second redemption fails with ``invalid_grant``; when it comes from the code's client with
+  the right verifier it revokes everything issued from the code (RFC 6749 §4.1.2, RFC 9700
+  §4.2.4), committed although the request fails. Other replays are only refused (OAuth 2.1
+  §4.1.3: an invalid replay must not let its sender revoke the real client's tokens).
 - The code is bound to the client, the redirect URI and the PKCE challenge; any failed check burns
   it (the consumption is committed), so a wrong verifier cannot be retried.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, pkce
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
-from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Client, Grant, TokenResponse
+from tokensmith.core.models import (
+    GRANT_AUTHORIZATION_CODE,
+    AuthorizationCode,
+    Client,
+    Grant,
+    TokenResponse,
+)
 from tokensmith.core.secrets import digest
+from tokensmith.storage.interfaces import Conflict
 
 if TYPE_CHECKING:
     from tokensmith.core.server import AuthorizationServer
@@ -42,16 +52,21 @@ class AuthorizationCodeGrant:
         if code is None:
             used = await stores.codes.get(code_digest)
             if used is not None:
-                await server.revoke_family(
-                    stores,
-                    used.grant_id,
-                    event=audit.CODE_REPLAYED,
-                    client_id=client.client_id,
-                    user_id=used.user_id,
-                )
-                raise InvalidGrant(
-                    INVALID_CODE, detail=f"code replay, grant {used.grant_id} revoked"
-                )
+                # A second redemption by the code's own client, with its verifier, means the code
+                # leaked or was replayed: revoke what it issued (RFC 6749 §4.1.2). A replay by
+                # anyone else proves nothing and must not let them revoke the real client's tokens.
+                if used.client_id == client.client_id and pkce.verifier_matches(
+                    params.get("code_verifier"), used.code_challenge
+                ):
+                    await server.revoke_family(
+                        stores,
+                        used.grant_id,
+                        event=audit.CODE_REPLAYED,
+                        client_id=client.client_id,
+                        user_id=used.user_id,
+                        tombstone=grant_of(used, now),
+                    )
+                raise InvalidGrant(INVALID_CODE, detail=f"replay of a used code ({used.grant_id})")
             raise InvalidGrant(INVALID_CODE, detail="unknown code")
         try:
             if code.client_id != client.client_id:
@@ -66,15 +81,24 @@ class AuthorizationCodeGrant:
         except InvalidGrant:
             await stores.commit()  # the code stays burnt
             raise
-        grant = Grant(
-            id=code.grant_id,
-            client_id=client.client_id,
-            user_id=code.user_id,
-            scopes=code.scopes,
-            audience=code.audience,
-            auth_time=code.auth_time,
-            created_at=now,
-            session_id=code.session_id,
-        )
-        await stores.grants.create(grant)
+        grant = grant_of(code, now)
+        # A replay of this code, seen while this redemption ran (codes in Redis), may have stored
+        # the grant already revoked: the tokens issued below are then born revoked, exactly as if
+        # the replay had come a moment later. Exactly one redemption still gets an answer.
+        with contextlib.suppress(Conflict):
+            await stores.grants.create(grant)
         return await server.issue_for_grant(client, grant, stores, nonce=code.nonce)
+
+
+def grant_of(code: AuthorizationCode, now: int) -> Grant:
+    """The grant an authorization code becomes when it is redeemed."""
+    return Grant(
+        id=code.grant_id,
+        client_id=code.client_id,
+        user_id=code.user_id,
+        scopes=code.scopes,
+        audience=code.audience,
+        auth_time=code.auth_time,
+        created_at=now,
+        session_id=code.session_id,
+    )

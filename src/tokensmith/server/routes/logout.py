@@ -60,6 +60,8 @@ def _hint_claims(rt: Runtime, hint: str) -> dict[str, object]:
 async def _end_session(rt: Runtime, stores: Stores, browser: Browser) -> None:
     if browser.session is not None:
         await stores.sessions.delete(browser.session.digest)
+        # tokens of this session end with it, unless the user asked for offline_access
+        await stores.grants.revoke_for_session(browser.session.digest, rt.server.now())
         rt.server.audit(AuditEvent(audit.LOGOUT, rt.server.now(), user_id=browser.session.user_id))
         browser.session = None
     browser.clear_session = True
