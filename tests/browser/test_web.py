@@ -32,6 +32,11 @@ def test_web_login_consent_create_read_logout(world: World, page: Page) -> None:
     page.get_by_role("link", name="All documents").click()
     expect(page.get_by_role("list", name="Your documents")).to_contain_text("Launch plan")
 
+    # an hour later the access token has expired: the app refreshes it without bothering anyone
+    world.clock.advance(3600)
+    page.reload()
+    expect(page.get_by_role("list", name="Your documents")).to_contain_text("Launch plan")
+
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(world.urls.web)}/signed-out\??$"))
     expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
