@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     session_ttl: int = Field(8 * 3600, ge=300, description="SSO login session lifetime.")
     refresh_token_idle_ttl: int = Field(14 * 86400, ge=300)
     refresh_token_absolute_ttl: int = Field(90 * 86400, ge=300)
+    public_refresh_token_idle_ttl: int = Field(
+        86400, ge=300, description="Idle lifetime of public clients' refresh tokens (shorter)."
+    )
+    public_refresh_token_absolute_ttl: int = Field(
+        30 * 86400, ge=300, description="Absolute lifetime of public clients' refresh tokens."
+    )
     id_token_ttl: int = Field(600, ge=60, le=86400)
 
     # Keys and secrets.

@@ -263,3 +263,22 @@ async def test_o21_27_replay_with_a_wrong_verifier_does_not_revoke(env: ServerEn
     replay = await env.redeem(client, flow.code, "w" * 43, auth="none")
     assert_oauth_error(replay, "invalid_grant")
     assert (await env.introspect(introspector, access))["active"] is True
+
+
+async def test_o21_36_public_clients_refresh_tokens_live_shorter(env: ServerEnv) -> None:
+    spa = await env.client(
+        name="SPA",
+        client_type="public",
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=["docs:read"],
+    )
+    await env.user()
+    flow = await env.authorize(env.browser(), spa)
+    body = (await env.redeem(spa, flow.code, flow.verifier, auth="none")).json()
+    idle = env.settings.public_refresh_token_idle_ttl
+    assert idle < env.settings.refresh_token_idle_ttl
+    env.clock.advance(idle + 1)
+    response = await env.token(
+        spa, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth="none"
+    )
+    assert_oauth_error(response, "invalid_grant")

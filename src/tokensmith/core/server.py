@@ -504,10 +504,16 @@ class AuthorizationServer:
         self, client: Client, grant: Grant, stores: Stores, *, absolute_expires_at: int | None
     ) -> str:
         now = self.now()
-        idle = client.refresh_token_idle_ttl or self.settings.refresh_token_idle_ttl
+        s = self.settings
+        # OAuth 2.1 §4.3.1: tokens of clients that cannot authenticate live shorter by default
+        public = not client.is_confidential
+        default_idle = s.public_refresh_token_idle_ttl if public else s.refresh_token_idle_ttl
+        idle = client.refresh_token_idle_ttl or default_idle
         if absolute_expires_at is None:
-            absolute = client.refresh_token_absolute_ttl or self.settings.refresh_token_absolute_ttl
-            absolute_expires_at = now + absolute
+            default_absolute = (
+                s.public_refresh_token_absolute_ttl if public else s.refresh_token_absolute_ttl
+            )
+            absolute_expires_at = now + (client.refresh_token_absolute_ttl or default_absolute)
         value = new_secret(REFRESH_TOKEN_PREFIX)
         await stores.refresh_tokens.create(
             RefreshToken(
