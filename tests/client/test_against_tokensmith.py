@@ -166,15 +166,15 @@ async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def follow(
-    browser: httpx.AsyncClient, response: httpx.Response, world: World, decision: str = "allow"
+    ua: httpx.AsyncClient, response: httpx.Response, world: World, decision: str = "allow"
 ) -> httpx.Response:
     """Act as the user on tokensmith's pages until the browser lands on the app again."""
     for _ in range(15):
         if response.status_code in (302, 303):
             location = urljoin(str(response.url), response.headers["location"])
             if location.startswith(world.app_url + "/auth/tokensmith/callback"):
-                return await browser.get(location)
-            response = await browser.get(location)
+                return await ua.get(location)
+            response = await ua.get(location)
             continue
         if response.status_code != 200 or not str(response.url).startswith(world.issuer + "/"):
             return response
@@ -185,27 +185,27 @@ async def follow(
             fields["decision"] = decision
         else:
             return response
-        response = await browser.post(str(response.url.copy_with(query=None)), data=fields)
+        response = await ua.post(str(response.url.copy_with(query=None)), data=fields)
     raise AssertionError("the flow did not finish")
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[httpx.AsyncClient]:
+async def ua() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(follow_redirects=False, timeout=10.0) as client:
         yield client
 
 
-async def sign_in(browser: httpx.AsyncClient, world: World) -> httpx.Response:
-    start = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+async def sign_in(ua: httpx.AsyncClient, world: World) -> httpx.Response:
+    start = await ua.get(f"{world.app_url}/auth/tokensmith/login?next=/")
     assert start.status_code == 302
     assert start.headers["location"].startswith(f"{world.issuer}/authorize?")
-    return await follow(browser, start, world)
+    return await follow(ua, start, world)
 
 
 async def test_login_through_tokensmith_gives_a_verified_identity_and_session(
-    world: World, browser: httpx.AsyncClient
+    world: World, ua: httpx.AsyncClient
 ) -> None:
-    callback = await sign_in(browser, world)
+    callback = await sign_in(ua, world)
     assert callback.status_code == 303, callback.text[:500]
     assert callback.headers["location"] == f"{world.app_url}/"
     assert "ts_session" in callback.cookies
@@ -216,17 +216,17 @@ async def test_login_through_tokensmith_gives_a_verified_identity_and_session(
     assert identity.email == "alice@example.com"
     assert identity.email_verified is True
     assert identity.name == "Alice Liddell"
-    info = (await browser.get(f"{world.app_url}/auth/session")).json()
+    info = (await ua.get(f"{world.app_url}/auth/session")).json()
     assert info["authenticated"] is True
     assert info["provider"] == "tokensmith"
-    assert (await browser.get(f"{world.app_url}/")).json() == {"signed_in": True}
+    assert (await ua.get(f"{world.app_url}/")).json() == {"signed_in": True}
 
 
 async def test_upstream_tokens_call_userinfo_and_refresh_through_rotation(
-    world: World, browser: httpx.AsyncClient
+    world: World, ua: httpx.AsyncClient
 ) -> None:
-    await sign_in(browser, world)
-    session = await world.auth.service.get_session(browser.cookies.get("ts_session"))
+    await sign_in(ua, world)
+    session = await world.auth.service.get_session(ua.cookies.get("ts_session"))
     assert session is not None
     api = world.auth.api(session)
     userinfo = f"{world.issuer}/userinfo"
@@ -245,11 +245,11 @@ async def test_upstream_tokens_call_userinfo_and_refresh_through_rotation(
 
 
 async def test_logout_ends_the_app_session_and_the_tokensmith_session(
-    world: World, browser: httpx.AsyncClient
+    world: World, ua: httpx.AsyncClient
 ) -> None:
-    await sign_in(browser, world)
-    csrf = (await browser.get(f"{world.app_url}/auth/session")).json()["csrf_token"]
-    out = await browser.post(f"{world.app_url}/auth/logout", data={"csrf_token": csrf})
+    await sign_in(ua, world)
+    csrf = (await ua.get(f"{world.app_url}/auth/session")).json()["csrf_token"]
+    out = await ua.post(f"{world.app_url}/auth/logout", data={"csrf_token": csrf})
     assert out.status_code == 303
     end_session = urlsplit(out.headers["location"])
     assert f"{end_session.scheme}://{end_session.netloc}{end_session.path}" == (
@@ -258,51 +258,51 @@ async def test_logout_ends_the_app_session_and_the_tokensmith_session(
     query = parse_qs(end_session.query)
     assert query["post_logout_redirect_uri"] == [f"{world.app_url}/"]
     assert "id_token_hint" in query
-    back = await browser.get(out.headers["location"])
+    back = await ua.get(out.headers["location"])
     assert back.status_code == 302  # a valid id_token_hint: no confirmation page
     assert back.headers["location"].rstrip("?") == f"{world.app_url}/"
-    assert (await browser.get(f"{world.app_url}/auth/session")).json() == {"authenticated": False}
+    assert (await ua.get(f"{world.app_url}/auth/session")).json() == {"authenticated": False}
     # the tokensmith session is gone as well: a new sign-in asks for the password again
-    again = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
-    authorize = await browser.get(again.headers["location"])
+    again = await ua.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+    authorize = await ua.get(again.headers["location"])
     assert urlsplit(authorize.headers["location"]).path == "/login"
 
 
 async def test_deny_at_consent_is_a_clear_page_and_no_session(
-    world: World, browser: httpx.AsyncClient
+    world: World, ua: httpx.AsyncClient
 ) -> None:
-    start = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
-    page = await follow(browser, start, world, decision="deny")
+    start = await ua.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+    page = await follow(ua, start, world, decision="deny")
     assert page.status_code == 400
     assert "Sign-in cancelled" in page.text
     assert world.identities == []
-    assert (await browser.get(f"{world.app_url}/auth/session")).json() == {"authenticated": False}
+    assert (await ua.get(f"{world.app_url}/auth/session")).json() == {"authenticated": False}
 
 
-async def test_replayed_callback_is_refused(world: World, browser: httpx.AsyncClient) -> None:
-    start = await browser.get(f"{world.app_url}/auth/tokensmith/login?next=/")
+async def test_replayed_callback_is_refused(world: World, ua: httpx.AsyncClient) -> None:
+    start = await ua.get(f"{world.app_url}/auth/tokensmith/login?next=/")
     response = start
     for _ in range(15):  # stop just before the callback, to replay its URL
         location = urljoin(str(response.url), response.headers.get("location", ""))
         if response.status_code in (302, 303) and location.startswith(world.app_url):
             break
-        response = await follow_one(browser, response, world)
+        response = await follow_one(ua, response, world)
     callback_url = urljoin(str(response.url), response.headers["location"])
-    first = await browser.get(callback_url)
+    first = await ua.get(callback_url)
     assert first.status_code == 303
-    replay = await browser.get(callback_url)
+    replay = await ua.get(callback_url)
     assert replay.status_code == 400
     assert len(world.identities) == 1
 
 
 async def follow_one(
-    browser: httpx.AsyncClient, response: httpx.Response, world: World
+    ua: httpx.AsyncClient, response: httpx.Response, world: World
 ) -> httpx.Response:
     if response.status_code in (302, 303):
-        return await browser.get(urljoin(str(response.url), response.headers["location"]))
+        return await ua.get(urljoin(str(response.url), response.headers["location"]))
     fields = hidden_fields(response.text)
     if response.url.path == "/login":
         fields.update(username="alice", password=PASSWORD)
     else:
         fields["decision"] = "allow"
-    return await browser.post(str(response.url.copy_with(query=None)), data=fields)
+    return await ua.post(str(response.url.copy_with(query=None)), data=fields)
