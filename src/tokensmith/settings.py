@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     token_path: str = "/token"
     jwks_path: str = "/jwks.json"
     userinfo_path: str = "/userinfo"
+    account_path: str = "/account"
     logout_path: str = "/logout"
     revoke_path: str = "/revoke"
     introspect_path: str = "/introspect"

@@ -24,6 +24,7 @@ from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.openapi import install as install_openapi
 from tokensmith.server.routes import (
+    account,
     authorize,
     consent,
     introspect,
@@ -101,6 +102,8 @@ def create_app(
         methods=["GET", "POST"],
         include_in_schema=True,
     )
+    route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
+    route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
     route(s.logout_path, logout.logout, methods=["GET"], include_in_schema=True)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], include_in_schema=True)
     route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
@@ -126,7 +129,8 @@ def create_app(
             headers={"Retry-After": "2"},
         )
         rt: Runtime = request.app.state.runtime
-        if request.url.path in (s.authorize_path, s.login_path, s.consent_path, s.logout_path):
+        pages = (s.authorize_path, s.login_path, s.consent_path, s.logout_path, s.account_path)
+        if request.url.path in pages:
             log_error(request, error)
             return rt.pages.error(
                 title="Sign-in is briefly unavailable",

@@ -75,6 +75,10 @@ class GrantStore(Protocol):
         """Revoke every grant of a user (a password change, a disabled account)."""
         ...
 
+    async def revoke_for_client(self, user_id: str, client_id: str, now: int) -> int:
+        """Revoke every grant a user gave one client (the user withdrew consent)."""
+        ...
+
     async def revoke_for_session(self, session_id: str, now: int) -> int:
         """Revoke the grants made in one SSO session, except those with ``offline_access``
         (which the user asked to outlive the session)."""
@@ -113,6 +117,12 @@ class ConsentStore(Protocol):
     async def grant(
         self, user_id: str, client_id: str, scopes: tuple[str, ...], now: int
     ) -> None: ...
+
+    async def list_for_user(self, user_id: str) -> dict[str, frozenset[str]]:
+        """Client id → the scopes the user consented to."""
+        ...
+
+    async def withdraw(self, user_id: str, client_id: str) -> int: ...
 
 
 class SessionStore(Protocol):

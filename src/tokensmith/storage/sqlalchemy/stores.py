@@ -353,6 +353,15 @@ class SqlGrantStore(_Store):
         )
         return int(result.rowcount)
 
+    async def revoke_for_client(self, user_id: str, client_id: str, now: int) -> int:
+        g = t.grants
+        result = await self._conn.execute(
+            update(g)
+            .where(g.c.user_id == user_id, g.c.client_id == client_id, g.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
     async def revoke_for_session(self, session_id: str, now: int) -> int:
         g = t.grants
         rows = await self._conn.execute(
@@ -537,6 +546,23 @@ class SqlConsentStore(_Store):
                     for s in sorted(missing)
                 ],
             )
+
+    async def list_for_user(self, user_id: str) -> dict[str, frozenset[str]]:
+        c = t.consents
+        rows = await self._conn.execute(
+            select(c.c.client_id, c.c.scope).where(c.c.user_id == user_id).order_by(c.c.client_id)
+        )
+        out: dict[str, set[str]] = {}
+        for row in rows:
+            out.setdefault(row.client_id, set()).add(row.scope)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    async def withdraw(self, user_id: str, client_id: str) -> int:
+        c = t.consents
+        result = await self._conn.execute(
+            delete(c).where(c.c.user_id == user_id, c.c.client_id == client_id)
+        )
+        return int(result.rowcount)
 
 
 class SqlSessionStore(_Store):
