@@ -148,7 +148,14 @@ async def server(
             Browser(settings.issuer, registered, transport) as browser,
         ):
             await browser.login()
-            yield http, browser, registered, counts, rt
+            try:
+                yield http, browser, registered, counts, rt
+            finally:
+                if redis_url:  # leave nothing behind in a shared Redis
+                    redis = rt.db.ephemeral.redis
+                    keys = [k async for k in redis.scan_iter(match=options["redis_prefix"] + "*")]
+                    if keys:
+                        await redis.delete(*keys)
 
 
 async def reseed(settings: Settings) -> Seeded:
