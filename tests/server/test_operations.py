@@ -18,17 +18,12 @@ async def test_health_and_readiness(server_env: ServerEnv) -> None:
 
 
 async def test_readiness_fails_when_the_database_is_gone(server_env: ServerEnv) -> None:
-    await server_env.app.state.runtime.db.engine.dispose()
     runtime = server_env.app.state.runtime
-    original = runtime.db.engine.url
-    # point the engine at a database that cannot be opened
+    await runtime.db.engine.dispose()
+    # point the engine at a database server that is not there (port 1)
     from tokensmith.storage.sqlalchemy.engine import create_engine
 
-    runtime.db.engine = create_engine(
-        "postgresql+asyncpg://nobody@127.0.0.1:1/none"
-        if original.get_backend_name() == "sqlite"
-        else "sqlite+aiosqlite:////nonexistent/dir/x.db"
-    )
+    runtime.db.engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     try:
         response = await server_env.http.get("/readyz")
         assert response.status_code == 503
