@@ -17,15 +17,15 @@ not overwrite each other. Pure code: no web framework, no I/O.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
 import secrets
 from dataclasses import dataclass, field
 
-from tokensmith.client.crypto import KeyRing, b64url
+from tokensmith.client.crypto import KeyRing
 from tokensmith.client.errors import InvalidState
+from tokensmith.core.pkce import s256
 
 __all__ = [
     "LoginTransaction",
@@ -71,7 +71,7 @@ def code_challenge(verifier: str) -> str:
     """RFC 7636 §4.2, S256."""
     if not _VERIFIER_RE.match(verifier):
         raise ValueError("invalid PKCE code_verifier")
-    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+    return s256(verifier)
 
 
 def transaction_cookie_name(keys: KeyRing, state: str, *, secure: bool) -> str:
