@@ -183,3 +183,14 @@ async def test_registration_refuses_private_keys_in_the_jwks(server_env: ServerE
             token_endpoint_auth_method="private_key_jwt",
             jwks=json.dumps({"keys": [private_jwk]}),
         )
+
+
+async def test_assertion_with_an_unprintable_sub_is_invalid_client(server_env: ServerEnv) -> None:
+    """A NUL in the claimed client id must not reach the database (PostgreSQL refuses it)."""
+    keys = KeyPair()
+    client = await pkjwt_client(server_env, keys)
+    for sub in ("\u0000", "x" * 200):
+        token = assertion(server_env, client, keys, sub=sub, iss=sub)
+        response = await post(server_env, token)
+        assert response.status_code == 401, sub[:5]
+        assert response.json()["error"] == "invalid_client"
