@@ -27,6 +27,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -125,6 +126,34 @@ def _validator(
     )
 
 
+def install_offline_swagger_ui(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the files the ``fastapi-offline`` package ships (FastAPI's
+    default page loads them from a CDN), with its OAuth2 redirect page for the PKCE sign-in."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=assets), name="docs-static")
+    redirect_path = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="CloudDocs API - Swagger UI",
+            oauth2_redirect_url=redirect_path,
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+            init_oauth=app.swagger_ui_init_oauth,
+        )
+
+    @app.get(redirect_path, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def create_api(
     config: CloudDocsApiConfig,
     *,
@@ -164,12 +193,15 @@ def create_api(
     app = FastAPI(
         title="CloudDocs API",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: no CDN
+        redoc_url=None,
         swagger_ui_init_oauth={
             "clientId": config.swagger_client_id,
             "usePkceWithAuthorizationCodeGrant": True,
             "scopes": "docs:read docs:write",
         },
     )
+    install_offline_swagger_ui(app)
     if config.spa_origin is not None:
         app.add_middleware(
             CORSMiddleware,

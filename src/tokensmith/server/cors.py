@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CorsSettings", "EndpointCors", "check_origin"]
 
-ALLOWED_HEADERS = frozenset({"authorization", "content-type"})
+# X-Requested-With: Swagger UI sends it with its token request (PKCE sign-in from the API docs).
+ALLOWED_HEADERS = frozenset({"authorization", "content-type", "x-requested-with"})
 MAX_AGE = "600"
 
 
@@ -124,7 +125,7 @@ class EndpointCors:
             out += [
                 (b"access-control-allow-origin", allowed.encode("latin-1")),
                 (b"access-control-allow-methods", ", ".join(methods).encode()),
-                (b"access-control-allow-headers", b"Authorization, Content-Type"),
+                (b"access-control-allow-headers", b"Authorization, Content-Type, X-Requested-With"),
                 (b"access-control-max-age", MAX_AGE.encode()),
             ]
         await send(
