@@ -118,13 +118,22 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # back means answering commands: accepting connections is not enough while Redis is
+        # still loading its data (it answers LOADING then)
+        import redis as redis_sync
+
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
+        client = redis_sync.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if client.ping():
+                        return
+                except redis_sync.RedisError:
+                    pass
                 time.sleep(0.05)
+        finally:
+            client.close()
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:

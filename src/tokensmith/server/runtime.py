@@ -11,10 +11,10 @@ import logging
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.admin import grant_grace, invalidation_channel
@@ -179,10 +179,13 @@ def make_redis(settings: Settings) -> Redis | None:
         return None
     return Redis.from_url(
         settings.redis_url.get_secret_value(),
-        # a pooled connection that Redis closed (a restart) fails its next command: retry
-        # once on a fresh connection. Not on timeouts: the command may have run (a code
-        # consumed twice would look like a replay).
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        # a pooled connection that Redis closed (a restart) fails its next command, and a Redis
+        # that is still loading its data answers LOADING (a ConnectionError too): retry on a
+        # fresh connection with a short back-off. Not on timeouts: the command may have run
+        # (a code consumed twice would look like a replay).
+        retry=Retry(
+            ExponentialBackoff(cap=0.5, base=0.05), 3, supported_errors=(RedisConnectionError,)
+        ),
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
