@@ -78,11 +78,6 @@ class InvalidTarget(OAuthError):
     error = "invalid_target"
 
 
-class AccessDenied(OAuthError):
-    error = "access_denied"
-    status_code = 403
-
-
 class InvalidToken(OAuthError):
     """RFC 6750 §3.1."""
 
@@ -101,10 +96,6 @@ class LoginRequired(OAuthError):
 
 class ConsentRequired(OAuthError):
     error = "consent_required"
-
-
-class InteractionRequired(OAuthError):
-    error = "interaction_required"
 
 
 class InvalidClientMetadata(OAuthError):

@@ -89,10 +89,6 @@ class AuthorizationRequest:
     hint_subject: str | None = None
     """The ``sub`` of a verified ``id_token_hint``: the user the client expects."""
 
-    @property
-    def is_openid(self) -> bool:
-        return "openid" in self.scopes
-
 
 @dataclass(frozen=True, slots=True)
 class AuthorizationCode:
