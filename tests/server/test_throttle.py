@@ -11,7 +11,7 @@ from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.server.test_client_credentials import machine
 from tokensmith.core.clock import FakeClock
-from tokensmith.core.throttle import ACCOUNT, BackoffPolicy, FailureCount
+from tokensmith.core.throttle import ACCOUNT, ADDRESS, BackoffPolicy, FailureCount
 from tokensmith.settings import Settings
 
 
@@ -95,3 +95,39 @@ async def test_token_endpoint_rate_limit_per_client(database_url: str, clock: Fa
         assert limited.json()["error"] == "slow_down"
         assert int(limited.headers["retry-after"]) >= 1
         assert (await env.token(other, {"grant_type": "client_credentials"})).status_code == 200
+
+
+async def test_many_accounts_from_one_address_are_throttled(server_env: ServerEnv) -> None:
+    """Guessing across accounts (password spraying) hits the per-address counter."""
+    env = server_env
+    client = await env.client()
+    ua = env.browser()
+    statuses = [
+        (await attempt(env, ua, client, f"user{i}", "wrong")).status_code
+        for i in range(ADDRESS.free_attempts + 1)
+    ]
+    assert statuses[:-1] == [401] * ADDRESS.free_attempts
+    assert statuses[-1] == 429
+
+
+async def test_password_hash_is_upgraded_at_login_when_the_cost_changed(
+    server_env: ServerEnv,
+) -> None:
+    from sqlalchemy import text
+
+    from tokensmith.admin import Admin
+
+    env = server_env
+    client = await env.client()
+    stronger = env.settings.model_copy(update={"password_hash_time_cost": 2})
+    async with Admin(stronger, clock=env.clock) as admin:
+        await admin.create_user(username="alice", password=PASSWORD, email="a@example.com")
+
+    async def stored() -> str:
+        async with env.admin.db.engine.connect() as conn:
+            return str((await conn.execute(text("SELECT password_hash FROM ts_users"))).scalar())
+
+    assert ",t=2," in await stored()
+    assert (await attempt(env, env.browser(), client, "alice", PASSWORD)).status_code == 303
+    assert ",t=1," in await stored()  # the server's current cost
+    assert (await attempt(env, env.browser(), client, "alice", PASSWORD)).status_code == 303

@@ -363,6 +363,10 @@ class AuthorizationServer:
             )
             return LoginResult(None)
         await stores.login_failures.clear(keys[0][0])
+        if hash_ is not None and self.passwords.needs_rehash(hash_):
+            # the cost settings changed since this hash was made: upgrade it now that the
+            # password is at hand (the only moment it is)
+            await stores.users.set_password_hash(user.id, self.passwords.hash(password), now)
         self.audit(AuditEvent(audit.LOGIN_SUCCEEDED, now, user_id=user.id, address=address))
         return LoginResult(user)
 
