@@ -38,7 +38,10 @@ def common_umask() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("common_umask")
-async def test_new_database_file_its_side_files_and_folders_are_private(tmp_path: Path) -> None:
+async def test_new_database_file_its_side_files_and_folders_are_private(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tokensmith.storage")
     before = mode(tmp_path)
     path = tmp_path / "data" / "auth" / "tokensmith.db"
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
@@ -56,6 +59,7 @@ async def test_new_database_file_its_side_files_and_folders_are_private(tmp_path
     assert mode(tmp_path / "data") == 0o700
     assert mode(tmp_path / "data" / "auth") == 0o700
     assert mode(tmp_path) == before  # a folder that was there is not the server's to change
+    assert not caplog.records  # created private, not narrowed after the fact
 
 
 @pytest.mark.usefixtures("common_umask")

@@ -64,14 +64,10 @@ def secure_sqlite_file(path: str) -> None:
     for created in reversed(missing):
         with contextlib.suppress(FileExistsError):  # another process made it meanwhile
             os.mkdir(created, FOLDER_MODE)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    except FileExistsError:
-        pass
-    else:
-        os.close(fd)  # SQLite takes an empty file as an empty database
-        return
-    for name in sqlite_files(path):
+    with contextlib.suppress(FileExistsError):
+        # SQLite takes an empty file as an empty database.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for name in sqlite_files(path):  # an existing file, or side files left by an earlier one
         try:
             mode = stat.S_IMODE(os.stat(name).st_mode)
             if not mode & 0o077:
