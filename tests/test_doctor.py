@@ -8,6 +8,7 @@ import asyncio
 import base64
 import email.utils
 import json
+import os
 import secrets
 import sqlite3
 import subprocess
@@ -47,8 +48,16 @@ CONFIG_CHECKS = {
     "argon2-cost",
     "log-level",
     "forwarded-allow-ips",
+    "metrics-access",
     "token-lifetimes",
 }
+
+
+@pytest.fixture
+def sqlite_url(sqlite_url: str) -> str:
+    """The test database, private to its owner as tokensmith creates it (a copy is not)."""
+    os.chmod(sqlite_url.split("///", 1)[1], 0o600)
+    return sqlite_url
 
 
 def good_settings(database_url: str, **overrides: Any) -> Settings:
@@ -104,6 +113,11 @@ def test_clean_settings_have_no_finding() -> None:
         ({"forwarded_allow_ips": "*"}, {"forwarded-allow-ips"}),
         ({"forwarded_allow_ips": "10.0.0.1, *"}, {"forwarded-allow-ips"}),
         ({"access_token_ttl": 7200}, {"token-lifetimes"}),
+        ({"metrics_allow_ips": "0.0.0.0/0"}, {"metrics-access"}),
+        ({"metrics_allow_ips": "127.0.0.1, ::/0"}, {"metrics-access"}),
+        ({"metrics_allow_ips": "10.0.0.0/8, 8.0.0.0/8"}, {"metrics-access"}),
+        ({"metrics_allow_ips": "10.0.0.0/8, 100.64.0.0/10, fd00::/8, 198.51.100.7"}, set()),
+        ({"metrics_allow_ips": "0.0.0.0/0", "metrics_enabled": False}, set()),
     ],
 )
 def test_each_bad_setting_has_its_finding(overrides: dict[str, Any], expected: set[str]) -> None:
@@ -144,6 +158,7 @@ async def test_clean_configuration_and_server_pass(sqlite_url: str, clock: FakeC
         )
     assert report.ok, report.as_text()
     assert set(report.passed) == CONFIG_CHECKS | {
+        "database-file-mode",
         "database",
         "database-migrated",
         "signing-keys",
@@ -155,7 +170,7 @@ async def test_clean_configuration_and_server_pass(sqlite_url: str, clock: FakeC
         "readyz",
     }
     assert json.loads(report.as_json()) == {"ok": True, "findings": [], "passed": report.passed}
-    assert report.as_text().endswith("no findings, 17 checks passed")
+    assert report.as_text().endswith("no findings, 19 checks passed")
 
 
 async def test_database_missing_is_a_finding_and_not_created(tmp_path: Path) -> None:
@@ -173,6 +188,7 @@ async def test_unusable_database_url_is_a_finding() -> None:
 async def test_unmigrated_database_is_a_finding(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     sqlite3.connect(path).close()
+    path.chmod(0o600)
     report = await diagnose(good_settings(f"sqlite+aiosqlite:///{path}"))
     assert findings(report) == {"database-migrated"}
     assert "tokensmith db upgrade" in report.findings[0].fix
@@ -209,6 +225,25 @@ async def test_keys_in_clear_despite_a_kek(sqlite_url: str, clock: FakeClock) ->
     await make_keys(good_settings(sqlite_url, key_encryption_key=None), int(clock()))
     report = await diagnose(good_settings(sqlite_url), clock=clock)
     assert findings(report) == {"signing-keys-encrypted"}
+
+
+async def test_sqlite_files_open_to_others_are_a_finding_left_unchanged(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    settings = good_settings(sqlite_url)
+    await make_keys(settings, int(clock()))
+    path = sqlite_url.split("///", 1)[1]
+    wal = f"{path}-wal"
+    os.close(os.open(wal, os.O_CREAT | os.O_WRONLY, 0o644))
+    os.chmod(wal, 0o644)
+    report = await diagnose(settings, clock=clock)
+    assert findings(report) == {"database-file-mode"}
+    assert f"{wal} (0644)" in report.findings[0].problem
+    assert f"{path} (" not in report.findings[0].problem
+    os.chmod(path, 0o640)  # (SQLite removed the WAL file when the doctor's connection closed)
+    report = await diagnose(settings, clock=clock)
+    assert f"{path} (0640)" in report.findings[0].problem
+    assert os.stat(path).st_mode & 0o777 == 0o640  # the doctor only reads
 
 
 async def test_unreachable_redis_is_a_finding(sqlite_url: str, clock: FakeClock) -> None:

@@ -360,11 +360,13 @@ class Admin:
         return key
 
     async def prune(self, *, batch: int = 1000, max_batches: int = 100) -> PruneReport:
-        """Delete expired codes, sessions, transactions, tokens, jtis and unused grants."""
+        """Delete expired codes, sessions, transactions, tokens, jtis, unused grants and audit
+        events older than ``audit_retention_days``."""
         return await prune_expired(
             self._engine,
             now=self.now(),
             grant_grace=grant_grace(self.settings),
+            audit_retention=self.settings.audit_retention_days * 86400,
             batch=batch,
             max_batches=max_batches,
         )

@@ -7,12 +7,12 @@ The doctor only reads: it never migrates, creates a database file, generates a p
 Configuration (settings from ``TOKENSMITH_*``):
     https issuer (cookies Secure and HSTS follow from it); key-encryption key set and valid;
     pepper set (not generated into the database); argon2id cost not below OWASP's minimum;
-    ``log_level`` not DEBUG; ``forwarded_allow_ips`` not ``*``; access tokens at most 1 h and
-    codes at most 10 min.
+    ``log_level`` not DEBUG; ``forwarded_allow_ips`` not ``*``; ``/metrics`` not open to every
+    address; access tokens at most 1 h and codes at most 10 min.
 Stores:
-    database reachable and migrated to head; signing keys readable, a key active for every
-    algorithm the server signs with, none stored in clear when a key-encryption key is set;
-    Redis reachable when configured.
+    SQLite files not open to other users; database reachable and migrated to head; signing keys
+    readable, a key active for every algorithm the server signs with, none stored in clear when
+    a key-encryption key is set; Redis reachable when configured.
 Deployment (``--url``):
     metadata reachable and its ``issuer`` equal to the configured one; HSTS present; ``/readyz``
     200; the server's ``Date`` within a minute of this machine's clock.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,8 @@ MAX_ACCESS_TOKEN_TTL = 3600
 MAX_CODE_TTL = 600
 MAX_CLOCK_SKEW = 60
 MIN_PEPPER_LENGTH = 32
+#: A public network larger than a /16 in metrics_allow_ips is not "our Prometheus server".
+MAX_METRICS_NETWORK = 2**16
 HTTP_TIMEOUT = 5.0
 
 
@@ -206,6 +209,26 @@ def _forwarded(s: Settings) -> Finding | None:
     )
 
 
+def _metrics(s: Settings) -> Finding | None:
+    if not s.metrics_enabled:
+        return None
+    # Every address (0.0.0.0/0, ::/0) or a public network too large to be one's own monitoring.
+    wide = [
+        str(n)
+        for n in s.metrics_networks()
+        if n.prefixlen == 0 or (n.is_global and n.num_addresses > MAX_METRICS_NETWORK)
+    ]
+    if not wide:
+        return None
+    return Finding(
+        "metrics-access",
+        f"/metrics (token volumes, error counts by client and endpoint) is open to "
+        f"{', '.join(wide)} through metrics_allow_ips",
+        "set TOKENSMITH_METRICS_ALLOW_IPS to the addresses of your Prometheus servers (default "
+        "127.0.0.1,::1), or give them TOKENSMITH_METRICS_TOKEN as a bearer token",
+    )
+
+
 def _lifetimes(s: Settings) -> Finding | None:
     problems = []
     if s.access_token_ttl > MAX_ACCESS_TOKEN_TTL:
@@ -230,6 +253,7 @@ CONFIG_CHECKS: tuple[tuple[str, Callable[[Settings], Finding | None]], ...] = (
     ("argon2-cost", _argon2),
     ("log-level", _log_level),
     ("forwarded-allow-ips", _forwarded),
+    ("metrics-access", _metrics),
     ("token-lifetimes", _lifetimes),
 )
 
@@ -256,7 +280,7 @@ async def check_database(settings: Settings, report: Report, *, now: int) -> Non
     from tokensmith.core.keys import KeyLoadError, KeyRing
     from tokensmith.server.runtime import required_algs
     from tokensmith.storage.sqlalchemy import keystore, migrate
-    from tokensmith.storage.sqlalchemy.engine import create_engine
+    from tokensmith.storage.sqlalchemy.engine import create_engine, sqlite_file
 
     unreachable = "database"
     try:
@@ -271,8 +295,14 @@ async def check_database(settings: Settings, report: Report, *, now: int) -> Non
         # Connecting would create an empty file: the doctor only reads.
         report.check(unreachable, _db_finding(f"the SQLite database {no_file} does not exist"))
         return
+    path = sqlite_file(settings.database_url)
+    if path is not None:
+        report.check("database-file-mode", _file_mode(path))
     try:
-        engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+        # secure_file=False: narrowing the file's mode is the server's job, the doctor only reads
+        engine = create_engine(
+            settings.database_url, pool_size=1, max_overflow=0, secure_file=False
+        )
     except (SQLAlchemyError, ImportError) as exc:
         report.check(unreachable, _db_finding(f"cannot use the database: {_first_line(exc)}"))
         return
@@ -354,6 +384,28 @@ async def _keys_in_clear(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(k.c.kid, k.c.private_key))).all()
     return [row.kid for row in rows if not is_encrypted(row.private_key)]
+
+
+def _file_mode(path: str) -> Finding | None:
+    from tokensmith.storage.sqlalchemy.engine import sqlite_files
+
+    opened = []
+    for name in sqlite_files(path):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            opened.append(f"{name} ({mode:04o})")
+    if not opened:
+        return None
+    return Finding(
+        "database-file-mode",
+        "the SQLite database (password hashes, token digests, signing keys) is open to other "
+        f"users: {', '.join(opened)}",
+        "chmod 600 the files (`tokensmith serve` narrows them at start), and keep the folder "
+        "to the server's user",
+    )
 
 
 def _missing_sqlite_file(path: str) -> str | None:

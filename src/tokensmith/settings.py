@@ -6,6 +6,7 @@ There is no module-level instance: build one with ``Settings()`` (environment) o
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SigningAlg = Literal["ES256", "EdDSA", "RS256"]
+MIN_METRICS_TOKEN_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -120,6 +122,15 @@ class Settings(BaseSettings):
         description="Seconds between automatic prunes of expired rows inside `serve` "
         "(0: never; run `tokensmith db prune` from cron instead).",
     )
+    # Audit events hold user ids and client addresses (personal data): keep them long enough to
+    # investigate an incident found months later (a year, as PCI DSS 10.5.1 asks of audit
+    # trails), then let pruning delete them (GDPR art. 5(1)(e), storage limitation).
+    audit_retention_days: int = Field(
+        365,
+        ge=0,
+        description="Days an audit event is kept before `tokensmith db prune` and the pruning "
+        "inside `serve` delete it (0: keep forever).",
+    )
 
     # Limits.
     max_form_bytes: int = Field(16 * 1024, ge=1024)
@@ -129,6 +140,19 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Log lines of `serve`.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    # Who may read /metrics (token volumes, error counts): by default only a scraper on this
+    # machine. Everyone else gets the 404 of an unknown path.
+    metrics_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="Comma-separated addresses or networks (CIDR) that may read /metrics over a "
+        "direct connection (a request carrying X-Forwarded-For, Forwarded or X-Real-IP came "
+        "through a proxy and is not let in by address). Empty: none.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token (at least 32 characters) that opens /metrics from any "
+        "address: `Authorization: Bearer <token>`, compared in constant time.",
+    )
     forwarded_allow_ips: str = Field(
         "",
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
@@ -149,6 +173,30 @@ class Settings(BaseSettings):
             raise ValueError("token_rate_limit must look like '600/minute'") from None
         return value
 
+    @field_validator("metrics_allow_ips")
+    @classmethod
+    def _check_metrics_allow_ips(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"metrics_allow_ips: {item!r} is not an IP address or network (CIDR); "
+                    "use 0.0.0.0/0,::/0 to allow every address"
+                ) from None
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"metrics_token must be at least {MIN_METRICS_TOKEN_LENGTH} characters long"
+            )
+        return value
+
     @field_validator("issuer")
     @classmethod
     def _check_issuer(cls, value: str) -> str:
@@ -160,6 +208,11 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("issuer must use https unless it is a loopback address")
         return value.rstrip("/")
+
+    def metrics_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The networks of ``metrics_allow_ips`` (validated when the settings were made)."""
+        items = (part.strip() for part in self.metrics_allow_ips.split(","))
+        return tuple(ip_network(item, strict=False) for item in items if item)
 
     @property
     def is_https(self) -> bool:

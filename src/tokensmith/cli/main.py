@@ -265,11 +265,17 @@ def db_prune(
     batch: Annotated[int, typer.Option(help="Rows per delete.", min=1)] = 1000,
     max_batches: Annotated[int, typer.Option(help="Batches per table per run.", min=1)] = 100,
 ) -> None:
-    """Delete expired codes, sessions, login transactions, tokens and unused grants."""
+    """Delete expired codes, sessions, login transactions, tokens, unused grants, and audit
+    events older than TOKENSMITH_AUDIT_RETENTION_DAYS (365; 0 keeps them forever)."""
+    days = load_settings().audit_retention_days
     report = with_admin(lambda a: a.prune(batch=batch, max_batches=max_batches))
     for table, count in report.deleted.items():
-        if count:
+        if table == "ts_audit_events":
+            typer.echo(f"{table}: {count} (older than {days} days)")
+        elif count:
             typer.echo(f"{table}: {count}")
+    if not days:
+        typer.echo("ts_audit_events: kept forever (audit_retention_days is 0)")
     typer.echo(
         f"pruned {report.total} row(s)" + ("" if report.complete else "; more remain: run it again")
     )

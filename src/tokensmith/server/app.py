@@ -109,6 +109,7 @@ def create_app(
     route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
     route("/readyz", observability.readyz, methods=["GET"], include_in_schema=False)
     if settings.metrics_enabled:
+        app.state.metrics_access = observability.MetricsAccess.from_settings(settings)
         route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_openapi(app, settings)

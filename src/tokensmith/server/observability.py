@@ -4,7 +4,9 @@
   new one); log records made while serving the request carry it too.
 - ``/metrics``: requests by route and status, latency, tokens issued by grant type, errors by
   OAuth error code. Each app has its own registry (no global state); with several worker
-  processes, each process reports its own counters.
+  processes, each process reports its own counters. Only :class:`MetricsAccess` callers read it:
+  a direct connection from ``metrics_allow_ips`` (loopback by default) or a request with the
+  ``metrics_token`` bearer token; everyone else gets the 404 of an unknown path.
 - ``/healthz``: the process answers. ``/readyz``: the database (and Redis, when configured)
   answer too, else 503.
 """
@@ -12,18 +14,25 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
+import hmac
 import json
 import logging
 import re
 import secrets
 import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tokensmith.settings import Settings
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -163,6 +172,72 @@ async def readyz(request: Request) -> Response:
     return Response(body, status_code=200 if ready else 503, media_type="application/json")
 
 
+#: Headers a reverse proxy adds: their presence means the connection's peer is a proxy, not the
+#: caller, so the peer's address says nothing about who asks.
+RELAY_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsAccess:
+    """Who may read ``/metrics``: the counters show token volumes, error rates and which
+    endpoints are used, which is nobody else's business.
+
+    A request is let in when it comes over a direct connection (no proxy header) from an address
+    in ``networks`` — ``request.client``, which uvicorn rewrites from ``X-Forwarded-For`` only
+    for the proxies of ``forwarded_allow_ips`` — or carries ``Authorization: Bearer <token>``
+    with the configured token (RFC 6750 §2.1), compared in constant time."""
+
+    networks: tuple[IPv4Network | IPv6Network, ...]
+    token_digest: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetricsAccess:
+        token = settings.metrics_token
+        return cls(
+            networks=settings.metrics_networks(),
+            token_digest=_digest(token.get_secret_value()) if token is not None else None,
+        )
+
+    def allows(self, request: Request) -> bool:
+        return self.is_token_valid(request) or self.is_address_allowed(request)
+
+    def is_token_valid(self, request: Request) -> bool:
+        if self.token_digest is None:
+            return False
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            return False
+        # Digests of equal length: the comparison time says nothing about the token's length.
+        return hmac.compare_digest(_digest(given.strip()), self.token_digest)
+
+    def is_address_allowed(self, request: Request) -> bool:
+        if request.client is None or not self.networks:
+            return False
+        if any(name.lower() in RELAY_HEADERS for name in request.headers):
+            return False  # relayed: the address is the proxy's (a proxy on this host is loopback)
+        try:
+            address = ip_address(request.client.host.partition("%")[0])
+        except ValueError:  # a Unix socket path or a test client's name
+            return False
+        candidates = [address]
+        if address.version == 6 and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)  # ::ffff:127.0.0.1 on a dual-stack socket
+        return any(a in network for a in candidates for network in self.networks)
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    access: MetricsAccess = request.app.state.metrics_access
+    if not access.allows(request):
+        # The answer of a path that does not exist: nothing tells a scanner that metrics are
+        # here, or invites it to guess the token (a 401 or 403 would).
+        raise HTTPException(status_code=404)
     metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(metrics.registry),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
+    )

@@ -145,6 +145,7 @@ class Runtime:
                     self.db.engine,
                     now=int(self.clock()),
                     grant_grace=grant_grace(self.settings),
+                    audit_retention=self.settings.audit_retention_days * 86400,
                 )
                 log.info("pruned %d expired rows", report.total)
             except Exception:

@@ -3,29 +3,96 @@
 SQLite: WAL journal, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE`` for every
 transaction, so that concurrent writers queue on the database lock instead of failing when a read
 transaction tries to become a write one.
+
+The SQLite file holds password hashes, token digests and (without a key-encryption key) private
+signing keys: it is created readable by its owner only (0600, and 0700 for a folder made for it),
+before SQLite opens it; SQLite gives its ``-wal``, ``-shm`` and ``-journal`` files the mode of the
+database file. An existing file open to group or others is narrowed to 0600 at start, with a log
+line (``tokensmith doctor`` reports it too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import stat
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+log = logging.getLogger("tokensmith.storage")
+
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+#: The files SQLite keeps next to the database (WAL, shared-memory index, rollback journal).
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def sqlite_file(url: str) -> str | None:
+    """The path of the SQLite database file of ``url``; None for another database or memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    if "mode=memory" in str(parsed.query):
+        return None
+    return database
+
+
+def sqlite_files(path: str) -> list[str]:
+    """The database file and whichever of its side files exist."""
+    return [path] + [path + suffix for suffix in SIDE_FILES if os.path.exists(path + suffix)]
+
+
+def secure_sqlite_file(path: str) -> None:
+    """Create the database file (and the folders missing above it) private to this user, or
+    narrow an existing file and its side files to 0600, before SQLite opens them."""
+    folder = os.path.dirname(os.path.abspath(path))
+    missing: list[str] = []
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            os.mkdir(created, FOLDER_MODE)
+    with contextlib.suppress(FileExistsError):
+        # SQLite takes an empty file as an empty database.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for name in sqlite_files(path):  # an existing file, or side files left by an earlier one
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+            if not mode & 0o077:
+                continue
+            os.chmod(name, mode & FILE_MODE)
+        except FileNotFoundError:  # a dangling link, or a side file SQLite just removed
+            continue
+        except OSError as exc:  # not the owner: say so, and leave it to the operator
+            log.warning("%s is open to other users and cannot be narrowed to 0600: %s", name, exc)
+        else:
+            log.warning("narrowed the mode of %s from %04o to %04o", name, mode, mode & FILE_MODE)
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, secure_file: bool = True
+) -> AsyncEngine:
+    """``secure_file``: create a SQLite file private to this user and narrow an existing one
+    (see the module docstring); False only for readers that must not change anything
+    (``tokensmith doctor``)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:":
-            folder = os.path.dirname(os.path.abspath(database))
-            os.makedirs(folder, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None and secure_file:
+            secure_sqlite_file(path)
         # One connection per process: every transaction is BEGIN IMMEDIATE (a writer), so SQLite
         # runs one at a time anyway; a second connection would only wait inside SQLite's busy
         # handler (sleeping and polling in its own thread) instead of on the pool's asyncio

@@ -3,7 +3,9 @@
 Each table is cleaned with ``DELETE ... WHERE key IN (SELECT key ... LIMIT batch)`` in short
 transactions, so a large backlog never holds long locks. Consumed codes are kept an hour after
 they expire (replay detection), refresh tokens until they expire (reuse detection), grants until
-nothing issued from them can still be used.
+nothing issued from them can still be used, audit events for their retention period (none when
+it is 0: kept forever). Nothing else is ever deleted here: consents, users, clients and keys
+have their own commands.
 """
 
 from __future__ import annotations
@@ -53,11 +55,13 @@ async def prune(
     *,
     now: int,
     grant_grace: int,
+    audit_retention: int,
     batch: int = 1000,
     max_batches: int = 100,
 ) -> PruneReport:
     """Delete expired rows. ``grant_grace``: seconds after creation before an unused grant
-    (no refresh token, no recorded access token left) may go."""
+    (no refresh token, no recorded access token left) may go. ``audit_retention``: seconds an
+    audit event is kept (0: forever)."""
     report = PruneReport()
     rt, at = t.refresh_tokens, t.access_tokens
     targets: list[tuple[Table, ColumnElement[bool]]] = [
@@ -78,6 +82,8 @@ async def prune(
             ),
         ),
     ]
+    if audit_retention > 0:
+        targets.append((t.audit_events, t.audit_events.c.at < now - audit_retention))
     for table, condition in targets:
         count, done = await _prune_table(
             engine, table, condition, batch=batch, max_batches=max_batches
