@@ -469,6 +469,14 @@ class LoginService:
         await self.store.save_upstream_tokens(user_id, provider, sealed)
 
     async def load_upstream_tokens(self, user_id: str, provider: str) -> UpstreamTokens | None:
+        record = await self.load_sealed_upstream_tokens(user_id, provider)
+        return None if record is None else record[1]
+
+    async def load_sealed_upstream_tokens(
+        self, user_id: str, provider: str
+    ) -> tuple[str, UpstreamTokens] | None:
+        """The stored tokens together with their sealed form, which identifies this version of
+        them (every seal has a fresh nonce) for a compare-and-delete."""
         sealed = await self.store.load_upstream_tokens(user_id, provider)
         if sealed is None:
             return None
@@ -477,7 +485,7 @@ class LoginService:
             logger.warning("upstream tokens of %s/%s do not decrypt", user_id, provider)
             return None
         data = json.loads(raw)
-        return UpstreamTokens(
+        return sealed, UpstreamTokens(
             access_token=data["a"],
             refresh_token=data["r"],
             expires_at=data["e"],
