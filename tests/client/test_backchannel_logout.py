@@ -61,6 +61,21 @@ async def test_logout_token_by_sid_ends_only_that_session(
     assert (await other.get(f"{APP}/me")).status_code == 200
 
 
+async def test_replayed_jti_is_refused_and_kills_no_later_session(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """OpenID Connect Back-Channel Logout 1.0 §2.4: a captured logout token, replayed within its
+    lifetime, must not sign the user out of the session they started since."""
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    await signed_in(env)
+    captured = fake_oidc.logout_token()
+    assert (await post_logout_token(env, captured)).status_code == 200
+    browser = await signed_in(env)  # the user signs in again
+    response = await post_logout_token(env, captured)
+    assert response.status_code == 400
+    assert (await browser.get(f"{APP}/me")).status_code == 200
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -78,6 +93,9 @@ BAD_TOKENS: dict[str, dict[str, Any]] = {
     "wrong-iss": {"iss": "https://evil.example"},
     "missing-iat": {"drop": ("iat",)},
     "no-sub-no-sid": {"drop": ("sub", "sid")},
+    "missing-jti": {"drop": ("jti",)},
+    "empty-jti": {"jti": ""},
+    "jti-not-a-string": {"jti": 12345},
     "bad-signature": {"key": OTHER_EC_KEY},
     "alg-none": {"typ": "none-alg"},
 }

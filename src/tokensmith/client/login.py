@@ -439,14 +439,14 @@ class LoginService:
             now=now,
             leeway=provider.clock_skew,
         )
-        if request.jti is not None:
-            fresh = await self.store.consume_transaction(
-                self.keys.digest("logout-jti", f"{name}|{request.jti}"),
-                expires_at=request.exp + provider.clock_skew,
-                now=now,
-            )
-            if not fresh:
-                raise InvalidIdToken("logout token replayed")
+        # §2.4 jti: remembered until the token could no longer pass validation, refused twice
+        fresh = await self.store.consume_transaction(
+            self.keys.digest("logout-jti", f"{name}|{request.jti}"),
+            expires_at=request.exp + provider.clock_skew,
+            now=now,
+        )
+        if not fresh:
+            raise InvalidIdToken("logout token replayed")
         ended = await self.store.delete_provider_sessions(
             name, subject=request.subject, sid=request.sid
         )
