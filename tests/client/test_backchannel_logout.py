@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -123,3 +124,26 @@ async def test_missing_token_and_github(
     assert response.status_code == 400
     response = await post_logout_token(env, fake_oidc.logout_token(), provider="nope")
     assert response.status_code == 404
+
+
+async def test_an_oversized_logout_request_is_not_read_to_the_end(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """The receiver is open to anyone: a 64 MiB body is refused after at most the 32 KiB cap plus
+    one chunk has been read, not buffered whole."""
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(1024):  # 64 MiB in 64 KiB chunks, pulled only as the server reads
+            pulled += 1
+            yield b"logout_token=" + b"x" * (64 * 1024 - 13)
+
+    response = await env.browser().post(
+        f"{APP}/auth/op/backchannel-logout",
+        content=body(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert pulled <= 2
