@@ -5,11 +5,13 @@
 secret, code, redirect_uri and the PKCE S256 verifier and answers GitHub's JSON (errors with HTTP
 200, like GitHub), ``GET /user`` and ``GET /user/emails`` serve the user's profile and addresses.
 With ``expiring_tokens`` (GitHub Apps) it issues refresh tokens and honours
-``grant_type=refresh_token``.
+``grant_type=refresh_token``, rotating refresh tokens (each is accepted once, like GitHub's).
+``hold_next_refresh`` parks the next refresh request until the event is set (a slow worker).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -80,6 +82,8 @@ class FakeGitHub:
     token_requests: int = 0
     refresh_requests: int = 0
     api_authorizations: list[str] = field(default_factory=list)
+    hold_next_refresh: asyncio.Event | None = None
+    refresh_held: asyncio.Event = field(default_factory=asyncio.Event)
 
     def revoke_access_tokens(self) -> None:
         self.tokens.clear()
@@ -125,6 +129,10 @@ class FakeGitHub:
             )
         if form.get("grant_type") == "refresh_token":
             self.refresh_requests += 1
+            gate, self.hold_next_refresh = self.hold_next_refresh, None
+            if gate is not None:
+                self.refresh_held.set()
+                await gate.wait()
             user = self.refresh.pop(str(form.get("refresh_token")), None)
             if user is None:
                 return self._error(

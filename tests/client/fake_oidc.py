@@ -94,6 +94,8 @@ class FakeOIDC:
     # endpoints --------------------------------------------------------------------------------
     async def discovery(self, request: Request) -> Response:
         self.discovery_requests += 1
+        if "discovery-down" in self.behaviour:
+            return PlainTextResponse("Service Unavailable", status_code=503)
         doc: dict[str, Any] = {
             "issuer": "https://evil.example"
             if "discovery-issuer-mismatch" in self.behaviour

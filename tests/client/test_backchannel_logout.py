@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -61,6 +62,21 @@ async def test_logout_token_by_sid_ends_only_that_session(
     assert (await other.get(f"{APP}/me")).status_code == 200
 
 
+async def test_replayed_jti_is_refused_and_kills_no_later_session(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """OpenID Connect Back-Channel Logout 1.0 §2.4: a captured logout token, replayed within its
+    lifetime, must not sign the user out of the session they started since."""
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    await signed_in(env)
+    captured = fake_oidc.logout_token()
+    assert (await post_logout_token(env, captured)).status_code == 200
+    browser = await signed_in(env)  # the user signs in again
+    response = await post_logout_token(env, captured)
+    assert response.status_code == 400
+    assert (await browser.get(f"{APP}/me")).status_code == 200
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -78,6 +94,9 @@ BAD_TOKENS: dict[str, dict[str, Any]] = {
     "wrong-iss": {"iss": "https://evil.example"},
     "missing-iat": {"drop": ("iat",)},
     "no-sub-no-sid": {"drop": ("sub", "sid")},
+    "missing-jti": {"drop": ("jti",)},
+    "empty-jti": {"jti": ""},
+    "jti-not-a-string": {"jti": 12345},
     "bad-signature": {"key": OTHER_EC_KEY},
     "alg-none": {"typ": "none-alg"},
 }
@@ -105,3 +124,26 @@ async def test_missing_token_and_github(
     assert response.status_code == 400
     response = await post_logout_token(env, fake_oidc.logout_token(), provider="nope")
     assert response.status_code == 404
+
+
+async def test_an_oversized_logout_request_is_not_read_to_the_end(
+    make_env: MakeEnv, fake_oidc: FakeOIDC
+) -> None:
+    """The receiver is open to anyone: a 64 MiB body is refused after at most the 32 KiB cap plus
+    one chunk has been read, not buffered whole."""
+    env = await make_env({"op": oidc_provider(fake_oidc)})
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(1024):  # 64 MiB in 64 KiB chunks, pulled only as the server reads
+            pulled += 1
+            yield b"logout_token=" + b"x" * (64 * 1024 - 13)
+
+    response = await env.browser().post(
+        f"{APP}/auth/op/backchannel-logout",
+        content=body(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert pulled <= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ from tests.client.conftest import APP, login
 from tests.client.fake_github import FakeGitHub
 from tests.client.fake_oidc import FakeOIDC
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+EXAMPLES = DOCS / "examples"
+LINK = re.compile(r"\[([^\]]+)\]\(([^)\s#]+)(?:#[^)]*)?\)")
 
 
 def load(name: str) -> ModuleType:
@@ -89,3 +92,26 @@ async def test_client_oidc_frontend_example(fake_oidc: FakeOIDC, tmp_path: Path)
         assert out.status_code == 303
         assert out.headers["location"].startswith(f"{fake_oidc.url}/logout?")
         assert (await browser.get(f"{APP}/api/me")).status_code == 401
+
+
+def test_every_link_of_the_client_page_resolves() -> None:
+    """Relative links resolve from docs/, and a link that shows a path shows the real one."""
+    page = DOCS / "client.md"
+    links = LINK.findall(page.read_text(encoding="utf-8"))
+    local = [(text, target) for text, target in links if "://" not in target]
+    assert local
+    for text, target in local:
+        path = (page.parent / target).resolve()
+        assert path.is_file(), f"{target} does not exist"
+        shown = text.strip("`")
+        if "/" in shown:
+            assert path == (DOCS.parent / shown).resolve(), f"{text} shows another path"
+
+
+def test_every_linked_example_is_run_here() -> None:
+    """Each docs/examples/client_*.py the page links to has a test in this module."""
+    text = (DOCS / "client.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\(examples/(client_\w+)\.py\)", text))
+    assert linked == {path.stem for path in EXAMPLES.glob("client_*.py")}
+    for name in linked:
+        assert f"test_{name}_example" in globals(), name

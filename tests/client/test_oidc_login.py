@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -193,6 +194,39 @@ async def test_discovery_issuer_mismatch_refuses_to_start(
     response = await env.browser().get(f"{APP}/auth/op/login")
     assert_error_page(response, 502, "ProviderUnavailable")
     assert not response.headers.get_list("set-cookie")
+
+
+async def test_failed_discovery_is_cached_briefly(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+    """While the provider is down, logins and back-channel requests (unauthenticated, anyone can
+    send them) cost one discovery call per ``discovery_failure_ttl``, not one each; concurrent
+    ones share a single call; once the interval passes discovery is tried again."""
+    fake_oidc.behaviour = {"discovery-down"}
+    clock = Clock()
+    env = await make_env({"op": oidc_provider(fake_oidc)}, clock=clock)
+    browser = env.browser()
+    for _ in range(3):
+        assert_error_page(await browser.get(f"{APP}/auth/op/login"), 502, "ProviderUnavailable")
+    logout = await browser.post(
+        f"{APP}/auth/op/backchannel-logout", data={"logout_token": fake_oidc.logout_token()}
+    )
+    assert logout.status_code == 502
+    assert fake_oidc.discovery_requests == 1
+
+    fake_oidc.behaviour = set()  # back up, but the failure is remembered for 5 s
+    clock.now += 4
+    assert_error_page(await browser.get(f"{APP}/auth/op/login"), 502, "ProviderUnavailable")
+    assert fake_oidc.discovery_requests == 1
+
+    fake_oidc.behaviour = {"discovery-down"}
+    clock.now += 2
+    pages = await asyncio.gather(*(browser.get(f"{APP}/auth/op/login") for _ in range(5)))
+    assert {page.status_code for page in pages} == {502}
+    assert fake_oidc.discovery_requests == 2  # retried once, shared by the five
+
+    fake_oidc.behaviour = set()
+    clock.now += 6
+    assert (await browser.get(f"{APP}/auth/op/login")).status_code == 302
+    assert fake_oidc.discovery_requests == 3
 
 
 async def test_token_endpoint_error(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:

@@ -3,6 +3,10 @@
 Every error carries an HTTP status, a public title and message (shown on the error page) and an
 internal ``detail`` (logged, never sent). The router renders all of them as an HTML page; none
 becomes a 500 or shows a stack trace.
+
+A ``detail`` often quotes what a provider or a browser sent (``error_description``, a claim): its
+control and other non-printable characters are escaped when the error is made, so a value with
+``%0A`` in it cannot forge a line of the log (log injection, CWE-117).
 """
 
 from __future__ import annotations
@@ -32,10 +36,19 @@ class LoginError(Exception):
     message: str = "Something went wrong while signing you in. Please try again."
 
     def __init__(self, detail: str = "", *, message: str | None = None) -> None:
+        detail = _printable(detail)
         super().__init__(detail or self.message)
         self.detail = detail
         if message is not None:
             self.message = message
+
+
+def _printable(text: str) -> str:
+    """``text`` with every non-printable character (CR, LF, other controls, U+2028...) escaped
+    as Python would in a string literal, e.g. a line feed becomes the two characters ``\\n``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 class UnknownProvider(LoginError):
@@ -53,11 +66,18 @@ class LoginCancelled(LoginError):
 
 
 class ProviderError(LoginError):
-    """The provider answered with an error (authorization or token endpoint)."""
+    """The provider answered with an error (authorization or token endpoint); ``error`` is the
+    OAuth error code it sent (RFC 6749 §5.2), when there was one."""
 
     status_code = 400
     title = "The provider refused the sign-in"
     message = "The sign-in provider could not complete the sign-in. Please start again."
+
+    def __init__(
+        self, detail: str = "", *, message: str | None = None, error: str | None = None
+    ) -> None:
+        super().__init__(detail, message=message)
+        self.error = error
 
 
 class ProviderUnavailable(LoginError):

@@ -8,8 +8,12 @@
   provider this transaction started with; when the provider advertises
   ``authorization_response_iss_parameter_supported`` it must be present.
 * Token request (RFC 6749 §4.1.3, RFC 7636 §4.5): the code with the verifier, client
-  authenticated with its secret, over httpx with explicit timeouts; a provider that is down or
-  answers nonsense becomes :class:`ProviderUnavailable` (a 502 page), never a 500.
+  authenticated with its secret; a provider that is down or answers nonsense becomes
+  :class:`ProviderUnavailable` (a 502 page), never a 500.
+* Every call to the provider (discovery, token, UserInfo, GitHub's API) has one deadline for the
+  whole exchange, body included (``provider.timeout``), and reads at most 1 MiB: a provider that
+  drips its answer or sends a huge one costs at most that time and memory
+  (:func:`tokensmith.resource._http.fetch`).
 * GitHub identity: ``GET /user`` (numeric id) and ``GET /user/emails`` (only a *verified primary*
   address counts as the user's e-mail).
 """
@@ -22,6 +26,7 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
+import orjson
 
 from tokensmith.client.errors import (
     InvalidIdToken,
@@ -33,6 +38,7 @@ from tokensmith.client.errors import (
 from tokensmith.client.models import ExternalIdentity, UpstreamTokens
 from tokensmith.client.providers import GitHubProvider, OIDCProvider, Provider
 from tokensmith.client.transaction import LoginTransaction
+from tokensmith.resource._http import BoundedResponse, OutboundError, fetch
 
 __all__ = [
     "ProviderMetadata",
@@ -149,7 +155,9 @@ def check_authorization_response(params: dict[str, str], *, metadata: ProviderMe
     error = params.get("error")
     if error is not None:
         if error == "access_denied":
-            raise LoginCancelled(f"provider error access_denied: {params.get('error_description')}")
+            raise LoginCancelled(
+                f"provider error access_denied: {params.get('error_description')!r}"
+            )
         raise ProviderError(f"provider error {error!r}: {params.get('error_description')!r}")
     code = params.get("code")
     if not code or len(code) > 2048:
@@ -195,22 +203,25 @@ async def _token_request(
     else:
         form = {**form, "client_id": provider.client_id, "client_secret": provider.client_secret}
     try:
-        response = await http.post(
+        response = await fetch(
+            http,
+            "POST",
             metadata.token_endpoint,
+            deadline=provider.timeout,
+            max_bytes=_MAX_BODY,
             data=form,
-            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+            auth=auth,
             headers={"Accept": "application/json"},
-            timeout=provider.timeout,
-            follow_redirects=False,
         )
-    except httpx.TransportError as exc:
-        raise ProviderUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
+    except OutboundError as exc:
+        raise ProviderUnavailable(f"token endpoint: {exc.detail}") from exc
     body = _json_body(response)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         # GitHub answers errors such as bad_verification_code with HTTP 200.
         raise ProviderError(
             f"token endpoint error {body['error']!r} (HTTP {response.status_code}): "
-            f"{body.get('error_description')!r}"
+            f"{body.get('error_description')!r}",
+            error=body["error"],
         )
     if response.status_code >= 500:
         raise ProviderUnavailable(f"token endpoint HTTP {response.status_code}")
@@ -331,16 +342,18 @@ async def _get_json(
     limit: float,
     headers: dict[str, str] | None = None,
 ) -> Any:
-    """GET a JSON document; ``limit`` is the httpx timeout in seconds."""
+    """GET a JSON document; ``limit`` is the deadline of the whole call, in seconds."""
     try:
-        response = await http.get(
+        response = await fetch(
+            http,
+            "GET",
             url,
+            deadline=limit,
+            max_bytes=_MAX_BODY,
             headers={"Accept": "application/json", **(headers or {})},
-            timeout=limit,
-            follow_redirects=False,
         )
-    except httpx.TransportError as exc:
-        raise ProviderUnavailable(f"GET {url} failed: {type(exc).__name__}") from exc
+    except OutboundError as exc:
+        raise ProviderUnavailable(exc.detail) from exc
     if response.status_code != 200:
         raise ProviderUnavailable(f"GET {url}: HTTP {response.status_code}")
     body = _json_body(response)
@@ -349,12 +362,12 @@ async def _get_json(
     return body
 
 
-def _json_body(response: httpx.Response) -> Any:
-    if len(response.content) > _MAX_BODY:
-        return None
+def _json_body(response: BoundedResponse) -> Any:
+    """The JSON value of a body already read within the size cap; None when it is not JSON
+    (orjson also refuses invalid UTF-8 and nesting deeper than 1024)."""
     try:
-        return response.json()
-    except ValueError:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return None
 
 

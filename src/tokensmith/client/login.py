@@ -152,6 +152,9 @@ class LoginService:
         self.clock = clock
         self._jwks_factory = jwks_factory or self._default_jwks_factory
         self._metadata: dict[str, tuple[float, ProviderMetadata]] = {}
+        # negative cache: provider name -> (retry_at, detail); one entry per configured provider
+        self._metadata_failures: dict[str, tuple[float, str]] = {}
+        self._metadata_locks: dict[str, asyncio.Lock] = {}
         self._jwks: dict[str, KeyResolver] = {}
         self._refresh_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -175,16 +178,36 @@ class LoginService:
         return provider
 
     async def metadata(self, name: str) -> ProviderMetadata:
+        """The provider's metadata: GitHub's fixed endpoints, or issuer-pinned discovery cached
+        for ``discovery_ttl``; a failure is remembered for ``discovery_failure_ttl`` (negative
+        cache) so a provider that is down costs one outbound call per interval, not one per
+        login or back-channel request."""
         provider = self.provider(name)
         if isinstance(provider, GitHubProvider):
             return github_metadata(provider)
         cached = self._metadata.get(name)
-        now = self.clock()
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self.clock():
             return cached[1]
-        metadata = await fetch_metadata(self.http, provider)
-        self._metadata[name] = (now + provider.discovery_ttl, metadata)
-        return metadata
+        # one discovery at a time per provider: concurrent requests share its outcome
+        lock = self._metadata_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            now = self.clock()
+            cached = self._metadata.get(name)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+            failed = self._metadata_failures.get(name)
+            if failed is not None and failed[0] > now:
+                raise ProviderUnavailable(
+                    f"discovery failed recently, not retried yet: {failed[1]}"
+                )
+            try:
+                metadata = await fetch_metadata(self.http, provider)
+            except ProviderUnavailable as exc:
+                self._metadata_failures[name] = (now + provider.discovery_failure_ttl, exc.detail)
+                raise
+            self._metadata_failures.pop(name, None)
+            self._metadata[name] = (now + provider.discovery_ttl, metadata)
+            return metadata
 
     def _default_jwks_factory(self, http: httpx.AsyncClient, jwks_uri: str) -> KeyResolver:
         """``tokensmith.resource.JWKSCache``: an unknown ``kid`` (key rotation) triggers at most
@@ -439,14 +462,14 @@ class LoginService:
             now=now,
             leeway=provider.clock_skew,
         )
-        if request.jti is not None:
-            fresh = await self.store.consume_transaction(
-                self.keys.digest("logout-jti", f"{name}|{request.jti}"),
-                expires_at=request.exp + provider.clock_skew,
-                now=now,
-            )
-            if not fresh:
-                raise InvalidIdToken("logout token replayed")
+        # §2.4 jti: remembered until the token could no longer pass validation, refused twice
+        fresh = await self.store.consume_transaction(
+            self.keys.digest("logout-jti", f"{name}|{request.jti}"),
+            expires_at=request.exp + provider.clock_skew,
+            now=now,
+        )
+        if not fresh:
+            raise InvalidIdToken("logout token replayed")
         ended = await self.store.delete_provider_sessions(
             name, subject=request.subject, sid=request.sid
         )
@@ -469,6 +492,14 @@ class LoginService:
         await self.store.save_upstream_tokens(user_id, provider, sealed)
 
     async def load_upstream_tokens(self, user_id: str, provider: str) -> UpstreamTokens | None:
+        record = await self.load_sealed_upstream_tokens(user_id, provider)
+        return None if record is None else record[1]
+
+    async def load_sealed_upstream_tokens(
+        self, user_id: str, provider: str
+    ) -> tuple[str, UpstreamTokens] | None:
+        """The stored tokens together with their sealed form, which identifies this version of
+        them (every seal has a fresh nonce) for a compare-and-delete."""
         sealed = await self.store.load_upstream_tokens(user_id, provider)
         if sealed is None:
             return None
@@ -477,7 +508,7 @@ class LoginService:
             logger.warning("upstream tokens of %s/%s do not decrypt", user_id, provider)
             return None
         data = json.loads(raw)
-        return UpstreamTokens(
+        return sealed, UpstreamTokens(
             access_token=data["a"],
             refresh_token=data["r"],
             expires_at=data["e"],

@@ -4,8 +4,10 @@ A logout token is accepted only when: ``typ`` is ``logout+jwt`` (explicit typing
 can never be replayed as a logout token); the ``alg`` is one the provider advertises (never
 ``none`` or HMAC); the signature verifies with the provider's JWKS; ``iss`` and ``aud`` are exact;
 ``iat`` and ``exp`` are present and ``exp`` is short (at most ``max_lifetime`` ahead); ``events``
-holds the back-channel-logout member as a JSON object; ``sub`` or ``sid`` is present; there is no
-``nonce``. Pure code: the key lookup is injected.
+holds the back-channel-logout member as a JSON object; ``sub`` or ``sid`` is present; ``jti`` is
+present (§2.4 REQUIRED: without it a captured token could be replayed; the caller records each
+``jti`` until the token expires and refuses it a second time); there is no ``nonce``. Pure code:
+the key lookup is injected.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ __all__ = ["BACKCHANNEL_LOGOUT_EVENT", "LogoutRequest", "validate_logout_token"]
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 _MAX_TOKEN = 16 * 1024
+_MAX_JTI = 512
 
 
 @dataclass(frozen=True, slots=True)
 class LogoutRequest:
     subject: str | None
     sid: str | None
-    jti: str | None
+    jti: str
     exp: float
 
 
@@ -91,6 +94,6 @@ async def validate_logout_token(
     sid = sid if isinstance(sid, str) and sid else None
     if sub is None and sid is None:
         raise InvalidIdToken("logout token has neither sub nor sid")
-    return LogoutRequest(
-        subject=sub, sid=sid, jti=jti if isinstance(jti, str) else None, exp=float(exp)
-    )
+    if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI:
+        raise InvalidIdToken("logout token without a usable jti (replay protection)")
+    return LogoutRequest(subject=sub, sid=sid, jti=jti, exp=float(exp))

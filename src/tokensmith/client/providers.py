@@ -62,7 +62,10 @@ class OIDCProvider:
     ``id_token_algs`` restricts the ID-token signature algorithms further than the provider's
     advertised ``id_token_signing_alg_values_supported``; ``none`` and HMAC algorithms are never
     accepted. ``api_base_urls`` lists where :class:`~tokensmith.client.ProviderAPI` may send the
-    user's access token (the UserInfo endpoint is always allowed).
+    user's access token (the UserInfo endpoint is always allowed). ``timeout`` is the deadline of
+    each call to the provider, body included. Discovery is cached for ``discovery_ttl``; a failed
+    discovery for ``discovery_failure_ttl``, so that while the provider is down each login or
+    back-channel request does not cost another outbound call.
     """
 
     issuer: str
@@ -77,6 +80,7 @@ class OIDCProvider:
     max_id_token_age: float = 600.0
     timeout: float = 10.0
     discovery_ttl: float = 3600.0
+    discovery_failure_ttl: float = 5.0
     kind: Literal["oidc"] = "oidc"
 
     def __post_init__(self) -> None:

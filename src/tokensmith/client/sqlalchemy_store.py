@@ -236,6 +236,17 @@ class SqlClientStore:
                 )
             )
 
+    async def delete_upstream_tokens_if(self, user_id: str, provider: str, *, sealed: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(upstream_tokens).where(
+                    upstream_tokens.c.user_id == user_id,
+                    upstream_tokens.c.provider == provider,
+                    upstream_tokens.c.sealed == sealed,
+                )
+            )
+        return bool(result.rowcount)
+
     # transactions -----------------------------------------------------------------------------
     async def consume_transaction(self, digest: str, *, expires_at: float, now: float) -> bool:
         try:

@@ -49,6 +49,11 @@ class UpstreamTokenStore(Protocol):
 
     async def delete_upstream_tokens(self, user_id: str, provider: str) -> None: ...
 
+    async def delete_upstream_tokens_if(self, user_id: str, provider: str, *, sealed: str) -> bool:
+        """Compare-and-delete: delete the tokens only while the stored value is still ``sealed``
+        (another worker may have stored fresh ones meanwhile); ``True`` when a row was deleted."""
+        ...
+
 
 class TransactionStore(Protocol):
     async def consume_transaction(self, digest: str, *, expires_at: float, now: float) -> bool:

@@ -4,10 +4,20 @@ The access token goes only in the ``Authorization`` header (RFC 6750 §2.1) and 
 provider's own API base URLs (RFC 9700 §4.9, §4.3.2); redirects are not followed. An expired
 token, or a 401 from the provider, triggers exactly one refresh (RFC 6749 §6); if the provider still
 refuses, :class:`ReloginRequired` tells the app to send the user through login again.
+
+Refreshes race across worker processes: providers that rotate refresh tokens (RFC 9700 §4.14.2;
+GitHub) accept a refresh token once, so when two workers refresh at the same moment the second is
+refused with ``invalid_grant`` although the first has just stored fresh tokens. The per-process
+lock cannot see the other worker, so a refusal is never taken at its word: the stored tokens are
+read again, and if another worker (or a new login) replaced them, those are used. Only when they
+are still the ones we tried - checked again after a short grace for a worker between the
+provider's answer and its write - and the provider said the refresh token is dead
+(``invalid_grant``) are they deleted, by a compare-and-delete that leaves newer tokens alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -24,6 +34,11 @@ if TYPE_CHECKING:
 __all__ = ["ProviderAPI"]
 
 _EXPIRY_MARGIN = 30.0
+# RFC 6749 §5.2 ``invalid_grant``; GitHub says ``bad_refresh_token``. Other refusals (e.g.
+# ``invalid_client``) say nothing about the refresh token, so they never delete it.
+_DEAD_REFRESH_TOKEN = frozenset({"invalid_grant", "bad_refresh_token"})
+# how long, in steps, a refused refresh waits for another worker's write before deleting
+_RACE_GRACE_STEPS = (0.05, 0.1, 0.2)
 
 
 class ProviderAPI:
@@ -101,14 +116,15 @@ class ProviderAPI:
 
     async def _refresh(self, tokens: UpstreamTokens) -> UpstreamTokens:
         async with self._service.refresh_lock(self._user_id, self._name):
-            current = await self._service.load_upstream_tokens(self._user_id, self._name)
-            if current is None:
+            record = await self._service.load_sealed_upstream_tokens(self._user_id, self._name)
+            if record is None:
                 raise ReloginRequired("stored tokens are gone")
+            sealed, current = record
             if current.access_token != tokens.access_token:
-                return current  # refreshed by a concurrent request meanwhile
-            return await self._refresh_locked(current)
+                return current  # refreshed by a concurrent request (or worker) meanwhile
+            return await self._refresh_locked(current, sealed)
 
-    async def _refresh_locked(self, tokens: UpstreamTokens) -> UpstreamTokens:
+    async def _refresh_locked(self, tokens: UpstreamTokens, sealed: str) -> UpstreamTokens:
         if tokens.refresh_token is None:
             raise ReloginRequired("access token refused and no refresh token")
         metadata = await self._service.metadata(self._name)
@@ -117,7 +133,18 @@ class ProviderAPI:
                 self._service.http, self._provider, metadata, tokens.refresh_token
             )
         except ProviderError as exc:
-            await self._service.store.delete_upstream_tokens(self._user_id, self._name)
+            dead = exc.error in _DEAD_REFRESH_TOKEN
+            newer = await self._stored_since(sealed, grace=dead)
+            if newer is not None:
+                return newer  # another worker refreshed with the same refresh token first
+            if dead:
+                deleted = await self._service.store.delete_upstream_tokens_if(
+                    self._user_id, self._name, sealed=sealed
+                )
+                if not deleted:  # replaced between our last look and the delete
+                    newer = await self._stored_since(sealed, grace=False)
+                    if newer is not None:
+                        return newer
             raise ReloginRequired(f"refresh refused: {exc.detail}") from exc
         fresh = tokens_from_response(body, now=self._service.clock())
         if fresh.refresh_token is None:  # RFC 6749 §6: the old one stays valid if none is issued
@@ -129,3 +156,14 @@ class ProviderAPI:
             )
         await self._service.save_upstream_tokens(self._user_id, self._name, fresh)
         return fresh
+
+    async def _stored_since(self, sealed: str, *, grace: bool = True) -> UpstreamTokens | None:
+        """Tokens stored in place of ``sealed`` (by another worker or a new login), if any;
+        with ``grace``, looks again a few times over a third of a second before answering no."""
+        for pause in (0.0, *(_RACE_GRACE_STEPS if grace else ())):
+            if pause:
+                await asyncio.sleep(pause)
+            record = await self._service.load_sealed_upstream_tokens(self._user_id, self._name)
+            if record is not None and record[0] != sealed:
+                return record[1]
+        return None

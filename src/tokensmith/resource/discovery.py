@@ -5,10 +5,14 @@ between the host and the path of the issuer; many servers (tokensmith included) 
 appended to the issuer, so that form is tried next, then ``/.well-known/openid-configuration``
 appended (OIDC Discovery §4). RFC 8414 §3.3: the ``issuer`` in the document must be identical to
 the issuer we asked for, or the metadata is not used (mix-up and impersonation defence).
+
+The whole discovery - every location tried, bodies included - has one deadline (``deadline``, 5 s
+by default), and each document is read only up to ``MAX_METADATA_BYTES`` (:func:`._http.fetch`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -16,12 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
+from ._http import OutboundError, fetch
 from .errors import IssuerUnavailableError
 
 __all__ = ["AuthorizationServerMetadata", "discover", "metadata_urls"]
 
 MAX_METADATA_BYTES = 256 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(5.0)
+DEFAULT_DEADLINE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,25 +63,42 @@ def _optional_url(document: dict[str, Any], name: str) -> str | None:
 
 
 async def discover(
-    http: httpx.AsyncClient, issuer: str, *, http_timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    http: httpx.AsyncClient,
+    issuer: str,
+    *,
+    http_timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> AuthorizationServerMetadata:
     """Fetch and check the metadata of ``issuer``.
 
     Raises :class:`IssuerUnavailableError` when no location answers with a valid document whose
-    ``issuer`` equals ``issuer`` byte for byte.
+    ``issuer`` equals ``issuer`` byte for byte, or when ``deadline`` seconds pass first.
+    ``http_timeout`` is kept for compatibility: its read timeout, when shorter, bounds each
+    location too.
     """
     problems: list[str] = []
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + deadline
+    per_location = http_timeout.read if http_timeout.read is not None else deadline
     for url in metadata_urls(issuer):
+        remaining = ends_at - loop.time()
+        if remaining <= 0:
+            problems.append(f"{url}: not tried, the {deadline:g} s deadline passed")
+            break
         try:
-            response = await http.get(url, timeout=http_timeout, follow_redirects=False)
-        except httpx.HTTPError as exc:
-            problems.append(f"{url}: {type(exc).__name__}")
+            response = await fetch(
+                http,
+                "GET",
+                url,
+                deadline=min(remaining, per_location),
+                max_bytes=MAX_METADATA_BYTES,
+                headers={"Accept": "application/json"},
+            )
+        except OutboundError as exc:
+            problems.append(exc.detail)
             continue
         if response.status_code != 200:
             problems.append(f"{url}: HTTP {response.status_code}")
-            continue
-        if len(response.content) > MAX_METADATA_BYTES:
-            problems.append(f"{url}: document too large")
             continue
         try:
             document = orjson.loads(response.content)

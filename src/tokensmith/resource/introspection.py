@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from ._http import OutboundError, fetch
 from ._util import Clock, is_number, parse_scope, system_clock, token_digest, token_fingerprint
 from .discovery import discover
 from .errors import InvalidTokenError, IssuerUnavailableError
@@ -128,19 +129,20 @@ class IntrospectionValidator:
     async def _introspect(self, token: str) -> dict[str, Any]:
         endpoint = await self.endpoint()
         try:
-            response = await self._http.post(
+            # one deadline for the whole call, body read at most MAX_RESPONSE_BYTES (._http)
+            response = await fetch(
+                self._http,
+                "POST",
                 endpoint,
+                deadline=self._timeout.read or 5.0,
+                max_bytes=MAX_RESPONSE_BYTES,
                 data={"token": token, "token_type_hint": "access_token"},
                 headers={"Authorization": self._authorization, "Accept": "application/json"},
-                timeout=self._timeout,
-                follow_redirects=False,
             )
-        except httpx.HTTPError as exc:
-            raise IssuerUnavailableError(f"introspection: {type(exc).__name__}") from exc
+        except OutboundError as exc:
+            raise IssuerUnavailableError(f"introspection: {exc.detail}") from exc
         if response.status_code != 200:
             raise IssuerUnavailableError(f"introspection: HTTP {response.status_code}")
-        if len(response.content) > MAX_RESPONSE_BYTES:
-            raise IssuerUnavailableError("introspection: response too large")
         try:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:

@@ -11,7 +11,10 @@ Rules (security checklist §6.1, W-83):
   ``max_ttl`` (``default_ttl`` without a header);
 * an unknown ``kid`` triggers at most one refetch per ``min_refetch_interval``, so a flood of
   forged ``kid`` values costs the issuer at most one request per interval;
-* when a refetch fails the previous keys stay in use until a later refetch succeeds.
+* when a refetch fails the previous keys stay in use until a later refetch succeeds;
+* a fetch has one deadline for the whole exchange (``timeout``, body included) and reads at most
+  ``MAX_JWKS_BYTES``: a slow or huge answer fails the fetch instead of holding it
+  (:func:`._http.fetch`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import httpx
 import jwt
 import orjson
 
+from ._http import OutboundError, fetch
 from ._util import Clock, max_age, system_clock
 from .errors import IssuerUnavailableError, KeyNotFoundError
 
@@ -113,7 +117,7 @@ class JWKSCache:
         self._default_ttl = default_ttl
         self._min_ttl = min_ttl
         self._max_ttl = max_ttl
-        self._timeout = httpx.Timeout(timeout)
+        self._timeout = timeout
         self._clock = clock
         self._keys: dict[tuple[str | None, str], jwt.PyJWK] = {}
         self._loaded = False
@@ -178,15 +182,18 @@ class JWKSCache:
 
     async def _fetch(self, now: float) -> None:
         try:
-            response = await self._http.get(
-                self.jwks_uri, timeout=self._timeout, follow_redirects=False
+            response = await fetch(
+                self._http,
+                "GET",
+                self.jwks_uri,
+                deadline=self._timeout,
+                max_bytes=MAX_JWKS_BYTES,
+                headers={"Accept": "application/json"},
             )
-        except httpx.HTTPError as exc:
-            raise IssuerUnavailableError(f"JWKS {self.jwks_uri}: {type(exc).__name__}") from exc
+        except OutboundError as exc:
+            raise IssuerUnavailableError(f"JWKS {exc.detail}") from exc
         if response.status_code != 200:
             raise IssuerUnavailableError(f"JWKS {self.jwks_uri}: HTTP {response.status_code}")
-        if len(response.content) > MAX_JWKS_BYTES:
-            raise IssuerUnavailableError(f"JWKS {self.jwks_uri}: document too large")
         try:
             keys = parse_jwks(orjson.loads(response.content))
         except (orjson.JSONDecodeError, ValueError) as exc:
