@@ -6,13 +6,19 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from tokensmith.resource import InvalidTokenError, KeyNotFoundError
-from tokensmith.testing import LocalIssuer
+from tokensmith.testing import LocalIssuer, ThreadedServer
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -208,3 +214,22 @@ def run_pytest(project: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         timeout=120,
     )
+
+
+@pytest.mark.parametrize(("lifespan", "expected"), [("on", ["startup", "shutdown"]), ("off", [])])
+def test_threaded_server_runs_the_app_lifespan_when_asked(
+    lifespan: Literal["on", "off"], expected: list[str]
+) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def record(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = Starlette(routes=[Route("/", PlainTextResponse("ok"))], lifespan=record)
+    with ThreadedServer(app, lifespan=lifespan) as server:
+        assert events == expected[:1]
+        assert httpx.get(server.url).text == "ok"
+    assert events == expected

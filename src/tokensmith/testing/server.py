@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -19,18 +20,25 @@ class ThreadedServer:
     """``with ThreadedServer(app) as server: server.url`` — a real HTTP server for tests.
 
     It serves on a free port of ``host``, or on ``sock`` (see :mod:`tokensmith.testing.ports`);
-    the socket is closed when the server stops.
+    the socket is closed when the server stops. With ``lifespan="on"`` the app's lifespan runs:
+    its startup before :meth:`start` returns (a failing startup is an error there), its shutdown
+    in :meth:`stop`.
     """
 
     def __init__(
-        self, app: ASGIApp, *, host: str = "127.0.0.1", sock: socket.socket | None = None
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        sock: socket.socket | None = None,
+        lifespan: Literal["on", "off"] = "off",
     ) -> None:
         self._socket = sock if sock is not None else reserve_port(host)
         host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{host}:{self.port}"
         config = uvicorn.Config(
             app,
-            lifespan="off",
+            lifespan=lifespan,
             log_level="warning",
             access_log=False,
             loop="asyncio",
