@@ -297,19 +297,15 @@ def test_the_command_check_catches_a_wrong_option() -> None:
     ]
 
 
-# -- the README's server block, run for real ---------------------------------------------------
+# -- shell blocks run for real ----------------------------------------------------------------
 
 
-def readme_server_block() -> Block:
-    (block,) = (
-        b
-        for b in blocks(ROOT / "README.md")
-        if b.lang == "sh" and "tokensmith serve" in b.code and "export" in b.code
-    )
+def sh_block(page: str, containing: str) -> Block:
+    (block,) = (b for b in blocks(ROOT / page) if b.lang == "sh" and containing in b.code)
     return block
 
 
-def script_env(tmp_path: Path) -> dict[str, str]:
+def script_env() -> dict[str, str]:
     """No TOKENSMITH_* setting of the caller; this checkout's code; this environment's scripts;
     cheap password hashing (argon2 cost settings only)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENSMITH_", "PYTEST_"))}
@@ -319,37 +315,90 @@ def script_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_readme_server_commands_run(database_url: str, tmp_path: Path) -> None:
-    """The block as written, with its placeholders filled in: the database URL is a temporary
-    database, the password ``'...'`` a real one, and the server listens on 127.0.0.1 and a free
-    port instead of 0.0.0.0:8000."""
-    env = script_env(tmp_path)
-    outputs: dict[str, str] = {}
-    serve: list[str] | None = None
-    for line in logical_lines(readme_server_block().code):
-        words = shlex.split(line, comments=True)
-        if words[0] == "export":
-            name, _, value = words[1].partition("=")
-            env[name] = database_url if name == "TOKENSMITH_DATABASE_URL" else value
-            continue
-        assert words[0] == "tokensmith", line
-        if "--password" in words and words[words.index("--password") + 1] == "...":
-            words[words.index("--password") + 1] = "a long test passphrase"
-        if words[1] == "serve":
-            serve = words
-            continue
-        done = subprocess.run(
-            words, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert done.returncode == 0, (line, done.stdout, done.stderr)
-        outputs[" ".join(words[1:3])] = done.stdout
+@dataclass
+class Script:
+    """A block's commands run one by one through the ``tokensmith`` console script, in a scratch
+    folder, against ``database_url``. Placeholders are filled in: an exported database URL is
+    the scratch database, ``--password '...'`` a real password, ``CLIENT_ID`` the confidential
+    client created last. ``a | b`` synopses run each alternative; ``doctor`` and ``serve`` are
+    left to the caller (``commands_left``)."""
 
-    client = json.loads(outputs["clients create"])
+    database_url: str
+    cwd: Path
+    env: dict[str, str]
+    outputs: dict[str, list[str]]  # by command ("clients create"), in order
+    commands_left: list[list[str]]
+    client_id: str = ""
+
+    def run_block(self, block: Block) -> None:
+        for line in logical_lines(block.code):
+            words = shlex.split(line, comments=True)
+            if words[0] == "export":
+                name, _, value = words[1].partition("=")
+                self.env[name] = self.database_url if name.endswith("DATABASE_URL") else value
+                continue
+            assert Path(words[0]).name == "tokensmith", line
+            for argv in tokensmith_commands(line):
+                if argv[0] in ("doctor", "serve"):
+                    self.commands_left.append(argv)
+                else:
+                    self.run(argv)
+
+    def run(self, argv: list[str]) -> None:
+        if "--password" in argv and argv[argv.index("--password") + 1] == "...":
+            argv[argv.index("--password") + 1] = "a long test passphrase"
+        argv = [self.client_id if word == "CLIENT_ID" else word for word in argv]
+        done = subprocess.run(
+            ["tokensmith", *argv],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        self.outputs.setdefault(" ".join(argv[:2]), []).append(done.stdout)
+        created = re.search(r'"?client_id"?: "?(ts_ci_[\w-]+)', done.stdout)
+        if argv[:2] == ["clients", "create"] and created is not None and "ts_cs_" in done.stdout:
+            self.client_id = created.group(1)
+
+
+def script(database_url: str, tmp_path: Path) -> Script:
+    return Script(database_url, tmp_path, script_env(), {}, [])
+
+
+@pytest.mark.slow
+def test_registering_commands_run(database_url: str, tmp_path: Path) -> None:
+    """docs/authorization-server.md's block: every command but ``doctor`` (checked against the
+    CLI above: on a scratch configuration it has findings and exits 1, by design)."""
+    run = script(database_url, tmp_path)
+    run.env["TOKENSMITH_ISSUER"] = "https://auth.example.com"
+    run.run_block(sh_block("docs/authorization-server.md", "tokensmith apis create"))
+    assert [argv[0] for argv in run.commands_left] == ["doctor"]
+    assert json.loads(run.outputs["clients create"][0])["name"] == "CloudDocs"
+    assert len(run.outputs["clients create"]) == 3
+    (rotated,) = run.outputs["clients rotate-secret"]
+    assert rotated.startswith("client_secret: ts_cs_")
+    assert len(run.outputs["keys rotate"]) == 1
+    run.run(["users", "list", "--json"])
+    (alice,) = json.loads(run.outputs["users list"][0])
+    assert (alice["name"], alice["email_verified"]) == ("Alice Liddell", True)
+
+
+@pytest.mark.slow
+def test_readme_server_commands_run(database_url: str, tmp_path: Path) -> None:
+    """The README's block, up to a server that answers its metadata; it listens on 127.0.0.1 and
+    a free port instead of 0.0.0.0:8000."""
+    run = script(database_url, tmp_path)
+    run.run_block(sh_block("README.md", "tokensmith serve"))
+    client = json.loads(run.outputs["clients create"][0])
     assert client["api"] == "https://api.example.com"
     assert client["client_secret"]
     assert "docs:read" in client["scopes"]
 
-    assert serve is not None
+    (serve,) = run.commands_left
+    serve = ["tokensmith", *serve]
     assert serve[serve.index("--host") + 1] == "0.0.0.0"
     sock = reserve_port()
     port = sock.getsockname()[1]
@@ -357,7 +406,7 @@ def test_readme_server_commands_run(database_url: str, tmp_path: Path) -> None:
     serve[serve.index("--host") + 1] = "127.0.0.1"
     serve[serve.index("--port") + 1] = str(port)
     server = subprocess.Popen(
-        serve, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        serve, env=run.env, cwd=run.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         metadata = wait_for_metadata(f"http://127.0.0.1:{port}", server)
