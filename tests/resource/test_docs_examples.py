@@ -1,4 +1,5 @@
-"""The code samples of docs/resource-server.md and docs/testing.md, run for real."""
+"""The code samples of docs/resource-server.md, run for real (those of docs/testing.md are a
+project of their own: tests/testing/test_fresh_project.py)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,3 @@ async def test_resource_opaque_sample(tokensmith_issuer: LocalIssuer) -> None:
         opaque = tokensmith_issuer.opaque_token(sub="finn")
         assert (await validator.validate(opaque)).token_type == "opaque"
         assert (await validator.validate(tokensmith_issuer.token())).token_type == "jwt"
-
-
-async def test_resource_testing_sample(tokensmith_issuer: LocalIssuer) -> None:
-    sample = load("resource_testing")
-    await sample.test_reports_need_a_valid_token_with_scope(tokensmith_issuer)

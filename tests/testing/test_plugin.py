@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from tokensmith.resource import InvalidTokenError, KeyNotFoundError
-from tokensmith.testing import LocalIssuer
+from tokensmith.testing import LocalIssuer, ThreadedServer
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_plugin_registered_through_entry_point(pytestconfig: pytest.Config) -> None:
@@ -87,19 +96,52 @@ async def test_rotate_and_remove_old_key(tokensmith_issuer: LocalIssuer) -> None
             await validator.validate(old_token)
 
 
-_seen: dict[str, str] = {}
+def test_issuer_url_is_published_in_the_environment(tokensmith_issuer: LocalIssuer) -> None:
+    assert os.environ["TOKENSMITH_TEST_ISSUER"] == tokensmith_issuer.url
+    assert tokensmith_issuer.url.startswith("http://127.0.0.1:")
 
 
-def test_each_test_gets_a_reset_issuer_first(tokensmith_issuer: LocalIssuer) -> None:
-    tokensmith_issuer.rotate_key()
-    tokensmith_issuer.jwks_max_age = 1
-    _seen["kid"] = tokensmith_issuer.current_key.kid
+def test_each_test_gets_a_reset_issuer(tmp_path: Path) -> None:
+    """What one test changes on the issuer is gone in the next (both in a session of their own,
+    so this test does not depend on which tests ran before it)."""
+    (tmp_path / "test_reset.py").write_text(
+        textwrap.dedent(
+            """
+            import time
+            import httpx
 
+            def test_changes_everything(tokensmith_issuer, tokensmith_issuer_session):
+                tokensmith_issuer.rotate_key()
+                tokensmith_issuer.jwks_max_age = 1
+                tokensmith_issuer.outage = True
+                tokensmith_issuer.clock = lambda: 0.0
+                opaque = tokensmith_issuer.opaque_token()
+                tokensmith_issuer.requests["/jwks.json"] += 1
+                kid = tokensmith_issuer.current_key.kid
+                tokensmith_issuer_session.left_behind = (kid, opaque)
 
-def test_each_test_gets_a_reset_issuer_second(tokensmith_issuer: LocalIssuer) -> None:
-    assert len(tokensmith_issuer.keys) == 1
-    assert tokensmith_issuer.jwks_max_age == 300
-    assert tokensmith_issuer.current_key.kid != _seen.get("kid")
+            def test_sees_a_fresh_issuer(tokensmith_issuer):
+                kid, opaque = tokensmith_issuer.left_behind
+                assert [key.kid for key in tokensmith_issuer.keys] != [kid]
+                assert len(tokensmith_issuer.keys) == 1
+                assert tokensmith_issuer.jwks_max_age == 300
+                assert tokensmith_issuer.outage is False
+                assert tokensmith_issuer.clock is time.time
+                assert tokensmith_issuer.jwks_requests == 0
+                answer = httpx.post(
+                    tokensmith_issuer.introspection_endpoint,
+                    data={"token": opaque},
+                    auth=(
+                        tokensmith_issuer.introspection_client_id,
+                        tokensmith_issuer.introspection_client_secret,
+                    ),
+                )
+                assert answer.json() == {"active": False}
+            """
+        )
+    )
+    result = run_pytest(tmp_path)
+    assert "2 passed" in result.stdout, result.stdout + result.stderr
 
 
 async def test_introspection_endpoint_requires_client_authentication(
@@ -155,11 +197,39 @@ def test_plugin_works_in_a_user_project(tmp_path: Path) -> None:
             """
         )
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+    result = run_pytest(tmp_path)
+    assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
+
+
+def run_pytest(project: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest`` in ``project``, a folder outside this repository (no conftest), with
+    this checkout's tokensmith."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(SRC)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=project,
+        env=env,
         timeout=120,
     )
-    assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("lifespan", "expected"), [("on", ["startup", "shutdown"]), ("off", [])])
+def test_threaded_server_runs_the_app_lifespan_when_asked(
+    lifespan: Literal["on", "off"], expected: list[str]
+) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def record(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = Starlette(routes=[Route("/", PlainTextResponse("ok"))], lifespan=record)
+    with ThreadedServer(app, lifespan=lifespan) as server:
+        assert events == expected[:1]
+        assert httpx.get(server.url).text == "ok"
+    assert events == expected

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+import socket
 import threading
 import time
 from collections import Counter
@@ -349,11 +350,13 @@ class LocalIssuer:
         ) & secrets.compare_digest(unquote(secret), self.introspection_client_secret)
 
     @contextmanager
-    def serve(self) -> Iterator[LocalIssuer]:
-        """Serve the issuer over HTTP on 127.0.0.1 and a free port while the block runs."""
+    def serve(self, *, sock: socket.socket | None = None) -> Iterator[LocalIssuer]:
+        """Serve the issuer over HTTP while the block runs: on 127.0.0.1 and a free port, or on
+        ``sock`` (a bound socket, see :mod:`tokensmith.testing.ports`), whose
+        address then is :attr:`url`."""
         from .server import ThreadedServer
 
-        with ThreadedServer(self.asgi_app()) as server:
+        with ThreadedServer(self.asgi_app(), sock=sock) as server:
             self.url = server.url
             self._server = server
             try:

@@ -6,25 +6,39 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from .ports import reserve_port
 
 __all__ = ["ThreadedServer"]
 
 
 class ThreadedServer:
-    """``with ThreadedServer(app) as server: server.url`` — a real HTTP server for tests."""
+    """``with ThreadedServer(app) as server: server.url`` — a real HTTP server for tests.
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1") -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, 0))
-        self.port: int = self._socket.getsockname()[1]
+    It serves on a free port of ``host``, or on ``sock`` (see :mod:`tokensmith.testing.ports`);
+    the socket is closed when the server stops. With ``lifespan="on"`` the app's lifespan runs:
+    its startup before :meth:`start` returns (a failing startup is an error there), its shutdown
+    in :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        sock: socket.socket | None = None,
+        lifespan: Literal["on", "off"] = "off",
+    ) -> None:
+        self._socket = sock if sock is not None else reserve_port(host)
+        host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{host}:{self.port}"
         config = uvicorn.Config(
             app,
-            lifespan="off",
+            lifespan=lifespan,
             log_level="warning",
             access_log=False,
             loop="asyncio",

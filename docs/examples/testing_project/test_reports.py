@@ -1,16 +1,20 @@
-"""Test a protected API with the tokensmith pytest plugin (docs/testing.md).
-
-In your project this is a test module: the ``tokensmith_issuer`` fixture comes from the plugin
-that installing tokensmith registers; no conftest is needed.
-"""
+"""Tests of an app built per test by a factory: async tests, run by anyio's pytest plugin."""
 
 from typing import Annotated
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tokensmith.resource import Principal, ResourceServer, TokenValidator
 from tokensmith.testing import LocalIssuer
+
+pytestmark = pytest.mark.anyio  # anyio (a dependency of httpx) ships the plugin: no set-up
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # tokensmith.resource runs on asyncio (not trio, if that is installed)
 
 
 def make_api(issuer: str, audience: str, http: httpx.AsyncClient) -> FastAPI:
