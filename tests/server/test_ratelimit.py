@@ -26,6 +26,7 @@ from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client
 from tests.server.test_private_key_jwt import post as post_assertion
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
+from tokensmith.server.ratelimit import address_key
 from tokensmith.settings import Settings
 
 ATTACKER = "203.0.113.9"
@@ -202,6 +203,33 @@ async def test_successful_requests_do_not_spend_the_address_budget(
                 for _ in range(5)
             ]
         assert statuses == [200] * 5
+
+
+def test_addresses_are_counted_as_ipv4_or_ipv6_slash_64() -> None:
+    assert address_key("192.0.2.1") == "192.0.2.1"
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert address_key("2001:DB8:1:2::ffff") == "2001:db8:1:2::/64"
+    assert address_key("unknown") == "unknown"
+
+
+async def test_one_ipv6_slash_64_shares_one_failure_budget(
+    database_url: str, clock: FakeClock
+) -> None:
+    """A host holding a /64 cannot get a fresh budget from each of its 2^64 addresses."""
+    async with started(
+        settings_for(database_url), clock, token_failure_rate_limit="2/minute"
+    ) as env:
+        conf = await machine(env)
+        wrong = {"Authorization": basic(conf.client.client_id, "guess")}
+        statuses = []
+        for host in ("2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::c"):
+            async with from_address(env, host) as http:
+                response = await http.post("/token", data=CLIENT_CREDENTIALS, headers=wrong)
+                statuses.append(response.status_code)
+        assert statuses == [401, 401, 429]
+        async with from_address(env, "2001:db8:1:3::a") as other:
+            assert (await as_client(other, "/token", conf, CLIENT_CREDENTIALS)).status_code == 200
 
 
 # -- concurrency: the bounds hold exactly under 30 parallel requests (M-04) -------------------

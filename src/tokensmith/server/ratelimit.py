@@ -11,17 +11,20 @@ chooses whose budget it spends:
   form-urldecoding of Basic credentials (RFC 6749 §2.3.1). A public client proves nothing
   (anyone may send its id), so its requests are counted per client id **and** client address:
   one caller can exhaust only its own share, never every user of a single-page app.
-- ``token_failure_rate_limit``, per client address, shared by the three endpoints: requests
-  whose client authentication failed. An address that is past it is refused before any
-  credential is looked at (no database, HMAC or signature work); requests that were already in
-  flight when the limit filled are still answered 429 once they fail, so one address gets at
-  most that many ``invalid_client`` answers per window. Legitimate traffic never spends it.
+- ``token_failure_rate_limit``, per client address (IPv6: per /64), shared by the three
+  endpoints: requests whose client authentication failed. An address that is past it is refused
+  before any credential is looked at (no database, HMAC or signature work); requests already in
+  flight when the limit filled are answered 429 once they fail, so one address gets at most that
+  many ``invalid_client`` answers per window. Legitimate traffic never spends it: counting every
+  request per address instead would throttle busy back-ends and shared NAT or proxy addresses
+  with no attacker present, and would only repeat the per-client limit.
 
 Past a limit: 429 ``slow_down`` with ``Retry-After``, in the OAuth JSON error format.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -36,6 +39,21 @@ from redis.asyncio import Redis
 from tokensmith.core.errors import SlowDown
 from tokensmith.core.models import Client
 from tokensmith.settings import Settings
+
+
+def address_key(address: str) -> str:
+    """The part of a client address that rate limits count by: an IPv4 address, or the /64
+    network of an IPv6 address (one subscriber or host usually holds a whole /64, so counting
+    single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a Unix socket peer, "unknown"): counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _part(value: str) -> str:
@@ -67,8 +85,9 @@ class RateLimiter:
         self.limiter = MovingWindowRateLimiter(storage)
 
     def for_request(self, endpoint: str, address: str) -> RequestLimits:
-        """The limits of one request to ``endpoint`` from ``address``."""
-        return RequestLimits(self, endpoint, address)
+        """The limits of one request to ``endpoint`` from the client address ``address``; the
+        methods below take addresses as :func:`address_key` gives them."""
+        return RequestLimits(self, endpoint, address_key(address))
 
     async def check_address(self, address: str) -> None:
         """Refuse, before any authentication work, an address past its failure limit."""
@@ -114,6 +133,10 @@ class RequestLimits:
     limiter: RateLimiter
     endpoint: str
     address: str
+
+    async def check_address(self) -> None:
+        """Before authentication: refuse the request if its address is past its failure limit."""
+        await self.limiter.check_address(self.address)
 
     async def authenticated(self, client: Client) -> None:
         await self.limiter.count_client(self.endpoint, client, self.address)

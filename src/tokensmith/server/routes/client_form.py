@@ -29,5 +29,6 @@ async def read_client_form(request: Request, rt: Runtime, *, max_value_length: i
     authorization = single_header(request, "authorization")
     # The peer, or the client named by a trusted proxy (forwarded_allow_ips, set by uvicorn).
     address = request.client.host if request.client else "unknown"
-    await rt.rate_limiter.check_address(address)
-    return ClientForm(params, authorization, rt.rate_limiter.for_request(request.url.path, address))
+    limit = rt.rate_limiter.for_request(request.url.path, address)
+    await limit.check_address()
+    return ClientForm(params, authorization, limit)
