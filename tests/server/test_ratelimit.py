@@ -4,8 +4,7 @@ security review round two, finding 5).
 The per-client limit is counted after client authentication, keyed by the authenticated client
 (public clients: client id and address); a per-address limit counts failed client
 authentications and refuses an address past it before authentication. Each repro of the review
-is here, failing safely, on SQLite and PostgreSQL, with the in-memory and the Redis limiter for
-the counting under concurrency.
+is here, failing safely, on SQLite and PostgreSQL, each with the in-memory and the Redis limiter.
 """
 
 from __future__ import annotations
@@ -51,10 +50,6 @@ async def started(
         yield env
 
 
-def settings_for(database_url: str) -> Settings:
-    return Settings(issuer=ISSUER, database_url=database_url, **FAST_HASH)  # type: ignore[arg-type]
-
-
 @asynccontextmanager
 async def from_address(env: ServerEnv, address: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client whose requests reach the app from ``address``."""
@@ -81,11 +76,11 @@ ENDPOINTS = {
 
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 async def test_secret_less_requests_do_not_spend_the_clients_budget(
-    database_url: str, clock: FakeClock, endpoint: str
+    limiter: Settings, clock: FakeClock, endpoint: str
 ) -> None:
     """Repro 1: five ``client_id=<machine>`` requests without a secret used to lock the machine
     out for a minute; they fail authentication and now count only against their address."""
-    async with started(settings_for(database_url), clock, token_rate_limit="3/minute") as env:
+    async with started(limiter, clock, token_rate_limit="3/minute") as env:
         conf = await machine(env, can_introspect=True)
         path_setting, form, ok = ENDPOINTS[endpoint]
         path = getattr(env.settings, path_setting)
@@ -99,11 +94,11 @@ async def test_secret_less_requests_do_not_spend_the_clients_budget(
 
 
 async def test_public_client_is_counted_per_client_and_address(
-    database_url: str, clock: FakeClock
+    limiter: Settings, clock: FakeClock
 ) -> None:
     """Anyone can send a public client's id: one caller exhausting the SPA's budget does not
     lock out its users elsewhere."""
-    async with started(settings_for(database_url), clock, token_rate_limit="3/minute") as env:
+    async with started(limiter, clock, token_rate_limit="3/minute") as env:
         spa = await env.client(client_type="public", name="CloudDocs SPA")
         form = {
             "grant_type": "authorization_code",
@@ -128,10 +123,10 @@ def encoded_basic(client_id: str, secret: str, *, encode: int) -> str:
 
 
 async def test_percent_encoded_basic_ids_share_the_decoded_clients_budget(
-    database_url: str, clock: FakeClock
+    limiter: Settings, clock: FakeClock
 ) -> None:
     """Repro 2: each new percent-encoding of the id used to open a fresh bucket."""
-    async with started(settings_for(database_url), clock, token_rate_limit="3/minute") as env:
+    async with started(limiter, clock, token_rate_limit="3/minute") as env:
         conf = await machine(env)
         assert conf.client_secret is not None
         statuses = []
@@ -149,11 +144,11 @@ async def test_percent_encoded_basic_ids_share_the_decoded_clients_budget(
 
 
 async def test_assertion_only_requests_count_against_the_verified_client(
-    database_url: str, clock: FakeClock
+    limiter: Settings, clock: FakeClock
 ) -> None:
     """Repro 3: ``private_key_jwt`` requests without a ``client_id`` parameter used to share one
     ``anonymous`` bucket; each client now has its own."""
-    async with started(settings_for(database_url), clock, token_rate_limit="2/minute") as env:
+    async with started(limiter, clock, token_rate_limit="2/minute") as env:
         keys_a, keys_b = KeyPair(), KeyPair()
         first, second = await pkjwt_client(env, keys_a), await pkjwt_client(env, keys_b)
         statuses = [
@@ -164,13 +159,11 @@ async def test_assertion_only_requests_count_against_the_verified_client(
 
 
 async def test_failed_authentications_are_limited_per_address(
-    database_url: str, clock: FakeClock
+    limiter: Settings, clock: FakeClock
 ) -> None:
     """Past the failure limit an address is refused before authentication, even with the right
     secret and at every endpoint; other addresses are served."""
-    async with started(
-        settings_for(database_url), clock, token_failure_rate_limit="3/minute"
-    ) as env:
+    async with started(limiter, clock, token_failure_rate_limit="3/minute") as env:
         conf = await machine(env, can_introspect=True)
         wrong = {"Authorization": basic(conf.client.client_id, "guess")}
         async with from_address(env, ATTACKER) as attacker:
@@ -191,11 +184,9 @@ async def test_failed_authentications_are_limited_per_address(
 
 
 async def test_successful_requests_do_not_spend_the_address_budget(
-    database_url: str, clock: FakeClock
+    limiter: Settings, clock: FakeClock
 ) -> None:
-    async with started(
-        settings_for(database_url), clock, token_failure_rate_limit="2/minute"
-    ) as env:
+    async with started(limiter, clock, token_failure_rate_limit="2/minute") as env:
         conf = await machine(env)
         async with from_address(env, USER) as http:
             statuses = [
@@ -214,12 +205,10 @@ def test_addresses_are_counted_as_ipv4_or_ipv6_slash_64() -> None:
 
 
 async def test_one_ipv6_slash_64_shares_one_failure_budget(
-    database_url: str, clock: FakeClock
+    limiter: Settings, clock: FakeClock
 ) -> None:
     """A host holding a /64 cannot get a fresh budget from each of its 2^64 addresses."""
-    async with started(
-        settings_for(database_url), clock, token_failure_rate_limit="2/minute"
-    ) as env:
+    async with started(limiter, clock, token_failure_rate_limit="2/minute") as env:
         conf = await machine(env)
         wrong = {"Authorization": basic(conf.client.client_id, "guess")}
         statuses = []
