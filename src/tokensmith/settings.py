@@ -10,7 +10,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SigningAlg = Literal["ES256", "EdDSA", "RS256"]
@@ -110,10 +110,19 @@ class Settings(BaseSettings):
         "disables the cache.",
     )
 
+    # Rate limits at the token, revocation and introspection endpoints (server/ratelimit.py),
+    # counted once client authentication is decided, so a claimed client id spends nothing.
     token_rate_limit: str | None = Field(
         "600/minute",
-        description="Requests per client id at the token, revocation and introspection "
-        "endpoints (limits notation, e.g. '600/minute'); empty to disable.",
+        description="Requests per authenticated client at each of the token, revocation and "
+        "introspection endpoints; a public client's requests per client id and client address "
+        "(limits notation, e.g. '600/minute'); empty to disable.",
+    )
+    token_failure_rate_limit: str | None = Field(
+        "60/minute",
+        description="Failed client authentications per client address at the token, "
+        "revocation and introspection endpoints together; past it every request from that "
+        "address is refused (429) before authentication. Empty to disable.",
     )
 
     prune_interval: int = Field(
@@ -160,9 +169,9 @@ class Settings(BaseSettings):
         "Empty: none. The issuer never comes from these headers or from Host.",
     )
 
-    @field_validator("token_rate_limit")
+    @field_validator("token_rate_limit", "token_failure_rate_limit")
     @classmethod
-    def _check_rate(cls, value: str | None) -> str | None:
+    def _check_rate(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
         from limits import parse
@@ -170,7 +179,7 @@ class Settings(BaseSettings):
         try:
             parse(value)
         except ValueError:
-            raise ValueError("token_rate_limit must look like '600/minute'") from None
+            raise ValueError(f"{info.field_name} must look like '600/minute'") from None
         return value
 
     @field_validator("metrics_allow_ips")

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import FAST_HASH, ISSUER
@@ -76,33 +77,41 @@ async def test_o21_15_after_reuse_a_fresh_authorization_works(env: ServerEnv) ->
 # -- O21-19: secrets never in the URL, brute force bounded per client ------------------------------
 
 
-async def test_o21_19_secret_guessing_is_rate_limited_per_client(
+async def test_o21_19_secret_guessing_is_rate_limited_per_address(
     sqlite_url: str, clock: FakeClock
 ) -> None:
+    """Failed client authentications are counted per address, not per claimed client: the
+    guessing address is refused, the real client elsewhere is not locked out (round two,
+    finding 5: a per-client lockout let anyone lock out any client)."""
     settings = Settings(
         issuer=ISSUER,
         database_url=sqlite_url,
-        token_rate_limit="10/minute",
+        token_failure_rate_limit="10/minute",
         **FAST_HASH,  # type: ignore[arg-type]
     )
     async with ServerEnv.start(settings, clock) as env:
         kw: dict[str, Any] = {"grant_types": ["client_credentials"], "redirect_uris": []}
         conf = await env.client(**kw)
-        conf2 = await env.client(name="Other", **kw)
+        assert conf.client_secret is not None
         statuses = []
-        http = env.browser()
-        for i in range(30):
-            header = {"Authorization": basic(conf.client.client_id, f"guess-{i}")}
-            response = await http.post(
-                "/token", data={"grant_type": "client_credentials"}, headers=header
+        guesser = httpx.ASGITransport(app=env.app, client=("203.0.113.9", 40000))
+        async with httpx.AsyncClient(transport=guesser, base_url=ISSUER) as http:
+            for i in range(30):
+                header = {"Authorization": basic(conf.client.client_id, f"guess-{i}")}
+                response = await http.post(
+                    "/token", data={"grant_type": "client_credentials"}, headers=header
+                )
+                statuses.append(response.status_code)
+            assert statuses[:10] == [401] * 10
+            assert set(statuses[10:]) == {429}, statuses
+            # the guessing address is refused even with the right secret ...
+            right = {"Authorization": basic(conf.client.client_id, conf.client_secret)}
+            limited = await http.post(
+                "/token", data={"grant_type": "client_credentials"}, headers=right
             )
-            statuses.append(response.status_code)
-        assert statuses[:10] == [401] * 10
-        assert set(statuses[10:]) == {429}, statuses
-        # the right secret is refused too while the client is limited; others are unaffected
-        limited = await env.token(conf, {"grant_type": "client_credentials"})
-        assert limited.status_code == 429
-        assert (await env.token(conf2, {"grant_type": "client_credentials"})).status_code == 200
+            assert limited.status_code == 429
+        # ... and the client itself, from its own address, is not locked out
+        assert (await env.token(conf, {"grant_type": "client_credentials"})).status_code == 200
 
 
 # -- O21-24: no-store on every response with tokens or credentials ---------------------------------

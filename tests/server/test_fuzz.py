@@ -156,6 +156,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
         issuer=ISSUER,
         database_url=f"sqlite+aiosqlite:///{path}",
         token_rate_limit=None,
+        token_failure_rate_limit=None,
         prune_interval=0,
         **FAST_HASH,
     )

@@ -7,6 +7,10 @@
 - A failed authentication is ``invalid_client`` (401); with Basic the response carries
   ``WWW-Authenticate`` (RFC 6749 §5.2). An unknown client and a wrong secret get the same answer.
 - Secrets are compared by their HMAC digests in constant time.
+- Rate limits (RFC 6749 §2.3.1: endpoints that authenticate clients with passwords are protected
+  against brute force) are counted after authentication, through a :class:`ClientRateLimit` the
+  server adapter supplies: per authenticated client on success, per caller on failure. Core
+  keeps no counters.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from tokensmith.core.errors import InvalidClient, InvalidRequest
@@ -31,6 +36,25 @@ class ClientCredentials:
     method: str
     secret: str | None = field(default=None, repr=False)
     assertion: str | None = field(default=None, repr=False)
+
+
+class ClientRateLimit(Protocol):
+    """The rate limits of one request around its client authentication, implemented by the
+    server adapter. Each method counts one request and raises ``SlowDown`` (429) past a limit.
+
+    Keys come from what was proven, never from what was claimed: ``authenticated`` gets the
+    client whose secret, assertion or (public clients) ``client_id`` was verified, with Basic
+    credentials already form-urldecoded; ``failed`` knows only the caller, so a request that
+    does not authenticate cannot spend a client's budget.
+    """
+
+    async def authenticated(self, client: Client) -> None:
+        """Count a request of ``client``, which has just authenticated."""
+        ...
+
+    async def failed(self) -> None:
+        """Count a request whose client authentication failed."""
+        ...
 
 
 def _invalid(method: str, description: str = "client authentication failed") -> InvalidClient:

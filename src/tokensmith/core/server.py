@@ -18,7 +18,7 @@ from tokensmith.core import audit, client_assertion, id_token, jwt_access_token,
 from tokensmith.core import authorize as authz
 from tokensmith.core.audit import AuditEvent, AuditSink, discard
 from tokensmith.core.cache import TTLCache
-from tokensmith.core.client_auth import check_secret, extract_credentials
+from tokensmith.core.client_auth import ClientRateLimit, check_secret, extract_credentials
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import (
     ConsentRequired,
@@ -373,7 +373,12 @@ class AuthorizationServer:
     # -- token endpoint ----------------------------------------------------------------------
 
     async def token(
-        self, params: dict[str, str], authorization: str | None, stores: Stores
+        self,
+        params: dict[str, str],
+        authorization: str | None,
+        stores: Stores,
+        *,
+        limit: ClientRateLimit | None,
     ) -> TokenResponse:
         grant_type = params.get("grant_type")
         if grant_type is None:
@@ -383,7 +388,7 @@ class AuthorizationServer:
             if grant_type in REFUSED_GRANTS:
                 raise UnsupportedGrantType(f"the {grant_type} grant is not supported (OAuth 2.1)")
             raise UnsupportedGrantType("unsupported grant_type")
-        client = await self.authenticate_client(params, authorization, stores)
+        client = await self.authenticate_client(params, authorization, stores, limit=limit)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
         response = await handler.handle(self, client, params, stores)
@@ -396,9 +401,30 @@ class AuthorizationServer:
         return response
 
     async def authenticate_client(
+        self,
+        params: dict[str, str],
+        authorization: str | None,
+        stores: Stores,
+        *,
+        limit: ClientRateLimit | None,
+    ) -> Client:
+        """Authenticate the client of a token, revocation or introspection request, then count
+        the request with ``limit``: against the authenticated client, or, when authentication
+        fails, against the caller (a failure past the limit is answered ``SlowDown``). ``limit`` has
+        no default so that no endpoint forgets it; ``None`` means no limit applies."""
+        if limit is None:
+            return await self._verify_client(params, authorization, stores)
+        try:
+            client = await self._verify_client(params, authorization, stores)
+        except (InvalidClient, InvalidRequest):
+            await limit.failed()
+            raise
+        await limit.authenticated(client)
+        return client
+
+    async def _verify_client(
         self, params: dict[str, str], authorization: str | None, stores: Stores
     ) -> Client:
-        """Authenticate the client of a token, revocation or introspection request."""
         creds = extract_credentials(params, authorization)
         if creds.assertion is not None:
             client_id = creds.client_id or client_assertion.unverified_subject(creds.assertion)

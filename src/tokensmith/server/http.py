@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -73,16 +72,6 @@ def single_header(request: Request, name: str) -> str | None:
     if len(values) > 1:
         raise InvalidRequest(f"the {name} header was sent more than once")
     return values[0] if values else None
-
-
-def claimed_client_id(params: dict[str, str], authorization: str | None) -> str:
-    """The client id a request claims (unauthenticated), as a rate-limit key."""
-    if authorization is not None and authorization[:6].lower() == "basic ":
-        try:
-            return base64.b64decode(authorization[6:].strip()).decode("utf-8").split(":", 1)[0]
-        except (ValueError, UnicodeDecodeError):
-            return "malformed"
-    return params.get("client_id", "anonymous")[:128]
 
 
 class _LazyStore:

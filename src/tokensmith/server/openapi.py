@@ -218,7 +218,11 @@ API_ERRORS: dict[str, Any] = {
     "400": _json_error("invalid_request and the other RFC 6749 §5.2 errors."),
     "401": _json_error("invalid_client: client authentication failed.", headers=_WWW_AUTHENTICATE),
     "413": _json_error("invalid_request: the body is larger than max_form_bytes."),
-    "429": _json_error("slow_down: too many requests for this client.", headers=_RETRY_AFTER),
+    "429": _json_error(
+        "slow_down: too many requests for this client, or too many failed client "
+        "authentications from this address.",
+        headers=_RETRY_AFTER,
+    ),
     "503": _json_error("temporarily_unavailable: a store is down.", headers=_RETRY_AFTER),
 }
 

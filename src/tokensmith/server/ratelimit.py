@@ -1,16 +1,35 @@
-"""Request rate limits at the token, revocation and introspection endpoints, per client id,
-with the ``limits`` library: a moving window in Redis (shared by every process) when Redis is
-configured, in process memory otherwise (then each process counts on its own).
+"""Request rate limits at the token, revocation and introspection endpoints, with the ``limits``
+library: a moving window in Redis (shared by every process) when Redis is configured, in process
+memory otherwise (then each process counts on its own).
 
-A refused request gets 429 with ``Retry-After`` and an OAuth error body; it is refused before
-any client authentication or database work.
+Two limits, both counted only once the request's client authentication has been decided
+(:class:`tokensmith.core.client_auth.ClientRateLimit`), so nothing a request merely *claims*
+chooses whose budget it spends:
+
+- ``token_rate_limit``, per endpoint and per **authenticated** client: the client id that the
+  secret, the assertion or (public clients) the ``client_id`` proved, after the
+  form-urldecoding of Basic credentials (RFC 6749 §2.3.1). A public client proves nothing
+  (anyone may send its id), so its requests are counted per client id **and** client address:
+  one caller can exhaust only its own share, never every user of a single-page app.
+- ``token_failure_rate_limit``, per client address (IPv6: per /64), shared by the three
+  endpoints: requests whose client authentication failed. An address that is past it is refused
+  before any credential is looked at (no database, HMAC or signature work); requests already in
+  flight when the limit filled are answered 429 once they fail, so one address gets at most that
+  many ``invalid_client`` answers per window. Legitimate traffic never spends it: counting every
+  request per address instead would throttle busy back-ends and shared NAT or proxy addresses
+  with no attacker present, and would only repeat the per-client limit.
+
+Past a limit: 429 ``slow_down`` with ``Retry-After``, in the OAuth JSON error format.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import quote
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -18,13 +37,37 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
 from tokensmith.core.errors import SlowDown
+from tokensmith.core.models import Client
 from tokensmith.settings import Settings
+
+
+def address_key(address: str) -> str:
+    """The part of a client address that rate limits count by: an IPv4 address, or the /64
+    network of an IPv6 address (one subscriber or host usually holds a whole /64, so counting
+    single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a Unix socket peer, "unknown"): counted as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def _part(value: str) -> str:
+    """One part of a limiter key: ``limits`` joins parts with '/', so none may contain one."""
+    return quote(value, safe="")
 
 
 class RateLimiter:
     def __init__(self, settings: Settings, redis: Redis | None) -> None:
-        self.item: RateLimitItem | None = (
+        self.per_client: RateLimitItem | None = (
             parse(settings.token_rate_limit) if settings.token_rate_limit else None
+        )
+        self.failures: RateLimitItem | None = (
+            parse(settings.token_failure_rate_limit) if settings.token_failure_rate_limit else None
         )
         storage: Storage
         if redis is not None:
@@ -41,15 +84,62 @@ class RateLimiter:
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(storage)
 
-    async def check(self, scope: str, key: str) -> None:
-        """Count one request for ``key``; raise ``SlowDown`` (429) past the limit."""
-        if self.item is None:
+    def for_request(self, endpoint: str, address: str) -> RequestLimits:
+        """The limits of one request to ``endpoint`` from the client address ``address``; the
+        methods below take addresses as :func:`address_key` gives them."""
+        return RequestLimits(self, endpoint, address_key(address))
+
+    async def check_address(self, address: str) -> None:
+        """Refuse, before any authentication work, an address past its failure limit."""
+        if self.failures is None:
             return
-        if await self.limiter.hit(self.item, scope, key):
+        key = ("failed-client-auth", _part(address))
+        if not await self.limiter.test(self.failures, *key):
+            await self._refuse(self.failures, key, "failed client authentications")
+
+    async def count_failure(self, address: str) -> None:
+        """Count one failed client authentication from ``address``."""
+        if self.failures is None:
             return
-        stats = await self.limiter.get_window_stats(self.item, scope, key)
+        key = ("failed-client-auth", _part(address))
+        if not await self.limiter.hit(self.failures, *key):
+            await self._refuse(self.failures, key, "failed client authentications")
+
+    async def count_client(self, endpoint: str, client: Client, address: str) -> None:
+        """Count one request of an authenticated client: per client id when the client is
+        confidential, per client id and address when it is public (its id proves nothing)."""
+        if self.per_client is None:
+            return
+        if client.is_confidential:
+            key: tuple[str, ...] = (_part(endpoint), "client", _part(client.client_id))
+        else:
+            key = (_part(endpoint), "public", _part(client.client_id), _part(address))
+        if not await self.limiter.hit(self.per_client, *key):
+            await self._refuse(self.per_client, key, "requests for this client")
+
+    async def _refuse(self, item: RateLimitItem, key: tuple[str, ...], what: str) -> NoReturn:
+        stats = await self.limiter.get_window_stats(item, *key)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise SlowDown(
-            f"too many requests for this client; retry in {retry_after} s",
+            f"too many {what}; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """The :class:`~tokensmith.core.client_auth.ClientRateLimit` of one request."""
+
+    limiter: RateLimiter
+    endpoint: str
+    address: str
+
+    async def check_address(self) -> None:
+        """Before authentication: refuse the request if its address is past its failure limit."""
+        await self.limiter.check_address(self.address)
+
+    async def authenticated(self, client: Client) -> None:
+        await self.limiter.count_client(self.endpoint, client, self.address)
+
+    async def failed(self) -> None:
+        await self.limiter.count_failure(self.address)

@@ -1,6 +1,8 @@
 """The first steps shared by the token, revocation and introspection endpoints: the form body
-(strictly parsed, once), the single ``Authorization`` header, and the per-client rate limit,
-which refuses before any authentication or database work."""
+(strictly parsed, once), the single ``Authorization`` header, and the request's rate limits
+(``server.ratelimit``): an address past its limit of failed client authentications is refused
+here, before any credential is looked at; the per-client limit is counted by the core once the
+client has authenticated (``ClientForm.limit``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from tokensmith.server.http import claimed_client_id, read_form, single_header
+from tokensmith.server.http import read_form, single_header
+from tokensmith.server.ratelimit import RequestLimits
 from tokensmith.server.runtime import Runtime
 
 
@@ -16,6 +19,7 @@ from tokensmith.server.runtime import Runtime
 class ClientForm:
     params: dict[str, str]
     authorization: str | None = field(repr=False)
+    limit: RequestLimits
 
 
 async def read_client_form(request: Request, rt: Runtime, *, max_value_length: int) -> ClientForm:
@@ -23,5 +27,8 @@ async def read_client_form(request: Request, rt: Runtime, *, max_value_length: i
         request, limit=rt.settings.max_form_bytes, max_value_length=max_value_length
     )
     authorization = single_header(request, "authorization")
-    await rt.rate_limiter.check(request.url.path, claimed_client_id(params, authorization))
-    return ClientForm(params, authorization)
+    # The peer, or the client named by a trusted proxy (forwarded_allow_ips, set by uvicorn).
+    address = request.client.host if request.client else "unknown"
+    limit = rt.rate_limiter.for_request(request.url.path, address)
+    await limit.check_address()
+    return ClientForm(params, authorization, limit)

@@ -25,7 +25,9 @@ async def introspect(request: Request) -> Response:
         if token is None:
             raise InvalidRequest("token is required")
         async with rt.db.transaction() as stores:
-            client = await rt.server.authenticate_client(params, authorization, stores)
+            client = await rt.server.authenticate_client(
+                params, authorization, stores, limit=form.limit
+            )
             if not client.is_confidential:
                 raise InvalidClient("public clients cannot introspect tokens")
             body = await token_status.introspect(rt.server, client, token, stores)

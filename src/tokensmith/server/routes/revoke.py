@@ -29,7 +29,9 @@ async def revoke(request: Request) -> Response:
         if hint is not None and hint not in HINTS:
             raise UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
         async with rt.db.transaction() as stores:
-            client = await rt.server.authenticate_client(params, authorization, stores)
+            client = await rt.server.authenticate_client(
+                params, authorization, stores, limit=form.limit
+            )
             await token_status.revoke(rt.server, client, token, stores)
     except OAuthError as exc:
         return json_error(request, exc)
