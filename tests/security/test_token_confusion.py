@@ -7,7 +7,7 @@ exact form (401 ``invalid_token`` with ``WWW-Authenticate`` at a resource server
 exactly ``{"active": false}`` at introspection, 200 and nothing revoked at revocation, the error
 page at logout, ``invalid_request`` sent to the client at authorize) and for leaving the server's
 state exactly as it was (its token, grant, code, session tables, and its Redis keys). A new token
-kind is a new :class:`Kind`, a new row and a line in :meth:`World.token`; a new place a new
+kind is a new :class:`Kind`, a new row and a branch in :meth:`World._make`; a new place a new
 :class:`Place`, a column and a ``present_*`` function.
 
 Everything runs against the real authorization server (in-process over ASGI) on SQLite, and on
