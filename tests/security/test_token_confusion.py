@@ -5,7 +5,8 @@ The table :data:`EXPECTED` is the rule: one row per presented kind, one column p
 where the kind is the one the place is for, ``NO`` everywhere else. A refusal is checked for its
 exact form (401 ``invalid_token`` with ``WWW-Authenticate`` at a resource server and at UserInfo,
 exactly ``{"active": false}`` at introspection, 200 and nothing revoked at revocation, the error
-page at logout, ``invalid_request`` sent to the client at authorize) and for leaving the server's
+page at logout, ``invalid_request`` sent to the client at authorize, ``invalid_grant`` or
+``invalid_client`` at the token endpoint) and for leaving the server's
 state exactly as it was (its token, grant, code, session tables, and its Redis keys). A new token
 kind is a new :class:`Kind`, a new row and a branch in :meth:`World._make`; a new place a new
 :class:`Place`, a column and a ``present_*`` function.
@@ -39,6 +40,7 @@ from tests.server.harness import (
     API,
     REDIRECT,
     ServerEnv,
+    assert_oauth_error,
     assert_page,
     assert_redirect_error,
 )
@@ -100,6 +102,9 @@ class Place(StrEnum):
     REVOKE_OWNER = "revoke_owner"  # ... as the token's own client
     LOGOUT_HINT = "logout_hint"  # GET /logout?id_token_hint=
     AUTHORIZE_HINT = "authorize_hint"  # GET /authorize?prompt=none&id_token_hint=
+    TOKEN_REFRESH = "token_refresh"  # POST /token refresh_token=, as the token's own client
+    TOKEN_CODE = "token_code"  # POST /token code=, as the token's own client
+    TOKEN_ASSERTION = "token_assertion"  # POST /token client_assertion= (private_key_jwt)
 
 
 OK, NO = True, False
@@ -108,17 +113,18 @@ COLUMNS = tuple(Place)
 # fmt: off
 # columns, in the order of Place: the RS toolkit 1 rs_jwt 2 rs_jwt_untyped 3 rs_introspection
 # 4 rs_introspection_owner 5 rs_combined; the server 6 userinfo 7 introspect 8 introspect_owner
-# 9 revoke 10 revoke_owner 11 logout_hint 12 authorize_hint
+# 9 revoke 10 revoke_owner 11 logout_hint 12 authorize_hint 13 token_refresh 14 token_code
+# 15 token_assertion
 EXPECTED: dict[Kind, tuple[bool, ...]] = {
-    #                           1   2   3   4   5   6   7   8   9   10  11  12
-    Kind.ACCESS_JWT:           (OK, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO),
-    Kind.ACCESS_OPAQUE:        (NO, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO),
-    Kind.REFRESH:              (NO, NO, NO, NO, NO, NO, NO, OK, NO, OK, NO, NO),
-    Kind.ID_TOKEN:             (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, OK),
-    Kind.LOGOUT_TOKEN:         (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
-    Kind.LOGOUT_TOKEN_UNTYPED: (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
-    Kind.CODE:                 (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
-    Kind.CLIENT_ASSERTION:     (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
+    #                           1   2   3   4   5   6   7   8   9   10  11  12  13  14  15
+    Kind.ACCESS_JWT:           (OK, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO, NO, NO, NO),
+    Kind.ACCESS_OPAQUE:        (NO, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO, NO, NO, NO),
+    Kind.REFRESH:              (NO, NO, NO, NO, NO, NO, NO, OK, NO, OK, NO, NO, OK, NO, NO),
+    Kind.ID_TOKEN:             (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, OK, NO, NO, NO),
+    Kind.LOGOUT_TOKEN:         (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
+    Kind.LOGOUT_TOKEN_UNTYPED: (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
+    Kind.CODE:                 (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, NO),
+    Kind.CLIENT_ASSERTION:     (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK),
 }
 # fmt: on
 # rs_jwt_untyped accepts nothing here: its audience is the client's id (where an ID token's
@@ -185,6 +191,8 @@ class World:
     rs: NewClient  # a resource server allowed to introspect (and another client to everyone)
     tokens: dict[Kind, str] = field(default_factory=dict)
     owners: dict[Kind, NewClient] = field(default_factory=dict)
+    code_verifier: str = ""
+    signer: NewClient | None = None  # a private_key_jwt client
 
     @classmethod
     async def create(cls, env: ServerEnv, http: httpx.AsyncClient) -> World:
@@ -227,6 +235,7 @@ class World:
             return self.tokens[kind]
         if kind is Kind.CODE:
             flow = await env.authorize(self.ua, self.web, scope=SCOPE)
+            self.code_verifier = flow.verifier
             return flow.code
         if kind in (Kind.LOGOUT_TOKEN, Kind.LOGOUT_TOKEN_UNTYPED):
             key = env.app.state.runtime.server.keys.signing_key("ES256", now)
@@ -247,9 +256,9 @@ class World:
             return forge(header, claims, key.private_key)
         if kind is Kind.CLIENT_ASSERTION:
             keys = KeyPair()
-            signer = await pkjwt_client(env, keys)
+            self.signer = await pkjwt_client(env, keys)
             audience = [env.settings.issuer + env.settings.token_path, API]
-            return assertion(env, signer, keys, aud=audience, scope=SCOPE)
+            return assertion(env, self.signer, keys, aud=audience, scope=SCOPE)
         raise AssertionError(f"no way to make {kind}")
 
     def owner(self, kind: Kind) -> NewClient:
@@ -420,6 +429,38 @@ async def present_authorize_hint(world: World, kind: Kind, token: str) -> bool:
     return False
 
 
+async def _at_token_endpoint(response: httpx.Response, error: str, status: int) -> bool:
+    if response.status_code == 200:
+        assert response.json()["access_token"]
+        return True
+    assert_oauth_error(response, error, status)
+    return False
+
+
+async def present_token_refresh(world: World, kind: Kind, token: str) -> bool:
+    form = {"grant_type": "refresh_token", "refresh_token": token}
+    response = await world.env.token(world.owner(kind), form)
+    return await _at_token_endpoint(response, "invalid_grant", 400)
+
+
+async def present_token_code(world: World, kind: Kind, token: str) -> bool:
+    response = await world.env.redeem(world.owner(kind), token, world.code_verifier or "v" * 43)
+    return await _at_token_endpoint(response, "invalid_grant", 400)
+
+
+async def present_token_assertion(world: World, kind: Kind, token: str) -> bool:
+    if world.signer is None:
+        world.signer = await pkjwt_client(world.env, KeyPair())
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": world.signer.client.client_id,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": token,
+    }
+    response = await world.env.token(world.signer, form, auth="raw")
+    return await _at_token_endpoint(response, "invalid_client", 401)
+
+
 PRESENT: dict[Place, Callable[[World, Kind, str], Awaitable[bool]]] = {
     Place.RS_JWT: present_rs_jwt,
     Place.RS_JWT_UNTYPED: present_rs_jwt_untyped,
@@ -433,6 +474,9 @@ PRESENT: dict[Place, Callable[[World, Kind, str], Awaitable[bool]]] = {
     Place.REVOKE_OWNER: present_revoke_owner,
     Place.LOGOUT_HINT: present_logout_hint,
     Place.AUTHORIZE_HINT: present_authorize_hint,
+    Place.TOKEN_REFRESH: present_token_refresh,
+    Place.TOKEN_CODE: present_token_code,
+    Place.TOKEN_ASSERTION: present_token_assertion,
 }
 
 
