@@ -37,10 +37,6 @@ from .principal import Principal
 
 __all__ = ["ACCESS_TOKEN_TYPES", "IntrospectionValidator"]
 
-logger = logging.getLogger("tokensmith.resource")
-
-MAX_RESPONSE_BYTES = 64 * 1024
-
 ACCESS_TOKEN_TYPES: frozenset[str] = frozenset(
     {
         "bearer",  # RFC 6750, what RFC 7662 §2.2 servers usually send
@@ -49,6 +45,10 @@ ACCESS_TOKEN_TYPES: frozenset[str] = frozenset(
     }
 )
 """The introspection ``token_type`` values (lower-cased) of an access token."""
+
+logger = logging.getLogger("tokensmith.resource")
+
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class IntrospectionValidator:
