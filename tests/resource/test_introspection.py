@@ -170,3 +170,43 @@ async def test_introspection_malformed_answers_refused(
 ) -> None:
     with pytest.raises(InvalidTokenError, match=match):
         await introspection.validate(issuer.opaque_token(extra=extra))
+
+
+@pytest.mark.parametrize(
+    "token_type",
+    [
+        "refresh_token",
+        "urn:ietf:params:oauth:token-type:refresh_token",
+        "urn:ietf:params:oauth:token-type:id_token",
+        "N_A",
+        "DPoP",
+        "",
+        None,
+        42,
+        ["Bearer"],
+    ],
+)
+async def test_introspection_refuses_tokens_that_are_not_access_tokens(
+    issuer: LocalIssuer, introspection: IntrospectionValidator, token_type: object
+) -> None:
+    """An active refresh token (what an authorization server answers to the client that owns
+    it) is not a credential for a resource (RFC 6749 §1.5, RFC 7662 §2.2 ``token_type``)."""
+    token = issuer.opaque_token(extra={"token_type": token_type})
+    with pytest.raises(InvalidTokenError, match="token_type"):
+        await introspection.validate(token)
+    with pytest.raises(InvalidTokenError, match="inactive"):
+        await introspection.validate(token)  # remembered as refused, not retried
+    assert issuer.requests["/introspect"] == 1
+
+
+@pytest.mark.parametrize(
+    "token_type",
+    ["Bearer", "bearer", "access_token", "urn:ietf:params:oauth:token-type:access_token", ...],
+)
+async def test_introspection_accepts_access_token_types_and_no_type(
+    issuer: LocalIssuer, introspection: IntrospectionValidator, token_type: object
+) -> None:
+    token = issuer.opaque_token(extra={"token_type": token_type})
+    if token_type is ...:
+        del issuer._opaque[token]["token_type"]  # RFC 7662 §2.2: token_type is optional
+    assert (await introspection.validate(token)).subject == "alice"

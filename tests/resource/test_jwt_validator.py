@@ -374,6 +374,33 @@ async def test_typ_configurable_for_issuers_using_jwt(
         await validator.validate(issuer.token())
 
 
+@pytest.mark.parametrize(
+    "marker",
+    [
+        {"events": {"http://schemas.openid.net/event/backchannel-logout": {}}},
+        {"at_hash": "77QmUPtjPfzWtF2AnpK9RQ"},
+        {"c_hash": "LDktKdoQak3Pk0cnXxCltA"},
+        {"s_hash": "lvQ2yRHSLJ1eVlCmHUK8gg"},
+    ],
+    ids=["events", "at_hash", "c_hash", "s_hash"],
+)
+@pytest.mark.parametrize("typ", [None, "JWT", "at+jwt"])
+async def test_jwts_of_other_kinds_refused_whatever_their_typ(
+    issuer: LocalIssuer,
+    http: httpx.AsyncClient,
+    clock: FakeClock,
+    marker: dict[str, Any],
+    typ: str | None,
+) -> None:
+    """A logout token (``events``) or an ID token (``at_hash``/``c_hash``/``s_hash``) is not an
+    access token, even where ``typ`` cannot tell (``typ=None`` or ``typ="JWT"``): RFC 8725 §3.12
+    mutually exclusive claims, OpenID Connect Back-Channel Logout 1.0 §2.4."""
+    validator = issuer.validator(http, clock=clock, typ=None)
+    assert (await validator.validate(issuer.token(typ=typ))).subject == "alice"
+    with pytest.raises(InvalidTokenError, match="not an access token"):
+        await validator.validate(issuer.token(typ=typ, extra=marker))
+
+
 @pytest.mark.parametrize("name", ["sub", "client_id"])
 async def test_sub_or_client_id_not_a_string_refused(
     issuer: LocalIssuer,

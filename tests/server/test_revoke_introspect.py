@@ -60,6 +60,20 @@ async def test_a_client_can_introspect_its_own_tokens(server_env: ServerEnv) -> 
     assert (await server_env.introspect(client, str(body["refresh_token"])))["active"] is True
 
 
+async def test_a_refresh_token_is_active_only_to_its_own_client(server_env: ServerEnv) -> None:
+    """RFC 7662 §2.1, §4: a resource server allowed to introspect sees access tokens of every
+    client, but a refresh token is no one's business but its client's: anyone else is told
+    ``{"active": false}``, so it cannot pass for an access token at an API."""
+    env = server_env
+    client, body = await start(env)
+    rs = await resource_server(env)
+    assert await env.introspect(rs, str(body["refresh_token"])) == {"active": False}
+    assert (await env.introspect(rs, str(body["access_token"])))["active"] is True
+    owned = await env.introspect(client, str(body["refresh_token"]))
+    assert owned["active"] is True
+    assert owned["token_type"] == "refresh_token"
+
+
 async def test_inactive_tokens_are_exactly_active_false(server_env: ServerEnv) -> None:
     env = server_env
     _, body = await start(env)

@@ -96,4 +96,8 @@ def verify_hint(keys: KeyRing, token: str, *, issuer: str) -> dict[str, Any]:
             "require": ["sub", "aud", "iat"],
         },
     )
+    if "events" in claims:
+        # a Security Event Token, e.g. a back-channel logout token sent without its typ: never
+        # an ID token (OpenID Connect Back-Channel Logout 1.0 §2.4, RFC 8417 §2.2)
+        raise jwt.InvalidTokenError("a security event token is not an ID token")
     return claims

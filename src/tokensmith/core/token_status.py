@@ -153,14 +153,24 @@ async def find_active(server: AuthorizationServer, token: str, stores: Stores) -
     )
 
 
+def may_introspect(caller: Client, info: TokenInfo) -> bool:
+    """Whose business a token is (RFC 7662 §2.1, §4): its own client's always. Another client's
+    only for an access token and only with ``can_introspect`` (a resource server checking the
+    tokens it receives); a refresh token is only ever presented to us by the client it was issued
+    to (RFC 6749 §6), so no one else has a reason to ask about it, and an "active" answer would
+    invite using it as an access token."""
+    if info.client_id == caller.client_id:
+        return True
+    return info.kind == "access_token" and caller.can_introspect
+
+
 async def introspect(
     server: AuthorizationServer, caller: Client, token: str, stores: Stores
 ) -> dict[str, object]:
-    """RFC 7662: details for the token's own client, or for clients allowed to introspect."""
+    """RFC 7662: details for the token's own client; of access tokens, for clients allowed to
+    introspect; ``{"active": false}`` for anything else (§2.2: no reason given)."""
     info = await find_active(server, token, stores)
-    if info is None:
-        return INACTIVE
-    if info.client_id != caller.client_id and not caller.can_introspect:
+    if info is None or not may_introspect(caller, info):
         return INACTIVE
     return info.introspection(server.issuer)
 

@@ -19,7 +19,7 @@ from .errors import (
     KeyNotFoundError,
     ResourceError,
 )
-from .introspection import IntrospectionValidator
+from .introspection import ACCESS_TOKEN_TYPES, IntrospectionValidator
 from .jwks import JWKSCache
 from .jwt_validator import DEFAULT_ALGORITHMS, DEFAULT_TYP, TokenValidator
 from .principal import Principal
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .fastapi import ResourceServer, bearer_token
 
 __all__ = [
+    "ACCESS_TOKEN_TYPES",
     "DEFAULT_ALGORITHMS",
     "DEFAULT_TYP",
     "AuthorizationServerMetadata",

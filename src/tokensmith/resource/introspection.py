@@ -6,6 +6,13 @@ Only ``"active": true`` (the JSON boolean) is accepted; then ``exp``/``nbf`` are
 our clock, ``iss`` when present must be the issuer, and ``aud`` must name our audience when an
 audience is configured (BCP-19).
 
+Only access tokens are accepted: an active refresh token (an authorization server answers
+``"token_type": "refresh_token"`` to the client that owns it, RFC 7662 §2.2) is not a credential
+for a protected resource (RFC 6749 §1.5, RFC 6750 §1). ``token_type`` absent, or one of
+:data:`ACCESS_TOKEN_TYPES` (case-insensitive, RFC 6749 §5.1), passes; anything else is
+``invalid_token``. ``DPoP`` is not among them: a DPoP-bound token sent as a bearer token is
+refused (RFC 9449 §7.1).
+
 Answers are cached by the SHA-256 of the token for at most ``cache_ttl`` seconds and never beyond
 the token's ``exp``; a revocation is therefore seen after at most ``cache_ttl``. Inactive answers
 are cached too (for ``negative_cache_ttl``), so garbage tokens do not each cost a request.
@@ -29,7 +36,16 @@ from .discovery import discover
 from .errors import InvalidTokenError, IssuerUnavailableError
 from .principal import Principal
 
-__all__ = ["IntrospectionValidator"]
+__all__ = ["ACCESS_TOKEN_TYPES", "IntrospectionValidator"]
+
+ACCESS_TOKEN_TYPES: frozenset[str] = frozenset(
+    {
+        "bearer",  # RFC 6750, what RFC 7662 §2.2 servers usually send
+        "access_token",  # the token_type_hint name (RFC 7009 §2.1), sent by some servers
+        "urn:ietf:params:oauth:token-type:access_token",  # RFC 8693 §3
+    }
+)
+"""The introspection ``token_type`` values (lower-cased) of an access token."""
 
 logger = logging.getLogger("tokensmith.resource")
 
@@ -162,6 +178,10 @@ class IntrospectionValidator:
     def _principal(self, answer: dict[str, Any], now: float) -> Principal:
         if answer.get("active") is not True:
             raise InvalidTokenError("token inactive")
+        if "token_type" in answer:
+            token_type = answer["token_type"]
+            if not isinstance(token_type, str) or token_type.lower() not in ACCESS_TOKEN_TYPES:
+                raise InvalidTokenError(f"token_type {token_type!r} is not an access token")
         for name in ("exp", "nbf", "iat"):
             if name in answer and not is_number(answer[name]):
                 raise InvalidTokenError(f"{name} is not a number")

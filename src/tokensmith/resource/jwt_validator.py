@@ -15,10 +15,16 @@ The checks, in order (each one has a negative test named after it):
 8. ``iss``: a string, byte-for-byte equal to the issuer (V-13, V-16);
 9. ``aud``: a string or a list of strings containing our audience (RFC 9068 §4, BCP-19);
 10. ``exp`` required, ``nbf`` if present, ``iat`` not in the future beyond ``leeway`` (W-84);
-11. ``sub`` a string; ``client_id`` a string if present; ``scope`` a space-separated string.
+11. ``sub`` a string; ``client_id`` a string if present; ``scope`` a space-separated string;
+12. kind: a JWT carrying a claim that only other kinds of JWT carry is refused whatever its
+    ``typ`` (:data:`NOT_ACCESS_TOKEN_CLAIMS`): ``events`` marks a Security Event Token such as a
+    back-channel logout token (RFC 8417 §2.2, OpenID Connect Back-Channel Logout §2.4),
+    ``at_hash``/``c_hash``/``s_hash`` an ID token (OpenID Connect Core §3.1.3.6, §3.3.2.11,
+    FAPI 1.0 §5.1). This is what still tells them apart with ``typ=None`` or ``typ="JWT"``
+    (RFC 8725 §3.12: explicit typing is the first defence, mutually exclusive claims the second).
 
 Verified tokens are remembered in a :class:`VerifiedTokenCache` keyed by their SHA-256; a hit
-skips 1-9 and 11 (they depend only on the token's bytes and our configuration) but redoes 10.
+skips 1-9, 11 and 12 (they depend only on the token's bytes and our configuration) but redoes 10.
 """
 
 from __future__ import annotations
@@ -44,12 +50,14 @@ from .errors import InvalidTokenError, IssuerUnavailableError
 from .jwks import ASYMMETRIC_ALGORITHMS, JWKSCache
 from .principal import Principal
 
-__all__ = ["DEFAULT_ALGORITHMS", "DEFAULT_TYP", "TokenValidator"]
+__all__ = ["DEFAULT_ALGORITHMS", "DEFAULT_TYP", "NOT_ACCESS_TOKEN_CLAIMS", "TokenValidator"]
 
 logger = logging.getLogger("tokensmith.resource")
 
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "EdDSA", "RS256", "PS256")
 DEFAULT_TYP: tuple[str, ...] = ("at+jwt", "application/at+jwt")
+NOT_ACCESS_TOKEN_CLAIMS: tuple[str, ...] = ("events", "at_hash", "c_hash", "s_hash")
+"""Claims no RFC 9068 access token carries: a JWT with one of them is another kind of token."""
 DISCOVERY_RETRY_INTERVAL = 10.0
 _BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
 
@@ -262,6 +270,9 @@ class TokenValidator:
         scopes = parse_scope(claims.get("scope"))
         if scopes is None:
             raise InvalidTokenError("scope is not a string")
+        foreign = [name for name in NOT_ACCESS_TOKEN_CLAIMS if name in claims]
+        if foreign:
+            raise InvalidTokenError(f"claims {foreign} mark a JWT that is not an access token")
         return Principal(
             subject=sub,
             client_id=client_id,
