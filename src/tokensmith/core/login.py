@@ -85,19 +85,25 @@ class PasswordLogin:
             user=user,
         )
         # the address first: a refused address never touches the account's counter, so a
-        # throttled sprayer cannot spend a victim's attempts
-        for key, policy in (
-            (attempt.address_key, throttle.ADDRESS),
-            (attempt.account_key, throttle.ACCOUNT),
-        ):
-            reservation = await stores.login_failures.reserve(
-                key, now, policy=policy, ttl=throttle.FAILURE_MEMORY
-            )
-            if not reservation.granted:
-                retry_after = max(1, policy.locked_until(reservation.record) - now)
-                self.audit(AuditEvent(audit.LOGIN_THROTTLED, now, address=address))
-                return dataclasses.replace(attempt, retry_after=retry_after)
+        # throttled sprayer cannot spend a victim's attempts; a refused account gives the
+        # address its reservation back (no password was checked)
+        failures = stores.login_failures
+        by_address = await failures.reserve(
+            attempt.address_key, now, policy=throttle.ADDRESS, ttl=throttle.FAILURE_MEMORY
+        )
+        if not by_address.granted:
+            return self._refused(attempt, throttle.ADDRESS.locked_until(by_address.record))
+        by_account = await failures.reserve(
+            attempt.account_key, now, policy=throttle.ACCOUNT, ttl=throttle.FAILURE_MEMORY
+        )
+        if not by_account.granted:
+            await failures.release(attempt.address_key)
+            return self._refused(attempt, throttle.ACCOUNT.locked_until(by_account.record))
         return attempt
+
+    def _refused(self, attempt: LoginAttempt, locked_until: int) -> LoginAttempt:
+        self.audit(AuditEvent(audit.LOGIN_THROTTLED, attempt.at, address=attempt.address))
+        return dataclasses.replace(attempt, retry_after=max(1, locked_until - attempt.at))
 
     async def verify(self, attempt: LoginAttempt, password: str) -> PasswordCheck:
         """Step 2, holding no transaction: argon2 on the worker pool."""
