@@ -181,3 +181,30 @@ async def test_the_pool_runs_at_most_password_hash_workers_hashes(
     assert [r.status_code for r in responses] == [401] * 6
     assert spy.max_active == 2
     assert len(spy.threads) == 6
+
+
+@pytest.mark.parametrize("change", ["disabled", "password changed"])
+async def test_an_account_changed_during_verification_does_not_sign_in(
+    server_env: ServerEnv, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The password is checked outside any transaction, so the account may change meanwhile:
+    the login reads it again before concluding, and a disabled account or a replaced password
+    (an operator reacting to a compromise) is not signed in with what was just checked."""
+    env = server_env
+    client = await env.client(first_party=True)
+    await env.admin.create_user(username="alice", password=BLOCKING, email="a@example.com")
+    ua, form = await login_form(env, client)
+    spy = HashSpy(monkeypatch)
+    login = asyncio.create_task(submit(ua, form, "alice", BLOCKING))
+    try:
+        await spy.wait_entered()
+        if change == "disabled":
+            await env.admin.set_disabled("alice", True)
+        else:
+            await env.admin.set_password("alice", "a brand new password")
+    finally:
+        spy.released.set()
+        response = await login
+    assert not spy.timed_out
+    assert response.status_code == 401
+    assert "session" not in response.headers.get("set-cookie", "")
