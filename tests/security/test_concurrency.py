@@ -209,10 +209,11 @@ async def test_parallel_logins_from_one_address_check_at_most_its_free_attempts(
     cenv: ServerEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Password spraying at once: 30 parallel attempts on 30 different accounts from one
-    address that has 5 attempts left: 5 are checked; alice's right password is then refused."""
+    address that has 5 attempts left: 5 are checked; alice's right password is then refused,
+    without spending one of alice's attempts (the address is reserved first)."""
     env = cenv
     client = await env.client(first_party=True)
-    await env.user()
+    alice = await env.user()
     rt = runtime_of(env)
     now = int(env.clock())
     async with rt.db.transaction() as stores:
@@ -231,6 +232,8 @@ async def test_parallel_logins_from_one_address_check_at_most_its_free_attempts(
     right = await ua.post("/login", data={**form, "username": "alice", "password": PASSWORD})
     assert right.status_code == 429
     assert spy.calls == 5
+    async with rt.db.transaction() as stores:
+        assert await stores.login_failures.get("user:" + alice.id) is None
 
 
 async def test_parallel_right_passwords_leave_no_counter_behind(cenv: ServerEnv) -> None:
