@@ -1,5 +1,6 @@
 """Short-lived state in Redis (``TOKENSMITH_REDIS_URL``): authorization codes, login/consent
-transactions, the client-assertion ``jti`` replay cache and the JWT deny-list.
+transactions, the client-assertion ``jti`` replay cache, the JWT deny-list and the login attempt
+counters (each reservation one Lua script).
 
 Every key expires with the value it holds, so Redis needs no pruning. Consuming a code is one
 atomic Lua script (``GET`` + ``DEL`` + tombstone), so of concurrent redemptions across any number
