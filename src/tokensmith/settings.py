@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(3, ge=1)
     password_hash_memory_cost: int = Field(65536, ge=8, description="KiB")
     password_hash_parallelism: int = Field(4, ge=1)
+    # Logins verify passwords on a pool of this many threads, off the event loop (argon2-cffi
+    # releases the GIL); more logins at once wait their turn in the pool's queue. Each hash in
+    # progress holds password_hash_memory_cost KiB.
+    password_hash_workers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Threads that verify passwords (at most this many argon2 hashes at once).",
+    )
 
     # Endpoint paths.
     authorize_path: str = "/authorize"

@@ -131,3 +131,31 @@ async def test_password_hash_is_upgraded_at_login_when_the_cost_changed(
     assert (await attempt(env, env.browser(), client, "alice", PASSWORD)).status_code == 303
     assert ",t=1," in await stored()  # the server's current cost
     assert (await attempt(env, env.browser(), client, "alice", PASSWORD)).status_code == 303
+
+
+async def test_account_lock_follows_the_account_not_the_typed_name(server_env: ServerEnv) -> None:
+    """Round two, finding 7: after failures as ``bob``, ``bob@example.com`` got five fresh
+    attempts. The counter is the account's (its user id), whichever name was typed."""
+    env = server_env
+    client = await env.client()
+    await env.user("bob")
+    ua = env.browser()
+    for name in ("bob", "bob@example.com", "BOB", "Bob@Example.com", "bob"):
+        assert (await attempt(env, ua, client, name, "wrong")).status_code == 401
+    for name in ("bob", "bob@example.com", "\uff42\uff4f\uff42"):  # fullwidth b o b
+        locked = await attempt(env, ua, client, name, PASSWORD)
+        assert locked.status_code == 429, name
+    env.clock.advance(ACCOUNT.delay(ACCOUNT.free_attempts))
+    assert (await attempt(env, ua, client, "bob@example.com", PASSWORD)).status_code == 303
+    # the success cleared the account's counter, under every name
+    for _ in range(ACCOUNT.free_attempts):
+        assert (await attempt(env, ua, client, "bob", "wrong")).status_code == 401
+
+
+async def test_unknown_logins_are_counted_by_their_normalised_form(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await env.client()
+    ua = env.browser()
+    for name in ("Nobody", "NOBODY", "nobody", " nobody ", "\uff4eobody"):
+        assert (await attempt(env, ua, client, name, "wrong")).status_code == 401
+    assert (await attempt(env, ua, client, "nobody", "wrong")).status_code == 429

@@ -2,11 +2,20 @@
 
 A wrong password and an unknown user cost the same: for an unknown user the hasher verifies
 against a dummy hash made with the same parameters (no user enumeration by timing).
+
+argon2 is deliberately slow (tens to hundreds of milliseconds of CPU and 64 MiB per hash): run on
+the event loop, twenty logins stall every other request for seconds. The server therefore checks
+passwords with ``check``, which runs the verification (and the re-hash of an outdated hash) on a
+bounded thread pool owned by the server's lifespan; argon2-cffi releases the GIL while hashing,
+so the loop keeps serving. The synchronous methods remain for the CLI.
 """
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -16,12 +25,46 @@ MAX_PASSWORD_LENGTH = 1024
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """The outcome of ``Passwords.check``."""
+
+    ok: bool
+    new_hash: str | None = field(default=None, repr=False)
+    """The password hashed again with the current parameters, when it matched a hash made with
+    other ones (the only moment the password is at hand to upgrade it)."""
+
+
 class Passwords:
-    def __init__(self, *, time_cost: int, memory_cost: int, parallelism: int) -> None:
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_cost: int,
+        parallelism: int,
+        executor: Executor | None = None,
+    ) -> None:
+        """``executor`` runs ``check``; ``None`` means the event loop's default executor (still
+        off the loop, but not bounded by a setting)."""
         self._hasher = _Argon2(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
         )
         self._dummy = self._hasher.hash("tokensmith dummy password for unknown users")
+        self._executor = executor
+
+    async def check(self, password_hash: str | None, password: str) -> PasswordCheck:
+        """``verify`` (and, on a match with outdated parameters, ``hash``) on the worker pool,
+        never on the event loop; ``None`` (unknown user) costs the same as a wrong password."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.check_sync, password_hash, password)
+
+    def check_sync(self, password_hash: str | None, password: str) -> PasswordCheck:
+        """What ``check`` runs on a pool thread."""
+        if not self.verify(password_hash, password) or password_hash is None:
+            return PasswordCheck(False)
+        if self.needs_rehash(password_hash):
+            return PasswordCheck(True, self._hasher.hash(password))
+        return PasswordCheck(True)
 
     def hash(self, password: str) -> str:
         check_password_policy(password)

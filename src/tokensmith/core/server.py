@@ -14,7 +14,7 @@ from typing import Literal
 
 import jwt
 
-from tokensmith.core import audit, client_assertion, id_token, jwt_access_token, throttle
+from tokensmith.core import audit, client_assertion, id_token, jwt_access_token
 from tokensmith.core import authorize as authz
 from tokensmith.core.audit import AuditEvent, AuditSink, discard
 from tokensmith.core.cache import TTLCache
@@ -34,6 +34,7 @@ from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.client_credentials import ClientCredentialsGrant
 from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.keys import KeyRing
+from tokensmith.core.login import PasswordLogin
 from tokensmith.core.models import (
     GRANT_REFRESH_TOKEN,
     AccessTokenRecord,
@@ -49,7 +50,7 @@ from tokensmith.core.models import (
     User,
 )
 from tokensmith.core.params import parse_query
-from tokensmith.core.passwords import Passwords, normalize_login
+from tokensmith.core.passwords import Passwords
 from tokensmith.core.secrets import (
     ACCESS_TOKEN_PREFIX,
     CODE_PREFIX,
@@ -64,15 +65,6 @@ from tokensmith.settings import Settings
 from tokensmith.storage.interfaces import Conflict, Stores
 
 REFUSED_GRANTS = frozenset({"password", "implicit"})
-FAILURE_MEMORY = 3600
-"""Seconds after the last failed login that its counter is forgotten."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoginResult:
-    user: User | None
-    retry_after: int = 0
-    """Seconds to wait when the attempt was refused by throttling (the password unchecked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,49 +318,10 @@ class AuthorizationServer:
 
     # -- login -------------------------------------------------------------------------------
 
-    async def authenticate_user(
-        self, login: str, password: str, stores: Stores, *, address: str
-    ) -> LoginResult:
-        """Check a login: the user, or ``None`` with the same time and message either way;
-        throttled with back-off per account and per client address (``core.throttle``)."""
-        now = self.now()
-        try:
-            normalized = normalize_login(login)
-        except ValueError:
-            normalized = None
-        keys = (
-            ("acct:" + (normalized or login.strip()[:200]), throttle.ACCOUNT),
-            ("ip:" + address, throttle.ADDRESS),
-        )
-        locked_until = 0
-        for key, policy in keys:
-            locked_until = max(
-                locked_until, policy.locked_until(await stores.login_failures.get(key))
-            )
-        if locked_until > now:
-            self.audit(AuditEvent(audit.LOGIN_THROTTLED, now, address=address))
-            return LoginResult(None, retry_after=locked_until - now)
-        user = await stores.users.find_by_login(normalized) if normalized else None
-        hash_ = user.password_hash if user is not None and not user.disabled else None
-        if not self.passwords.verify(hash_, password) or user is None:
-            for key, _ in keys:
-                await stores.login_failures.add(key, now, ttl=FAILURE_MEMORY)
-            self.audit(
-                AuditEvent(
-                    audit.LOGIN_FAILED,
-                    now,
-                    user_id=user.id if user else None,
-                    address=address,
-                )
-            )
-            return LoginResult(None)
-        await stores.login_failures.clear(keys[0][0])
-        if hash_ is not None and self.passwords.needs_rehash(hash_):
-            # the cost settings changed since this hash was made: upgrade it now that the
-            # password is at hand (the only moment it is)
-            await stores.users.set_password_hash(user.id, self.passwords.hash(password), now)
-        self.audit(AuditEvent(audit.LOGIN_SUCCEEDED, now, user_id=user.id, address=address))
-        return LoginResult(user)
+    def password_login(self) -> PasswordLogin:
+        """The password login's steps (``core.login``): reserve the attempt on the throttling
+        counters, verify the password off the event loop with no transaction held, conclude."""
+        return PasswordLogin(passwords=self.passwords, clock=self.clock, audit=self.audit)
 
     # -- token endpoint ----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""What the server owns for its lifetime: the engine, keys, pepper, hasher and templates.
+"""What the server owns for its lifetime: the engine, keys, pepper, hasher (and its thread pool)
+and templates.
 
 Built by the app's lifespan from ``Settings``; nothing is created at import time.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -47,6 +49,8 @@ class Runtime:
     metadata: dict[str, object]
     rate_limiter: RateLimiter
     audit: AuditWriter
+    hashing: ThreadPoolExecutor
+    """The bounded pool that verifies passwords (``password_hash_workers`` threads)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
@@ -71,10 +75,14 @@ class Runtime:
             if redis is not None:
                 await redis.aclose()
             raise
+        hashing = ThreadPoolExecutor(
+            max_workers=settings.password_hash_workers, thread_name_prefix="tokensmith-hash"
+        )
         passwords = Passwords(
             time_cost=settings.password_hash_time_cost,
             memory_cost=settings.password_hash_memory_cost,
             parallelism=settings.password_hash_parallelism,
+            executor=hashing,
         )
         audit_writer = AuditWriter(engine)
         server = AuthorizationServer(
@@ -96,6 +104,7 @@ class Runtime:
             metadata=metadata,
             rate_limiter=RateLimiter(settings, redis),
             audit=audit_writer,
+            hashing=hashing,
         )
 
     async def reload_keys(self) -> None:
@@ -168,6 +177,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.audit.stop()
+        # requests are over: no verification is queued; wait for a running one in a thread
+        await asyncio.to_thread(self.hashing.shutdown, wait=True, cancel_futures=True)
         await self.db.dispose()
         if self.db.ephemeral is not None:
             await self.db.ephemeral.redis.aclose()

@@ -19,7 +19,7 @@ from tokensmith.core.models import (
     Session,
     User,
 )
-from tokensmith.core.throttle import FailureCount
+from tokensmith.core.throttle import BackoffPolicy, FailureCount, Reservation
 
 
 class Conflict(Exception):
@@ -139,10 +139,20 @@ class InteractionStore(Protocol):
 
 
 class LoginFailureStore(Protocol):
+    """Login attempt counters (``core.throttle``), shared by every process."""
+
     async def get(self, key: str) -> FailureCount | None: ...
 
-    async def add(self, key: str, now: int, *, ttl: int) -> FailureCount:
-        """Count one more failure for ``key``; counters vanish ``ttl`` s after the last one."""
+    async def reserve(self, key: str, now: int, *, policy: BackoffPolicy, ttl: int) -> Reservation:
+        """In one atomic step: when ``policy`` admits another attempt at ``now``, count it
+        (``count + 1``, ``last_at = now``, the counter forgotten ``ttl`` s later) and grant it;
+        otherwise refuse it and leave the counter as it is. Concurrent reservations of one key,
+        from any number of processes, are serialised by the store: of 30 at once, exactly as
+        many are granted as the policy admits."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Give back one granted reservation (the attempt succeeded); never below zero."""
         ...
 
     async def clear(self, key: str) -> None: ...

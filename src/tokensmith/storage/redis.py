@@ -1,5 +1,6 @@
 """Short-lived state in Redis (``TOKENSMITH_REDIS_URL``): authorization codes, login/consent
-transactions, the client-assertion ``jti`` replay cache and the JWT deny-list.
+transactions, the client-assertion ``jti`` replay cache, the JWT deny-list and the login attempt
+counters (each reservation one Lua script).
 
 Every key expires with the value it holds, so Redis needs no pruning. Consuming a code is one
 atomic Lua script (``GET`` + ``DEL`` + tombstone), so of concurrent redemptions across any number
@@ -17,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from tokensmith.core.models import AuthorizationCode, AuthorizationRequest, Interaction
-from tokensmith.core.throttle import FailureCount
+from tokensmith.core.throttle import BackoffPolicy, FailureCount, Reservation
 
 TOMBSTONE_TTL = 3600
 """How long a consumed code is remembered, so that a replay revokes what it issued."""
@@ -118,10 +119,42 @@ class RedisDenyList:
         return bool(await self._redis.exists(f"{self._prefix}deny:{jti}"))
 
 
+_RESERVE = """
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+local last_at = tonumber(redis.call('HGET', KEYS[1], 'last_at') or '0')
+local now = tonumber(ARGV[1])
+local free = tonumber(ARGV[3])
+if count >= free then
+  local i = math.min(count - free, #ARGV - 4)
+  if last_at + tonumber(ARGV[4 + i]) > now then
+    return {0, count, last_at}
+  end
+end
+count = count + 1
+redis.call('HSET', KEYS[1], 'count', count, 'last_at', now)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {1, count, now}
+"""
+
+_RELEASE = """
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+if count > 0 then
+  redis.call('HINCRBY', KEYS[1], 'count', -1)
+end
+return count
+"""
+
+
 class RedisLoginFailureStore:
+    """Login attempt counters as hashes (``count``, ``last_at``) that expire with the counter.
+    A reservation is one Lua script (read, decide by the policy's back-off table, count), so
+    concurrent reservations from any number of processes are serialised by Redis."""
+
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._reserve = redis.register_script(_RESERVE)
+        self._release = redis.register_script(_RELEASE)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}fail:{key}"
@@ -130,14 +163,14 @@ class RedisLoginFailureStore:
         data = await self._redis.hgetall(self._key(key))
         return FailureCount(int(data["count"]), int(data["last_at"])) if data else None
 
-    async def add(self, key: str, now: int, *, ttl: int) -> FailureCount:
-        name = self._key(key)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(name, "count", 1)
-            pipe.hset(name, "last_at", now)
-            pipe.expire(name, ttl)
-            count, _, _ = await pipe.execute()
-        return FailureCount(int(count), now)
+    async def reserve(self, key: str, now: int, *, policy: BackoffPolicy, ttl: int) -> Reservation:
+        granted, count, last_at = await self._reserve(
+            keys=[self._key(key)], args=[now, ttl, policy.free_attempts, *policy.steps()]
+        )
+        return Reservation(bool(granted), FailureCount(int(count), int(last_at)))
+
+    async def release(self, key: str) -> None:
+        await self._release(keys=[self._key(key)])
 
     async def clear(self, key: str) -> None:
         await self._redis.delete(self._key(key))

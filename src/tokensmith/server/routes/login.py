@@ -68,7 +68,11 @@ async def login_form(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
+    """Two short transactions around the password check (``core.login``): the first reserves
+    the attempt on the throttling counters and is committed before argon2 runs, on the worker
+    pool, with no transaction or connection held; the second concludes the login."""
     rt = runtime(request)
+    login = rt.server.password_login()
     async with rt.db.transaction() as stores:
         browser, form, interaction, refused = await read_post(request, rt, stores)
         if refused is not None or interaction is None:
@@ -76,11 +80,8 @@ async def login_submit(request: Request) -> Response:
             return rt.cookies.apply(refused, browser)
         username = form.get("username", "")[:320]
         address = request.client.host if request.client else "unknown"
-        result = await rt.server.authenticate_user(
-            username, form.get("password", ""), stores, address=address
-        )
-        user = result.user
-        if result.retry_after:
+        attempt = await login.reserve(username, stores, address=address)
+        if attempt.retry_after:
             response = await _login_page(
                 rt,
                 stores,
@@ -88,12 +89,20 @@ async def login_submit(request: Request) -> Response:
                 interaction.id,
                 interaction.request.client_id,
                 username=username,
-                error=f"Too many failed attempts. Wait {result.retry_after} seconds, then try "
+                error=f"Too many failed attempts. Wait {attempt.retry_after} seconds, then try "
                 "again.",
                 status=429,
             )
-            response.headers["Retry-After"] = str(result.retry_after)
+            response.headers["Retry-After"] = str(attempt.retry_after)
             return rt.cookies.apply(response, browser)
+    check = await login.verify(attempt, form.get("password", ""))
+    async with rt.db.transaction() as stores:
+        result = await login.conclude(attempt, check, stores)
+        # the transaction may have been finished meanwhile (the same form sent twice)
+        interaction = await load_interaction(rt, stores, browser, interaction.id)
+        if interaction is None:
+            return rt.cookies.apply(expired_page(rt), browser)
+        user = result.user
         if user is None:
             response = await _login_page(
                 rt,
