@@ -198,11 +198,19 @@ async def test_right_password_in_a_parallel_burst_signs_in_only_within_the_allow
     spy = VerificationSpy(monkeypatch)
     credentials = [("alice", "wrong")] * 12 + [("alice", PASSWORD)] + [("alice", "wrong")] * 17
     responses = await post_logins(forms, credentials)
-    assert spy.calls == ACCOUNT.free_attempts
     counts = statuses(responses)
-    assert counts.get(429) == N - ACCOUNT.free_attempts
-    assert counts.get(401, 0) + counts.get(303, 0) == ACCOUNT.free_attempts
     assert counts.get(303, 0) <= 1
+    if counts.get(303, 0) == 0:
+        assert spy.calls == ACCOUNT.free_attempts
+        assert counts.get(429) == N - ACCOUNT.free_attempts
+        assert counts.get(401, 0) == ACCOUNT.free_attempts
+    else:
+        # The right password was among the first five checked: its success cleared the
+        # account's counter (whoever typed it knows the password), so attempts still in flight
+        # may start a fresh allowance — never more than one more.
+        assert ACCOUNT.free_attempts <= spy.calls <= 2 * ACCOUNT.free_attempts
+        assert counts.get(401, 0) + 1 == spy.calls
+        assert counts.get(429) == N - spy.calls
 
 
 async def test_parallel_logins_from_one_address_check_at_most_its_free_attempts(
