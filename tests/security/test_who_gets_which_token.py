@@ -289,3 +289,16 @@ async def test_consent_page_without_offline_access_says_signing_out_ends_the_acc
     text = await consent_text(env, client, "openid docs:read")
     assert "signing out or changing your password ends the access" in text
     assert "after you sign out" not in text
+
+
+async def test_account_page_lists_consents_per_api(server_env: ServerEnv) -> None:
+    env = server_env
+    await two_apis(env)
+    web = await env.client(apis=[URN_A, URN_B], api=None, scopes=["docs:read", "docs:write"])
+    await env.user()
+    ua = env.browser()
+    assert "code" in (await env.authorize(ua, web, resource=URN_A, scope="docs:write")).result
+    assert "code" in (await env.authorize(ua, web, resource=URN_B, scope="docs:read")).result
+    page = html.unescape((await ua.get(env.settings.account_path)).text)
+    assert "Docs: docs:write" in page
+    assert "Billing: docs:read" in page
