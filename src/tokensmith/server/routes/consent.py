@@ -32,7 +32,7 @@ STANDARD_SCOPES = {
     "openid": "Confirm who you are (your account identifier).",
     "profile": "See your name and username.",
     "email": "See your email address.",
-    "offline_access": "Keep access while you are away (stay signed in).",
+    "offline_access": "Keep access while you are away, also after you sign out.",
 }
 
 
