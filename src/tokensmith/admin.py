@@ -145,6 +145,7 @@ class Admin:
         grant_types: Iterable[str] = (),
         scopes: Iterable[str] = (),
         api: str | None = None,
+        apis: Iterable[str] = (),
         first_party: bool = False,
         native: bool = False,
         can_introspect: bool = False,
@@ -157,13 +158,18 @@ class Admin:
         post_logout_redirect_uris: Iterable[str] = (),
         jwks: str | None = None,
     ) -> registration.NewClient:
+        """Register a client. ``apis``: the identifiers of the APIs it may get tokens for, the
+        first being its default; ``api`` is short for a single one (it comes first when both are
+        given)."""
         pepper = await self.pepper()
+        identifiers = list(dict.fromkeys([*([api] if api is not None else []), *apis]))
         async with self.db.transaction() as stores:
-            default_api = None
-            if api is not None:
-                default_api = await stores.apis.get(api)
-                if default_api is None:
-                    raise AdminError(f"no API with identifier {api}: create it first")
+            allowed: list[Api] = []
+            for identifier in identifiers:
+                found = await stores.apis.get(identifier)
+                if found is None:
+                    raise AdminError(f"no API with identifier {identifier}: create it first")
+                allowed.append(found)
             try:
                 created = registration.new_client(
                     name=name,
@@ -171,7 +177,7 @@ class Admin:
                     redirect_uris=redirect_uris,
                     grant_types=grant_types,
                     scopes=scopes,
-                    default_api=default_api,
+                    apis=allowed,
                     first_party=first_party,
                     native=native,
                     can_introspect=can_introspect,

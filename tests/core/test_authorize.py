@@ -22,7 +22,7 @@ CLIENT = Client(
     redirect_uris=("https://rp.test/cb", "http://127.0.0.1/cb"),
     grant_types=("authorization_code",),
     scopes=("openid", "docs:read"),
-    default_api=API.identifier,
+    apis=(API.identifier,),
     token_endpoint_auth_method="none",
     native=True,
 )

@@ -41,7 +41,7 @@ CLIENT = Client(
     redirect_uris=("https://rp.test/cb",),
     grant_types=("client_credentials",),
     scopes=(),
-    default_api=None,
+    apis=(),
     token_endpoint_auth_method="private_key_jwt",
     jwks=json.dumps({"keys": [CLIENT_KEY.public_jwk]}),
 )

@@ -107,7 +107,7 @@ async def test_bcp_19_token_for_another_api_refused_at_rs(
 ) -> None:
     await env.api()
     await env.admin.create_api(identifier=OTHER_API, scopes=("docs:read",), name="Other")
-    client = await env.client()
+    client = await env.client(apis=[OTHER_API])  # a client allowed both APIs
     body = await code_tokens(env, client, resource=OTHER_API)
     response = await rs.get("/api/read", headers=bearer(body["access_token"]))
     assert response.status_code == 401

@@ -530,7 +530,9 @@ async def test_resource_parameter_selects_another_api(server_env: ServerEnv) -> 
     other = "https://other.api.test"
     await env.api()
     await env.admin.create_api(identifier=other, scopes=["docs:read"])
-    client = await env.client()
+    # the client must be registered for the other API (before round two any client could ask
+    # for any registered API: that was the bug, see tests/security/test_authorization_matrix.py)
+    client = await env.client(apis=[other])
     await env.user()
     flow = await env.authorize(env.browser(), client, resource=other)
     response = await env.redeem(client, flow.code, flow.verifier)

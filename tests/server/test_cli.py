@@ -157,6 +157,38 @@ def test_clients_create_list_show_rotate_delete(cli: Cli) -> None:
     cli.refused("clients", "rotate-secret", client_id, match="no client")
 
 
+def test_clients_create_api_is_repeatable_and_the_first_is_the_default(cli: Cli) -> None:
+    for identifier, scope in (("urn:a", "docs:read"), ("urn:b", "mail:send"), ("urn:c", "x")):
+        cli("apis", "create", "--identifier", identifier, "--scope", scope)
+    created = cli.json(
+        "clients",
+        "create",
+        "--name",
+        "Worker",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "docs:read",
+        "--scope",
+        "mail:send",
+        "--api",
+        "urn:a",
+        "--api",
+        "urn:b",
+    )
+    assert (created["apis"], created["default_api"]) == (["urn:a", "urn:b"], "urn:a")
+    client_id = created["client_id"]
+    assert cli.json("clients", "show", client_id)["apis"] == ["urn:a", "urn:b"]
+    assert "apis: urn:a urn:b" in cli("clients", "show", client_id).stdout
+    assert [c["apis"] for c in cli.json("clients", "list")] == [["urn:a", "urn:b"]]
+    assert "[urn:a urn:b]" in cli("clients", "list").stdout
+    # a scope must be defined by one of the client's APIs
+    cli.refused(
+        "clients", "create", "--name", "W", "--grant", "client_credentials", "--scope", "x",
+        "--api", "urn:a", match="not defined by urn:a",
+    )  # fmt: skip
+
+
 def test_clients_create_text_output_shows_secret_once(sqlite_cli: Cli) -> None:
     out = sqlite_cli("clients", "create", "--name", "Text", "--redirect-uri", "https://rp.test/cb")
     assert re.search(r"client_id: ts_ci_\S+", out.stdout)

@@ -125,7 +125,7 @@ async def test_resource_parameter_selects_audience(server_env: ServerEnv) -> Non
     other = "https://reports.api.test"
     await env.api()
     await env.admin.create_api(identifier=other, scopes=["docs:read"])
-    client = await env.client()
+    client = await env.client(apis=[other])  # allowed second API (any API was the old bug)
     flow = await code_flow(env, client, resource=other)
     token = (await env.redeem(client, flow.code, flow.verifier)).json()["access_token"]
     assert (await env.decode_access_token(token, audience=other))["aud"] == other

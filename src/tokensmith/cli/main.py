@@ -133,7 +133,8 @@ def client_json(client: Client) -> dict[str, object]:
         "redirect_uris": list(client.redirect_uris),
         "grant_types": list(client.grant_types),
         "scopes": list(client.scopes),
-        "api": client.default_api,
+        "apis": list(client.apis),
+        "default_api": client.default_api,
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "first_party": client.first_party,
         "native": client.native,
@@ -363,7 +364,13 @@ def clients_create(
         typer.Option(help="authorization_code, client_credentials or refresh_token (repeatable)."),
     ] = None,
     scope: Annotated[list[str] | None, typer.Option(help="An allowed scope (repeatable).")] = None,
-    api: Annotated[str | None, typer.Option(help="Identifier of the client's default API.")] = None,
+    api: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Identifier of an API the client may get tokens for (repeatable; the first is "
+            "its default, used when a request names no resource)."
+        ),
+    ] = None,
     first_party: Annotated[bool, typer.Option(help="Skip the consent page.")] = False,
     native: Annotated[bool, typer.Option(help="A native app: loopback redirects on any port.")] = (
         False
@@ -410,7 +417,7 @@ def clients_create(
             redirect_uris=redirect_uri or (),
             grant_types=grant or (),
             scopes=scope or (),
-            api=api,
+            apis=api or (),
             first_party=first_party,
             native=native,
             can_introspect=introspect,
@@ -436,7 +443,10 @@ def clients_create(
 def clients_list(as_json: JsonOpt = False) -> None:
     """List the clients."""
     clients = with_admin(lambda a: a.list_clients())
-    text = "\n".join(f"{c.client_id}  {c.client_type:12}  {c.name}" for c in clients)
+    text = "\n".join(
+        f"{c.client_id}  {c.client_type:12}  {c.name}  [{' '.join(c.apis) or 'no API'}]"
+        for c in clients
+    )
     emit([client_json(c) for c in clients], as_json=as_json, text=text or "no clients")
 
 
@@ -447,7 +457,12 @@ def clients_show(client_id: str, as_json: JsonOpt = False) -> None:
     if client is None:
         raise fail(f"no client {client_id}")
     data = client_json(client)
-    emit(data, as_json=as_json, text="\n".join(f"{k}: {v}" for k, v in data.items()))
+    lines = [
+        f"{k}: {' '.join(v) if isinstance(v, list) else v}"
+        for k, v in data.items()
+        if k != "default_api"
+    ]
+    emit(data, as_json=as_json, text="\n".join(lines))
 
 
 @clients_app.command("rotate-secret")

@@ -6,7 +6,9 @@ then are the other parameters checked, and their errors go to the (now trusted) 
 ``state`` and ``iss`` (RFC 9207).
 
 Policy (OAuth 2.1 / RFC 9700): ``response_type=code`` only; PKCE S256 for every client; scopes
-within the client's allowed set; ``resource`` (RFC 8707) must name a registered API.
+within the client's allowed set and defined by the requested API (or OpenID Connect scopes);
+``resource`` (RFC 8707 §2) must name one of the APIs the client is registered for, anything else
+is ``invalid_target``. Without ``resource`` the request is for the client's default API.
 """
 
 from __future__ import annotations
@@ -124,18 +126,7 @@ def _validate(
     )
     requested = scopes.parse_scope(params.get("scope"))
     audience, api = resolve_audience(params.get("resource"), client, apis)
-    if not requested:
-        requested = client.scopes
-        if not requested:
-            raise InvalidScope("scope is required")
-    scopes.check_allowed(requested, client.scopes)
-    if api is None:
-        if any(s not in OIDC_SCOPES for s in requested):
-            raise InvalidScope("API scopes need a resource: this client has no default API")
-    else:
-        undefined = [s for s in requested if s not in OIDC_SCOPES and s not in api.scopes]
-        if undefined:
-            raise InvalidScope(f"scope not defined by {api.identifier}: {' '.join(undefined)}")
+    requested = check_user_scopes(requested, client, api)
     prompt = _prompt(params.get("prompt"))
     max_age = _max_age(params.get("max_age"))
     return AuthorizationRequest(
@@ -164,19 +155,52 @@ class _RequestUriNotSupported(OAuthError):
 def resolve_audience(
     resource: str | None, client: Client, apis: Mapping[str, Api]
 ) -> tuple[str, Api | None]:
-    """The audience of a token: the ``resource`` (RFC 8707) or the client's default API;
-    ``("", None)`` when neither applies (OpenID-only requests)."""
+    """The audience of a token: the ``resource`` (RFC 8707 §2), which must be one of the client's
+    APIs, or else the client's default API; ``("", None)`` when the client has none (OpenID-only
+    requests). ``apis`` holds the registered API looked up for the request, if any.
+
+    A resource the client is not registered for is ``invalid_target`` whether or not it is a
+    registered API, with the same words: the answer does not tell which APIs exist.
+    """
     if resource is not None:
-        api = apis.get(resource)
+        if not client.may_use(resource):
+            raise InvalidTarget("this client may not request tokens for the requested resource")
+        identifier = resource
+    elif client.default_api is not None:
+        identifier = client.default_api
+    else:
+        return "", None
+    api = apis.get(identifier)
+    if api is None:
+        raise InvalidTarget("the requested resource is no longer a registered API")
+    return api.identifier, api
+
+
+def check_user_scopes(
+    requested: tuple[str, ...], client: Client, api: Api | None
+) -> tuple[str, ...]:
+    """The scopes of a user grant for ``api``: those requested or, when none are, the client's
+    allowed scopes that mean something for ``api`` (OpenID Connect scopes and the API's own).
+
+    Each must be allowed for the client and be an OpenID Connect scope or defined by ``api``
+    (a scope of the same name defined by another API is not: ``invalid_scope``). The result is
+    never empty.
+    """
+    if not requested:
+        requested = tuple(s for s in client.scopes if _means_something(s, api))
+        if not requested:
+            raise InvalidScope("scope is required")
+    scopes.check_allowed(requested, client.scopes)
+    undefined = [s for s in requested if not _means_something(s, api)]
+    if undefined:
         if api is None:
-            raise InvalidTarget("the requested resource is not a registered API")
-        return api.identifier, api
-    if client.default_api is not None:
-        api = apis.get(client.default_api)
-        if api is None:
-            raise InvalidTarget("the client's default API is no longer registered")
-        return api.identifier, api
-    return "", None
+            raise InvalidScope("API scopes need a resource: this client has no default API")
+        raise InvalidScope(f"scope not defined by {api.identifier}: {' '.join(undefined)}")
+    return requested
+
+
+def _means_something(scope: str, api: Api | None) -> bool:
+    return scope in OIDC_SCOPES or (api is not None and scope in api.scopes)
 
 
 def _prompt(value: str | None) -> tuple[str, ...]:

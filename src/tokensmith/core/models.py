@@ -34,7 +34,9 @@ class Client:
     redirect_uris: tuple[str, ...]
     grant_types: tuple[str, ...]
     scopes: tuple[str, ...]
-    default_api: str | None
+    apis: tuple[str, ...]
+    """The identifiers of the APIs (token audiences) this client may get tokens for; the first
+    is its default API. Any other ``resource`` is ``invalid_target`` (RFC 8707 §2)."""
     token_endpoint_auth_method: AuthMethod
     first_party: bool = False
     native: bool = False
@@ -53,6 +55,15 @@ class Client:
     @property
     def is_confidential(self) -> bool:
         return self.client_type == "confidential"
+
+    @property
+    def default_api(self) -> str | None:
+        """The API a request without ``resource`` is for: the first allowed one."""
+        return self.apis[0] if self.apis else None
+
+    def may_use(self, api: str) -> bool:
+        """Whether this client may request tokens whose audience is ``api``."""
+        return api in self.apis
 
 
 @dataclass(frozen=True, slots=True)

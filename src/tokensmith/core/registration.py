@@ -3,13 +3,17 @@
 Policy: redirect URIs per ``redirect_uris.check_registrable``; public clients authenticate with
 ``none`` and cannot use client credentials; confidential clients get a 256-bit secret, shown once
 and stored as an HMAC digest; the implicit and password grants do not exist here.
+
+Each client is registered with the APIs it may get tokens for (RFC 8707 audiences; the first is
+its default) and the scopes it may ask: every scope that is not an OpenID Connect scope must be
+defined by one of those APIs. A client with no API gets OpenID Connect scopes only.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -82,7 +86,7 @@ def new_client(
     scopes: Iterable[str],
     now: int,
     pepper: bytes,
-    default_api: Api | None = None,
+    apis: Sequence[Api] = (),
     first_party: bool = False,
     native: bool = False,
     can_introspect: bool = False,
@@ -129,12 +133,12 @@ def new_client(
     if id_token_signed_response_alg not in ("RS256", "ES256", "EdDSA"):
         raise InvalidClientMetadata("id_token_signed_response_alg must be RS256, ES256 or EdDSA")
     allowed = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in scopes))
-    if default_api is not None:
-        undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in default_api.scopes]
-        if undefined:
-            raise InvalidClientMetadata(
-                f"scopes not defined by {default_api.identifier}: {' '.join(undefined)}"
-            )
+    audiences = tuple(dict.fromkeys(api.identifier for api in apis))
+    defined = {s for api in apis for s in api.scopes}
+    undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in defined]
+    if undefined:
+        where = ", ".join(audiences) if audiences else "no API (this client has none)"
+        raise InvalidClientMetadata(f"scopes not defined by {where}: {' '.join(undefined)}")
     secret = (
         new_secret(CLIENT_SECRET_PREFIX)
         if method
@@ -151,7 +155,7 @@ def new_client(
         redirect_uris=uris,
         grant_types=grants,
         scopes=allowed,
-        default_api=default_api.identifier if default_api else None,
+        apis=audiences,
         token_endpoint_auth_method=method,
         first_party=first_party,
         native=native,

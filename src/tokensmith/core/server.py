@@ -24,6 +24,7 @@ from tokensmith.core.errors import (
     ConsentRequired,
     InvalidClient,
     InvalidRequest,
+    InvalidTarget,
     LoginRequired,
     OAuthError,
     UnauthorizedClient,
@@ -165,11 +166,28 @@ class AuthorizationServer:
     async def apis_for(
         self, resource: str | None, client: Client, stores: Stores
     ) -> dict[str, Api]:
+        """The registered API a request names (``resource``, or the client's default API), if
+        the client may use it: ``authorize.resolve_audience`` then decides, and refuses a
+        resource outside the client's APIs with ``invalid_target`` (RFC 8707 §2). An API the
+        client may not use is not even looked up."""
         identifier = resource or client.default_api
-        if identifier is None:
+        if identifier is None or not client.may_use(identifier):
             return {}
         api = await self.get_api(identifier, stores)
         return {api.identifier: api} if api else {}
+
+    async def check_token_audience(
+        self, client: Client, audience: str, resource: str | None, stores: Stores
+    ) -> None:
+        """At the token endpoint, for tokens of an existing grant or code: a ``resource`` sent
+        must be the grant's audience, and that audience must still be one of the client's APIs
+        and registered; otherwise ``invalid_target`` (RFC 8707 §2.2)."""
+        if resource is not None and resource != audience:
+            raise InvalidTarget("the resource is not the one this grant was issued for")
+        if audience == "":
+            return
+        if not client.may_use(audience) or await self.get_api(audience, stores) is None:
+            raise InvalidTarget("this client may no longer request tokens for this resource")
 
     async def proceed(
         self,
@@ -240,7 +258,9 @@ class AuthorizationServer:
             return False
         if "consent" in request.prompt:
             return True
-        granted = await stores.consents.granted_scopes(user.id, client.client_id)
+        # consent is per client, API and scope: docs:read allowed for one API is not allowed
+        # for another API that defines a scope of the same name
+        granted = await stores.consents.granted_scopes(user.id, client.client_id, request.audience)
         return not set(request.scopes) <= granted
 
     async def _interaction(
@@ -550,7 +570,7 @@ class AuthorizationServer:
             else None
         )
         id_tok = None
-        if "openid" in grant.scopes:
+        if "openid" in scopes:  # a refresh narrowed to non-OpenID scopes gets no ID token
             id_tok = self.mint_id_token(client, grant, access_token=token, nonce=nonce)
         return TokenResponse(
             access_token=token,

@@ -113,13 +113,16 @@ class AssertionJtiStore(Protocol):
 
 
 class ConsentStore(Protocol):
-    async def granted_scopes(self, user_id: str, client_id: str) -> frozenset[str]: ...
+    """What a user allowed a client, per API: ``api`` is the identifier of the API (the token
+    audience) the scopes were granted for, ``""`` for a request without one."""
+
+    async def granted_scopes(self, user_id: str, client_id: str, api: str) -> frozenset[str]: ...
     async def grant(
-        self, user_id: str, client_id: str, scopes: tuple[str, ...], now: int
+        self, user_id: str, client_id: str, api: str, scopes: tuple[str, ...], now: int
     ) -> None: ...
 
-    async def list_for_user(self, user_id: str) -> dict[str, frozenset[str]]:
-        """Client id → the scopes the user consented to."""
+    async def list_for_user(self, user_id: str) -> dict[str, dict[str, frozenset[str]]]:
+        """Client id → API identifier → the scopes the user consented to."""
         ...
 
     async def withdraw(self, user_id: str, client_id: str) -> int: ...

@@ -7,6 +7,9 @@
   §4.1.3: an invalid replay must not let its sender revoke the real client's tokens).
 - The code is bound to the client, the redirect URI and the PKCE challenge; any failed check burns
   it (the consumption is committed), so a wrong verifier cannot be retried.
+- A ``resource`` sent with the code must be the one it was issued for, still one of the client's
+  APIs (RFC 8707 §2.2): otherwise ``invalid_target``, checked before the code is consumed when the
+  client may not use that resource at all.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, pkce
-from tokensmith.core.errors import InvalidGrant, InvalidRequest
+from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from tokensmith.core.models import (
     GRANT_AUTHORIZATION_CODE,
     AuthorizationCode,
@@ -46,6 +49,9 @@ class AuthorizationCodeGrant:
         value = params.get("code")
         if value is None:
             raise InvalidRequest("code is required")
+        resource = params.get("resource")
+        if resource is not None and not client.may_use(resource):
+            raise InvalidTarget("this client may not request tokens for the requested resource")
         now = server.now()
         code_digest = digest(value, server.pepper)
         code = await stores.codes.consume(code_digest, now)
@@ -78,7 +84,8 @@ class AuthorizationCodeGrant:
             if redirect_checked and sent_redirect != code.redirect_uri:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             pkce.check_verifier(params.get("code_verifier"), code.code_challenge)
-        except InvalidGrant:
+            await server.check_token_audience(client, code.audience, resource, stores)
+        except (InvalidGrant, InvalidTarget):
             await stores.commit()  # the code stays burnt
             raise
         grant = grant_of(code, now)

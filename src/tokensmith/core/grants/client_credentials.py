@@ -1,8 +1,11 @@
 """The client credentials grant (RFC 6749 §4.4): a confidential client acting for itself.
 
-No user, so no refresh token (§4.4.3) and no OpenID scopes; ``sub`` is the client id. Without
-``scope`` the client gets its allowed scopes (for its audience). The fast path: no database write
-for JWT access tokens.
+No user, so no refresh token (§4.4.3) and no OpenID scopes; ``sub`` is the client id. The
+audience is the ``resource`` (RFC 8707 §2), which must be one of the client's APIs
+(``invalid_target`` otherwise), or the client's default API. Without ``scope`` the client gets
+its allowed scopes that the API defines; when that is none although the API defines scopes, the
+request is ``invalid_scope``, never a token with an empty scope (only an API that defines no
+scopes gives one). The fast path: no database write for JWT access tokens.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ClientCredentialsGrant:
             raise InvalidScope(f"user scopes are not available to a client: {' '.join(oidc)}")
         if not requested:
             requested = tuple(s for s in client.scopes if s in api.scopes)
+            if not requested and api.scopes:
+                raise InvalidScope(f"this client is allowed none of the scopes of {audience}")
         scope_rules.check_allowed(requested, client.scopes)
         undefined = [s for s in requested if s not in api.scopes]
         if undefined:

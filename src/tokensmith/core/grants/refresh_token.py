@@ -3,8 +3,14 @@
 - Every use rotates the token: the presented one is atomically marked rotated and a new one is
   issued. Presenting a rotated token again is reuse: the whole grant (every refresh token of the
   family and the access tokens issued from it) is revoked, committed although the request fails.
-- Bound to its client; expired by an idle and an absolute lifetime; scope may only narrow (the new
-  refresh token keeps the grant's scope, RFC 6749 §6).
+- Bound to its client (RFC 6749 §6, RFC 9700 §4.14.2): presented by any other client it is
+  ``invalid_grant`` and nothing happens to it: it is not rotated and its grant is not revoked (as
+  for codes, OAuth 2.1 §4.1.3: whoever merely holds a token must not be able to revoke the real
+  client's grant). Only a reuse by its own client revokes.
+- Expired by an idle and an absolute lifetime; bound to its grant's resource (a different
+  ``resource`` is ``invalid_target``, RFC 8707 §2.2, as is an API the client may no longer use);
+  scope may only narrow (the new refresh token keeps the grant's scope, RFC 6749 §6). A narrowed
+  scope without ``openid`` gets no ID token.
 - There is no reuse grace window: two concurrent uses of one token count as reuse.
 """
 
@@ -14,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
-from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
+from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
 
@@ -41,20 +47,18 @@ class RefreshTokenGrant:
         requested = scope_rules.parse_scope(params.get("scope"))
         now = server.now()
         token_digest = digest(value, server.pepper)
+        known = await stores.refresh_tokens.get(token_digest)
+        if known is None:
+            raise InvalidGrant(INVALID, detail="unknown refresh token")
+        if known.client_id != client.client_id:
+            # checked before anything is written: another client learns nothing and changes nothing
+            raise InvalidGrant(INVALID, detail="refresh token of another client")
         token = await stores.refresh_tokens.rotate(token_digest, now)
         if token is None:
-            known = await stores.refresh_tokens.get(token_digest)
-            if known is not None and known.client_id == client.client_id:
-                await server.revoke_family(
-                    stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
-                )
-                raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
-            raise InvalidGrant(INVALID, detail="unknown refresh token")
-        if token.client_id != client.client_id:
             await server.revoke_family(
-                stores, token.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
+                stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
             )
-            raise InvalidGrant(INVALID, detail="refresh token of another client: grant revoked")
+            raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
         grant = await stores.grants.get(token.grant_id)
         user = await stores.users.get(grant.user_id) if grant else None
         if grant is None or grant.revoked_at is not None or user is None or user.disabled:
@@ -63,10 +67,10 @@ class RefreshTokenGrant:
         if token.expires_at <= now or token.absolute_expires_at <= now:
             await stores.commit()
             raise InvalidGrant(INVALID, detail="refresh token expired")
+        # the errors below roll the rotation back: the token stays usable
+        await server.check_token_audience(client, grant.audience, params.get("resource"), stores)
         if requested and not set(requested) <= set(grant.scopes):
             raise InvalidScope("a refresh may only narrow the scope of the grant")
-        if params.get("resource", grant.audience) != grant.audience:
-            raise InvalidTarget("a refresh token is bound to the resource of its grant")
         return await server.issue_for_grant(
             client,
             grant,

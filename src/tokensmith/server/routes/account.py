@@ -28,6 +28,8 @@ class ConnectedApp:
     client_id: str
     name: str
     scopes: str
+    apis: tuple[tuple[str, str], ...] = ()
+    """(the API's name, or '' for sign-in only; the scopes granted for it) per API."""
 
 
 def _not_signed_in(rt: Runtime) -> Response:
@@ -44,10 +46,17 @@ def _not_signed_in(rt: Runtime) -> Response:
 async def _page(rt: Runtime, stores: Stores, browser: Browser, user_id: str) -> Response:
     user = await stores.users.get(user_id)
     apps = []
-    for client_id, scopes in (await stores.consents.list_for_user(user_id)).items():
+    for client_id, per_api in (await stores.consents.list_for_user(user_id)).items():
         client = await stores.clients.get(client_id)
-        if client is not None:
-            apps.append(ConnectedApp(client_id, client.name, " ".join(sorted(scopes))))
+        if client is None:
+            continue
+        apis = []
+        for identifier, scopes in per_api.items():
+            api = await stores.apis.get(identifier) if identifier else None
+            label = api.name if api else identifier
+            apis.append((label, " ".join(sorted(scopes))))
+        everything = sorted({s for scopes in per_api.values() for s in scopes})
+        apps.append(ConnectedApp(client_id, client.name, " ".join(everything), tuple(apis)))
     return rt.pages.render(
         "account.html",
         action=rt.settings.account_path,

@@ -1,7 +1,10 @@
-"""The consent page: the client's name, each requested scope with what it allows, Allow and Deny.
+"""The consent page: the client's name, the API it asks to use (its registered name, then its
+identifier), each requested scope with what it allows, Allow and Deny.
 
 Deny sends ``access_denied`` to the client (RFC 6749 §4.1.2.1). Allow remembers the consent per
-user, client and scope.
+user, client, API and scope: consenting to ``docs:read`` of one API is no consent to a scope of
+the same name of another API. The fine print says truly how the access ends: at sign-out, unless
+``offline_access`` is granted, which outlives the session (until removed on the account page).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
-from tokensmith.core.models import AuthorizationRequest
+from tokensmith.core.models import Api, AuthorizationRequest
 from tokensmith.server.browser import Browser
 from tokensmith.server.routes.interaction import (
     expired_page,
@@ -29,12 +32,15 @@ STANDARD_SCOPES = {
     "openid": "Confirm who you are (your account identifier).",
     "profile": "See your name and username.",
     "email": "See your email address.",
-    "offline_access": "Keep access while you are away (stay signed in).",
+    "offline_access": "Keep access while you are away, also after you sign out.",
 }
 
 
-async def describe(stores: Stores, request: AuthorizationRequest) -> list[tuple[str, str]]:
-    api = await stores.apis.get(request.audience) if request.audience else None
+async def describe(
+    stores: Stores, request: AuthorizationRequest, api: Api | None = None
+) -> list[tuple[str, str]]:
+    if api is None and request.audience:
+        api = await stores.apis.get(request.audience)
     descriptions = dict(STANDARD_SCOPES)
     if api is not None:
         descriptions.update(api.descriptions)
@@ -46,6 +52,7 @@ async def _consent_page(
 ) -> Response:
     client = await stores.clients.get(request.client_id)
     user = await stores.users.get(browser.session.user_id) if browser.session else None
+    api = await stores.apis.get(request.audience) if request.audience else None
     return rt.pages.render(
         "consent.html",
         action=rt.settings.consent_path,
@@ -53,7 +60,11 @@ async def _consent_page(
         csrf_token=rt.cookies.csrf_token(browser, txn),
         client_name=client.name if client else request.client_id,
         username=user.username if user else "",
-        scopes=await describe(stores, request),
+        scopes=await describe(stores, request, api),
+        api_name=(api.name if api else request.audience) or None,
+        api_identifier=request.audience,
+        offline="offline_access" in request.scopes,
+        account_path=rt.settings.account_path,
         redirect_host=urlsplit(request.redirect_uri).netloc or request.redirect_uri,
     )
 
@@ -89,7 +100,7 @@ async def consent_submit(request: Request) -> Response:
         elif form.get("decision") == "allow":
             req = interaction.request
             await stores.consents.grant(
-                browser.session.user_id, req.client_id, req.scopes, rt.server.now()
+                browser.session.user_id, req.client_id, req.audience, req.scopes, rt.server.now()
             )
             rt.server.audit(
                 AuditEvent(
@@ -97,7 +108,7 @@ async def consent_submit(request: Request) -> Response:
                     rt.server.now(),
                     client_id=req.client_id,
                     user_id=browser.session.user_id,
-                    detail={"scope": " ".join(req.scopes)},
+                    detail={"scope": " ".join(req.scopes), "api": req.audience},
                 )
             )
             response = await finish(request, rt, stores, browser, interaction, consent_given=True)

@@ -139,7 +139,7 @@ def client_to_row(client: Client) -> dict[str, Any]:
         "redirect_uris": _join(client.redirect_uris),
         "grant_types": _join(client.grant_types),
         "scopes": _join(client.scopes),
-        "default_api": client.default_api,
+        "apis": _join(client.apis),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "first_party": client.first_party,
         "native": client.native,
@@ -166,7 +166,7 @@ def client_from_row(row: RowMapping) -> Client:
         redirect_uris=_split(row["redirect_uris"]),
         grant_types=_split(row["grant_types"]),
         scopes=_split(row["scopes"]),
-        default_api=row["default_api"],
+        apis=_split(row["apis"]),
         token_endpoint_auth_method=cast(AuthMethod, row["token_endpoint_auth_method"]),
         first_party=bool(row["first_party"]),
         native=bool(row["native"]),
@@ -556,33 +556,45 @@ class SqlLoginFailureStore(_Store):
 
 
 class SqlConsentStore(_Store):
-    async def granted_scopes(self, user_id: str, client_id: str) -> frozenset[str]:
+    async def granted_scopes(self, user_id: str, client_id: str, api: str) -> frozenset[str]:
         c = t.consents
         rows = await self._conn.execute(
-            select(c.c.scope).where(c.c.user_id == user_id, c.c.client_id == client_id)
+            select(c.c.scope).where(
+                c.c.user_id == user_id, c.c.client_id == client_id, c.c.api == api
+            )
         )
         return frozenset(rows.scalars())
 
-    async def grant(self, user_id: str, client_id: str, scopes: tuple[str, ...], now: int) -> None:
-        missing = set(scopes) - await self.granted_scopes(user_id, client_id)
+    async def grant(
+        self, user_id: str, client_id: str, api: str, scopes: tuple[str, ...], now: int
+    ) -> None:
+        missing = set(scopes) - await self.granted_scopes(user_id, client_id, api)
         if missing:
             await self._conn.execute(
                 insert(t.consents),
                 [
-                    {"user_id": user_id, "client_id": client_id, "scope": s, "granted_at": now}
+                    {
+                        "user_id": user_id,
+                        "client_id": client_id,
+                        "api": api,
+                        "scope": s,
+                        "granted_at": now,
+                    }
                     for s in sorted(missing)
                 ],
             )
 
-    async def list_for_user(self, user_id: str) -> dict[str, frozenset[str]]:
+    async def list_for_user(self, user_id: str) -> dict[str, dict[str, frozenset[str]]]:
         c = t.consents
         rows = await self._conn.execute(
-            select(c.c.client_id, c.c.scope).where(c.c.user_id == user_id).order_by(c.c.client_id)
+            select(c.c.client_id, c.c.api, c.c.scope)
+            .where(c.c.user_id == user_id)
+            .order_by(c.c.client_id, c.c.api)
         )
-        out: dict[str, set[str]] = {}
+        out: dict[str, dict[str, set[str]]] = {}
         for row in rows:
-            out.setdefault(row.client_id, set()).add(row.scope)
-        return {k: frozenset(v) for k, v in out.items()}
+            out.setdefault(row.client_id, {}).setdefault(row.api, set()).add(row.scope)
+        return {k: {a: frozenset(v) for a, v in apis.items()} for k, apis in out.items()}
 
     async def withdraw(self, user_id: str, client_id: str) -> int:
         c = t.consents

@@ -45,7 +45,8 @@ clients = Table(
     Column("redirect_uris", Text, nullable=False),
     Column("grant_types", Text, nullable=False),
     Column("scopes", Text, nullable=False),
-    Column("default_api", String(2000)),
+    # the APIs the client may get tokens for, space-separated, the default first (0002)
+    Column("apis", Text, nullable=False),
     Column("token_endpoint_auth_method", String(32), nullable=False),
     Column("first_party", Boolean, nullable=False),
     Column("native", Boolean, nullable=False),
@@ -204,6 +205,8 @@ consents = Table(
     metadata,
     Column("user_id", String(64), primary_key=True),
     Column("client_id", String(128), primary_key=True),
+    # the API the consent is for ('' for a request without one: OpenID Connect scopes only)
+    Column("api", String(2000), primary_key=True),
     Column("scope", String(200), primary_key=True),
     Column("granted_at", BigInteger, nullable=False),
 )

@@ -1,0 +1,304 @@
+"""Round two, "who may get which token for which API": one test per finding of the outside
+review, each failing without its fix (``docs/security.md``). The whole model is the table of
+``test_authorization_matrix.py``; these tests pin the reported instances and what the table does
+not show (consent per API, the consent page's words, the token endpoint's ``resource`` for codes,
+refresh tokens presented by other clients)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.server.harness import (
+    REDIRECT,
+    ServerEnv,
+    assert_oauth_error,
+    assert_page,
+    assert_redirect_error,
+    hidden_fields,
+)
+from tokensmith.core.registration import NewClient
+
+URN_A = "urn:a"
+URN_B = "urn:b"
+
+
+async def two_apis(env: ServerEnv) -> None:
+    """The review's setup: two APIs that both define ``docs:read``."""
+    await env.admin.create_api(identifier=URN_A, scopes=("docs:read", "docs:write"), name="Docs")
+    await env.admin.create_api(identifier=URN_B, scopes=("docs:read",), name="Billing")
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    import jwt
+
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+# -- finding 1: a client gets tokens only for its own APIs ----------------------------------------
+
+
+async def test_client_credentials_for_an_api_not_registered_for_the_client_is_invalid_target(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    await two_apis(env)
+    machine = await env.admin.create_client(
+        name="Machine",
+        client_type="confidential",
+        grant_types=["client_credentials"],
+        scopes=["docs:read"],
+        api=URN_A,
+    )
+    for form in (
+        {"resource": URN_B},  # used to give aud=urn:b with an empty scope
+        {"resource": URN_B, "scope": "docs:read"},  # used to give urn:b's docs:read
+    ):
+        response = await env.token(machine, {"grant_type": "client_credentials", **form})
+        assert_oauth_error(response, "invalid_target")
+    own = await env.token(machine, {"grant_type": "client_credentials", "resource": URN_A})
+    assert own.status_code == 200, own.text
+    claims = claims_of(own.json()["access_token"])
+    assert (claims["aud"], claims["scope"]) == (URN_A, "docs:read")
+
+
+async def test_authorize_for_an_api_not_registered_for_the_client_is_an_error_redirect(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    await two_apis(env)
+    web = await env.client(api=URN_A, scopes=["docs:read"])
+    await env.user()
+    flow = await env.authorize(env.browser(), web, resource=URN_B)
+    assert_redirect_error(
+        flow.response,
+        "invalid_target",
+        redirect_uri=REDIRECT,
+        state=flow.params["state"],
+        issuer=env.settings.issuer,
+    )
+    # the client and its redirect URI are checked first: an unknown redirect is a page
+    bad = await env.start_authorize(
+        env.browser(), web, resource=URN_B, redirect_uri="https://evil.example/cb"
+    )
+    assert_page(bad.response)
+
+
+async def test_first_party_client_is_bound_to_its_apis(server_env: ServerEnv) -> None:
+    env = server_env
+    await two_apis(env)
+    web = await env.client(api=URN_A, scopes=["docs:read"], first_party=True)
+    await env.user()
+    flow = await env.authorize(env.browser(), web, resource=URN_B)
+    assert flow.result["error"] == "invalid_target"
+
+
+async def test_consent_is_per_api_and_the_page_names_the_api(server_env: ServerEnv) -> None:
+    env = server_env
+    await two_apis(env)
+    web = await env.client(apis=[URN_A, URN_B], api=None, scopes=["docs:read"])
+    await env.user()
+    ua = env.browser()
+    first = await env.authorize(ua, web, resource=URN_A)
+    assert "code" in first.result, first.location
+    # docs:read was allowed for Docs (urn:a); Billing's docs:read needs its own consent
+    second = await env.start_authorize(ua, web, resource=URN_B)
+    assert second.response.status_code == 302
+    assert urlsplit(second.location).path == env.settings.consent_path, second.location
+    page = await ua.get(second.location)
+    text = html.unescape(page.text)
+    assert "Billing" in text
+    assert text.index("Billing") < text.index(URN_B), "the name comes first, the identifier second"
+    assert URN_A not in text
+    # allowing it issues a code for urn:b; asking again needs no consent for either API
+    response = await ua.post(
+        env.settings.consent_path, data={**hidden_fields(page.text), "decision": "allow"}
+    )
+    code_b = await env.login(ua, response)
+    assert "code=" in code_b.headers["location"]
+    for resource in (URN_A, URN_B):
+        again = await env.start_authorize(ua, web, resource=resource)
+        assert "code" in again.result, (resource, again.location)
+
+
+async def test_code_exchange_with_another_resource_is_invalid_target(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    await two_apis(env)
+    await env.admin.create_api(identifier="urn:c", scopes=("docs:read",))
+    web = await env.client(apis=[URN_A, URN_B], api=None, scopes=["docs:read"])
+    await env.user()
+    flow = await env.authorize(env.browser(), web, resource=URN_A)
+    # a resource the client may not use at all: refused before the code is touched
+    refused = await env.redeem(web, flow.code, flow.verifier, resource="urn:c")
+    assert_oauth_error(refused, "invalid_target")
+    # one of its APIs, but not the code's: refused (and the code is burnt, like any misuse)
+    other = await env.redeem(web, flow.code, flow.verifier, resource=URN_B)
+    assert_oauth_error(other, "invalid_target")
+    burnt = await env.redeem(web, flow.code, flow.verifier)
+    assert_oauth_error(burnt, "invalid_grant")
+    # the code's own resource is accepted
+    flow = await env.authorize(env.browser(), web, resource=URN_A)
+    ok = await env.redeem(web, flow.code, flow.verifier, resource=URN_A)
+    assert ok.status_code == 200, ok.text
+    assert claims_of(ok.json()["access_token"])["aud"] == URN_A
+
+
+async def test_refresh_for_an_api_that_was_deleted_is_invalid_target(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    await two_apis(env)
+    web = await env.client(
+        api=URN_A, scopes=["docs:read"], grant_types=["authorization_code", "refresh_token"]
+    )
+    await env.user()
+    flow = await env.authorize(env.browser(), web)
+    body = (await env.redeem(web, flow.code, flow.verifier)).json()
+    await env.admin.delete_api(URN_A)
+    env.clock.advance(env.settings.client_cache_ttl + 1)
+    response = await env.token(
+        web, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    )
+    assert_oauth_error(response, "invalid_target")
+
+
+# -- finding 9: a refresh token presented by another client changes nothing -----------------------
+
+
+async def refresh_setup(env: ServerEnv) -> tuple[NewClient, dict[str, Any]]:
+    owner = await env.client(grant_types=["authorization_code", "refresh_token"])
+    await env.user()
+    flow = await env.authorize(env.browser(), owner)
+    response = await env.redeem(owner, flow.code, flow.verifier)
+    assert response.status_code == 200, response.text
+    return owner, response.json()
+
+
+async def test_refresh_token_of_another_client_is_refused_and_neither_rotated_nor_revoked(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    owner, body = await refresh_setup(env)
+    public = await env.client(
+        name="Attacker SPA",
+        client_type="public",
+        grant_types=["authorization_code", "refresh_token"],
+    )
+    confidential = await env.client(
+        name="Attacker app", grant_types=["authorization_code", "refresh_token"]
+    )
+    for attacker, auth in ((public, "none"), (confidential, "basic")):
+        response = await env.token(
+            attacker,
+            {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+            auth=auth,
+        )
+        assert_oauth_error(response, "invalid_grant")
+    # the access token is still active and the refresh token still works, once, for its owner
+    assert (await env.introspect(owner, body["access_token"]))["active"] is True
+    refreshed = await env.token(
+        owner, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert (await env.introspect(owner, refreshed.json()["access_token"]))["active"] is True
+
+
+async def test_revocation_by_another_client_leaves_the_refresh_token_alive(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    owner, body = await refresh_setup(env)
+    other = await env.client(name="Other", grant_types=["authorization_code", "refresh_token"])
+    response = await env.revoke(other, body["refresh_token"])
+    assert response.status_code == 200  # RFC 7009 §2.2: no hint for the caller
+    refreshed = await env.token(
+        owner, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+
+
+# -- lesser points --------------------------------------------------------------------------------
+
+
+async def test_refresh_narrowed_without_openid_gets_no_id_token(server_env: ServerEnv) -> None:
+    env = server_env
+    web = await env.client(
+        scopes=["openid", "offline_access", "docs:read"],
+        grant_types=["authorization_code", "refresh_token"],
+    )
+    await env.user()
+    flow = await env.authorize(env.browser(), web, scope="openid offline_access docs:read")
+    body = (await env.redeem(web, flow.code, flow.verifier)).json()
+    assert "id_token" in body
+    narrowed = await env.token(
+        web,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "scope": "docs:read",
+        },
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["scope"] == "docs:read"
+    assert "id_token" not in narrowed.json()
+    # the rotated refresh token keeps the grant's scope: openid again gives an ID token
+    full = await env.token(
+        web, {"grant_type": "refresh_token", "refresh_token": narrowed.json()["refresh_token"]}
+    )
+    assert "id_token" in full.json()
+
+
+async def consent_text(env: ServerEnv, client: NewClient, scope: str) -> str:
+    await env.user()
+    ua = env.browser()
+    flow = await env.start_authorize(ua, client, scope=scope)
+    page = await ua.get(flow.location)
+    fields = hidden_fields(page.text)
+    response = await ua.post(
+        env.settings.login_path,
+        data={**fields, "username": "alice", "password": "correct horse battery"},
+    )
+    consent = await ua.get(response.headers["location"])
+    assert 'name="decision"' in consent.text, consent.text[:300]
+    return html.unescape(consent.text)
+
+
+async def test_consent_page_with_offline_access_says_the_access_outlives_sign_out(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    client = await env.client(
+        scopes=["openid", "offline_access", "docs:read"],
+        grant_types=["authorization_code", "refresh_token"],
+    )
+    text = await consent_text(env, client, "openid offline_access docs:read")
+    assert "signing out" not in text.lower()
+    assert "keeps its access after you sign out" in text
+    assert f'href="{env.settings.account_path}"' in text
+
+
+async def test_consent_page_without_offline_access_says_signing_out_ends_the_access(
+    server_env: ServerEnv,
+) -> None:
+    env = server_env
+    client = await env.client(scopes=["openid", "docs:read"])
+    text = await consent_text(env, client, "openid docs:read")
+    assert "signing out or changing your password ends the access" in text
+    assert "after you sign out" not in text
+
+
+async def test_account_page_lists_consents_per_api(server_env: ServerEnv) -> None:
+    env = server_env
+    await two_apis(env)
+    web = await env.client(apis=[URN_A, URN_B], api=None, scopes=["docs:read", "docs:write"])
+    await env.user()
+    ua = env.browser()
+    assert "code" in (await env.authorize(ua, web, resource=URN_A, scope="docs:write")).result
+    assert "code" in (await env.authorize(ua, web, resource=URN_B, scope="docs:read")).result
+    page = html.unescape((await ua.get(env.settings.account_path)).text)
+    assert "Docs: docs:write" in page
+    assert "Billing: docs:read" in page
