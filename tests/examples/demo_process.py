@@ -6,6 +6,7 @@ wheel installed into a fresh virtual environment (``test_wheel_demo.py``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -82,10 +83,14 @@ class Demo:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
         use_dir: bool = True,
+        argv: Sequence[str] | None = None,
+        start_timeout: float = START_TIMEOUT,
     ) -> None:
+        """``argv`` replaces the whole command line (``make demo PORT=...``); it then runs in a
+        process group of its own, which :meth:`stop` signals as a terminal's Ctrl-C would."""
         self.folder, self.base, self.logs = folder, base, logs
         self.command, self.cwd, self.use_dir = list(command), cwd or folder.parent, use_dir
-        self.env = env
+        self.env, self.argv, self.start_timeout = env, argv, start_timeout
         self.log = logs / "demo-0.log"
         self.runs = 0
         self.issuer = f"http://127.0.0.1:{base}"
@@ -99,16 +104,18 @@ class Demo:
         self.log = self.logs / f"demo-{self.runs}.log"  # one log per run
         env = self.env if self.env is not None else checkout_env()
         where = ["--dir", str(self.folder)] if self.use_dir else []
+        argv = self.argv or [*self.command, "demo", *where, "--port", str(self.base)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [*self.command, "demo", *where, "--port", str(self.base)],
+                argv,
                 cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                start_new_session=self.argv is not None,
             )
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self.start_timeout
         while "Press Ctrl-C" not in self.output():
             assert self.process.poll() is None, f"the demo exited:\n{self.output()}"
             assert time.monotonic() < deadline, f"the demo did not start:\n{self.output()}"
@@ -119,23 +126,33 @@ class Demo:
 
     def stop(self, sig: int = signal.SIGINT) -> int:
         assert self.process is not None
-        self.process.send_signal(sig)
+        if self.argv is not None:
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
         try:
             return self.process.wait(timeout=STOP_TIMEOUT)
         finally:
             self.kill()
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.argv is not None:  # the whole group: make and the demo it started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
 
     def origins(self) -> dict[str, str]:
         return {"issuer": self.issuer, "web": self.web, "api": self.api, "spa": self.spa}
 
 
-def printed_urls(banner: str) -> list[str]:
-    """Every http(s) address in the demo's output, in order, without repeats."""
+def printed_urls(output: str) -> list[str]:
+    """Every http(s) address in the demo's banner (the last one in ``output``, which may start
+    with ``make``'s and pip's lines), in order, without repeats."""
+    banner = output.rsplit("CloudDocs demo: ", 1)[-1]
     return list(dict.fromkeys(_URL.findall(banner)))
 
 
