@@ -7,11 +7,12 @@ built from a copy of this checkout's packaged files, installed into a new virtua
 its dependencies really resolved by pip from the configured package index (about 25 s here; no
 ``--no-deps``, no borrowed site-packages), and its console script runs the demo with neither the
 checkout nor the test run's ``PYTHONPATH`` in sight. Every address the demo prints is then opened,
-and Ctrl-C stops it with exit status 0.
+the worker command it prints runs, and Ctrl-C stops it with exit status 0.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import signal
 import subprocess
@@ -104,6 +105,24 @@ def test_demo_runs_from_an_installed_wheel_in_an_empty_folder(tmp_path: Path) ->
             assert bundle.status_code == 200
             assert bundle.headers["content-type"].startswith(("text/javascript", "application/"))
         assert (empty / "tokensmith-demo" / "demo.json").is_file()
+        # the worker command the demo prints runs from the install too
+        (worker_line,) = (
+            line
+            for line in demo.output().splitlines()
+            if "tokensmith.demo.clouddocs.worker" in line
+        )
+        worker = subprocess.run(
+            shlex.split(worker_line),
+            env=env,
+            cwd=empty,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert worker.returncode == 0, worker.stdout + worker.stderr
+        assert worker.stdout.startswith("0 document(s) in CloudDocs"), worker.stdout
+        assert shlex.split(worker_line)[0] == str(python)
         assert demo.stop(signal.SIGINT) == 0
     finally:
         demo.kill()
