@@ -17,7 +17,12 @@ import httpx
 import pytest
 
 from tests.conftest import FAST_HASH
-from tests.examples.demo_process import Demo, check_printed_urls_are_pages, free_base_port
+from tests.examples.demo_process import (
+    Demo,
+    check_printed_urls_are_pages,
+    checkout_env,
+    free_base_port,
+)
 from tests.server.harness import hidden_fields
 from tokensmith.demo.seed import DemoDataError, DemoUrls, seed
 from tokensmith.demo.servers import demo_settings
@@ -164,6 +169,7 @@ def test_demo_on_a_port_in_use_says_so(demo: Demo) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            env=checkout_env(),
             check=False,
         )
     assert result.returncode == 1
