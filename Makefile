@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Test processes (pytest-xdist); every test uses its own database, ports and Redis prefix.
 TEST_WORKERS ?= 2
+# The demo's first port (authorization server); the CloudDocs web app, API and SPA use the next
+# three: `make demo PORT=8100`.
+PORT ?= 8000
 
 .PHONY: demo test check install serve bench
 
@@ -16,8 +19,21 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-demo: install
-	$(BIN)/tokensmith demo
+# The demo needs tokensmith alone, not the test and benchmark tools: the first `make demo` (or the
+# first after pyproject.toml changed) installs just the package, with pip's progress shown; it
+# installs nothing when `make test` has already installed tokensmith (with its extras).
+$(BIN)/.demo-installed: pyproject.toml
+	@if [ -f $(BIN)/.installed ] && ! [ pyproject.toml -nt $(BIN)/.installed ]; then \
+		touch $@; \
+	else \
+		echo "Installing tokensmith into $(VENV) (first run only)..." && \
+		$(PYTHON) -m venv $(VENV) && \
+		$(BIN)/python -m pip install --disable-pip-version-check -e . && \
+		touch $@; \
+	fi
+
+demo: $(BIN)/.demo-installed
+	$(BIN)/tokensmith demo --port $(PORT)
 
 # The gates (format, lint, types, architecture test) and then every test.
 test: install check

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from tests.conftest import FAST_HASH
 from tests.services import chromium_path
 from tokensmith.demo.seed import DemoData, DemoUrls, seed
-from tokensmith.demo.servers import build_apps, demo_settings, load_examples, serve
+from tokensmith.demo.servers import build_apps, demo_settings, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results"
@@ -194,13 +194,12 @@ def start_world(tmp_path: Path, *, access_token_ttl: int | None = None) -> Itera
     folder.mkdir()
     world = World(folder, urls, attacker=f"http://localhost:{port['attacker']}")
     settings = demo_settings(folder, urls.issuer, **FAST_HASH)
-    examples = load_examples()
     ready = threading.Event()
     state: dict[str, Any] = {}
 
     async def main() -> None:
         world.data = await seed(settings, folder, urls=urls, access_token_ttl=access_token_ttl)
-        apps = build_apps(examples, settings, world.data, folder, clock=world.clock)
+        apps = build_apps(settings, world.data, folder, clock=world.clock)
         stop = asyncio.Event()
         state["stop"] = stop
         state["loop"] = asyncio.get_running_loop()

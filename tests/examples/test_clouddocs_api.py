@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from examples.clouddocs.api import CloudDocsApiConfig, create_api
 
+from tokensmith.demo.clouddocs.api import CloudDocsApiConfig, create_api
 from tokensmith.testing import LocalIssuer
 
 SPA = "https://spa.clouddocs.test"

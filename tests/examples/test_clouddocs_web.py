@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from examples.clouddocs.web import CloudDocsWebConfig, create_web
+
 from tests.client.fake_github import FakeGitHub
 from tests.client.servers import dead_url, serve
+from tokensmith.demo.clouddocs.web import CloudDocsWebConfig, create_web
 
 WEB = "http://web.clouddocs.test"
 

@@ -5,102 +5,27 @@ written and listed through the API, Ctrl-C, and a second run on the same folder.
 from __future__ import annotations
 
 import json
-import os
-import random
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 import pytest
+
 from tests.conftest import FAST_HASH
+from tests.examples.demo_process import (
+    Demo,
+    check_printed_urls_are_pages,
+    checkout_env,
+    free_base_port,
+)
 from tests.server.harness import hidden_fields
-
 from tokensmith.demo.seed import DemoDataError, DemoUrls, seed
-from tokensmith.demo.servers import DemoError, demo_settings, load_examples
-
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
-
-
-def free_base_port() -> int:
-    """A base port with it and the next three free (checked by binding them)."""
-    for _ in range(50):
-        base = random.randint(20000, 32000)  # below Linux's ephemeral ports
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + 4):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise AssertionError("no four consecutive free ports")
-
-
-class Demo:
-    def __init__(self, folder: Path, base: int, logs: Path) -> None:
-        self.folder, self.base, self.logs = folder, base, logs
-        self.log = logs / "demo-0.log"
-        self.runs = 0
-        self.issuer = f"http://127.0.0.1:{base}"
-        self.web = f"http://127.0.0.1:{base + 1}"
-        self.api = f"http://127.0.0.1:{base + 2}"
-        self.spa = f"http://127.0.0.1:{base + 3}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.runs += 1
-        self.log = self.logs / f"demo-{self.runs}.log"  # one log per run
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENSMITH_", "GITHUB_"))}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from tokensmith.cli import main; main()",
-                    "demo",
-                    "--dir",
-                    str(self.folder),
-                    "--port",
-                    str(self.base),
-                ],
-                cwd=self.folder.parent,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while "Press Ctrl-C" not in self.output():
-            assert self.process.poll() is None, f"the demo exited:\n{self.output()}"
-            assert time.monotonic() < deadline, f"the demo did not start:\n{self.output()}"
-            time.sleep(0.1)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGINT) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=STOP_TIMEOUT)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+from tokensmith.demo.servers import demo_settings
 
 
 @pytest.fixture
@@ -197,6 +122,35 @@ def test_demo_starts_signs_in_stops_and_reuses_its_data(demo: Demo) -> None:
 
 
 @pytest.mark.slow
+def test_every_address_the_demo_prints_opens_a_page(demo: Demo) -> None:
+    """A newcomer opens what the banner prints: each address is a page meant for people (it once
+    printed the issuer's and the API's bare origins, which answered ``{"detail":"Not Found"}``).
+    The two origins that are not printed as such still answer a page that says where to go."""
+    demo.start()
+    with httpx.Client(follow_redirects=False, timeout=10.0) as http:
+        urls = check_printed_urls_are_pages(demo, http)
+        assert f"{demo.web}/" in urls
+        assert f"{demo.issuer}/" in urls
+
+        issuer_home = http.get(f"{demo.issuer}/")
+        assert "default-src 'none'" in issuer_home.headers["content-security-policy"]
+        for href in ("/.well-known/openid-configuration", "/jwks.json", "/account"):
+            assert f'href="{demo.issuer}{href}"' in issuer_home.text
+        for origin in (demo.web, demo.spa):
+            assert f'href="{origin}/"' in issuer_home.text
+        assert http.get(f"{demo.issuer}/.well-known/openid-configuration").status_code == 200
+        assert http.get(f"{demo.issuer}/jwks.json").json()["keys"]
+
+        api_home = http.get(f"{demo.api}/")
+        assert api_home.status_code == 200
+        assert api_home.headers["content-type"].startswith("text/html")
+        assert "<title>CloudDocs API</title>" in api_home.text
+        assert 'href="/docs"' in api_home.text
+        assert "default-src 'none'" in api_home.headers["content-security-policy"]
+    assert demo.stop(signal.SIGINT) == 0
+
+
+@pytest.mark.slow
 def test_demo_on_a_port_in_use_says_so(demo: Demo) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", demo.base + 2))
@@ -215,16 +169,12 @@ def test_demo_on_a_port_in_use_says_so(demo: Demo) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            env=checkout_env(),
             check=False,
         )
     assert result.returncode == 1
     assert f"port {demo.base + 2}" in result.stderr
     assert "--port" in result.stderr
-
-
-def test_without_the_examples_folder_the_demo_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(DemoError, match="source checkout"):
-        load_examples(tmp_path / "examples")
 
 
 async def test_a_demo_folder_belongs_to_its_ports_and_version(tmp_path: Path) -> None:

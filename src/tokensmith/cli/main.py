@@ -241,8 +241,8 @@ def demo(
     """Start the CloudDocs demo: the authorization server, the CloudDocs API, web app and SPA.
 
     On an empty folder it creates the SQLite databases, signing keys, a demo user and the clients;
-    later runs reuse them. Ctrl-C (or SIGTERM) stops everything. Needs the source checkout's
-    examples/ folder.
+    later runs reuse them. Ctrl-C (or SIGTERM) stops everything. The CloudDocs apps ship with
+    tokensmith: an installed package is enough, no source checkout.
     """
     from tokensmith.demo.servers import DemoError, run_demo
 

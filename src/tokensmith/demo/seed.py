@@ -2,8 +2,9 @@
 
 Idempotent: the first run creates everything and writes ``demo.json`` (mode 0600) with the
 generated secrets and password; later runs read it back and create nothing. The clients'
-redirect URIs are those of the CloudDocs apps (``examples/clouddocs``) on the demo's ports, so a
-folder belongs to one set of ports: a later run on other ports is refused with an explanation.
+redirect URIs are those of the CloudDocs apps (``tokensmith.demo.clouddocs``) on the demo's
+ports, so a folder belongs to one set of ports: a later run on other ports is refused with an
+explanation.
 """
 
 from __future__ import annotations

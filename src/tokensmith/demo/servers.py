@@ -6,9 +6,9 @@ stop: Ctrl-C (or SIGTERM) sets every server's ``should_exit``, each one finishes
 runs its lifespan shutdown (databases closed), and the command exits 0. The per-server signal
 handlers of uvicorn are switched off; the loop's own handlers stop them all together.
 
-The CloudDocs apps live in the source checkout (``examples/clouddocs``), not in the installed
-package: :func:`load_examples` finds them next to ``src/`` and says so clearly when they are
-missing (tokensmith installed from a wheel).
+The CloudDocs apps ship inside the package (:mod:`tokensmith.demo.clouddocs`, templates and
+static files as package data), so ``pip install tokensmith`` and then ``tokensmith demo`` in any
+folder is enough: no source checkout.
 
 Cookies are not isolated by port, so all apps on ``127.0.0.1`` see each other's cookies: the
 authorization server's cookies get their own prefix (``tokensmith_as``) so that they never collide
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import signal
@@ -28,12 +27,10 @@ import sys
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import uvicorn
 
-import tokensmith
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.demo.seed import DemoData, DemoDataError, DemoUrls, ports, seed
 from tokensmith.settings import Settings
@@ -45,8 +42,6 @@ __all__ = [
     "bind",
     "build_apps",
     "demo_settings",
-    "examples_dir",
-    "load_examples",
     "run_demo",
     "serve",
 ]
@@ -56,38 +51,6 @@ AS_COOKIE_PREFIX = "tokensmith_as"
 
 class DemoError(Exception):
     """The demo cannot start; the message says why and what to do."""
-
-
-def examples_dir() -> Path:
-    """``examples/`` of the source checkout this tokensmith was imported from."""
-    return Path(tokensmith.__file__).resolve().parents[2] / "examples"
-
-
-@dataclass(frozen=True)
-class Examples:
-    api: ModuleType
-    web: ModuleType
-    spa: ModuleType
-
-
-def load_examples(path: Path | None = None) -> Examples:
-    """Import the CloudDocs apps from the checkout's ``examples/clouddocs``."""
-    path = path or examples_dir()
-    if not (path / "clouddocs" / "web.py").is_file():
-        raise DemoError(
-            f"the CloudDocs example apps are not at {path / 'clouddocs'}: the demo runs from a "
-            "source checkout of tokensmith (git clone, then `make demo`), not from an installed "
-            "package"
-        )
-    root = str(path.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    modules = [importlib.import_module(f"examples.clouddocs.{name}") for name in ("api", "web")]
-    modules.append(importlib.import_module("examples.clouddocs.spa_server"))
-    for module in modules:
-        if not Path(module.__file__ or "").resolve().is_relative_to(path.resolve()):
-            raise DemoError(f"{module.__name__} was imported from {module.__file__}, not {path}")
-    return Examples(*modules)
 
 
 def demo_settings(folder: Path, issuer: str, **overrides: Any) -> Settings:
@@ -110,7 +73,6 @@ class DemoApps:
 
 
 def build_apps(
-    examples: Examples,
     settings: Settings,
     data: DemoData,
     folder: Path,
@@ -119,16 +81,18 @@ def build_apps(
     github: tuple[str, str] | None = None,
 ) -> DemoApps:
     """The four ASGI apps of the demo, configured from the seeded ``data``."""
+    from tokensmith.demo.clouddocs import api, spa_server, web
+    from tokensmith.demo.landing import issuer_home
     from tokensmith.server.app import create_app
 
-    api_config = examples.api.CloudDocsApiConfig(
+    api_config = api.CloudDocsApiConfig(
         issuer=data.issuer,
         audience=data.api,
         database_path=folder / "clouddocs-api.sqlite3",
         spa_origin=data.spa_url,
         swagger_client_id=data.swagger_client_id,
     )
-    web_config = examples.web.CloudDocsWebConfig(
+    web_config = web.CloudDocsWebConfig(
         issuer=data.issuer,
         client_id=data.web_client_id,
         client_secret=data.web_client_secret,
@@ -139,15 +103,18 @@ def build_apps(
         github_client_id=github[0] if github else None,
         github_client_secret=github[1] if github else None,
     )
-    spa_config = examples.spa.SpaConfig.for_tokensmith(
+    spa_config = spa_server.SpaConfig.for_tokensmith(
         issuer=data.issuer, client_id=data.spa_client_id, spa_url=data.spa_url, api_url=data.api
     )
+    # browser apps that call the token endpoint: the SPA, and Swagger UI on the API's origin
+    issuer = create_app(settings, clock=clock, cors_origins=[data.spa_url, data.api])
+    # the banner prints the issuer's address: give it a front page
+    issuer.add_api_route("/", issuer_home(data, settings), methods=["GET"], include_in_schema=False)
     return DemoApps(
-        # browser apps that call the token endpoint: the SPA, and Swagger UI on the API's origin
-        issuer=create_app(settings, clock=clock, cors_origins=[data.spa_url, data.api]),
-        api=examples.api.create_api(api_config, clock=clock),
-        web=examples.web.create_web(web_config, clock=clock),
-        spa=examples.spa.create_spa(spa_config),
+        issuer=issuer,
+        api=api.create_api(api_config, clock=clock),
+        web=web.create_web(web_config, clock=clock),
+        spa=spa_server.create_spa(spa_config),
     )
 
 
@@ -210,26 +177,26 @@ async def serve(
             await stopper
 
 
-def banner(data: DemoData, folder: Path, examples: Path) -> str:
-    worker = examples / "clouddocs" / "worker.py"
+def banner(data: DemoData, folder: Path) -> str:
+    """What the demo prints once it serves: every URL in it opens a page meant for people."""
     return f"""
 CloudDocs demo: everything runs on this machine; data in {folder}
 
-  Open first:  {data.web_url}   (the CloudDocs web app: "Sign in with tokensmith")
+  Open first:  {data.web_url}/   (the CloudDocs web app: "Sign in with tokensmith")
   Sign in as:  {data.username} / {data.password}
 
-  Authorization server  {data.issuer}   discovery: {data.issuer}/.well-known/openid-configuration
-  CloudDocs web app     {data.web_url}   server-rendered, confidential client
-  CloudDocs API         {data.api}   Swagger UI: {data.api}/docs ("Authorize" uses PKCE)
-  CloudDocs SPA         {data.spa_url}   single-page app: PKCE in the browser, tokens in memory
+  CloudDocs web app     {data.web_url}/   server-rendered, confidential client
+  CloudDocs SPA         {data.spa_url}/   single-page app: PKCE in the browser, tokens in memory
+  CloudDocs API         {data.api}/docs   Swagger UI ("Authorize" signs in with PKCE)
+  Authorization server  {data.issuer}/   its endpoints, discovery, your account
 
   Clients (secrets in {folder / "demo.json"}):
     web {data.web_client_id}, SPA {data.spa_client_id}, worker {data.worker_client_id}
 
   The worker (client credentials, lists every document):
-    {sys.executable} {worker} {folder / "demo.json"}
-  "Login with GitHub": set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (callback URL
-    {data.web_url}/auth/github/callback) and start the demo again.
+    {sys.executable} -m tokensmith.demo.clouddocs.worker {folder / "demo.json"}
+  "Login with GitHub": set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET of a GitHub OAuth app (its
+    callback is /auth/github/callback on the web app) and start the demo again.
 
 Press Ctrl-C to stop. Running the demo again reuses this data (same password).
 """
@@ -237,8 +204,6 @@ Press Ctrl-C to stop. Running the demo again reuses this data (same password).
 
 def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> None:
     """``tokensmith demo``: seed ``folder`` (once), serve everything until Ctrl-C or SIGTERM."""
-    examples_path = examples_dir()
-    examples = load_examples(examples_path)
     p = ports(base_port)
     if max(p.values()) > 65535:
         raise DemoError(f"--port {base_port} leaves no room for the three CloudDocs apps above it")
@@ -261,7 +226,7 @@ def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> No
                 data = await seed(settings, folder, urls=urls)
             except (DemoDataError, json.JSONDecodeError) as exc:
                 raise DemoError(str(exc)) from None
-            apps = build_apps(examples, settings, data, folder, github=github)
+            apps = build_apps(settings, data, folder, github=github)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -270,7 +235,7 @@ def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> No
                 await serve(
                     list(zip([apps.issuer, apps.web, apps.api, apps.spa], sockets, strict=True)),
                     stop=stop,
-                    on_started=lambda: echo(banner(data, folder, examples_path)),
+                    on_started=lambda: echo(banner(data, folder)),
                 )
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM):

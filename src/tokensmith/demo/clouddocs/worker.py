@@ -5,7 +5,7 @@ and prints the admin listing of every user's documents.
 
 Run it against ``tokensmith demo`` (which prints this command)::
 
-    python examples/clouddocs/worker.py tokensmith-demo/demo.json
+    python -m tokensmith.demo.clouddocs.worker tokensmith-demo/demo.json
 
 or give ``CLOUDDOCS_ISSUER``, ``CLOUDDOCS_API_URL``, ``CLOUDDOCS_WORKER_ID`` and
 ``CLOUDDOCS_WORKER_SECRET`` in the environment and no argument.

@@ -11,7 +11,7 @@ UI (``/docs``) signs in with the authorization-code flow and PKCE.
 
 Only the public toolkit API is used: ``tokensmith.resource``.
 
-Run it: ``CLOUDDOCS_ISSUER=http://127.0.0.1:8000 python -m examples.clouddocs.api``.
+Run it: ``CLOUDDOCS_ISSUER=http://127.0.0.1:8000 python -m tokensmith.demo.clouddocs.api``.
 """
 
 import os
@@ -126,6 +126,28 @@ def _validator(
     )
 
 
+HOME_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+HOME_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>CloudDocs API</title>
+</head>
+<body>
+<h1>CloudDocs API</h1>
+<p>The documents API of the CloudDocs demo: JSON for programs, protected by OAuth bearer tokens
+from tokensmith (scopes <code>docs:read</code>, <code>docs:write</code>, <code>docs:admin</code>).
+</p>
+<ul>
+<li><a href="/docs">Swagger UI</a>: try the API in the browser ("Authorize" signs in with PKCE)</li>
+<li><a href="/openapi.json">OpenAPI document</a></li>
+</ul>
+</body>
+</html>
+"""
+
+
 def install_offline_swagger_ui(app: FastAPI) -> None:
     """Swagger UI at ``/docs`` from the files the ``fastapi-offline`` package ships (FastAPI's
     default page loads them from a CDN), with its OAuth2 redirect page for the PKCE sign-in."""
@@ -224,6 +246,11 @@ def create_api(
             # someone else's document is "not found", not "forbidden": no existence oracle
             raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
         return document
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> HTMLResponse:
+        """People who open the API's address get a page, not a JSON 404."""
+        return HTMLResponse(HOME_PAGE, headers={"Content-Security-Policy": HOME_CSP})
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
