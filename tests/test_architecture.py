@@ -26,7 +26,18 @@ FORBIDDEN = (
     "aiohttp",
 )
 # Inside ``tokensmith`` itself, core may not reach into the adapters either.
-FORBIDDEN_OWN = ("tokensmith.server", "tokensmith.storage.sqlalchemy", "tokensmith.cli")
+FORBIDDEN_OWN = (
+    "tokensmith.server",
+    "tokensmith.storage",
+    "tokensmith.settings",
+    "tokensmith.cli",
+    "tokensmith.admin",
+    "tokensmith.doctor",
+    "tokensmith.client",
+    "tokensmith.resource",
+    "tokensmith.demo",
+    "tokensmith.testing",
+)
 
 
 def core_modules() -> list[Path]:

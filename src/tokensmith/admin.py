@@ -20,8 +20,8 @@ from tokensmith.core.errors import OAuthError
 from tokensmith.core.keys import SUPPORTED_ALGS, SigningKey
 from tokensmith.core.models import Api, AuthMethod, Client, ClientType, TokenFormat, User
 from tokensmith.core.passwords import Passwords, normalize_login
+from tokensmith.core.ports import Conflict
 from tokensmith.settings import Settings
-from tokensmith.storage.interfaces import Conflict
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import PruneReport

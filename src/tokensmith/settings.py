@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tokensmith.core.policy import Endpoints, ServerPolicy
+
 SigningAlg = Literal["ES256", "EdDSA", "RS256"]
 MIN_METRICS_TOKEN_LENGTH = 32
 
@@ -246,3 +248,30 @@ class Settings(BaseSettings):
     def url(self, path: str) -> str:
         """The absolute URL of one of the server's endpoints."""
         return self.issuer + path
+
+    def policy(self) -> ServerPolicy:
+        """What the protocol core needs of these settings, as a frozen value."""
+        url = self.url
+        return ServerPolicy(
+            issuer=self.issuer,
+            endpoints=Endpoints(
+                authorize=url(self.authorize_path),
+                token=url(self.token_path),
+                jwks=url(self.jwks_path),
+                userinfo=url(self.userinfo_path),
+                logout=url(self.logout_path),
+                revoke=url(self.revoke_path),
+                introspect=url(self.introspect_path),
+            ),
+            signing_alg=self.signing_alg,
+            access_token_ttl=self.access_token_ttl,
+            authorization_code_ttl=self.authorization_code_ttl,
+            interaction_ttl=self.interaction_ttl,
+            id_token_ttl=self.id_token_ttl,
+            refresh_token_idle_ttl=self.refresh_token_idle_ttl,
+            refresh_token_absolute_ttl=self.refresh_token_absolute_ttl,
+            public_refresh_token_idle_ttl=self.public_refresh_token_idle_ttl,
+            public_refresh_token_absolute_ttl=self.public_refresh_token_absolute_ttl,
+            client_cache_ttl=self.client_cache_ttl,
+            max_param_length=self.max_param_length,
+        )

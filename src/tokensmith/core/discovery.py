@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tokensmith.core.client_assertion import ASSERTION_ALGS
-from tokensmith.settings import Settings
+from tokensmith.core.policy import ServerPolicy
 
 CLAIMS = [
     "sub",
@@ -30,16 +30,16 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", 
 
 
 def authorization_server_metadata(
-    settings: Settings, *, grant_types: Iterable[str]
+    policy: ServerPolicy, *, grant_types: Iterable[str]
 ) -> dict[str, object]:
-    url = settings.url
+    endpoints = policy.endpoints
     return {
-        "issuer": settings.issuer,
-        "authorization_endpoint": url(settings.authorize_path),
-        "token_endpoint": url(settings.token_path),
-        "jwks_uri": url(settings.jwks_path),
-        "revocation_endpoint": url(settings.revoke_path),
-        "introspection_endpoint": url(settings.introspect_path),
+        "issuer": policy.issuer,
+        "authorization_endpoint": endpoints.authorize,
+        "token_endpoint": endpoints.token,
+        "jwks_uri": endpoints.jwks,
+        "revocation_endpoint": endpoints.revoke,
+        "introspection_endpoint": endpoints.introspect,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -50,8 +50,8 @@ def authorization_server_metadata(
         "authorization_response_iss_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "userinfo_endpoint": url(settings.userinfo_path),
-        "end_session_endpoint": url(settings.logout_path),
+        "userinfo_endpoint": endpoints.userinfo,
+        "end_session_endpoint": endpoints.logout,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],

@@ -30,7 +30,7 @@ from tokensmith.core.audit import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import User
 from tokensmith.core.passwords import PasswordCheck, Passwords, normalize_login
-from tokensmith.storage.interfaces import Stores
+from tokensmith.core.ports import Stores
 
 
 @dataclass(frozen=True, slots=True)

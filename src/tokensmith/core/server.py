@@ -52,6 +52,8 @@ from tokensmith.core.models import (
 )
 from tokensmith.core.params import parse_query
 from tokensmith.core.passwords import Passwords
+from tokensmith.core.policy import ServerPolicy
+from tokensmith.core.ports import Conflict, Stores
 from tokensmith.core.secrets import (
     ACCESS_TOKEN_PREFIX,
     CODE_PREFIX,
@@ -62,8 +64,6 @@ from tokensmith.core.secrets import (
     new_id,
     new_secret,
 )
-from tokensmith.settings import Settings
-from tokensmith.storage.interfaces import Conflict, Stores
 
 REFUSED_GRANTS = frozenset({"password", "implicit"})
 
@@ -95,7 +95,7 @@ class AuthorizationServer:
     def __init__(
         self,
         *,
-        settings: Settings,
+        policy: ServerPolicy,
         keys: KeyRing,
         pepper: bytes,
         passwords: Passwords,
@@ -103,16 +103,16 @@ class AuthorizationServer:
         grants: Mapping[str, GrantHandler] | None = None,
         audit: AuditSink = discard,
     ) -> None:
-        self.settings = settings
-        self.issuer = settings.issuer
+        self.policy = policy
+        self.issuer = policy.issuer
         self.keys = keys
         self.pepper = pepper
         self.passwords = passwords
         self.clock = clock
         self.grants = dict(grants if grants is not None else default_grants())
         self.audit = audit
-        self.client_cache: TTLCache[Client] = TTLCache(ttl=settings.client_cache_ttl, clock=clock)
-        self.api_cache: TTLCache[Api] = TTLCache(ttl=settings.client_cache_ttl, clock=clock)
+        self.client_cache: TTLCache[Client] = TTLCache(ttl=policy.client_cache_ttl, clock=clock)
+        self.api_cache: TTLCache[Api] = TTLCache(ttl=policy.client_cache_ttl, clock=clock)
 
     async def get_client(self, client_id: str, stores: Stores) -> Client | None:
         """A registered client, through the short-lived cache."""
@@ -139,7 +139,7 @@ class AuthorizationServer:
         Raises ``AuthorizationPageError`` (show a page) or ``authorize.RedirectError`` (send
         the error to the client).
         """
-        params, duplicates = parse_query(raw_query, max_value_length=self.settings.max_param_length)
+        params, duplicates = parse_query(raw_query, max_value_length=self.policy.max_param_length)
         client_id = params.get("client_id")
         client = await self.get_client(client_id, stores) if client_id else None
         target = authz.check_client_and_redirect(params, duplicates, client)
@@ -278,7 +278,7 @@ class AuthorizationServer:
                 browser_digest=browser_digest,
                 request=request,
                 created_at=now,
-                expires_at=now + self.settings.interaction_ttl,
+                expires_at=now + self.policy.interaction_ttl,
             )
             await stores.interactions.create(interaction)
         return AuthorizeOutcome(kind, interaction_id=interaction.id)
@@ -307,7 +307,7 @@ class AuthorizationServer:
                 auth_time=session.auth_time,
                 session_id=session.digest,
                 grant_id=new_id(),
-                expires_at=now + self.settings.authorization_code_ttl,
+                expires_at=now + self.policy.authorization_code_ttl,
             )
         )
         return authz.redirect_url(
@@ -408,7 +408,7 @@ class AuthorizationServer:
             verified = client_assertion.verify(
                 creds.assertion,
                 client,
-                audiences=(self.settings.url(self.settings.token_path), self.issuer),
+                audiences=(self.policy.endpoints.token, self.issuer),
                 now=now,
             )
             if not await stores.assertion_jtis.use(
@@ -468,14 +468,14 @@ class AuthorizationServer:
         introspection find them; client-credentials JWTs are not (the fast path).
         """
         now = self.now()
-        ttl = client.access_token_ttl or self.settings.access_token_ttl
+        ttl = client.access_token_ttl or self.policy.access_token_ttl
         audience = audience or self.issuer
         if client.access_token_format == "opaque":
             token = new_secret(ACCESS_TOKEN_PREFIX)
             jti, token_digest = new_id(), digest(token, self.pepper)
         else:
             token, jti = jwt_access_token.mint(
-                self.keys.signing_key(self.settings.signing_alg, now),
+                self.keys.signing_key(self.policy.signing_alg, now),
                 issuer=self.issuer,
                 subject=subject,
                 audience=audience,
@@ -507,7 +507,7 @@ class AuthorizationServer:
         self, client: Client, grant: Grant, stores: Stores, *, absolute_expires_at: int | None
     ) -> str:
         now = self.now()
-        s = self.settings
+        s = self.policy
         # OAuth 2.1 §4.3.1: tokens of clients that cannot authenticate live shorter by default
         public = not client.is_confidential
         default_idle = s.public_refresh_token_idle_ttl if public else s.refresh_token_idle_ttl
@@ -590,7 +590,7 @@ class AuthorizationServer:
             subject=grant.user_id,
             client_id=client.client_id,
             now=now,
-            ttl=self.settings.id_token_ttl,
+            ttl=self.policy.id_token_ttl,
             auth_time=grant.auth_time,
             nonce=nonce,
             access_token=access_token,

@@ -21,8 +21,8 @@ from tokensmith.core.models import Client, Grant
 from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
 
 if TYPE_CHECKING:
+    from tokensmith.core.ports import Stores
     from tokensmith.core.server import AuthorizationServer
-    from tokensmith.storage.interfaces import Stores
 
 MAX_TOKEN_LENGTH = 8192
 

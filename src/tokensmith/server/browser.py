@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.models import Session
+from tokensmith.core.ports import Stores
 from tokensmith.core.secrets import SESSION_PREFIX, digest, equals, new_secret
 from tokensmith.settings import Settings
-from tokensmith.storage.interfaces import Stores
 
 
 @dataclass

@@ -14,7 +14,7 @@ from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.params import check_form_content_type, parse_params
 
 if TYPE_CHECKING:
-    from tokensmith.storage.interfaces import Stores
+    from tokensmith.core.ports import Stores
     from tokensmith.storage.sqlalchemy.stores import Database, SqlStores
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

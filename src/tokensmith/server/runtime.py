@@ -86,14 +86,14 @@ class Runtime:
         )
         audit_writer = AuditWriter(engine)
         server = AuthorizationServer(
-            settings=settings,
+            policy=settings.policy(),
             keys=keys,
             pepper=pepper,
             passwords=passwords,
             clock=clock,
             audit=audit_writer.emit,
         )
-        metadata = authorization_server_metadata(settings, grant_types=server.grants)
+        metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         return cls(
             settings=settings,
             db=Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None),

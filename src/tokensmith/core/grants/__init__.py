@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from tokensmith.core.models import Client, TokenResponse
+    from tokensmith.core.ports import Stores
     from tokensmith.core.server import AuthorizationServer
-    from tokensmith.storage.interfaces import Stores
 
 
 class GrantHandler(Protocol):

@@ -26,12 +26,12 @@ from tokensmith.core.models import (
     Grant,
     TokenResponse,
 )
+from tokensmith.core.ports import Conflict
 from tokensmith.core.secrets import digest
-from tokensmith.storage.interfaces import Conflict
 
 if TYPE_CHECKING:
+    from tokensmith.core.ports import Stores
     from tokensmith.core.server import AuthorizationServer
-    from tokensmith.storage.interfaces import Stores
 
 INVALID_CODE = "the authorization code is invalid, expired or already used"
 

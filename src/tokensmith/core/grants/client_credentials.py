@@ -18,8 +18,8 @@ from tokensmith.core.errors import InvalidScope, InvalidTarget, UnauthorizedClie
 from tokensmith.core.models import GRANT_CLIENT_CREDENTIALS, Client, TokenResponse
 
 if TYPE_CHECKING:
+    from tokensmith.core.ports import Stores
     from tokensmith.core.server import AuthorizationServer
-    from tokensmith.storage.interfaces import Stores
 
 
 class ClientCredentialsGrant:

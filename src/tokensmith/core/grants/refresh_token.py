@@ -25,8 +25,8 @@ from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
 
 if TYPE_CHECKING:
+    from tokensmith.core.ports import Stores
     from tokensmith.core.server import AuthorizationServer
-    from tokensmith.storage.interfaces import Stores
 
 INVALID = "the refresh token is invalid, expired or revoked"
 

@@ -15,12 +15,12 @@ from starlette.responses import RedirectResponse, Response
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import OAuthError
+from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.http import read_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
-from tokensmith.storage.interfaces import Stores
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.models import Api, AuthorizationRequest
+from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.routes.interaction import (
     expired_page,
@@ -26,7 +27,6 @@ from tokensmith.server.routes.interaction import (
 )
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
-from tokensmith.storage.interfaces import Stores
 
 STANDARD_SCOPES = {
     "openid": "Confirm who you are (your account identifier).",

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from tokensmith.core.authorize import RedirectError
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.models import Interaction
+from tokensmith.core.ports import Stores
 from tokensmith.core.secrets import INTERACTION_PREFIX
 from tokensmith.core.server import AuthorizeOutcome
 from tokensmith.server.browser import Browser
@@ -18,7 +19,6 @@ from tokensmith.server.errors import page_error, redirect_error
 from tokensmith.server.http import read_form
 from tokensmith.server.routes.authorize import outcome_response
 from tokensmith.server.runtime import Runtime
-from tokensmith.storage.interfaces import Stores
 
 _TXN = re.compile(re.escape(INTERACTION_PREFIX) + r"[A-Za-z0-9_-]+")
 EXPIRED = (

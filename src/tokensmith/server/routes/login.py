@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.models import Session
+from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.routes.interaction import (
     expired_page,
@@ -19,7 +20,6 @@ from tokensmith.server.routes.interaction import (
 )
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
-from tokensmith.storage.interfaces import Stores
 
 WRONG_CREDENTIALS = "The username or password is not correct."
 

@@ -21,12 +21,12 @@ from tokensmith.core.authorize import redirect_url
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.models import Client
 from tokensmith.core.params import parse_query
+from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.http import read_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
-from tokensmith.storage.interfaces import Stores
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ from tokensmith.core.models import (
     TokenFormat,
     User,
 )
+from tokensmith.core.ports import Conflict
 from tokensmith.core.throttle import BackoffPolicy, FailureCount, Reservation
-from tokensmith.storage.interfaces import Conflict
 from tokensmith.storage.redis import (
     RedisAssertionJtiStore,
     RedisCodeStore,

@@ -1,7 +1,7 @@
-"""Storage interfaces: one Protocol per concern, all async, all in the request's transaction.
+"""The ports of core: one storage Protocol per concern, all async, all in the request's transaction.
 
-The protocol core only sees these. ``SqlStores`` (``storage/sqlalchemy/stores.py``) implements them
-on SQLAlchemy Core; a contract test suite runs against SQLite and PostgreSQL.
+Core owns them and sees only these; ``storage/`` implements them (SQLAlchemy Core on SQLite and
+PostgreSQL, Redis for the short-lived concerns), and a contract suite runs against each.
 """
 
 from __future__ import annotations
