@@ -1,0 +1,121 @@
+"""uvicorn's httptools protocol with the head limits of :mod:`tokensmith.server.protocols`
+(imported from there only when httptools is installed)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from tokensmith.server.protocols import FIELD_OVERHEAD, REFUSED, HeadTooLarge, _refusal, log
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """Counts the bytes of each request head as they arrive, and refuses with 431:
+
+    - ``_head_received``: bytes received since the head began. Once it passes the limit while
+      the head is still incomplete, the head is too large, whatever it holds (a single endless
+      field, which httptools would buffer until its end, included). It may miss the part of a
+      pipelined head that arrived in the read that ended the previous request: at most one
+      read more than the limit is ever buffered.
+    - ``_head_bytes`` and ``_head_fields``: the request target and each complete field,
+      counted exactly as httptools hands them over, so a head that arrives whole in one read
+      is measured too.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        max_header_bytes: int,
+        max_header_fields: int,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.max_header_bytes = max_header_bytes
+        self.max_header_fields = max_header_fields
+        self._in_head = True
+        self._head_received = 0
+        self._head_bytes = 0
+        self._head_fields = 0
+        self._refused: str | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return
+        if self._in_head:
+            self._head_received += len(data)
+        super().data_received(data)
+        if (
+            self._in_head
+            and self._head_received > self.max_header_bytes
+            and not self.transport.is_closing()
+        ):
+            self._refuse(fields=False)
+
+    # Parser callbacks: an exception stops llhttp; uvicorn then answers with send_400_response.
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = len(b" HTTP/1.1\r\n")
+        self._head_fields = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        if self._head_bytes > self.max_header_bytes:
+            self._refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=False)
+            raise HeadTooLarge(self._refused)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + FIELD_OVERHEAD
+        self._head_fields += 1
+        too_many = self._head_fields > self.max_header_fields
+        if too_many or self._head_bytes > self.max_header_bytes:
+            self._refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=too_many)
+            raise HeadTooLarge(self._refused)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+        self._head_received = 0
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused is None:
+            super().send_400_response(msg)
+            return
+        self._send_431()
+
+    def _refuse(self, *, fields: bool) -> None:
+        self._refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=fields)
+        self._send_431()
+
+    def _send_431(self) -> None:
+        log.warning("request refused with 431: %s", self._refused)
+        if self.cycle is None or self.cycle.response_complete:
+            # (while an earlier pipelined request is still being answered, the connection is
+            # closed without a word: a 431 would be written into the middle of that response)
+            content = [STATUS_LINE[431]]
+            for name, value in self.server_state.default_headers:
+                content.extend([name, b": ", value, b"\r\n"])
+            content.extend(
+                [
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: " + str(len(REFUSED)).encode("ascii") + b"\r\n",
+                    b"connection: close\r\n",
+                    b"\r\n",
+                    REFUSED,
+                ]
+            )
+            self.transport.write(b"".join(content))
+        self.transport.close()
