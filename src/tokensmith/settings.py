@@ -141,6 +141,14 @@ class Settings(BaseSettings):
         description="Most bytes of a request line and headers together (`serve`); more: 431 "
         "and the connection is closed, refused while the headers arrive.",
     )
+    header_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request line and headers, from opening the "
+        "connection (or from the first byte of a later request on it); later: 408 and the "
+        "connection is closed (`serve`).",
+    )
     max_header_fields: int = Field(
         100,
         ge=16,

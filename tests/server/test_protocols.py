@@ -2,11 +2,14 @@
 headers over ``max_header_bytes`` (64 KiB) or with more than ``max_header_fields`` (100) fields
 get 431 and a closed connection, in every configuration of ``serve`` (httptools or h11, asyncio
 or uvloop, one process or several), and an endless header is refused while it arrives, not
-buffered until it ends. Over real sockets, against real ``tokensmith serve`` processes."""
+buffered until it ends; a head still incomplete after ``header_read_timeout`` gets 408 and a
+closed connection, and a connection that sends nothing is closed. Over real sockets, against
+real ``tokensmith serve`` processes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ pytestmark = pytest.mark.slow
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADER_FIELDS = 100
+HEADER_READ_TIMEOUT = 2.0
 PIECE = 16 * 1024
 IO_TIMEOUT = 15.0
 """Bound of every wait for the server (the answers themselves come at once)."""
@@ -38,7 +42,11 @@ def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp(f"serve-{request.param}")
-    with live_server(directory, serve_args=CONFIGURATIONS[request.param]) as server:
+    with live_server(
+        directory,
+        serve_args=CONFIGURATIONS[request.param],
+        header_read_timeout=str(HEADER_READ_TIMEOUT),
+    ) as server:
         yield server
 
 
@@ -183,3 +191,53 @@ async def test_a_normal_request_is_served_after_a_refused_one(served: LiveServer
     answer, connection = await request_once(served, get("/.well-known/openid-configuration"))
     connection.close()
     assert answer.status == 200
+
+
+async def _trickle(connection: Connection, answer: asyncio.Task[bytes]) -> None:
+    with contextlib.suppress(ConnectionError):
+        for _ in range(500):
+            await asyncio.sleep(0.2)
+            if answer.done():
+                return
+            await connection.send(b"g")
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_header_read_timeout(
+    served: LiveServer,
+) -> None:
+    connection = await Connection.open(served)
+    try:
+        output = await asyncio.wait_for(connection.reader.read(), HEADER_READ_TIMEOUT + IO_TIMEOUT)
+    except TimeoutError:
+        served.fail("a connection that sent nothing was kept open")
+        raise
+    finally:
+        connection.close()
+    assert output == b""
+
+
+@pytest.mark.parametrize("kept_alive", [False, True], ids=["first-request", "later-request"])
+async def test_a_head_sent_at_a_trickle_gets_408_and_the_connection_closed(
+    served: LiveServer, kept_alive: bool
+) -> None:
+    """A head that never completes (one byte every 0.2 s) is answered 408 once
+    ``header_read_timeout`` has passed, on a new connection and on a kept-alive one."""
+    connection = await Connection.open(served)
+    try:
+        if kept_alive:
+            await connection.send(get())
+            assert (await connection.answer()).status == 200
+        await connection.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        answer = asyncio.create_task(connection.reader.read())
+        trickle = asyncio.create_task(_trickle(connection, answer))
+        try:
+            output = await asyncio.wait_for(answer, HEADER_READ_TIMEOUT + IO_TIMEOUT)
+        except TimeoutError:
+            served.fail("a head sent at a trickle got no answer and its connection stayed open")
+            raise
+        finally:
+            trickle.cancel()
+    finally:
+        connection.close()
+    assert output.startswith(b"HTTP/1.1 408 "), output
+    assert b"\r\nconnection: close\r\n" in output.lower()

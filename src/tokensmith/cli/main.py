@@ -170,11 +170,12 @@ def serve(
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         "server_header": False,
         "loop": loop,
-        # the parser's protocol with the request-head limits (431 while the head arrives)
+        # the parser's protocol with the request-head limits (431, 408 while the head arrives)
         "http": http_protocol(
             cast("HttpParser", http),
             max_header_bytes=settings.max_header_bytes,
             max_header_fields=settings.max_header_fields,
+            header_read_timeout=settings.header_read_timeout,
         ),
     }
     if workers > 1:

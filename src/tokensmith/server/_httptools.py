@@ -10,7 +10,14 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from tokensmith.server.protocols import FIELD_OVERHEAD, REFUSED, HeadTooLarge, _refusal, log
+from tokensmith.server.protocols import (
+    FIELD_OVERHEAD,
+    REFUSED,
+    HeadTooLarge,
+    _refusal,
+    log,
+    timeout_response,
+)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -35,21 +42,60 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         *,
         max_header_bytes: int,
         max_header_fields: int,
+        header_read_timeout: float,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.max_header_bytes = max_header_bytes
         self.max_header_fields = max_header_fields
+        self.header_read_timeout = header_read_timeout
+        self._head_deadline: asyncio.TimerHandle | None = None
         self._in_head = True
         self._head_received = 0
         self._head_bytes = 0
         self._head_fields = 0
         self._refused: str | None = None
 
+    # The head deadline: armed when the connection opens, and at the first byte of a later
+    # head; cancelled when the head is complete.
+
+    def _awaiting_head(self) -> bool:
+        return self._in_head and (self.cycle is None or self.cycle.response_complete)
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(
+                self.header_read_timeout, self._head_deadline_passed
+            )
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_deadline_passed(self) -> None:
+        self._head_deadline = None
+        if self.transport.is_closing() or not self._awaiting_head():
+            return
+        if self._head_received:
+            log.info("request refused with 408: the headers did not arrive in time")
+            self.transport.write(timeout_response())
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
             return
         if self._in_head:
             self._head_received += len(data)
+            if self._awaiting_head():
+                self._arm_head_deadline()
         super().data_received(data)
         if (
             self._in_head
@@ -83,6 +129,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._cancel_head_deadline()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

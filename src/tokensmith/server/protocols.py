@@ -1,8 +1,16 @@
-"""uvicorn's HTTP/1.1 protocols with a limit on the request head: the request line and header
-fields together at most ``max_header_bytes``, at most ``max_header_fields`` fields. A request
-over either limit is answered ``431 Request Header Fields Too Large`` (RFC 6585 §5) and its
-connection closed, while the head arrives: an endless or huge header is refused once the limit
-is passed, not buffered first.
+"""uvicorn's HTTP/1.1 protocols with limits on the request head: the request line and header
+fields together at most ``max_header_bytes``, at most ``max_header_fields`` fields, and all of
+it within ``header_read_timeout`` seconds.
+
+- A request over a size limit is answered ``431 Request Header Fields Too Large`` (RFC 6585 §5)
+  and its connection closed, while the head arrives: an endless or huge header is refused once
+  the limit is passed, not buffered first.
+- A head not complete ``header_read_timeout`` seconds after the connection opened (or after
+  its first byte, on a kept-alive connection) is answered ``408 Request Timeout`` (RFC 9110
+  §15.5.9) and its connection closed; a new connection that sent nothing is closed. uvicorn
+  has no such deadline: a connection that never finishes its head (or never sends one) was
+  kept open forever, and enough of them exhaust the process's file descriptors. Between
+  requests, uvicorn's keep-alive timeout (5 s) closes idle connections.
 
 - httptools (uvicorn's default when installed): llhttp has no size limit of its own and
   httptools hands over a header field only when it is complete, so bytes are counted as they
@@ -34,6 +42,7 @@ __all__ = ["HttpParser", "http_protocol"]
 
 HttpParser = Literal["auto", "httptools", "h11"]
 REFUSED = b"Request header fields too large"
+TIMED_OUT = b"The request headers did not arrive in time"
 FIELD_OVERHEAD = 4
 """``": "`` and CRLF around each header field, as they are counted on the wire."""
 
@@ -45,7 +54,11 @@ class HeadTooLarge(Exception):
 
 
 def http_protocol(
-    http: HttpParser, *, max_header_bytes: int, max_header_fields: int
+    http: HttpParser,
+    *,
+    max_header_bytes: int,
+    max_header_fields: int,
+    header_read_timeout: float,
 ) -> Callable[..., asyncio.Protocol]:
     """uvicorn's ``http`` argument: the protocol of parser ``http`` (``auto``: httptools when
     installed, as uvicorn chooses), with the head limits."""
@@ -55,7 +68,19 @@ def http_protocol(
         _httptools_protocol() if http == "httptools" else LimitedH11Protocol
     )
     return functools.partial(
-        cls, max_header_bytes=max_header_bytes, max_header_fields=max_header_fields
+        cls,
+        max_header_bytes=max_header_bytes,
+        max_header_fields=max_header_fields,
+        header_read_timeout=header_read_timeout,
+    )
+
+
+def timeout_response() -> bytes:
+    """The whole ``408`` answer to a head that did not arrive in time (the connection closes)."""
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(TIMED_OUT)).encode("ascii") + b"\r\n"
+        b"connection: close\r\n\r\n" + TIMED_OUT
     )
 
 
@@ -108,11 +133,62 @@ class LimitedH11Protocol(H11Protocol):
         *,
         max_header_bytes: int,
         max_header_fields: int,
+        header_read_timeout: float,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.conn = _LimitedConnection(
             max_header_bytes=max_header_bytes, max_header_fields=max_header_fields
         )
+        self.header_read_timeout = header_read_timeout
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_started = False
+
+    # The head deadline: armed when the connection opens, and at the first byte of a later
+    # head; cancelled once h11 has the whole head (their state leaves IDLE).
+
+    def _awaiting_head(self) -> bool:
+        idle = self.conn.their_state is h11.IDLE
+        return idle and (self.cycle is None or self.cycle.response_complete)
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(
+                self.header_read_timeout, self._head_deadline_passed
+            )
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        self._head_started = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_head():
+            self._head_started = True
+            self._arm_head_deadline()
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_head_deadline()
+
+    def _head_deadline_passed(self) -> None:
+        self._head_deadline = None
+        if self.transport.is_closing() or not self._awaiting_head():
+            return
+        if self._head_started:
+            log.info("request refused with 408: the headers did not arrive in time")
+            self.transport.write(timeout_response())
+        self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         conn = self.conn
