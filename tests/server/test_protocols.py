@@ -241,3 +241,27 @@ async def test_a_head_sent_at_a_trickle_gets_408_and_the_connection_closed(
         connection.close()
     assert output.startswith(b"HTTP/1.1 408 "), output
     assert b"\r\nconnection: close\r\n" in output.lower()
+
+
+async def test_an_unread_body_sent_at_a_trickle_has_its_connection_closed(
+    served: LiveServer,
+) -> None:
+    """A body the application answers without reading (405 here) must still arrive within
+    ``header_read_timeout`` after the response; trickled, its connection is closed."""
+    connection = await Connection.open(served)
+    try:
+        await connection.send(
+            b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nh"
+        )
+        answer = asyncio.create_task(connection.reader.read())
+        trickle = asyncio.create_task(_trickle(connection, answer))
+        try:
+            output = await asyncio.wait_for(answer, HEADER_READ_TIMEOUT + IO_TIMEOUT)
+        except TimeoutError:
+            served.fail("a connection trickling an unread body was kept open")
+            raise
+        finally:
+            trickle.cancel()
+    finally:
+        connection.close()
+    assert output.startswith(b"HTTP/1.1 405 "), output

@@ -49,6 +49,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.max_header_fields = max_header_fields
         self.header_read_timeout = header_read_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._drain_deadline: asyncio.TimerHandle | None = None
         self._in_head = True
         self._head_received = 0
         self._head_bytes = 0
@@ -87,7 +88,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_deadline()
+        self._cancel_drain_deadline()
         super().connection_lost(exc)
+
+    # The drain deadline: the rest of a body the application answered without reading (the
+    # message is not complete when its response is).
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self._in_head:
+            self._drain_deadline = self.loop.call_later(
+                self.header_read_timeout, self._drain_deadline_passed
+            )
+
+    def _cancel_drain_deadline(self) -> None:
+        if self._drain_deadline is not None:
+            self._drain_deadline.cancel()
+            self._drain_deadline = None
+
+    def _drain_deadline_passed(self) -> None:
+        self._drain_deadline = None
+        if not self.transport.is_closing() and not self._in_head:
+            log.info("connection closed: the rest of an unread request body came too slowly")
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
@@ -136,6 +159,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_received = 0
+        self._cancel_drain_deadline()
 
     def send_400_response(self, msg: str) -> None:
         if self._refused is None:

@@ -11,6 +11,11 @@ it within ``header_read_timeout`` seconds.
   has no such deadline: a connection that never finishes its head (or never sends one) was
   kept open forever, and enough of them exhaust the process's file descriptors. Between
   requests, uvicorn's keep-alive timeout (5 s) closes idle connections.
+- A body the application did not read (a 405, a 404, a 413 on the declared length) must
+  still arrive whole within ``header_read_timeout`` after the response, or the connection is
+  closed: uvicorn discards it as it comes, and a client trickling it kept the connection
+  (each byte cancelled the keep-alive timeout). Routes that read a body bound it themselves
+  (``form_read_timeout``, :mod:`tokensmith.server.http`).
 
 - httptools (uvicorn's default when installed): llhttp has no size limit of its own and
   httptools hands over a header field only when it is complete, so bytes are counted as they
@@ -142,6 +147,7 @@ class LimitedH11Protocol(H11Protocol):
         self.header_read_timeout = header_read_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_started = False
+        self._drain_deadline: asyncio.TimerHandle | None = None
 
     # The head deadline: armed when the connection opens, and at the first byte of a later
     # head; cancelled once h11 has the whole head (their state leaves IDLE).
@@ -168,6 +174,7 @@ class LimitedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_deadline()
+        self._cancel_drain_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -180,6 +187,28 @@ class LimitedH11Protocol(H11Protocol):
         super().handle_events()
         if self.conn.their_state is not h11.IDLE:
             self._cancel_head_deadline()
+        if self.conn.their_state is not h11.SEND_BODY:
+            self._cancel_drain_deadline()
+
+    # The drain deadline: the rest of a body the application answered without reading.
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY:
+            self._drain_deadline = self.loop.call_later(
+                self.header_read_timeout, self._drain_deadline_passed
+            )
+
+    def _cancel_drain_deadline(self) -> None:
+        if self._drain_deadline is not None:
+            self._drain_deadline.cancel()
+            self._drain_deadline = None
+
+    def _drain_deadline_passed(self) -> None:
+        self._drain_deadline = None
+        if not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY:
+            log.info("connection closed: the rest of an unread request body came too slowly")
+            self.transport.close()
 
     def _head_deadline_passed(self) -> None:
         self._head_deadline = None
