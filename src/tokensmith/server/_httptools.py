@@ -14,14 +14,15 @@ from tokensmith.server.protocols import (
     FIELD_OVERHEAD,
     REFUSED,
     HeadTooLarge,
-    _refusal,
     log,
+    refusal_reason,
     timeout_response,
 )
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """Counts the bytes of each request head as they arrive, and refuses with 431:
+    """Times each request head (408 past ``header_read_timeout``) and the rest of an unread
+    body, and counts the bytes of each head as they arrive, refusing with 431:
 
     - ``_head_received``: bytes received since the head began. Once it passes the limit while
       the head is still incomplete, the head is too large, whatever it holds (a single endless
@@ -137,7 +138,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_url(self, url: bytes) -> None:
         self._head_bytes += len(url)
         if self._head_bytes > self.max_header_bytes:
-            self._refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=False)
+            self._refused = refusal_reason(
+                self.max_header_bytes, self.max_header_fields, fields=False
+            )
             raise HeadTooLarge(self._refused)
         super().on_url(url)
 
@@ -146,7 +149,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_fields += 1
         too_many = self._head_fields > self.max_header_fields
         if too_many or self._head_bytes > self.max_header_bytes:
-            self._refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=too_many)
+            self._refused = refusal_reason(
+                self.max_header_bytes, self.max_header_fields, fields=too_many
+            )
             raise HeadTooLarge(self._refused)
         super().on_header(name, value)
 
@@ -168,7 +173,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._send_431()
 
     def _refuse(self, *, fields: bool) -> None:
-        self._refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=fields)
+        self._refused = refusal_reason(self.max_header_bytes, self.max_header_fields, fields=fields)
         self._send_431()
 
     def _send_431(self) -> None:

@@ -17,6 +17,8 @@ it within ``header_read_timeout`` seconds.
   (each byte cancelled the keep-alive timeout). Routes that read a body bound it themselves
   (``form_read_timeout``, :mod:`tokensmith.server.http`).
 
+How the head is measured:
+
 - httptools (uvicorn's default when installed): llhttp has no size limit of its own and
   httptools hands over a header field only when it is complete, so bytes are counted as they
   are received (``data_received``), and each complete field is counted exactly (``on_url``,
@@ -89,7 +91,7 @@ def timeout_response() -> bytes:
     )
 
 
-def _refusal(max_header_bytes: int, max_header_fields: int, *, fields: bool) -> str:
+def refusal_reason(max_header_bytes: int, max_header_fields: int, *, fields: bool) -> str:
     if fields:
         return f"more than {max_header_fields} header fields"
     return f"request line and headers larger than {max_header_bytes} bytes"
@@ -112,14 +114,16 @@ class _LimitedConnection(h11.Connection):
             event = super().next_event()
         except h11.RemoteProtocolError as exc:
             if exc.error_status_hint == 431:
-                self.refused = _refusal(self.max_header_bytes, self.max_header_fields, fields=False)
+                self.refused = refusal_reason(
+                    self.max_header_bytes, self.max_header_fields, fields=False
+                )
             raise
         if isinstance(event, h11.Request):
             size = len(event.method) + len(event.target) + len(b" HTTP/1.1\r\n") + 1
             size += sum(len(name) + len(value) + FIELD_OVERHEAD for name, value in event.headers)
             too_many = len(event.headers) > self.max_header_fields
             if too_many or size > self.max_header_bytes:
-                self.refused = _refusal(
+                self.refused = refusal_reason(
                     self.max_header_bytes, self.max_header_fields, fields=too_many
                 )
                 raise h11.RemoteProtocolError(self.refused, error_status_hint=431)
