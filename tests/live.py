@@ -250,13 +250,27 @@ def serve_env(*, issuer: str, database_url: str, **settings: str) -> dict[str, s
 
 
 def spawn_server(
-    directory: Path, env: dict[str, str], *, port: int, log_name: str = "serve.log"
+    directory: Path,
+    env: dict[str, str],
+    *,
+    port: int,
+    log_name: str = "serve.log",
+    serve_args: tuple[str, ...] = (),
 ) -> LiveServer:
-    """Start ``tokensmith serve`` on ``port`` (not waiting for it); output to ``log_name``."""
+    """Start ``tokensmith serve`` on ``port`` (not waiting for it); output to ``log_name``;
+    ``serve_args`` are extra options, e.g. ``("--http", "h11")``."""
     log_path = directory / log_name
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*tokensmith_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *tokensmith_command(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *serve_args,
+            ],
             env=env,
             cwd=directory,
             stdin=subprocess.DEVNULL,
@@ -286,17 +300,24 @@ def stop_server(server: LiveServer) -> None:
 
 
 @contextlib.contextmanager
-def live_server(directory: Path, **settings: str) -> Iterator[LiveServer]:
+def live_server(
+    directory: Path,
+    *,
+    database_url: str | None = None,
+    serve_args: tuple[str, ...] = (),
+    **settings: str,
+) -> Iterator[LiveServer]:
     """Start ``tokensmith serve`` on a free loopback port with a new SQLite database in
-    ``directory``; stop it (terminate, then kill) on exit. ``settings`` are extra
-    ``TOKENSMITH_*`` values, e.g. ``access_token_ttl="120"``."""
+    ``directory`` (or on ``database_url``); stop it (terminate, then kill) on exit.
+    ``serve_args`` are extra options of ``serve``; ``settings`` are extra ``TOKENSMITH_*``
+    values, e.g. ``access_token_ttl="120"``."""
     port = free_port()
     env = serve_env(
         issuer=f"http://127.0.0.1:{port}",
-        database_url=f"sqlite+aiosqlite:///{directory / 'tokensmith.db'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{directory / 'tokensmith.db'}",
         **settings,
     )
-    server = spawn_server(directory, env, port=port)
+    server = spawn_server(directory, env, port=port, serve_args=serve_args)
     try:
         _wait_ready(server, time.monotonic() + READY_TIMEOUT)
         yield server

@@ -155,6 +155,38 @@ class Settings(BaseSettings):
     # Limits.
     max_form_bytes: int = Field(16 * 1024, ge=1024)
     max_param_length: int = Field(4096, ge=256)
+    # Slow and oversized requests: a body is read whole under a deadline before any database
+    # work; the request line and headers are bounded while uvicorn parses them (`serve`).
+    form_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a whole request body (forms of the token, "
+        "revocation, introspection, userinfo, authorize, login, consent, logout and account "
+        "endpoints); later: 408 and the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=8 * 1024,
+        le=1024 * 1024,
+        description="Most bytes of a request line and headers together (`serve`); more: 431 "
+        "and the connection is closed, refused while the headers arrive.",
+    )
+    header_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request line and headers, from opening the "
+        "connection (or from the first byte of a later request on it); later: 408 and the "
+        "connection is closed (`serve`).",
+    )
+    max_header_fields: int = Field(
+        100,
+        ge=16,
+        le=10_000,
+        description="Most header fields of a request (`serve`); more: 431 and the connection "
+        "is closed.",
+    )
 
     cookie_prefix: str = "ts"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

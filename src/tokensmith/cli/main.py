@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,9 @@ from tokensmith.admin import Admin, AdminError
 from tokensmith.core.keys import KeyLoadError
 from tokensmith.core.models import Api, AuthMethod, Client, ClientType, User
 from tokensmith.settings import Settings
+
+if TYPE_CHECKING:
+    from tokensmith.server.protocols import HttpParser
 
 T = TypeVar("T")
 
@@ -185,6 +188,7 @@ def serve(
     settings = load_settings()
     from tokensmith.server.app import create_app
     from tokensmith.server.observability import configure_logging
+    from tokensmith.server.protocols import http_protocol
 
     run(lambda: _check_start(settings))
     configure_logging(level=settings.log_level, fmt=settings.log_format)
@@ -193,7 +197,13 @@ def serve(
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         "server_header": False,
         "loop": loop,
-        "http": http,
+        # the parser's protocol with the request-head limits (431, 408 while the head arrives)
+        "http": http_protocol(
+            cast("HttpParser", http),
+            max_header_bytes=settings.max_header_bytes,
+            max_header_fields=settings.max_header_fields,
+            header_read_timeout=settings.header_read_timeout,
+        ),
     }
     if workers > 1:
         uvicorn.run(

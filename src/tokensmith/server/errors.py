@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core.authorize import RedirectError, error_redirect_url
 from tokensmith.core.errors import OAuthError
-from tokensmith.server.http import error_response
+from tokensmith.server.http import RequestTimeout, error_response
 from tokensmith.server.pages import Pages
 
 log = logging.getLogger("tokensmith.server")
@@ -44,6 +44,23 @@ def page_error(request: Request, pages: Pages, exc: OAuthError) -> Response:
         status=status,
         code=exc.error,
     )
+
+
+def form_error(request: Request, pages: Pages, exc: OAuthError) -> Response:
+    """The page answering a posted form that could not be read: too slow (408, and the
+    connection is closed), too large (413) or malformed (400)."""
+    if not isinstance(exc, RequestTimeout):
+        return page_error(request, pages, exc)
+    log_error(request, exc)
+    response = pages.error(
+        title="The form took too long to arrive",
+        message=exc.description,
+        advice="Check your connection, go back and send the form again.",
+        status=exc.status_code,
+        code="request_timeout",
+    )
+    response.headers.update(exc.headers)
+    return response
 
 
 def redirect_error(request: Request, exc: RedirectError, issuer: str, *, status: int) -> Response:

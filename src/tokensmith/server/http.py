@@ -1,9 +1,15 @@
-"""Small HTTP helpers shared by the routes: bounded bodies, JSON responses, cookies."""
+"""Small HTTP helpers shared by the routes: bounded bodies, JSON responses, cookies.
+
+A request body is read whole, under a size cap and a total deadline, *before* a route opens a
+database transaction: a client that sends its body slowly (a byte a second) then holds one
+coroutine and its socket, never a database connection that other requests wait for.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -24,6 +30,16 @@ class PayloadTooLarge(InvalidRequest):
     status_code = 413
 
 
+class RequestTimeout(InvalidRequest):
+    """The body did not arrive within the deadline (RFC 9110 §15.5.9): 408, and the connection
+    is closed (``Connection: close``), since the rest of the body is never read."""
+
+    status_code = 408
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description, headers={"Connection": "close"})
+
+
 def json_response(
     body: Mapping[str, object], *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
@@ -39,8 +55,12 @@ def error_response(exc: OAuthError) -> Response:
     return json_response(exc.body(), status=exc.status_code, headers=exc.headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without reading them all."""
+async def read_body(request: Request, limit: int, *, time_limit: float) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading them all, and a body
+    that has not arrived whole within ``time_limit`` seconds (:class:`RequestTimeout`).
+
+    The deadline is total, not per chunk: a client trickling one byte a second cannot stretch
+    it. Call this before any store is used, so that no connection waits on the client."""
     declared = request.headers.get("content-length")
     if declared is not None:
         # ASCII digits only (RFC 9110 §8.6): str.isdigit() also accepts '²', which int() refuses;
@@ -52,18 +72,27 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(time_limit), aclosing(request.stream()) as stream:
+            async for chunk in stream:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {time_limit:g} seconds"
+        ) from None
     return b"".join(chunks)
 
 
-async def read_form(request: Request, *, limit: int, max_value_length: int) -> dict[str, str]:
-    """A strictly parsed ``application/x-www-form-urlencoded`` body (``core.params``)."""
+async def read_form(
+    request: Request, *, limit: int, max_value_length: int, time_limit: float
+) -> dict[str, str]:
+    """A strictly parsed ``application/x-www-form-urlencoded`` body (``core.params``), read
+    under :func:`read_body`'s size cap and deadline."""
     check_form_content_type(request.headers.get("content-type"))
-    body = await read_body(request, limit)
+    body = await read_body(request, limit, time_limit=time_limit)
     return parse_params(body, max_value_length=max_value_length)
 
 

@@ -14,11 +14,9 @@ from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
-from tokensmith.core.errors import OAuthError
 from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
-from tokensmith.server.errors import page_error
-from tokensmith.server.http import read_form
+from tokensmith.server.routes.interaction import read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -79,12 +77,11 @@ async def account(request: Request) -> Response:
 
 async def remove_app(request: Request) -> Response:
     rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=200)
+    if isinstance(form, Response):
+        return form
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            form = await read_form(request, limit=rt.settings.max_form_bytes, max_value_length=200)
-        except OAuthError as exc:
-            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
         if browser.session is None:
             return rt.cookies.apply(_not_signed_in(rt), browser)
         if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):

@@ -11,7 +11,7 @@ from tokensmith.core.authorize import RedirectError
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.params import check_form_content_type
 from tokensmith.core.server import AuthorizeOutcome
-from tokensmith.server.errors import page_error, redirect_error
+from tokensmith.server.errors import form_error, page_error, redirect_error
 from tokensmith.server.http import read_body
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
@@ -36,9 +36,11 @@ async def authorize_post(request: Request) -> Response:
     rt = runtime(request)
     try:
         check_form_content_type(request.headers.get("content-type"))
-        body = await read_body(request, rt.settings.max_form_bytes)
+        body = await read_body(
+            request, rt.settings.max_form_bytes, time_limit=rt.settings.form_read_timeout
+        )
     except OAuthError as exc:
-        return page_error(request, rt.pages, exc)
+        return form_error(request, rt.pages, exc)
     return await _authorize(request, body, status=303)
 
 

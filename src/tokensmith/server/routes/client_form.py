@@ -2,7 +2,8 @@
 (strictly parsed, once), the single ``Authorization`` header, and the request's rate limits
 (``server.ratelimit``): an address past its limit of failed client authentications is refused
 here, before any credential is looked at; the per-client limit is counted by the core once the
-client has authenticated (``ClientForm.limit``)."""
+client has authenticated (``ClientForm.limit``). The body is read whole
+(under ``max_form_bytes`` and ``form_read_timeout``) before the endpoint opens its transaction."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ class ClientForm:
 
 async def read_client_form(request: Request, rt: Runtime, *, max_value_length: int) -> ClientForm:
     params = await read_form(
-        request, limit=rt.settings.max_form_bytes, max_value_length=max_value_length
+        request,
+        limit=rt.settings.max_form_bytes,
+        max_value_length=max_value_length,
+        time_limit=rt.settings.form_read_timeout,
     )
     authorization = single_header(request, "authorization")
     # The peer, or the client named by a trusted proxy (forwarded_allow_ips, set by uvicorn).

@@ -24,6 +24,7 @@ from tokensmith.server.routes.interaction import (
     finish,
     load_interaction,
     read_post,
+    read_posted_form,
 )
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
@@ -87,8 +88,11 @@ async def consent_form(request: Request) -> Response:
 
 async def consent_submit(request: Request) -> Response:
     rt = runtime(request)
+    posted = await read_posted_form(request, rt)
+    if isinstance(posted, Response):
+        return posted
     async with rt.db.transaction() as stores:
-        browser, form, interaction, refused = await read_post(request, rt, stores)
+        browser, form, interaction, refused = await read_post(request, rt, stores, posted)
         if refused is not None or interaction is None:
             assert refused is not None
             return rt.cookies.apply(refused, browser)

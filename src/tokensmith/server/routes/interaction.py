@@ -1,5 +1,6 @@
-"""Shared steps of the login and consent pages: find the pending interaction of this browser,
-check the CSRF token of a posted form, and finish with a 303 (RFC 9700 §4.12)."""
+"""Shared steps of the login and consent pages: read a posted form (before any database work),
+find the pending interaction of this browser, check the CSRF token of the form, and finish with a
+303 (RFC 9700 §4.12)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tokensmith.core.ports import Stores
 from tokensmith.core.secrets import INTERACTION_PREFIX
 from tokensmith.core.server import AuthorizeOutcome
 from tokensmith.server.browser import Browser
-from tokensmith.server.errors import page_error, redirect_error
+from tokensmith.server.errors import form_error, page_error, redirect_error
 from tokensmith.server.http import read_form
 from tokensmith.server.routes.authorize import outcome_response
 from tokensmith.server.runtime import Runtime
@@ -58,15 +59,29 @@ async def load_interaction(
     return await rt.server.load_interaction(txn, browser.browser_digest, stores)
 
 
-async def read_post(
-    request: Request, rt: Runtime, stores: Stores
-) -> tuple[Browser, dict[str, str], Interaction | None, Response | None]:
-    """Browser, form and interaction of a posted page, or the response that refuses it."""
-    browser = await rt.cookies.load(request, stores, rt.server.now())
+async def read_posted_form(
+    request: Request, rt: Runtime, *, max_value_length: int = 4096
+) -> dict[str, str] | Response:
+    """The posted form of a page, or the page that refuses it. Call it before opening a
+    transaction: the body arrives at the client's pace, under ``form_read_timeout``, while no
+    database connection is held."""
     try:
-        form = await read_form(request, limit=rt.settings.max_form_bytes, max_value_length=4096)
+        return await read_form(
+            request,
+            limit=rt.settings.max_form_bytes,
+            max_value_length=max_value_length,
+            time_limit=rt.settings.form_read_timeout,
+        )
     except OAuthError as exc:
-        return browser, {}, None, page_error(request, rt.pages, exc)
+        return form_error(request, rt.pages, exc)
+
+
+async def read_post(
+    request: Request, rt: Runtime, stores: Stores, form: dict[str, str]
+) -> tuple[Browser, dict[str, str], Interaction | None, Response | None]:
+    """Browser and interaction of a posted ``form`` (:func:`read_posted_form`), or the response
+    that refuses it."""
+    browser = await rt.cookies.load(request, stores, rt.server.now())
     txn = form.get("txn", "")
     if not rt.cookies.check_csrf(request, browser, txn, form.get("csrf_token", "")):
         return browser, form, None, forbidden_page(rt)

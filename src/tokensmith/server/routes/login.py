@@ -17,6 +17,7 @@ from tokensmith.server.routes.interaction import (
     finish,
     load_interaction,
     read_post,
+    read_posted_form,
 )
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
@@ -72,9 +73,12 @@ async def login_submit(request: Request) -> Response:
     the attempt on the throttling counters and is committed before argon2 runs, on the worker
     pool, with no transaction or connection held; the second concludes the login."""
     rt = runtime(request)
+    posted = await read_posted_form(request, rt)
+    if isinstance(posted, Response):
+        return posted
     login = rt.server.password_login()
     async with rt.db.transaction() as stores:
-        browser, form, interaction, refused = await read_post(request, rt, stores)
+        browser, form, interaction, refused = await read_post(request, rt, stores, posted)
         if refused is not None or interaction is None:
             assert refused is not None
             return rt.cookies.apply(refused, browser)

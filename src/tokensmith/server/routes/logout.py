@@ -24,7 +24,7 @@ from tokensmith.core.params import parse_query
 from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
-from tokensmith.server.http import read_form
+from tokensmith.server.routes.interaction import read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -117,10 +117,12 @@ async def logout(request: Request) -> Response:
 
 async def logout_confirm(request: Request) -> Response:
     rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=8192)
+    if isinstance(form, Response):
+        return form
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            form = await read_form(request, limit=rt.settings.max_form_bytes, max_value_length=8192)
             if not rt.cookies.check_csrf(request, browser, "logout", form.get("csrf_token", "")):
                 raise _Forbidden("the sign-out form was not sent from this site")
             target = await _target(rt, stores, form)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from tokensmith.core import token_status, userinfo
 from tokensmith.core.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
 from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
 REALM = 'Bearer realm="tokensmith"'
@@ -25,18 +26,25 @@ def _challenge(exc: OAuthError | None) -> Response:
         value += f', error_description="{exc.description}"'
     if isinstance(exc, InsufficientScope):
         value += ', scope="openid"'
-    return json_response(exc.body(), status=exc.status_code, headers={"WWW-Authenticate": value})
+    headers = {**exc.headers, "WWW-Authenticate": value}
+    return json_response(exc.body(), status=exc.status_code, headers=headers)
 
 
-async def _bearer(request: Request, limit: int) -> str | None:
+async def _bearer(request: Request, rt: Runtime) -> str | None:
+    """The access token of the request; a POST body is read whole (under ``max_form_bytes``
+    and ``form_read_timeout``) before the transaction opens."""
     header = single_header(request, "authorization")
     body_token = None
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
-        body_token = (await read_form(request, limit=limit, max_value_length=8192)).get(
-            "access_token"
+        form = await read_form(
+            request,
+            limit=rt.settings.max_form_bytes,
+            max_value_length=8192,
+            time_limit=rt.settings.form_read_timeout,
         )
+        body_token = form.get("access_token")
     if header is not None:
         if body_token is not None:
             raise InvalidRequest("send the token in one place only")
@@ -50,7 +58,7 @@ async def _bearer(request: Request, limit: int) -> str | None:
 async def userinfo_endpoint(request: Request) -> Response:
     rt = runtime(request)
     try:
-        token = await _bearer(request, rt.settings.max_form_bytes)
+        token = await _bearer(request, rt)
         if token is None:
             return _challenge(None)
         async with rt.db.transaction() as stores:
