@@ -194,8 +194,11 @@ async def test_a_normal_request_is_served_after_a_refused_one(served: LiveServer
 
 
 async def _trickle(connection: Connection, answer: asyncio.Task[bytes]) -> None:
+    """A byte every 0.2 s for half of ``header_read_timeout``, then silence (never the end):
+    bytes still arriving when the server closes would make its kernel reset the connection,
+    and the client could lose the answer to the reset."""
     with contextlib.suppress(ConnectionError):
-        for _ in range(500):
+        for _ in range(int(HEADER_READ_TIMEOUT / 2 / 0.2)):
             await asyncio.sleep(0.2)
             if answer.done():
                 return

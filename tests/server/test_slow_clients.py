@@ -2,10 +2,11 @@
 
 Every endpoint that reads a body reads it whole, under a total deadline, before it opens a
 transaction. Here 24 clients post to one endpoint at a trickle (one byte every 0.2 s of a
-1000-byte form): meanwhile a token request and a page load are served, on SQLite (one connection
-per process, which one held transaction would block) and on PostgreSQL (24 is more than the
-pool's 10 + 10 connections); then each slow client gets 408 with ``Connection: close`` and its
-connection is closed. Over real sockets, against a real ``tokensmith serve``."""
+1000-byte form, which they never finish): meanwhile a token request and a page load are served,
+on SQLite (one connection per process, which one held transaction would block) and on
+PostgreSQL (24 is more than the pool's 10 + 10 connections); then each slow client gets 408
+with ``Connection: close`` and its connection is closed. Over real sockets, against a real
+``tokensmith serve``."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ FORM_READ_TIMEOUT = 5.0
 SLOW_CLIENTS = 24
 """More than the 20 connections (pool 10, overflow 10) of a process on PostgreSQL."""
 TRICKLE = 0.2
+TRICKLE_FOR = FORM_READ_TIMEOUT / 2
+"""A slow client sends a byte every TRICKLE seconds for this long, then waits without ever
+finishing its body. (Bytes still arriving when the server closes the connection would make
+its kernel reset it, and the client could lose the 408 to the reset.)"""
 API = "https://api.slow.test"
 
 JSON_ENDPOINTS = {
@@ -117,7 +122,7 @@ class SlowClient:
 
     async def _trickle(self) -> None:
         with contextlib.suppress(ConnectionError):
-            for _ in range(998):
+            for _ in range(int(TRICKLE_FOR / TRICKLE)):
                 await asyncio.sleep(TRICKLE)
                 if self.answer.done():
                     return
