@@ -147,6 +147,16 @@ def test_every_address_the_demo_prints_opens_a_page(demo: Demo) -> None:
         assert "<title>CloudDocs API</title>" in api_home.text
         assert 'href="/docs"' in api_home.text
         assert "default-src 'none'" in api_home.headers["content-security-policy"]
+
+        # the MCP server (the mcp extra is in dev): its page is printed, its endpoint is an
+        # RFC 9728 protected resource whose tokens come from the demo's issuer
+        assert f"{demo.mcp}/" in urls
+        assert f'href="{demo.mcp}/"' in issuer_home.text
+        metadata_url = f"{demo.mcp}/.well-known/oauth-protected-resource/mcp"
+        assert http.get(metadata_url).json()["authorization_servers"] == [demo.issuer]
+        refused = http.post(f"{demo.mcp}/mcp", json={})
+        assert refused.status_code == 401
+        assert f'resource_metadata="{metadata_url}"' in refused.headers["www-authenticate"]
     assert demo.stop(signal.SIGINT) == 0
 
 
