@@ -93,6 +93,7 @@ def test_metadata_url_inserts_the_well_known_segment_before_the_path() -> None:
         ("resource", "/mcp"),  # not absolute
         ("resource", "https://user:pw@api.example/mcp"),
         ("authorization_servers", []),
+        ("authorization_servers", "https://as.example"),  # one string, not a list
         ("authorization_servers", ["http://as.example"]),
         ("resource_documentation", "javascript:alert(1)"),
         ("scopes_supported", ["two words"]),
@@ -208,7 +209,7 @@ async def test_challenge_without_protected_resource_is_unchanged(
 async def test_protected_asgi_app_refuses_without_token(client: httpx.AsyncClient) -> None:
     response = await client.post("/asgi/anything", content=b"{}")
     assert response.status_code == 401
-    assert response.json() == {"error": "missing_token"}
+    assert response.json() == {"detail": "missing_token"}
     assert f'resource_metadata="{METADATA_URL}"' in response.headers["www-authenticate"]
     assert response.headers["cache-control"] == "no-store"
 
@@ -238,3 +239,26 @@ async def test_protected_asgi_app_gets_the_principal(
     response = await client.post("/asgi/x", headers=bearer(token))
     assert response.status_code == 200
     assert response.text == "dana docs:read mcp:tools"
+
+
+class NeverCalled:
+    async def validate(self, token: str) -> Principal:
+        raise AssertionError("a WebSocket handshake must be refused before validation")
+
+
+def test_protected_asgi_app_refuses_websockets() -> None:
+    """protect() guards HTTP; a WebSocket never reaches the app (closed before accept: 403)."""
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    reached: list[str] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append(str(scope["type"]))
+
+    rs = ResourceServer(NeverCalled(), protected_resource=make_resource())  # type: ignore[arg-type]
+    client = TestClient(rs.protect(app, "mcp:tools"))  # type: ignore[arg-type]
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws"):
+        pass
+    assert refused.value.code == 1008
+    assert reached == []

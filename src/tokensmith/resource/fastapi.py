@@ -215,8 +215,9 @@ class ResourceServer:
             try:
                 principal = await self.authenticate(request, required)
             except HTTPException as exc:
+                # the body FastAPI gives the dependencies' refusals: {"detail": "<error code>"}
                 response = JSONResponse(
-                    {"error": exc.detail}, status_code=exc.status_code, headers=exc.headers
+                    {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
                 )
                 await response(scope, receive, send)
                 return

@@ -17,6 +17,7 @@ document at ``https://api.example/.well-known/oauth-protected-resource/mcp``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,14 +66,18 @@ class ProtectedResource:
     """
 
     resource: str
-    authorization_servers: tuple[str, ...]
-    scopes_supported: tuple[str, ...] = ()
+    authorization_servers: Sequence[str]
+    scopes_supported: Sequence[str] = ()
     resource_name: str | None = None
     resource_documentation: str | None = None
     max_age: int = 3600
 
     def __post_init__(self) -> None:
-        # accept any iterable of strings, keep tuples (hashable, immutable)
+        # any sequence of strings (a lone string is a mistake, not a list of one-letter URLs);
+        # kept as tuples: hashable, immutable
+        for name in ("authorization_servers", "scopes_supported"):
+            if isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a list of strings, not one string")
         object.__setattr__(self, "authorization_servers", tuple(self.authorization_servers))
         object.__setattr__(self, "scopes_supported", tuple(self.scopes_supported))
         _check_url(self.resource, "resource")
