@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"The MCP server needs the MCP SDK: {MCP_INSTALL_HINT}", file=sys.stderr)
         return 1
     url = args.url or f"http://{args.host}:{args.port}/mcp"
-    app = create_mcp_server(McpServerConfig(issuer=args.issuer, url=url, host=args.host))
+    try:
+        app = create_mcp_server(McpServerConfig(issuer=args.issuer, url=url, host=args.host))
+    except ValueError as exc:  # e.g. an http URL off loopback: give --url https://...
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"MCP server: {url} (metadata, a page for people: http://{args.host}:{args.port}/)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

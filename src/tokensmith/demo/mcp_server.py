@@ -21,7 +21,7 @@ No ``from __future__ import annotations`` here: the SDK reads the tool's annotat
 """
 
 import contextlib
-import importlib.util
+import importlib.metadata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import escape
@@ -58,8 +58,18 @@ _PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; fra
 
 
 def mcp_available() -> bool:
-    """True when the official MCP SDK (the ``mcp`` extra) is installed."""
-    return importlib.util.find_spec("mcp") is not None
+    """True when the official MCP SDK (the ``mcp`` extra), version 2 or later, is installed.
+
+    Checked from the installed distribution's version, without importing the SDK: an ``mcp``
+    1.x (no ``MCPServer``) counts as missing, so the demo starts without it and says what to
+    install instead of failing.
+    """
+    try:
+        version = importlib.metadata.version("mcp")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    major = version.split(".", 1)[0]
+    return major.isdigit() and int(major) >= 2
 
 
 @dataclass(frozen=True, kw_only=True)
