@@ -31,18 +31,19 @@ PAGE_TITLES = {
     "web": "CloudDocs",
     "api": "Swagger UI",
     "spa": "CloudDocs SPA",
+    "mcp": "tokensmith demo MCP server",
 }
 _URL = re.compile(r"https?://[^\s)\"'<>]+")
 _TITLE = re.compile(r"<title>([^<]+)</title>", re.IGNORECASE)
 
 
 def free_base_port() -> int:
-    """A base port with it and the next three free (checked by binding them)."""
+    """A base port with it and the next four free (checked by binding them)."""
     for _ in range(50):
         base = random.randint(20000, 32000)  # below Linux's ephemeral ports
         sockets: list[socket.socket] = []
         try:
-            for port in range(base, base + 4):
+            for port in range(base, base + 5):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sockets.append(sock)
                 sock.bind(("127.0.0.1", port))
@@ -52,7 +53,7 @@ def free_base_port() -> int:
             for sock in sockets:
                 sock.close()
         return base
-    raise AssertionError("no four consecutive free ports")
+    raise AssertionError("no five consecutive free ports")
 
 
 def clean_env() -> dict[str, str]:
@@ -97,6 +98,7 @@ class Demo:
         self.web = f"http://127.0.0.1:{base + 1}"
         self.api = f"http://127.0.0.1:{base + 2}"
         self.spa = f"http://127.0.0.1:{base + 3}"
+        self.mcp = f"http://127.0.0.1:{base + 4}"  # only with the mcp extra
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -146,6 +148,7 @@ class Demo:
         self.process.wait()
 
     def origins(self) -> dict[str, str]:
+        """The four servers that always run (the MCP server needs the mcp extra)."""
         return {"issuer": self.issuer, "web": self.web, "api": self.api, "spa": self.spa}
 
 
@@ -164,6 +167,7 @@ def check_printed_urls_are_pages(demo: Demo, http: httpx.Client) -> list[str]:
     origins = demo.origins()
     for name, origin in origins.items():
         assert any(url.startswith(origin + "/") for url in urls), f"no {name} URL in the banner"
+    origins["mcp"] = demo.mcp
     for url in urls:
         (name,) = (n for n, origin in origins.items() if url.startswith(origin + "/"))
         response = http.get(url, headers={"Accept": "text/html"})

@@ -147,7 +147,80 @@ def test_every_address_the_demo_prints_opens_a_page(demo: Demo) -> None:
         assert "<title>CloudDocs API</title>" in api_home.text
         assert 'href="/docs"' in api_home.text
         assert "default-src 'none'" in api_home.headers["content-security-policy"]
+
+        # the MCP server (the mcp extra is in dev): its page is printed, its endpoint is an
+        # RFC 9728 protected resource whose tokens come from the demo's issuer
+        assert f"{demo.mcp}/" in urls
+        assert f'href="{demo.mcp}/"' in issuer_home.text
+        metadata_url = f"{demo.mcp}/.well-known/oauth-protected-resource/mcp"
+        assert http.get(metadata_url).json()["authorization_servers"] == [demo.issuer]
+        refused = http.post(f"{demo.mcp}/mcp", json={})
+        assert refused.status_code == 401
+        assert f'resource_metadata="{metadata_url}"' in refused.headers["www-authenticate"]
     assert demo.stop(signal.SIGINT) == 0
+
+
+@pytest.mark.slow
+async def test_demo_mcp_server_takes_the_tokens_the_demo_issuer_issues_for_it(demo: Demo) -> None:
+    """The real authorization server and the MCP server together: a token requested with
+    ``resource=<MCP URL>`` and ``mcp:tools`` works through the MCP SDK's client; the worker's
+    token (issued for the CloudDocs API) is refused: the MCP server takes no other API's token."""
+    pytest.importorskip("mcp")
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tokensmith.admin import Admin
+
+    demo.start()
+    mcp_url = f"{demo.mcp}/mcp"
+    async with Admin(demo_settings(demo.folder, demo.issuer)) as admin:
+        agent = await admin.create_client(
+            name="MCP agent",
+            client_type="confidential",
+            grant_types=["client_credentials"],
+            scopes=["mcp:tools"],
+            api=mcp_url,
+        )
+    assert agent.client_secret is not None
+    state = json.loads((demo.folder / "demo.json").read_text())
+    async with httpx.AsyncClient(timeout=10.0) as http:
+
+        async def token(client_id: str, secret: str, scope: str, resource: str) -> str:
+            response = await http.post(
+                f"{demo.issuer}/token",
+                data={"grant_type": "client_credentials", "scope": scope, "resource": resource},
+                auth=(client_id, secret),
+            )
+            assert response.status_code == 200, response.text
+            return str(response.json()["access_token"])
+
+        mcp_token = await token(agent.client.client_id, agent.client_secret, "mcp:tools", mcp_url)
+        worker = await token(
+            state["worker_client_id"], state["worker_client_secret"], "docs:admin", demo.api
+        )
+        refused = await http.post(
+            mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"Authorization": f"Bearer {worker}"},
+        )
+        assert refused.status_code == 401
+        assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+    headers = {"Authorization": f"Bearer {mcp_token}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30.0) as mcp_http,
+        streamable_http_client(mcp_url, http_client=mcp_http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool("whoami", {})
+    assert result.structured_content == {
+        "subject": agent.client.client_id,
+        "client_id": agent.client.client_id,
+        "scopes": ["mcp:tools"],
+    }
+    assert demo.stop(signal.SIGTERM) == 0
 
 
 @pytest.mark.slow

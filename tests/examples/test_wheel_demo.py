@@ -104,6 +104,11 @@ def test_demo_runs_from_an_installed_wheel_in_an_empty_folder(tmp_path: Path) ->
             bundle = http.get(f"{demo.api}/docs-static/swagger-ui-bundle.js")
             assert bundle.status_code == 200
             assert bundle.headers["content-type"].startswith(("text/javascript", "application/"))
+            # installed without the mcp extra: the demo runs and says how to add the MCP server
+            assert not any(url.startswith(demo.mcp) for url in urls)
+            assert "MCP server            not started: pip install 'tokensmith[mcp]'" in (
+                demo.output()
+            )
         assert (empty / "tokensmith-demo" / "demo.json").is_file()
         # the worker command the demo prints runs from the install too
         (worker_line,) = (

@@ -46,6 +46,8 @@ server's sign-in and consent pages and get tokens from it.</p>
 <li>{link(data.web_url + "/", "CloudDocs web app")}: server-rendered, open this first</li>
 <li>{link(data.spa_url + "/", "CloudDocs SPA")}: a single-page app</li>
 <li>{link(data.api + "/docs", "CloudDocs API")}: Swagger UI, sign in with PKCE</li>
+<li>{link(data.mcp_url.removesuffix("/mcp") + "/", "Demo MCP server")}: tools for AI agents,
+an RFC 9728 protected resource (runs when the <code>mcp</code> extra is installed)</li>
 </ul>
 <p>For developers:</p>
 <ul class="apps">

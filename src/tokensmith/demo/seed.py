@@ -1,4 +1,4 @@
-"""Seed a demo database: the CloudDocs API, its clients and a demo user.
+"""Seed a demo database: the CloudDocs API, its clients, the MCP server's API and a demo user.
 
 Idempotent: the first run creates everything and writes ``demo.json`` (mode 0600) with the
 generated secrets and password; later runs read it back and create nothing. The clients'
@@ -16,11 +16,22 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from tokensmith.admin import Admin
+from tokensmith.demo.mcp_server import TOOLS_SCOPE, TOOLS_SCOPE_DESCRIPTION
 from tokensmith.settings import Settings
 
-__all__ = ["API_SCOPES", "DEMO_VERSION", "DemoData", "DemoDataError", "DemoUrls", "ports", "seed"]
+__all__ = [
+    "API_SCOPES",
+    "DEMO_VERSION",
+    "MCP_PATH",
+    "MCP_SCOPES",
+    "DemoData",
+    "DemoDataError",
+    "DemoUrls",
+    "ports",
+    "seed",
+]
 
-DEMO_VERSION = 3
+DEMO_VERSION = 4  # 4: the MCP server's API
 
 API_SCOPES = {
     "docs:read": "Read your documents.",
@@ -29,6 +40,9 @@ API_SCOPES = {
 }
 WEB_SCOPES = ("openid", "profile", "email", "offline_access", "docs:read", "docs:write")
 SPA_SCOPES = ("openid", "profile", "offline_access", "docs:read", "docs:write")
+# the demo MCP server (tokensmith.demo.mcp_server): an API whose identifier is its endpoint's URL
+MCP_SCOPES = {TOOLS_SCOPE: TOOLS_SCOPE_DESCRIPTION}
+MCP_PATH = "/mcp"
 
 
 class DemoDataError(Exception):
@@ -36,24 +50,38 @@ class DemoDataError(Exception):
 
 
 def ports(base: int) -> dict[str, int]:
-    return {"issuer": base, "web": base + 1, "api": base + 2, "spa": base + 3}
+    return {"issuer": base, "web": base + 1, "api": base + 2, "spa": base + 3, "mcp": base + 4}
 
 
 @dataclass(frozen=True)
 class DemoUrls:
-    """The origins of the four demo servers."""
+    """The origins of the demo servers (the MCP server's: ``mcp``)."""
 
     issuer: str
     web: str
     api: str
     spa: str
+    mcp: str
 
     @classmethod
-    def on_ports(cls, *, issuer: int, web: int, api: int, spa: int) -> DemoUrls:
+    def on_ports(
+        cls, *, issuer: int, web: int, api: int, spa: int, mcp: int | None = None
+    ) -> DemoUrls:
         def url(port: int) -> str:
             return f"http://127.0.0.1:{port}"
 
-        return cls(issuer=url(issuer), web=url(web), api=url(api), spa=url(spa))
+        return cls(
+            issuer=url(issuer),
+            web=url(web),
+            api=url(api),
+            spa=url(spa),
+            mcp=url(spa + 1 if mcp is None else mcp),
+        )
+
+    @property
+    def mcp_endpoint(self) -> str:
+        """The MCP endpoint's URL: the MCP server's resource identifier and tokens' audience."""
+        return self.mcp + MCP_PATH
 
     @classmethod
     def from_base(cls, base: int) -> DemoUrls:
@@ -78,6 +106,7 @@ class DemoData:
     swagger_client_id: str
     worker_client_id: str
     worker_client_secret: str
+    mcp_url: str  # the MCP endpoint, identifier of its API (audience of its tokens)
 
 
 def _load(state: Path, urls: DemoUrls) -> DemoData:
@@ -89,11 +118,12 @@ def _load(state: Path, urls: DemoUrls) -> DemoData:
             "(or pick another with --dir) to start afresh"
         )
     data = DemoData(**raw)
-    if (data.issuer, data.web_url, data.api, data.spa_url) != (
+    if (data.issuer, data.web_url, data.api, data.spa_url, data.mcp_url) != (
         urls.issuer,
         urls.web,
         urls.api,
         urls.spa,
+        urls.mcp_endpoint,
     ):
         raise DemoDataError(
             f"{state.parent} was set up for the authorization server at {data.issuer}; run the "
@@ -157,6 +187,12 @@ async def seed(
             scopes=["docs:admin"],
             api=urls.api,
         )
+        await admin.create_api(
+            identifier=urls.mcp_endpoint,
+            name="Demo MCP server",
+            scopes=list(MCP_SCOPES),
+            descriptions=MCP_SCOPES,
+        )
         await admin.create_user(
             username="demo",
             password=password,
@@ -183,6 +219,7 @@ async def seed(
         swagger_client_id=swagger.client.client_id,
         worker_client_id=worker.client.client_id,
         worker_client_secret=worker.client_secret,
+        mcp_url=urls.mcp_endpoint,
     )
     fd = os.open(state, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

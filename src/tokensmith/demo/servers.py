@@ -1,4 +1,5 @@
-"""Run the CloudDocs world: the authorization server, the CloudDocs API, web app and SPA.
+"""Run the CloudDocs world: the authorization server, the CloudDocs API, web app and SPA, and
+the demo MCP server (:mod:`tokensmith.demo.mcp_server`) when the ``mcp`` extra is installed.
 
 All four are ASGI apps served by one ``uvicorn.Server`` each, **in one asyncio loop in one
 process**. Subprocesses would isolate them better, but one process means one thing to start and
@@ -32,7 +33,8 @@ from typing import Any
 import uvicorn
 
 from tokensmith.core.clock import Clock, system_clock
-from tokensmith.demo.seed import DemoData, DemoDataError, DemoUrls, ports, seed
+from tokensmith.demo.mcp_server import MCP_INSTALL_HINT, mcp_available
+from tokensmith.demo.seed import MCP_PATH, DemoData, DemoDataError, DemoUrls, ports, seed
 from tokensmith.settings import Settings
 
 __all__ = [
@@ -70,6 +72,7 @@ class DemoApps:
     api: Any
     web: Any
     spa: Any
+    mcp: Any | None = None  # None without the mcp extra
 
 
 def build_apps(
@@ -80,9 +83,10 @@ def build_apps(
     clock: Clock = system_clock,
     github: tuple[str, str] | None = None,
 ) -> DemoApps:
-    """The four ASGI apps of the demo, configured from the seeded ``data``."""
+    """The ASGI apps of the demo, configured from the seeded ``data``."""
     from tokensmith.demo.clouddocs import api, spa_server, web
     from tokensmith.demo.landing import issuer_home
+    from tokensmith.demo.mcp_server import McpServerConfig, create_mcp_server
     from tokensmith.server.app import create_app
 
     api_config = api.CloudDocsApiConfig(
@@ -115,6 +119,11 @@ def build_apps(
         api=api.create_api(api_config, clock=clock),
         web=web.create_web(web_config, clock=clock),
         spa=spa_server.create_spa(spa_config),
+        mcp=(
+            create_mcp_server(McpServerConfig(issuer=data.issuer, url=data.mcp_url))
+            if mcp_available()
+            else None
+        ),
     )
 
 
@@ -177,8 +186,17 @@ async def serve(
             await stopper
 
 
-def banner(data: DemoData, folder: Path) -> str:
-    """What the demo prints once it serves: every URL in it opens a page meant for people."""
+def banner(data: DemoData, folder: Path, *, mcp: bool = True) -> str:
+    """What the demo prints once it serves: every URL in it opens a page meant for people.
+
+    ``mcp``: whether the MCP server runs (its endpoint answers 401 without a token, so the banner
+    prints its page, which links the endpoint and its metadata)."""
+    mcp_origin = data.mcp_url.removesuffix(MCP_PATH)
+    mcp_line = (
+        f"MCP server            {mcp_origin}/   MCP over Streamable HTTP, RFC 9728 metadata"
+        if mcp
+        else f"MCP server            not started: {MCP_INSTALL_HINT} to run it"
+    )
     return f"""
 CloudDocs demo: everything runs on this machine; data in {folder}
 
@@ -189,6 +207,7 @@ CloudDocs demo: everything runs on this machine; data in {folder}
   CloudDocs SPA         {data.spa_url}/   single-page app: PKCE in the browser, tokens in memory
   CloudDocs API         {data.api}/docs   Swagger UI ("Authorize" signs in with PKCE)
   Authorization server  {data.issuer}/   its endpoints, discovery, your account
+  {mcp_line}
 
   Clients (secrets in {folder / "demo.json"}):
     web {data.web_client_id}, SPA {data.spa_client_id}, worker {data.worker_client_id}
@@ -206,13 +225,16 @@ def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> No
     """``tokensmith demo``: seed ``folder`` (once), serve everything until Ctrl-C or SIGTERM."""
     p = ports(base_port)
     if max(p.values()) > 65535:
-        raise DemoError(f"--port {base_port} leaves no room for the three CloudDocs apps above it")
+        raise DemoError(
+            f"--port {base_port} leaves no room for the CloudDocs apps and the MCP server above it"
+        )
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     urls = DemoUrls.from_base(base_port)
     sockets: list[socket.socket] = []
     try:
-        for name in ("issuer", "web", "api", "spa"):
+        names = ["issuer", "web", "api", "spa", *(["mcp"] if mcp_available() else [])]
+        for name in names:
             sockets.append(bind(p[name]))
         settings = demo_settings(folder, urls.issuer)
         github_id, github_secret = (
@@ -232,10 +254,13 @@ def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> No
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             try:
+                served = [apps.issuer, apps.web, apps.api, apps.spa]
+                if apps.mcp is not None:
+                    served.append(apps.mcp)
                 await serve(
-                    list(zip([apps.issuer, apps.web, apps.api, apps.spa], sockets, strict=True)),
+                    list(zip(served, sockets, strict=True)),
                     stop=stop,
-                    on_started=lambda: echo(banner(data, folder)),
+                    on_started=lambda: echo(banner(data, folder, mcp=apps.mcp is not None)),
                 )
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM):

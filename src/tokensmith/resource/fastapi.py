@@ -8,9 +8,13 @@ Swagger UI's "Authorize" button runs the code flow with PKCE) and hands out depe
 
 Errors (RFC 6750 §3): no bearer token -> 401 ``WWW-Authenticate: Bearer realm="..."`` without an
 error code; an invalid token -> 401 ``error="invalid_token"``; a missing scope -> 403
-``error="insufficient_scope", scope="..."``. Tokens are read from the ``Authorization`` header
-only; ``?access_token=`` is ignored (OAuth 2.1 §5.1, BCP-33). Tokens are never logged, only a
-12-hex-digit SHA-256 prefix.
+``error="insufficient_scope", scope="..."``. With ``protected_resource=`` (RFC 9728), every
+challenge also carries ``resource_metadata="<metadata URL>"`` (RFC 9728 §5.1) and a 401 of a route
+that needs scopes names them in ``scope="..."``, so a client learns where to get a token and
+what to ask for; :func:`protected_resource_router` serves the metadata document.
+
+Tokens are read from the ``Authorization`` header only; ``?access_token=`` is ignored (OAuth 2.1
+§5.1, BCP-33). Tokens are never logged, only a 12-hex-digit SHA-256 prefix.
 
 No ``from __future__ import annotations`` here: FastAPI must see the real ``Annotated`` objects of
 the dependency built in :meth:`ResourceServer._make_dependency` (they close over local values).
@@ -21,15 +25,18 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2AuthorizationCodeBearer, SecurityScopes
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._util import token_fingerprint
 from .errors import InsufficientScopeError, InvalidRequestError, InvalidTokenError, ResourceError
 from .principal import Principal
+from .protected_resource import WELL_KNOWN_PROTECTED_RESOURCE, ProtectedResource
 from .validator import Validator
 
-__all__ = ["ResourceServer", "bearer_token"]
+__all__ = ["ResourceServer", "bearer_token", "protected_resource_router"]
 
 logger = logging.getLogger("tokensmith.resource")
 
@@ -66,6 +73,7 @@ class ResourceServer:
 
     ``authorization_url``/``token_url`` are the authorization server's endpoints, shown to Swagger
     UI; ``scopes`` maps each scope to a description for the OpenAPI document.
+    ``protected_resource`` (RFC 9728): when set, challenges point to its metadata document.
     """
 
     def __init__(
@@ -79,9 +87,11 @@ class ResourceServer:
         scopes: dict[str, str] | None = None,
         scheme_name: str = "OAuth2",
         description: str | None = "OAuth 2.0 authorization code flow with PKCE (S256).",
+        protected_resource: ProtectedResource | None = None,
     ) -> None:
         self.validator = validator
         self.realm = realm
+        self.protected_resource = protected_resource
         self.scheme = OAuth2AuthorizationCodeBearer(
             authorizationUrl=authorization_url,
             tokenUrl=token_url,
@@ -93,19 +103,36 @@ class ResourceServer:
         )
         self._principal_dependency = self._make_dependency()
 
-    def challenge(self, error: ResourceError | None = None) -> str:
-        """The ``WWW-Authenticate`` value for ``error`` (None: no token was presented)."""
+    def challenge(self, error: ResourceError | None = None, *, scopes: Iterable[str] = ()) -> str:
+        """The ``WWW-Authenticate`` value for ``error`` (None: no token was presented).
+
+        ``scopes``: what the request needs; named in ``scope="..."`` of a 401 when this server
+        has a protected resource (RFC 6750 §3, RFC 9728 §5.1: the client then knows what to
+        request). A 403 ``insufficient_scope`` always names the scopes needed (step-up).
+        """
         parts = [f"realm={_quote(self.realm)}"]
+        needed = sorted(set(scopes))
         if error is not None and error.status_code != 503:
             parts.append(f"error={_quote(error.error)}")
             if isinstance(error, InsufficientScopeError):
-                parts.append(f"scope={_quote(' '.join(sorted(error.required)))}")
+                needed = sorted(error.required)
+                parts.append(f"scope={_quote(' '.join(needed))}")
+        if self.protected_resource is not None:
+            status = 401 if error is None else error.status_code
+            if status == 401 and needed:
+                parts.append(f"scope={_quote(' '.join(needed))}")
+            parts.append(f"resource_metadata={_quote(self.protected_resource.metadata_url)}")
         return "Bearer " + ", ".join(parts)
 
-    def http_error(self, error: ResourceError | None) -> HTTPException:
+    def http_error(
+        self, error: ResourceError | None, *, scopes: Iterable[str] = ()
+    ) -> HTTPException:
         """The HTTPException FastAPI renders for ``error`` (None: no token)."""
         status = 401 if error is None else error.status_code
-        headers = {"WWW-Authenticate": self.challenge(error), "Cache-Control": "no-store"}
+        headers = {
+            "WWW-Authenticate": self.challenge(error, scopes=scopes),
+            "Cache-Control": "no-store",
+        }
         if status == 503:
             headers["Retry-After"] = "5"
         detail = "missing_token" if error is None else error.error
@@ -113,24 +140,25 @@ class ResourceServer:
 
     async def authenticate(self, request: Request, required: Iterable[str] = ()) -> Principal:
         """Validate the request's bearer token and check ``required`` scopes; raise HTTP errors."""
+        needed = frozenset(required)
         try:
             token = bearer_token(request)
         except ResourceError as exc:
             logger.info("bearer token refused: %s", exc.detail)
-            raise self.http_error(exc) from None
+            raise self.http_error(exc, scopes=needed) from None
         if token is None:
-            raise self.http_error(None)
+            raise self.http_error(None, scopes=needed)
         try:
             principal = await self.validator.validate(token)
         except ResourceError as exc:
             log = logger.warning if exc.status_code >= 500 else logger.info
             log("token %s refused: %s", token_fingerprint(token), exc.detail)
-            raise self.http_error(exc) from None
+            raise self.http_error(exc, scopes=needed) from None
         except Exception:
             # a validator bug must not turn into a 500 carrying details, nor accept the token
             logger.exception("token %s: validator failed", token_fingerprint(token))
-            raise self.http_error(InvalidTokenError("validator failed")) from None
-        needed = frozenset(required)
+            failed = InvalidTokenError("validator failed")
+            raise self.http_error(failed, scopes=needed) from None
         if not principal.scopes.issuperset(needed):
             error = InsufficientScopeError(
                 f"missing scopes {sorted(needed - principal.scopes)}", required=needed
@@ -163,3 +191,74 @@ class ResourceServer:
     def authenticated(self) -> Any:
         """A dependency yielding the :class:`Principal` of any valid token (no scope needed)."""
         return Security(self._principal_dependency, scopes=[])
+
+    def protect(self, app: ASGIApp, *scopes: str) -> ASGIApp:
+        """``app`` (any ASGI app, e.g. an MCP server's) behind this server's bearer check.
+
+        Every HTTP request needs a valid token with all ``scopes``; refused requests get the
+        same 400/401/403/503 answers (and ``WWW-Authenticate``) as the FastAPI dependencies,
+        and never reach ``app``. An accepted request reaches ``app`` with its
+        :class:`Principal` in ``request.state.principal`` (ASGI ``scope["state"]``).
+        Lifespan and other non-HTTP events pass through untouched; WebSockets are refused.
+        """
+        required = frozenset(scopes)
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await app(scope, receive, send)
+                return
+            if scope["type"] != "http":
+                # a WebSocket handshake: closing before accept answers 403 (ASGI spec)
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            request = Request(scope)
+            try:
+                principal = await self.authenticate(request, required)
+            except HTTPException as exc:
+                # the body FastAPI gives the dependencies' refusals: {"detail": "<error code>"}
+                response = JSONResponse(
+                    {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+                )
+                await response(scope, receive, send)
+                return
+            state = dict(scope.get("state") or {})
+            state["principal"] = principal
+            await app({**scope, "state": state}, receive, send)
+
+        return guarded
+
+
+def protected_resource_router(resource: ProtectedResource, *, serve_root: bool = True) -> APIRouter:
+    """A router serving ``resource``'s RFC 9728 metadata document (GET and HEAD).
+
+    Include it in the application at the root of the resource's host
+    (``app.include_router(...)``, no prefix). It answers at :attr:`ProtectedResource.metadata_path`
+    (``/.well-known/oauth-protected-resource/mcp`` for ``https://host/mcp``, RFC 9728 §3.1) and,
+    with ``serve_root`` (the default), also at ``/.well-known/oauth-protected-resource`` for
+    clients that look there first when a challenge carried no ``resource_metadata``. The
+    document is public: ``Cache-Control: public, max-age=...`` and
+    ``Access-Control-Allow-Origin: *`` (browser-based clients read it cross-origin).
+    """
+    body = JSONResponse(resource.metadata()).body
+    headers = {
+        "Cache-Control": f"public, max-age={resource.max_age}",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+    async def metadata() -> Response:
+        return Response(body, media_type="application/json", headers=headers)
+
+    router = APIRouter()
+    paths = [resource.metadata_path]
+    if serve_root and resource.metadata_path != WELL_KNOWN_PROTECTED_RESOURCE:
+        paths.append(WELL_KNOWN_PROTECTED_RESOURCE)
+    for path in paths:
+        router.add_api_route(
+            path,
+            metadata,
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
+            response_class=Response,
+        )
+    return router
