@@ -377,7 +377,7 @@ def test_registering_commands_run(database_url: str, tmp_path: Path) -> None:
     run.run_block(sh_block("docs/authorization-server.md", "tokensmith apis create"))
     assert [argv[0] for argv in run.commands_left] == ["doctor"]
     assert json.loads(run.outputs["clients create"][0])["name"] == "CloudDocs"
-    assert len(run.outputs["clients create"]) == 3
+    assert len(run.outputs["clients create"]) == 4
     (rotated,) = run.outputs["clients rotate-secret"]
     assert rotated.startswith("client_secret: ts_cs_")
     assert len(run.outputs["keys rotate"]) == 1
@@ -393,7 +393,7 @@ def test_readme_server_commands_run(database_url: str, tmp_path: Path) -> None:
     run = script(database_url, tmp_path)
     run.run_block(sh_block("README.md", "tokensmith serve"))
     client = json.loads(run.outputs["clients create"][0])
-    assert client["api"] == "https://api.example.com"
+    assert client["apis"] == ["https://api.example.com"]
     assert client["client_secret"]
     assert "docs:read" in client["scopes"]
 
