@@ -36,6 +36,8 @@ JWKSFactory = Callable[[httpx.AsyncClient, str], KeyResolver]
 
 
 class ProviderDirectory:
+    """The configured providers by name, with their metadata and signing keys cached."""
+
     def __init__(
         self,
         config: ClientConfig,

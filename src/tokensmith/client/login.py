@@ -84,6 +84,8 @@ def link_by_provider_subject(store: IdentityStore) -> FindOrCreateUser:
 
 
 class LoginFlow:
+    """Sign-in and sign-out: builds nothing itself, composed by :class:`ClientAuth`."""
+
     def __init__(
         self,
         config: ClientConfig,

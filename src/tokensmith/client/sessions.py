@@ -47,6 +47,8 @@ class EndedSession:
 
 
 class AppSessions:
+    """The app's sessions on an :class:`AppSessionStore`, keyed by cookie digests."""
+
     def __init__(
         self,
         config: ClientConfig,

@@ -42,6 +42,9 @@ _RACE_GRACE_STEPS = (0.05, 0.1, 0.2)
 
 
 class UpstreamTokenVault:
+    """The provider's tokens per user and provider: sealed on an :class:`UpstreamTokenStore`,
+    refreshed one at a time per user and provider, deleted only by compare-and-delete."""
+
     def __init__(
         self,
         *,
