@@ -21,7 +21,7 @@ from tokensmith.client import (
     ClientAuth,
     ClientConfig,
     ReloginRequired,
-    SqlClientStore,
+    SqlLoginStore,
     create_all,
     github,
 )
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
                 )
             },
         ),
-        store=SqlClientStore(engine),
+        store=SqlLoginStore(engine),
         http=http,
     )
 

@@ -20,7 +20,7 @@ from tokensmith.client import (
     ClientConfig,
     ExternalIdentity,
     OIDCProvider,
-    SqlClientStore,
+    SqlLoginStore,
     create_all,
     google,
     oidc,
@@ -39,7 +39,7 @@ def create_app(
     google_client: tuple[str, str] | None = None,
 ) -> FastAPI:
     engine = create_async_engine(database_url)
-    store = SqlClientStore(engine)
+    store = SqlLoginStore(engine)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     providers: dict[str, OIDCProvider] = {
         # any OpenID Connect provider by issuer URL - a tokensmith server, Keycloak, Entra ID...

@@ -23,7 +23,7 @@ from tokensmith.client import (
     OIDCProvider,
     Provider,
     ReloginRequired,
-    SqlClientStore,
+    SqlLoginStore,
     create_all,
     link_by_provider_subject,
 )
@@ -80,7 +80,7 @@ def oidc_provider(fake: FakeOIDC, **kw: Any) -> OIDCProvider:
 class Env:
     app: FastAPI
     auth: ClientAuth
-    store: SqlClientStore
+    store: SqlLoginStore
     engine: AsyncEngine
     identities: list[ExternalIdentity] = field(default_factory=list)
     clients: list[httpx.AsyncClient] = field(default_factory=list)
@@ -131,7 +131,7 @@ async def make_env(engine: AsyncEngine) -> AsyncIterator[MakeEnv]:
 
     async def make(providers: dict[str, Provider], **overrides: Any) -> Env:
         http = httpx.AsyncClient(timeout=5.0)
-        store = SqlClientStore(engine)
+        store = SqlLoginStore(engine)
         identities: list[ExternalIdentity] = []
         default = link_by_provider_subject(store)
 

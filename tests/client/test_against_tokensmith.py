@@ -28,7 +28,7 @@ from tokensmith.client import (
     ClientConfig,
     ExternalIdentity,
     OIDCProvider,
-    SqlClientStore,
+    SqlLoginStore,
     create_all,
     link_by_provider_subject,
 )
@@ -101,7 +101,7 @@ async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
             name="Alice Liddell",
         )
         assert client.client_secret is not None
-        store = SqlClientStore(engine)
+        store = SqlLoginStore(engine)
         link = link_by_provider_subject(store)
         found: list[ExternalIdentity] = []
 
@@ -226,18 +226,18 @@ async def test_upstream_tokens_call_userinfo_and_refresh_through_rotation(
     world: World, ua: httpx.AsyncClient
 ) -> None:
     await sign_in(ua, world)
-    session = await world.auth.service.get_session(ua.cookies.get("ts_session"))
+    session = await world.auth.sessions.load(ua.cookies.get("ts_session"))
     assert session is not None
     api = world.auth.api(session)
     userinfo = f"{world.issuer}/userinfo"
     first = await api.get(userinfo)
     assert first.status_code == 200
     assert first.json()["sub"] == world.user_id
-    before = await world.auth.service.load_upstream_tokens(session.user_id, "tokensmith")
+    before = await world.auth.vault.load(session.user_id, "tokensmith")
     world.clock.offset = 3600.0  # the stored access token now looks expired to the app
     second = await api.get(userinfo)
     assert second.status_code == 200
-    after = await world.auth.service.load_upstream_tokens(session.user_id, "tokensmith")
+    after = await world.auth.vault.load(session.user_id, "tokensmith")
     assert before is not None
     assert after is not None
     assert after.access_token != before.access_token

@@ -28,10 +28,74 @@ def test_all_is_curated_and_importable() -> None:
     assert len(set(names)) == len(names)
     for name in names:
         assert getattr(tokensmith.client, name) is not None
-    assert "KeyRing" not in names  # internals stay internal
-    assert {"ClientAuth", "ClientConfig", "github", "google", "oidc", "SqlClientStore"} <= set(
-        names
-    )
+    assert "CookieKeyRing" not in names  # internals stay internal
+    assert {
+        "ClientAuth",
+        "ClientConfig",
+        "github",
+        "google",
+        "oidc",
+        "SqlLoginStore",
+        "LoginStore",
+        "AppSessionStore",
+    } <= set(names)
+
+
+def test_deprecated_names_still_import_for_one_release() -> None:
+    """The names docs/client.md documented before the rename stay importable as aliases of the
+    new ones, outside ``__all__`` (so ``import *`` and the curated list show only the new)."""
+    renamed = {
+        "ClientStore": "LoginStore",
+        "SessionStore": "AppSessionStore",
+        "SqlClientStore": "SqlLoginStore",
+    }
+    assert tokensmith.client.__deprecated__ == renamed
+    for old, new in renamed.items():
+        assert getattr(tokensmith.client, old) is getattr(tokensmith.client, new)
+        assert old not in tokensmith.client.__all__
+    from tokensmith.client import SqlClientStore
+
+    assert SqlClientStore is tokensmith.client.SqlLoginStore
+
+
+def test_no_module_branches_on_the_provider_class() -> None:
+    """Provider differences live behind the ``Provider`` protocol: outside ``providers.py`` no
+    module of the toolkit mentions ``GitHubProvider`` or ``OIDCProvider`` in its code (type
+    annotations under ``TYPE_CHECKING`` aside)."""
+    concrete = {"GitHubProvider", "OIDCProvider"}
+    for path in SRC.glob("*.py"):
+        if path.stem in {"providers", "__init__"}:
+            continue
+        tree = ast.parse(path.read_text())
+        typing_only: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                typing_only.update(id(n) for n in ast.walk(node))
+            elif isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+                typing_only.update(id(n) for n in ast.walk(node.annotation))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+                typing_only.update(id(n) for n in ast.walk(node.returns))
+        used = {
+            node.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and node.id in concrete and id(node) not in typing_only
+        }
+        assert not used, f"{path.name} branches on {sorted(used)}"
+
+
+def test_the_parts_do_not_reach_up_into_the_login_flow() -> None:
+    """Data flows down: the app sessions, the upstream-token vault, the provider directory and
+    the providers never import the login flow or the router that use them."""
+    above = {"tokensmith.client.login", "tokensmith.client.router", "tokensmith.client.upstream"}
+    for name in ("sessions", "vault", "discovery", "providers", "flow", "storage"):
+        tree = ast.parse((SRC / f"{name}.py").read_text())
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not modules & above, name
 
 
 def test_only_the_router_knows_fastapi() -> None:

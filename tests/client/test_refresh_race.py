@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.client.conftest import APP, build_app, github_provider, login
 from tests.client.fake_github import FakeGitHub
-from tokensmith.client import ClientAuth, ClientConfig, ReloginRequired, SqlClientStore, create_all
+from tokensmith.client import ClientAuth, ClientConfig, ReloginRequired, SqlLoginStore, create_all
 
 Worker = ClientAuth
 MakeWorker = Callable[[], Awaitable[Worker]]
@@ -47,7 +47,7 @@ async def workers(
                 base_url=APP,
                 providers={"github": github_provider(fake_github)},
             )
-            return ClientAuth(config, store=SqlClientStore(engine), http=http)
+            return ClientAuth(config, store=SqlLoginStore(engine), http=http)
 
         yield make, engines
 
@@ -83,7 +83,7 @@ async def test_a_refresh_lost_to_another_worker_uses_its_tokens(
     assert response.json()["login"] == "alice"
     assert fake_github.refresh_requests == 2
     assert len(fake_github.refresh) == 1  # the provider holds a valid refresh token...
-    stored = await worker1.service.load_upstream_tokens(user_id, "github")
+    stored = await worker1.vault.load(user_id, "github")
     assert stored is not None  # ...and so do we: it is the one stored
     assert stored.refresh_token in fake_github.refresh
     for worker in (worker1, worker2):  # and both workers keep working without a new login
@@ -101,7 +101,7 @@ async def test_a_dead_refresh_token_is_deleted_when_nobody_replaced_it(
     fake_github.revoke_refresh_tokens()
     with pytest.raises(ReloginRequired):
         await worker2.api(user_id, "github").get("/user")
-    assert await worker1.service.load_upstream_tokens(user_id, "github") is None
+    assert await worker1.vault.load(user_id, "github") is None
 
 
 async def test_compare_and_delete_leaves_newer_tokens(
@@ -109,7 +109,7 @@ async def test_compare_and_delete_leaves_newer_tokens(
 ) -> None:
     make, _ = workers
     worker = await make()
-    store = worker.service.store
+    store = worker.vault.store
     await store.save_upstream_tokens("u1", "github", "sealed-old")
     await store.save_upstream_tokens("u1", "github", "sealed-new")  # another worker's write
     assert not await store.delete_upstream_tokens_if("u1", "github", sealed="sealed-old")

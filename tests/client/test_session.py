@@ -154,7 +154,7 @@ async def test_separate_frontend_gets_a_redirect_without_secrets(
 
 async def test_http_app_uses_plain_cookie_names(make_env: MakeEnv, fake_github: FakeGitHub) -> None:
     env = await make_env({"github": github_provider(fake_github)}, base_url="http://app.test")
-    start = await env.auth.service.start_login("github")
+    start = await env.auth.login.start_login("github")
     assert start.cookie_name.startswith("ts_tx_")
     assert env.auth.config.session_cookie_name == "ts_session"
     assert env.auth.config.secure is False

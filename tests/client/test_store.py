@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.client.conftest import APP, build_app, github_provider, login
 from tests.client.fake_github import FakeGitHub
 from tests.services import postgres_url
-from tokensmith.client import ClientAuth, ClientConfig, ExternalIdentity, SqlClientStore, create_all
+from tokensmith.client import ClientAuth, ClientConfig, ExternalIdentity, SqlLoginStore, create_all
 from tokensmith.client.models import SessionRecord
 from tokensmith.client.sqlalchemy_store import metadata
 
@@ -53,7 +53,7 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[SqlClientStore]:
+async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[SqlLoginStore]:
     if request.param == "postgres":
         url = request.getfixturevalue("pg_url")
     else:
@@ -62,7 +62,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[
     await create_all(engine)
     await create_all(engine)  # idempotent
     try:
-        yield SqlClientStore(engine)
+        yield SqlLoginStore(engine)
     finally:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
@@ -88,7 +88,7 @@ def test_tables_are_prefixed_on_their_own_metadata() -> None:
     assert all(name.startswith("ts_client_") for name in metadata.tables)
 
 
-async def test_identities(store: SqlClientStore) -> None:
+async def test_identities(store: SqlLoginStore) -> None:
     assert await store.find_user_by_identity("github", "42") is None
     user = await store.create_user(email="a@example.com", name="A")
     await store.link_identity(user, identity())
@@ -102,7 +102,7 @@ async def test_identities(store: SqlClientStore) -> None:
     assert await store.find_user_by_identity("google", "42") == other
 
 
-async def test_sessions(store: SqlClientStore) -> None:
+async def test_sessions(store: SqlLoginStore) -> None:
     record = SessionRecord(
         user_id="u1", provider="github", created_at=10.0, expires_at=20.0, id_token="sealed"
     )
@@ -120,7 +120,7 @@ async def test_sessions(store: SqlClientStore) -> None:
     assert await store.get_session("d3") is not None
 
 
-async def test_upstream_tokens(store: SqlClientStore) -> None:
+async def test_upstream_tokens(store: SqlLoginStore) -> None:
     assert await store.load_upstream_tokens("u1", "github") is None
     await store.save_upstream_tokens("u1", "github", "sealed-1")
     await store.save_upstream_tokens("u1", "github", "sealed-2")
@@ -131,7 +131,7 @@ async def test_upstream_tokens(store: SqlClientStore) -> None:
     assert await store.load_upstream_tokens("u1", "op") == "sealed-3"
 
 
-async def test_transactions_are_consumed_once(store: SqlClientStore) -> None:
+async def test_transactions_are_consumed_once(store: SqlLoginStore) -> None:
     assert await store.consume_transaction("t1", expires_at=100.0, now=0.0) is True
     assert await store.consume_transaction("t1", expires_at=100.0, now=1.0) is False
     assert await store.consume_transaction("t2", expires_at=300.0, now=200.0) is True
@@ -139,7 +139,7 @@ async def test_transactions_are_consumed_once(store: SqlClientStore) -> None:
     assert await store.consume_transaction("t1", expires_at=400.0, now=200.0) is True
 
 
-async def test_concurrent_consumption_has_one_winner(store: SqlClientStore) -> None:
+async def test_concurrent_consumption_has_one_winner(store: SqlLoginStore) -> None:
     results = await asyncio.gather(
         *(store.consume_transaction("race", expires_at=100.0, now=0.0) for _ in range(5)),
         return_exceptions=True,
@@ -149,7 +149,7 @@ async def test_concurrent_consumption_has_one_winner(store: SqlClientStore) -> N
 
 
 async def test_github_login_end_to_end_on_this_database(
-    store: SqlClientStore, fake_github: FakeGitHub
+    store: SqlLoginStore, fake_github: FakeGitHub
 ) -> None:
     http = httpx.AsyncClient(timeout=5.0)
     config = ClientConfig(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokensmith.client.crypto import KeyRing, SealedBox
+from tokensmith.client.crypto import CookieKeyRing, SealedBox
 from tokensmith.client.errors import InvalidIdToken, InvalidState
 from tokensmith.client.id_token import allowed_id_token_algs, at_hash, validate_id_token
 from tokensmith.client.transaction import (
@@ -23,7 +23,7 @@ from tokensmith.client.transaction import (
     transaction_cookie_name,
 )
 
-KEYS = KeyRing(b"k" * 32)
+KEYS = CookieKeyRing(b"k" * 32)
 
 
 def test_pkce_s256_matches_rfc7636_appendix_b() -> None:
@@ -76,7 +76,7 @@ def test_transaction_round_trip_and_failures() -> None:
         args.update(change)
         with pytest.raises(InvalidState):
             open_transaction(KEYS, **args)  # type: ignore[arg-type]
-    other = KeyRing(b"o" * 32)
+    other = CookieKeyRing(b"o" * 32)
     with pytest.raises(InvalidState):
         open_transaction(
             other,
@@ -97,7 +97,7 @@ def test_sealed_box_rejects_garbage() -> None:
     for garbage in ("", "!!!", "AAAA", sealed + "=", sealed[:-1]):
         assert box.open(garbage, b"aad") is None
     with pytest.raises(ValueError, match="32"):
-        KeyRing(b"short")
+        CookieKeyRing(b"short")
 
 
 @pytest.mark.parametrize(

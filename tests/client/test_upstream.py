@@ -67,12 +67,12 @@ async def test_tokens_encrypted_at_rest(make_env: MakeEnv, fake_github: FakeGitH
     assert access_token not in dump
     assert refresh_token not in dump
     user_id, provider, _sealed = rows[0]
-    tokens = await env.auth.service.load_upstream_tokens(user_id, provider)
+    tokens = await env.auth.vault.load(user_id, provider)
     assert tokens is not None
     assert tokens.access_token == access_token
     # sealed for this user and provider: under another user id it does not open
     await env.store.save_upstream_tokens("someone-else", provider, rows[0][2])
-    assert await env.auth.service.load_upstream_tokens("someone-else", provider) is None
+    assert await env.auth.vault.load("someone-else", provider) is None
 
 
 async def test_token_only_in_header_and_only_to_the_provider_api(

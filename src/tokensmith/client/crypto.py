@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["KeyRing", "SealedBox", "b64url", "b64url_decode"]
+__all__ = ["CookieKeyRing", "SealedBox", "b64url", "b64url_decode"]
 
 _NONCE = 12
 
@@ -68,8 +68,10 @@ class SealedBox:
             return None
 
 
-class KeyRing:
-    """Per-purpose keys derived from the application secret."""
+class CookieKeyRing:
+    """Per-purpose keys derived from the application secret: the transaction cookie, the session
+    cookie's digest and CSRF token, the sealed upstream tokens (not the authorization server's
+    signing-key ``KeyRing``)."""
 
     __slots__ = ("csrf_key", "digest_key", "tokens", "transactions")
 
@@ -82,7 +84,7 @@ class KeyRing:
         self.csrf_key = _derive(secret, b"tokensmith.client.csrf")
 
     def __repr__(self) -> str:
-        return "KeyRing(<keys hidden>)"
+        return "CookieKeyRing(<keys hidden>)"
 
     def digest(self, purpose: str, value: str) -> str:
         """HMAC-SHA256 of ``value``: how session ids and transaction ids are stored."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
@@ -36,9 +36,11 @@ from tokensmith.client.errors import (
     ProviderUnavailable,
 )
 from tokensmith.client.models import ExternalIdentity, UpstreamTokens
-from tokensmith.client.providers import GitHubProvider, OIDCProvider, Provider
 from tokensmith.client.transaction import LoginTransaction
 from tokensmith.resource._http import BoundedResponse, OutboundError, fetch
+
+if TYPE_CHECKING:  # the providers call these functions; only their types are needed here
+    from tokensmith.client.providers import GitHubProvider, OIDCProvider, Provider
 
 __all__ = [
     "ProviderMetadata",
@@ -133,9 +135,8 @@ def authorization_url(
     ]
     if tx.nonce is not None:
         params.append(("nonce", tx.nonce))
-    if isinstance(provider, OIDCProvider):
-        reserved = {k for k, _ in params}
-        params.extend((k, v) for k, v in provider.extra_authorize_params if k not in reserved)
+    reserved = {k for k, _ in params}
+    params.extend((k, v) for k, v in provider.extra_authorize_params if k not in reserved)
     endpoint = metadata.authorization_endpoint
     sep = "&" if urlsplit(endpoint).query else "?"
     return endpoint + sep + urlencode(params)

@@ -9,15 +9,135 @@ Two kinds exist:
   Connect Discovery 1.0 §4.3, RFC 8414 §3.3): the ``issuer`` in the document must equal the
   configured one byte for byte. :func:`google` is this with Google's issuer.
 
+Both implement the :class:`Provider` protocol: how the provider's endpoints are found
+(:meth:`Provider.discover`), who signed in (:meth:`Provider.identify`), where the user's access
+token may be sent (:meth:`Provider.api_urls`) and whether it speaks back-channel logout
+(:meth:`Provider.check_logout_token`). The login flow, the app sessions and the upstream-token
+vault ask the protocol and never branch on the provider's class.
+
 Scopes are minimal by default. Client secrets are hidden from ``repr``.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-__all__ = ["GitHubProvider", "OIDCProvider", "Provider", "github", "google", "oidc"]
+import httpx
+
+from tokensmith.client.errors import InvalidIdToken
+from tokensmith.client.flow import (
+    ProviderMetadata,
+    fetch_github_identity,
+    fetch_metadata,
+    fetch_userinfo,
+    github_metadata,
+    identity_from_claims,
+)
+from tokensmith.client.id_token import KeyLookup, allowed_id_token_algs, validate_id_token
+from tokensmith.client.logout_token import LogoutRequest, validate_logout_token
+from tokensmith.client.models import ExternalIdentity, UpstreamTokens
+
+__all__ = [
+    "GitHubProvider",
+    "KeysFor",
+    "OIDCProvider",
+    "Provider",
+    "SignedIn",
+    "github",
+    "google",
+    "oidc",
+]
+
+KeysFor = Callable[[str], KeyLookup]
+"""The signing keys published at a ``jwks_uri`` (the directory's cached JWKS lookup)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a callback's token response belongs to, and the ID token that said so (if any)."""
+
+    identity: ExternalIdentity
+    id_token: str | None = field(default=None, repr=False)
+
+
+class Provider(Protocol):
+    """What the client toolkit asks of a sign-in provider."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def client_secret(self) -> str: ...
+
+    @property
+    def scopes(self) -> tuple[str, ...]: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def timeout(self) -> float:
+        """The deadline of each call to the provider, body included."""
+        ...
+
+    @property
+    def openid(self) -> bool:
+        """OpenID Connect: a ``nonce`` in the request, an ID token in the answer, and an
+        ``id_token_hint`` for RP-initiated logout."""
+        ...
+
+    @property
+    def extra_authorize_params(self) -> tuple[tuple[str, str], ...]:
+        """Additional authorization-request parameters (never overriding the toolkit's own)."""
+        ...
+
+    @property
+    def discovery_ttl(self) -> float:
+        """How long the result of :meth:`discover` is kept."""
+        ...
+
+    @property
+    def discovery_failure_ttl(self) -> float:
+        """How long a failed :meth:`discover` is remembered before it is tried again."""
+        ...
+
+    async def discover(self, http: httpx.AsyncClient) -> ProviderMetadata:
+        """The provider's endpoints; raises :class:`ProviderUnavailable` when unusable."""
+        ...
+
+    async def identify(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        name: str,
+        metadata: ProviderMetadata,
+        token_response: dict[str, Any],
+        tokens: UpstreamTokens,
+        nonce: str | None,
+        keys_for: KeysFor,
+        now: float,
+    ) -> SignedIn:
+        """The verified identity behind a token response (after the code exchange)."""
+        ...
+
+    def api_urls(self, metadata: ProviderMetadata) -> tuple[str, ...]:
+        """Where the user's access token may be sent (RFC 9700 §4.9)."""
+        ...
+
+    async def check_logout_token(
+        self,
+        token: str,
+        *,
+        metadata: ProviderMetadata,
+        keys_for: KeysFor,
+        now: float,
+    ) -> tuple[LogoutRequest, float]:
+        """OpenID Connect Back-Channel Logout 1.0 §2.6: the validated logout request and until
+        when its ``jti`` must be refused a second time; :class:`InvalidIdToken` otherwise."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +174,58 @@ class GitHubProvider:
     def api_base_urls(self) -> tuple[str, ...]:
         return (self.api_url,)
 
+    @property
+    def openid(self) -> bool:
+        return False
+
+    @property
+    def extra_authorize_params(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    @property
+    def discovery_ttl(self) -> float:
+        """GitHub's endpoints are fixed below ``base_url``: nothing to discover again."""
+        return math.inf
+
+    @property
+    def discovery_failure_ttl(self) -> float:
+        return 0.0
+
+    async def discover(self, http: httpx.AsyncClient) -> ProviderMetadata:
+        """GitHub publishes no metadata; no outbound call."""
+        return github_metadata(self)
+
+    async def identify(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        name: str,
+        metadata: ProviderMetadata,
+        token_response: dict[str, Any],
+        tokens: UpstreamTokens,
+        nonce: str | None,
+        keys_for: KeysFor,
+        now: float,
+    ) -> SignedIn:
+        """No ID token: ``GET /user`` and ``GET /user/emails`` with the new access token."""
+        identity = await fetch_github_identity(
+            http, self, name=name, access_token=tokens.access_token
+        )
+        return SignedIn(identity=identity)
+
+    def api_urls(self, metadata: ProviderMetadata) -> tuple[str, ...]:
+        return self.api_base_urls
+
+    async def check_logout_token(
+        self,
+        token: str,
+        *,
+        metadata: ProviderMetadata,
+        keys_for: KeysFor,
+        now: float,
+    ) -> tuple[LogoutRequest, float]:
+        raise InvalidIdToken("GitHub has no back-channel logout")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OIDCProvider:
@@ -87,8 +259,83 @@ class OIDCProvider:
         if "openid" not in self.scopes:
             raise ValueError("an OpenID Connect provider needs the 'openid' scope")
 
+    @property
+    def openid(self) -> bool:
+        return True
 
-Provider = GitHubProvider | OIDCProvider
+    async def discover(self, http: httpx.AsyncClient) -> ProviderMetadata:
+        """Discovery with the issuer pinned (OpenID Connect Discovery 1.0 §4.3)."""
+        return await fetch_metadata(http, self)
+
+    async def identify(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        name: str,
+        metadata: ProviderMetadata,
+        token_response: dict[str, Any],
+        tokens: UpstreamTokens,
+        nonce: str | None,
+        keys_for: KeysFor,
+        now: float,
+    ) -> SignedIn:
+        """The ID token (OpenID Connect Core §3.1.3.7), then UserInfo when the ID token carries
+        no ``email`` (its ``sub`` must match, §5.3.2)."""
+        raw = token_response.get("id_token")
+        id_token = raw if isinstance(raw, str) else None
+        if id_token is None or nonce is None or metadata.jwks_uri is None:
+            raise InvalidIdToken("token response without an id_token")
+        claims = await validate_id_token(
+            id_token,
+            get_key=keys_for(metadata.jwks_uri),
+            issuer=metadata.issuer,
+            client_id=self.client_id,
+            nonce=nonce,
+            allowed_algs=allowed_id_token_algs(
+                metadata.id_token_algs_advertised, self.id_token_algs
+            ),
+            now=now,
+            leeway=self.clock_skew,
+            max_age=self.max_id_token_age,
+            access_token=tokens.access_token,
+        )
+        userinfo: dict[str, Any] | None = None
+        if "email" not in claims and metadata.userinfo_endpoint is not None:
+            userinfo = await fetch_userinfo(http, self, metadata, tokens.access_token)
+        identity = identity_from_claims(
+            claims, name=name, issuer=metadata.issuer, userinfo=userinfo
+        )
+        return SignedIn(identity=identity, id_token=id_token)
+
+    def api_urls(self, metadata: ProviderMetadata) -> tuple[str, ...]:
+        """The configured ``api_base_urls`` and the UserInfo endpoint."""
+        if metadata.userinfo_endpoint:
+            return (*self.api_base_urls, metadata.userinfo_endpoint)
+        return self.api_base_urls
+
+    async def check_logout_token(
+        self,
+        token: str,
+        *,
+        metadata: ProviderMetadata,
+        keys_for: KeysFor,
+        now: float,
+    ) -> tuple[LogoutRequest, float]:
+        if metadata.jwks_uri is None:
+            raise InvalidIdToken("provider has no jwks_uri")
+        request = await validate_logout_token(
+            token,
+            get_key=keys_for(metadata.jwks_uri),
+            issuer=metadata.issuer,
+            client_id=self.client_id,
+            allowed_algs=allowed_id_token_algs(
+                metadata.id_token_algs_advertised, self.id_token_algs
+            ),
+            now=now,
+            leeway=self.clock_skew,
+        )
+        # §2.4 jti: remembered until the token could no longer pass validation
+        return request, request.exp + self.clock_skew
 
 
 def github(

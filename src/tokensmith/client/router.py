@@ -24,6 +24,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from tokensmith.client.config import ClientConfig
+from tokensmith.client.crypto import CookieKeyRing
+from tokensmith.client.discovery import JWKSFactory, ProviderDirectory
 from tokensmith.client.errors import (
     CSRFError,
     LoginError,
@@ -32,11 +34,13 @@ from tokensmith.client.errors import (
     TemporaryFailure,
     UnknownProvider,
 )
-from tokensmith.client.login import ActiveSession, JWKSFactory, LoginService
+from tokensmith.client.login import LoginFlow, link_by_provider_subject
 from tokensmith.client.models import FindOrCreateUser
 from tokensmith.client.pages import PAGE_HEADERS, render_error_page
-from tokensmith.client.storage import ClientStore
+from tokensmith.client.sessions import ActiveSession, AppSessions
+from tokensmith.client.storage import LoginStore
 from tokensmith.client.upstream import ProviderAPI
+from tokensmith.client.vault import UpstreamTokenVault
 
 __all__ = ["ClientAuth", "create_auth_router"]
 
@@ -50,35 +54,49 @@ class ClientAuth:
     """The client toolkit wired into FastAPI.
 
     ``http`` is the app's :class:`httpx.AsyncClient` (owned by the app's lifespan, which closes it);
-    ``store`` implements :class:`~tokensmith.client.ClientStore`; ``find_or_create_user`` is the
+    ``store`` implements :class:`~tokensmith.client.LoginStore`; ``find_or_create_user`` is the
     identity-linking hook (default: link by provider and subject only).
+
+    The parts, one concern each: ``providers`` (:class:`ProviderDirectory`), ``sessions``
+    (:class:`AppSessions`), ``vault`` (:class:`UpstreamTokenVault`) and ``login``
+    (:class:`LoginFlow`, which uses the other three).
     """
 
     def __init__(
         self,
         config: ClientConfig,
         *,
-        store: ClientStore,
+        store: LoginStore,
         http: httpx.AsyncClient,
         find_or_create_user: FindOrCreateUser | None = None,
         clock: Callable[[], float] = time.time,
         jwks_factory: JWKSFactory | None = None,
     ) -> None:
         self.config = config
-        self.service = LoginService(
+        keys = CookieKeyRing(config.secret_key)
+        self.providers = ProviderDirectory(
+            config, http=http, clock=clock, jwks_factory=jwks_factory
+        )
+        self.sessions = AppSessions(config, store=store, keys=keys, clock=clock)
+        self.vault = UpstreamTokenVault(
+            store=store, keys=keys, providers=self.providers, http=http, clock=clock
+        )
+        self.login = LoginFlow(
             config,
-            store=store,
-            http=http,
-            find_or_create_user=find_or_create_user,
+            keys=keys,
+            providers=self.providers,
+            sessions=self.sessions,
+            vault=self.vault,
+            transactions=store,
+            find_or_create_user=find_or_create_user or link_by_provider_subject(store),
             clock=clock,
-            jwks_factory=jwks_factory,
         )
         self.router = self._build_router()
 
     # dependencies for the app -----------------------------------------------------------------
     async def optional_session(self, request: Request) -> ActiveSession | None:
         """FastAPI dependency: the signed-in session, or ``None``."""
-        return await self.service.get_session(request.cookies.get(self.config.session_cookie_name))
+        return await self.sessions.load(request.cookies.get(self.config.session_cookie_name))
 
     async def require_session(self, request: Request) -> ActiveSession:
         """FastAPI dependency: the signed-in session, or 401."""
@@ -91,11 +109,11 @@ class ClientAuth:
         """Call the provider's API as this user (tokens refreshed as needed)."""
         if isinstance(session, ActiveSession):
             return ProviderAPI(
-                self.service, user_id=session.user_id, provider=provider or session.provider
+                self.vault, user_id=session.user_id, provider=provider or session.provider
             )
         if provider is None:
             raise ValueError("provider is required with a user id")
-        return ProviderAPI(self.service, user_id=session, provider=provider)
+        return ProviderAPI(self.vault, user_id=session, provider=provider)
 
     # responses --------------------------------------------------------------------------------
     def error_response(self, exc: LoginError, *, clear: tuple[str, ...] = ()) -> HTMLResponse:
@@ -146,7 +164,8 @@ class ClientAuth:
     # routes -----------------------------------------------------------------------------------
     def _build_router(self) -> APIRouter:
         router = APIRouter(prefix=self.config.route_prefix, tags=["auth"])
-        service = self.service
+        login_flow = self.login
+        sessions = self.sessions
         config = self.config
         Session = Annotated[ActiveSession | None, Depends(self.optional_session)]
 
@@ -178,9 +197,9 @@ class ClientAuth:
                 if len(body) <= _MAX_FORM:
                     form = dict(parse_qsl(body.decode("latin-1")))
                     token = form.get("csrf_token")
-            if not self._same_origin(request) or not service.check_csrf(session, token):
+            if not self._same_origin(request) or not sessions.check_csrf(session, token):
                 return self.error_response(CSRFError("logout without a valid CSRF token"))
-            target = await service.logout(session)
+            target = await login_flow.logout(session)
             response = RedirectResponse(target, status_code=303, headers=_NO_STORE)
             self._delete_cookie(response, config.session_cookie_name)
             return response
@@ -193,7 +212,7 @@ class ClientAuth:
                 token = dict(parse_qsl(body.decode("latin-1"))).get("logout_token")
             headers = {"Cache-Control": "no-store"}
             try:
-                await service.backchannel_logout(provider, token)
+                await login_flow.backchannel_logout(provider, token)
             except LoginError as exc:
                 logger.warning("back-channel logout refused: %s", exc.detail)
                 status = 404 if isinstance(exc, UnknownProvider) else 400
@@ -207,7 +226,7 @@ class ClientAuth:
         @router.get("/{provider}/login")
         async def login(provider: str, request: Request) -> Response:
             try:
-                start = await service.start_login(
+                start = await login_flow.start_login(
                     provider, return_to=request.query_params.get("next")
                 )
             except LoginError as exc:
@@ -222,14 +241,14 @@ class ClientAuth:
         @router.get("/{provider}/callback")
         async def callback(provider: str, request: Request) -> Response:
             params = _single_valued(request)
-            tx_cookie = service.transaction_cookie_for(params.get("state") if params else None)
+            tx_cookie = login_flow.transaction_cookie_for(params.get("state") if params else None)
             clear = (tx_cookie,) if tx_cookie else ()
             if params is None:
                 return self.error_response(
                     LoginError("duplicated parameters in the callback"), clear=clear
                 )
             try:
-                result = await service.finish_login(
+                result = await login_flow.finish_login(
                     provider,
                     params,
                     request.cookies,
@@ -285,7 +304,7 @@ def _single_valued(request: Request) -> dict[str, str] | None:
 def create_auth_router(
     config: ClientConfig,
     *,
-    store: ClientStore,
+    store: LoginStore,
     http: httpx.AsyncClient,
     find_or_create_user: FindOrCreateUser | None = None,
     **kwargs: Any,

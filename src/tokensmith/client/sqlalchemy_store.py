@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.client.models import ExternalIdentity, SessionRecord
 
-__all__ = ["SqlClientStore", "create_all", "metadata"]
+__all__ = ["SqlClientStore", "SqlLoginStore", "create_all", "metadata"]
 
 metadata = MetaData()
 
@@ -96,7 +96,7 @@ async def create_all(engine: AsyncEngine) -> None:
         await conn.run_sync(metadata.create_all)
 
 
-class SqlClientStore:
+class SqlLoginStore:
     """All client-toolkit stores on one :class:`~sqlalchemy.ext.asyncio.AsyncEngine`.
 
     The ``id_token`` kept for RP-initiated logout is stored sealed by the toolkit like the upstream
@@ -264,3 +264,7 @@ def _jsonable(claims: Mapping[str, Any]) -> dict[str, Any]:
     """Claims as plain JSON (drops anything json cannot encode)."""
     result: dict[str, Any] = json.loads(json.dumps(dict(claims), default=str))
     return result
+
+
+# Deprecated name (documented until this release; removed in the next one).
+SqlClientStore = SqlLoginStore

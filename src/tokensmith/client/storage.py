@@ -11,7 +11,15 @@ from typing import Protocol
 
 from tokensmith.client.models import ExternalIdentity, SessionRecord
 
-__all__ = ["ClientStore", "IdentityStore", "SessionStore", "TransactionStore", "UpstreamTokenStore"]
+__all__ = [
+    "AppSessionStore",
+    "ClientStore",
+    "IdentityStore",
+    "LoginStore",
+    "SessionStore",
+    "TransactionStore",
+    "UpstreamTokenStore",
+]
 
 
 class IdentityStore(Protocol):
@@ -26,7 +34,9 @@ class IdentityStore(Protocol):
         ...
 
 
-class SessionStore(Protocol):
+class AppSessionStore(Protocol):
+    """The app's own server-side sessions (not the authorization server's browser sessions)."""
+
     async def create_session(self, digest: str, record: SessionRecord) -> None: ...
 
     async def get_session(self, digest: str) -> SessionRecord | None: ...
@@ -61,5 +71,11 @@ class TransactionStore(Protocol):
         ...
 
 
-class ClientStore(IdentityStore, SessionStore, UpstreamTokenStore, TransactionStore, Protocol):
-    """Everything the toolkit needs, in one object."""
+class LoginStore(IdentityStore, AppSessionStore, UpstreamTokenStore, TransactionStore, Protocol):
+    """Everything the client toolkit stores for signing people in, in one object (not the
+    authorization server's ``ClientStore`` of registered OAuth clients)."""
+
+
+# Deprecated names (documented until this release; removed in the next one).
+SessionStore = AppSessionStore
+ClientStore = LoginStore

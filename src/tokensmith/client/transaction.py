@@ -23,7 +23,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from tokensmith.client.crypto import KeyRing
+from tokensmith.client.crypto import CookieKeyRing
 from tokensmith.client.errors import InvalidState
 from tokensmith.core.pkce import s256
 
@@ -74,13 +74,13 @@ def code_challenge(verifier: str) -> str:
     return s256(verifier)
 
 
-def transaction_cookie_name(keys: KeyRing, state: str, *, secure: bool) -> str:
+def transaction_cookie_name(keys: CookieKeyRing, state: str, *, secure: bool) -> str:
     """``__Host-ts_tx_<digest of state>`` (the prefix only over https)."""
     prefix = "__Host-" if secure else ""
     return f"{prefix}ts_tx_{keys.digest('tx-cookie', state)[:22]}"
 
 
-def seal_transaction(keys: KeyRing, tx: LoginTransaction, cookie_name: str) -> str:
+def seal_transaction(keys: CookieKeyRing, tx: LoginTransaction, cookie_name: str) -> str:
     payload = {
         "p": tx.provider,
         "s": tx.state,
@@ -94,7 +94,7 @@ def seal_transaction(keys: KeyRing, tx: LoginTransaction, cookie_name: str) -> s
 
 
 def open_transaction(
-    keys: KeyRing,
+    keys: CookieKeyRing,
     *,
     cookie_name: str,
     cookie_value: str | None,

@@ -44,7 +44,7 @@ from tokensmith.client import (
     Provider,
     ProviderUnavailable,
     ReloginRequired,
-    SqlClientStore,
+    SqlLoginStore,
     create_all,
     github,
     link_by_provider_subject,
@@ -95,7 +95,7 @@ class ApiUnavailable(Exception):
 
 def create_web(config: CloudDocsWebConfig, *, clock: Callable[[], float] = time.time) -> FastAPI:
     engine: AsyncEngine = create_async_engine(f"sqlite+aiosqlite:///{config.database_path}")
-    store = SqlClientStore(engine)
+    store = SqlLoginStore(engine)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     providers: dict[str, Provider] = {
         PROVIDER: OIDCProvider(
