@@ -15,7 +15,8 @@ def test_web_login_consent_create_read_logout(world: World, page: Page) -> None:
     page.get_by_role("link", name="Sign in with tokensmith").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(world.urls.issuer)}/login\?"))
     world.sign_in(page)
-    expect(page.get_by_text("CloudDocs asks to:")).to_be_visible()
+    # the consent page names the API the client asks for, then what it may do there
+    expect(page.locator("p.lead")).to_contain_text("CloudDocs asks to use CloudDocs API")
     expect(page.get_by_text("Create, change and delete your documents.")).to_be_visible()
     world.consent(page)
 
@@ -72,7 +73,7 @@ def test_second_client_reuses_the_sso_session_without_a_password(world: World, p
     page.goto(world.urls.spa)
     page.get_by_role("button", name="Sign in with tokensmith").click()
     # straight to the consent of the second client: no sign-in form
-    expect(page.get_by_text("CloudDocs SPA asks to:")).to_be_visible()
+    expect(page.locator("p.lead")).to_contain_text("CloudDocs SPA asks to use CloudDocs API")
     world.consent(page)
     expect(page).to_have_url(f"{world.urls.spa}/")
     expect(page.locator("#user-name")).to_have_text("Demo User")
