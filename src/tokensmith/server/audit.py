@@ -1,4 +1,5 @@
-"""Writes audit events to ``ts_audit_events`` in the background.
+"""Writes audit events to ``ts_audit_events`` in the background (the INSERT is
+``storage.sqlalchemy.audit``).
 
 ``emit`` only puts the event on a bounded queue (never blocks a response); a task inserts them in
 batches. A full queue drops events and counts them (logged), rather than slowing sign-ins down.
@@ -9,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.core.audit import AuditEvent
-from tokensmith.storage.sqlalchemy import tables as t
+from tokensmith.storage.sqlalchemy.audit import insert_audit_events
 
 log = logging.getLogger("tokensmith.audit")
 
@@ -51,21 +50,7 @@ class AuditWriter:
 
     async def _write(self, events: list[AuditEvent]) -> None:
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(t.audit_events),
-                    [
-                        {
-                            "at": e.at,
-                            "event": e.event,
-                            "client_id": e.client_id,
-                            "user_id": e.user_id,
-                            "address": e.address,
-                            "detail": json.dumps(e.detail, separators=(",", ":")),
-                        }
-                        for e in events
-                    ],
-                )
+            await insert_audit_events(self.engine, events)
         except Exception:
             log.exception("could not store %d audit events", len(events))
 
