@@ -21,7 +21,6 @@ from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.server import AuthorizationServer
-from tokensmith.server.audit import AuditWriter
 from tokensmith.server.browser import Cookies
 from tokensmith.server.pages import Pages
 from tokensmith.server.ratelimit import RateLimiter
@@ -29,6 +28,7 @@ from tokensmith.settings import Settings
 from tokensmith.storage import redis as redis_storage
 from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy import keystore, migrate
+from tokensmith.storage.sqlalchemy.audit import AuditWriter
 from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import prune
 
