@@ -35,7 +35,7 @@ import httpx
 from tokensmith.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    pass
 
 #: OWASP Password Storage Cheat Sheet, argon2id: equivalent minimum (memory KiB, iterations)
 #: pairs (parallelism 1); plus RFC 9106 §4's first recommended profile (2 GiB, t=1). RFC 9106's
@@ -357,7 +357,7 @@ async def check_database(settings: Settings, report: Report, *, now: int) -> Non
             ),
         )
         if kek is not None:
-            clear = await _keys_in_clear(engine)
+            clear = await keystore.kids_in_clear(engine)
             report.check(
                 "signing-keys-encrypted",
                 None
@@ -372,18 +372,6 @@ async def check_database(settings: Settings, report: Report, *, now: int) -> Non
             )
     finally:
         await engine.dispose()
-
-
-async def _keys_in_clear(engine: AsyncEngine) -> list[str]:
-    from sqlalchemy import select
-
-    from tokensmith.core.keys import is_encrypted
-    from tokensmith.storage.sqlalchemy import tables as t
-
-    k = t.signing_keys
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(k.c.kid, k.c.private_key))).all()
-    return [row.kid for row in rows if not is_encrypted(row.private_key)]
 
 
 def _file_mode(path: str) -> Finding | None:

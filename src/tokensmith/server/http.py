@@ -21,7 +21,7 @@ from tokensmith.core.params import check_form_content_type, parse_params
 
 if TYPE_CHECKING:
     from tokensmith.core.ports import Stores
-    from tokensmith.storage.sqlalchemy.stores import Database, SqlStores
+    from tokensmith.storage.compose import Database, RequestStores
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -130,10 +130,10 @@ class LazyStores:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._context: AbstractAsyncContextManager[SqlStores] | None = None
-        self._stores: SqlStores | None = None
+        self._context: AbstractAsyncContextManager[RequestStores] | None = None
+        self._stores: RequestStores | None = None
 
-    async def open(self) -> SqlStores:
+    async def open(self) -> RequestStores:
         if self._stores is None:
             context = self._db.transaction()
             self._stores = await context.__aenter__()

@@ -13,10 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.admin import grant_grace, invalidation_channel
@@ -25,15 +21,16 @@ from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.server import AuthorizationServer
-from tokensmith.server.audit import AuditWriter
 from tokensmith.server.browser import Cookies
 from tokensmith.server.pages import Pages
 from tokensmith.server.ratelimit import RateLimiter
 from tokensmith.settings import Settings
+from tokensmith.storage import redis as redis_storage
+from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy import keystore, migrate
+from tokensmith.storage.sqlalchemy.audit import AuditWriter
 from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import prune
-from tokensmith.storage.sqlalchemy.stores import Database, Ephemeral
 
 log = logging.getLogger("tokensmith.server")
 
@@ -124,25 +121,15 @@ class Runtime:
         reconnects with back-off, and the cache's TTL bounds staleness meanwhile."""
         if self.db.ephemeral is None:
             return
-        redis = self.db.ephemeral.redis
-        delay = 1.0
-        while True:
-            try:
-                async with redis.pubsub() as pubsub:
-                    await pubsub.subscribe(invalidation_channel(self.settings))
-                    delay = 1.0
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        kind, _, key = str(message["data"]).partition(":")
-                        cache = self.server.client_cache if kind == "client" else None
-                        if kind == "api":
-                            self.server.api_cache.invalidate(key)
-                        elif cache is not None:
-                            cache.invalidate(key)
-            except RedisError:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        await redis_storage.follow_invalidations(
+            self.db.ephemeral.redis, invalidation_channel(self.settings), self._invalidate
+        )
+
+    def _invalidate(self, kind: str, key: str) -> None:
+        if kind == "api":
+            self.server.api_cache.invalidate(key)
+        elif kind == "client":
+            self.server.client_cache.invalidate(key)
 
     async def prune_forever(self) -> None:
         """Prune expired rows every ``prune_interval`` seconds (all processes may do it: the
@@ -189,19 +176,8 @@ def make_redis(settings: Settings) -> Redis | None:
     is down starts, answers 503 where Redis is needed, and recovers when it returns."""
     if settings.redis_url is None:
         return None
-    return Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        # a pooled connection that Redis closed (a restart) fails its next command, and a Redis
-        # that is still loading its data answers LOADING (a ConnectionError too): retry on a
-        # fresh connection with a short back-off. Not on timeouts: the command may have run
-        # (a code consumed twice would look like a replay).
-        retry=Retry(
-            ExponentialBackoff(cap=0.5, base=0.05), 3, supported_errors=(RedisConnectionError,)
-        ),
-        decode_responses=True,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=30,
+    return redis_storage.connect(
+        settings.redis_url.get_secret_value(), timeout=settings.redis_timeout
     )
 
 
@@ -212,19 +188,8 @@ def required_algs(settings: Settings) -> tuple[str, ...]:
 
 
 async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyRing:
-    """Load the signing keys; generate one for each needed algorithm that has none active.
-
-    Processes that start together must not each make their own keys: the check and the
-    generation run under a lock (a PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE``), and
-    the keys are read again inside it.
-    """
-    kek = settings.kek()
-    ring = KeyRing(await keystore.load_keys(engine, kek=kek))
-    if all(ring.has_active(alg, now) for alg in required_algs(settings)):
-        return ring
-    async with keystore.key_lock(engine) as conn:
-        ring = KeyRing(await keystore.load_keys(conn, kek=kek))
-        for alg in required_algs(settings):
-            if not ring.has_active(alg, now):
-                await keystore.insert_key(conn, alg=alg, now=now, activates_at=now, kek=kek)
-    return KeyRing(await keystore.load_keys(engine, kek=kek))
+    """Load the signing keys; generate one for each needed algorithm that has none active
+    (under a lock, so that processes starting together do not each make their own)."""
+    return await keystore.ensure_keys(
+        engine, algs=required_algs(settings), kek=settings.kek(), now=now
+    )

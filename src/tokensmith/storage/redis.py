@@ -1,6 +1,7 @@
 """Short-lived state in Redis (``TOKENSMITH_REDIS_URL``): authorization codes, login/consent
 transactions, the client-assertion ``jti`` replay cache, the JWT deny-list and the login attempt
-counters (each reservation one Lua script).
+counters (each reservation one Lua script); and the connection itself and the pub/sub channel on
+which admin changes invalidate the servers' client/API caches.
 
 Every key expires with the value it holds, so Redis needs no pruning. Consuming a code is one
 atomic Lua script (``GET`` + ``DEL`` + tombstone), so of concurrent redemptions across any number
@@ -11,14 +12,62 @@ and nothing half-written remains (codes are only ever created or consumed whole)
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from tokensmith.core.models import AuthorizationCode, AuthorizationRequest, Interaction
 from tokensmith.core.throttle import BackoffPolicy, FailureCount, Reservation
+
+
+def connect(url: str, *, timeout: float) -> Redis:
+    """The Redis client for ``url``; connections are made lazily, so a server whose Redis is
+    down starts, answers 503 where Redis is needed, and recovers when it returns."""
+    return Redis.from_url(
+        url,
+        # a pooled connection that Redis closed (a restart) fails its next command, and a Redis
+        # that is still loading its data answers LOADING (a ConnectionError too): retry on a
+        # fresh connection with a short back-off. Not on timeouts: the command may have run
+        # (a code consumed twice would look like a replay).
+        retry=Retry(
+            ExponentialBackoff(cap=0.5, base=0.05), 3, supported_errors=(RedisConnectionError,)
+        ),
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+async def follow_invalidations(
+    redis: Redis, channel: str, invalidate: Callable[[str, str], None]
+) -> None:
+    """Call ``invalidate(kind, key)`` for every ``kind:key`` message published on ``channel``
+    (an admin changed a client or an API), forever; reconnects with back-off (1 s doubling up
+    to 30 s) when Redis is unreachable."""
+    delay = 1.0
+    while True:
+        try:
+            async with redis.pubsub() as pubsub:
+                await pubsub.subscribe(channel)
+                delay = 1.0
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    kind, _, key = str(message["data"]).partition(":")
+                    invalidate(kind, key)
+        except RedisError:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
 
 TOMBSTONE_TTL = 3600
 """How long a consumed code is remembered, so that a replay revokes what it issued."""

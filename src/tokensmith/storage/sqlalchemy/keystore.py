@@ -15,10 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokensmith.core.keys import (
+    KeyRing,
     SigningKey,
     decode_private_key,
     encode_private_key,
     generate_private_key,
+    is_encrypted,
     public_jwk,
 )
 from tokensmith.storage.sqlalchemy import tables as t
@@ -79,6 +81,35 @@ async def load_keys(
         )
         for row in rows
     ]
+
+
+async def ensure_keys(
+    engine: AsyncEngine, *, algs: tuple[str, ...], kek: bytes | None, now: int
+) -> KeyRing:
+    """Load the signing keys; generate one for each of ``algs`` that has none active.
+
+    Processes that start together must not each make their own keys: the check and the
+    generation run under a lock (a PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE``), and
+    the keys are read again inside it.
+    """
+    ring = KeyRing(await load_keys(engine, kek=kek))
+    if all(ring.has_active(alg, now) for alg in algs):
+        return ring
+    async with key_lock(engine) as conn:
+        ring = KeyRing(await load_keys(conn, kek=kek))
+        for alg in algs:
+            if not ring.has_active(alg, now):
+                await insert_key(conn, alg=alg, now=now, activates_at=now, kek=kek)
+    return KeyRing(await load_keys(engine, kek=kek))
+
+
+async def kids_in_clear(engine: AsyncEngine) -> list[str]:
+    """The ``kid`` of every stored private key that is not encrypted with a key-encryption key
+    (``tokensmith doctor`` reports them when one is configured)."""
+    k = t.signing_keys
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(k.c.kid, k.c.private_key))).all()
+    return [row.kid for row in rows if not is_encrypted(row.private_key)]
 
 
 async def add_key(

@@ -1,8 +1,9 @@
-"""Writes audit events to ``ts_audit_events`` in the background.
+"""The audit trail in ``ts_audit_events``, written in the background.
 
-``emit`` only puts the event on a bounded queue (never blocks a response); a task inserts them in
-batches. A full queue drops events and counts them (logged), rather than slowing sign-ins down.
-On shutdown the queue is flushed.
+``AuditWriter.emit`` (the hook core calls) only puts the event on a bounded queue (never blocks a
+response); a task inserts them in batches, one transaction each (``insert_audit_events``). A
+full queue drops events and counts them (logged), rather than slowing sign-ins down. On shutdown
+the queue is flushed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +21,25 @@ from tokensmith.core.audit import AuditEvent
 from tokensmith.storage.sqlalchemy import tables as t
 
 log = logging.getLogger("tokensmith.audit")
+
+
+async def insert_audit_events(engine: AsyncEngine, events: Sequence[AuditEvent]) -> None:
+    """Store ``events`` in one transaction (all or none)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(t.audit_events),
+            [
+                {
+                    "at": e.at,
+                    "event": e.event,
+                    "client_id": e.client_id,
+                    "user_id": e.user_id,
+                    "address": e.address,
+                    "detail": json.dumps(e.detail, separators=(",", ":")),
+                }
+                for e in events
+            ],
+        )
 
 
 class AuditWriter:
@@ -51,21 +72,7 @@ class AuditWriter:
 
     async def _write(self, events: list[AuditEvent]) -> None:
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(t.audit_events),
-                    [
-                        {
-                            "at": e.at,
-                            "event": e.event,
-                            "client_id": e.client_id,
-                            "user_id": e.user_id,
-                            "address": e.address,
-                            "detail": json.dumps(e.detail, separators=(",", ":")),
-                        }
-                        for e in events
-                    ],
-                )
+            await insert_audit_events(self.engine, events)
         except Exception:
             log.exception("could not store %d audit events", len(events))
 

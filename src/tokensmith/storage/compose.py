@@ -1,0 +1,143 @@
+"""Where the stores of a request are put together: the one place that decides, per concern,
+whether it lives in SQL or in Redis.
+
+Without Redis every concern is in SQL. With Redis (``TOKENSMITH_REDIS_URL``), the short-lived
+ones — authorization codes, login/consent interactions, client-assertion ``jti``s, the JWT
+deny-list and the login attempt counters — live there (``storage/redis.py``), shared by every
+process; everything else stays in SQL, in the request's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tokensmith.storage.redis import (
+    RedisAssertionJtiStore,
+    RedisCodeStore,
+    RedisDenyList,
+    RedisInteractionStore,
+    RedisLoginFailureStore,
+)
+from tokensmith.storage.sqlalchemy.apis import SqlApiStore
+from tokensmith.storage.sqlalchemy.assertion_jtis import SqlAssertionJtiStore
+from tokensmith.storage.sqlalchemy.clients import SqlClientStore
+from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
+from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
+from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
+from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
+from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
+from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
+from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
+from tokensmith.storage.sqlalchemy.users import SqlUserStore
+
+
+class Ephemeral:
+    """The Redis-backed stores for short-lived state, shared by every request."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.codes = RedisCodeStore(redis, prefix)
+        self.interactions = RedisInteractionStore(redis, prefix)
+        self.assertion_jtis = RedisAssertionJtiStore(redis, prefix)
+        self.denylist = RedisDenyList(redis, prefix)
+        self.login_failures = RedisLoginFailureStore(redis, prefix)
+
+
+class RequestStores:
+    """All stores of one request (``core.ports.Stores``): the SQL ones on one connection, inside
+    one transaction, and the Redis ones when configured. Built by ``build_stores``."""
+
+    __slots__ = (
+        "_conn",
+        "access_tokens",
+        "apis",
+        "assertion_jtis",
+        "clients",
+        "codes",
+        "consents",
+        "grants",
+        "interactions",
+        "login_failures",
+        "refresh_tokens",
+        "sessions",
+        "users",
+    )
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        *,
+        codes: SqlCodeStore | RedisCodeStore,
+        interactions: SqlInteractionStore | RedisInteractionStore,
+        assertion_jtis: SqlAssertionJtiStore | RedisAssertionJtiStore,
+        access_tokens: SqlAccessTokenStore,
+        login_failures: SqlLoginFailureStore | RedisLoginFailureStore,
+    ) -> None:
+        self._conn = conn
+        self.apis = SqlApiStore(conn)
+        self.clients = SqlClientStore(conn)
+        self.users = SqlUserStore(conn)
+        self.grants = SqlGrantStore(conn)
+        self.refresh_tokens = SqlRefreshTokenStore(conn)
+        self.consents = SqlConsentStore(conn)
+        self.sessions = SqlSessionStore(conn)
+        self.codes = codes
+        self.interactions = interactions
+        self.assertion_jtis = assertion_jtis
+        self.access_tokens = access_tokens
+        self.login_failures = login_failures
+
+    async def commit(self) -> None:
+        await self._conn.commit()
+        await self._conn.begin()
+
+
+def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestStores:
+    """The stores of one request on ``conn``: the SQL-or-Redis choice for every concern."""
+    if ephemeral is None:
+        return RequestStores(
+            conn,
+            codes=SqlCodeStore(conn),
+            interactions=SqlInteractionStore(conn),
+            assertion_jtis=SqlAssertionJtiStore(conn),
+            access_tokens=SqlAccessTokenStore(conn),
+            login_failures=SqlLoginFailureStore(conn),
+        )
+    return RequestStores(
+        conn,
+        codes=ephemeral.codes,
+        interactions=ephemeral.interactions,
+        assertion_jtis=ephemeral.assertion_jtis,
+        access_tokens=SqlAccessTokenStore(conn, ephemeral.denylist),
+        login_failures=ephemeral.login_failures,
+    )
+
+
+class Database:
+    """The engine and the unit of work: ``async with db.transaction() as stores``.
+
+    With ``ephemeral`` (Redis), codes, interactions, assertion jtis, the JWT deny-list and the
+    login attempt counters live there; everything else in SQL.
+    """
+
+    def __init__(self, engine: AsyncEngine, ephemeral: Ephemeral | None = None) -> None:
+        self.engine = engine
+        self.ephemeral = ephemeral
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[RequestStores]:
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            try:
+                yield build_stores(conn, self.ephemeral)
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

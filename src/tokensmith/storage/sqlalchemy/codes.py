@@ -1,0 +1,67 @@
+"""Authorization codes (RFC 6749 §4.1.2) in SQL: consuming one is a single
+``UPDATE ... WHERE consumed_at IS NULL RETURNING``, so of concurrent redemptions exactly one wins,
+and the consumed row stays (until pruned) so that a replay finds the grant to revoke (§10.5)."""
+
+from __future__ import annotations
+
+from sqlalchemy import RowMapping, insert, select, update
+
+from tokensmith.core.models import AuthorizationCode
+from tokensmith.storage.sqlalchemy import tables as t
+from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+
+
+class SqlCodeStore(SqlStore):
+    async def create(self, code: AuthorizationCode) -> None:
+        await self._conn.execute(
+            insert(t.authorization_codes).values(
+                digest=code.digest,
+                client_id=code.client_id,
+                user_id=code.user_id,
+                redirect_uri=code.redirect_uri,
+                redirect_uri_sent=code.redirect_uri_sent,
+                scopes=join_words(code.scopes),
+                audience=code.audience,
+                code_challenge=code.code_challenge,
+                nonce=code.nonce,
+                auth_time=code.auth_time,
+                session_id=code.session_id,
+                grant_id=code.grant_id,
+                expires_at=code.expires_at,
+                consumed_at=None,
+            )
+        )
+
+    async def consume(self, digest: str, now: int) -> AuthorizationCode | None:
+        codes = t.authorization_codes
+        row = await self._one(
+            update(codes)
+            .where(codes.c.digest == digest, codes.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+            .returning(*codes.c)
+        )
+        return _code(row) if row else None
+
+    async def get(self, digest: str) -> AuthorizationCode | None:
+        codes = t.authorization_codes
+        row = await self._one(select(codes).where(codes.c.digest == digest))
+        return _code(row) if row else None
+
+
+def _code(row: RowMapping) -> AuthorizationCode:
+    return AuthorizationCode(
+        digest=row["digest"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        redirect_uri=row["redirect_uri"],
+        redirect_uri_sent=bool(row["redirect_uri_sent"]),
+        scopes=split_words(row["scopes"]),
+        audience=row["audience"],
+        code_challenge=row["code_challenge"],
+        nonce=row["nonce"],
+        auth_time=row["auth_time"],
+        session_id=row["session_id"],
+        grant_id=row["grant_id"],
+        expires_at=row["expires_at"],
+        consumed_at=row["consumed_at"],
+    )

@@ -1,0 +1,58 @@
+"""Login/consent interactions in SQL: the pending authorization request, bound to the
+browser that started it."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import delete, insert, select
+
+from tokensmith.core.models import AuthorizationRequest, Interaction
+from tokensmith.storage.sqlalchemy import tables as t
+from tokensmith.storage.sqlalchemy.base import SqlStore
+
+
+class SqlInteractionStore(SqlStore):
+    async def create(self, interaction: Interaction) -> None:
+        await self._conn.execute(
+            insert(t.interactions).values(
+                id=interaction.id,
+                browser_digest=interaction.browser_digest,
+                request=_request_to_json(interaction.request),
+                created_at=interaction.created_at,
+                expires_at=interaction.expires_at,
+            )
+        )
+
+    async def get(self, interaction_id: str, now: int) -> Interaction | None:
+        i = t.interactions
+        row = await self._one(select(i).where(i.c.id == interaction_id, i.c.expires_at > now))
+        if row is None:
+            return None
+        return Interaction(
+            id=row["id"],
+            browser_digest=row["browser_digest"],
+            request=_request_from_json(row["request"]),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+    async def delete(self, interaction_id: str) -> bool:
+        result = await self._conn.execute(
+            delete(t.interactions).where(t.interactions.c.id == interaction_id)
+        )
+        return bool(result.rowcount)
+
+
+def _request_to_json(request: AuthorizationRequest) -> str:
+    return json.dumps(
+        {name: getattr(request, name) for name in AuthorizationRequest.__slots__},
+        separators=(",", ":"),
+    )
+
+
+def _request_from_json(value: str) -> AuthorizationRequest:
+    data = json.loads(value)
+    data["scopes"] = tuple(data["scopes"])
+    data["prompt"] = tuple(data["prompt"])
+    return AuthorizationRequest(**data)

@@ -1,0 +1,282 @@
+"""Store contract: codes, grants, access and refresh tokens, assertion ``jti``s behave the same
+on every implementation (SQLite, PostgreSQL, and PostgreSQL + Redis where the concern lives in
+Redis). The races are run for real: 30 transactions at once, each on its own connection."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import pytest
+
+from tokensmith.core.models import AccessTokenRecord, AuthorizationCode, Grant, RefreshToken
+from tokensmith.core.ports import Conflict
+from tokensmith.storage.compose import Database
+
+N = 30
+
+
+def now() -> int:
+    # Redis expires keys on the real clock: the stored values must not be past already.
+    return int(time.time())
+
+
+def code(digest: str = "c1", **kw: object) -> AuthorizationCode:
+    values: dict[str, object] = {
+        "digest": digest,
+        "client_id": "app",
+        "user_id": "u1",
+        "redirect_uri": "https://app.test/cb",
+        "redirect_uri_sent": True,
+        "scopes": ("openid", "docs:read"),
+        "audience": "https://api.test",
+        "code_challenge": "challenge",
+        "nonce": "n-1",
+        "auth_time": now() - 5,
+        "session_id": "s1",
+        "grant_id": "g1",
+        "expires_at": now() + 60,
+    }
+    values.update(kw)
+    return AuthorizationCode(**values)  # type: ignore[arg-type]
+
+
+def grant(grant_id: str, **kw: object) -> Grant:
+    values: dict[str, object] = {
+        "id": grant_id,
+        "client_id": "app",
+        "user_id": "u1",
+        "scopes": ("openid",),
+        "audience": "https://api.test",
+        "auth_time": 100,
+        "created_at": 100,
+        "session_id": "s1",
+    }
+    values.update(kw)
+    return Grant(**values)  # type: ignore[arg-type]
+
+
+def refresh(digest: str = "r1") -> RefreshToken:
+    return RefreshToken(
+        digest=digest,
+        grant_id="g1",
+        client_id="app",
+        issued_at=now(),
+        expires_at=now() + 600,
+        absolute_expires_at=now() + 6000,
+    )
+
+
+def access(jti: str = "j1", digest: str | None = "d1") -> AccessTokenRecord:
+    return AccessTokenRecord(
+        jti=jti,
+        client_id="app",
+        subject="u1",
+        scopes=("docs:read",),
+        audience="https://api.test",
+        issued_at=now(),
+        expires_at=now() + 300,
+        grant_id="g1",
+        digest=digest,
+    )
+
+
+# -- authorization codes -------------------------------------------------------------------
+
+
+async def test_code_is_consumed_once_and_remembered_for_replay_detection(db: Database) -> None:
+    """RFC 6749 §4.1.2 / §10.5: a code is used once; a replay finds the grant to revoke."""
+    issued = code()
+    async with db.transaction() as s:
+        await s.codes.create(issued)
+    async with db.transaction() as s:
+        consumed = await s.codes.consume("c1", now())
+        assert consumed is not None
+        assert consumed.consumed_at is not None
+        assert consumed == dataclasses.replace(issued, consumed_at=consumed.consumed_at)
+    async with db.transaction() as s:
+        assert await s.codes.consume("c1", now()) is None
+        replayed = await s.codes.get("c1")
+        assert replayed is not None
+        assert replayed.grant_id == "g1"
+        assert replayed.consumed_at is not None
+
+
+async def test_unknown_code_is_neither_consumed_nor_found(db: Database) -> None:
+    async with db.transaction() as s:
+        assert await s.codes.consume("nothing", now()) is None
+        assert await s.codes.get("nothing") is None
+
+
+async def test_parallel_redemptions_consume_a_code_exactly_once(db: Database) -> None:
+    async with db.transaction() as s:
+        await s.codes.create(code())
+
+    async def consume() -> bool:
+        async with db.transaction() as s:
+            return await s.codes.consume("c1", now()) is not None
+
+    assert sum(await asyncio.gather(*(consume() for _ in range(N)))) == 1
+
+
+# -- grants --------------------------------------------------------------------------------
+
+
+async def test_grant_round_trips_and_a_duplicate_is_conflict(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("g1"))
+        with pytest.raises(Conflict):
+            await s.grants.create(grant("g1", client_id="other"))
+        assert await s.grants.get("g1") == grant("g1")
+        assert await s.grants.get("nothing") is None
+
+
+async def test_grant_revoked_once(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("g1"))
+        assert await s.grants.revoke("g1", 200) is True
+        assert await s.grants.revoke("g1", 300) is False
+        revoked = await s.grants.get("g1")
+        assert revoked is not None
+        assert revoked.revoked_at == 200
+        assert await s.grants.revoke("nothing", 200) is False
+
+
+async def test_revoke_for_user_revokes_only_that_users_live_grants(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("a"))
+        await s.grants.create(grant("b", client_id="other"))
+        await s.grants.create(grant("old", revoked_at=150))
+        await s.grants.create(grant("bob", user_id="u2"))
+        assert await s.grants.revoke_for_user("u1", 200) == 2
+        assert await s.grants.revoke_for_user("u1", 300) == 0
+        states = {g: (await s.grants.get(g)).revoked_at for g in ("a", "b", "old", "bob")}  # type: ignore[union-attr]
+    assert states == {"a": 200, "b": 200, "old": 150, "bob": None}
+
+
+async def test_revoke_for_client_revokes_one_users_grants_to_one_client(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("a"))
+        await s.grants.create(grant("a2"))
+        await s.grants.create(grant("b", client_id="other"))
+        await s.grants.create(grant("bob", user_id="u2"))
+        assert await s.grants.revoke_for_client("u1", "app", 200) == 2
+        assert await s.grants.revoke_for_client("u1", "app", 300) == 0
+        states = {g: (await s.grants.get(g)).revoked_at for g in ("a", "a2", "b", "bob")}  # type: ignore[union-attr]
+    assert states == {"a": 200, "a2": 200, "b": None, "bob": None}
+
+
+async def test_revoke_for_session_spares_offline_access(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("online"))
+        await s.grants.create(grant("offline", scopes=("openid", "offline_access")))
+        await s.grants.create(grant("elsewhere", session_id="s2"))
+        await s.grants.create(grant("none", session_id=None))
+        assert await s.grants.revoke_for_session("s1", 200) == 1
+        assert await s.grants.revoke_for_session("s1", 300) == 0
+        ids = ("online", "offline", "elsewhere", "none")
+        states = {g: (await s.grants.get(g)).revoked_at for g in ids}  # type: ignore[union-attr]
+    assert states == {"online": 200, "offline": None, "elsewhere": None, "none": None}
+
+
+# -- access tokens and the deny-list -------------------------------------------------------
+
+
+async def test_access_token_record_found_by_jti_and_digest_and_revoked_once(db: Database) -> None:
+    record = access()
+    async with db.transaction() as s:
+        await s.access_tokens.record(record)
+        await s.access_tokens.record(access("j2", None))
+    async with db.transaction() as s:
+        assert await s.access_tokens.get("j1") == record
+        assert await s.access_tokens.get_by_digest("d1") == record
+        assert await s.access_tokens.get("nothing") is None
+        assert await s.access_tokens.get_by_digest("nothing") is None
+        assert await s.access_tokens.revoke("j1", now()) is True
+        assert await s.access_tokens.revoke("j1", now()) is False
+        assert await s.access_tokens.revoke("nothing", now()) is False
+        revoked = await s.access_tokens.get("j1")
+        assert revoked is not None
+        assert revoked.revoked_at is not None
+
+
+async def test_denied_jti_stays_denied_and_denying_twice_is_harmless(db: Database) -> None:
+    async with db.transaction() as s:
+        assert await s.access_tokens.is_denied("j1") is False
+        await s.access_tokens.deny_jti("j1", now() + 300)
+        await s.access_tokens.deny_jti("j1", now() + 300)
+    async with db.transaction() as s:
+        assert await s.access_tokens.is_denied("j1") is True
+        assert await s.access_tokens.is_denied("j2") is False
+
+
+# -- refresh tokens ------------------------------------------------------------------------
+
+
+async def test_refresh_token_rotated_once(sql_db: Database) -> None:
+    """RFC 9700 §4.14.2: a rotated refresh token is not rotated again (reuse detection)."""
+    async with sql_db.transaction() as s:
+        await s.refresh_tokens.create(refresh())
+        assert await s.refresh_tokens.get("r1") == refresh()
+        assert await s.refresh_tokens.get("nothing") is None
+        rotated = await s.refresh_tokens.rotate("r1", 500)
+        assert rotated is not None
+        assert rotated.rotated_at == 500
+        assert await s.refresh_tokens.rotate("r1", 600) is None
+        assert await s.refresh_tokens.rotate("nothing", 600) is None
+        stored = await s.refresh_tokens.get("r1")
+        assert stored is not None
+        assert stored.rotated_at == 500
+
+
+async def test_parallel_refreshes_rotate_a_token_exactly_once(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.refresh_tokens.create(refresh())
+
+    async def rotate() -> bool:
+        async with sql_db.transaction() as s:
+            return await s.refresh_tokens.rotate("r1", now()) is not None
+
+    assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
+
+
+# -- client-assertion jtis -----------------------------------------------------------------
+
+
+async def test_assertion_jti_used_once_per_client(db: Database) -> None:
+    """RFC 7523 §3 (7): a client assertion's ``jti`` is accepted once."""
+    async with db.transaction() as s:
+        assert await s.assertion_jtis.use("app", "jti-1", now() + 60) is True
+        assert await s.assertion_jtis.use("app", "jti-1", now() + 60) is False
+        assert await s.assertion_jtis.use("other", "jti-1", now() + 60) is True
+    async with db.transaction() as s:
+        assert await s.assertion_jtis.use("app", "jti-1", now() + 60) is False
+
+
+async def test_parallel_uses_of_one_assertion_jti_admit_exactly_one(db: Database) -> None:
+    async def use() -> bool:
+        async with db.transaction() as s:
+            return await s.assertion_jtis.use("app", "jti-race", now() + 60)
+
+    assert sum(await asyncio.gather(*(use() for _ in range(N)))) == 1
+
+
+# -- the unit of work ----------------------------------------------------------------------
+
+
+async def test_commit_keeps_what_was_written_when_the_request_then_fails(sql_db: Database) -> None:
+    """``Stores.commit``: a failing request still persists a security action (a revocation)."""
+
+    async def failing_request() -> None:
+        async with sql_db.transaction() as s:
+            await s.grants.create(grant("kept"))
+            await s.commit()
+            await s.grants.create(grant("lost"))
+            raise RuntimeError("the request fails")
+
+    with pytest.raises(RuntimeError):
+        await failing_request()
+    async with sql_db.transaction() as s:
+        assert await s.grants.get("kept") is not None
+        assert await s.grants.get("lost") is None
