@@ -25,6 +25,7 @@ from tokensmith.core.models import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_REFRESH_TOKEN,
+    REFUSED_GRANTS,
     Api,
     AuthMethod,
     Client,
@@ -38,10 +39,6 @@ from tokensmith.core.scopes import OIDC_SCOPES
 from tokensmith.core.secrets import CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, digest, new_secret
 
 KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN)
-REFUSED_GRANTS = {
-    "password": "the password grant is not supported (OAuth 2.1 removes it)",
-    "implicit": "the implicit grant is not supported (OAuth 2.1 removes it)",
-}
 
 
 def new_api(
