@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from tests.conftest import FAST_HASH
 from tests.server.harness import ServerEnv
-from tokensmith.cli.main import app
+from tokensmith.cli import app
 
 PASSWORD = "correct horse battery"
 

@@ -8,7 +8,6 @@ data binds each value to where it is used (cookie name, user and provider).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
@@ -18,23 +17,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from tokensmith.core.jose import b64url_decode
+from tokensmith.core.jose import b64url_encode as b64url
+
 __all__ = ["CookieKeyRing", "SealedBox", "b64url", "b64url_decode"]
 
 _NONCE = 12
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url; raises ``ValueError`` on anything else."""
-    if not text or any(c not in _B64URL for c in text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class SealedBox:

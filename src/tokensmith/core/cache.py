@@ -1,48 +1,92 @@
-"""A small in-process TTL cache for registered clients and APIs.
+"""The one in-process cache: a bounded LRU map whose entries each carry an eviction time.
 
-The token endpoint's hot path looks the client up on every request; caching it for a few seconds
-saves a database round-trip. The price is a documented staleness: a change made through another
-process (a rotated secret, a deleted client) is seen within ``ttl`` seconds. ``ttl=0`` disables
-the cache. Bounded in size; entries are immutable values.
+Used by the server for registered clients and APIs (the token endpoint's hot path looks the client
+up on every request; caching it for a few seconds saves a database round-trip) and by the
+resource toolkit for verified and introspected tokens. The price of the server's use is a
+documented staleness: a change made through another process (a rotated secret, a deleted client)
+is seen within ``ttl`` seconds; ``ttl=0`` disables it. Bounded in size (least recently used
+entries go first); entries are immutable values.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, NamedTuple, TypeVar
 
-from tokensmith.core.clock import Clock
+from tokensmith.core.clock import Clock, system_clock
+
+__all__ = ["CacheEntry", "TTLCache"]
 
 V = TypeVar("V")
 
 
+class CacheEntry(NamedTuple, Generic[V]):
+    """A cached value and the time from which it is no longer served."""
+
+    value: V
+    evict_at: float
+
+
 class TTLCache(Generic[V]):
-    def __init__(self, *, ttl: float, clock: Clock, max_entries: int = 10_000) -> None:
+    """LRU map from a key to a value with its own eviction time.
+
+    :meth:`lookup` / :meth:`put` take the time and the eviction time from the caller (an entry
+    that must not outlive a token's ``exp``); :meth:`get` is the read-through form that evicts
+    ``ttl`` seconds after loading, by ``clock``.
+    """
+
+    def __init__(
+        self, *, ttl: float = 0.0, clock: Clock = system_clock, max_entries: int = 10_000
+    ) -> None:
         self.ttl = ttl
         self.clock = clock
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, CacheEntry[V]] = OrderedDict()
 
-    async def get(self, key: str, load: Callable[[], Awaitable[V | None]]) -> V | None:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: Hashable, now: float) -> CacheEntry[V] | None:
+        """The entry for ``key`` while ``now`` is before its eviction time, else ``None``."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if now >= entry.evict_at:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: Hashable, value: V, *, evict_at: float) -> None:
+        """Remember ``value`` until ``evict_at``, dropping the least recently used beyond the
+        bound (nothing is kept when ``max_entries`` is 0)."""
+        if self.max_entries <= 0:
+            return
+        entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)
+        entries[key] = CacheEntry(value, evict_at)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
+
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The cached value, or ``load()``'s (not cached when ``None``)."""
         if self.ttl <= 0:
             return await load()
         now = self.clock()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        hit = self.lookup(key, now)
+        if hit is not None:
+            return hit.value
         value = await load()
         if value is None:
             self._entries.pop(key, None)
             return None
-        self._entries[key] = (now + self.ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.put(key, value, evict_at=now + self.ttl)
         return value
 
-    def invalidate(self, key: str | None = None) -> None:
+    def invalidate(self, key: Hashable | None = None) -> None:
+        """Forget ``key``, or every entry."""
         if key is None:
             self._entries.clear()
         else:

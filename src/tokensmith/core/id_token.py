@@ -8,12 +8,12 @@ logout). Signed RS256 unless the client registered ``id_token_signed_response_al
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
 import jwt
 
+from tokensmith.core.jose import b64url_encode
 from tokensmith.core.keys import KeyRing, SigningKey
 
 TYP = "JWT"
@@ -25,7 +25,7 @@ def token_hash(value: str, alg: str) -> str:
     SHA-256 for RS256 and ES256; SHA-512 for EdDSA with Ed25519 (OpenID Connect Core errata).
     """
     digest = (hashlib.sha512 if alg == "EdDSA" else hashlib.sha256)(value.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+    return b64url_encode(digest[: len(digest) // 2])
 
 
 def session_id(session_digest: str) -> str:

@@ -14,14 +14,13 @@ for ES256 the raw ``r || s`` signature of RFC 7518 §3.4.
 
 from __future__ import annotations
 
-import base64
-
 import jwt
 import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from tokensmith.core.jose import b64url_encode
 from tokensmith.core.keys import SigningKey
 from tokensmith.core.secrets import new_id
 
@@ -30,10 +29,6 @@ TYP = "at+jwt"
 _SHA256 = hashes.SHA256()
 _ECDSA_SHA256 = ec.ECDSA(_SHA256)
 _PKCS1V15 = padding.PKCS1v15()
-
-
-def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _signature(key: SigningKey, signing_input: bytes) -> bytes | None:
@@ -54,11 +49,11 @@ def _signature(key: SigningKey, signing_input: bytes) -> bytes | None:
 def sign(key: SigningKey, claims: dict[str, object], typ: str = TYP) -> str:
     """The compact JWS of ``claims`` signed with ``key`` (header ``alg``, ``kid``, ``typ``)."""
     header = orjson.dumps({"alg": key.alg, "kid": key.kid, "typ": typ})
-    signing_input = _b64(header) + b"." + _b64(orjson.dumps(claims))
+    signing_input = f"{b64url_encode(header)}.{b64url_encode(orjson.dumps(claims))}".encode()
     signature = _signature(key, signing_input)
     if signature is None:  # any other key: PyJWT's generic path
         return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=key.headers(typ))
-    return (signing_input + b"." + _b64(signature)).decode("ascii")
+    return f"{signing_input.decode('ascii')}.{b64url_encode(signature)}"
 
 
 def mint(

@@ -9,7 +9,6 @@ servers with a cached JWKS learn a key before they see a token signed with it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -21,6 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tokensmith.core.jose import b64url_decode, b64url_encode
+
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 SUPPORTED_ALGS = ("ES256", "EdDSA", "RS256")
 _ENCRYPTED_PREFIX = "aesgcm:v1:"
@@ -28,14 +29,6 @@ _ENCRYPTED_PREFIX = "aesgcm:v1:"
 
 class KeyLoadError(Exception):
     """A key cannot be loaded (wrong or missing key-encryption key, corrupt data)."""
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(data: str) -> bytes:
-    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
 def generate_private_key(alg: str) -> PrivateKey:
@@ -57,7 +50,7 @@ def public_jwk(key: PrivateKey, alg: str) -> dict[str, str]:
     thumbprint = hashlib.sha256(
         json.dumps(core, separators=(",", ":"), sort_keys=True).encode()
     ).digest()
-    return {**core, "kid": b64url(thumbprint), "alg": alg, "use": "sig"}
+    return {**core, "kid": b64url_encode(thumbprint), "alg": alg, "use": "sig"}
 
 
 def encode_private_key(key: PrivateKey, *, kid: str, kek: bytes | None) -> str:
@@ -71,7 +64,7 @@ def encode_private_key(key: PrivateKey, *, kid: str, kek: bytes | None) -> str:
         return pem.decode("ascii")
     nonce = os.urandom(12)
     sealed = AESGCM(kek).encrypt(nonce, pem, kid.encode())
-    return _ENCRYPTED_PREFIX + b64url(nonce + sealed)
+    return _ENCRYPTED_PREFIX + b64url_encode(nonce + sealed)
 
 
 def is_encrypted(stored: str) -> bool:
@@ -85,7 +78,7 @@ def decode_private_key(stored: str, *, kid: str, kek: bytes | None) -> PrivateKe
                 f"signing key {kid} is encrypted but no key-encryption key is configured "
                 "(set TOKENSMITH_KEY_ENCRYPTION_KEY)"
             )
-        raw = b64url_decode(stored[len(_ENCRYPTED_PREFIX) :])
+        raw = b64url_decode(stored[len(_ENCRYPTED_PREFIX) :], lenient=True)
         try:
             pem = AESGCM(kek).decrypt(raw[:12], raw[12:], kid.encode())
         except Exception:  # cryptography raises InvalidTag; any failure means the same here
@@ -107,7 +100,7 @@ def parse_kek(value: str | None) -> bytes | None:
     if value is None:
         return None
     try:
-        raw = b64url_decode(value.strip())
+        raw = b64url_decode(value.strip(), lenient=True)
     except (ValueError, TypeError):
         raise KeyLoadError("the key-encryption key must be base64url") from None
     if len(raw) != 32:

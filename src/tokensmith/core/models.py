@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 ClientType = Literal["confidential", "public"]
@@ -12,6 +13,13 @@ TokenFormat = Literal["jwt", "opaque"]
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_REFRESH_TOKEN = "refresh_token"
+REFUSED_GRANTS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "password": "the password grant is not supported (OAuth 2.1 removes it)",
+        "implicit": "the implicit grant is not supported (OAuth 2.1 removes it)",
+    }
+)
+"""Grants OAuth 2.1 removes (§10), with why: refused at registration and at the token endpoint."""
 
 
 @dataclass(frozen=True, slots=True)

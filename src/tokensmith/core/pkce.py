@@ -8,12 +8,12 @@ characters of the base64url alphabet (§4.2).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
+from tokensmith.core.jose import b64url_encode
 
 SUPPORTED_METHODS = ("S256",)
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
@@ -23,7 +23,7 @@ _S256_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 def s256(verifier: str) -> str:
     """The S256 code challenge of ``verifier``."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return b64url_encode(digest)
 
 
 def check_challenge(challenge: str | None, method: str | None) -> str:

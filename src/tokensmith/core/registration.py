@@ -25,6 +25,7 @@ from tokensmith.core.models import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_REFRESH_TOKEN,
+    REFUSED_GRANTS,
     Api,
     AuthMethod,
     Client,
@@ -38,10 +39,6 @@ from tokensmith.core.scopes import OIDC_SCOPES
 from tokensmith.core.secrets import CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, digest, new_secret
 
 KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN)
-REFUSED_GRANTS = {
-    "password": "the password grant is not supported (OAuth 2.1 removes it)",
-    "implicit": "the implicit grant is not supported (OAuth 2.1 removes it)",
-}
 
 
 def new_api(
@@ -77,62 +74,80 @@ class NewClient:
     client_secret: str | None = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientMetadata:
+    """What an administrator registers a client with (RFC 7591 §2's metadata, tokensmith's
+    subset): the one list of client options that the CLI, the admin service and
+    :func:`new_client` share. ``apis`` are API identifiers, the first being the default
+    audience (RFC 8707); iterables given for the tuple fields are frozen into tuples."""
+
+    name: str
+    client_type: ClientType
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    apis: tuple[str, ...] = ()
+    first_party: bool = False
+    native: bool = False
+    can_introspect: bool = False
+    token_endpoint_auth_method: AuthMethod | None = None
+    access_token_format: TokenFormat = "jwt"
+    access_token_ttl: int | None = None
+    refresh_token_idle_ttl: int | None = None
+    refresh_token_absolute_ttl: int | None = None
+    id_token_signed_response_alg: str = "RS256"
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    jwks: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("redirect_uris", "grant_types", "scopes", "apis", "post_logout_redirect_uris"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+
 def new_client(
-    *,
-    name: str,
-    client_type: ClientType,
-    redirect_uris: Iterable[str],
-    grant_types: Iterable[str],
-    scopes: Iterable[str],
-    now: int,
-    pepper: bytes,
-    apis: Sequence[Api] = (),
-    first_party: bool = False,
-    native: bool = False,
-    can_introspect: bool = False,
-    token_endpoint_auth_method: AuthMethod | None = None,
-    access_token_format: TokenFormat = "jwt",
-    access_token_ttl: int | None = None,
-    refresh_token_idle_ttl: int | None = None,
-    refresh_token_absolute_ttl: int | None = None,
-    id_token_signed_response_alg: str = "RS256",
-    post_logout_redirect_uris: Iterable[str] = (),
-    jwks: str | None = None,
+    metadata: ClientMetadata, *, apis: Sequence[Api] = (), now: int, pepper: bytes
 ) -> NewClient:
-    name = name.strip()
+    """Validate ``metadata`` and build the client with a fresh id (and secret, when it
+    authenticates with one). ``apis``: the registered APIs that ``metadata.apis`` names."""
+    m = metadata
+    native = m.native
+    name = m.name.strip()
     if not name or len(name) > 200:
         raise InvalidClientMetadata("a client needs a name of 1 to 200 characters")
-    grants = tuple(dict.fromkeys(grant_types)) or (GRANT_AUTHORIZATION_CODE,)
+    grants = tuple(dict.fromkeys(m.grant_types)) or (GRANT_AUTHORIZATION_CODE,)
     for grant in grants:
         if grant in REFUSED_GRANTS:
             raise InvalidClientMetadata(REFUSED_GRANTS[grant])
         if grant not in KNOWN_GRANTS:
             raise InvalidClientMetadata(f"unknown grant type {grant!r}")
-    uris = tuple(dict.fromkeys(check_registrable(u, native=native) for u in redirect_uris))
+    uris = tuple(dict.fromkeys(check_registrable(u, native=native) for u in m.redirect_uris))
     if GRANT_AUTHORIZATION_CODE in grants and not uris:
         raise InvalidClientMetadata("the authorization code grant needs a redirect URI")
-    if native and client_type != "public":
+    if native and m.client_type != "public":
         raise InvalidClientMetadata("native apps are public clients")
-    if client_type == "public":
+    if m.client_type == "public":
         if GRANT_CLIENT_CREDENTIALS in grants:
             raise InvalidClientMetadata("public clients cannot use client credentials")
         method: AuthMethod = "none"
-        if token_endpoint_auth_method not in (None, "none"):
+        if m.token_endpoint_auth_method not in (None, "none"):
             raise InvalidClientMetadata("public clients authenticate with 'none'")
     else:
-        method = token_endpoint_auth_method or "client_secret_basic"
+        method = m.token_endpoint_auth_method or "client_secret_basic"
         if method == "none":
             raise InvalidClientMetadata("confidential clients must authenticate")
+    jwks = m.jwks
     if method == "private_key_jwt":
         jwks = check_client_jwks(jwks)
     elif jwks is not None:
         raise InvalidClientMetadata("jwks is only for private_key_jwt clients")
-    for ttl in (access_token_ttl, refresh_token_idle_ttl, refresh_token_absolute_ttl):
+    for ttl in (m.access_token_ttl, m.refresh_token_idle_ttl, m.refresh_token_absolute_ttl):
         if ttl is not None and not 30 <= ttl <= 10 * 365 * 86400:
             raise InvalidClientMetadata("token lifetimes are between 30 seconds and 10 years")
-    if id_token_signed_response_alg not in ("RS256", "ES256", "EdDSA"):
+    if m.id_token_signed_response_alg not in ("RS256", "ES256", "EdDSA"):
         raise InvalidClientMetadata("id_token_signed_response_alg must be RS256, ES256 or EdDSA")
-    allowed = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in scopes))
+    allowed = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in m.scopes))
     audiences = tuple(dict.fromkeys(api.identifier for api in apis))
     defined = {s for api in apis for s in api.scopes}
     undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in defined]
@@ -151,23 +166,23 @@ def new_client(
     client = Client(
         client_id=new_secret(CLIENT_ID_PREFIX, nbytes=12),
         name=name,
-        client_type=client_type,
+        client_type=m.client_type,
         redirect_uris=uris,
         grant_types=grants,
         scopes=allowed,
         apis=audiences,
         token_endpoint_auth_method=method,
-        first_party=first_party,
+        first_party=m.first_party,
         native=native,
-        can_introspect=can_introspect,
-        access_token_format=access_token_format,
-        access_token_ttl=access_token_ttl,
-        refresh_token_idle_ttl=refresh_token_idle_ttl,
-        refresh_token_absolute_ttl=refresh_token_absolute_ttl,
-        id_token_signed_response_alg=id_token_signed_response_alg,
+        can_introspect=m.can_introspect,
+        access_token_format=m.access_token_format,
+        access_token_ttl=m.access_token_ttl,
+        refresh_token_idle_ttl=m.refresh_token_idle_ttl,
+        refresh_token_absolute_ttl=m.refresh_token_absolute_ttl,
+        id_token_signed_response_alg=m.id_token_signed_response_alg,
         jwks=jwks,
         post_logout_redirect_uris=tuple(
-            check_registrable(u, native=native) for u in post_logout_redirect_uris
+            check_registrable(u, native=native) for u in m.post_logout_redirect_uris
         ),
         secret_digest=digest(secret, pepper) if secret else None,
         created_at=now,
@@ -234,6 +249,7 @@ def new_user(
 
 
 __all__ = [
+    "ClientMetadata",
     "NewClient",
     "check_password_policy",
     "new_api",

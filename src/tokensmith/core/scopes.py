@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from tokensmith.core.errors import InvalidRequest, InvalidScope
 
@@ -25,6 +26,17 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
         if not _SCOPE_TOKEN.fullmatch(token):
             raise InvalidScope("scope holds a character that is not allowed")
     return tuple(dict.fromkeys(tokens))
+
+
+def scope_claim(value: Any) -> frozenset[str] | None:
+    """The scopes of a token's ``scope`` claim or an introspection answer's ``scope`` member
+    (RFC 9068 §2.2.3, RFC 7662 §2.2): a space-separated string, read leniently since the issuer
+    wrote it; an absent claim is no scope, anything but a string is malformed (``None``)."""
+    if value is None:
+        return frozenset()
+    if not isinstance(value, str):
+        return None
+    return frozenset(value.split())
 
 
 def is_scope_token(value: str) -> bool:

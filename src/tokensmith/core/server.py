@@ -38,6 +38,7 @@ from tokensmith.core.keys import KeyRing
 from tokensmith.core.login import PasswordLogin
 from tokensmith.core.models import (
     GRANT_REFRESH_TOKEN,
+    REFUSED_GRANTS,
     AccessTokenRecord,
     Api,
     AuthorizationCode,
@@ -64,8 +65,6 @@ from tokensmith.core.secrets import (
     new_id,
     new_secret,
 )
-
-REFUSED_GRANTS = frozenset({"password", "implicit"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from tokensmith.admin import Admin
+from tokensmith.admin import Admin, ClientMetadata
 from tokensmith.demo.mcp_server import TOOLS_SCOPE, TOOLS_SCOPE_DESCRIPTION
 from tokensmith.settings import Settings
 
@@ -153,39 +153,47 @@ async def seed(
             descriptions=API_SCOPES,
         )
         web = await admin.create_client(
-            name="CloudDocs",
-            client_type="confidential",
-            redirect_uris=[web_redirect],
-            grant_types=["authorization_code", "refresh_token"],
-            scopes=WEB_SCOPES,
-            api=urls.api,
-            access_token_ttl=access_token_ttl,
-            post_logout_redirect_uris=[f"{urls.web}/signed-out"],
+            ClientMetadata(
+                name="CloudDocs",
+                client_type="confidential",
+                redirect_uris=(web_redirect,),
+                grant_types=("authorization_code", "refresh_token"),
+                scopes=WEB_SCOPES,
+                apis=(urls.api,),
+                access_token_ttl=access_token_ttl,
+                post_logout_redirect_uris=(f"{urls.web}/signed-out",),
+            )
         )
         spa = await admin.create_client(
-            name="CloudDocs SPA",
-            client_type="public",
-            redirect_uris=[spa_redirect],
-            grant_types=["authorization_code", "refresh_token"],
-            scopes=SPA_SCOPES,
-            api=urls.api,
-            access_token_ttl=access_token_ttl,
-            post_logout_redirect_uris=[spa_redirect],
+            ClientMetadata(
+                name="CloudDocs SPA",
+                client_type="public",
+                redirect_uris=(spa_redirect,),
+                grant_types=("authorization_code", "refresh_token"),
+                scopes=SPA_SCOPES,
+                apis=(urls.api,),
+                access_token_ttl=access_token_ttl,
+                post_logout_redirect_uris=(spa_redirect,),
+            )
         )
         swagger = await admin.create_client(
-            name="CloudDocs API docs (Swagger UI)",
-            client_type="public",
-            redirect_uris=[f"{urls.api}/docs/oauth2-redirect"],
-            grant_types=["authorization_code"],
-            scopes=["docs:read", "docs:write"],
-            api=urls.api,
+            ClientMetadata(
+                name="CloudDocs API docs (Swagger UI)",
+                client_type="public",
+                redirect_uris=(f"{urls.api}/docs/oauth2-redirect",),
+                grant_types=("authorization_code",),
+                scopes=("docs:read", "docs:write"),
+                apis=(urls.api,),
+            )
         )
         worker = await admin.create_client(
-            name="CloudDocs worker",
-            client_type="confidential",
-            grant_types=["client_credentials"],
-            scopes=["docs:admin"],
-            api=urls.api,
+            ClientMetadata(
+                name="CloudDocs worker",
+                client_type="confidential",
+                grant_types=("client_credentials",),
+                scopes=("docs:admin",),
+                apis=(urls.api,),
+            )
         )
         await admin.create_api(
             identifier=urls.mcp_endpoint,

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable
 from typing import Any, TypeGuard
-
-Clock = Callable[[], float]
-"""A function returning the current time as seconds since the epoch (``time.time``)."""
-
-system_clock: Clock = time.time
 
 
 def token_digest(token: str) -> bytes:
@@ -26,15 +19,6 @@ def token_fingerprint(token: str) -> str:
 def is_number(value: Any) -> TypeGuard[int | float]:
     """JSON numbers only: ``True``/``False`` are ints in Python but not NumericDate values."""
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def parse_scope(value: Any) -> frozenset[str] | None:
-    """``scope`` is a space-separated string (RFC 6749 §3.3); None when malformed."""
-    if value is None:
-        return frozenset()
-    if not isinstance(value, str):
-        return None
-    return frozenset(value.split())
 
 
 def max_age(cache_control: str | None) -> float | None:

@@ -8,8 +8,9 @@ claims, so a cached token expires exactly when an uncached one would.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import NamedTuple
+
+from tokensmith.core.cache import TTLCache
 
 from .principal import Principal
 
@@ -26,25 +27,20 @@ class CachedToken(NamedTuple):
 
 
 class VerifiedTokenCache:
-    """LRU map from token digest to its verified :class:`Principal`."""
+    """LRU map from token digest to its verified :class:`Principal` (a
+    :class:`tokensmith.core.cache.TTLCache` whose entries never outlive the token)."""
 
     def __init__(self, max_entries: int = 10_000, *, max_ttl: float = 3600.0) -> None:
         self.max_entries = max_entries
         self.max_ttl = max_ttl
-        self._entries: OrderedDict[bytes, CachedToken] = OrderedDict()
+        self._entries: TTLCache[CachedToken] = TTLCache(max_entries=max_entries)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, digest: bytes, now: float) -> CachedToken | None:
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        if now >= entry.evict_at:
-            del self._entries[digest]
-            return None
-        self._entries.move_to_end(digest)
-        return entry
+        entry = self._entries.lookup(digest, now)
+        return None if entry is None else entry.value
 
     def put(
         self,
@@ -55,16 +51,10 @@ class VerifiedTokenCache:
         not_before: float | None,
         now: float,
     ) -> None:
-        if self.max_entries <= 0:
-            return
-        entries = self._entries
-        if digest in entries:
-            entries.move_to_end(digest)
-        entries[digest] = CachedToken(
-            principal, expires_at, not_before, min(expires_at, now + self.max_ttl)
+        evict_at = min(expires_at, now + self.max_ttl)
+        self._entries.put(
+            digest, CachedToken(principal, expires_at, not_before, evict_at), evict_at=evict_at
         )
-        if len(entries) > self.max_entries:
-            entries.popitem(last=False)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._entries.invalidate()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections import OrderedDict
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
@@ -30,8 +29,12 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from tokensmith.core.cache import TTLCache
+from tokensmith.core.clock import Clock, system_clock
+from tokensmith.core.scopes import scope_claim
+
 from ._http import OutboundError, fetch
-from ._util import Clock, is_number, parse_scope, system_clock, token_digest, token_fingerprint
+from ._util import is_number, token_digest, token_fingerprint
 from .discovery import discover
 from .errors import InvalidTokenError, IssuerUnavailableError
 from .principal import Principal
@@ -85,13 +88,12 @@ class IntrospectionValidator:
         self._authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
         self._cache_ttl = cache_ttl
         self._negative_cache_ttl = negative_cache_ttl
-        self._max_entries = max_cache_entries
         self._max_token_bytes = max_token_bytes
         self._leeway = leeway
         self._timeout = httpx.Timeout(timeout)
         self._clock = clock
-        # digest -> (evict_at, principal or None for inactive)
-        self._cache: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
+        # digest -> principal, or None for an inactive token
+        self._cache: TTLCache[Principal | None] = TTLCache(max_entries=max_cache_entries)
 
     def __repr__(self) -> str:
         return f"IntrospectionValidator(endpoint={self._endpoint!r})"
@@ -111,36 +113,24 @@ class IntrospectionValidator:
         if len(token) > self._max_token_bytes:
             raise InvalidTokenError(f"token of {len(token)} bytes exceeds {self._max_token_bytes}")
         digest = token_digest(token)
-        cached = self._cache.get(digest)
+        cached = self._cache.lookup(digest, now)
         if cached is not None:
-            evict_at, principal = cached
-            if now < evict_at:
-                self._cache.move_to_end(digest)
-                if principal is None:
-                    raise InvalidTokenError("token inactive (cached)")
-                self._check_times(principal.claims, now)
-                return principal
-            del self._cache[digest]
+            if cached.value is None:
+                raise InvalidTokenError("token inactive (cached)")
+            self._check_times(cached.value.claims, now)
+            return cached.value
         answer = await self._introspect(token)
         try:
             principal = self._principal(answer, now)
         except InvalidTokenError:
-            self._remember(digest, now + self._negative_cache_ttl, None)
+            self._cache.put(digest, None, evict_at=now + self._negative_cache_ttl)
             raise
         evict_at = now + self._cache_ttl
         if principal.expires_at is not None:
             evict_at = min(evict_at, principal.expires_at)
-        self._remember(digest, evict_at, principal)
+        self._cache.put(digest, principal, evict_at=evict_at)
         logger.debug("token %s active for sub=%s", token_fingerprint(token), principal.subject)
         return principal
-
-    def _remember(self, digest: bytes, evict_at: float, principal: Principal | None) -> None:
-        if self._max_entries <= 0:
-            return
-        self._cache[digest] = (evict_at, principal)
-        self._cache.move_to_end(digest)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
 
     async def _introspect(self, token: str) -> dict[str, Any]:
         endpoint = await self.endpoint()
@@ -204,7 +194,7 @@ class IntrospectionValidator:
         sub = answer.get("sub", client_id)
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("neither sub nor client_id")
-        scopes = parse_scope(answer.get("scope"))
+        scopes = scope_claim(answer.get("scope"))
         if scopes is None:
             raise InvalidTokenError("scope is not a string")
         exp = answer.get("exp")

@@ -28,8 +28,10 @@ import httpx
 import jwt
 import orjson
 
+from tokensmith.core.clock import Clock, system_clock
+
 from ._http import OutboundError, fetch
-from ._util import Clock, max_age, system_clock
+from ._util import max_age
 from .errors import IssuerUnavailableError, KeyNotFoundError
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "JWKSCache"]

@@ -16,8 +16,6 @@ Tokens validate with exactly the production :class:`tokensmith.resource.TokenVal
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import socket
 import threading
@@ -26,9 +24,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import jwt
+
+from tokensmith.core.client_auth import parse_basic
+from tokensmith.core.errors import InvalidClient
 
 from .keys import SigningKey
 
@@ -337,17 +338,13 @@ class LocalIssuer:
         return counting_app
 
     def _client_authenticated(self, authorization: str) -> bool:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return False
         try:
-            decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+            client_id, secret = parse_basic(authorization)
+        except InvalidClient:
             return False
-        client_id, _, secret = decoded.partition(":")
         return secrets.compare_digest(
-            unquote(client_id), self.introspection_client_id
-        ) & secrets.compare_digest(unquote(secret), self.introspection_client_secret)
+            client_id, self.introspection_client_id
+        ) & secrets.compare_digest(secret, self.introspection_client_secret)
 
     @contextmanager
     def serve(self, *, sock: socket.socket | None = None) -> Iterator[LocalIssuer]:

@@ -1,15 +1,12 @@
-"""Administration of a tokensmith database: APIs, clients, users and keys.
-
-Used by the CLI, the demo and tests; every operation is one transaction.
-
-    async with Admin(settings) as admin:
-        api = await admin.create_api(identifier="https://api.example", scopes=["docs:read"])
-"""
+"""The admin service: every administrative operation on a tokensmith database, each one
+transaction (used by the CLI, the demo and tests)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -18,15 +15,16 @@ from tokensmith.core import registration
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.keys import SUPPORTED_ALGS, SigningKey
-from tokensmith.core.models import Api, AuthMethod, Client, ClientType, TokenFormat, User
+from tokensmith.core.models import Api, Client, User
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.core.ports import Conflict
+from tokensmith.core.registration import ClientMetadata, NewClient
 from tokensmith.settings import Settings
+from tokensmith.storage.compose import Database
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import PruneReport
 from tokensmith.storage.sqlalchemy.prune import prune as prune_expired
-from tokensmith.storage.sqlalchemy.stores import Database
 
 
 def invalidation_channel(settings: Settings) -> str:
@@ -137,32 +135,19 @@ class Admin:
     # -- clients -----------------------------------------------------------------------------
 
     async def create_client(
-        self,
-        *,
-        name: str,
-        client_type: ClientType,
-        redirect_uris: Iterable[str] = (),
-        grant_types: Iterable[str] = (),
-        scopes: Iterable[str] = (),
-        api: str | None = None,
-        apis: Iterable[str] = (),
-        first_party: bool = False,
-        native: bool = False,
-        can_introspect: bool = False,
-        token_endpoint_auth_method: AuthMethod | None = None,
-        access_token_format: TokenFormat = "jwt",
-        access_token_ttl: int | None = None,
-        refresh_token_idle_ttl: int | None = None,
-        refresh_token_absolute_ttl: int | None = None,
-        id_token_signed_response_alg: str = "RS256",
-        post_logout_redirect_uris: Iterable[str] = (),
-        jwks: str | None = None,
-    ) -> registration.NewClient:
-        """Register a client. ``apis``: the identifiers of the APIs it may get tokens for, the
-        first being its default; ``api`` is short for a single one (it comes first when both are
-        given)."""
+        self, metadata: ClientMetadata | None = None, /, *, api: str | None = None, **fields: Any
+    ) -> NewClient:
+        """Register a client described by ``metadata`` (or by its fields given as keywords).
+        ``metadata.apis``: the identifiers of the APIs it may get tokens for, the first being its
+        default; ``api`` is short for a single one (it comes first when both are given)."""
+        if metadata is None:
+            metadata = ClientMetadata(**fields)
+        elif fields:
+            raise TypeError("give the client metadata or its fields, not both")
+        if api is not None:
+            metadata = replace(metadata, apis=(api, *metadata.apis))
         pepper = await self.pepper()
-        identifiers = list(dict.fromkeys([*([api] if api is not None else []), *apis]))
+        identifiers = list(dict.fromkeys(metadata.apis))
         async with self.db.transaction() as stores:
             allowed: list[Api] = []
             for identifier in identifiers:
@@ -172,25 +157,7 @@ class Admin:
                 allowed.append(found)
             try:
                 created = registration.new_client(
-                    name=name,
-                    client_type=client_type,
-                    redirect_uris=redirect_uris,
-                    grant_types=grant_types,
-                    scopes=scopes,
-                    apis=allowed,
-                    first_party=first_party,
-                    native=native,
-                    can_introspect=can_introspect,
-                    token_endpoint_auth_method=token_endpoint_auth_method,
-                    access_token_format=access_token_format,
-                    access_token_ttl=access_token_ttl,
-                    refresh_token_idle_ttl=refresh_token_idle_ttl,
-                    refresh_token_absolute_ttl=refresh_token_absolute_ttl,
-                    id_token_signed_response_alg=id_token_signed_response_alg,
-                    post_logout_redirect_uris=post_logout_redirect_uris,
-                    jwks=jwks,
-                    now=self.now(),
-                    pepper=pepper,
+                    metadata, apis=allowed, now=self.now(), pepper=pepper
                 )
             except OAuthError as exc:
                 raise AdminError(exc.description) from None

@@ -1,0 +1,48 @@
+"""``tokensmith apis``: APIs (resource servers) and their scopes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tokensmith.admin.views import api_json
+from tokensmith.cli.app import JsonOpt, emit, fail, with_admin
+
+app = typer.Typer(help="APIs (resource servers) and their scopes.", no_args_is_help=True)
+
+
+@app.command("create")
+def apis_create(
+    identifier: Annotated[str, typer.Option(help="The API's identifier URI (the token aud).")],
+    scope: Annotated[
+        list[str], typer.Option(help="A scope the API defines; NAME or NAME=description.")
+    ],
+    name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an API (resource server) and its scopes."""
+    names = [s.split("=", 1)[0] for s in scope]
+    descriptions = {s.split("=", 1)[0]: s.split("=", 1)[1] for s in scope if "=" in s}
+    api = with_admin(
+        lambda a: a.create_api(
+            identifier=identifier, scopes=names, name=name, descriptions=descriptions
+        )
+    )
+    emit(api_json(api), as_json=as_json, text=f"created API {api.identifier}")
+
+
+@app.command("list")
+def apis_list(as_json: JsonOpt = False) -> None:
+    """List the registered APIs."""
+    apis = with_admin(lambda a: a.list_apis())
+    text = "\n".join(f"{a.identifier}  {' '.join(a.scopes)}" for a in apis) or "no APIs"
+    emit([api_json(a) for a in apis], as_json=as_json, text=text)
+
+
+@app.command("delete")
+def apis_delete(identifier: str) -> None:
+    """Remove an API."""
+    if not with_admin(lambda a: a.delete_api(identifier)):
+        raise fail(f"no API {identifier}")
+    typer.echo(f"deleted API {identifier}")

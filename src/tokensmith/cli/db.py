@@ -1,0 +1,47 @@
+"""``tokensmith db``: the database schema and housekeeping."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tokensmith.admin import Admin
+from tokensmith.cli.app import load_settings, run, with_admin
+from tokensmith.settings import Settings
+
+app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+async def _upgrade(settings: Settings) -> None:
+    async with Admin(settings):
+        pass
+
+
+@app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    settings = load_settings()
+    run(lambda: _upgrade(settings))
+    typer.echo("database schema is up to date")
+
+
+@app.command("prune")
+def db_prune(
+    batch: Annotated[int, typer.Option(help="Rows per delete.", min=1)] = 1000,
+    max_batches: Annotated[int, typer.Option(help="Batches per table per run.", min=1)] = 100,
+) -> None:
+    """Delete expired codes, sessions, login transactions, tokens, unused grants, and audit
+    events older than TOKENSMITH_AUDIT_RETENTION_DAYS (365; 0 keeps them forever)."""
+    days = load_settings().audit_retention_days
+    report = with_admin(lambda a: a.prune(batch=batch, max_batches=max_batches))
+    for table, count in report.deleted.items():
+        if table == "ts_audit_events":
+            typer.echo(f"{table}: {count} (older than {days} days)")
+        elif count:
+            typer.echo(f"{table}: {count}")
+    if not days:
+        typer.echo("ts_audit_events: kept forever (audit_retention_days is 0)")
+    typer.echo(
+        f"pruned {report.total} row(s)" + ("" if report.complete else "; more remain: run it again")
+    )
