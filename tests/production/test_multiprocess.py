@@ -58,7 +58,11 @@ async def scalar(database_url: str, sql: str) -> Any:
 
 
 def http_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=PARALLEL))
+    # Idle connections are dropped by the client well before the servers' 5 s keep-alive timeout:
+    # with equal timeouts (httpx's default is also 5 s) a request could go out on a connection
+    # the server was closing at that moment, an intermittent ReadError on a loaded machine.
+    limits = httpx.Limits(max_connections=PARALLEL, keepalive_expiry=1.0)
+    return httpx.AsyncClient(timeout=30.0, limits=limits)
 
 
 def cli(server: LiveServer, *args: str) -> str:
