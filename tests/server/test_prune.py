@@ -85,9 +85,12 @@ async def audit_times(env: ServerEnv) -> list[int]:
         return [int(at) for at in rows.scalars()]
 
 
-def emit_at(env: ServerEnv, *times: int) -> None:
+async def emit_at(env: ServerEnv, *times: int) -> None:
+    """Audit events stamped at ``times``, written (the writer is asynchronous: flushed here, so
+    that a prune that follows sees them)."""
     for at in times:
         env.app.state.runtime.audit.emit(AuditEvent(event="login.failed", at=at, user_id="u"))
+    await env.app.state.runtime.audit.flush()
 
 
 async def test_audit_events_older_than_the_retention_are_pruned(server_env: ServerEnv) -> None:
@@ -95,7 +98,7 @@ async def test_audit_events_older_than_the_retention_are_pruned(server_env: Serv
     assert env.settings.audit_retention_days == 365
     now = int(env.clock())
     retention = 365 * DAY
-    emit_at(env, now - retention - 1, now - retention, now - 10, now)
+    await emit_at(env, now - retention - 1, now - retention, now - 10, now)
     report = await env.admin.prune()
     assert report.deleted["ts_audit_events"] == 1
     assert await audit_times(env) == [now - retention, now - 10, now]
@@ -127,7 +130,7 @@ async def test_audit_retention_zero_keeps_events_forever(
     )
     async with ServerEnv.start(settings, clock) as env:
         now = int(clock())
-        emit_at(env, now - 3650 * DAY, now)
+        await emit_at(env, now - 3650 * DAY, now)
         report = await env.admin.prune()
         assert "ts_audit_events" not in report.deleted
         assert await audit_times(env) == [now - 3650 * DAY, now]
@@ -136,7 +139,7 @@ async def test_audit_retention_zero_keeps_events_forever(
 async def test_audit_pruning_is_bounded_per_run(server_env: ServerEnv) -> None:
     env = server_env
     now = int(env.clock())
-    emit_at(env, *(now - 400 * DAY + i for i in range(3)))
+    await emit_at(env, *(now - 400 * DAY + i for i in range(3)))
     await audit_times(env)
     first = await env.admin.prune(batch=1, max_batches=2)
     assert first.deleted["ts_audit_events"] == 2
@@ -158,7 +161,7 @@ async def test_pruning_inside_serve_applies_the_audit_retention(
     )
     async with ServerEnv.start(settings, clock) as env:
         now = int(clock())
-        emit_at(env, now - 31 * DAY, now - 29 * DAY)
+        await emit_at(env, now - 31 * DAY, now - 29 * DAY)
         assert len(await audit_times(env)) == 2
         for _ in range(100):  # the scheduled prune runs every second: at most ~10 s
             if len(await audit_times(env)) == 1:
