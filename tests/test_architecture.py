@@ -153,3 +153,154 @@ def test_core_imports_cleanly_without_the_adapters() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"core pulled in: {done.stdout.strip()}"
+
+
+# -- the rules of the house (docs/architecture.md) -------------------------------------------
+
+SRC = CORE.parent
+ROUTES = SRC / "server" / "routes"
+CORE_THIRD_PARTY = {
+    "jwt": "PyJWT: JOSE",
+    "cryptography": "keys, signatures, AES-GCM",
+    "argon2": "password hashing",
+    "orjson": "the compact JWS of access tokens is serialised by hand on the hot path",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(SRC.rglob("*.py"))}
+
+
+def resolved_imports(path: Path, known: dict[str, Path]) -> set[str]:
+    """The modules of ``tokensmith`` that ``path`` imports (``from pkg import mod`` names the
+    module when ``pkg.mod`` is one), TYPE_CHECKING blocks excepted."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("tokensmith"))
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.startswith("tokensmith")
+        ):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return {name for name in found if name in known}
+
+
+def test_core_imports_only_the_standard_library_itself_and_crypto() -> None:
+    """Core's dependencies: the standard library, its own modules, and the crypto/JOSE
+    libraries listed in ``CORE_THIRD_PARTY`` (each with its reason)."""
+    import sys
+
+    bad = []
+    for path in core_modules():
+        for line, name in imported_names(ast.parse(path.read_text(encoding="utf-8"))):
+            top = name.split(".", 1)[0]
+            if top == "tokensmith":
+                if not (name == "tokensmith.core" or name.startswith("tokensmith.core.")):
+                    bad.append(f"{path.relative_to(SRC)}:{line} imports {name}")
+            elif top not in sys.stdlib_module_names and top not in CORE_THIRD_PARTY:
+                bad.append(f"{path.relative_to(SRC)}:{line} imports {name}")
+    assert bad == []
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return cycles
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Data flows down: no two modules of ``src/tokensmith`` import each other, directly or
+    through others (imports inside functions count too; only TYPE_CHECKING ones do not)."""
+    known = all_modules()
+    graph = {
+        name: {target for target in resolved_imports(path, known) if target != name}
+        for name, path in known.items()
+    }
+    # A package's __init__ re-exporting its modules is not a cycle with them.
+    for name in graph:
+        graph[name] = {t for t in graph[name] if not name.startswith(t + ".")}
+    assert import_cycles(graph) == []
+
+
+def test_cycle_finder_finds_cycles() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def store_calls(path: Path) -> list[str]:
+    """``stores.<store>.<method>(...)`` calls in a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Attribute)
+            and isinstance(node.func.value.value, ast.Name)
+            and node.func.value.value.id == "stores"
+        ):
+            found.append(f"{path.name}:{node.lineno} stores.{node.func.value.attr}")
+    return found
+
+
+def test_routes_do_not_call_stores() -> None:
+    """Routes parse, make one core call and render: every store is used by core."""
+    calls = [call for path in sorted(ROUTES.glob("*.py")) for call in store_calls(path)]
+    assert calls == []
+
+
+def test_store_call_finder_works(tmp_path: Path) -> None:
+    sample = tmp_path / "route.py"
+    sample.write_text("async def f(stores):\n    await stores.users.get('x')\n")
+    assert store_calls(sample) == ["route.py:2 stores.users"]

@@ -10,7 +10,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from tokensmith.server.protocols import (
+from tokensmith.server._head_limits import (
     FIELD_OVERHEAD,
     REFUSED,
     HeadTooLarge,

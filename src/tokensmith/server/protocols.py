@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.util
-import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -45,19 +44,17 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from tokensmith.server._head_limits import (
+    FIELD_OVERHEAD,
+    REFUSED,
+    log,
+    refusal_reason,
+    timeout_response,
+)
+
 __all__ = ["HttpParser", "http_protocol"]
 
 HttpParser = Literal["auto", "httptools", "h11"]
-REFUSED = b"Request header fields too large"
-TIMED_OUT = b"The request headers did not arrive in time"
-FIELD_OVERHEAD = 4
-"""``": "`` and CRLF around each header field, as they are counted on the wire."""
-
-log = logging.getLogger("tokensmith.server")
-
-
-class HeadTooLarge(Exception):
-    """The request head passed a limit; raised inside a parser callback to stop parsing."""
 
 
 def http_protocol(
@@ -80,21 +77,6 @@ def http_protocol(
         max_header_fields=max_header_fields,
         header_read_timeout=header_read_timeout,
     )
-
-
-def timeout_response() -> bytes:
-    """The whole ``408`` answer to a head that did not arrive in time (the connection closes)."""
-    return (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: " + str(len(TIMED_OUT)).encode("ascii") + b"\r\n"
-        b"connection: close\r\n\r\n" + TIMED_OUT
-    )
-
-
-def refusal_reason(max_header_bytes: int, max_header_fields: int, *, fields: bool) -> str:
-    if fields:
-        return f"more than {max_header_fields} header fields"
-    return f"request line and headers larger than {max_header_bytes} bytes"
 
 
 # -- h11 --------------------------------------------------------------------------------------
