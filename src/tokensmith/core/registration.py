@@ -21,6 +21,7 @@ import jwt
 
 from tokensmith.core import scopes as scope_rules
 from tokensmith.core.errors import InvalidClientMetadata
+from tokensmith.core.grants import REFUSED_GRANTS
 from tokensmith.core.models import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
@@ -38,10 +39,6 @@ from tokensmith.core.scopes import OIDC_SCOPES
 from tokensmith.core.secrets import CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, digest, new_secret
 
 KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN)
-REFUSED_GRANTS = {
-    "password": "the password grant is not supported (OAuth 2.1 removes it)",
-    "implicit": "the implicit grant is not supported (OAuth 2.1 removes it)",
-}
 
 
 def new_api(
