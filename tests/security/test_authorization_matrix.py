@@ -24,7 +24,7 @@ import pytest
 from tests.server.harness import REDIRECT, ServerEnv
 from tokensmith.core.models import Client
 from tokensmith.core.registration import KNOWN_GRANTS, NewClient
-from tokensmith.core.server import default_grants
+from tokensmith.core.token import default_grants
 
 # -- the world: registered APIs -------------------------------------------------------------------
 

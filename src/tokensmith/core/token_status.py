@@ -1,5 +1,6 @@
-"""What a token is and whether it is active: for introspection (RFC 7662) and revocation
-(RFC 7009).
+"""What a token is and whether it is active: for introspection (RFC 7662,
+``core.introspection``), revocation (RFC 7009, ``core.revocation``) and UserInfo
+(``core.userinfo``).
 
 Token kinds are recognised by their prefixes (``ts_rt_`` refresh, ``ts_at_`` opaque access
 token) or as one of our JWTs (signature checked against our own keys). A token is active when it
@@ -14,15 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 
-from tokensmith.core import audit
-from tokensmith.core.audit import AuditEvent
 from tokensmith.core.jwt_access_token import TYP
-from tokensmith.core.models import Client, Grant
+from tokensmith.core.models import Grant
 from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
 
 if TYPE_CHECKING:
+    from tokensmith.core.context import ServerContext
     from tokensmith.core.ports import Stores
-    from tokensmith.core.server import AuthorizationServer
 
 MAX_TOKEN_LENGTH = 8192
 
@@ -60,20 +59,20 @@ class TokenInfo:
 INACTIVE: dict[str, object] = {"active": False}
 
 
-def verify_own_jwt(server: AuthorizationServer, token: str, *, verify_exp: bool) -> dict[str, Any]:
+def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> dict[str, Any]:
     """Claims of an access token this server signed; raises ``jwt.PyJWTError`` otherwise."""
     header = jwt.get_unverified_header(token)
     if header.get("typ") != TYP:
         raise jwt.InvalidTokenError("not an access token")
     kid = header.get("kid")
-    key = server.keys.get(kid) if isinstance(kid, str) else None
+    key = context.keys.get(kid) if isinstance(kid, str) else None
     if key is None:
         raise jwt.InvalidTokenError("unknown key")
     claims: dict[str, Any] = jwt.decode(
         token,
         key.private_key.public_key(),
         algorithms=[key.alg],
-        issuer=server.issuer,
+        issuer=context.issuer,
         options={"verify_aud": False, "verify_exp": verify_exp, "require": ["exp", "jti"]},
     )
     return claims
@@ -91,13 +90,13 @@ async def _live_grant(stores: Stores, grant_id: str) -> Grant | None:
     return grant
 
 
-async def find_active(server: AuthorizationServer, token: str, stores: Stores) -> TokenInfo | None:
+async def find_active(context: ServerContext, token: str, stores: Stores) -> TokenInfo | None:
     """The token's details if it is active, else ``None``."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    now = server.now()
+    now = context.now()
     if token.startswith(REFRESH_TOKEN_PREFIX):
-        rt = await stores.refresh_tokens.get(digest(token, server.pepper))
+        rt = await stores.refresh_tokens.get(digest(token, context.pepper))
         if rt is None or rt.rotated_at is not None or rt.expires_at <= now:
             return None
         grant = await _live_grant(stores, rt.grant_id)
@@ -115,10 +114,10 @@ async def find_active(server: AuthorizationServer, token: str, stores: Stores) -
             grant.id,
         )
     if token.startswith(ACCESS_TOKEN_PREFIX):
-        record = await stores.access_tokens.get_by_digest(digest(token, server.pepper))
+        record = await stores.access_tokens.get_by_digest(digest(token, context.pepper))
     else:
         try:
-            claims = verify_own_jwt(server, token, verify_exp=True)
+            claims = verify_own_jwt(context, token, verify_exp=True)
         except jwt.PyJWTError:
             return None
         if await stores.access_tokens.is_denied(claims["jti"]):
@@ -150,62 +149,4 @@ async def find_active(server: AuthorizationServer, token: str, stores: Stores) -
         record.expires_at,
         record.jti,
         record.grant_id,
-    )
-
-
-def may_introspect(caller: Client, info: TokenInfo) -> bool:
-    """Whose business a token is (RFC 7662 §2.1, §4): its own client's always. Another client's
-    only for an access token and only with ``can_introspect`` (a resource server checking the
-    tokens it receives); a refresh token is only ever presented to us by the client it was issued
-    to (RFC 6749 §6), so no one else has a reason to ask about it, and an "active" answer would
-    invite using it as an access token."""
-    if info.client_id == caller.client_id:
-        return True
-    return info.kind == "access_token" and caller.can_introspect
-
-
-async def introspect(
-    server: AuthorizationServer, caller: Client, token: str, stores: Stores
-) -> dict[str, object]:
-    """RFC 7662: details for the token's own client; of access tokens, for clients allowed to
-    introspect; ``{"active": false}`` for anything else (§2.2: no reason given)."""
-    info = await find_active(server, token, stores)
-    if info is None or not may_introspect(caller, info):
-        return INACTIVE
-    return info.introspection(server.issuer)
-
-
-async def revoke(server: AuthorizationServer, client: Client, token: str, stores: Stores) -> None:
-    """RFC 7009 §2.1: revoke a token of this client. A refresh token takes its whole grant with
-    it (the access tokens too); an access token JWT joins the deny-list until it expires.
-    Unknown tokens and tokens of other clients are ignored (the answer is 200 either way)."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return
-    now = server.now()
-    if token.startswith(REFRESH_TOKEN_PREFIX):
-        rt = await stores.refresh_tokens.get(digest(token, server.pepper))
-        if rt is not None and rt.client_id == client.client_id:
-            await stores.grants.revoke(rt.grant_id, now)
-            _revoked(server, client, now, "refresh_token")
-        return
-    if token.startswith(ACCESS_TOKEN_PREFIX):
-        record = await stores.access_tokens.get_by_digest(digest(token, server.pepper))
-        if record is not None and record.client_id == client.client_id:
-            await stores.access_tokens.revoke(record.jti, now)
-            _revoked(server, client, now, "access_token")
-        return
-    try:
-        claims = verify_own_jwt(server, token, verify_exp=False)
-    except jwt.PyJWTError:
-        return
-    if claims.get("client_id") != client.client_id or claims["exp"] <= now:
-        return
-    await stores.access_tokens.deny_jti(claims["jti"], claims["exp"])
-    await stores.access_tokens.revoke(claims["jti"], now)
-    _revoked(server, client, now, "access_token")
-
-
-def _revoked(server: AuthorizationServer, client: Client, now: int, kind: str) -> None:
-    server.audit(
-        AuditEvent(audit.TOKEN_REVOKED, now, client_id=client.client_id, detail={"kind": kind})
     )

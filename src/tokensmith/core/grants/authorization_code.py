@@ -30,30 +30,36 @@ from tokensmith.core.ports import Conflict
 from tokensmith.core.secrets import digest
 
 if TYPE_CHECKING:
+    from tokensmith.core.context import ServerContext
+    from tokensmith.core.grants import TokenRequest
+    from tokensmith.core.issuance import TokenIssuer
     from tokensmith.core.ports import Stores
-    from tokensmith.core.server import AuthorizationServer
 
 INVALID_CODE = "the authorization code is invalid, expired or already used"
 
 
 class AuthorizationCodeGrant:
     grant_type = GRANT_AUTHORIZATION_CODE
+    parameters = frozenset({"code", "redirect_uri", "code_verifier", "resource"})
+    audit_event = audit.TOKEN_ISSUED
 
     async def handle(
         self,
-        server: AuthorizationServer,
+        request: TokenRequest,
         client: Client,
-        params: dict[str, str],
+        *,
+        context: ServerContext,
+        issuer: TokenIssuer,
         stores: Stores,
     ) -> TokenResponse:
-        value = params.get("code")
+        value = request.get("code")
         if value is None:
             raise InvalidRequest("code is required")
-        resource = params.get("resource")
+        resource = request.get("resource")
         if resource is not None and not client.may_use(resource):
             raise InvalidTarget("this client may not request tokens for the requested resource")
-        now = server.now()
-        code_digest = digest(value, server.pepper)
+        now = context.now()
+        code_digest = digest(value, context.pepper)
         code = await stores.codes.consume(code_digest, now)
         if code is None:
             used = await stores.codes.get(code_digest)
@@ -62,9 +68,9 @@ class AuthorizationCodeGrant:
                 # leaked or was replayed: revoke what it issued (RFC 6749 §4.1.2). A replay by
                 # anyone else proves nothing and must not let them revoke the real client's tokens.
                 if used.client_id == client.client_id and pkce.verifier_matches(
-                    params.get("code_verifier"), used.code_challenge
+                    request.get("code_verifier"), used.code_challenge
                 ):
-                    await server.revoke_family(
+                    await issuer.revoke_family(
                         stores,
                         used.grant_id,
                         event=audit.CODE_REPLAYED,
@@ -79,12 +85,12 @@ class AuthorizationCodeGrant:
                 raise InvalidGrant(INVALID_CODE, detail="code issued to another client")
             if code.expires_at <= now:
                 raise InvalidGrant(INVALID_CODE, detail="code expired")
-            sent_redirect = params.get("redirect_uri")
+            sent_redirect = request.get("redirect_uri")
             redirect_checked = code.redirect_uri_sent or sent_redirect is not None
             if redirect_checked and sent_redirect != code.redirect_uri:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
-            pkce.check_verifier(params.get("code_verifier"), code.code_challenge)
-            await server.check_token_audience(client, code.audience, resource, stores)
+            pkce.check_verifier(request.get("code_verifier"), code.code_challenge)
+            await context.check_token_audience(client, code.audience, resource, stores)
         except (InvalidGrant, InvalidTarget):
             await stores.commit()  # the code stays burnt
             raise
@@ -94,7 +100,7 @@ class AuthorizationCodeGrant:
         # the replay had come a moment later. Exactly one redemption still gets an answer.
         with contextlib.suppress(Conflict):
             await stores.grants.create(grant)
-        return await server.issue_for_grant(client, grant, stores, nonce=code.nonce)
+        return await issuer.for_grant(client, grant, stores, nonce=code.nonce)
 
 
 def grant_of(code: AuthorizationCode, now: int) -> Grant:

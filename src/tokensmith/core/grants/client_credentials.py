@@ -12,31 +12,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
 from tokensmith.core.authorize import resolve_audience
 from tokensmith.core.errors import InvalidScope, InvalidTarget, UnauthorizedClient
 from tokensmith.core.models import GRANT_CLIENT_CREDENTIALS, Client, TokenResponse
 
 if TYPE_CHECKING:
+    from tokensmith.core.context import ServerContext
+    from tokensmith.core.grants import TokenRequest
+    from tokensmith.core.issuance import TokenIssuer
     from tokensmith.core.ports import Stores
-    from tokensmith.core.server import AuthorizationServer
 
 
 class ClientCredentialsGrant:
     grant_type = GRANT_CLIENT_CREDENTIALS
+    parameters = frozenset({"scope", "resource"})
+    audit_event = audit.TOKEN_ISSUED
 
     async def handle(
         self,
-        server: AuthorizationServer,
+        request: TokenRequest,
         client: Client,
-        params: dict[str, str],
+        *,
+        context: ServerContext,
+        issuer: TokenIssuer,
         stores: Stores,
     ) -> TokenResponse:
         if not client.is_confidential:
             raise UnauthorizedClient("public clients cannot use client credentials")
-        requested = scope_rules.parse_scope(params.get("scope"))
-        resource = params.get("resource")
-        apis = await server.apis_for(resource, client, stores)
+        requested = scope_rules.parse_scope(request.get("scope"))
+        resource = request.get("resource")
+        apis = await context.apis_for(resource, client, stores)
         audience, api = resolve_audience(resource, client, apis)
         if api is None:
             raise InvalidTarget("client credentials need a resource or a default API")
@@ -51,7 +58,7 @@ class ClientCredentialsGrant:
         undefined = [s for s in requested if s not in api.scopes]
         if undefined:
             raise InvalidScope(f"scope not defined by {audience}: {' '.join(undefined)}")
-        token, ttl = await server.issue_access_token(
+        token, ttl = await issuer.access_token(
             client,
             subject=client.client_id,
             scopes=requested,

@@ -25,28 +25,34 @@ from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
 
 if TYPE_CHECKING:
+    from tokensmith.core.context import ServerContext
+    from tokensmith.core.grants import TokenRequest
+    from tokensmith.core.issuance import TokenIssuer
     from tokensmith.core.ports import Stores
-    from tokensmith.core.server import AuthorizationServer
 
 INVALID = "the refresh token is invalid, expired or revoked"
 
 
 class RefreshTokenGrant:
     grant_type = GRANT_REFRESH_TOKEN
+    parameters = frozenset({"refresh_token", "scope", "resource"})
+    audit_event = audit.TOKEN_REFRESHED
 
     async def handle(
         self,
-        server: AuthorizationServer,
+        request: TokenRequest,
         client: Client,
-        params: dict[str, str],
+        *,
+        context: ServerContext,
+        issuer: TokenIssuer,
         stores: Stores,
     ) -> TokenResponse:
-        value = params.get("refresh_token")
+        value = request.get("refresh_token")
         if value is None:
             raise InvalidRequest("refresh_token is required")
-        requested = scope_rules.parse_scope(params.get("scope"))
-        now = server.now()
-        token_digest = digest(value, server.pepper)
+        requested = scope_rules.parse_scope(request.get("scope"))
+        now = context.now()
+        token_digest = digest(value, context.pepper)
         known = await stores.refresh_tokens.get(token_digest)
         if known is None:
             raise InvalidGrant(INVALID, detail="unknown refresh token")
@@ -55,7 +61,7 @@ class RefreshTokenGrant:
             raise InvalidGrant(INVALID, detail="refresh token of another client")
         token = await stores.refresh_tokens.rotate(token_digest, now)
         if token is None:
-            await server.revoke_family(
+            await issuer.revoke_family(
                 stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
             )
             raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
@@ -68,10 +74,10 @@ class RefreshTokenGrant:
             await stores.commit()
             raise InvalidGrant(INVALID, detail="refresh token expired")
         # the errors below roll the rotation back: the token stays usable
-        await server.check_token_audience(client, grant.audience, params.get("resource"), stores)
+        await context.check_token_audience(client, grant.audience, request.get("resource"), stores)
         if requested and not set(requested) <= set(grant.scopes):
             raise InvalidScope("a refresh may only narrow the scope of the grant")
-        return await server.issue_for_grant(
+        return await issuer.for_grant(
             client,
             grant,
             stores,

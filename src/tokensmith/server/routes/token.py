@@ -19,7 +19,9 @@ async def token(request: Request) -> Response:
         form = await read_client_form(request, rt, max_value_length=rt.settings.max_param_length)
         params, authorization = form.params, form.authorization
         async with lazy_transaction(rt.db) as stores:
-            result = await rt.server.token(params, authorization, stores, limit=form.limit)
+            result = await rt.server.token_endpoint.handle(
+                params, authorization, stores, limit=form.limit
+            )
     except OAuthError as exc:
         return json_error(request, exc)
     request.app.state.metrics.tokens.labels(params["grant_type"]).inc()

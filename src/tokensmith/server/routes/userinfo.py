@@ -1,4 +1,5 @@
-"""``GET|POST /userinfo`` (OpenID Connect Core §5.3) with RFC 6750 bearer tokens.
+"""``GET|POST /userinfo`` (OpenID Connect Core §5.3) with RFC 6750 bearer tokens: read the
+token, one core call (``core.userinfo``), render.
 
 The token comes from the ``Authorization`` header, or for POST from the form body (RFC 6750
 §2.2), never from the query string. Errors carry ``WWW-Authenticate`` (RFC 6750 §3).
@@ -9,9 +10,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core import token_status, userinfo
 from tokensmith.core.errors import InsufficientScope, InvalidRequest, InvalidToken, OAuthError
-from tokensmith.server.http import json_response, read_form, single_header
+from tokensmith.core.token_status import MAX_TOKEN_LENGTH
+from tokensmith.server.http import json_response, lazy_transaction, read_form, single_header
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -41,7 +42,7 @@ async def _bearer(request: Request, rt: Runtime) -> str | None:
         form = await read_form(
             request,
             limit=rt.settings.max_form_bytes,
-            max_value_length=8192,
+            max_value_length=MAX_TOKEN_LENGTH,
             time_limit=rt.settings.form_read_timeout,
         )
         body_token = form.get("access_token")
@@ -61,15 +62,8 @@ async def userinfo_endpoint(request: Request) -> Response:
         token = await _bearer(request, rt)
         if token is None:
             return _challenge(None)
-        async with rt.db.transaction() as stores:
-            info = await token_status.find_active(rt.server, token, stores)
-            if info is None or info.kind != "access_token":
-                raise InvalidToken("the access token is invalid, expired or revoked")
-            if "openid" not in info.scopes:
-                raise InsufficientScope("the access token does not carry the openid scope")
-            user = await stores.users.get(info.subject)
-            if user is None or user.disabled:
-                raise InvalidToken("the user of this token no longer exists or is disabled")
+        async with lazy_transaction(rt.db) as stores:
+            claims = await rt.server.userinfo.handle(token, stores)
     except OAuthError as exc:
         return _challenge(exc)
-    return json_response(userinfo.claims_for(user, info.scopes))
+    return json_response(claims)
