@@ -299,6 +299,7 @@ class Settings(BaseSettings):
             access_token_ttl=self.access_token_ttl,
             authorization_code_ttl=self.authorization_code_ttl,
             interaction_ttl=self.interaction_ttl,
+            session_ttl=self.session_ttl,
             id_token_ttl=self.id_token_ttl,
             refresh_token_idle_ttl=self.refresh_token_idle_ttl,
             refresh_token_absolute_ttl=self.refresh_token_absolute_ttl,

@@ -13,37 +13,97 @@ is ``invalid_target``. Without ``resource`` the request is for the client's defa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING
 
-from tokensmith.core import pkce, scopes
+import jwt
+
+from tokensmith.core import id_token, interaction, pkce, scopes
 from tokensmith.core.errors import (
     AuthorizationPageError,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
     OAuthError,
+    RequestNotSupported,
+    RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from tokensmith.core.interaction import AuthorizeOutcome, BrowserView
 from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Api, AuthorizationRequest, Client
-from tokensmith.core.params import printable
-from tokensmith.core.redirect_uris import find_match
+from tokensmith.core.params import parse_query, printable
+from tokensmith.core.ports import Stores
+from tokensmith.core.redirect_uris import find_match, redirect_url
 from tokensmith.core.scopes import OIDC_SCOPES
+
+if TYPE_CHECKING:
+    from tokensmith.core.server import AuthorizationServer
+
+__all__ = [
+    "ClientRedirect",
+    "authorize",
+    "check_client_and_redirect",
+    "error_redirect_url",
+    "redirect_url",
+    "validate",
+    "with_hint",
+]
 
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_STATE_LENGTH = 2048
 
 
-class RedirectError(Exception):
-    """An error to report to the client's (validated) redirect URI."""
+async def authorize(
+    server: AuthorizationServer,
+    raw_query: bytes | str,
+    stores: Stores,
+    *,
+    browser: BrowserView,
+) -> AuthorizeOutcome:
+    """``GET|POST /authorize``: the checks in their order, then the decision.
 
-    def __init__(self, error: OAuthError, *, redirect_uri: str, state: str | None) -> None:
-        super().__init__(error.error)
-        self.error = error
-        self.redirect_uri = redirect_uri
-        self.state = state
+    1. parse the query (duplicates noted, values bounded);
+    2. the client and its redirect URI (``check_client_and_redirect``): any problem is an error
+       page (``AuthorizationPageError``), never a redirect;
+    3. the APIs the request may name (``AuthorizationServer.apis_for``);
+    4. every other parameter (``validate``): errors go to the client's redirect URI;
+    5. ``id_token_hint`` (``with_hint``);
+    6. login, consent or code (``interaction.proceed``).
+    """
+    params, duplicates = parse_query(raw_query, max_value_length=server.policy.max_param_length)
+    client_id = params.get("client_id")
+    client = await server.get_client(client_id, stores) if client_id else None
+    target = check_client_and_redirect(params, duplicates, client)
+    apis = await server.apis_for(params.get("resource"), target.client, stores)
+    request = validate(params, duplicates, target, apis)
+    request = with_hint(server, request, params.get("id_token_hint"))
+    return await interaction.proceed(
+        server,
+        request,
+        stores,
+        session=browser.session,
+        browser_digest=browser.browser_digest,
+        interaction=None,
+    )
+
+
+def with_hint(
+    server: AuthorizationServer, request: AuthorizationRequest, hint: str | None
+) -> AuthorizationRequest:
+    """Verify ``id_token_hint`` (OpenID Connect Core §3.1.2.1): one of our ID tokens, expired or
+    not; the user it names must be the one logged in (``interaction.session_user``)."""
+    if hint is None:
+        return request
+    try:
+        claims = id_token.verify_hint(server.keys, hint, issuer=server.issuer)
+    except jwt.PyJWTError:
+        raise InvalidRequest("id_token_hint is not an ID token issued by this server").to_client(
+            request.redirect_uri, request.state
+        ) from None
+    return dataclasses.replace(request, hint_subject=str(claims["sub"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +148,11 @@ def validate(
     target: ClientRedirect,
     apis: Mapping[str, Api],
 ) -> AuthorizationRequest:
-    """Step 2: validate everything else; errors are ``RedirectError``s to the client."""
+    """Step 2: validate everything else; errors are redirectable (``OAuthError.to_client``)."""
     try:
         return _validate(params, duplicates, target, apis)
     except OAuthError as exc:
-        raise RedirectError(exc, redirect_uri=target.redirect_uri, state=target.state) from None
+        raise exc.to_client(target.redirect_uri, target.state) from None
 
 
 def _validate(
@@ -116,9 +176,9 @@ def _validate(
     if params.get("response_mode", "query") != "query":
         raise InvalidRequest("only response_mode=query is supported")
     if "request" in params:
-        raise _RequestNotSupported("request objects are not supported")
+        raise RequestNotSupported("request objects are not supported")
     if "request_uri" in params:
-        raise _RequestUriNotSupported("request_uri is not supported")
+        raise RequestUriNotSupported("request_uri is not supported")
     if GRANT_AUTHORIZATION_CODE not in client.grant_types:
         raise UnauthorizedClient("this client may not use the authorization code grant")
     challenge = pkce.check_challenge(
@@ -142,14 +202,6 @@ def _validate(
         max_age=max_age,
         login_hint=params.get("login_hint"),
     )
-
-
-class _RequestNotSupported(OAuthError):
-    error = "request_not_supported"
-
-
-class _RequestUriNotSupported(OAuthError):
-    error = "request_uri_not_supported"
 
 
 def resolve_audience(
@@ -223,23 +275,17 @@ def _max_age(value: str | None) -> int | None:
     return int(value)
 
 
-def redirect_url(redirect_uri: str, params: Mapping[str, str | None]) -> str:
-    """The redirect URI with response parameters appended to its query (RFC 6749 §4.1.2)."""
-    query = urlencode({k: v for k, v in params.items() if v is not None})
-    if not query:
-        return redirect_uri  # exactly the registered URI, no dangling "?"
-    separator = "&" if "?" in redirect_uri else "?"
-    return f"{redirect_uri}{separator}{query}"
-
-
-def error_redirect_url(err: RedirectError, issuer: str) -> str:
-    """The redirect URI carrying an error response (RFC 6749 §4.1.2.1, RFC 9207)."""
+def error_redirect_url(err: OAuthError, issuer: str) -> str:
+    """The redirect URI carrying an error response (RFC 6749 §4.1.2.1, RFC 9207); ``err`` must be
+    redirectable."""
+    if err.return_to is None:
+        raise ValueError("this error is not sent to a redirect URI")
     return redirect_url(
-        err.redirect_uri,
+        err.return_to.redirect_uri,
         {
-            "error": err.error.error,
-            "error_description": err.error.description or None,
-            "state": err.state,
+            "error": err.error,
+            "error_description": err.description or None,
+            "state": err.return_to.state,
             "iss": issuer,
         },
     )

@@ -4,11 +4,27 @@ Each error carries the RFC error code (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1
 OpenID Connect Core §3.1.2.6), its HTTP status, a description that is safe to show to the client,
 and an internal ``detail`` that is logged and never sent. ``server/errors.py`` is the one place that
 turns them into responses.
+
+Where an error goes is an attribute of the error, not a wrapper around it: API endpoints answer
+every error as JSON; the browser endpoints send it to the client's redirect URI once that URI is
+trusted (``return_to`` set by :meth:`OAuthError.to_client`, RFC 6749 §4.1.2.1) and show an error
+page otherwise (``redirectable`` is ``False``, RFC 9700 §4.11.2).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Self
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnTo:
+    """The client's validated redirect URI and the request's ``state``: where a redirectable
+    error is sent (with ``iss``, RFC 9207)."""
+
+    redirect_uri: str
+    state: str | None
 
 
 class OAuthError(Exception):
@@ -16,6 +32,8 @@ class OAuthError(Exception):
 
     error: str = "server_error"
     status_code: int = 400
+    page_only: bool = False
+    """Errors about the client or redirect URI themselves: never sent to a redirect URI."""
 
     def __init__(
         self,
@@ -28,6 +46,18 @@ class OAuthError(Exception):
         self.description = description
         self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
+        self.return_to: ReturnTo | None = None
+
+    def to_client(self, redirect_uri: str, state: str | None) -> Self:
+        """This error, to be sent to the client's (validated) ``redirect_uri`` with ``state``."""
+        if not self.page_only:
+            self.return_to = ReturnTo(redirect_uri, state)
+        return self
+
+    @property
+    def redirectable(self) -> bool:
+        """Whether the browser is sent back to the client with this error (else: a page)."""
+        return self.return_to is not None
 
     def body(self) -> dict[str, str]:
         """The JSON body of RFC 6749 §5.2."""
@@ -94,8 +124,24 @@ class LoginRequired(OAuthError):
     error = "login_required"
 
 
+class NotSignedIn(LoginRequired):
+    """A page of the signed-in user (the account page) opened without a session: 401."""
+
+    status_code = 401
+
+
 class ConsentRequired(OAuthError):
     error = "consent_required"
+
+
+class RequestNotSupported(OAuthError):
+    """OpenID Connect Core §3.1.2.6: request objects are not supported."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    error = "request_uri_not_supported"
 
 
 class InvalidClientMetadata(OAuthError):
@@ -133,3 +179,28 @@ class AuthorizationPageError(OAuthError):
     """
 
     error = "invalid_request"
+    page_only = True
+
+
+class InteractionExpired(OAuthError):
+    """A login or consent transaction that does not exist (any more), has expired, or belongs to
+    another browser: a page, never a redirect."""
+
+    error = "interaction_expired"
+    page_only = True
+
+
+class CsrfRejected(OAuthError):
+    """A page's form without this browser's CSRF token, or posted from another origin: 403, a
+    page (``error`` is the page's code ``csrf``)."""
+
+    error = "csrf"
+    status_code = 403
+    page_only = True
+
+
+class SignOutRejected(InvalidRequest):
+    """The sign-out form failed its CSRF check: 403 ``invalid_request`` on the error page."""
+
+    status_code = 403
+    page_only = True

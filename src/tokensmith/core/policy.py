@@ -32,6 +32,8 @@ class ServerPolicy:
     access_token_ttl: int
     authorization_code_ttl: int
     interaction_ttl: int
+    session_ttl: int
+    """Lifetime of the SSO session a login starts."""
     id_token_ttl: int
     refresh_token_idle_ttl: int
     refresh_token_absolute_ttl: int

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
-from urllib.parse import urlsplit
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlencode, urlsplit
 
 from tokensmith.core.errors import InvalidRedirectUri
 
@@ -116,3 +116,12 @@ def find_match(requested: str, registered: Iterable[str], *, native: bool) -> st
         if is_match(requested, candidate, native=native):
             return candidate
     return None
+
+
+def redirect_url(redirect_uri: str, params: Mapping[str, str | None]) -> str:
+    """The redirect URI with response parameters appended to its query (RFC 6749 §4.1.2)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    if not query:
+        return redirect_uri  # exactly the registered URI, no dangling "?"
+    separator = "&" if "?" in redirect_uri else "?"
+    return f"{redirect_uri}{separator}{query}"

@@ -19,7 +19,7 @@ from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
 from tokensmith.server import observability
 from tokensmith.server.cors import CorsSettings, EndpointCors
-from tokensmith.server.errors import json_error, log_error
+from tokensmith.server.errors import json_error, page_error
 from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.openapi import install as install_openapi
@@ -132,14 +132,7 @@ def create_app(
         rt: Runtime = request.app.state.runtime
         pages = (s.authorize_path, s.login_path, s.consent_path, s.logout_path, s.account_path)
         if request.url.path in pages:
-            log_error(request, error)
-            return rt.pages.error(
-                title="Sign-in is briefly unavailable",
-                message="The sign-in service cannot reach its storage right now.",
-                advice="Wait a few seconds and reload the page.",
-                status=503,
-                code=error.error,
-            )
+            return page_error(request, rt.pages, error)
         return json_error(request, error)
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -8,6 +8,9 @@ cookie and CSRF tokens.
   without server state); posts also need a same-origin ``Origin`` and ``Sec-Fetch-Site`` when
   the browser sends them (a sibling subdomain is "same-site", not "same-origin": refused too).
 Cookies are HttpOnly and SameSite=Lax, and ``__Host-`` + Secure when the issuer is https.
+
+The cookies are read once per request into a frozen :class:`Browser`; core answers say how the
+session cookie changes (``core.interaction.SessionChange``), and :meth:`Cookies.apply` writes that.
 """
 
 from __future__ import annotations
@@ -18,20 +21,21 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.core.interaction import KEEP, SessionChange
 from tokensmith.core.models import Session
 from tokensmith.core.ports import Stores
 from tokensmith.core.secrets import SESSION_PREFIX, digest, equals, new_secret
 from tokensmith.settings import Settings
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Browser:
+    """The browser of a request, as its cookies say (``core.interaction.BrowserView``)."""
+
     browser_id: str = field(repr=False)
     browser_digest: str
     is_new: bool
     session: Session | None = None
-    new_session_value: str | None = field(default=None, repr=False)
-    clear_session: bool = False
 
 
 class Cookies:
@@ -49,15 +53,11 @@ class Cookies:
         is_new = browser_id is None or not 20 <= len(browser_id) <= 100
         if browser_id is None or is_new:
             browser_id = new_secret("", nbytes=24)
-        browser = Browser(browser_id, digest("browser|" + browser_id, self.pepper), is_new)
+        session = None
         session_value = request.cookies.get(self.session_name)
         if session_value and session_value.startswith(SESSION_PREFIX) and len(session_value) < 100:
-            browser.session = await stores.sessions.get(digest(session_value, self.pepper), now)
-        return browser
-
-    def new_session_value(self) -> tuple[str, str]:
-        value = new_secret(SESSION_PREFIX)
-        return value, digest(value, self.pepper)
+            session = await stores.sessions.get(digest(session_value, self.pepper), now)
+        return Browser(browser_id, digest("browser|" + browser_id, self.pepper), is_new, session)
 
     def csrf_token(self, browser: Browser, interaction_id: str) -> str:
         return digest(f"csrf|{browser.browser_id}|{interaction_id}", self.pepper)
@@ -79,7 +79,8 @@ class Cookies:
             return False
         return equals(self.csrf_token(browser, interaction_id), token)
 
-    def apply(self, response: Response, browser: Browser) -> Response:
+    def apply(self, response: Response, browser: Browser, change: SessionChange = KEEP) -> Response:
+        """Set the browser cookie of a new browser and the session cookie as ``change`` says."""
         secure = self.settings.is_https
         if browser.is_new:
             response.set_cookie(
@@ -91,17 +92,17 @@ class Cookies:
                 httponly=True,
                 samesite="lax",
             )
-        if browser.new_session_value is not None:
+        if change.new_value is not None:
             response.set_cookie(
                 self.session_name,
-                browser.new_session_value,
+                change.new_value,
                 max_age=self.settings.session_ttl,
                 path="/",
                 secure=secure,
                 httponly=True,
                 samesite="lax",
             )
-        elif browser.clear_session:
+        elif change.clear:
             response.delete_cookie(
                 self.session_name, path="/", secure=secure, httponly=True, samesite="lax"
             )

@@ -1,5 +1,5 @@
-"""The consent page: the client's name, the API it asks to use (its registered name, then its
-identifier), each requested scope with what it allows, Allow and Deny.
+"""The consent page (``core.interaction``): the client's name, the API it asks to use (its
+registered name, then its identifier), each requested scope with what it allows, Allow and Deny.
 
 Deny sends ``access_denied`` to the client (RFC 6749 §4.1.2.1). Allow remembers the consent per
 user, client, API and scope: consenting to ``docs:read`` of one API is no consent to a scope of
@@ -9,64 +9,42 @@ the same name of another API. The fine print says truly how the access ends: at 
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
-
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from tokensmith.core import audit
-from tokensmith.core.audit import AuditEvent
-from tokensmith.core.models import Api, AuthorizationRequest
-from tokensmith.core.ports import Stores
+from tokensmith.core import interaction
+from tokensmith.core.errors import OAuthError
+from tokensmith.core.interaction import AuthorizeOutcome, ConsentForm
 from tokensmith.server.browser import Browser
-from tokensmith.server.routes.interaction import (
-    expired_page,
-    finish,
-    load_interaction,
-    read_post,
-    read_posted_form,
-)
+from tokensmith.server.errors import browser_error
+from tokensmith.server.routes.interaction import check_form, outcome_response, read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
-STANDARD_SCOPES = {
-    "openid": "Confirm who you are (your account identifier).",
-    "profile": "See your name and username.",
-    "email": "See your email address.",
-    "offline_access": "Keep access while you are away, also after you sign out.",
-}
 
-
-async def describe(
-    stores: Stores, request: AuthorizationRequest, api: Api | None = None
-) -> list[tuple[str, str]]:
-    if api is None and request.audience:
-        api = await stores.apis.get(request.audience)
-    descriptions = dict(STANDARD_SCOPES)
-    if api is not None:
-        descriptions.update(api.descriptions)
-    return [(s, descriptions.get(s, f"Use the '{s}' permission.")) for s in request.scopes]
-
-
-async def _consent_page(
-    rt: Runtime, stores: Stores, browser: Browser, request: AuthorizationRequest, txn: str
+def _render(
+    request: Request,
+    rt: Runtime,
+    browser: Browser,
+    answer: ConsentForm | AuthorizeOutcome,
+    *,
+    status: int,
 ) -> Response:
-    client = await stores.clients.get(request.client_id)
-    user = await stores.users.get(browser.session.user_id) if browser.session else None
-    api = await stores.apis.get(request.audience) if request.audience else None
+    if isinstance(answer, AuthorizeOutcome):
+        return outcome_response(request, rt, answer, status=status)
     return rt.pages.render(
         "consent.html",
         action=rt.settings.consent_path,
-        txn=txn,
-        csrf_token=rt.cookies.csrf_token(browser, txn),
-        client_name=client.name if client else request.client_id,
-        username=user.username if user else "",
-        scopes=await describe(stores, request, api),
-        api_name=(api.name if api else request.audience) or None,
-        api_identifier=request.audience,
-        offline="offline_access" in request.scopes,
+        txn=answer.txn,
+        csrf_token=rt.cookies.csrf_token(browser, answer.txn),
+        client_name=answer.client_name,
+        username=answer.username,
+        scopes=list(answer.scopes),
+        api_name=answer.api_name,
+        api_identifier=answer.api_identifier,
+        offline=answer.offline,
         account_path=rt.settings.account_path,
-        redirect_host=urlsplit(request.redirect_uri).netloc or request.redirect_uri,
+        redirect_host=answer.redirect_host,
     )
 
 
@@ -74,15 +52,14 @@ async def consent_form(request: Request) -> Response:
     rt = runtime(request)
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
-        txn = request.query_params.get("txn")
-        interaction = await load_interaction(rt, stores, browser, txn)
-        if interaction is None:
-            response = expired_page(rt)
-        elif browser.session is None:
-            query = urlencode({"txn": interaction.id})
-            response = RedirectResponse(f"{rt.settings.login_path}?{query}", status_code=302)
+        try:
+            answer = await interaction.consent_page(
+                rt.server, stores, browser, request.query_params.get("txn")
+            )
+        except OAuthError as exc:
+            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=302)
         else:
-            response = await _consent_page(rt, stores, browser, interaction.request, interaction.id)
+            response = _render(request, rt, browser, answer, status=302)
     return rt.cookies.apply(response, browser)
 
 
@@ -92,43 +69,14 @@ async def consent_submit(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     async with rt.db.transaction() as stores:
-        browser, form, interaction, refused = await read_post(request, rt, stores, posted)
-        if refused is not None or interaction is None:
-            assert refused is not None
-            return rt.cookies.apply(refused, browser)
-        if browser.session is None:
-            query = urlencode({"txn": interaction.id})
-            response: Response = RedirectResponse(
-                f"{rt.settings.login_path}?{query}", status_code=303
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            txn = check_form(request, rt, browser, posted)
+            answer = await interaction.decide_consent(
+                rt.server, stores, browser, txn, posted.get("decision")
             )
-        elif form.get("decision") == "allow":
-            req = interaction.request
-            await stores.consents.grant(
-                browser.session.user_id, req.client_id, req.audience, req.scopes, rt.server.now()
-            )
-            rt.server.audit(
-                AuditEvent(
-                    audit.CONSENT_GRANTED,
-                    rt.server.now(),
-                    client_id=req.client_id,
-                    user_id=browser.session.user_id,
-                    detail={"scope": " ".join(req.scopes), "api": req.audience},
-                )
-            )
-            response = await finish(request, rt, stores, browser, interaction, consent_given=True)
-        elif form.get("decision") == "deny":
-            await stores.interactions.delete(interaction.id)
-            rt.server.audit(
-                AuditEvent(
-                    audit.CONSENT_DENIED,
-                    rt.server.now(),
-                    client_id=interaction.request.client_id,
-                    user_id=browser.session.user_id,
-                )
-            )
-            response = RedirectResponse(
-                rt.server.denied_location(interaction.request), status_code=303
-            )
+        except OAuthError as exc:
+            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
         else:
-            response = await _consent_page(rt, stores, browser, interaction.request, interaction.id)
+            response = _render(request, rt, browser, answer, status=303)
     return rt.cookies.apply(response, browser)

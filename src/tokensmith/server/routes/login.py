@@ -1,4 +1,5 @@
-"""The login page: ``GET`` shows the form, ``POST`` checks the password.
+"""The login page: ``GET`` shows the form, ``POST`` checks the password (``core.interaction``,
+``core.login``).
 
 A wrong password and an unknown user get the same message, status and (through the hasher's
 dummy verification) the same time. A successful login creates a new session id.
@@ -9,62 +10,44 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.models import Session
-from tokensmith.core.ports import Stores
+from tokensmith.core import interaction
+from tokensmith.core.errors import OAuthError
+from tokensmith.core.interaction import KEEP, LoginForm, SessionChange
 from tokensmith.server.browser import Browser
-from tokensmith.server.routes.interaction import (
-    expired_page,
-    finish,
-    load_interaction,
-    read_post,
-    read_posted_form,
-)
+from tokensmith.server.errors import browser_error
+from tokensmith.server.routes.interaction import check_form, outcome_response, read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
-WRONG_CREDENTIALS = "The username or password is not correct."
 
-
-async def _login_page(
-    rt: Runtime,
-    stores: Stores,
-    browser: Browser,
-    txn: str,
-    client_id: str,
-    *,
-    username: str = "",
-    error: str | None = None,
-    status: int | None = None,
-) -> Response:
-    client = await stores.clients.get(client_id)
-    return rt.pages.render(
+def _login_page(rt: Runtime, browser: Browser, form: LoginForm) -> Response:
+    response = rt.pages.render(
         "login.html",
-        status=status or (401 if error else 200),
+        status=form.status,
         action=rt.settings.login_path,
-        txn=txn,
-        csrf_token=rt.cookies.csrf_token(browser, txn),
-        client_name=client.name if client else client_id,
-        username=username,
-        error=error,
+        txn=form.txn,
+        csrf_token=rt.cookies.csrf_token(browser, form.txn),
+        client_name=form.client_name,
+        username=form.username,
+        error=form.error,
     )
+    if form.retry_after:
+        response.headers["Retry-After"] = str(form.retry_after)
+    return response
 
 
 async def login_form(request: Request) -> Response:
     rt = runtime(request)
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
-        interaction = await load_interaction(rt, stores, browser, request.query_params.get("txn"))
-        if interaction is None:
-            response = expired_page(rt)
-        else:
-            response = await _login_page(
-                rt,
-                stores,
-                browser,
-                interaction.id,
-                interaction.request.client_id,
-                username=interaction.request.login_hint or "",
+        try:
+            form = await interaction.login_page(
+                rt.server, stores, browser, request.query_params.get("txn")
             )
+        except OAuthError as exc:
+            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=302)
+        else:
+            response = _login_page(rt, browser, form)
     return rt.cookies.apply(response, browser)
 
 
@@ -76,60 +59,30 @@ async def login_submit(request: Request) -> Response:
     posted = await read_posted_form(request, rt)
     if isinstance(posted, Response):
         return posted
-    login = rt.server.password_login()
+    address = request.client.host if request.client else "unknown"
     async with rt.db.transaction() as stores:
-        browser, form, interaction, refused = await read_post(request, rt, stores, posted)
-        if refused is not None or interaction is None:
-            assert refused is not None
-            return rt.cookies.apply(refused, browser)
-        username = form.get("username", "")[:320]
-        address = request.client.host if request.client else "unknown"
-        attempt = await login.reserve(username, stores, address=address)
-        if attempt.retry_after:
-            response = await _login_page(
-                rt,
-                stores,
-                browser,
-                interaction.id,
-                interaction.request.client_id,
-                username=username,
-                error=f"Too many failed attempts. Wait {attempt.retry_after} seconds, then try "
-                "again.",
-                status=429,
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            txn = check_form(request, rt, browser, posted)
+            started = await interaction.begin_login(
+                rt.server, stores, browser, txn, posted.get("username", ""), address=address
             )
-            response.headers["Retry-After"] = str(attempt.retry_after)
+        except OAuthError as exc:
+            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
             return rt.cookies.apply(response, browser)
-    check = await login.verify(attempt, form.get("password", ""))
+        if started.form is not None:
+            return rt.cookies.apply(_login_page(rt, browser, started.form), browser)
+    check = await interaction.check_password(rt.server, started, posted.get("password", ""))
+    change: SessionChange = KEEP
     async with rt.db.transaction() as stores:
-        result = await login.conclude(attempt, check, stores)
-        # the transaction may have been finished meanwhile (the same form sent twice)
-        interaction = await load_interaction(rt, stores, browser, interaction.id)
-        if interaction is None:
-            return rt.cookies.apply(expired_page(rt), browser)
-        user = result.user
-        if user is None:
-            response = await _login_page(
-                rt,
-                stores,
-                browser,
-                interaction.id,
-                interaction.request.client_id,
-                username=username,
-                error=WRONG_CREDENTIALS,
-            )
-            return rt.cookies.apply(response, browser)
-        if browser.session is not None:
-            await stores.sessions.delete(browser.session.digest)
-        now = rt.server.now()
-        value, session_digest = rt.cookies.new_session_value()
-        session = Session(
-            digest=session_digest,
-            user_id=user.id,
-            auth_time=now,
-            expires_at=now + rt.settings.session_ttl,
-        )
-        await stores.sessions.create(session)
-        browser.session = session
-        browser.new_session_value = value
-        response = await finish(request, rt, stores, browser, interaction)
-    return rt.cookies.apply(response, browser)
+        try:
+            done = await interaction.finish_login(rt.server, stores, browser, started, check)
+        except OAuthError as exc:
+            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
+        else:
+            if isinstance(done, LoginForm):
+                response = _login_page(rt, browser, done)
+            else:
+                change = done.session
+                response = outcome_response(request, rt, done, status=303)
+    return rt.cookies.apply(response, browser, change)

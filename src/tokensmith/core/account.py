@@ -1,0 +1,77 @@
+"""The account page's decisions: which applications the user consented to, and removing one
+(OAuth 2.1 §7.9 consent phishing: users must be able to see and withdraw what they granted).
+
+Removing an application withdraws its consents and revokes every grant the user gave it, so its
+refresh and recorded access tokens stop working at once; the withdrawal is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tokensmith.core import audit
+from tokensmith.core.audit import AuditEvent
+from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.models import Session
+from tokensmith.core.ports import Stores
+
+if TYPE_CHECKING:
+    from tokensmith.core.server import AuthorizationServer
+
+NOT_SIGNED_IN = "This page lists the applications connected to your account once you are signed in."
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedApp:
+    client_id: str
+    name: str
+    scopes: str
+    apis: tuple[tuple[str, str], ...] = ()
+    """(the API's name, or '' for sign-in only; the scopes granted for it) per API."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPage:
+    username: str
+    apps: tuple[ConnectedApp, ...]
+
+
+def signed_in(session: Session | None) -> Session:
+    """The session of the account page's user; ``NotSignedIn`` (401) without one."""
+    if session is None:
+        raise NotSignedIn(NOT_SIGNED_IN)
+    return session
+
+
+async def page(stores: Stores, session: Session | None) -> AccountPage:
+    """The signed-in user's connected applications, each with its scopes per API."""
+    user_id = signed_in(session).user_id
+    user = await stores.users.get(user_id)
+    apps = []
+    for client_id, per_api in (await stores.consents.list_for_user(user_id)).items():
+        client = await stores.clients.get(client_id)
+        if client is None:
+            continue
+        apis = []
+        for identifier, scopes in per_api.items():
+            api = await stores.apis.get(identifier) if identifier else None
+            label = api.name if api else identifier
+            apis.append((label, " ".join(sorted(scopes))))
+        everything = sorted({s for scopes in per_api.values() for s in scopes})
+        apps.append(ConnectedApp(client_id, client.name, " ".join(everything), tuple(apis)))
+    return AccountPage(user.username if user else "", tuple(apps))
+
+
+async def remove_app(
+    server: AuthorizationServer, stores: Stores, session: Session | None, client_id: str
+) -> bool:
+    """Withdraw the user's consents to ``client_id`` and revoke its grants; ``False`` when there
+    was nothing to withdraw."""
+    user_id = signed_in(session).user_id
+    now = server.now()
+    if not await stores.consents.withdraw(user_id, client_id):
+        return False
+    await stores.grants.revoke_for_client(user_id, client_id, now)
+    server.audit(AuditEvent(audit.CONSENT_WITHDRAWN, now, client_id=client_id, user_id=user_id))
+    return True

@@ -1,0 +1,546 @@
+"""The browser's way through an authorization: login, consent and the code (OpenID Connect Core
+§3.1.2.3 to §3.1.2.5, RFC 6749 §4.1.2).
+
+A validated ``AuthorizationRequest`` (``core.authorize``) goes through :func:`proceed`, which
+decides the next step: the login page, the consent page (both through a pending ``Interaction``
+bound to the browser that started it), or the client's redirect URI with a new code. The login
+and consent pages come back here: :func:`login_page`, :func:`begin_login` / :func:`finish_login`
+around the password check (``core.login``), :func:`consent_page` and :func:`decide_consent`.
+
+The browser's state is data: core reads the browser's digest and session (:class:`BrowserView`)
+and says in its answer how the session cookie changes (:class:`SessionChange`); the edge reads
+and writes the cookies. Errors are ``OAuthError``s: redirectable ones go to the client (with
+``state`` and ``iss``), the others are pages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urlsplit
+
+from tokensmith.core import audit
+from tokensmith.core.audit import AuditEvent
+from tokensmith.core.errors import (
+    ConsentRequired,
+    InteractionExpired,
+    InvalidRequest,
+    LoginRequired,
+    OAuthError,
+)
+from tokensmith.core.login import LoginAttempt, PasswordLogin
+from tokensmith.core.models import (
+    Api,
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    Interaction,
+    Session,
+    User,
+)
+from tokensmith.core.passwords import PasswordCheck
+from tokensmith.core.ports import Stores
+from tokensmith.core.redirect_uris import redirect_url
+from tokensmith.core.secrets import (
+    CODE_PREFIX,
+    INTERACTION_PREFIX,
+    SESSION_PREFIX,
+    digest,
+    equals,
+    new_id,
+    new_secret,
+)
+
+if TYPE_CHECKING:
+    from tokensmith.core.server import AuthorizationServer
+
+EXPIRED = (
+    "This sign-in page has expired or was opened in another browser. Go back to the "
+    "application and sign in again."
+)
+WRONG_CREDENTIALS = "The username or password is not correct."
+STANDARD_SCOPES = {
+    "openid": "Confirm who you are (your account identifier).",
+    "profile": "See your name and username.",
+    "email": "See your email address.",
+    "offline_access": "Keep access while you are away, also after you sign out.",
+}
+_TXN = re.compile(re.escape(INTERACTION_PREFIX) + r"[A-Za-z0-9_-]+")
+
+
+class BrowserView(Protocol):
+    """What core reads of the browser: its (peppered) id digest and its SSO session."""
+
+    @property
+    def browser_digest(self) -> str: ...
+
+    @property
+    def session(self) -> Session | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    """How the session cookie changes with an answer: a new session id (a login), cleared (a
+    logout), or unchanged."""
+
+    new_value: str | None = field(default=None, repr=False)
+    clear: bool = False
+
+
+KEEP = SessionChange()
+CLEAR = SessionChange(clear=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeOutcome:
+    """Where the browser goes next: back to the client (with a code, or with ``error``), or to
+    the login or consent page of ``interaction_id``; and how its session cookie changes."""
+
+    kind: Literal["redirect", "login", "consent", "error"]
+    location: str | None = None
+    interaction_id: str | None = None
+    error: OAuthError | None = None
+    session: SessionChange = KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class LoginForm:
+    """The login page of an interaction: first shown, or again after a refused attempt."""
+
+    txn: str
+    client_name: str
+    username: str = ""
+    error: str | None = None
+    status: int = 200
+    retry_after: int = 0
+    """Seconds to wait (``Retry-After``) when the attempt was refused by the back-off."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentForm:
+    """The consent page: who asks, for which API, each scope with what it allows."""
+
+    txn: str
+    client_name: str
+    username: str
+    scopes: tuple[tuple[str, str], ...]
+    api_name: str | None
+    api_identifier: str
+    offline: bool
+    redirect_host: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoginStarted:
+    """Step 1 of a login, committed before the password is checked: the reserved attempt, or
+    the page refusing it (``form``, 429)."""
+
+    interaction: Interaction
+    attempt: LoginAttempt
+    username: str
+    form: LoginForm | None = None
+
+
+# -- the decision ---------------------------------------------------------------------------
+
+
+async def proceed(
+    server: AuthorizationServer,
+    request: AuthorizationRequest,
+    stores: Stores,
+    *,
+    session: Session | None,
+    browser_digest: str,
+    interaction: Interaction | None,
+    consent_given: bool = False,
+) -> AuthorizeOutcome:
+    """Decide login, consent or code for a validated request (``prompt=none`` turns a needed
+    page into ``login_required`` / ``consent_required`` to the client, OpenID Connect Core
+    §3.1.2.6)."""
+    now = server.now()
+    user = await session_user(request, session, stores, interaction, now)
+    client = await server.get_client(request.client_id, stores)
+    if client is None:
+        raise InvalidRequest("the client was removed").to_client(
+            request.redirect_uri, request.state
+        )
+    if user is None or session is None:
+        if "none" in request.prompt:
+            raise LoginRequired("the user is not logged in").to_client(
+                request.redirect_uri, request.state
+            )
+        return await _interaction(server, "login", request, stores, browser_digest, interaction)
+    if await needs_consent(client, user, request, stores, consent_given=consent_given):
+        if "none" in request.prompt:
+            raise ConsentRequired("the user has not consented to this client").to_client(
+                request.redirect_uri, request.state
+            )
+        return await _interaction(server, "consent", request, stores, browser_digest, interaction)
+    location = await issue_code(server, request, user, session, stores)
+    if interaction is not None:
+        await stores.interactions.delete(interaction.id)
+    return AuthorizeOutcome("redirect", location=location)
+
+
+async def session_user(
+    request: AuthorizationRequest,
+    session: Session | None,
+    stores: Stores,
+    interaction: Interaction | None,
+    now: int,
+) -> User | None:
+    """The user of the session, if it satisfies the request: ``prompt=login`` needs a login
+    during this interaction, ``max_age`` a recent enough one, ``id_token_hint`` the same user;
+    a disabled user has no session."""
+    if session is None:
+        return None
+    if "login" in request.prompt and (
+        interaction is None or session.auth_time < interaction.created_at
+    ):
+        return None
+    if request.max_age is not None and session.auth_time + request.max_age < now:
+        return None
+    if request.hint_subject is not None and request.hint_subject != session.user_id:
+        return None
+    user = await stores.users.get(session.user_id)
+    if user is None or user.disabled:
+        return None
+    return user
+
+
+async def needs_consent(
+    client: Client,
+    user: User,
+    request: AuthorizationRequest,
+    stores: Stores,
+    *,
+    consent_given: bool = False,
+) -> bool:
+    if client.first_party:
+        return False
+    if consent_given:
+        return False
+    if "consent" in request.prompt:
+        return True
+    # consent is per client, API and scope: docs:read allowed for one API is not allowed
+    # for another API that defines a scope of the same name
+    granted = await stores.consents.granted_scopes(user.id, client.client_id, request.audience)
+    return not set(request.scopes) <= granted
+
+
+async def _interaction(
+    server: AuthorizationServer,
+    kind: Literal["login", "consent"],
+    request: AuthorizationRequest,
+    stores: Stores,
+    browser_digest: str,
+    interaction: Interaction | None,
+) -> AuthorizeOutcome:
+    if interaction is None:
+        now = server.now()
+        interaction = Interaction(
+            id=new_secret(INTERACTION_PREFIX, nbytes=24),
+            browser_digest=browser_digest,
+            request=request,
+            created_at=now,
+            expires_at=now + server.policy.interaction_ttl,
+        )
+        await stores.interactions.create(interaction)
+    return AuthorizeOutcome(kind, interaction_id=interaction.id)
+
+
+async def issue_code(
+    server: AuthorizationServer,
+    request: AuthorizationRequest,
+    user: User,
+    session: Session,
+    stores: Stores,
+) -> str:
+    """Store a new authorization code and return the redirect URI that carries it, with
+    ``state`` and ``iss`` (RFC 6749 §4.1.2, RFC 9207)."""
+    now = server.now()
+    value = new_secret(CODE_PREFIX)
+    await stores.codes.create(
+        AuthorizationCode(
+            digest=digest(value, server.pepper),
+            client_id=request.client_id,
+            user_id=user.id,
+            redirect_uri=request.redirect_uri,
+            redirect_uri_sent=request.redirect_uri_sent,
+            scopes=request.scopes,
+            audience=request.audience,
+            code_challenge=request.code_challenge,
+            nonce=request.nonce,
+            auth_time=session.auth_time,
+            session_id=session.digest,
+            grant_id=new_id(),
+            expires_at=now + server.policy.authorization_code_ttl,
+        )
+    )
+    return redirect_url(
+        request.redirect_uri, {"code": value, "state": request.state, "iss": server.issuer}
+    )
+
+
+def denied_location(server: AuthorizationServer, request: AuthorizationRequest) -> str:
+    """The client's redirect URI with ``access_denied`` (RFC 6749 §4.1.2.1)."""
+    return redirect_url(
+        request.redirect_uri,
+        {
+            "error": "access_denied",
+            "error_description": "the user denied the request",
+            "state": request.state,
+            "iss": server.issuer,
+        },
+    )
+
+
+# -- pending interactions -------------------------------------------------------------------
+
+
+async def load(
+    server: AuthorizationServer, stores: Stores, browser: BrowserView, txn: str | None
+) -> Interaction:
+    """The pending interaction ``txn`` of this browser; ``InteractionExpired`` if it does not
+    exist, has expired or was started by another browser."""
+    # Only ids this server could have issued reach the database (a NUL, for one, is an error
+    # in PostgreSQL rather than "not found").
+    if not txn or len(txn) > 100 or not _TXN.fullmatch(txn):
+        raise InteractionExpired(EXPIRED)
+    interaction = await stores.interactions.get(txn, server.now())
+    if interaction is None or not equals(interaction.browser_digest, browser.browser_digest):
+        raise InteractionExpired(EXPIRED)
+    return interaction
+
+
+async def _continue(
+    server: AuthorizationServer,
+    stores: Stores,
+    interaction: Interaction,
+    *,
+    session: Session | None,
+    browser_digest: str,
+    change: SessionChange = KEEP,
+    consent_given: bool = False,
+) -> AuthorizeOutcome:
+    """After a login or consent: another page, or the client. An error for the client ends the
+    interaction; the session change (a login) stands either way."""
+    try:
+        outcome = await proceed(
+            server,
+            interaction.request,
+            stores,
+            session=session,
+            browser_digest=browser_digest,
+            interaction=interaction,
+            consent_given=consent_given,
+        )
+    except OAuthError as exc:
+        if not exc.redirectable:
+            raise
+        await stores.interactions.delete(interaction.id)
+        return AuthorizeOutcome("error", error=exc, session=change)
+    return AuthorizeOutcome(
+        outcome.kind,
+        location=outcome.location,
+        interaction_id=outcome.interaction_id,
+        session=change,
+    )
+
+
+# -- login ----------------------------------------------------------------------------------
+
+
+def password_login(server: AuthorizationServer) -> PasswordLogin:
+    """The password login's steps (``core.login``)."""
+    return PasswordLogin(passwords=server.passwords, clock=server.clock, audit=server.audit)
+
+
+async def _client_name(server: AuthorizationServer, stores: Stores, client_id: str) -> str:
+    client = await stores.clients.get(client_id)
+    return client.name if client else client_id
+
+
+async def login_page(
+    server: AuthorizationServer, stores: Stores, browser: BrowserView, txn: str | None
+) -> LoginForm:
+    """The login page of a pending interaction, the ``login_hint`` filled in."""
+    interaction = await load(server, stores, browser, txn)
+    return LoginForm(
+        txn=interaction.id,
+        client_name=await _client_name(server, stores, interaction.request.client_id),
+        username=interaction.request.login_hint or "",
+    )
+
+
+async def begin_login(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    txn: str,
+    username: str,
+    *,
+    address: str,
+) -> LoginStarted:
+    """Step 1 (``core.login``), in the first transaction, committed before the password is
+    checked: the interaction, and the attempt reserved on the throttling counters or refused
+    with a 429 page."""
+    interaction = await load(server, stores, browser, txn)
+    username = username[:320]
+    attempt = await password_login(server).reserve(username, stores, address=address)
+    form = None
+    if attempt.retry_after:
+        form = LoginForm(
+            txn=interaction.id,
+            client_name=await _client_name(server, stores, interaction.request.client_id),
+            username=username,
+            error=f"Too many failed attempts. Wait {attempt.retry_after} seconds, then try again.",
+            status=429,
+            retry_after=attempt.retry_after,
+        )
+    return LoginStarted(interaction, attempt, username, form)
+
+
+async def check_password(
+    server: AuthorizationServer, started: LoginStarted, password: str
+) -> PasswordCheck:
+    """Step 2, holding no transaction: argon2 on the worker pool."""
+    return await password_login(server).verify(started.attempt, password)
+
+
+async def finish_login(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    started: LoginStarted,
+    check: PasswordCheck,
+) -> LoginForm | AuthorizeOutcome:
+    """Step 3, in the second transaction: conclude the attempt; on success replace the
+    browser's session by a new one (a new id at every login) and continue the authorization;
+    else the login page again (401, the same words for a wrong password and an unknown user)."""
+    result = await password_login(server).conclude(started.attempt, check, stores)
+    # the interaction may have been finished meanwhile (the same form sent twice)
+    interaction = await load(server, stores, browser, started.interaction.id)
+    user = result.user
+    if user is None:
+        return LoginForm(
+            txn=interaction.id,
+            client_name=await _client_name(server, stores, interaction.request.client_id),
+            username=started.username,
+            error=WRONG_CREDENTIALS,
+            status=401,
+        )
+    if browser.session is not None:
+        await stores.sessions.delete(browser.session.digest)
+    now = server.now()
+    value = new_secret(SESSION_PREFIX)
+    session = Session(
+        digest=digest(value, server.pepper),
+        user_id=user.id,
+        auth_time=now,
+        expires_at=now + server.policy.session_ttl,
+    )
+    await stores.sessions.create(session)
+    return await _continue(
+        server,
+        stores,
+        interaction,
+        session=session,
+        browser_digest=browser.browser_digest,
+        change=SessionChange(new_value=value),
+    )
+
+
+# -- consent --------------------------------------------------------------------------------
+
+
+async def describe(
+    stores: Stores, request: AuthorizationRequest, api: Api | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Each requested scope with what it allows (the API's descriptions, then the standard
+    ones)."""
+    if api is None and request.audience:
+        api = await stores.apis.get(request.audience)
+    descriptions = dict(STANDARD_SCOPES)
+    if api is not None:
+        descriptions.update(api.descriptions)
+    return tuple((s, descriptions.get(s, f"Use the '{s}' permission.")) for s in request.scopes)
+
+
+async def _consent_form(stores: Stores, session: Session, interaction: Interaction) -> ConsentForm:
+    request = interaction.request
+    client = await stores.clients.get(request.client_id)
+    user = await stores.users.get(session.user_id)
+    api = await stores.apis.get(request.audience) if request.audience else None
+    return ConsentForm(
+        txn=interaction.id,
+        client_name=client.name if client else request.client_id,
+        username=user.username if user else "",
+        scopes=await describe(stores, request, api),
+        api_name=(api.name if api else request.audience) or None,
+        api_identifier=request.audience,
+        offline="offline_access" in request.scopes,
+        redirect_host=urlsplit(request.redirect_uri).netloc or request.redirect_uri,
+    )
+
+
+async def consent_page(
+    server: AuthorizationServer, stores: Stores, browser: BrowserView, txn: str | None
+) -> ConsentForm | AuthorizeOutcome:
+    """The consent page of a pending interaction; without a session, its login page."""
+    interaction = await load(server, stores, browser, txn)
+    if browser.session is None:
+        return AuthorizeOutcome("login", interaction_id=interaction.id)
+    return await _consent_form(stores, browser.session, interaction)
+
+
+async def decide_consent(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    txn: str,
+    decision: str | None,
+) -> ConsentForm | AuthorizeOutcome:
+    """The user's answer: ``allow`` records the consent (per user, client, API and scope) with
+    its audit event and continues; ``deny`` ends the interaction and sends ``access_denied`` to
+    the client; anything else shows the page again."""
+    interaction = await load(server, stores, browser, txn)
+    session = browser.session
+    if session is None:
+        return AuthorizeOutcome("login", interaction_id=interaction.id)
+    request = interaction.request
+    if decision == "allow":
+        now = server.now()
+        await stores.consents.grant(
+            session.user_id, request.client_id, request.audience, request.scopes, now
+        )
+        server.audit(
+            AuditEvent(
+                audit.CONSENT_GRANTED,
+                now,
+                client_id=request.client_id,
+                user_id=session.user_id,
+                detail={"scope": " ".join(request.scopes), "api": request.audience},
+            )
+        )
+        return await _continue(
+            server,
+            stores,
+            interaction,
+            session=session,
+            browser_digest=browser.browser_digest,
+            consent_given=True,
+        )
+    if decision == "deny":
+        await stores.interactions.delete(interaction.id)
+        server.audit(
+            AuditEvent(
+                audit.CONSENT_DENIED,
+                server.now(),
+                client_id=request.client_id,
+                user_id=session.user_id,
+            )
+        )
+        return AuthorizeOutcome("redirect", location=denied_location(server, request))
+    return await _consent_form(stores, session, interaction)
