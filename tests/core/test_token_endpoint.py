@@ -63,6 +63,7 @@ def _policy() -> ServerPolicy:
         access_token_ttl=300,
         authorization_code_ttl=60,
         interaction_ttl=600,
+        session_ttl=3600,
         id_token_ttl=300,
         refresh_token_idle_ttl=3600,
         refresh_token_absolute_ttl=86400,
