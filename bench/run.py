@@ -254,6 +254,13 @@ def main() -> None:
     parser.add_argument(
         "--logins-in-flight", type=int, default=20, help="password logins kept in flight"
     )
+    parser.add_argument(
+        "--logins-duration",
+        type=float,
+        default=10.0,
+        help="seconds per wrk run of the logins scenario and per raw argon2 loop (a login "
+        "takes seconds under load: a short window would count none)",
+    )
     parser.add_argument("--no-node", action="store_true", help="skip node-oidc-provider")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
@@ -365,6 +372,8 @@ def run(
     common = {"connections": args.connections}
     total = len(scenarios) + len(login_cases)
     print(f"{total} scenarios x {args.rounds} rounds of {args.duration:g} s", flush=True)
+    if login_cases:
+        print(f"  (logins: {args.logins_duration:g} s per wrk run)", flush=True)
     for scenario in scenarios:  # warm-up; also sizes the single-use files
         scenario.need = 300
         warm = measure(scenario, servers, seeded, duration=args.warmup, **common)
@@ -412,7 +421,7 @@ def run(
             measured = logins.measure(
                 case,
                 servers[case.server].url,
-                duration=args.duration,
+                duration=args.logins_duration,
                 in_flight=args.logins_in_flight,
                 **common,
             )
@@ -422,11 +431,13 @@ def run(
                 f"  round {round_no} {case.name}: cc p99 idle {idle['p99_ms']:.1f} ms,"
                 f" under logins {loaded['p99_ms']:.1f} ms ({loaded['rps']:,.0f} req/s);"
                 f" {done['logins_per_s']:.1f} logins/s, errors {loaded['errors']:.0f} cc"
-                f" / {done['errors']} logins",
+                f" / {done['errors']} logins {done['first_errors'][:1]}",
                 flush=True,
             )
         if login_cases:
-            raw_rounds.append(logins.raw_round(cost, workers=workers, duration=args.duration))
+            raw_rounds.append(
+                logins.raw_round(cost, workers=workers, duration=args.logins_duration)
+            )
             print(f"  round {round_no} raw argon2 verifications/s: {raw_rounds[-1]}", flush=True)
     rss = {name: s.rss_mb() for name, s in servers.items()}
     for server in servers.values():
@@ -514,6 +525,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
             "node": node.node_version(),
         },
         "rounds": args.rounds,
+        "logins_duration_s": args.logins_duration,
         "load_average": [round(x, 2) for x in os.getloadavg()],  # at the end of the run
         "duration_s": args.duration,
         "connections": args.connections,
