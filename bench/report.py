@@ -103,7 +103,12 @@ def markdown(results: dict[str, Any]) -> str:
         f"Run {meta['date']} on {meta['cpu']} ({meta['machine']}); Python {meta['python']}; "
         f"median of {meta['rounds']} interleaved rounds of {meta['duration_s']:g} s, "
         f"{meta['connections']} connections, server on CPU 0, wrk on CPU 1"
-        + (f"; load average at the end {' / '.join(map(str, load))}." if load else "."),
+        + (f"; load average at the end {' / '.join(map(str, load))}" if load else "")
+        + (
+            f"; logins scenario: windows of {meta['logins_duration_s']:g} s."
+            if results.get("logins") and meta.get("logins_duration_s")
+            else "."
+        ),
     ]
     if results["scenarios"]:
         lines += [
