@@ -77,6 +77,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         0.8,
         "unprotected",
     )
+    for name, row in results.get("logins", {}).get("cases", {}).items():
+        ratio = row["p99_ratio"]
+        in_flight = results["logins"]["in_flight"]
+        rows.append(
+            (
+                f"cc p99 with {in_flight} logins in flight ≤ 2 x idle p99 ({name.split()[-1]})",
+                "not measured" if ratio is None else f"{ratio:.2f} x idle",
+                None if ratio is None else ratio <= 2.0,
+            )
+        )
     rss = {k: v for k, v in results.get("rss_mb", {}).items() if k.startswith("ts-")}
     if rss:
         worst = max(rss.values())
@@ -88,14 +98,24 @@ def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     bare = _rps(results, BARE)
     node = _rps(results, NODE_ES256)
+    load = meta.get("load_average")
     lines = [
         f"Run {meta['date']} on {meta['cpu']} ({meta['machine']}); Python {meta['python']}; "
         f"median of {meta['rounds']} interleaved rounds of {meta['duration_s']:g} s, "
-        f"{meta['connections']} connections, server on CPU 0, wrk on CPU 1.",
-        "",
-        "| scenario | req/s | p50 ms | p99 ms | errors | vs bare ASGI | vs node ES256 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"{meta['connections']} connections, server on CPU 0, wrk on CPU 1"
+        + (f"; load average at the end {' / '.join(map(str, load))}" if load else "")
+        + (
+            f"; logins scenario: windows of {meta['logins_duration_s']:g} s."
+            if results.get("logins") and meta.get("logins_duration_s")
+            else "."
+        ),
     ]
+    if results["scenarios"]:
+        lines += [
+            "",
+            "| scenario | req/s | p50 ms | p99 ms | errors | vs bare ASGI | vs node ES256 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
     for name, row in results["scenarios"].items():
         vs_bare = _ratio(row["rps"], bare)
         vs_node = _ratio(row["rps"], node)
@@ -103,6 +123,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['errors']} | {_pct(vs_bare)} | {_times(vs_node)} |"
         )
+    lines += logins_markdown(results.get("logins"))
     inproc = results.get("inprocess", {})
     if inproc:
         raw = inproc.get(RAW)
@@ -128,6 +149,47 @@ def markdown(results: dict[str, Any]) -> str:
         verdict = "n/a" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {label} | {shown} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def logins_markdown(logins: dict[str, Any] | None) -> list[str]:
+    """The logins scenario: ``client_credentials`` idle and under logins, and the login rate
+    against the raw argon2 rate (``bench/logins.py``)."""
+    if not logins or not logins.get("cases"):
+        return []
+    cost, workers, raw = logins["cost"], logins["workers"], logins["raw"]
+    raw_1, raw_n = raw.get("1"), raw.get(str(workers))
+    lines = [
+        "",
+        f"Logins never starve the token endpoint: `client_credentials` (wrk) idle, then while "
+        f"{logins['in_flight']} password logins through the forms stay in flight; argon2id "
+        f"t={cost['time_cost']}, m={cost['memory_cost_kib']} KiB, p={cost['parallelism']} "
+        f"(the server's default), {workers} hashing threads. Raw argon2 verifications/s on the "
+        f"server's CPU: {_num(raw_1)} on 1 thread, {_num(raw_n)} on {workers}.",
+        "",
+        "| database | cc req/s idle / under logins | cc p50 ms idle / under | "
+        "cc p99 ms idle / under | p99 ratio | logins/s in the window / overall | "
+        f"overall vs raw 1 thread | overall vs raw {workers} threads | errors cc / logins |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in logins["cases"].items():
+        idle, loaded = row["idle"], row["loaded"]
+        lines.append(
+            f"| {name.split()[-1]} | {_num(idle['rps'])} / {_num(loaded['rps'])} | "
+            f"{idle['p50_ms']:.1f} / {loaded['p50_ms']:.1f} | "
+            f"{idle['p99_ms']:.1f} / {loaded['p99_ms']:.1f} | {_times(row['p99_ratio'])} | "
+            f"{row['logins_per_s']:.2f} / {row.get('overall_per_s') or 0:.2f} | "
+            f"{_pct(row['vs_raw_1'])} | "
+            f"{_pct(row['vs_raw_workers'])} | {row['cc_errors']} / {row['login_errors']} |"
+        )
+    return lines
+
+
+def _num(value: float | None) -> str:
+    return (
+        f"{value:,.1f}"
+        if value is not None and value < 100
+        else (f"{value:,.0f}" if value is not None else "-")
+    )
 
 
 def _pct(value: float | None) -> str:
@@ -156,6 +218,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = list(results["scenarios"].items())
+    if not rows:  # e.g. --only logins: nothing to chart
+        return
     names = [name for name, _ in rows][::-1]
     rates = [row["rps"] for _, row in rows][::-1]
     colors = [COLORS.get(row["group"], "#4a5568") for _, row in rows][::-1]

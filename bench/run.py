@@ -32,15 +32,16 @@ from typing import Any
 
 import httpx
 
-from bench import cost_model, node, report
+from bench import cost_model, logins, node, report
 from bench.common import BENCH, PYTHON, ROOT, SERVER_CPU, Server, ensure_wrk, free_port, pinned
 from bench.common import run_wrk as wrk
 from bench.prepare import Browser, code_body, refresh_body
-from bench.seed import API, CC_BODY, Seeded, seed
+from bench.seed import API, CC_BODY, Seeded, seed, seed_login_users
 
 RESULTS = BENCH / "results"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ALGS = {"es256": "ES256", "eddsa": "EdDSA"}
+LABELS = {"sqlite": "SQLite", "pg": "PostgreSQL"}
 
 
 @dataclass
@@ -245,7 +246,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds, once per scenario")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument(
+        "--only",
+        help="run only scenarios whose name contains this text (e.g. 'logins': the logins "
+        "scenario alone)",
+    )
+    parser.add_argument(
+        "--logins-in-flight", type=int, default=20, help="password logins kept in flight"
+    )
+    parser.add_argument(
+        "--logins-duration",
+        type=float,
+        default=10.0,
+        help="seconds per wrk run of the logins scenario and per raw argon2 loop (a login "
+        "takes seconds under load: a short window would count none)",
+    )
     parser.add_argument("--no-node", action="store_true", help="skip node-oidc-provider")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
@@ -294,24 +309,34 @@ def run(
         for alg in ("es256", "eddsa"):
             name = f"ts-{key}-{alg}"
             servers[name] = tokensmith_server(name, db, ALGS[alg], workdir)
+    login_cases = [
+        logins.LoginCase(f"logins {LABELS[key]}", f"login-{key}", seeded[key], []) for key in dbs
+    ]
+    if args.only:
+        login_cases = [c for c in login_cases if args.only.lower() in c.name.lower()]
+    for case in login_cases:  # its own server: the sessions and hashing touch no other row
+        key = case.server.split("-", 1)[1]
+        servers[case.server] = tokensmith_server(case.server, dbs[key], "ES256", workdir)
+        case.users = asyncio.run(
+            seed_login_users(settings_for(dbs[key].url), args.logins_in_flight)
+        )
     servers["ceiling-asgi"] = uvicorn_server("ceiling-asgi", "bench.apps:bare_asgi")
     servers["ceiling-fastapi"] = uvicorn_server("ceiling-fastapi", "bench.apps:plain_fastapi")
     issuer = servers["ts-sqlite-es256"]
     servers["resource"] = uvicorn_server(
         "resource", "bench.apps:resource_app", {"BENCH_ISSUER": issuer.url, "BENCH_AUDIENCE": API}
     )
-    with_node = not args.no_node
+    # node is installed and started only when one of its scenarios is selected
+    node_names = [f"node-oidc-provider cc {flavour}".lower() for flavour in node.RESOURCES]
+    with_node = not args.no_node and (
+        not args.only or any(args.only.lower() in name for name in node_names)
+    )
     if with_node:
         node_dir = node.install()
         if node_dir is None:
             with_node = False
         else:
             servers["node"] = node.server(node_dir)
-    for name, server in servers.items():
-        if name == "resource":
-            continue
-        server.start(workdir)
-    servers["resource"].start(workdir)  # after its issuer
 
     sqlite_seeded = seeded["sqlite"]
     token_cache: list[str] = []
@@ -337,13 +362,47 @@ def run(
     scenarios = build_scenarios(dbs, with_node, node.AUTH, resource_token)
     if args.only:
         scenarios = [s for s in scenarios if args.only.lower() in s.name.lower()]
+    # only the servers of the selected scenarios run (the resource server after its issuer)
+    needed = {s.server for s in scenarios} | {c.server for c in login_cases}
+    if "resource" in needed:
+        needed.add(issuer.name)
+    for name in [n for n in servers if n in needed and n != "resource"] + ["resource"]:
+        if name in needed:
+            servers[name].start(workdir)
     common = {"connections": args.connections}
-    print(f"{len(scenarios)} scenarios x {args.rounds} rounds of {args.duration:g} s", flush=True)
+    total = len(scenarios) + len(login_cases)
+    print(f"{total} scenarios x {args.rounds} rounds of {args.duration:g} s", flush=True)
+    if login_cases:
+        print(f"  (logins: {args.logins_duration:g} s per wrk run)", flush=True)
     for scenario in scenarios:  # warm-up; also sizes the single-use files
         scenario.need = 300
         warm = measure(scenario, servers, seeded, duration=args.warmup, **common)
         scenario.need = int(warm["rps"] * args.duration * 2) + 300
         print(f"  warm-up {scenario.name}: {warm['rps']:,.0f} req/s", flush=True)
+    cost = logins.Cost.of(settings_for(dbs["sqlite"].url))
+    workers = settings_for(dbs["sqlite"].url).password_hash_workers
+    for case in login_cases:  # warm-up: the token endpoint, and one login per user
+        url = servers[case.server].url
+        wrk(
+            url + "/token",
+            duration=args.warmup,
+            body=CC_BODY,
+            authorization=case.seeded.cc_jwt_auth,
+            **common,
+        )
+        warm_logins = asyncio.run(
+            logins.drive(
+                url,
+                case.seeded,
+                case.users,
+                in_flight=len(case.users),
+                lead=0,
+                seconds=60,  # a bound: each slot logs in once (max_logins)
+                max_logins=len(case.users),
+            )
+        )
+        print(f"  warm-up {case.name}: {warm_logins['logins_total']} logins", flush=True)
+    raw_rounds: list[dict[str, float]] = []
     for round_no in range(1, args.rounds + 1):
         for scenario in scenarios:
             result = measure(scenario, servers, seeded, duration=args.duration, **common)
@@ -358,10 +417,33 @@ def run(
                 f" errors {result['errors']:.0f}",
                 flush=True,
             )
+        for case in login_cases:
+            measured = logins.measure(
+                case,
+                servers[case.server].url,
+                duration=args.logins_duration,
+                in_flight=args.logins_in_flight,
+                **common,
+            )
+            case.rounds.append(measured)
+            idle, loaded, done = measured["idle"], measured["loaded"], measured["logins"]
+            print(
+                f"  round {round_no} {case.name}: cc p99 idle {idle['p99_ms']:.1f} ms,"
+                f" under logins {loaded['p99_ms']:.1f} ms ({loaded['rps']:,.0f} req/s);"
+                f" {done['logins_per_s']:.1f} logins/s, errors {loaded['errors']:.0f} cc"
+                f" / {done['errors']} logins {done['first_errors'][:1]}",
+                flush=True,
+            )
+        if login_cases:
+            raw_rounds.append(
+                logins.raw_round(cost, workers=workers, duration=args.logins_duration)
+            )
+            print(f"  round {round_no} raw argon2 verifications/s: {raw_rounds[-1]}", flush=True)
     rss = {name: s.rss_mb() for name, s in servers.items()}
     for server in servers.values():
         server.stop()
-    inprocess = resource_inprocess(args.rounds)
+    run_resource = not args.only or any(s.group == "resource" for s in scenarios)
+    inprocess = resource_inprocess(args.rounds) if run_resource else {}
     costs = {}
     if not args.only:
         print("cost model (in-process, counted) ...", flush=True)
@@ -374,6 +456,19 @@ def run(
         "inprocess": inprocess,
         "rss_mb": {k: round(v, 1) for k, v in rss.items() if v is not None},
         "cost_model": costs,
+        **(
+            {
+                "logins": logins.summarize(
+                    login_cases,
+                    raw_rounds,
+                    in_flight=args.logins_in_flight,
+                    workers=workers,
+                    cost=cost,
+                )
+            }
+            if login_cases
+            else {}
+        ),
     }
 
 
@@ -430,6 +525,8 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
             "node": node.node_version(),
         },
         "rounds": args.rounds,
+        "logins_duration_s": args.logins_duration,
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # at the end of the run
         "duration_s": args.duration,
         "connections": args.connections,
     }

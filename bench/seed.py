@@ -80,3 +80,18 @@ async def seed(settings: Settings) -> Seeded:
         web_id=web.client.client_id,
         web_secret=web.client_secret,
     )
+
+
+def login_username(i: int) -> str:
+    return f"bench-login-{i:02d}"
+
+
+async def seed_login_users(settings: Settings, count: int) -> list[str]:
+    """``count`` users for the logins scenario, one per login in flight: the account back-off
+    (``core.throttle.ACCOUNT``) lets at most five attempts on one account be checked at once,
+    which is what it is for; each user's password is hashed with ``settings``' argon2 cost."""
+    names = [login_username(i) for i in range(count)]
+    async with Admin(settings) as admin:
+        for name in names:
+            await admin.create_user(username=name, password=PASSWORD)
+    return names

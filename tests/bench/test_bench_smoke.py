@@ -10,9 +10,9 @@ import httpx
 import pytest
 from bench.common import LUA
 from bench.prepare import Browser, code_body, refresh_body
-from bench.seed import CC_BODY, seed
+from bench.seed import CC_BODY, seed, seed_login_users
 
-from bench import apps, cost_model, report
+from bench import apps, cost_model, logins, report
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
 
@@ -108,3 +108,67 @@ def test_report_and_lua(tmp_path: Path) -> None:
     text = report.markdown(json.loads(json.dumps(results)))
     assert "| ceiling bare ASGI | 100 |" in text
     assert "validator (fresh tokens)" in text
+    wrk = {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0, "requests": 100}
+    case = logins.LoginCase("logins SQLite", "login-sqlite", object(), ["u"])  # type: ignore[arg-type]
+    case.rounds.append(
+        {
+            "idle": wrk,
+            "loaded": {**wrk, "p99_ms": 5.0},
+            "logins": {
+                "logins_per_s": 2.0,
+                "overall_per_s": 1.5,
+                "logins_total": 6,
+                "errors": 0,
+                "drain_s": 1.0,
+                "first_errors": [],
+            },
+        }
+    )
+    results["logins"] = logins.summarize(
+        [case],
+        [{"1": 4.0, "4": 5.0}],
+        in_flight=20,
+        workers=4,
+        cost=logins.Cost(3, 65536, 4),
+    )
+    text = report.markdown(json.loads(json.dumps(results)))
+    assert (
+        "| SQLite | 100 / 100 | 1.0 / 1.0 | 2.0 / 5.0 | 2.50x | 2.00 / 1.50 | 38% | 30% |" in text
+    )
+    assert "| cc p99 with 20 logins in flight ≤ 2 x idle p99 (SQLite) | 2.50 x idle | **no** |" in (
+        text
+    )
+
+
+async def test_logins_scenario_drives_logins_in_process(tmp_path: Path) -> None:
+    """The logins driver's form flow (authorize, login page, POST with the CSRF token) logs
+    each slot's user in, a few times, with a cheap argon2 cost (no timing)."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}",
+        token_rate_limit="",
+        password_hash_time_cost=1,
+        password_hash_memory_cost=8,
+        password_hash_parallelism=1,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    seeded = await seed(settings)
+    users = await seed_login_users(settings, 2)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        result = await logins.drive(
+            settings.issuer,
+            seeded,
+            users,
+            in_flight=2,
+            lead=0,
+            seconds=30,
+            max_logins=4,
+            transport=httpx.ASGITransport(app=app),
+        )
+    assert result["logins_total"] == 4
+    assert result["errors"] == 0, result["first_errors"]
+
+
+def test_raw_argon2_rate_counts_verifications() -> None:
+    cost = logins.Cost(time_cost=1, memory_cost=8, parallelism=1)
+    assert logins.raw_rate(cost, threads=2, seconds=0.05, max_verifications=3) > 0
