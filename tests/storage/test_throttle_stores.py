@@ -111,3 +111,19 @@ async def test_a_counter_is_forgotten_after_its_ttl(db: Database) -> None:
         again = await s.login_failures.reserve("k", t1, policy=policy, ttl=TTL)
         assert again.granted
         assert again.record == FailureCount(1, t1)
+
+
+async def test_an_attempt_stamped_a_second_earlier_is_admitted_below_the_free_attempts(
+    db: Database,
+) -> None:
+    """Found by the logins benchmark on PostgreSQL: a request reads the clock, then waits on the
+    counter's row lock while another one, a second later, counts its attempt. Below the free
+    attempts that older stamp must not matter (no back-off applies), and ``last_at`` never goes
+    back in time."""
+    policy = BackoffPolicy(free_attempts=50, base_delay=1, max_delay=60)
+    t0 = now()
+    async with db.transaction() as s:
+        assert (await s.login_failures.reserve("ip:nat", t0 + 1, policy=policy, ttl=TTL)).granted
+        late = await s.login_failures.reserve("ip:nat", t0, policy=policy, ttl=TTL)
+        assert late.granted
+        assert await s.login_failures.get("ip:nat") == FailureCount(2, t0 + 1)

@@ -180,9 +180,10 @@ if count >= free then
   end
 end
 count = count + 1
-redis.call('HSET', KEYS[1], 'count', count, 'last_at', now)
+last_at = math.max(last_at, now)
+redis.call('HSET', KEYS[1], 'count', count, 'last_at', last_at)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return {1, count, now}
+return {1, count, last_at}
 """
 
 _RELEASE = """

@@ -43,10 +43,19 @@ class SqlLoginFailureStore(SqlStore):
                 index_elements=[f.c.key],
                 set_={
                     "count": case((f.c.expires_at <= now, 1), else_=f.c.count + 1),
-                    "last_at": now,
-                    "expires_at": now + ttl,
+                    # never back in time: a request may have read the clock before another
+                    # one, a second later, took the row lock first
+                    "last_at": case((f.c.last_at > now, f.c.last_at), else_=now),
+                    "expires_at": case(
+                        (f.c.expires_at > now + ttl, f.c.expires_at), else_=now + ttl
+                    ),
                 },
-                where=or_(f.c.expires_at <= now, f.c.last_at + delay <= now),
+                # below the free attempts no back-off applies, whatever the stamps say
+                where=or_(
+                    f.c.expires_at <= now,
+                    f.c.count < policy.free_attempts,
+                    f.c.last_at + delay <= now,
+                ),
             )
             .returning(f.c.count, f.c.last_at)
         )
