@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         le=64,
         description="Threads that verify passwords (at most this many argon2 hashes at once).",
     )
+    password_hash_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How many nice levels below the event loop the hashing threads run "
+        "(Linux): logins use the CPU the loop leaves, so they cannot starve token requests.",
+    )
 
     # Endpoint paths.
     authorize_path: str = "/authorize"

@@ -11,6 +11,8 @@ login and other requests, writes included, are served; the pool runs at most
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -208,3 +210,20 @@ async def test_an_account_changed_during_verification_does_not_sign_in(
     assert not spy.timed_out
     assert response.status_code == 401
     assert "session" not in response.headers.get("set-cookie", "")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities: Linux")
+async def test_hashing_threads_run_below_the_event_loop_priority(server_env: ServerEnv) -> None:
+    """The logins benchmark saw 20 parallel logins starve token requests although hashing was
+    off the loop: argon2's threads took the CPU from the loop thread. The pool's threads run
+    ``password_hash_nice`` levels lower, so the loop wins the CPU whenever both want it."""
+    rt = runtime_of(server_env)
+
+    def own_priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_priority = own_priority()
+    hashing_priority = await asyncio.wrap_future(rt.hashing.submit(own_priority))
+    assert server_env.settings.password_hash_nice == 10
+    assert hashing_priority == min(loop_priority + 10, 19)
+    assert own_priority() == loop_priority  # the loop's own thread is untouched

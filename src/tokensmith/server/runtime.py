@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,6 +36,20 @@ from tokensmith.storage.sqlalchemy.engine import create_engine
 from tokensmith.storage.sqlalchemy.prune import prune
 
 log = logging.getLogger("tokensmith.server")
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Run the calling thread (and the threads it starts: argon2's lanes) ``increment`` nice
+    levels below the rest of the process, so that the event loop wins the CPU whenever both
+    want it: hashes use what the loop leaves and cannot starve token requests (Linux sets
+    priorities per thread; elsewhere, or without permission, nothing changes)."""
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except OSError as exc:
+        log.warning("could not lower the priority of a password-hashing thread: %s", exc)
 
 
 @dataclass
@@ -73,7 +90,10 @@ class Runtime:
                 await redis.aclose()
             raise
         hashing = ThreadPoolExecutor(
-            max_workers=settings.password_hash_workers, thread_name_prefix="tokensmith-hash"
+            max_workers=settings.password_hash_workers,
+            thread_name_prefix="tokensmith-hash",
+            initializer=lower_thread_priority,
+            initargs=(settings.password_hash_nice,),
         )
         passwords = Passwords(
             time_cost=settings.password_hash_time_cost,
