@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.services import postgres_url
+from tests.server.harness import ServerEnv
+from tests.support.database import pg_admin_url, pg_execute
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import migrate
@@ -30,20 +29,6 @@ FAST_HASH = {
     "password_hash_memory_cost": 1024,
     "password_hash_parallelism": 1,
 }
-
-
-def _pg_admin_url() -> str:
-    return postgres_url()
-
-
-async def _pg_execute(admin_url: str, *statements: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def _migrate(url: str) -> None:
@@ -63,14 +48,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
-    admin = _pg_admin_url()
+    admin = pg_admin_url()
     name = f"ts_tmpl_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}"'))
     try:
         asyncio.run(_migrate(str(make_url(admin).set(database=name))))
         yield name
     finally:
-        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -84,13 +69,13 @@ def database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     template: str = request.getfixturevalue("pg_template")
-    admin = _pg_admin_url()
+    admin = pg_admin_url()
     name = f"ts_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield str(make_url(admin).set(database=name))
     finally:
-        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -115,9 +100,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def server_env(settings: Settings, clock: FakeClock) -> AsyncIterator[object]:
-    from tests.server.harness import ServerEnv
-
+async def server_env(settings: Settings, clock: FakeClock) -> AsyncIterator[ServerEnv]:
+    """The authorization server in-process on this test's database, with an admin and
+    browser-like clients (``tests/server/harness.py``)."""
     async with ServerEnv.start(settings, clock) as env:
         yield env
 
@@ -148,8 +133,7 @@ def redis_settings(database_url: str) -> Iterator[Settings]:
 
 
 @pytest.fixture
-async def redis_env(redis_settings: Settings, clock: FakeClock) -> AsyncIterator[object]:
-    from tests.server.harness import ServerEnv
-
+async def redis_env(redis_settings: Settings, clock: FakeClock) -> AsyncIterator[ServerEnv]:
+    """``server_env`` with Redis for the short-lived state (``redis_settings``)."""
     async with ServerEnv.start(redis_settings, clock) as env:
         yield env

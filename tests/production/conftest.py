@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import _pg_execute
 from tests.services import postgres_url, redis_url
+from tests.support.database import pg_execute
 
 
 @pytest.fixture
@@ -19,11 +19,11 @@ def pg_database() -> Iterator[str]:
     """The URL of a new, empty database (no schema: the servers migrate it)."""
     admin = postgres_url()
     name = f"ts_prod_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
-from tests.server.test_client_credentials import machine
+from tests.support.clients import machine
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 

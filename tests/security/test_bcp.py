@@ -301,7 +301,7 @@ async def test_bcp_42_csp_level_2_without_unsafe_inline(env: ServerEnv) -> None:
 
 
 async def test_bcp_40_password_change_revokes_sessions_and_tokens(env: ServerEnv) -> None:
-    from tests.server.test_refresh import refresh, start
+    from tests.support.clients import refresh, start
 
     client, body = await start(env)
     await env.admin.set_password("alice", "a brand new password")

@@ -29,9 +29,9 @@ from tests.security.helpers import login_page
 from tests.server.harness import PASSWORD, REDIRECT, ServerEnv, assert_oauth_error, basic
 from tests.server.harness import hidden_fields as fields_of
 from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client, post
-from tests.server.test_refresh import refresh
-from tests.server.test_refresh import start as refresh_start
 from tests.server.test_token_code import ready
+from tests.support.clients import refresh
+from tests.support.clients import start as refresh_start
 from tokensmith.core import passwords
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT, ADDRESS, FAILURE_MEMORY, BackoffPolicy

@@ -45,7 +45,7 @@ from tests.server.harness import (
     assert_redirect_error,
 )
 from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client
-from tests.server.test_revoke_introspect import resource_server
+from tests.support.clients import resource_server
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
 from tokensmith.resource import (

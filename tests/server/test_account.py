@@ -4,7 +4,7 @@ one, which withdraws the consent and revokes its tokens at once."""
 from __future__ import annotations
 
 from tests.server.harness import ServerEnv, hidden_fields
-from tests.server.test_refresh import refresh, start
+from tests.support.clients import refresh, start
 
 
 async def test_account_lists_and_removes_connected_applications(server_env: ServerEnv) -> None:

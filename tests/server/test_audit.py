@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from tests.server.harness import ServerEnv
-from tests.server.test_refresh import refresh, start
+from tests.support.clients import refresh, start
 
 
 async def events(env: ServerEnv) -> list[tuple[str, str | None, str | None]]:

@@ -3,17 +3,7 @@
 from __future__ import annotations
 
 from tests.server.harness import API, ServerEnv
-
-
-async def machine(env: ServerEnv, **kwargs: object):  # type: ignore[no-untyped-def]
-    defaults: dict[str, object] = {
-        "name": "CloudDocs worker",
-        "redirect_uris": [],
-        "grant_types": ["client_credentials"],
-        "scopes": ["docs:read"],
-    }
-    defaults.update(kwargs)
-    return await env.client(**defaults)
+from tests.support.clients import machine
 
 
 async def test_client_credentials_issues_a_jwt_for_the_client(server_env: ServerEnv) -> None:

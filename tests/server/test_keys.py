@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from tests.conftest import FAST_HASH
 from tests.server.harness import API, ServerEnv
-from tests.server.test_revoke_introspect import resource_server
+from tests.support.clients import resource_server
 from tokensmith.core.jose import b64url_encode as b64url
 from tokensmith.core.keys import KeyLoadError
 from tokensmith.settings import Settings

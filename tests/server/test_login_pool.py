@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
-from tests.server.test_client_credentials import machine
+from tests.support.clients import machine
 from tokensmith.admin import Admin
 from tokensmith.core import passwords
 from tokensmith.core.clock import FakeClock

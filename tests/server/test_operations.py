@@ -6,7 +6,7 @@ import json
 import logging
 
 from tests.server.harness import ServerEnv
-from tests.server.test_client_credentials import machine
+from tests.support.clients import machine
 from tokensmith.server.observability import JsonFormatter, RequestIdFilter, request_id
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
-from tests.server.test_revoke_introspect import resource_server
 from tests.services import unavailable
+from tests.support.clients import resource_server
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 
@@ -200,7 +200,7 @@ async def test_login_failures_are_counted_in_redis(redis_env: ServerEnv) -> None
 async def test_token_rate_limit_is_shared_through_redis(
     redis_settings: Settings, clock: FakeClock
 ) -> None:
-    from tests.server.test_client_credentials import machine
+    from tests.support.clients import machine
 
     settings = redis_settings.model_copy(update={"token_rate_limit": "2/minute"})
     async with (
@@ -218,7 +218,7 @@ async def test_admin_changes_reach_running_servers_at_once(
     redis_settings: Settings, clock: FakeClock
 ) -> None:
     """Through the Redis invalidation channel, not after client_cache_ttl."""
-    from tests.server.test_client_credentials import machine
+    from tests.support.clients import machine
 
     settings = redis_settings.model_copy(update={"client_cache_ttl": 3600.0})
     async with ServerEnv.start(settings, clock) as env:

@@ -8,23 +8,7 @@ import asyncio
 from sqlalchemy import text
 
 from tests.server.harness import ServerEnv
-from tokensmith.core.registration import NewClient
-
-
-async def start(env: ServerEnv, **client_kwargs: object) -> tuple[NewClient, dict[str, object]]:
-    kwargs: dict[str, object] = {"grant_types": ["authorization_code", "refresh_token"]}
-    kwargs.update(client_kwargs)
-    client = await env.client(**kwargs)
-    if not await env.admin.find_user("alice"):
-        await env.user()
-    flow = await env.authorize(env.browser(), client, scope="docs:read docs:write")
-    response = await env.redeem(client, flow.code, flow.verifier)
-    assert response.status_code == 200, response.text
-    return client, response.json()
-
-
-async def refresh(env: ServerEnv, client: NewClient, token: str, **extra: str):  # type: ignore[no-untyped-def]
-    return await env.token(client, {"grant_type": "refresh_token", "refresh_token": token, **extra})
+from tests.support.clients import refresh, start
 
 
 async def test_code_exchange_issues_a_refresh_token_when_allowed(server_env: ServerEnv) -> None:

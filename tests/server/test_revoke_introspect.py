@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.server.harness import ServerEnv, basic
-from tests.server.test_refresh import refresh, start
-from tokensmith.core.registration import NewClient
+from tests.support.clients import refresh, resource_server, start
 
 ACTIVE_FIELDS = {
     "active",
@@ -20,18 +19,6 @@ ACTIVE_FIELDS = {
     "token_type",
     "jti",
 }
-
-
-async def resource_server(env: ServerEnv, **kwargs: object) -> NewClient:
-    defaults: dict[str, object] = {
-        "name": "CloudDocs API",
-        "redirect_uris": [],
-        "grant_types": ["client_credentials"],
-        "scopes": ["docs:read"],
-        "can_introspect": True,
-    }
-    defaults.update(kwargs)
-    return await env.client(**defaults)
 
 
 async def test_introspection_of_an_active_access_token(server_env: ServerEnv) -> None:

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import _pg_execute
 from tests.live import LiveServer, live_server
 from tests.services import postgres_url
+from tests.support.database import pg_execute
 
 pytestmark = pytest.mark.slow
 
@@ -67,11 +67,11 @@ def _database(backend: str, directory: Path) -> Iterator[str]:
         return
     admin = postgres_url()
     name = f"ts_slow_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(

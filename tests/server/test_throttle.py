@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
-from tests.server.test_client_credentials import machine
+from tests.support.clients import machine
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT, ADDRESS, BackoffPolicy, FailureCount
 from tokensmith.settings import Settings

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import _pg_admin_url, _pg_execute
 from tests.services import redis_url
+from tests.support.database import pg_admin_url, pg_execute
 from tokensmith.storage import redis as redis_storage
 from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy.engine import create_engine
@@ -36,13 +36,13 @@ def _fresh_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     template: str = request.getfixturevalue("pg_template")
-    admin = _pg_admin_url()
+    admin = pg_admin_url()
     name = f"ts_store_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield str(make_url(admin).set(database=name))
     finally:
-        asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", POSTGRES, POSTGRES_REDIS])
