@@ -73,6 +73,24 @@ async def test_preflight_with_other_method_or_header_is_refused(as_http: httpx.A
     assert_no_cors(wrong_header)
 
 
+async def test_preflight_allows_the_header_swagger_ui_sends(as_http: httpx.AsyncClient) -> None:
+    response = await as_http.options(
+        "/token", headers=preflight_headers(SPA, "POST", "x-requested-with, content-type")
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == SPA
+    assert "x-requested-with" in response.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.parametrize("requested", [" ", "content-type, ", ",authorization"])
+async def test_preflight_ignores_empty_items_of_the_requested_headers(
+    as_http: httpx.AsyncClient, requested: str
+) -> None:
+    response = await as_http.options("/token", headers=preflight_headers(SPA, "POST", requested))
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == SPA
+
+
 async def test_null_origin_is_never_allowed(as_http: httpx.AsyncClient) -> None:
     response = await as_http.post(
         "/token", data={"grant_type": "refresh_token"}, headers={"Origin": "null"}

@@ -1,6 +1,6 @@
 """Schemathesis against the OpenAPI description of the authorization-server endpoints
-(``server/openapi.py``), with the app in-process (ASGI) on a SQLite file holding a registered API,
-clients and a user.
+(generated from the routes, ``server/schemas.py``), with the app in-process (ASGI) on a SQLite
+file holding a registered API, clients and a user.
 
 Properties: no 5xx (``not_a_server_error``), and every response conforms to the description:
 its status code is documented, its media type and headers are the documented ones and its body

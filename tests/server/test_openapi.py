@@ -1,5 +1,6 @@
-"""``/openapi.json`` describes every authorization-server endpoint (``server/openapi.py``), and only
-those: the login and consent pages and the operations endpoints stay out."""
+"""``/openapi.json`` describes every authorization-server endpoint (generated from the routes,
+``server/schemas.py``), and only those: the login and consent pages and the operations endpoints
+stay out."""
 
 from __future__ import annotations
 

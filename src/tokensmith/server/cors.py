@@ -11,6 +11,10 @@ Everything else stays closed:
 - Never ``/authorize``, the login, consent and logout pages, introspection or anything else: those
   are navigations or server-to-server calls (OAuth 2.0 for Browser-Based Apps §6, RFC 9700 §4.16).
 - A preflight from an origin, method or header outside the allowlist gets 403 and no CORS header.
+
+The CORS logic is Starlette's ``CORSMiddleware``, one instance per path (:class:`EndpointCors`);
+this module keeps only the allowlist setting, the per-path scoping and the preflight answers
+(204 / 403 instead of Starlette's 200 / 400).
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["CorsSettings", "EndpointCors", "check_origin"]
 
 # X-Requested-With: Swagger UI sends it with its token request (PKCE sign-in from the API docs).
-ALLOWED_HEADERS = frozenset({"authorization", "content-type", "x-requested-with"})
-MAX_AGE = "600"
+# (Starlette adds the CORS-safelisted Accept, Accept-Language, Content-Language.)
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Requested-With")
+MAX_AGE = 600
 
 
 def check_origin(value: str) -> str:
@@ -61,78 +69,62 @@ class CorsSettings(BaseSettings):
         return tuple(check_origin(origin) for origin in value)
 
 
+class _PathCors(CORSMiddleware):
+    """Starlette's CORS for one path, with this server's preflight answers: 204 and no body when
+    the origin, method and headers are allowed; otherwise 403 and no CORS header at all
+    (Starlette answers 200 / 400 and lists the allowed methods even to a refused origin).
+    Preflights are never cached by intermediaries (``Cache-Control: no-store``)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        # Empty items of Access-Control-Request-Headers ("", "content-type, ") name no header:
+        # Starlette would refuse them as a header outside the list.
+        requested = [
+            h.strip()
+            for h in request_headers.get("access-control-request-headers", "").split(",")
+            if h.strip()
+        ]
+        raw = [(k, v) for k, v in request_headers.raw if k != b"access-control-request-headers"]
+        if requested:
+            raw.append((b"access-control-request-headers", ", ".join(requested).encode("latin-1")))
+        answer = super().preflight_response(Headers(raw=raw))
+        if answer.status_code != 200:
+            return Response(
+                status_code=403, headers={"Vary": "Origin", "Cache-Control": "no-store"}
+            )
+        allowed = {
+            k: v
+            for k, v in answer.headers.items()
+            if k.startswith("access-control-") or k == "vary"
+        }
+        return Response(status_code=204, headers={**allowed, "Cache-Control": "no-store"})
+
+
 class EndpointCors:
-    """Pure ASGI middleware answering CORS for ``paths`` (path -> allowed methods) only."""
+    """Pure ASGI middleware scoping CORS to ``paths`` (path -> allowed methods): Starlette's
+    ``CORSMiddleware`` applies to a whole app, so each path gets its own instance (its own
+    allowed methods) and every other path goes straight to the app."""
 
     def __init__(
         self, app: ASGIApp, *, origins: Iterable[str], paths: dict[str, tuple[str, ...]]
     ) -> None:
         self.app = app
-        self.origins = frozenset(check_origin(origin) for origin in origins)
-        self.paths = paths
+        allowed = tuple(sorted({check_origin(origin) for origin in origins}))
+        self.by_path: dict[str, ASGIApp] = (
+            {
+                path: _PathCors(
+                    app,
+                    allow_origins=allowed,
+                    allow_methods=methods,
+                    allow_headers=ALLOWED_HEADERS,
+                    expose_headers=("WWW-Authenticate",),
+                    max_age=MAX_AGE,
+                )
+                for path, methods in paths.items()
+            }
+            if allowed
+            else {}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.origins or scope["path"] not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        origin = headers.get("origin")
-        methods = self.paths[scope["path"]]
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await self._preflight(send, origin, methods, headers)
-            return
-        if origin is None or origin not in self.origins:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"access-control-allow-origin", origin.encode("latin-1")),
-                    (b"access-control-expose-headers", b"WWW-Authenticate"),
-                    (b"vary", b"Origin"),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
-
-    async def _preflight(
-        self,
-        send: Send,
-        origin: str | None,
-        methods: tuple[str, ...],
-        headers: dict[str, str],
-    ) -> None:
-        requested = {
-            h.strip().lower()
-            for h in headers.get("access-control-request-headers", "").split(",")
-            if h.strip()
-        }
-        allowed = (
-            origin
-            if origin in self.origins
-            and headers["access-control-request-method"] in methods
-            and requested <= ALLOWED_HEADERS
-            else None
-        )
-        out: list[tuple[bytes, bytes]] = [
-            (b"vary", b"Origin"),
-            (b"cache-control", b"no-store"),
-            (b"content-length", b"0"),
-        ]
-        if allowed is not None:
-            out += [
-                (b"access-control-allow-origin", allowed.encode("latin-1")),
-                (b"access-control-allow-methods", ", ".join(methods).encode()),
-                (b"access-control-allow-headers", b"Authorization, Content-Type, X-Requested-With"),
-                (b"access-control-max-age", MAX_AGE.encode()),
-            ]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 204 if allowed is not None else 403,
-                "headers": out,
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
+        cors = self.by_path.get(scope["path"]) if scope["type"] == "http" else None
+        await (cors or self.app)(scope, receive, send)
