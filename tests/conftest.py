@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.server.harness import ServerEnv
-from tests.support.database import pg_admin_url, pg_execute
+from tests.support.database import fresh_database_url, pg_admin_url, pg_execute
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import migrate
@@ -63,19 +63,7 @@ def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> Iterator[str]:
     """A fresh, migrated database for this test, on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "tokensmith.db"
-        shutil.copyfile(sqlite_template, path)
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    template: str = request.getfixturevalue("pg_template")
-    admin = pg_admin_url()
-    name = f"ts_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield str(make_url(admin).set(database=name))
-    finally:
-        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from fresh_database_url(request, request.param, tmp_path, sqlite_template)
 
 
 @pytest.fixture

@@ -8,17 +8,14 @@ PostgreSQL + Redis, for the concerns ``build_stores`` puts in Redis when it is c
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.services import redis_url
-from tests.support.database import pg_admin_url, pg_execute
+from tests.support.database import fresh_database_url
 from tokensmith.storage import redis as redis_storage
 from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy.engine import create_engine
@@ -30,19 +27,8 @@ POSTGRES_REDIS = pytest.param("postgres+redis", marks=[pytest.mark.postgres, pyt
 def _fresh_url(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        path = tmp_path / "tokensmith.db"
-        shutil.copyfile(sqlite_template, path)
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    template: str = request.getfixturevalue("pg_template")
-    admin = pg_admin_url()
-    name = f"ts_store_{uuid.uuid4().hex[:12]}"
-    asyncio.run(pg_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield str(make_url(admin).set(database=name))
-    finally:
-        asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    backend = "sqlite" if request.param == "sqlite" else "postgres"
+    yield from fresh_database_url(request, backend, tmp_path, sqlite_template)
 
 
 @pytest.fixture(params=["sqlite", POSTGRES, POSTGRES_REDIS])
