@@ -7,20 +7,21 @@ from typing import Annotated
 import typer
 
 from tokensmith.admin import Admin
-from tokensmith.cli.app import load_settings, run, with_admin
+from tokensmith.cli.app import group, load_settings, run, with_admin
 from tokensmith.settings import Settings
 
-app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app = group("The database schema.")
 
 
 async def _upgrade(settings: Settings) -> None:
-    async with Admin(settings):
+    async with Admin(settings, create_database=True):
         pass
 
 
 @app.command("upgrade")
 def db_upgrade() -> None:
-    """Bring the database schema up to date."""
+    """Create the database (a SQLite file and its folders) if need be, and bring its schema up
+    to date. The only command that creates a database."""
     settings = load_settings()
     run(lambda: _upgrade(settings))
     typer.echo("database schema is up to date")
