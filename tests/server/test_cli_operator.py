@@ -13,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
 from pathlib import Path
+from select import select as select_fds
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
-from typer.testing import CliRunner
 
 from tests.conftest import FAST_HASH
 from tokensmith.admin import Admin
-from tokensmith.cli import app
 from tokensmith.core.models import Grant, Session
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import tables as t
@@ -310,23 +310,51 @@ async def _password_ok(database_url: str, login: str, password: str) -> bool:
         return admin.passwords().verify(user.password_hash, password)
 
 
+def at_terminal(tool: Tool, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run the console script on a pseudo-terminal (its controlling terminal, as a person's
+    shell would give it), answer each prompt in turn; its exit status and everything shown."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the script, with the pty as stdin/stdout/stderr and /dev/tty
+        os.execve(
+            str(Path(sys.executable).with_name("tokensmith")), ["tokensmith", *args], tool.env
+        )
+    shown = b""
+    pending = list(answers)
+    while True:
+        ready, _, _ = select_fds([fd], [], [], 60)
+        assert ready, f"no output from {args}: {shown!r}"
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        # click shows "Password:", then getpass turns echo off and writes " ": answer then
+        if shown.endswith((b"Password: ", b"confirmation: ")):
+            os.write(fd, pending.pop(0).encode() + b"\n" if pending else b"\x03")  # or Ctrl-C
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
 def test_password_prompt_is_hidden_and_confirmed(sqlite_url: str) -> None:
-    """The prompt (the default) is click's hidden, confirmed prompt: CliRunner feeds it."""
-    runner = CliRunner()
-    env = {k: v for k, v in script_env(sqlite_url).items() if k.startswith("TOKENSMITH_")}
-    done = runner.invoke(
-        app, ["users", "create", "--username", "carol"], env=env, input=f"{PASSWORD}\n{PASSWORD}\n"
-    )
-    assert done.exit_code == 0, done.output
-    assert PASSWORD not in done.output  # not echoed
-    assert "Repeat for confirmation" in done.output
+    """Without --password or --password-stdin the password is asked for at the terminal: not
+    echoed, typed twice; with no terminal the command says to use --password-stdin."""
+    tool = Tool(sqlite_url)
+    code, shown = at_terminal(tool, ["users", "create", "--username", "carol"], [PASSWORD] * 2)
+    assert code == 0, shown
+    assert "Password:" in shown
+    assert "Repeat for confirmation:" in shown
+    assert PASSWORD not in shown  # not echoed
     assert asyncio.run(_password_ok(sqlite_url, "carol", PASSWORD))
-    mismatch = runner.invoke(
-        app, ["users", "set-password", "carol"], env=env, input=f"{PASSWORD}\nsomething else\n"
+    code, shown = at_terminal(
+        tool, ["users", "set-password", "carol"], [PASSWORD, "something else"]
     )
-    assert mismatch.exit_code != 0
-    assert "do not match" in mismatch.output
+    assert code != 0
+    assert "do not match" in shown
     assert asyncio.run(_password_ok(sqlite_url, "carol", PASSWORD))
+    tool.refused("users", "set-password", "carol", match="no terminal.*--password-stdin")
 
 
 def test_users_grants_sessions_revoke_enable_delete(tool: Tool) -> None:

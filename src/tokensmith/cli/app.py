@@ -160,6 +160,9 @@ def read_password(password: str | None, from_stdin: bool) -> str:
         return line.rstrip("\r\n")
     if password is not None:
         return password
+    if not sys.stdin.isatty():
+        # no one to ask (a script, a pipe, cron): say so rather than read a line unannounced
+        raise fail("no terminal to ask for the password: pipe it in with --password-stdin")
     value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return value
 
