@@ -60,6 +60,8 @@ def test_the_defaults_register_a_confidential_code_client_with_a_secret() -> Non
         ({"access_token_ttl": 5}, "token lifetimes are between 30 seconds and 10 years"),
         ({"id_token_signed_response_alg": "HS256"}, "id_token_signed_response_alg must be"),
         ({"scopes": ("docs:write",)}, "scopes not defined by https://api.example: docs:write"),
+        ({"client_type": "secret"}, "confidential or public"),
+        ({"access_token_format": "paseto"}, "jwt or opaque"),
     ],
 )
 def test_new_client_validates_the_metadata(changes: dict[str, object], message: str) -> None:

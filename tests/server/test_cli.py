@@ -420,7 +420,8 @@ def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     script = Path(sys.executable).with_name("tokensmith")
     return subprocess.run(
         [str(script), *args],
-        env={"PATH": "/usr/bin:/bin", **env},
+        # this checkout's code, not whichever one the shared environment installed
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2] / "src"), **env},
         capture_output=True,
         text=True,
         timeout=60,

@@ -480,3 +480,25 @@ def test_help_is_not_cut_at_80_columns(sqlite_tool: Tool) -> None:
     create = sqlite_tool("users", "create", "--help").stdout
     assert "--password-stdin" in create
     assert "shell history" in create
+
+
+def test_no_command_summary_is_cut() -> None:
+    """The one-line summaries of ``--help`` listings are whole sentences (click cuts a longer
+    first sentence with "...")."""
+    import typer.main
+
+    from tokensmith.cli import app
+
+    def walk(group: Any, path: str) -> list[tuple[str, str]]:
+        # click's own limit for a listing 80 columns wide (formatter width 78)
+        limit = 78 - 6 - max(len(name) for name in group.commands)
+        found = []
+        for name, sub in group.commands.items():
+            found.append((f"{path} {name}", sub.get_short_help_str(limit=limit)))
+            if hasattr(sub, "commands"):
+                found += walk(sub, f"{path} {name}")
+        return found
+
+    summaries = walk(typer.main.get_command(app), "tokensmith")
+    assert len(summaries) > 30
+    assert [(p, h) for p, h in summaries if h.endswith("...")] == []

@@ -279,11 +279,18 @@ class Admin:
         async with self.db.transaction() as stores:
             return await stores.clients.list()
 
-    async def delete_client(self, client_id: str) -> bool:
+    async def require_client(self, client_id: str) -> Client:
+        """The client, or an ``AdminError`` saying there is none."""
+        client = await self.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+        return client
+
+    async def delete_client(self, client_id: str) -> None:
         async with self.db.transaction() as stores:
-            deleted = await stores.clients.delete(client_id)
+            if not await stores.clients.delete(client_id):
+                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
         await self._changed("client", client_id)
-        return deleted
 
     async def update_client(
         self,
@@ -349,7 +356,7 @@ class Admin:
         async with self.db.transaction() as stores:
             client = await stores.clients.get(client_id)
             if client is None:
-                raise AdminError(f"no client {client_id}")
+                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
             if client.secret_digest is None:
                 raise AdminError(f"client {client_id} does not authenticate with a secret")
             secret, secret_digest = registration.new_client_secret(pepper)

@@ -162,9 +162,7 @@ def describe(client: Client) -> str:
 @app.command("show")
 def clients_show(client_id: str, as_json: JsonOpt = False) -> None:
     """Show one client."""
-    client = with_admin(lambda a: a.get_client(client_id))
-    if client is None:
-        raise fail(f"no client {client_id} (tokensmith clients list shows them)")
+    client = with_admin(lambda a: a.require_client(client_id))
     emit(client_json(client), as_json=as_json, text=describe(client))
 
 
@@ -227,7 +225,7 @@ def clients_update(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a client, validated as at registration; its id and secret stay."""
+    """Change a client. Validated as at registration; its id and secret stay."""
     changes: dict[str, Any] = {}
     if name is not None:
         changes["name"] = name
@@ -284,7 +282,7 @@ def clients_update(
 
 @app.command("rotate-secret")
 def clients_rotate_secret(client_id: str, as_json: JsonOpt = False) -> None:
-    """Replace a client's secret; the old one stops working at once."""
+    """Replace a client's secret. The old one stops working at once."""
     secret = with_admin(lambda a: a.rotate_client_secret(client_id))
     emit(
         {"client_id": client_id, "client_secret": secret},
@@ -296,6 +294,5 @@ def clients_rotate_secret(client_id: str, as_json: JsonOpt = False) -> None:
 @app.command("delete")
 def clients_delete(client_id: str) -> None:
     """Remove a client."""
-    if not with_admin(lambda a: a.delete_client(client_id)):
-        raise fail(f"no client {client_id} (tokensmith clients list shows them)")
+    with_admin(lambda a: a.delete_client(client_id))
     typer.echo(f"deleted client {client_id}")

@@ -20,8 +20,8 @@ async def _upgrade(settings: Settings) -> None:
 
 @app.command("upgrade")
 def db_upgrade() -> None:
-    """Create the database (a SQLite file and its folders) if need be, and bring its schema up
-    to date. The only command that creates a database."""
+    """Create or migrate the database. Creates it (a SQLite file and its folders) if need be
+    and brings its schema up to date: the only command that creates a database."""
     settings = load_settings()
     run(lambda: _upgrade(settings))
     typer.echo("database schema is up to date")
@@ -32,7 +32,7 @@ def db_prune(
     batch: Annotated[int, typer.Option(help="Rows per delete.", min=1)] = 1000,
     max_batches: Annotated[int, typer.Option(help="Batches per table per run.", min=1)] = 100,
 ) -> None:
-    """Delete expired codes, sessions, login transactions, tokens, unused grants, and audit
+    """Delete expired rows. Codes, sessions, login transactions, tokens, unused grants, and audit
     events older than TOKENSMITH_AUDIT_RETENTION_DAYS (365; 0 keeps them forever)."""
     days = load_settings().audit_retention_days
     report = with_admin(lambda a: a.prune(batch=batch, max_batches=max_batches))

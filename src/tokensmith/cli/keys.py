@@ -14,7 +14,7 @@ app = group("Signing keys.")
 
 @app.command("list")
 def keys_list(as_json: JsonOpt = False) -> None:
-    """List the signing keys and what each does now: next (published, not yet signing), signing,
+    """List the signing keys. What each does now: next (published, not yet signing), signing,
     retiring (no longer signing, still published so its tokens verify) or retired (no longer
     published; keys prune removes it). Times are UTC."""
     keys = with_admin(lambda a: a.key_states())
@@ -48,7 +48,7 @@ def keys_rotate(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a signing key: published at once, signing after the publish-ahead delay; the key it
+    """Add a signing key. Published at once, signing after the publish-ahead delay; the key it
     replaces stops signing then and stays published until its tokens have expired."""
     key = with_admin(lambda a: a.rotate_key(alg, publish_ahead=publish_ahead))
     emit(

@@ -80,7 +80,7 @@ def users_update(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a user's profile (name, email, email_verified); the id (sub) never changes."""
+    """Change a user's profile. Name, email, email_verified; the id (sub) never changes."""
     user = with_admin(
         lambda a: a.update_profile(login, name=name, email=email, email_verified=email_verified)
     )
@@ -89,21 +89,21 @@ def users_update(
 
 @app.command("disable")
 def users_disable(login: Login) -> None:
-    """Disable a user: they can no longer sign in; their sessions end, their grants are revoked."""
+    """Disable a user. They can no longer sign in; their sessions end, their grants are revoked."""
     user = with_admin(lambda a: a.set_disabled(login, True))
     typer.echo(f"disabled {user.username}")
 
 
 @app.command("enable")
 def users_enable(login: Login) -> None:
-    """Enable a disabled user again (they sign in anew; revoked grants stay revoked)."""
+    """Enable a disabled user. They sign in anew; revoked grants stay revoked."""
     user = with_admin(lambda a: a.set_disabled(login, False))
     typer.echo(f"enabled {user.username}")
 
 
 @app.command("delete")
 def users_delete(login: Login) -> None:
-    """Delete a user: their sessions end, their grants are revoked and consents withdrawn; the
+    """Delete a user. Their sessions end, their grants are revoked and consents withdrawn; the
     audit log keeps their events."""
     user = with_admin(lambda a: a.delete_user(login))
     typer.echo(f"deleted user {user.username} ({user.id})")
@@ -115,7 +115,7 @@ def users_set_password(
     password: PasswordOpt = None,
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
-    """Set a user's password (asked for, hidden and twice, unless --password-stdin); their
+    """Set a user's password. Asked for, hidden and twice, unless --password-stdin; their
     sessions end and their grants are revoked."""
     secret = read_password(password, password_stdin)
     with_admin(lambda a: a.set_password(login, secret))
@@ -124,7 +124,7 @@ def users_set_password(
 
 @app.command("grants")
 def users_grants(login: Login, as_json: JsonOpt = False) -> None:
-    """List a user's grants: what each client got in one authorization (revoked ones too)."""
+    """List a user's grants. What each client got in one authorization (revoked ones too)."""
     grants = with_admin(lambda a: a.list_grants(login))
     text = table(
         ("grant id", "client id", "api", "scopes", "granted", "revoked"),
@@ -164,7 +164,7 @@ def users_revoke(
         typer.Option(help="Revoke only this grant (an id from `users grants`)."),
     ] = None,
 ) -> None:
-    """Sign a user out everywhere: end every session and revoke every grant (every token issued
+    """Sign a user out everywhere. End every session and revoke every grant (every token issued
     from them stops working). With --grant: revoke only that grant."""
     if grant is not None:
         revoked = with_admin(lambda a: a.revoke_grant(login, grant))

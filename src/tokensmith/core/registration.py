@@ -116,6 +116,10 @@ def new_client(
     name = m.name.strip()
     if not name or len(name) > 200:
         raise InvalidClientMetadata("a client needs a name of 1 to 200 characters")
+    if m.client_type not in ("confidential", "public"):
+        raise InvalidClientMetadata("a client's type is confidential or public")
+    if m.access_token_format not in ("jwt", "opaque"):
+        raise InvalidClientMetadata("access_token_format must be jwt or opaque")
     grants = tuple(dict.fromkeys(m.grant_types)) or (GRANT_AUTHORIZATION_CODE,)
     for grant in grants:
         if grant in REFUSED_GRANTS:
