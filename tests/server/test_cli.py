@@ -240,12 +240,12 @@ def test_users_create_list_disable_set_password(cli: Cli) -> None:
     assert "argon2" not in cli("users", "list", "--json").stdout
     cli("users", "disable", "alice@example.com")
     assert cli.json("users", "list")[0]["disabled"] is True
-    cli("users", "set-password", "alice", "--password", "a new password")
+    cli("users", "set-password", "alice", "--password", "a brand new password")
     cli("users", "set-password", user["id"], input="another password\nanother password\n")
     cli.refused("users", "create", "--username", "ALICE", "--password", PASSWORD, match="exists")
     cli.refused("users", "disable", "nobody", match="no user")
     cli.refused("users", "set-password", "nobody", "--password", PASSWORD, match="no user")
-    cli.refused("users", "set-password", "alice", "--password", "short", match="at least 8")
+    cli.refused("users", "set-password", "alice", "--password", "short", match="at least 15")
 
 
 def test_keys_list(sqlite_cli: Cli) -> None:
@@ -346,7 +346,7 @@ def test_apis_create_duplicate_refused(sqlite_cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--username", "bob", "--password", "short"], "at least 8"),
+        (["--username", "bob", "--password", "short"], "at least 15"),
         (["--username", "bad name", "--password", PASSWORD], "spaces"),
         (["--username", "bob@example.com", "--password", PASSWORD], "@"),
         (["--username", "bob", "--password", PASSWORD, "--email", "nomail"], "email"),

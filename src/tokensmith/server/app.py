@@ -25,12 +25,17 @@ from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     account,
     authorize,
+    confirm,
     consent,
+    dev_outbox,
+    forgot_password,
     introspect,
     login,
     logout,
     metadata,
+    reset_password,
     revoke,
+    signup,
     token,
     userinfo,
 )
@@ -104,6 +109,19 @@ def create_app(
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
     route(s.logout_path, logout.logout, methods=["GET"], **d.LOGOUT_GET)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], **d.LOGOUT_POST)
+    # self-service accounts (core.self_service); each page answers 404 when switched off
+    route(s.signup_path, signup.signup_form, methods=["GET"], include_in_schema=False)
+    route(s.signup_path, signup.signup_submit, methods=["POST"], include_in_schema=False)
+    route(s.confirm_path, confirm.confirm_page, methods=["GET"], include_in_schema=False)
+    route(s.confirm_path, confirm.confirm_submit, methods=["POST"], include_in_schema=False)
+    forgot = forgot_password
+    route(s.forgot_password_path, forgot.forgot_form, methods=["GET"], include_in_schema=False)
+    route(s.forgot_password_path, forgot.forgot_submit, methods=["POST"], include_in_schema=False)
+    reset = reset_password
+    route(s.reset_password_path, reset.reset_form, methods=["GET"], include_in_schema=False)
+    route(s.reset_password_path, reset.reset_submit, methods=["POST"], include_in_schema=False)
+    if settings.email_backend == "outbox":  # development only (server/mail.py)
+        route(s.outbox_path, dev_outbox.outbox, methods=["GET"], include_in_schema=False)
     route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
     route("/readyz", observability.readyz, methods=["GET"], include_in_schema=False)
     if settings.metrics_enabled:
@@ -128,7 +146,17 @@ def create_app(
             headers={"Retry-After": "2"},
         )
         rt: Runtime = request.app.state.runtime
-        pages = (s.authorize_path, s.login_path, s.consent_path, s.logout_path, s.account_path)
+        pages = (
+            s.authorize_path,
+            s.login_path,
+            s.consent_path,
+            s.logout_path,
+            s.account_path,
+            s.signup_path,
+            s.confirm_path,
+            s.forgot_password_path,
+            s.reset_password_path,
+        )
         if request.url.path in pages:
             return page_error(request, rt.pages, error)
         return json_error(request, error)
