@@ -318,7 +318,8 @@ async def test_a_slow_mail_server_delays_no_answer(
     await env.user("alice")
     box.hold.clear()  # the SMTP server does not answer DATA until released
     ua = env.browser()
-    answer = await post_form(ua, "/forgot-password", login="alice")
+    # bounded only so that a regression fails instead of hanging: the answer must not wait
+    answer = await asyncio.wait_for(post_form(ua, "/forgot-password", login="alice"), 60)
     assert answer.status_code == 200
     assert box.messages == []
     box.hold.set()
