@@ -31,6 +31,7 @@ from email.parser import BytesParser
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -123,7 +124,12 @@ def read_outbox(folder: Path, *, limit: int = 50) -> list[OutboxMessage]:
                 subject=str(parsed["Subject"]),
                 date=str(parsed["Date"]),
                 text=text,
-                links=tuple(dict.fromkeys(_LINK.findall(text))),
+                # the links to follow (not the bare issuer each message names)
+                links=tuple(
+                    link
+                    for link in dict.fromkeys(_LINK.findall(text))
+                    if urlsplit(link).path not in ("", "/")
+                ),
             )
         )
     return out
