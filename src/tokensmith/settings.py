@@ -13,7 +13,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tokensmith.core.password_rules import CommonPasswords, PasswordRules
+from tokensmith.core.password_rules import (
+    BreachedPasswordChecker,
+    CommonPasswords,
+    PasswordRules,
+)
 from tokensmith.core.policy import AccountPolicy, Endpoints, ServerPolicy
 
 SigningAlg = Literal["ES256", "EdDSA", "RS256"]
@@ -342,12 +346,12 @@ class Settings(BaseSettings):
         items = (part.strip().lower() for part in self.signup_allowed_domains.split(","))
         return frozenset(item for item in items if item)
 
-    def password_rules(self) -> PasswordRules:
-        """The rules for new passwords (``core.password_rules``)."""
-        return PasswordRules(
-            min_length=self.password_min_length,
-            checker=CommonPasswords() if self.password_blocklist else None,
-        )
+    def password_rules(self, checker: BreachedPasswordChecker | None = None) -> PasswordRules:
+        """The rules for new passwords (``core.password_rules``): ``checker``, else the shipped
+        list when ``password_blocklist`` is on."""
+        if checker is None and self.password_blocklist:
+            checker = CommonPasswords()
+        return PasswordRules(min_length=self.password_min_length, checker=checker)
 
     @field_validator("issuer")
     @classmethod

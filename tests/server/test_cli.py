@@ -351,6 +351,9 @@ def test_apis_create_duplicate_refused(sqlite_cli: Cli) -> None:
         (["--username", "bob@example.com", "--password", PASSWORD], "@"),
         (["--username", "bob", "--password", PASSWORD, "--email", "nomail"], "email"),
         (["--username", "bo\u200bb", "--password", PASSWORD], "invisible"),
+        # NIST SP 800-63B-4 through the admin service: the shipped blocklist, the own name
+        (["--username", "bob", "--password", "1q2w3e4r5t6y7u8i9o0p"], "commonly used"),
+        (["--username", "bobbybobbybobby", "--password", "BobbyBobbyBobby"], "username"),
     ],
 )
 def test_users_create_refusals(sqlite_cli: Cli, args: list[str], match: str) -> None:

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.core.password_rules import BreachedPasswordChecker
 from tokensmith.server import observability, schemas
 from tokensmith.server.cors import CorsSettings, EndpointCors
 from tokensmith.server.errors import json_error, page_error
@@ -50,18 +51,22 @@ def create_app(
     *,
     clock: Clock = system_clock,
     cors_origins: Iterable[str] | None = None,
+    password_checker: BreachedPasswordChecker | None = None,
 ) -> FastAPI:
     """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
 
     ``cors_origins``: browser origins allowed to call token, revocation and userinfo (default:
-    ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`)."""
+    ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
+
+    ``password_checker``: where new passwords (sign-up, reset) are looked up as breached or
+    common, instead of the list shipped with tokensmith (``core.password_rules``)."""
     settings = settings if settings is not None else Settings()
     if cors_origins is None:
         cors_origins = CorsSettings().cors_origins
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = await Runtime.start(settings, clock)
+        rt = await Runtime.start(settings, clock, password_checker=password_checker)
         app.state.runtime = rt
         rt.start_tasks()
         try:

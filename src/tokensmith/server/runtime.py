@@ -22,6 +22,7 @@ from tokensmith.admin import grant_grace, invalidation_channel
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
+from tokensmith.core.password_rules import BreachedPasswordChecker
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.self_service import Links, SelfService
 from tokensmith.core.server import AuthorizationServer
@@ -74,7 +75,13 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
-    async def start(cls, settings: Settings, clock: Clock) -> Runtime:
+    async def start(
+        cls,
+        settings: Settings,
+        clock: Clock,
+        *,
+        password_checker: BreachedPasswordChecker | None = None,
+    ) -> Runtime:
         engine = create_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
@@ -120,7 +127,7 @@ class Runtime:
         self_service = SelfService(
             context=server.context,
             passwords=passwords,
-            rules=settings.password_rules(),
+            rules=settings.password_rules(checker=password_checker),
             links=Links(
                 confirm=settings.url(settings.confirm_path),
                 reset=settings.url(settings.reset_password_path),
