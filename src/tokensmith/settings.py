@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         description="starttls (port 587), tls (implicit TLS, port 465), or none (only to a "
         "loopback smtp_host: links must not cross a network in clear text).",
     )
+    smtp_ca_file: str | None = Field(
+        None,
+        description="PEM file of the certificate authorities that may sign the SMTP server's "
+        "certificate (a private CA); default: the system's.",
+    )
     smtp_username: str | None = Field(None, description="SMTP AUTH user, if the server needs one.")
     smtp_password: SecretStr | None = None
     smtp_timeout: float = Field(10.0, gt=0, le=120, description="Seconds per SMTP operation.")

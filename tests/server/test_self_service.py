@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -344,3 +345,81 @@ async def test_the_outbox_lists_the_messages_with_their_links(
         page = await ua.get(found.group(1))
         created = await ua.post("/confirm", data=hidden_fields(page.text))
         assert "Your account is ready" in created.text
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test SMTP server")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "smtp.pem", folder / "smtp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_mail_goes_out_over_starttls_or_implicit_tls_with_a_verified_certificate(
+    settings: Settings, clock: FakeClock, tmp_path: Path, security: str
+) -> None:
+    cert_file, key_file = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    handler = Inbox()
+    handler.hold.set()
+    port = free_port()
+    if security == "starttls":
+        controller = Controller(
+            handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+        )
+    else:
+        controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        values = settings.model_dump()
+        values.update(MAIL, smtp_port=port, smtp_security=security, smtp_ca_file=str(cert_file))
+        async with ServerEnv.start(Settings(**values), clock) as env:
+            await env.user("alice")
+            await post_form(env.browser(), "/forgot-password", login="alice")
+            await sent(env)
+            assert runtime(env).mailer.failed == 0
+            (message,) = handler.messages
+            assert handler.link(message).startswith("/reset-password?token=")
+        # without the CA, the server's certificate is refused and nothing is sent
+        values.update(smtp_ca_file=None)
+        async with ServerEnv.start(Settings(**values), clock) as env:
+            await post_form(env.browser(), "/forgot-password", login="alice")
+            await sent(env)
+            assert runtime(env).mailer.failed == 1
+            assert len(handler.messages) == 1
+    finally:
+        controller.stop()

@@ -68,6 +68,7 @@ class SmtpBackend:
             port=s.smtp_port,
             use_tls=s.smtp_security == "tls",
             start_tls=s.smtp_security == "starttls",
+            cert_bundle=s.smtp_ca_file,
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             timeout=s.smtp_timeout,
