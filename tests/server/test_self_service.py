@@ -423,3 +423,34 @@ async def test_mail_goes_out_over_starttls_or_implicit_tls_with_a_verified_certi
             assert len(handler.messages) == 1
     finally:
         controller.stop()
+
+
+async def test_a_signed_in_user_confirms_their_address_from_the_account_page(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    env, box = mail_env, inbox[0]
+    client = await env.client()
+    await env.user("alice")  # made by an administrator: the address is not confirmed
+    ua = env.browser()
+    assert (await env.authorize(ua, client)).response.status_code == 303
+    page = await ua.get("/account")
+    assert "is not confirmed yet" in page.text
+    token = hidden_fields(page.text)["csrf_token"]
+    assert (await ua.post("/account/verify-email", data={"csrf_token": "x"})).status_code == 403
+    asked = await ua.post("/account/verify-email", data={"csrf_token": token})
+    assert asked.status_code == 303
+    assert "We sent a link" in (await ua.get(asked.headers["location"])).text
+    await sent(env)
+    (message,) = box.to("alice@example.com")
+    link = box.link(message)
+    assert link.startswith("/confirm?token=ts_ev_")
+    confirm = await ua.get(link)
+    done = await ua.post("/confirm", data=hidden_fields(confirm.text))
+    assert "is confirmed" in done.text
+    user = await env.admin.find_user("alice")
+    assert user is not None
+    assert user.email_verified
+    assert "is not confirmed yet" not in (await ua.get("/account")).text
+    # signed out, the button does nothing
+    signed_out = await env.browser().post("/account/verify-email", data={"csrf_token": token})
+    assert signed_out.status_code == 401

@@ -112,6 +112,12 @@ def create_app(
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["POST"], **d.USERINFO_POST)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
+    route(
+        s.account_path + "/verify-email",
+        account.request_verification,
+        methods=["POST"],
+        include_in_schema=False,
+    )
     route(s.logout_path, logout.logout, methods=["GET"], **d.LOGOUT_GET)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], **d.LOGOUT_POST)
     # self-service accounts (core.self_service); each page answers 404 when switched off
