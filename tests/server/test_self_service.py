@@ -454,3 +454,19 @@ async def test_a_signed_in_user_confirms_their_address_from_the_account_page(
     # signed out, the button does nothing
     signed_out = await env.browser().post("/account/verify-email", data={"csrf_token": token})
     assert signed_out.status_code == 401
+
+
+async def test_the_new_pages_carry_the_strict_headers_of_the_others(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    ua = mail_env.browser()
+    for path in ("/signup", "/forgot-password", "/confirm?token=x", "/reset-password?token=x"):
+        page = await ua.get(path)
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'none'" in csp, path
+        assert "script-src" not in csp, path  # no script at all
+        assert "unsafe-inline" not in csp, path
+        assert page.headers["x-frame-options"] == "DENY", path
+        assert "style=" not in page.text, path
+        assert "<script" not in page.text, path
+    assert (await ua.get("/dev/outbox")).status_code == 404  # the SMTP backend has no outbox
