@@ -337,6 +337,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("email_from")
+    @classmethod
+    def _check_email_from(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        address = parseaddr(value)[1]
+        if "\r" in value or "\n" in value or "@" not in address:
+            raise ValueError("email_from must be an address, e.g. 'Example <no-reply@example.com>'")
+        return value
+
     @field_validator("smtp_security")
     @classmethod
     def _check_smtp_security(cls, value: str, info: ValidationInfo) -> str:

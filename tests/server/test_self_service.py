@@ -470,3 +470,16 @@ async def test_the_new_pages_carry_the_strict_headers_of_the_others(
         assert "style=" not in page.text, path
         assert "<script" not in page.text, path
     assert (await ua.get("/dev/outbox")).status_code == 404  # the SMTP backend has no outbox
+
+
+def test_mail_settings_refuse_clear_text_to_a_remote_server_and_injected_headers() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="loopback"):
+        Settings(smtp_host="smtp.example.com", smtp_security="none")
+    Settings(smtp_host="127.0.0.1", smtp_security="none")
+    for bad in ("accounts", "a@example.com\r\nBcc: everyone@example.com"):
+        with pytest.raises(ValidationError, match="email_from"):
+            Settings(email_from=bad)
+    with pytest.raises(ValidationError):
+        Settings(password_min_length=7)
