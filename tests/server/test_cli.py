@@ -240,12 +240,13 @@ def test_users_create_list_disable_set_password(cli: Cli) -> None:
     assert "argon2" not in cli("users", "list", "--json").stdout
     cli("users", "disable", "alice@example.com")
     assert cli.json("users", "list")[0]["disabled"] is True
-    cli("users", "set-password", "alice", "--password", "a new password")
-    cli("users", "set-password", user["id"], "--password-stdin", input="another password\n")
+    cli("users", "set-password", "alice", "--password", "a brand new password")
+    cli("users", "set-password", user["id"], "--password-stdin", input="another password
+")
     cli.refused("users", "create", "--username", "ALICE", "--password", PASSWORD, match="exists")
     cli.refused("users", "disable", "nobody", match="no user")
     cli.refused("users", "set-password", "nobody", "--password", PASSWORD, match="no user")
-    cli.refused("users", "set-password", "alice", "--password", "short", match="at least 8")
+    cli.refused("users", "set-password", "alice", "--password", "short", match="at least 15")
 
 
 def test_keys_list(sqlite_cli: Cli) -> None:
@@ -346,11 +347,14 @@ def test_apis_create_duplicate_refused(sqlite_cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--username", "bob", "--password", "short"], "at least 8"),
+        (["--username", "bob", "--password", "short"], "at least 15"),
         (["--username", "bad name", "--password", PASSWORD], "spaces"),
         (["--username", "bob@example.com", "--password", PASSWORD], "@"),
         (["--username", "bob", "--password", PASSWORD, "--email", "nomail"], "email"),
         (["--username", "bo\u200bb", "--password", PASSWORD], "invisible"),
+        # NIST SP 800-63B-4 through the admin service: the shipped blocklist, the own name
+        (["--username", "bob", "--password", "1q2w3e4r5t6y7u8i9o0p"], "commonly used"),
+        (["--username", "bobbybobbybobby", "--password", "BobbyBobbyBobby"], "username"),
     ],
 )
 def test_users_create_refusals(sqlite_cli: Cli, args: list[str], match: str) -> None:

@@ -376,6 +376,7 @@ class Admin:
         name: str | None = None,
     ) -> User:
         try:
+            await self.settings.password_rules().check(password, context=(username, email))
             user = registration.new_user(
                 username=username,
                 password_hash=self.passwords().hash(password),
@@ -416,6 +417,9 @@ class Admin:
     async def set_password(self, login: str, password: str) -> None:
         user = await self._require_user(login)
         try:
+            await self.settings.password_rules().check(
+                password, context=(user.username, user.email)
+            )
             password_hash = self.passwords().hash(password)
         except ValueError as exc:
             raise AdminError(str(exc)) from None

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from tokensmith.core.models import (
     AccessTokenRecord,
+    AccountToken,
     Api,
     AuthorizationCode,
     Client,
@@ -172,6 +173,27 @@ class LoginFailureStore(Protocol):
     async def clear(self, key: str) -> None: ...
 
 
+class AccountTokenStore(Protocol):
+    """The links of ``core.self_service`` (sign-up, e-mail verification, password reset), by
+    the digest of their secret."""
+
+    async def create(self, token: AccountToken) -> None: ...
+
+    async def consume(self, digest: str, purpose: str, now: int) -> AccountToken | None:
+        """In one atomic step: mark the unexpired, unused link of ``purpose`` used and return
+        it; ``None`` when unknown, expired, used or of another purpose (of two concurrent
+        consumptions, one wins)."""
+        ...
+
+    async def get(self, digest: str, purpose: str, now: int) -> AccountToken | None:
+        """The unexpired, unused link, without using it."""
+        ...
+
+    async def revoke_for_user(self, user_id: str, purpose: str, now: int) -> int:
+        """Mark every unused link of ``purpose`` of a user used (a newer link, a reset done)."""
+        ...
+
+
 class Stores(Protocol):
     """The stores of one request, sharing one transaction."""
 
@@ -199,6 +221,8 @@ class Stores(Protocol):
     def sessions(self) -> SessionStore: ...
     @property
     def interactions(self) -> InteractionStore: ...
+    @property
+    def account_tokens(self) -> AccountTokenStore: ...
 
     async def commit(self) -> None:
         """Commit what was written so far; used where a failing request must still persist a
