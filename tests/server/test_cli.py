@@ -241,8 +241,7 @@ def test_users_create_list_disable_set_password(cli: Cli) -> None:
     cli("users", "disable", "alice@example.com")
     assert cli.json("users", "list")[0]["disabled"] is True
     cli("users", "set-password", "alice", "--password", "a brand new password")
-    cli("users", "set-password", user["id"], "--password-stdin", input="another password
-")
+    cli("users", "set-password", user["id"], "--password-stdin", input="another password\n")
     cli.refused("users", "create", "--username", "ALICE", "--password", PASSWORD, match="exists")
     cli.refused("users", "disable", "nobody", match="no user")
     cli.refused("users", "set-password", "nobody", "--password", PASSWORD, match="no user")
