@@ -58,6 +58,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock)
         app.state.runtime = rt
+        app.state.metrics.audit = rt.audit
         rt.start_tasks()
         try:
             yield
