@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.settings import Settings
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -196,7 +197,7 @@ async def readyz(request: Request) -> Response:
     rt = request.app.state.runtime
     checks: dict[str, str] = {}
     try:
-        async with rt.db.engine.connect() as conn:
+        async with RetryingConnection(rt.db.engine) as conn:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
