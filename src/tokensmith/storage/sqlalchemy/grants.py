@@ -3,16 +3,17 @@ family hangs from; revoking one revokes the family."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 
 from tokensmith.core.models import Grant
+from tokensmith.core.ports import Conflict
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
 
 
 class SqlGrantStore(SqlStore):
     async def create(self, grant: Grant) -> None:
-        await self._insert(
+        inserted = await self._insert_new(
             t.grants,
             {
                 "id": grant.id,
@@ -26,22 +27,21 @@ class SqlGrantStore(SqlStore):
                 "session_id": grant.session_id,
             },
         )
+        if not inserted:
+            raise Conflict(f"grant {grant.id} exists")
 
     async def get(self, grant_id: str) -> Grant | None:
         row = await self._one(select(t.grants).where(t.grants.c.id == grant_id))
-        if row is None:
-            return None
-        return Grant(
-            id=row["id"],
-            client_id=row["client_id"],
-            user_id=row["user_id"],
-            scopes=split_words(row["scopes"]),
-            audience=row["audience"],
-            auth_time=row["auth_time"],
-            created_at=row["created_at"],
-            revoked_at=row["revoked_at"],
-            session_id=row["session_id"],
+        return _grant(row) if row is not None else None
+
+    async def get_live(self, grant_id: str) -> Grant | None:
+        g, u = t.grants, t.users
+        row = await self._one(
+            select(g)
+            .join(u, u.c.id == g.c.user_id)
+            .where(g.c.id == grant_id, g.c.revoked_at.is_(None), u.c.disabled.is_(False))
         )
+        return _grant(row) if row is not None else None
 
     async def revoke(self, grant_id: str, now: int) -> bool:
         result = await self._conn.execute(
@@ -77,3 +77,17 @@ class SqlGrantStore(SqlStore):
             return 0
         result = await self._conn.execute(update(g).where(g.c.id.in_(ids)).values(revoked_at=now))
         return int(result.rowcount)
+
+
+def _grant(row: RowMapping) -> Grant:
+    return Grant(
+        id=row["id"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        scopes=split_words(row["scopes"]),
+        audience=row["audience"],
+        auth_time=row["auth_time"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        session_id=row["session_id"],
+    )
