@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.common import ROOT, Server, ensure_wrk, run_wrk
 from bench.cost_model import OpenIdBrowser, with_openid_web
 from bench.prepare import Browser, code_body, refresh_body
@@ -35,12 +37,27 @@ async def seed_all(url: str) -> Seeded:
 
 
 async def prepare(url: str, seeded: Seeded, kind: str, n: int) -> list[str]:
+    """``n`` single-use bodies; a batch that meets a 503 (a busy shared machine: the database's
+    connections or the pool ran out) is asked for again, up to 5 times."""
     browser_cls = OpenIdBrowser if kind == "code openid" else Browser
     async with browser_cls(url, seeded) as browser:
         await browser.login()
-        if kind == "refresh":
-            return [refresh_body(t) for t in await browser.refresh_tokens(n)]
-        return [code_body(c, v) for c, v in await browser.codes(n)]
+        bodies: list[str] = []
+        attempts = 0
+        while len(bodies) < n:
+            batch = min(200, n - len(bodies))
+            try:
+                if kind == "refresh":
+                    bodies += [refresh_body(t) for t in await browser.refresh_tokens(batch)]
+                else:
+                    bodies += [code_body(c, v) for c, v in await browser.codes(batch)]
+            except (RuntimeError, httpx.HTTPStatusError) as exc:
+                attempts += 1
+                if attempts > 5:
+                    raise
+                print(f"  preparing: {exc}; again", flush=True)
+                await asyncio.sleep(1)
+        return bodies
 
 
 SCENARIOS = (
