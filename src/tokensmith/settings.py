@@ -239,6 +239,20 @@ class Settings(BaseSettings):
         description="Days an audit event is kept before `tokensmith db prune` and the pruning "
         "inside `serve` delete it (0: keep forever).",
     )
+    audit_flush_interval: float = Field(
+        0.1,
+        gt=0,
+        le=60,
+        description="Seconds between the background writes of queued audit events (one "
+        "transaction per batch of up to 500, on the writer's own database connection).",
+    )
+    audit_queue_size: int = Field(
+        10_000,
+        ge=100,
+        description="Audit events held in memory while the database does not take them; "
+        "beyond it the oldest are dropped (counted in "
+        "`tokensmith_audit_events_dropped_total`, logged).",
+    )
 
     # Limits.
     max_form_bytes: int = Field(16 * 1024, ge=1024)

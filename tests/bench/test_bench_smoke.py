@@ -85,6 +85,11 @@ async def test_cost_model_counts(tmp_path: Path) -> None:
     )
     assert rows["client_credentials JWT"]["signatures"] == 1
     assert rows["authorization_code exchange"]["db statements"] > 0
+    assert rows["authorization_code exchange"]["signatures"] == 1
+    # the OpenID variant signs the ID token too, and writes the same rows
+    openid = rows["authorization_code exchange, openid (id_token RS256)"]
+    assert openid["signatures"] == 2
+    assert openid["db statements"] == rows["authorization_code exchange"]["db statements"]
     assert "| SQLite |" in cost_model.markdown({"SQLite": rows})
 
 

@@ -75,6 +75,11 @@ class CodeStore(Protocol):
 class GrantStore(Protocol):
     async def create(self, grant: Grant) -> None: ...
     async def get(self, grant_id: str) -> Grant | None: ...
+
+    async def get_live(self, grant_id: str) -> Grant | None:
+        """The grant, unless it is revoked or its user is gone or disabled (one read)."""
+        ...
+
     async def revoke(self, grant_id: str, now: int) -> bool: ...
     async def list_for_user(self, user_id: str) -> list[Grant]:
         """Every grant of a user, revoked ones included, oldest first."""
@@ -108,8 +113,9 @@ class AccessTokenStore(Protocol):
 class RefreshTokenStore(Protocol):
     async def create(self, token: RefreshToken) -> None: ...
 
-    async def rotate(self, digest: str, now: int) -> RefreshToken | None:
-        """Atomically mark the token rotated and return it; ``None`` if unknown or rotated."""
+    async def rotate(self, digest: str, now: int, *, client_id: str) -> RefreshToken | None:
+        """Atomically mark the token rotated and return it; ``None`` if unknown, rotated, or
+        issued to another client than ``client_id`` (then it is left as it was)."""
         ...
 
     async def get(self, digest: str) -> RefreshToken | None: ...

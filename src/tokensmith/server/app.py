@@ -68,6 +68,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock, password_checker=password_checker)
         app.state.runtime = rt
+        app.state.metrics.audit = rt.audit
         rt.start_tasks()
         try:
             yield

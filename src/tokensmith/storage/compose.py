@@ -28,6 +28,7 @@ from tokensmith.storage.sqlalchemy.assertion_jtis import SqlAssertionJtiStore
 from tokensmith.storage.sqlalchemy.clients import SqlClientStore
 from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
 from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
@@ -133,7 +134,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[RequestStores]:
-        async with self.engine.connect() as conn:
+        async with RetryingConnection(self.engine) as conn:
             await conn.begin()
             try:
                 yield build_stores(conn, self.ephemeral)
