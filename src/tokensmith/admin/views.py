@@ -15,6 +15,7 @@ def api_json(api: Api) -> dict[str, object]:
         "name": api.name,
         "scopes": list(api.scopes),
         "descriptions": api.descriptions,
+        "dynamic_clients": api.dynamic_clients,
     }
 
 
@@ -33,6 +34,7 @@ def client_json(client: Client) -> dict[str, object]:
         "native": client.native,
         "introspect": client.can_introspect,
         "access_token_format": client.access_token_format,
+        "origin": client.origin,
     }
 
 

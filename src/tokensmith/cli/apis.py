@@ -19,6 +19,14 @@ def apis_create(
         list[str], typer.Option(help="A scope the API defines; NAME or NAME=description.")
     ],
     name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+    dynamic_clients: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic-clients",
+            help="Open the API to dynamic clients: those registered at run time (RFC 7591) "
+            "or known by a Client ID Metadata Document (MCP clients).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Register an API (resource server) and its scopes."""
@@ -26,7 +34,11 @@ def apis_create(
     descriptions = {s.split("=", 1)[0]: s.split("=", 1)[1] for s in scope if "=" in s}
     api = with_admin(
         lambda a: a.create_api(
-            identifier=identifier, scopes=names, name=name, descriptions=descriptions
+            identifier=identifier,
+            scopes=names,
+            name=name,
+            descriptions=descriptions,
+            dynamic_clients=dynamic_clients,
         )
     )
     emit(api_json(api), as_json=as_json, text=f"created API {api.identifier}")
@@ -36,7 +48,14 @@ def apis_create(
 def apis_list(as_json: JsonOpt = False) -> None:
     """List the registered APIs."""
     apis = with_admin(lambda a: a.list_apis())
-    text = "\n".join(f"{a.identifier}  {' '.join(a.scopes)}" for a in apis) or "no APIs"
+    text = (
+        "\n".join(
+            f"{a.identifier}  {' '.join(a.scopes)}"
+            + ("  (open to dynamic clients)" if a.dynamic_clients else "")
+            for a in apis
+        )
+        or "no APIs"
+    )
     emit([api_json(a) for a in apis], as_json=as_json, text=text)
 
 

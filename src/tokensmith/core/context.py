@@ -61,23 +61,30 @@ class ServerContext:
     ) -> dict[str, Api]:
         """The registered API a request names (``resource``, or the client's default API), if
         the client may use it: ``authorize.resolve_audience`` then decides, and refuses a
-        resource outside the client's APIs with ``invalid_target`` (RFC 8707 §2). An API the
-        client may not use is not even looked up."""
+        resource outside the client's APIs with ``invalid_target`` (RFC 8707 §2). An API a
+        static client may not use is not even looked up; for a dynamic client the API's
+        ``dynamic_clients`` flag decides (``Client.may_use``)."""
         identifier = resource or client.default_api
-        if identifier is None or not client.may_use(identifier):
+        if identifier is None or not client.might_use(identifier):
             return {}
         api = await self.get_api(identifier, stores)
-        return {api.identifier: api} if api else {}
+        return {api.identifier: api} if api is not None and client.may_use(api) else {}
 
     async def check_token_audience(
         self, client: Client, audience: str, resource: str | None, stores: Stores
     ) -> None:
         """At the token endpoint, for tokens of an existing grant or code: a ``resource`` sent
-        must be the grant's audience, and that audience must still be one of the client's APIs
-        and registered; otherwise ``invalid_target`` (RFC 8707 §2.2)."""
+        must be the grant's audience, and that audience must still be registered and usable by
+        the client (one of its APIs; for a dynamic client, still open to dynamic clients);
+        otherwise ``invalid_target`` (RFC 8707 §2.2)."""
         if resource is not None and resource != audience:
             raise InvalidTarget("the resource is not the one this grant was issued for")
         if audience == "":
+            if client.is_dynamic:  # never issued: dynamic clients always name an API
+                raise InvalidTarget("this client must name the resource it wants a token for")
             return
-        if not client.may_use(audience) or await self.get_api(audience, stores) is None:
+        if not client.might_use(audience):
+            raise InvalidTarget("this client may no longer request tokens for this resource")
+        api = await self.get_api(audience, stores)
+        if api is None or not client.may_use(api):
             raise InvalidTarget("this client may no longer request tokens for this resource")

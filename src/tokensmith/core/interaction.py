@@ -217,7 +217,7 @@ async def needs_consent(
     *,
     consent_given: bool = False,
 ) -> bool:
-    if client.first_party:
+    if client.first_party and not client.is_dynamic:  # never for one the operator did not make
         return False
     if consent_given:
         return False

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -33,6 +34,7 @@ apis = Table(
     Column("scopes", Text, nullable=False),
     Column("scope_descriptions", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("dynamic_clients", Boolean, nullable=False, server_default=false()),
 )
 
 clients = Table(
@@ -61,6 +63,7 @@ clients = Table(
     Column("jwks_uri", String(2000)),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("origin", String(32), nullable=False, server_default="static"),
 )
 
 users = Table(
