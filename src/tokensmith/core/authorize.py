@@ -38,6 +38,7 @@ from tokensmith.core.errors import (
     UnsupportedResponseType,
 )
 from tokensmith.core.interaction import AuthorizeOutcome, BrowserView
+from tokensmith.core.metadata_document import DocumentError, looks_like_document_url
 from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Api, AuthorizationRequest, Client
 from tokensmith.core.params import parse_query, printable
 from tokensmith.core.ports import Stores
@@ -80,7 +81,16 @@ async def authorize(
     """
     params, duplicates = parse_query(raw_query, max_value_length=server.policy.max_param_length)
     client_id = params.get("client_id")
-    client = await server.get_client(client_id, stores) if client_id else None
+    client: Client | None
+    if client_id and "client_id" not in duplicates and looks_like_document_url(client_id):
+        try:  # a metadata-document client: say why it cannot be used, on the error page
+            client = await server.context.document_client(client_id)
+        except DocumentError as exc:
+            raise AuthorizationPageError(
+                f"the client's metadata document cannot be used: {exc.detail}"
+            ) from None
+    else:
+        client = await server.get_client(client_id, stores) if client_id else None
     target = check_client_and_redirect(params, duplicates, client)
     apis = await server.apis_for(params.get("resource"), target.client, stores)
     request = validate(params, duplicates, target, apis)

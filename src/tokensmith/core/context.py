@@ -17,9 +17,21 @@ from tokensmith.core.cache import TTLCache
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import InvalidTarget
 from tokensmith.core.keys import KeyRing
+from tokensmith.core.metadata_document import (
+    DocumentError,
+    DocumentFetcher,
+    check_client_id_url,
+    client_from_document,
+    domain_allowed,
+    domain_of,
+    looks_like_document_url,
+)
 from tokensmith.core.models import Api, Client
 from tokensmith.core.policy import ServerPolicy
 from tokensmith.core.ports import Stores
+
+MAX_CACHED_DOCUMENTS = 10_000
+"""Metadata-document clients kept in one process at most (oldest dropped first)."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -29,13 +41,17 @@ class ServerContext:
     keys: KeyRing
     pepper: bytes = field(repr=False)
     audit: AuditSink = discard
+    documents: DocumentFetcher | None = None
+    """Fetches Client ID Metadata Documents (the edge); ``None``: such clients are unknown."""
     client_cache: TTLCache[Client] = field(init=False, repr=False)
+    document_clients: dict[str, tuple[Client, float]] = field(init=False, repr=False)
     api_cache: TTLCache[Api] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         ttl = self.policy.client_cache_ttl
         self.client_cache = TTLCache(ttl=ttl, clock=self.clock)
         self.api_cache = TTLCache(ttl=ttl, clock=self.clock)
+        self.document_clients = {}
 
     @property
     def issuer(self) -> str:
@@ -49,8 +65,45 @@ class ServerContext:
         self.audit(event)
 
     async def get_client(self, client_id: str, stores: Stores) -> Client | None:
-        """A registered client, through the short-lived cache."""
+        """A registered client, through the short-lived cache; or, for a ``client_id`` that is a
+        URL, the client its metadata document describes (``document_client``)."""
+        if looks_like_document_url(client_id):
+            try:
+                return await self.document_client(client_id)
+            except DocumentError:
+                return None
         return await self.client_cache.get(client_id, lambda: stores.clients.get(client_id))
+
+    async def document_client(self, url: str) -> Client:
+        """The client described by the metadata document at ``url``, fetched through the
+        ``documents`` port and kept as long as its HTTP caching allows (the fetcher bounds it);
+        ``DocumentError`` when metadata documents are off, the URL or its domain is refused, or
+        the document cannot be fetched or used."""
+        policy = self.policy
+        if not policy.client_metadata_documents or self.documents is None:
+            raise DocumentError("client ID metadata documents are not accepted here")
+        check_client_id_url(url, allow_loopback=policy.client_metadata_allow_loopback)
+        if not domain_allowed(
+            domain_of(url),
+            allowed=policy.client_metadata_allowed_domains,
+            blocked=policy.client_metadata_blocked_domains,
+        ):
+            raise DocumentError(f"the operator does not accept clients from {domain_of(url)}")
+        now = self.clock()
+        cached = self.document_clients.get(url)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        fetched = await self.documents.fetch(url)
+        client = client_from_document(url, fetched.body, now=int(now))
+        if fetched.max_age > 0:
+            if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
+                self.document_clients = {
+                    k: v for k, v in self.document_clients.items() if v[1] > now
+                }
+                if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
+                    self.document_clients.pop(next(iter(self.document_clients)))
+            self.document_clients[url] = (client, now + fetched.max_age)
+        return client
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:
         """A registered API, through the short-lived cache."""
