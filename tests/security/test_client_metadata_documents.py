@@ -417,3 +417,46 @@ async def test_metadata_documents_can_be_turned_off(
         started = await env.start_authorize(env.browser(), as_client(url, document(url)))
         assert_page(started.response)
         assert docs.requests == []
+
+
+async def test_a_document_is_fetched_once_and_shared_by_every_process(
+    cimd_env: ServerEnv, docs: DocumentServer
+) -> None:
+    """A second server on the same database (and Redis) is another process: it uses the kept
+    document; one marked no-store is fetched again."""
+    env = cimd_env
+    await mcp_api(env)
+    cached = docs.url("/cached.json")
+    docs.serve(
+        "/cached.json",
+        document(cached),
+        headers={"Content-Type": "application/json", "Cache-Control": "max-age=600"},
+    )
+    fresh = docs.url("/fresh.json")
+    docs.serve(
+        "/fresh.json",
+        document(fresh),
+        headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+    )
+    async with ServerEnv.start(env.settings, env.clock) as other:
+        for server in (env, other):
+            for url in (cached, fresh):
+                started = await server.start_authorize(
+                    server.browser(), as_client(url, document(url)), resource=MCP
+                )
+                assert started.response.status_code == 302, started.response.text
+    assert [path for path, _ in docs.requests] == ["/cached.json", "/fresh.json", "/fresh.json"]
+
+
+async def test_a_failing_document_is_not_fetched_again_at_once(
+    cimd_env: ServerEnv, docs: DocumentServer
+) -> None:
+    env = cimd_env
+    await mcp_api(env)
+    url = docs.url("/broken.json")
+    docs.serve("/broken.json", b"not json")
+    client = as_client(url, document(url))
+    for _ in range(3):
+        started = await env.start_authorize(env.browser(), client, resource=MCP)
+        assert_page(started.response)
+    assert [path for path, _ in docs.requests] == ["/broken.json"]

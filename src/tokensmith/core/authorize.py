@@ -84,7 +84,7 @@ async def authorize(
     client: Client | None
     if client_id and "client_id" not in duplicates and looks_like_document_url(client_id):
         try:  # a metadata-document client: say why it cannot be used, on the error page
-            client = await server.context.document_client(client_id)
+            client = await server.context.document_client(client_id, stores)
         except DocumentError as exc:
             raise AuthorizationPageError(
                 f"the client's metadata document cannot be used: {exc.detail}"

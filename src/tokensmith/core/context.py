@@ -32,6 +32,8 @@ from tokensmith.core.ports import Stores
 
 MAX_CACHED_DOCUMENTS = 10_000
 """Metadata-document clients kept in one process at most (oldest dropped first)."""
+FAILURE_MEMORY = 10
+"""Seconds a process refuses a metadata document URL again, without fetching, after it failed."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -44,7 +46,8 @@ class ServerContext:
     documents: DocumentFetcher | None = None
     """Fetches Client ID Metadata Documents (the edge); ``None``: such clients are unknown."""
     client_cache: TTLCache[Client] = field(init=False, repr=False)
-    document_clients: dict[str, tuple[Client, float]] = field(init=False, repr=False)
+    document_clients: dict[str, tuple[Client, int]] = field(init=False, repr=False)
+    document_failures: dict[str, int] = field(init=False, repr=False)
     api_cache: TTLCache[Api] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +55,7 @@ class ServerContext:
         self.client_cache = TTLCache(ttl=ttl, clock=self.clock)
         self.api_cache = TTLCache(ttl=ttl, clock=self.clock)
         self.document_clients = {}
+        self.document_failures = {}
 
     @property
     def issuer(self) -> str:
@@ -69,16 +73,21 @@ class ServerContext:
         URL, the client its metadata document describes (``document_client``)."""
         if looks_like_document_url(client_id):
             try:
-                return await self.document_client(client_id)
+                return await self.document_client(client_id, stores)
             except DocumentError:
                 return None
         return await self.client_cache.get(client_id, lambda: stores.clients.get(client_id))
 
-    async def document_client(self, url: str) -> Client:
-        """The client described by the metadata document at ``url``, fetched through the
-        ``documents`` port and kept as long as its HTTP caching allows (the fetcher bounds it);
-        ``DocumentError`` when metadata documents are off, the URL or its domain is refused, or
-        the document cannot be fetched or used."""
+    async def document_client(self, url: str, stores: Stores) -> Client:
+        """The client described by the metadata document at ``url``; ``DocumentError`` when
+        metadata documents are off, the URL or its domain is refused, or the document cannot be
+        fetched or used.
+
+        The document is kept as long as its HTTP caching allows (the fetcher bounds it): in this
+        process (at most ``client_cache_ttl`` seconds, like registered clients), and for every
+        process in ``stores.client_documents`` (the database, or Redis when configured), so a
+        request's later steps on other processes do not fetch it again. A kept document is
+        validated again when read."""
         policy = self.policy
         if not policy.client_metadata_documents or self.documents is None:
             raise DocumentError("client ID metadata documents are not accepted here")
@@ -89,20 +98,37 @@ class ServerContext:
             blocked=policy.client_metadata_blocked_domains,
         ):
             raise DocumentError(f"the operator does not accept clients from {domain_of(url)}")
-        now = self.clock()
+        now = int(self.clock())
         cached = self.document_clients.get(url)
         if cached is not None and cached[1] > now:
             return cached[0]
-        fetched = await self.documents.fetch(url)
-        client = client_from_document(url, fetched.body, now=int(now))
-        if fetched.max_age > 0:
+        body = await stores.client_documents.get(url, now)
+        expires_at = now + int(policy.client_cache_ttl)
+        if body is None:
+            if self.document_failures.get(url, 0) > now:
+                raise DocumentError("the document could not be used a moment ago; try later")
+            try:
+                fetched = await self.documents.fetch(url)
+                client = client_from_document(url, fetched.body, now=now)
+            except DocumentError:
+                # remembered briefly: a URL that fails is not fetched again for every request
+                if len(self.document_failures) >= MAX_CACHED_DOCUMENTS:
+                    self.document_failures.clear()
+                self.document_failures[url] = now + FAILURE_MEMORY
+                raise
+            if fetched.max_age > 0:
+                await stores.client_documents.put(url, fetched.body, now + fetched.max_age)
+            expires_at = now + min(fetched.max_age, int(policy.client_cache_ttl))
+        else:
+            client = client_from_document(url, body, now=now)
+        if expires_at > now:
             if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
                 self.document_clients = {
                     k: v for k, v in self.document_clients.items() if v[1] > now
                 }
                 if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
                     self.document_clients.pop(next(iter(self.document_clients)))
-            self.document_clients[url] = (client, now + fetched.max_age)
+            self.document_clients[url] = (client, expires_at)
         return client
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:

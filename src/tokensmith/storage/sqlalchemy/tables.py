@@ -37,6 +37,15 @@ apis = Table(
     Column("dynamic_clients", Boolean, nullable=False, server_default=false()),
 )
 
+client_documents = Table(
+    "ts_client_documents",
+    metadata,
+    Column("url", String(2000), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_client_documents_expires_at", "expires_at"),
+)
+
 clients = Table(
     "ts_clients",
     metadata,

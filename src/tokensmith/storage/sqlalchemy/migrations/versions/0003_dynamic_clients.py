@@ -8,6 +8,8 @@ Create Date: 2026-12-06
   Client ID Metadata Document may get tokens for the API. Existing APIs are closed to them.
 - ``ts_clients.origin``: ``static`` (made by the operator), ``registered`` (RFC 7591) or
   ``metadata_document``. Every existing client was made by the operator: ``static``.
+- ``ts_client_documents``: fetched Client ID Metadata Documents, kept until their HTTP cache
+  lifetime ends (shared by every process; without Redis).
 """
 
 from __future__ import annotations
@@ -30,9 +32,21 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("origin", sa.String(length=32), nullable=False, server_default="static")
         )
+    op.create_table(
+        "ts_client_documents",
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("url"),
+    )
+    op.create_index(
+        "ix_ts_client_documents_expires_at", "ts_client_documents", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ts_client_documents_expires_at", table_name="ts_client_documents")
+    op.drop_table("ts_client_documents")
     # clients that the operator did not make cannot be told apart in the old schema, and the
     # old code would treat them as static clients: they go (with their consents)
     bind = op.get_bind()
