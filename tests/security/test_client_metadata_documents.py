@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from tests.conftest import FAST_HASH, ISSUER
-from tests.server.harness import ServerEnv, assert_page, query_of
+from tests.server.harness import ServerEnv, assert_page, hidden_fields, query_of
 from tests.support.documents import Answer, DocumentServer, document_server
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.metadata_document import (
@@ -361,6 +361,18 @@ async def test_the_whole_flow_with_a_metadata_document(
         client, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth="none"
     )
     assert refreshed.status_code == 200, refreshed.text
+    # the user sees the application on the account page (named by its domain: the document is
+    # not fetched for that page) and removes it, which revokes its tokens
+    account = await ua.get("/account")
+    assert "127.0.0.1 (unverified)" in account.text
+    removed = await ua.post("/account", data=hidden_fields(account.text))
+    assert removed.status_code == 303
+    again = await env.token(
+        client,
+        {"grant_type": "refresh_token", "refresh_token": refreshed.json()["refresh_token"]},
+        auth="none",
+    )
+    assert again.json()["error"] == "invalid_grant"
 
 
 async def test_refusals_through_the_authorization_endpoint(
