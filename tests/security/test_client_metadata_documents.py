@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv, assert_page, hidden_fields, query_of
-from tests.support.documents import Answer, DocumentServer, document_server
+from tests.support.documents import Answer, DocumentServer, document_server, make_ca_and_cert
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.metadata_document import (
     DocumentError,
@@ -152,6 +153,29 @@ async def test_the_connection_goes_to_the_checked_address_with_the_host_name(
     await fetcher(allow_loopback=True, resolver=resolver).fetch(url)
     assert resolver.calls == ["docs.example"]
     assert docs.requests == [("/client.json", f"docs.example:{docs.port}")]
+
+
+async def test_https_to_the_checked_address_verifies_the_certificate_for_the_host_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pinned connection still verifies TLS for the URL's host (SNI and hostname check), the
+    trust comes from the system store plus SSL_CERT_FILE, and a certificate for another name or
+    from an untrusted CA is refused."""
+    ca, cert, key = make_ca_and_cert(tmp_path, "docs.example")
+    with document_server(tls=(cert, key)) as docs:
+        docs.serve("/client.json", document("x"))
+        url = docs.url("/client.json", host="docs.example")
+        resolver = resolving_to("127.0.0.1")
+        with pytest.raises(DocumentError):  # the test CA is not in the system store
+            await fetcher(resolver=resolver).fetch(url)
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        fetched = await fetcher(resolver=resolver).fetch(url)
+        assert json.loads(fetched.body)["client_id"] == "x"
+        assert docs.requests == [("/client.json", f"docs.example:{docs.port}")]
+        other = docs.url("/client.json", host="other.example")  # same address, other name
+        with pytest.raises(DocumentError):
+            await fetcher(resolver=resolver).fetch(other)
+        assert len(docs.requests) == 1
 
 
 async def test_a_redirect_is_not_followed(docs: DocumentServer) -> None:
