@@ -1,6 +1,7 @@
-"""Migration 0003: existing APIs are closed to dynamic clients and existing clients are static;
-the downgrade drops the columns and the clients the operator did not make (the old code would take
-them for static ones). Run on SQLite and PostgreSQL, from a database at 0002."""
+"""Migration 0003: existing APIs are closed to dynamic clients and existing clients are static, and
+the kept-metadata-documents table appears; the downgrade drops them and the clients the operator
+did not make (the old code would take them for static ones). Run on SQLite and PostgreSQL, from a
+database at 0002."""
 
 from __future__ import annotations
 
@@ -45,6 +46,16 @@ async def _columns(conn: Any, table: str) -> set[str]:
     return result
 
 
+async def _tables(conn: Any) -> set[str]:
+    def names(sync: Connection) -> set[str]:
+        from sqlalchemy import inspect
+
+        return set(inspect(sync).get_table_names())
+
+    result: set[str] = await conn.run_sync(names)
+    return result
+
+
 async def test_0003_marks_existing_rows_static_and_closed_and_goes_back(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
@@ -52,6 +63,7 @@ async def test_0003_marks_existing_rows_static_and_closed_and_goes_back(database
             await conn.run_sync(_to("0002", down=True))
             assert "origin" not in await _columns(conn, "ts_clients")
             assert "dynamic_clients" not in await _columns(conn, "ts_apis")
+            assert "ts_client_documents" not in await _tables(conn)
             await conn.execute(
                 text(
                     "INSERT INTO ts_apis (identifier, name, scopes, scope_descriptions, "
@@ -68,6 +80,7 @@ async def test_0003_marks_existing_rows_static_and_closed_and_goes_back(database
             assert [(a, bool(d)) for a, d in apis] == [(API, False)]
             origins = (await conn.execute(text("SELECT client_id, origin FROM ts_clients"))).all()
             assert [tuple(r) for r in origins] == [("old", "static")]
+            assert "ts_client_documents" in await _tables(conn)
             # a dynamic client with a consent, to see the downgrade drop both
             await conn.execute(
                 text(CLIENT.format(extra=", origin", values=", 'metadata_document'")),
@@ -89,6 +102,7 @@ async def test_0003_marks_existing_rows_static_and_closed_and_goes_back(database
             assert list(clients) == ["old"]
             consents = (await conn.execute(text("SELECT client_id FROM ts_consents"))).scalars()
             assert list(consents) == ["old"]
+            assert "ts_client_documents" not in await _tables(conn)
         await migrate.upgrade(engine)  # and up again, for the database fixture's cleanup
         async with engine.connect() as conn:
             assert "origin" in await _columns(conn, "ts_clients")
