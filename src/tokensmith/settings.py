@@ -106,6 +106,22 @@ class Settings(BaseSettings):
     introspect_path: str = "/introspect"
     login_path: str = "/login"
     consent_path: str = "/consent"
+    mfa_path: str = Field(
+        "/login/mfa", description="The sign-in's second step: the code of a second factor."
+    )
+
+    # Second factors (docs/accounts.md).
+    mfa_required: bool = Field(
+        False,
+        description="Every sign-in needs a second factor: a single-factor session is stepped "
+        "up, and a user without a factor is sent back to the application with "
+        "unmet_authentication_requirements (they set one up on the account page first).",
+    )
+    totp_label: str | None = Field(
+        None,
+        description="The name authenticator apps show for this server's accounts (the issuer "
+        "in the otpauth:// URI). Default: the issuer's host name.",
+    )
 
     key_publish_ahead: int = Field(
         3600,
@@ -314,4 +330,9 @@ class Settings(BaseSettings):
             public_refresh_token_absolute_ttl=self.public_refresh_token_absolute_ttl,
             client_cache_ttl=self.client_cache_ttl,
             max_param_length=self.max_param_length,
+            mfa_required=self.mfa_required,
         )
+
+    def totp_issuer_label(self) -> str:
+        """The issuer name in TOTP enrolment URIs: ``totp_label``, or the issuer's host."""
+        return self.totp_label or (urlsplit(self.issuer).hostname or "tokensmith")

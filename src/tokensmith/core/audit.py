@@ -22,6 +22,13 @@ TOKEN_REVOKED = "token.revoked"
 CODE_REPLAYED = "code.replayed"
 REFRESH_REUSED = "refresh_token.reused"
 LOGOUT = "logout"
+MFA_ENROLLED = "mfa.enrolled"
+MFA_DISABLED = "mfa.disabled"
+MFA_SUCCEEDED = "mfa.succeeded"
+MFA_FAILED = "mfa.failed"
+MFA_THROTTLED = "mfa.throttled"
+MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,3 +42,5 @@ class ServerPolicy:
     public_refresh_token_absolute_ttl: int
     client_cache_ttl: float
     max_param_length: int
+    mfa_required: bool = False
+    """Every sign-in needs a second factor (``core.mfa``); users without one are refused."""

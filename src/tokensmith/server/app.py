@@ -24,12 +24,14 @@ from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     account,
+    account_mfa,
     authorize,
     consent,
     introspect,
     login,
     logout,
     metadata,
+    mfa,
     revoke,
     token,
     userinfo,
@@ -79,6 +81,8 @@ def create_app(
     route(s.authorize_path, authorize.authorize_post, methods=["POST"], **d.AUTHORIZE_POST)
     route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
     route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
+    route(s.mfa_path, mfa.mfa_form, methods=["GET"], include_in_schema=False)
+    route(s.mfa_path, mfa.mfa_submit, methods=["POST"], include_in_schema=False)
     route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
     route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.token_path, token.token, methods=["POST"], **d.TOKEN)
@@ -102,6 +106,15 @@ def create_app(
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["POST"], **d.USERINFO_POST)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
+    mfa_forms = account_mfa.paths(s.account_path)
+    for path, endpoint, method in (
+        (mfa_forms["totp"], account_mfa.begin_totp, "POST"),
+        (mfa_forms["totp"], account_mfa.totp_page, "GET"),
+        (mfa_forms["confirm"], account_mfa.confirm_totp, "POST"),
+        (mfa_forms["disable"], account_mfa.disable_totp, "POST"),
+        (mfa_forms["recovery_codes"], account_mfa.regenerate_recovery_codes, "POST"),
+    ):
+        route(path, endpoint, methods=[method], include_in_schema=False)
     route(s.logout_path, logout.logout, methods=["GET"], **d.LOGOUT_GET)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], **d.LOGOUT_POST)
     route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
@@ -129,7 +142,10 @@ def create_app(
         )
         rt: Runtime = request.app.state.runtime
         pages = (s.authorize_path, s.login_path, s.consent_path, s.logout_path, s.account_path)
-        if request.url.path in pages:
+        if request.url.path in pages or request.url.path in (
+            s.mfa_path,
+            *account_mfa.paths(s.account_path).values(),
+        ):
             return page_error(request, rt.pages, error)
         return json_error(request, error)
 

@@ -109,6 +109,8 @@ class Runtime:
             passwords=passwords,
             clock=clock,
             audit=audit_writer.emit,
+            kek=settings.kek(),
+            totp_label=settings.totp_issuer_label(),
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         return cls(

@@ -22,7 +22,7 @@ async def account(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            page = await accounts.page(stores, browser.session)
+            page = await accounts.page(stores, browser.session, factors=rt.server.factors)
         except OAuthError as exc:
             response = page_error(request, rt.pages, exc)
         else:
@@ -32,6 +32,8 @@ async def account(request: Request) -> Response:
                 csrf_token=rt.cookies.csrf_token(browser, "account"),
                 username=page.username,
                 apps=list(page.apps),
+                totp_enabled=page.totp_enabled,
+                recovery_codes_left=page.recovery_codes_left,
             )
     return rt.cookies.apply(response, browser)
 

@@ -24,6 +24,7 @@ class SqlGrantStore(SqlStore):
                 "created_at": grant.created_at,
                 "revoked_at": grant.revoked_at,
                 "session_id": grant.session_id,
+                "amr": join_words(grant.amr),
             },
         )
 
@@ -41,6 +42,7 @@ class SqlGrantStore(SqlStore):
             created_at=row["created_at"],
             revoked_at=row["revoked_at"],
             session_id=row["session_id"],
+            amr=split_words(row["amr"]),
         )
 
     async def revoke(self, grant_id: str, now: int) -> bool:
