@@ -22,6 +22,7 @@ from tests.server.harness import (
     query_of,
 )
 from tests.server.test_audit import events
+from tests.server.test_cli import Cli
 from tests.server.test_oidc import oidc_client, verify_id_token
 from tests.support.mfa import (
     KEY,
@@ -420,3 +421,31 @@ async def test_an_interaction_without_a_pending_user_has_no_second_step(
     assert answer.status_code == 303
     assert answer.headers["location"].startswith(env.settings.login_path)
     assert not any("session" in name for name in ua.cookies)
+
+
+async def test_an_operator_can_reset_a_lost_second_factor(server_env: ServerEnv) -> None:
+    env = server_env
+    client, _, _ = await setup(env)
+    assert await env.admin.reset_mfa("alice")
+    assert not await env.admin.reset_mfa("alice")
+    assert await env.count("ts_mfa_recovery_codes") == 0
+    flow = await env.authorize(env.browser(), client, **OIDC)
+    assert "code" in flow.result
+
+
+def test_users_reset_mfa_command(sqlite_url: str) -> None:
+    import sqlite3
+
+    cli = Cli(sqlite_url)
+    user = cli.json("users", "create", "--username", "alice", "--password", PASSWORD)
+    assert "had none" in cli("users", "reset-mfa", "alice").stdout
+    with sqlite3.connect(sqlite_url.split("///", 1)[1]) as db:
+        db.execute(
+            "INSERT INTO ts_mfa_totp (user_id, secret, created_at, confirmed_at) "
+            "VALUES (?, 'p1:x', 1, 1)",
+            (user["id"],),
+        )
+    assert "turned off" in cli("users", "reset-mfa", "alice").stdout
+    with sqlite3.connect(sqlite_url.split("///", 1)[1]) as db:
+        assert db.execute("SELECT COUNT(*) FROM ts_mfa_totp").fetchone() == (0,)
+    cli.refused("users", "reset-mfa", "nobody", match="no user")
