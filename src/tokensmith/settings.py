@@ -187,6 +187,22 @@ class Settings(BaseSettings):
     forgot_password_path: str = "/forgot-password"
     reset_password_path: str = "/reset-password"
     outbox_path: str = "/dev/outbox"
+    mfa_path: str = Field(
+        "/login/mfa", description="The sign-in's second step: the code of a second factor."
+    )
+
+    # Second factors (docs/accounts.md).
+    mfa_required: bool = Field(
+        False,
+        description="Every sign-in needs a second factor: a single-factor session is stepped "
+        "up, and a user without a factor is sent back to the application with "
+        "unmet_authentication_requirements (they set one up on the account page first).",
+    )
+    totp_label: str | None = Field(
+        None,
+        description="The name authenticator apps show for this server's accounts (the issuer "
+        "in the otpauth:// URI). Default: the issuer's host name.",
+    )
 
     key_publish_ahead: int = Field(
         3600,
@@ -492,4 +508,9 @@ class Settings(BaseSettings):
             client_metadata_blocked_domains=tuple(
                 d.lower() for d in self.client_metadata_blocked_domains
             ),
+            mfa_required=self.mfa_required,
         )
+
+    def totp_issuer_label(self) -> str:
+        """The issuer name in TOTP enrolment URIs: ``totp_label``, or the issuer's host."""
+        return self.totp_label or (urlsplit(self.issuer).hostname or "tokensmith")

@@ -77,3 +77,5 @@ class ServerPolicy:
     client_metadata_allow_loopback: bool = False
     client_metadata_allowed_domains: tuple[str, ...] = ()
     client_metadata_blocked_domains: tuple[str, ...] = ()
+    mfa_required: bool = False
+    """Every sign-in needs a second factor (``core.mfa``); users without one are refused."""

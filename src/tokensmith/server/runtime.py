@@ -124,6 +124,8 @@ class Runtime:
             clock=clock,
             audit=audit_writer.emit,
             documents=document_fetcher(settings),
+            kek=settings.kek(),
+            totp_label=settings.totp_issuer_label(),
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         self_service = SelfService(

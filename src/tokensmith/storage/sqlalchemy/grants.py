@@ -25,6 +25,7 @@ class SqlGrantStore(SqlStore):
                 "created_at": grant.created_at,
                 "revoked_at": grant.revoked_at,
                 "session_id": grant.session_id,
+                "amr": join_words(grant.amr),
             },
         )
         if not inserted:
@@ -97,4 +98,5 @@ def _grant(row: RowMapping) -> Grant:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         session_id=row["session_id"],
+        amr=split_words(row["amr"]),
     )
