@@ -1,3 +1,4 @@
+import hashlib
 import re
 import secrets
 import time
@@ -29,6 +30,9 @@ from tokensmith.client import (
 )
 
 APP = "https://app.test"
+# The toolkit's default cookie names: tsc_ + 8 hex digits of SHA-256(base_url).
+APP_COOKIE = "__Host-tsc_" + hashlib.sha256(APP.encode()).hexdigest()[:8]
+SESSION_COOKIE = APP_COOKIE + "_session"
 JWT_SHAPED = re.compile(r"eyJ[\w-]+\.[\w-]+\.")
 SECRET_IN_URL = re.compile(r"(?:^|[?&#;])(?:token|access_token|id_token|refresh_token)=", re.I)
 
@@ -196,7 +200,7 @@ async def login(
 def session_cookie(response: httpx.Response) -> str | None:
     for header in response.headers.get_list("set-cookie"):
         name, _, rest = header.partition("=")
-        if name == "__Host-ts_session" and "Max-Age=0" not in header:
+        if name == SESSION_COOKIE and "Max-Age=0" not in header:
             return rest.split(";", 1)[0]
     return None
 

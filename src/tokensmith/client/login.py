@@ -119,7 +119,9 @@ class LoginFlow:
             return_to=path or self.config.post_login_path,
             now=self.clock(),
         )
-        cookie_name = transaction_cookie_name(self.keys, tx.state, secure=self.config.secure)
+        cookie_name = transaction_cookie_name(
+            self.keys, tx.state, prefix=self.config.cookie_name_prefix
+        )
         return LoginStart(
             url=authorization_url(
                 provider, metadata, tx, redirect_uri=self.config.redirect_uri(name)
@@ -133,7 +135,7 @@ class LoginFlow:
         """The name of the transaction cookie a callback with this ``state`` must clear."""
         if not state or len(state) > 512:
             return None
-        return transaction_cookie_name(self.keys, state, secure=self.config.secure)
+        return transaction_cookie_name(self.keys, state, prefix=self.config.cookie_name_prefix)
 
     async def finish_login(
         self,
@@ -146,7 +148,9 @@ class LoginFlow:
         provider = self.providers.provider(name)
         now = self.clock()
         state = check_state_param(params.get("state"))
-        cookie_name = transaction_cookie_name(self.keys, state, secure=self.config.secure)
+        cookie_name = transaction_cookie_name(
+            self.keys, state, prefix=self.config.cookie_name_prefix
+        )
         tx = open_transaction(
             self.keys,
             cookie_name=cookie_name,
