@@ -190,7 +190,13 @@ class LoginFlow:
         )
         identity = signed_in.identity
         if self.config.require_verified_email and not identity.email_verified:
-            raise EmailNotVerified(f"{name} subject {identity.subject}: no verified e-mail")
+            raise EmailNotVerified(
+                f"{name} subject {identity.subject}: no verified e-mail "
+                f"({'unverified' if identity.email else 'no email claim'}). The provider must "
+                "send email_verified=true: request the 'email' scope and have the address marked "
+                "verified (tokensmith: --email-verified of `users create` or `users update`), or "
+                "pass require_verified_email=False to ClientConfig"
+            )
         user_id = await self.find_or_create_user(identity)
         if self.config.store_upstream_tokens:
             await self.vault.save(user_id, name, tokens)
