@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         "by port). Earlier versions used `ts`: set `ts` to keep signed-in users' sessions "
         "across the upgrade.",
     )
+    product_name: str = Field(
+        "tokensmith",
+        min_length=1,
+        max_length=60,
+        description="The name the server's pages carry in their title and header (e.g. "
+        '"Example Corp sign-in").',
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Log lines of `serve`.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")

@@ -144,13 +144,21 @@ async def make_env(engine: AsyncEngine) -> AsyncIterator[MakeEnv]:
             return await default(identity)
 
         clock = overrides.pop("clock", time.time)
+        error_page = overrides.pop("error_page", None)
         config = ClientConfig(
             secret_key=secrets.token_bytes(32),
             base_url=overrides.pop("base_url", APP),
             providers=providers,
             **overrides,
         )
-        auth = ClientAuth(config, store=store, http=http, find_or_create_user=hook, clock=clock)
+        auth = ClientAuth(
+            config,
+            store=store,
+            http=http,
+            find_or_create_user=hook,
+            clock=clock,
+            error_page=error_page,
+        )
         env = Env(app=build_app(auth), auth=auth, store=store, engine=engine, identities=identities)
         created.append((env, http))
         return env
