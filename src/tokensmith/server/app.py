@@ -46,6 +46,14 @@ from tokensmith.server.runtime import Runtime
 from tokensmith.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
+FAVICON = (STATIC / "favicon.svg").read_bytes()
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``: the SVG icon of the pages (browsers ask for this path on their own)."""
+    return Response(
+        FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def create_app(
@@ -152,6 +160,7 @@ def create_app(
     if settings.metrics_enabled:
         app.state.metrics_access = observability.MetricsAccess.from_settings(settings)
         route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
+    route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     schemas.install(app, issuer=settings.issuer)
     metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, APIRoute)))
