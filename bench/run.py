@@ -247,6 +247,11 @@ def build_scenarios(
     return out
 
 
+def selected(only: str, name: str) -> bool:
+    """``--only``: ``name`` contains one of the comma-separated texts (case-insensitive)."""
+    return any(part.strip().lower() in name.lower() for part in only.split(",") if part.strip())
+
+
 def with_ab_twins(scenarios: list[Scenario]) -> list[Scenario]:
     """Each tokensmith scenario followed by its twin on the ``--ab-tree`` server, so that the
     two are measured one after the other in every round."""
@@ -270,8 +275,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--only",
-        help="run only scenarios whose name contains this text (e.g. 'logins': the logins "
-        "scenario alone)",
+        help="run only scenarios whose name contains this text, or one of several separated by "
+        "commas (e.g. 'logins': the logins scenario alone; 'cc JWT,ceiling')",
     )
     parser.add_argument(
         "--logins-in-flight", type=int, default=20, help="password logins kept in flight"
@@ -350,7 +355,7 @@ def run(
         logins.LoginCase(f"logins {LABELS[key]}", f"login-{key}", seeded[key], []) for key in dbs
     ]
     if args.only:
-        login_cases = [c for c in login_cases if args.only.lower() in c.name.lower()]
+        login_cases = [c for c in login_cases if selected(args.only, c.name)]
     for case in login_cases:  # its own server: the sessions and hashing touch no other row
         key = case.server.split("-", 1)[1]
         servers[case.server] = tokensmith_server(case.server, dbs[key], "ES256", workdir)
@@ -366,7 +371,7 @@ def run(
     # node is installed and started only when one of its scenarios is selected
     node_names = [f"node-oidc-provider cc {flavour}".lower() for flavour in node.RESOURCES]
     with_node = not args.no_node and (
-        not args.only or any(args.only.lower() in name for name in node_names)
+        not args.only or any(selected(args.only, name) for name in node_names)
     )
     if with_node:
         node_dir = node.install()
@@ -398,7 +403,7 @@ def run(
 
     scenarios = build_scenarios(dbs, with_node, node.AUTH, resource_token)
     if args.only:
-        scenarios = [s for s in scenarios if args.only.lower() in s.name.lower()]
+        scenarios = [s for s in scenarios if selected(args.only, s.name)]
     if args.ab_tree is not None:
         scenarios = with_ab_twins(scenarios)
     # only the servers of the selected scenarios run (the resource server after its issuer)
