@@ -13,9 +13,15 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tokensmith.core.policy import Endpoints, ServerPolicy
+from tokensmith.core.password_rules import (
+    BreachedPasswordChecker,
+    CommonPasswords,
+    PasswordRules,
+)
+from tokensmith.core.policy import AccountPolicy, Endpoints, ServerPolicy
 
 SigningAlg = Literal["ES256", "EdDSA", "RS256"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIN_METRICS_TOKEN_LENGTH = 32
 
 
@@ -95,6 +101,76 @@ class Settings(BaseSettings):
         "(Linux): logins use the CPU the loop leaves, so they cannot starve token requests.",
     )
 
+    # Self-service accounts and e-mail (docs/accounts.md).
+    signup: Literal["off", "open", "domains"] = Field(
+        "off",
+        description="Self-service sign-up: off; open to anyone who can read the mailbox of the "
+        "address they give; or domains: only addresses at signup_allowed_domains. Needs an "
+        "email_backend (the account is created when the link sent by e-mail is followed).",
+    )
+    signup_allowed_domains: str = Field(
+        "",
+        description="Comma-separated e-mail domains that may sign up when signup=domains "
+        "(exact match: example.com does not admit mail.example.com).",
+    )
+    email_verification: bool = Field(
+        True,
+        description="Signed-in users with an unconfirmed address may ask for a verification "
+        "link on the account page (needs an email_backend).",
+    )
+    password_reset: bool = Field(
+        True,
+        description="The forgotten-password page sends reset links (needs an email_backend).",
+    )
+    signup_ttl: int = Field(
+        86400, ge=600, le=7 * 86400, description="Seconds a sign-up link stays valid."
+    )
+    email_verification_ttl: int = Field(
+        86400, ge=600, le=7 * 86400, description="Seconds a verification link stays valid."
+    )
+    password_reset_ttl: int = Field(
+        1800, ge=300, le=86400, description="Seconds a password-reset link stays valid."
+    )
+    password_min_length: int = Field(
+        15,
+        ge=8,
+        le=64,
+        description="Fewest characters of a new password. NIST SP 800-63B-4: 15 when the "
+        "password is the only factor, 8 only where every user has a second factor.",
+    )
+    password_blocklist: bool = Field(
+        True,
+        description="Refuse new passwords found in the list of common passwords shipped with "
+        "tokensmith (sign-up, reset, `users create`, `users set-password`).",
+    )
+    email_backend: Literal["none", "smtp", "outbox"] = Field(
+        "none",
+        description="How e-mail goes out: none (no flow that sends mail is offered); smtp; or "
+        "outbox (development: messages are written to outbox_dir and listed at outbox_path).",
+    )
+    email_from: str = Field(
+        "tokensmith <no-reply@localhost>", description="The From of every message."
+    )
+    smtp_host: str = Field("localhost", description="SMTP server (submission).")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls",
+        description="starttls (port 587), tls (implicit TLS, port 465), or none (only to a "
+        "loopback smtp_host: links must not cross a network in clear text).",
+    )
+    smtp_ca_file: str | None = Field(
+        None,
+        description="PEM file of the certificate authorities that may sign the SMTP server's "
+        "certificate (a private CA); default: the system's.",
+    )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user, if the server needs one.")
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(10.0, gt=0, le=120, description="Seconds per SMTP operation.")
+    outbox_dir: str = Field(
+        "./tokensmith-outbox",
+        description="Folder of the development outbox (email_backend=outbox).",
+    )
+
     # Endpoint paths.
     authorize_path: str = "/authorize"
     token_path: str = "/token"
@@ -106,6 +182,11 @@ class Settings(BaseSettings):
     introspect_path: str = "/introspect"
     login_path: str = "/login"
     consent_path: str = "/consent"
+    signup_path: str = "/signup"
+    confirm_path: str = "/confirm"
+    forgot_password_path: str = "/forgot-password"
+    reset_password_path: str = "/reset-password"
+    outbox_path: str = "/dev/outbox"
 
     key_publish_ahead: int = Field(
         3600,
@@ -256,6 +337,37 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("email_from")
+    @classmethod
+    def _check_email_from(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        address = parseaddr(value)[1]
+        if "\r" in value or "\n" in value or "@" not in address:
+            raise ValueError("email_from must be an address, e.g. 'Example <no-reply@example.com>'")
+        return value
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _check_smtp_security(cls, value: str, info: ValidationInfo) -> str:
+        host = info.data.get("smtp_host", "localhost")
+        if value == "none" and host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "smtp_security=none is only allowed with a loopback smtp_host; use starttls or tls"
+            )
+        return value
+
+    def signup_domains(self) -> frozenset[str]:
+        items = (part.strip().lower() for part in self.signup_allowed_domains.split(","))
+        return frozenset(item for item in items if item)
+
+    def password_rules(self, checker: BreachedPasswordChecker | None = None) -> PasswordRules:
+        """The rules for new passwords (``core.password_rules``): ``checker``, else the shipped
+        list when ``password_blocklist`` is on."""
+        if checker is None and self.password_blocklist:
+            checker = CommonPasswords()
+        return PasswordRules(min_length=self.password_min_length, checker=checker)
+
     @field_validator("issuer")
     @classmethod
     def _check_issuer(cls, value: str) -> str:
@@ -314,4 +426,14 @@ class Settings(BaseSettings):
             public_refresh_token_absolute_ttl=self.public_refresh_token_absolute_ttl,
             client_cache_ttl=self.client_cache_ttl,
             max_param_length=self.max_param_length,
+            accounts=AccountPolicy(
+                signup=self.signup,
+                signup_domains=self.signup_domains(),
+                email_verification=self.email_verification,
+                password_reset=self.password_reset,
+                mail_enabled=self.email_backend != "none",
+                signup_ttl=self.signup_ttl,
+                email_verification_ttl=self.email_verification_ttl,
+                password_reset_ttl=self.password_reset_ttl,
+            ),
         )

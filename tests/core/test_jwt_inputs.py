@@ -8,6 +8,7 @@ bounded, so a hang would show as a timeout."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from typing import Any
 
@@ -197,3 +198,22 @@ def test_oversized_tokens_are_refused_before_parsing(size: int) -> None:
         id_token.verify_hint(RING, token, issuer=ISSUER)
     with pytest.raises(InvalidClient):
         client_assertion.unverified_subject(token + "x" * 8192)
+
+
+def test_key_states_say_what_each_key_does_now() -> None:
+    """After a rotation: the new key is ``next`` until it activates, the old one ``signing``
+    until then, ``retiring`` while still published, ``retired`` once unpublished."""
+    old = dataclasses.replace(
+        _key("ES256"), created_at=0, activates_at=0, retired_at=NOW + 100, expires_at=NOW + 500
+    )
+    new = dataclasses.replace(_key("ES256"), created_at=NOW, activates_at=NOW + 100)
+    other = KEYS["RS256"]
+    ring = KeyRing([old, new, other])
+    assert (ring.state(new, NOW), ring.state(old, NOW)) == ("next", "signing")
+    assert (ring.state(new, NOW + 100), ring.state(old, NOW + 100)) == ("signing", "retiring")
+    assert ring.state(old, NOW + 499) == "retiring"
+    assert ring.state(old, NOW + 500) == "retired"
+    assert ring.state(other, NOW) == "signing"
+    # an older key of the same algorithm that nobody retired is superseded: not signing
+    stale = dataclasses.replace(_key("ES256"), created_at=0, activates_at=0)
+    assert KeyRing([stale, new]).state(stale, NOW + 200) == "retiring"

@@ -319,8 +319,9 @@ def script_env() -> dict[str, str]:
 class Script:
     """A block's commands run one by one through the ``tokensmith`` console script, in a scratch
     folder, against ``database_url``. Placeholders are filled in: an exported database URL is
-    the scratch database, ``--password '...'`` a real password, ``CLIENT_ID`` the confidential
-    client created last. ``a | b`` synopses run each alternative; ``doctor`` and ``serve`` are
+    the scratch database, ``--password '...'`` a real password (a command that would ask for one
+    at the terminal gets it through ``--password-stdin``), ``CLIENT_ID`` the confidential client
+    created last. ``a | b`` synopses run each alternative; ``doctor`` and ``serve`` are
     left to the caller (``commands_left``)."""
 
     database_url: str
@@ -347,11 +348,14 @@ class Script:
     def run(self, argv: list[str]) -> None:
         if "--password" in argv and argv[argv.index("--password") + 1] == "...":
             argv[argv.index("--password") + 1] = "a long test passphrase"
+        elif argv[:2] in (["users", "create"], ["users", "set-password"]):
+            argv.append("--password-stdin")  # no terminal here to type it at the prompt
         argv = [self.client_id if word == "CLIENT_ID" else word for word in argv]
         done = subprocess.run(
             ["tokensmith", *argv],
             env=self.env,
             cwd=self.cwd,
+            input="a long test passphrase\n",
             capture_output=True,
             text=True,
             timeout=120,

@@ -10,6 +10,8 @@ import html
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.server.harness import (
     REDIRECT,
     ServerEnv,
@@ -18,6 +20,7 @@ from tests.server.harness import (
     assert_redirect_error,
     hidden_fields,
 )
+from tokensmith.admin import AdminError
 from tokensmith.core.registration import NewClient
 
 URN_A = "urn:a"
@@ -158,7 +161,10 @@ async def test_refresh_for_an_api_that_was_deleted_is_invalid_target(
     await env.user()
     flow = await env.authorize(env.browser(), web)
     body = (await env.redeem(web, flow.code, flow.verifier)).json()
-    await env.admin.delete_api(URN_A)
+    # refused while the client uses it; --force removes it from the client too
+    with pytest.raises(AdminError, match="used by client"):
+        await env.admin.delete_api(URN_A)
+    assert await env.admin.delete_api(URN_A, force=True) == [web.client.client_id]
     env.clock.advance(env.settings.client_cache_ttl + 1)
     response = await env.token(
         web, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}

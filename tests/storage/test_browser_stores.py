@@ -4,6 +4,7 @@ every implementation (interactions in Redis too, when it is configured)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from tokensmith.core.models import AuthorizationRequest, Interaction, Session
 from tokensmith.storage.compose import Database
@@ -141,3 +142,16 @@ async def test_consent_withdrawn_for_one_client_across_its_apis(sql_db: Database
         assert await s.consents.withdraw("u1", "app") == 0
         assert await s.consents.list_for_user("u1") == {"other": {API: frozenset({"docs:read"})}}
         assert await s.consents.granted_scopes("u2", "app", API) == {"docs:read"}
+
+
+async def test_sessions_listed_per_user_live_ones_only(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.sessions.create(replace(session("a2", expires_at=2000), auth_time=200))
+        await s.sessions.create(session("a1", expires_at=2000))
+        await s.sessions.create(replace(session("old", expires_at=500), auth_time=50))
+        await s.sessions.create(session("b1", user_id="u2"))
+    async with sql_db.transaction() as s:
+        listed = await s.sessions.list_for_user("u1", 1000)
+        assert [x.digest for x in listed] == ["a1", "a2"]
+        assert listed[0] == session("a1", expires_at=2000)
+        assert await s.sessions.list_for_user("nobody", 0) == []

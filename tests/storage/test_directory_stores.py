@@ -4,6 +4,8 @@ is ``Conflict`` and leaves the transaction usable, updates report whether a row 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tokensmith.core.models import Api, Client, User
@@ -190,3 +192,39 @@ async def test_user_profile_taking_another_users_email_is_conflict(sql_db: Datab
         bob = await s.users.get("u2")
         assert bob is not None
         assert bob.email == "bob@x.test"
+
+
+async def test_client_update_replaces_all_but_id_secret_and_creation(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.clients.create(client("app"))
+        await s.clients.create(client("other"))
+        changed = client(
+            "app",
+            name="App 2",
+            redirect_uris=("https://app.test/new",),
+            scopes=("openid",),
+            apis=("https://other.test",),
+            first_party=True,
+            access_token_ttl=600,
+            post_logout_redirect_uris=("https://app.test/bye",),
+            secret_digest="ignored",
+            created_at=NOW + 99,
+        )
+        assert await s.clients.update(changed, NOW + 10) is True
+        assert await s.clients.update(client("nobody"), NOW + 10) is False
+    async with sql_db.transaction() as s:
+        found = await s.clients.get("app")
+        assert found == replace(changed, secret_digest="digest-1", created_at=NOW)
+        assert await s.clients.get("other") == client("other")
+
+
+async def test_user_delete_reports_whether_it_existed(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.users.create(user())
+        await s.users.create(user("u2", "bob", None))
+        assert await s.users.delete("u1") is True
+        assert await s.users.delete("u1") is False
+    async with sql_db.transaction() as s:
+        assert await s.users.get("u1") is None
+        assert [u.username for u in await s.users.list()] == ["bob"]
+        await s.users.create(user("u3", "alice"))  # the username is free again

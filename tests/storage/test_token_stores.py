@@ -280,3 +280,15 @@ async def test_commit_keeps_what_was_written_when_the_request_then_fails(sql_db:
     async with sql_db.transaction() as s:
         assert await s.grants.get("kept") is not None
         assert await s.grants.get("lost") is None
+
+
+async def test_grants_listed_per_user_oldest_first_revoked_ones_too(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("g2", created_at=200))
+        await s.grants.create(grant("g1", created_at=100))
+        await s.grants.create(grant("g3", user_id="u2"))
+        await s.grants.revoke("g1", 300)
+    async with sql_db.transaction() as s:
+        listed = await s.grants.list_for_user("u1")
+        assert listed == [grant("g1", revoked_at=300), grant("g2", created_at=200)]
+        assert await s.grants.list_for_user("nobody") == []

@@ -1,28 +1,35 @@
 """The admin service: every administrative operation on a tokensmith database, each one
-transaction (used by the CLI, the demo and tests)."""
+transaction (used by the CLI, the demo and tests, and the one place for their rules).
+
+Every refusal is an :class:`AdminError` whose message is one line that says what is wrong and how
+to fix it, so that every front end (the CLI, an admin API) gives the same answer."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from types import TracebackType
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from tokensmith.core import registration
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError
-from tokensmith.core.keys import SUPPORTED_ALGS, SigningKey
-from tokensmith.core.models import Api, Client, User
+from tokensmith.core.keys import SUPPORTED_ALGS, KeyRing, KeyState, SigningKey
+from tokensmith.core.models import Api, Client, Grant, Session, User
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.core.ports import Conflict
 from tokensmith.core.registration import ClientMetadata, NewClient
+from tokensmith.core.scopes import OIDC_SCOPES
 from tokensmith.settings import Settings
 from tokensmith.storage.compose import Database
 from tokensmith.storage.sqlalchemy import keystore, migrate
-from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.engine import create_engine, sqlite_file
 from tokensmith.storage.sqlalchemy.prune import PruneReport
 from tokensmith.storage.sqlalchemy.prune import prune as prune_expired
 
@@ -37,14 +44,73 @@ def grant_grace(settings: Settings) -> int:
 
 
 class AdminError(Exception):
-    """An administrative operation was refused; the message says why."""
+    """An administrative operation was refused; the message says why and what to do."""
+
+
+_URL_EXAMPLES = (
+    "sqlite+aiosqlite:///path/to/tokensmith.db or postgresql+asyncpg://user:password@host/db"
+)
+#: Database URL schemes people write, and the async driver tokensmith needs instead.
+_SYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "postgresql+pg8000": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+}
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a database URL that cannot work, before any driver is imported: not a URL, or a
+    synchronous driver's scheme (``postgresql://``, ``postgres://``, ``sqlite://``)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise AdminError(
+            f"TOKENSMITH_DATABASE_URL is not a database URL: use {_URL_EXAMPLES}"
+        ) from None
+    driver = parsed.drivername
+    if driver in _SYNC_DRIVERS:
+        fixed = _SYNC_DRIVERS[driver]
+        rest = url.split(":", 1)[1]
+        example = f"{fixed}:{rest}" if parsed.password is None else f"{fixed}://..."
+        raise AdminError(
+            f"TOKENSMITH_DATABASE_URL uses {driver}://, a synchronous driver: tokensmith needs "
+            f"the async one, {fixed}:// (e.g. {example})"
+        )
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise AdminError(
+            f"TOKENSMITH_DATABASE_URL names an unsupported database ({driver}): use {_URL_EXAMPLES}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    key: SigningKey
+    state: KeyState
 
 
 class Admin:
-    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
+    """``create_database``: whether opening a SQLite file that does not exist creates it (and
+    its folders). False for every command but ``db upgrade``: a mistyped path is refused with a
+    hint instead of silently becoming a new, empty database."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock = system_clock, create_database: bool = True
+    ) -> None:
         self.settings = settings
         self.clock = clock
-        self._engine = create_engine(settings.database_url)
+        url = settings.database_url
+        check_database_url(url)
+        path = sqlite_file(url)
+        if path is not None and not create_database and not os.path.exists(path):
+            raise AdminError(
+                f"no database at {os.path.abspath(path)}: check TOKENSMITH_DATABASE_URL, or "
+                "create it with `tokensmith db upgrade`"
+            )
+        self._engine = create_engine(url)
         self.db = Database(self._engine)
         self._pepper: bytes | None = None
 
@@ -130,11 +196,52 @@ class Admin:
         async with self.db.transaction() as stores:
             return await stores.apis.list()
 
-    async def delete_api(self, identifier: str) -> bool:
+    async def delete_api(self, identifier: str, *, force: bool = False) -> list[str]:
+        """Remove an API. Refused while clients use it (the message lists them), unless
+        ``force``: then the API and the scopes only it defined are removed from those clients,
+        in the same transaction, each client validated as by ``update_client`` (so a
+        client-credentials client whose only API this is makes it refuse). Returns the ids of
+        the clients changed."""
+        changed: list[str] = []
         async with self.db.transaction() as stores:
-            deleted = await stores.apis.delete(identifier)
+            api = await stores.apis.get(identifier)
+            if api is None:
+                raise AdminError(f"no API {identifier} (tokensmith apis list shows them)")
+            users = [c for c in await stores.clients.list() if identifier in c.apis]
+            if users and not force:
+                ids = ", ".join(c.client_id for c in users)
+                raise AdminError(
+                    f"API {identifier} is used by client(s) {ids}: remove it from them first "
+                    "(clients update --remove-api), or delete with --force to do that here"
+                )
+            now = self.now()
+            for client in users:
+                remaining = [a for a in client.apis if a != identifier]
+                others = [await stores.apis.get(a) for a in remaining]
+                kept = [a for a in others if a is not None]
+                defined = {s for a in kept for s in a.scopes}
+                scopes = tuple(
+                    s
+                    for s in client.scopes
+                    if s not in api.scopes or s in defined or s in OIDC_SCOPES
+                )
+                metadata = replace(
+                    registration.metadata_of(client), apis=tuple(remaining), scopes=scopes
+                )
+                try:
+                    updated = registration.updated_client(client, metadata, apis=kept)
+                except OAuthError as exc:
+                    raise AdminError(
+                        f"cannot remove API {identifier} from client {client.client_id}: "
+                        f"{exc.description}; update or delete that client first"
+                    ) from None
+                await stores.clients.update(updated, now)
+                changed.append(client.client_id)
+            await stores.apis.delete(identifier)
         await self._changed("api", identifier)
-        return deleted
+        for client_id in changed:
+            await self._changed("client", client_id)
+        return changed
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -176,18 +283,84 @@ class Admin:
         async with self.db.transaction() as stores:
             return await stores.clients.list()
 
-    async def delete_client(self, client_id: str) -> bool:
+    async def require_client(self, client_id: str) -> Client:
+        """The client, or an ``AdminError`` saying there is none."""
+        client = await self.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+        return client
+
+    async def delete_client(self, client_id: str) -> None:
         async with self.db.transaction() as stores:
-            deleted = await stores.clients.delete(client_id)
+            if not await stores.clients.delete(client_id):
+                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
         await self._changed("client", client_id)
-        return deleted
+
+    async def update_client(
+        self,
+        client_id: str,
+        *,
+        changes: Mapping[str, Any] | None = None,
+        add: Mapping[str, Iterable[str]] | None = None,
+        remove: Mapping[str, Iterable[str]] | None = None,
+    ) -> Client:
+        """Change a client: ``changes`` replaces :class:`ClientMetadata` fields, ``add`` and
+        ``remove`` change its list fields (``redirect_uris``, ``grant_types``, ``scopes``,
+        ``apis``, ``post_logout_redirect_uris``). The result is validated as a new registration;
+        the client id and secret stay. Its type, authentication method and nativeness cannot
+        change."""
+        names = {f.name for f in fields(ClientMetadata)}
+        lists = {"redirect_uris", "grant_types", "scopes", "apis", "post_logout_redirect_uris"}
+        for given, allowed in ((changes or {}, names), (add or {}, lists), (remove or {}, lists)):
+            unknown = sorted(k for k in given if k not in allowed)
+            if unknown:
+                raise AdminError(
+                    f"cannot change {', '.join(unknown)} of a client; these can: "
+                    f"{', '.join(sorted(allowed))}"
+                )
+        async with self.db.transaction() as stores:
+            client = await stores.clients.get(client_id)
+            if client is None:
+                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+            metadata = replace(registration.metadata_of(client), **dict(changes or {}))
+            lists_now: dict[str, Any] = {}
+            for name, values in (remove or {}).items():
+                current: tuple[str, ...] = getattr(metadata, name)
+                dropped = tuple(values)
+                gone = [v for v in dropped if v not in current]
+                if gone:
+                    what = name[:-1].replace("_", " ")
+                    raise AdminError(
+                        f"client {client_id} has no {what} {' '.join(gone)}; "
+                        f"it has: {' '.join(current) or 'none'}"
+                    )
+                lists_now[name] = tuple(v for v in current if v not in dropped)
+            metadata = replace(metadata, **lists_now)
+            for name, values in (add or {}).items():
+                lists_now[name] = tuple(dict.fromkeys((*getattr(metadata, name), *values)))
+            metadata = replace(metadata, **lists_now)
+            apis: list[Api] = []
+            for identifier in dict.fromkeys(metadata.apis):
+                found = await stores.apis.get(identifier)
+                if found is None:
+                    raise AdminError(
+                        f"no API with identifier {identifier}: create it first (apis create)"
+                    )
+                apis.append(found)
+            try:
+                updated = registration.updated_client(client, metadata, apis=apis)
+            except OAuthError as exc:
+                raise AdminError(exc.description) from None
+            await stores.clients.update(updated, self.now())
+        await self._changed("client", client_id)
+        return updated
 
     async def rotate_client_secret(self, client_id: str) -> str:
         pepper = await self.pepper()
         async with self.db.transaction() as stores:
             client = await stores.clients.get(client_id)
             if client is None:
-                raise AdminError(f"no client {client_id}")
+                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
             if client.secret_digest is None:
                 raise AdminError(f"client {client_id} does not authenticate with a secret")
             secret, secret_digest = registration.new_client_secret(pepper)
@@ -207,6 +380,7 @@ class Admin:
         name: str | None = None,
     ) -> User:
         try:
+            await self.settings.password_rules().check(password, context=(username, email))
             user = registration.new_user(
                 username=username,
                 password_hash=self.passwords().hash(password),
@@ -247,6 +421,9 @@ class Admin:
     async def set_password(self, login: str, password: str) -> None:
         user = await self._require_user(login)
         try:
+            await self.settings.password_rules().check(
+                password, context=(user.username, user.email)
+            )
             password_hash = self.passwords().hash(password)
         except ValueError as exc:
             raise AdminError(str(exc)) from None
@@ -295,7 +472,9 @@ class Admin:
             raise AdminError(f"user {login} was deleted meanwhile")
         return updated
 
-    async def set_disabled(self, login: str, disabled: bool) -> None:
+    async def set_disabled(self, login: str, disabled: bool) -> User:
+        """Disable a user (their sessions end and their grants are revoked) or enable them
+        again (they sign in anew; nothing revoked comes back)."""
         user = await self._require_user(login)
         async with self.db.transaction() as stores:
             now = self.now()
@@ -303,11 +482,72 @@ class Admin:
             if disabled:
                 await stores.sessions.delete_for_user(user.id)
                 await stores.grants.revoke_for_user(user.id, now)
+        return replace(user, disabled=disabled)
+
+    async def delete_user(self, login: str) -> User:
+        """Delete a user: their sessions end, their grants (and so every token issued from them)
+        are revoked and their consents withdrawn, in one transaction. The revoked grants and the
+        audit events stay (the grants until ``db prune``, the events for their retention)."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            now = self.now()
+            await stores.sessions.delete_for_user(user.id)
+            await stores.grants.revoke_for_user(user.id, now)
+            for client_id in await stores.consents.list_for_user(user.id):
+                await stores.consents.withdraw(user.id, client_id)
+            if not await stores.users.delete(user.id):
+                raise AdminError(f"user {login} was deleted meanwhile")
+        return user
+
+    async def list_grants(self, login: str) -> list[Grant]:
+        """A user's grants (what each client got in one authorization), revoked ones
+        included, oldest first."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            return await stores.grants.list_for_user(user.id)
+
+    async def list_sessions(self, login: str) -> list[Session]:
+        """A user's live sign-in sessions at the server, oldest first."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            return await stores.sessions.list_for_user(user.id, self.now())
+
+    async def revoke_grant(self, login: str, grant_id: str) -> Grant:
+        """Revoke one of a user's grants: every token issued from it stops working."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            grant = await stores.grants.get(grant_id)
+            if grant is None or grant.user_id != user.id:
+                raise AdminError(
+                    f"user {login} has no grant {grant_id} (users grants {login} lists them)"
+                )
+            if grant.revoked_at is not None:
+                raise AdminError(f"grant {grant_id} is revoked already")
+            now = self.now()
+            await stores.grants.revoke(grant_id, now)
+        return replace(grant, revoked_at=now)
+
+    async def revoke_user(self, login: str) -> tuple[int, int]:
+        """End every session of a user and revoke every grant (they sign in and consent
+        anew); the account stays usable. Returns (sessions ended, grants revoked)."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            now = self.now()
+            sessions = await stores.sessions.delete_for_user(user.id)
+            grants = await stores.grants.revoke_for_user(user.id, now)
+        return sessions, grants
 
     # -- keys --------------------------------------------------------------------------------
 
     async def list_keys(self) -> list[SigningKey]:
         return await keystore.load_keys(self._engine, kek=self.settings.kek())
+
+    async def key_states(self) -> list[KeyStatus]:
+        """Every signing key with what it does now (next, signing, retiring, retired), in the
+        order they sign."""
+        ring = KeyRing(await self.list_keys())
+        now = self.now()
+        return [KeyStatus(k, ring.state(k, now)) for k in ring.keys]
 
     async def rotate_key(
         self, alg: str | None = None, *, publish_ahead: int | None = None

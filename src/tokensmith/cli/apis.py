@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from tokensmith.admin.views import api_json
-from tokensmith.cli.app import JsonOpt, emit, fail, with_admin
+from tokensmith.cli.app import JsonOpt, emit, group, table, with_admin
 
-app = typer.Typer(help="APIs (resource servers) and their scopes.", no_args_is_help=True)
+app = group("APIs (resource servers) and their scopes.")
 
 
 @app.command("create")
@@ -48,20 +48,31 @@ def apis_create(
 def apis_list(as_json: JsonOpt = False) -> None:
     """List the registered APIs."""
     apis = with_admin(lambda a: a.list_apis())
-    text = (
-        "\n".join(
-            f"{a.identifier}  {' '.join(a.scopes)}"
-            + ("  (open to dynamic clients)" if a.dynamic_clients else "")
+    text = table(
+        ("identifier", "name", "scopes", "dynamic clients"),
+        [
+            (a.identifier, a.name, " ".join(a.scopes), "yes" if a.dynamic_clients else "no")
             for a in apis
-        )
-        or "no APIs"
+        ],
+        empty="no APIs",
     )
     emit([api_json(a) for a in apis], as_json=as_json, text=text)
 
 
 @app.command("delete")
-def apis_delete(identifier: str) -> None:
-    """Remove an API."""
-    if not with_admin(lambda a: a.delete_api(identifier)):
-        raise fail(f"no API {identifier}")
+def apis_delete(
+    identifier: str,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also remove the API (and the scopes only it defined) from the clients that use "
+            "it; without it, an API in use is not deleted.",
+        ),
+    ] = False,
+) -> None:
+    """Remove an API. Refused while clients use it (they are listed) unless --force."""
+    changed = with_admin(lambda a: a.delete_api(identifier, force=force))
     typer.echo(f"deleted API {identifier}")
+    if changed:
+        typer.echo(f"removed it from client(s): {', '.join(changed)}")

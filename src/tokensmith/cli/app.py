@@ -3,13 +3,18 @@ an admin operation, one-line failures and ``--json`` output.
 
 Settings come from ``TOKENSMITH_*`` variables (and ``.env``), so scripts can drive a fresh server
 with no file edits. A refused operation prints one line on stderr and exits 1; bad arguments exit 2.
+Every rule and refusal message lives in the admin service; this package only parses and prints.
+Listings print a table for people and, with ``--json``, the fields of :mod:`tokensmith.admin.views`
+for scripts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -22,11 +27,25 @@ from tokensmith.settings import Settings
 
 T = TypeVar("T")
 
+#: Plain (click) help, wrapped at the terminal's width up to 120 columns: rich's boxed help cut
+#: option names and descriptions at 80 columns whenever output was not a terminal.
+HELP_SETTINGS: dict[str, Any] = {"max_content_width": 120, "help_option_names": ["--help", "-h"]}
+
+
+def group(help: str) -> typer.Typer:
+    """A command group (``tokensmith apis`` ...) with the CLI's help settings."""
+    return typer.Typer(
+        help=help, no_args_is_help=True, rich_markup_mode=None, context_settings=HELP_SETTINGS
+    )
+
+
 app = typer.Typer(
     help="tokensmith: an OAuth 2.1 and OpenID Connect authorization server.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
+    context_settings=HELP_SETTINGS,
 )
 
 
@@ -90,11 +109,13 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def with_admin(action: Callable[[Admin], Awaitable[T]]) -> T:
+def with_admin(action: Callable[[Admin], Awaitable[T]], *, create_database: bool = False) -> T:
+    """Run ``action`` on the configured database. Only ``db upgrade`` creates a database: on a
+    missing SQLite file every other command stops with a hint."""
     settings = load_settings()
 
     async def go() -> T:
-        async with Admin(settings) as admin:
+        async with Admin(settings, create_database=create_database) as admin:
             return await action(admin)
 
     return run(go)
@@ -102,6 +123,61 @@ def with_admin(action: Callable[[Admin], Awaitable[T]]) -> T:
 
 def emit(data: object, *, as_json: bool, text: str) -> None:
     typer.echo(json.dumps(data, indent=2) if as_json else text)
+
+
+def when(timestamp: int | None, *, none: str = "-") -> str:
+    """A unix time as people read it, in UTC."""
+    if timestamp is None:
+        return none
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def words(values: Sequence[str] | None, *, none: str = "-") -> str:
+    return " ".join(values) if values else none
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, empty: str) -> str:
+    """Aligned columns under upper-case headers (never cut: long values widen their column)."""
+    if not rows:
+        return empty
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [[h.upper() for h in headers], *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def read_password(password: str | None, from_stdin: bool) -> str:
+    """The password from ``--password`` (visible in shell history and ``ps``), the first line of
+    standard input (``--password-stdin``), or a hidden prompt typed twice."""
+    if password is not None and from_stdin:
+        raise typer.BadParameter("give --password or --password-stdin, not both")
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise fail("--password-stdin: standard input is empty")
+        return line.rstrip("\r\n")
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        # no one to ask (a script, a pipe, cron): say so rather than read a line unannounced
+        raise fail("no terminal to ask for the password: pipe it in with --password-stdin")
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The password (at least 8 characters). Visible in shell history and to other users "
+        "(ps): prefer the prompt (the default) or --password-stdin."
+    ),
+]
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from standard input's first line."),
+]
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]

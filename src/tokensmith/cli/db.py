@@ -7,20 +7,21 @@ from typing import Annotated
 import typer
 
 from tokensmith.admin import Admin
-from tokensmith.cli.app import load_settings, run, with_admin
+from tokensmith.cli.app import group, load_settings, run, with_admin
 from tokensmith.settings import Settings
 
-app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app = group("The database schema.")
 
 
 async def _upgrade(settings: Settings) -> None:
-    async with Admin(settings):
+    async with Admin(settings, create_database=True):
         pass
 
 
 @app.command("upgrade")
 def db_upgrade() -> None:
-    """Bring the database schema up to date."""
+    """Create or migrate the database. Creates it (a SQLite file and its folders) if need be
+    and brings its schema up to date: the only command that creates a database."""
     settings = load_settings()
     run(lambda: _upgrade(settings))
     typer.echo("database schema is up to date")
@@ -31,7 +32,7 @@ def db_prune(
     batch: Annotated[int, typer.Option(help="Rows per delete.", min=1)] = 1000,
     max_batches: Annotated[int, typer.Option(help="Batches per table per run.", min=1)] = 100,
 ) -> None:
-    """Delete expired codes, sessions, login transactions, tokens, unused grants, and audit
+    """Delete expired rows. Codes, sessions, login transactions, tokens, unused grants, and audit
     events older than TOKENSMITH_AUDIT_RETENTION_DAYS (365; 0 keeps them forever)."""
     days = load_settings().audit_retention_days
     report = with_admin(lambda a: a.prune(batch=batch, max_batches=max_batches))

@@ -103,7 +103,7 @@ def demo(
         ),
     ] = 8000,
 ) -> None:
-    """Start the CloudDocs demo: the authorization server, the CloudDocs API, web app and SPA.
+    """Start the CloudDocs demo. The authorization server, the CloudDocs API, web app and SPA.
 
     On an empty folder it creates the SQLite databases, signing keys, a demo user and the clients;
     later runs reuse them. Ctrl-C (or SIGTERM) stops everything. The CloudDocs apps ship with
@@ -129,7 +129,7 @@ def doctor(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the configuration (and with --url a running server): exit 1 on any finding."""
+    """Check the configuration. With --url a running server too; exit 1 on any finding."""
     from tokensmith.doctor import diagnose
 
     settings = load_settings()

@@ -1,4 +1,4 @@
-"""``tokensmith users``: user accounts."""
+"""``tokensmith users``: user accounts, their grants and sessions."""
 
 from __future__ import annotations
 
@@ -6,26 +6,40 @@ from typing import Annotated
 
 import typer
 
-from tokensmith.admin.views import user_json
-from tokensmith.cli.app import JsonOpt, emit, with_admin
+from tokensmith.admin.views import grant_json, session_json, user_json
+from tokensmith.cli.app import (
+    JsonOpt,
+    PasswordOpt,
+    PasswordStdinOpt,
+    emit,
+    group,
+    read_password,
+    table,
+    when,
+    with_admin,
+)
 
-app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app = group("User accounts, their grants and sign-in sessions.")
+
+Login = Annotated[str, typer.Argument(help="Username, email or id.")]
 
 
 @app.command("create")
 def users_create(
     username: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    password: PasswordOpt = None,
+    password_stdin: PasswordStdinOpt = False,
     email: Annotated[str | None, typer.Option()] = None,
     email_verified: Annotated[bool, typer.Option()] = False,
     name: Annotated[str | None, typer.Option(help="Full name.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a user."""
+    """Create a user. The password is asked for (hidden, twice) unless --password-stdin."""
+    secret = read_password(password, password_stdin)
     user = with_admin(
         lambda a: a.create_user(
             username=username,
-            password=password,
+            password=secret,
             email=email,
             email_verified=email_verified,
             name=name,
@@ -38,16 +52,27 @@ def users_create(
 def users_list(as_json: JsonOpt = False) -> None:
     """List the users."""
     users = with_admin(lambda a: a.list_users())
-    text = "\n".join(
-        f"{u.id}  {u.username}  {u.email or ''}{'  (disabled)' if u.disabled else ''}"
-        for u in users
+    text = table(
+        ("username", "email", "verified", "name", "status", "id"),
+        [
+            (
+                u.username,
+                u.email or "-",
+                ("yes" if u.email_verified else "no") if u.email else "-",
+                u.name or "-",
+                "disabled" if u.disabled else "active",
+                u.id,
+            )
+            for u in users
+        ],
+        empty="no users",
     )
-    emit([user_json(u) for u in users], as_json=as_json, text=text or "no users")
+    emit([user_json(u) for u in users], as_json=as_json, text=text)
 
 
 @app.command("update")
 def users_update(
-    login: Annotated[str, typer.Argument(help="Username, email or id.")],
+    login: Login,
     name: Annotated[str | None, typer.Option(help="Full name.")] = None,
     email: Annotated[str | None, typer.Option(help="A new email (unverified by default).")] = None,
     email_verified: Annotated[
@@ -55,7 +80,7 @@ def users_update(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a user's profile (name, email, email_verified); the id (sub) never changes."""
+    """Change a user's profile. Name, email, email_verified; the id (sub) never changes."""
     user = with_admin(
         lambda a: a.update_profile(login, name=name, email=email, email_verified=email_verified)
     )
@@ -63,17 +88,87 @@ def users_update(
 
 
 @app.command("disable")
-def users_disable(login: Annotated[str, typer.Argument(help="Username, email or id.")]) -> None:
-    """Disable a user: they can no longer log in."""
-    with_admin(lambda a: a.set_disabled(login, True))
-    typer.echo(f"disabled {login}")
+def users_disable(login: Login) -> None:
+    """Disable a user. They can no longer sign in; their sessions end, their grants are revoked."""
+    user = with_admin(lambda a: a.set_disabled(login, True))
+    typer.echo(f"disabled {user.username}")
+
+
+@app.command("enable")
+def users_enable(login: Login) -> None:
+    """Enable a disabled user. They sign in anew; revoked grants stay revoked."""
+    user = with_admin(lambda a: a.set_disabled(login, False))
+    typer.echo(f"enabled {user.username}")
+
+
+@app.command("delete")
+def users_delete(login: Login) -> None:
+    """Delete a user. Their sessions end, their grants are revoked and consents withdrawn; the
+    audit log keeps their events."""
+    user = with_admin(lambda a: a.delete_user(login))
+    typer.echo(f"deleted user {user.username} ({user.id})")
 
 
 @app.command("set-password")
 def users_set_password(
-    login: Annotated[str, typer.Argument(help="Username, email or id.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    login: Login,
+    password: PasswordOpt = None,
+    password_stdin: PasswordStdinOpt = False,
 ) -> None:
-    """Set a user's password."""
-    with_admin(lambda a: a.set_password(login, password))
+    """Set a user's password. Asked for, hidden and twice, unless --password-stdin; their
+    sessions end and their grants are revoked."""
+    secret = read_password(password, password_stdin)
+    with_admin(lambda a: a.set_password(login, secret))
     typer.echo(f"password of {login} changed")
+
+
+@app.command("grants")
+def users_grants(login: Login, as_json: JsonOpt = False) -> None:
+    """List a user's grants. What each client got in one authorization (revoked ones too)."""
+    grants = with_admin(lambda a: a.list_grants(login))
+    text = table(
+        ("grant id", "client id", "api", "scopes", "granted", "revoked"),
+        [
+            (
+                g.id,
+                g.client_id,
+                g.audience or "-",
+                " ".join(g.scopes),
+                when(g.created_at),
+                when(g.revoked_at, none="no"),
+            )
+            for g in grants
+        ],
+        empty=f"no grants for {login}",
+    )
+    emit([grant_json(g) for g in grants], as_json=as_json, text=text)
+
+
+@app.command("sessions")
+def users_sessions(login: Login, as_json: JsonOpt = False) -> None:
+    """List a user's live sign-in sessions at the server."""
+    sessions = with_admin(lambda a: a.list_sessions(login))
+    text = table(
+        ("session id", "signed in", "expires", "methods"),
+        [(s.digest[:16], when(s.auth_time), when(s.expires_at), " ".join(s.amr)) for s in sessions],
+        empty=f"no sessions for {login}",
+    )
+    emit([session_json(s) for s in sessions], as_json=as_json, text=text)
+
+
+@app.command("revoke")
+def users_revoke(
+    login: Login,
+    grant: Annotated[
+        str | None,
+        typer.Option(help="Revoke only this grant (an id from `users grants`)."),
+    ] = None,
+) -> None:
+    """Sign a user out everywhere. End every session and revoke every grant (every token issued
+    from them stops working). With --grant: revoke only that grant."""
+    if grant is not None:
+        revoked = with_admin(lambda a: a.revoke_grant(login, grant))
+        typer.echo(f"revoked grant {revoked.id} of client {revoked.client_id}")
+        return
+    sessions, grants = with_admin(lambda a: a.revoke_user(login))
+    typer.echo(f"{login}: ended {sessions} session(s), revoked {grants} grant(s)")

@@ -35,6 +35,8 @@ class ConnectedApp:
 class AccountPage:
     username: str
     apps: tuple[ConnectedApp, ...]
+    email: str | None = None
+    email_verified: bool = True
 
 
 def signed_in(session: Session | None) -> Session:
@@ -60,7 +62,12 @@ async def page(stores: Stores, session: Session | None) -> AccountPage:
             apis.append((label, " ".join(sorted(scopes))))
         everything = sorted({s for scopes in per_api.values() for s in scopes})
         apps.append(ConnectedApp(client_id, client.name, " ".join(everything), tuple(apis)))
-    return AccountPage(user.username if user else "", tuple(apps))
+    return AccountPage(
+        user.username if user else "",
+        tuple(apps),
+        email=user.email if user else None,
+        email_verified=user.email_verified if user else True,
+    )
 
 
 async def remove_app(

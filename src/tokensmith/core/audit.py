@@ -22,6 +22,13 @@ TOKEN_REVOKED = "token.revoked"
 CODE_REPLAYED = "code.replayed"
 REFRESH_REUSED = "refresh_token.reused"
 LOGOUT = "logout"
+SIGNUP_REQUESTED = "account.signup_requested"
+ACCOUNT_CREATED = "account.created"
+EMAIL_VERIFICATION_SENT = "email.verification_sent"
+EMAIL_VERIFIED = "email.verified"
+PASSWORD_RESET_REQUESTED = "password.reset_requested"
+PASSWORD_RESET = "password.reset"
+ACCOUNT_FORM_THROTTLED = "account.throttled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,15 @@ class CsrfRejected(OAuthError):
     page_only = True
 
 
+class PageNotOffered(OAuthError):
+    """A self-service page the operator did not switch on (sign-up, password reset, the
+    development outbox): 404, a page."""
+
+    error = "not_found"
+    status_code = 404
+    page_only = True
+
+
 class SignOutRejected(InvalidRequest):
     """The sign-out form failed its CSRF check: 403 ``invalid_request`` on the error page."""
 

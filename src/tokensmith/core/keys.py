@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +25,11 @@ from tokensmith.core.jose import b64url_decode, b64url_encode
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 SUPPORTED_ALGS = ("ES256", "EdDSA", "RS256")
 _ENCRYPTED_PREFIX = "aesgcm:v1:"
+
+KeyState = Literal["next", "signing", "retiring", "retired"]
+"""What a key does at a given time: ``next`` published, not yet signing; ``signing`` the key
+new tokens of its algorithm are signed with; ``retiring`` no longer signing, still published so
+that the tokens it signed verify; ``retired`` no longer published (``keys prune`` removes it)."""
 
 
 class KeyLoadError(Exception):
@@ -149,6 +154,18 @@ class KeyRing:
         if not candidates:
             raise LookupError(f"no active signing key for {alg}")
         return candidates[-1]
+
+    def state(self, key: SigningKey, now: int) -> KeyState:
+        """What ``key`` (one of this ring's) does at ``now``."""
+        if key.activates_at > now:
+            return "next"
+        if key.expires_at is not None and key.expires_at <= now:
+            return "retired"
+        try:
+            signing = self.signing_key(key.alg, now)
+        except LookupError:
+            return "retiring"
+        return "signing" if signing.kid == key.kid else "retiring"
 
     def has_active(self, alg: str, now: int) -> bool:
         try:

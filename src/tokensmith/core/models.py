@@ -245,3 +245,20 @@ class TokenResponse:
         if self.id_token is not None:
             out["id_token"] = self.id_token
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class AccountToken:
+    """A link sent by e-mail (``core.self_service``): stored only as the HMAC digest of its
+    secret, for one purpose, single-use (``used_at``) and expiring."""
+
+    digest: str
+    purpose: str
+    """``signup`` (a pending registration), ``verify_email`` or ``reset_password``."""
+    email: str
+    user_id: str | None
+    created_at: int
+    expires_at: int
+    data: dict[str, str] = field(default_factory=dict, repr=False)
+    """What a pending registration needs to become an account (its name and password hash)."""
+    used_at: int | None = None

@@ -66,6 +66,11 @@ class Passwords:
             return PasswordCheck(True, self._hasher.hash(password))
         return PasswordCheck(True)
 
+    async def hash_async(self, password: str) -> str:
+        """``hash`` on the worker pool, off the event loop (a new password being chosen)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.hash, password)
+
     def hash(self, password: str) -> str:
         check_password_policy(password)
         return self._hasher.hash(password)

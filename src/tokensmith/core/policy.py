@@ -24,6 +24,34 @@ class Endpoints:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AccountPolicy:
+    """Self-service (``core.self_service``): what an operator switched on, and the links' life."""
+
+    signup: str = "off"
+    """``off``, ``open`` (anyone with a mailbox), ``domains`` (addresses in ``signup_domains``)."""
+    signup_domains: frozenset[str] = frozenset()
+    email_verification: bool = True
+    password_reset: bool = True
+    mail_enabled: bool = False
+    """Whether the server can send e-mail at all; without it, no flow that sends a link runs."""
+    signup_ttl: int = 86400
+    email_verification_ttl: int = 86400
+    password_reset_ttl: int = 1800
+
+    @property
+    def signup_open(self) -> bool:
+        return self.mail_enabled and self.signup in ("open", "domains")
+
+    @property
+    def reset_open(self) -> bool:
+        return self.mail_enabled and self.password_reset
+
+    @property
+    def verification_open(self) -> bool:
+        return self.mail_enabled and self.email_verification
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerPolicy:
     issuer: str
     endpoints: Endpoints
@@ -42,3 +70,4 @@ class ServerPolicy:
     public_refresh_token_absolute_ttl: int
     client_cache_ttl: float
     max_param_length: int
+    accounts: AccountPolicy = AccountPolicy()

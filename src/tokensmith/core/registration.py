@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import jwt
@@ -131,6 +131,10 @@ def new_client(
     name = m.name.strip()
     if not name or len(name) > 200:
         raise InvalidClientMetadata("a client needs a name of 1 to 200 characters")
+    if m.client_type not in ("confidential", "public"):
+        raise InvalidClientMetadata("a client's type is confidential or public")
+    if m.access_token_format not in ("jwt", "opaque"):
+        raise InvalidClientMetadata("access_token_format must be jwt or opaque")
     grants = tuple(dict.fromkeys(m.grant_types)) or (GRANT_AUTHORIZATION_CODE,)
     for grant in grants:
         if grant in REFUSED_GRANTS:
@@ -164,6 +168,11 @@ def new_client(
         raise InvalidClientMetadata("id_token_signed_response_alg must be RS256, ES256 or EdDSA")
     allowed = tuple(dict.fromkeys(scope_rules.check_scope_token(s) for s in m.scopes))
     audiences = tuple(dict.fromkeys(api.identifier for api in apis))
+    if GRANT_CLIENT_CREDENTIALS in grants and not audiences:
+        raise InvalidClientMetadata(
+            "a client_credentials client needs an API to get tokens for: register the API "
+            "first (tokensmith apis create) and give the client its identifier (--api)"
+        )
     defined = {s for api in apis for s in api.scopes}
     undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in defined]
     if undefined and origin == "static":  # a dynamic client's scopes meet an API at request time
@@ -204,6 +213,53 @@ def new_client(
         origin=origin,
     )
     return NewClient(client, secret)
+
+
+def metadata_of(client: Client) -> ClientMetadata:
+    """The metadata that registers ``client`` as it is now (the start of an update)."""
+    return ClientMetadata(
+        name=client.name,
+        client_type=client.client_type,
+        redirect_uris=client.redirect_uris,
+        grant_types=client.grant_types,
+        scopes=client.scopes,
+        apis=client.apis,
+        first_party=client.first_party,
+        native=client.native,
+        can_introspect=client.can_introspect,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        access_token_format=client.access_token_format,
+        access_token_ttl=client.access_token_ttl,
+        refresh_token_idle_ttl=client.refresh_token_idle_ttl,
+        refresh_token_absolute_ttl=client.refresh_token_absolute_ttl,
+        id_token_signed_response_alg=client.id_token_signed_response_alg,
+        post_logout_redirect_uris=client.post_logout_redirect_uris,
+        jwks=client.jwks,
+    )
+
+
+def updated_client(client: Client, metadata: ClientMetadata, *, apis: Sequence[Api]) -> Client:
+    """``client`` changed to ``metadata``, validated exactly as a new registration; its id,
+    secret and creation time stay. Its type and authentication method cannot change (that is a
+    new client, with new credentials)."""
+    current = client.token_endpoint_auth_method
+    wanted = metadata.token_endpoint_auth_method or current
+    if metadata.client_type != client.client_type or wanted != current:
+        raise InvalidClientMetadata(
+            "a client's type and authentication method cannot change: register a new client"
+        )
+    if metadata.native != client.native:
+        raise InvalidClientMetadata(
+            "whether a client is a native app cannot change: register a new client"
+        )
+    checked = new_client(metadata, apis=apis, now=client.created_at, pepper=b"unused").client
+    return replace(
+        checked,
+        client_id=client.client_id,
+        secret_digest=client.secret_digest,
+        created_at=client.created_at,
+        jwks_uri=client.jwks_uri,
+    )
 
 
 def check_client_jwks(jwks: str | None) -> str:

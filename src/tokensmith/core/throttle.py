@@ -73,3 +73,9 @@ class BackoffPolicy:
 
 ACCOUNT = BackoffPolicy(free_attempts=5, base_delay=2, max_delay=15 * 60)
 ADDRESS = BackoffPolicy(free_attempts=50, base_delay=1, max_delay=15 * 60)
+
+# The account forms of core.self_service that send e-mail (sign-up, forgotten password,
+# verification): per address, and per account (the normalised address typed). Every request is
+# counted (none is given back): three links per account, then one a minute, doubling to an hour.
+MAIL_ACCOUNT = BackoffPolicy(free_attempts=3, base_delay=60, max_delay=3600)
+MAIL_ADDRESS = BackoffPolicy(free_attempts=20, base_delay=10, max_delay=3600)

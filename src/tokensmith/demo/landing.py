@@ -57,6 +57,15 @@ an RFC 9728 protected resource (runs when the <code>mcp</code> extra is installe
 <li>{link(issuer + settings.account_path, "Your account")}: the apps you allowed
 (after signing in)</li>
 </ul>
+<p>Self-service accounts:</p>
+<ul class="apps">
+<li>{link(issuer + settings.signup_path, "Create an account")}: the link to finish arrives
+in the outbox</li>
+<li>{link(issuer + settings.forgot_password_path, "Forgotten password")}: a reset link, in the
+outbox too</li>
+<li>{link(issuer + settings.outbox_path, "Development outbox")}: every message this server
+"sent" (the demo sends no real e-mail)</li>
+</ul>
 <p class="fine">Sign in as <code>{escape(data.username)}</code>; the password is in the
 demo's output and in demo.json.</p>
 </main>

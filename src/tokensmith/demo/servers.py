@@ -61,6 +61,11 @@ def demo_settings(folder: Path, issuer: str, **overrides: Any) -> Settings:
         "issuer": issuer,
         "database_url": f"sqlite+aiosqlite:///{folder / 'tokensmith.db'}",
         "cookie_prefix": AS_COOKIE_PREFIX,
+        # self-service accounts, with the messages in a development outbox: the sign-up and
+        # reset links are clickable at /dev/outbox (docs/accounts.md)
+        "signup": "open",
+        "email_backend": "outbox",
+        "outbox_dir": str(folder / "outbox"),
     }
     values.update(overrides)
     return Settings(**values)
@@ -207,6 +212,8 @@ CloudDocs demo: everything runs on this machine; data in {folder}
   CloudDocs SPA         {data.spa_url}/   single-page app: PKCE in the browser, tokens in memory
   CloudDocs API         {data.api}/docs   Swagger UI ("Authorize" signs in with PKCE)
   Authorization server  {data.issuer}/   its endpoints, discovery, your account
+                        also: sign up, forgotten password, and the development outbox
+                        where their e-mail lands (links on that page)
   {mcp_line}
 
   Clients (secrets in {folder / "demo.json"}):

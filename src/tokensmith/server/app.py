@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.core.password_rules import BreachedPasswordChecker
 from tokensmith.server import observability, schemas
 from tokensmith.server.cors import CorsSettings, EndpointCors
 from tokensmith.server.errors import json_error, page_error
@@ -25,12 +26,17 @@ from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     account,
     authorize,
+    confirm,
     consent,
+    dev_outbox,
+    forgot_password,
     introspect,
     login,
     logout,
     metadata,
+    reset_password,
     revoke,
+    signup,
     token,
     userinfo,
 )
@@ -45,18 +51,22 @@ def create_app(
     *,
     clock: Clock = system_clock,
     cors_origins: Iterable[str] | None = None,
+    password_checker: BreachedPasswordChecker | None = None,
 ) -> FastAPI:
     """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
 
     ``cors_origins``: browser origins allowed to call token, revocation and userinfo (default:
-    ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`)."""
+    ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
+
+    ``password_checker``: where new passwords (sign-up, reset) are looked up as breached or
+    common, instead of the list shipped with tokensmith (``core.password_rules``)."""
     settings = settings if settings is not None else Settings()
     if cors_origins is None:
         cors_origins = CorsSettings().cors_origins
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = await Runtime.start(settings, clock)
+        rt = await Runtime.start(settings, clock, password_checker=password_checker)
         app.state.runtime = rt
         rt.start_tasks()
         try:
@@ -102,8 +112,27 @@ def create_app(
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["POST"], **d.USERINFO_POST)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
+    route(
+        s.account_path + "/verify-email",
+        account.request_verification,
+        methods=["POST"],
+        include_in_schema=False,
+    )
     route(s.logout_path, logout.logout, methods=["GET"], **d.LOGOUT_GET)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], **d.LOGOUT_POST)
+    # self-service accounts (core.self_service); each page answers 404 when switched off
+    route(s.signup_path, signup.signup_form, methods=["GET"], include_in_schema=False)
+    route(s.signup_path, signup.signup_submit, methods=["POST"], include_in_schema=False)
+    route(s.confirm_path, confirm.confirm_page, methods=["GET"], include_in_schema=False)
+    route(s.confirm_path, confirm.confirm_submit, methods=["POST"], include_in_schema=False)
+    forgot = forgot_password
+    route(s.forgot_password_path, forgot.forgot_form, methods=["GET"], include_in_schema=False)
+    route(s.forgot_password_path, forgot.forgot_submit, methods=["POST"], include_in_schema=False)
+    reset = reset_password
+    route(s.reset_password_path, reset.reset_form, methods=["GET"], include_in_schema=False)
+    route(s.reset_password_path, reset.reset_submit, methods=["POST"], include_in_schema=False)
+    if settings.email_backend == "outbox":  # development only (server/mail.py)
+        route(s.outbox_path, dev_outbox.outbox, methods=["GET"], include_in_schema=False)
     route("/healthz", observability.healthz, methods=["GET"], include_in_schema=False)
     route("/readyz", observability.readyz, methods=["GET"], include_in_schema=False)
     if settings.metrics_enabled:
@@ -128,7 +157,17 @@ def create_app(
             headers={"Retry-After": "2"},
         )
         rt: Runtime = request.app.state.runtime
-        pages = (s.authorize_path, s.login_path, s.consent_path, s.logout_path, s.account_path)
+        pages = (
+            s.authorize_path,
+            s.login_path,
+            s.consent_path,
+            s.logout_path,
+            s.account_path,
+            s.signup_path,
+            s.confirm_path,
+            s.forgot_password_path,
+            s.reset_password_path,
+        )
         if request.url.path in pages:
             return page_error(request, rt.pages, error)
         return json_error(request, error)

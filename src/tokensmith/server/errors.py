@@ -17,6 +17,7 @@ from tokensmith.core.errors import (
     InteractionExpired,
     NotSignedIn,
     OAuthError,
+    PageNotOffered,
     TemporarilyUnavailable,
 )
 from tokensmith.server.http import RequestTimeout, error_response
@@ -64,6 +65,10 @@ PAGES: tuple[tuple[type[OAuthError], PageText], ...] = (
             "The form could not be accepted",
             "Reload the sign-in page and try again. Cookies must be enabled for this site.",
         ),
+    ),
+    (
+        PageNotOffered,
+        PageText("This page is not offered here", "Go back to the page you came from."),
     ),
     (
         NotSignedIn,

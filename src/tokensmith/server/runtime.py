@@ -22,9 +22,12 @@ from tokensmith.admin import grant_grace, invalidation_channel
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
+from tokensmith.core.password_rules import BreachedPasswordChecker
 from tokensmith.core.passwords import Passwords
+from tokensmith.core.self_service import Links, SelfService
 from tokensmith.core.server import AuthorizationServer
 from tokensmith.server.browser import Cookies
+from tokensmith.server.mail import Mailer, backend_for
 from tokensmith.server.pages import Pages
 from tokensmith.server.ratelimit import RateLimiter
 from tokensmith.settings import Settings
@@ -65,10 +68,20 @@ class Runtime:
     audit: AuditWriter
     hashing: ThreadPoolExecutor
     """The bounded pool that verifies passwords (``password_hash_workers`` threads)."""
+    mailer: Mailer
+    """Sends the account flows' e-mail from a background task (``server/mail.py``)."""
+    self_service: SelfService
+    """Sign-up, e-mail verification, forgotten password (``core.self_service``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
-    async def start(cls, settings: Settings, clock: Clock) -> Runtime:
+    async def start(
+        cls,
+        settings: Settings,
+        clock: Clock,
+        *,
+        password_checker: BreachedPasswordChecker | None = None,
+    ) -> Runtime:
         engine = create_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
@@ -111,6 +124,17 @@ class Runtime:
             audit=audit_writer.emit,
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
+        self_service = SelfService(
+            context=server.context,
+            passwords=passwords,
+            rules=settings.password_rules(checker=password_checker),
+            links=Links(
+                confirm=settings.url(settings.confirm_path),
+                reset=settings.url(settings.reset_password_path),
+                forgot=settings.url(settings.forgot_password_path),
+                login=settings.url(settings.login_path),
+            ),
+        )
         return cls(
             settings=settings,
             db=Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None),
@@ -122,6 +146,8 @@ class Runtime:
             rate_limiter=RateLimiter(settings, redis),
             audit=audit_writer,
             hashing=hashing,
+            mailer=Mailer(settings, backend_for(settings)),
+            self_service=self_service,
         )
 
     async def reload_keys(self) -> None:
@@ -171,6 +197,7 @@ class Runtime:
         """The background work of a server process: audit writer, key reloads, pruning,
         cache invalidations."""
         self.audit.start()
+        self.mailer.start()
         self._tasks = [
             asyncio.create_task(self.reload_keys_forever()),
             asyncio.create_task(self.follow_invalidations()),
@@ -184,6 +211,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.audit.stop()
+        await self.mailer.stop()
         # requests are over: no verification is queued; wait for a running one in a thread
         await asyncio.to_thread(self.hashing.shutdown, wait=True, cancel_futures=True)
         await self.db.dispose()

@@ -22,6 +22,7 @@ from tokensmith.storage.redis import (
     RedisInteractionStore,
     RedisLoginFailureStore,
 )
+from tokensmith.storage.sqlalchemy.account_tokens import SqlAccountTokenStore
 from tokensmith.storage.sqlalchemy.apis import SqlApiStore
 from tokensmith.storage.sqlalchemy.assertion_jtis import SqlAssertionJtiStore
 from tokensmith.storage.sqlalchemy.clients import SqlClientStore
@@ -54,6 +55,7 @@ class RequestStores:
     __slots__ = (
         "_conn",
         "access_tokens",
+        "account_tokens",
         "apis",
         "assertion_jtis",
         "clients",
@@ -85,6 +87,7 @@ class RequestStores:
         self.refresh_tokens = SqlRefreshTokenStore(conn)
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
+        self.account_tokens = SqlAccountTokenStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis

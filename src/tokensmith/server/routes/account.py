@@ -32,6 +32,15 @@ async def account(request: Request) -> Response:
                 csrf_token=rt.cookies.csrf_token(browser, "account"),
                 username=page.username,
                 apps=list(page.apps),
+                email=page.email,
+                verify_action=(
+                    rt.settings.account_path + "/verify-email"
+                    if page.email
+                    and not page.email_verified
+                    and rt.server.policy.accounts.verification_open
+                    else None
+                ),
+                verification_sent=request.query_params.get("verification") == "sent",
             )
     return rt.cookies.apply(response, browser)
 
@@ -54,4 +63,41 @@ async def remove_app(request: Request) -> Response:
             response = page_error(request, rt.pages, exc)
         else:
             response = RedirectResponse(rt.settings.account_path, status_code=303)
+    return rt.cookies.apply(response, browser)
+
+
+async def request_verification(request: Request) -> Response:
+    """The account page's "confirm my address" button: a verification link by e-mail
+    (``core.self_service.SelfService.request_verification``), then back to the page."""
+    rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=200)
+    if isinstance(form, Response):
+        return form
+    address = request.client.host if request.client else "unknown"
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            accounts.signed_in(browser.session)
+            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
+                raise CsrfRejected("The form was not sent from your account page.")
+            answer = await rt.self_service.request_verification(
+                stores, browser.session, address=address, notify=rt.mailer.notify
+            )
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            if answer.error:
+                response = rt.pages.error(
+                    title="Your address cannot be confirmed now",
+                    message=answer.error,
+                    advice="Go back to your account page and try again later.",
+                    status=answer.status,
+                )
+                if answer.retry_after:
+                    response.headers["Retry-After"] = str(answer.retry_after)
+            else:
+                location = rt.settings.account_path + "?verification=sent"
+                response = RedirectResponse(location, status_code=303)
     return rt.cookies.apply(response, browser)

@@ -30,6 +30,10 @@ def _login_page(rt: Runtime, browser: Browser, form: LoginForm) -> Response:
         client_name=form.client_name,
         username=form.username,
         error=form.error,
+        signup_url=rt.settings.signup_path if rt.server.policy.accounts.signup_open else None,
+        forgot_url=(
+            rt.settings.forgot_password_path if rt.server.policy.accounts.reset_open else None
+        ),
     )
     if form.retry_after:
         response.headers["Retry-After"] = str(form.retry_after)

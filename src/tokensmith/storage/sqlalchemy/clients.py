@@ -38,6 +38,16 @@ class SqlClientStore(SqlStore):
         )
         return bool(result.rowcount)
 
+    async def update(self, client: Client, now: int) -> bool:
+        values = client_to_row(client)
+        for kept in ("client_id", "secret_digest", "created_at"):
+            del values[kept]
+        values["updated_at"] = now
+        result = await self._conn.execute(
+            update(t.clients).where(t.clients.c.client_id == client.client_id).values(**values)
+        )
+        return bool(result.rowcount)
+
 
 def client_to_row(client: Client) -> dict[str, Any]:
     return {

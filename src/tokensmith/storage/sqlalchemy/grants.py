@@ -3,7 +3,7 @@ family hangs from; revoking one revokes the family."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 
 from tokensmith.core.models import Grant
 from tokensmith.storage.sqlalchemy import tables as t
@@ -29,19 +29,14 @@ class SqlGrantStore(SqlStore):
 
     async def get(self, grant_id: str) -> Grant | None:
         row = await self._one(select(t.grants).where(t.grants.c.id == grant_id))
-        if row is None:
-            return None
-        return Grant(
-            id=row["id"],
-            client_id=row["client_id"],
-            user_id=row["user_id"],
-            scopes=split_words(row["scopes"]),
-            audience=row["audience"],
-            auth_time=row["auth_time"],
-            created_at=row["created_at"],
-            revoked_at=row["revoked_at"],
-            session_id=row["session_id"],
+        return _grant(row) if row is not None else None
+
+    async def list_for_user(self, user_id: str) -> list[Grant]:
+        g = t.grants
+        rows = await self._conn.execute(
+            select(g).where(g.c.user_id == user_id).order_by(g.c.created_at, g.c.id)
         )
+        return [_grant(r) for r in rows.mappings()]
 
     async def revoke(self, grant_id: str, now: int) -> bool:
         result = await self._conn.execute(
@@ -77,3 +72,17 @@ class SqlGrantStore(SqlStore):
             return 0
         result = await self._conn.execute(update(g).where(g.c.id.in_(ids)).values(revoked_at=now))
         return int(result.rowcount)
+
+
+def _grant(row: RowMapping) -> Grant:
+    return Grant(
+        id=row["id"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        scopes=split_words(row["scopes"]),
+        audience=row["audience"],
+        auth_time=row["auth_time"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        session_id=row["session_id"],
+    )

@@ -73,6 +73,7 @@ async def prune(
         (t.used_jtis, t.used_jtis.c.expires_at < now),
         (t.refresh_tokens, t.refresh_tokens.c.expires_at < now),
         (t.login_failures, t.login_failures.c.expires_at < now),
+        (t.account_tokens, t.account_tokens.c.expires_at < now),
         (
             t.grants,
             and_(

@@ -236,3 +236,20 @@ interactions = Table(
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_ts_interactions_expires_at", "expires_at"),
 )
+
+# The links of core.self_service, by the digest of their secret (revision 0005). ``data`` holds a
+# pending registration's name and password hash (JSON), nothing for the other purposes.
+account_tokens = Table(
+    "ts_account_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("purpose", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("user_id", String(64)),
+    Column("data", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+    Index("ix_ts_account_tokens_user_id", "user_id"),
+    Index("ix_ts_account_tokens_expires_at", "expires_at"),
+)

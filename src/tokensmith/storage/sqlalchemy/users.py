@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tokensmith.core.models import User
@@ -48,6 +48,10 @@ class SqlUserStore(SqlStore):
 
     async def set_disabled(self, user_id: str, disabled: bool, now: int) -> bool:
         return await self._update(user_id, disabled=disabled, updated_at=now)
+
+    async def delete(self, user_id: str) -> bool:
+        result = await self._conn.execute(delete(t.users).where(t.users.c.id == user_id))
+        return bool(result.rowcount)
 
     async def set_profile(
         self, user_id: str, *, name: str | None, email: str | None, email_verified: bool, now: int
