@@ -129,7 +129,7 @@ def test_apis_create_dynamic_clients_flag_is_stored_and_shown(cli: Cli) -> None:
     listed = {a["identifier"]: a["dynamic_clients"] for a in cli.json("apis", "list")}
     assert listed == {"https://closed.test": False, "https://mcp.test/mcp": True}
     rows = [line.split() for line in cli("apis", "list").stdout.splitlines()]
-    assert ["https://mcp.test/mcp", "x", "x", "yes"] in rows
+    assert ["https://mcp.test/mcp", "https://mcp.test/mcp", "x", "yes"] in rows
 
 
 def test_clients_create_list_show_rotate_delete(cli: Cli) -> None:

@@ -29,6 +29,10 @@ EMAIL_VERIFIED = "email.verified"
 PASSWORD_RESET_REQUESTED = "password.reset_requested"
 PASSWORD_RESET = "password.reset"
 ACCOUNT_FORM_THROTTLED = "account.throttled"
+CLIENT_REGISTERED = "client.registered"
+CLIENT_REGISTRATION_REFUSED = "client.registration_refused"
+CLIENT_REGISTRATION_UPDATED = "client.registration_updated"
+CLIENT_REGISTRATION_DELETED = "client.registration_deleted"
 
 
 @dataclass(frozen=True, slots=True)

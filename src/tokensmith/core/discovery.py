@@ -33,7 +33,10 @@ def authorization_server_metadata(
     policy: ServerPolicy, *, grant_types: Iterable[str]
 ) -> dict[str, object]:
     endpoints = policy.endpoints
-    return {
+    registration = (
+        {"registration_endpoint": endpoints.registration} if endpoints.registration else {}
+    )
+    return registration | {
         "issuer": policy.issuer,
         "authorization_endpoint": endpoints.authorize,
         "token_endpoint": endpoints.token,

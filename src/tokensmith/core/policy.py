@@ -21,6 +21,8 @@ class Endpoints:
     logout: str
     revoke: str
     introspect: str
+    registration: str | None = None
+    """The dynamic client registration endpoint (RFC 7591), when registration is not off."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,3 +73,6 @@ class ServerPolicy:
     client_cache_ttl: float
     max_param_length: int
     accounts: AccountPolicy = AccountPolicy()
+    registration: str = "off"
+    """Dynamic client registration (RFC 7591): ``off``, ``token`` (an initial access token is
+    required) or ``open``."""

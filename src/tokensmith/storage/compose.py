@@ -29,6 +29,7 @@ from tokensmith.storage.sqlalchemy.clients import SqlClientStore
 from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
 from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
 from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
+from tokensmith.storage.sqlalchemy.initial_access_tokens import SqlInitialAccessTokenStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
@@ -62,6 +63,7 @@ class RequestStores:
         "codes",
         "consents",
         "grants",
+        "initial_access_tokens",
         "interactions",
         "login_failures",
         "refresh_tokens",
@@ -88,6 +90,7 @@ class RequestStores:
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
         self.account_tokens = SqlAccountTokenStore(conn)
+        self.initial_access_tokens = SqlInitialAccessTokenStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis
