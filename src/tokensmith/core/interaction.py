@@ -129,6 +129,8 @@ class ConsentForm:
     api_identifier: str
     offline: bool
     redirect_host: str
+    registered: bool = False
+    """The client registered itself (RFC 7591): its name is its own claim, nobody vetted it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +484,7 @@ async def _consent_form(stores: Stores, session: Session, interaction: Interacti
         api_identifier=request.audience,
         offline="offline_access" in request.scopes,
         redirect_host=urlsplit(request.redirect_uri).netloc or request.redirect_uri,
+        registered=client is not None and client.origin == "registered",
     )
 
 

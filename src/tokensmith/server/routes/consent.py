@@ -45,6 +45,7 @@ def _render(
         offline=answer.offline,
         account_path=rt.settings.account_path,
         redirect_host=answer.redirect_host,
+        registered=answer.registered,
     )
 
 
