@@ -96,7 +96,9 @@ async def test_open_registers_anyone(base: Settings, clock: FakeClock) -> None:
         assert "client_secret" not in body
         client = await env.admin.get_client(body["client_id"])
         assert client is not None
-        assert client.origin == "registered" and client.native and not client.first_party
+        assert client.origin == "registered"
+        assert client.native
+        assert not client.first_party
         # only the digest is stored
         assert body["registration_access_token"] not in str(client.registration_token_digest)
 
@@ -236,7 +238,9 @@ async def test_self_declared_privileges_are_ignored(server_env: ServerEnv) -> No
     answer = (await register(env, body, token=token)).json()
     client = await env.admin.get_client(answer["client_id"])
     assert client is not None
-    assert not client.first_party and not client.can_introspect and client.apis == ()
+    assert not client.first_party
+    assert not client.can_introspect
+    assert client.apis == ()
 
 
 # -- management (RFC 7592) ------------------------------------------------------------------------
@@ -272,7 +276,8 @@ async def test_read_update_rotates_and_delete(server_env: ServerEnv) -> None:
         "https://agent.test/2"
     ]
     client = await env.admin.get_client(answer["client_id"])
-    assert client is not None and client.origin == "registered"
+    assert client is not None
+    assert client.origin == "registered"
     # refused updates change nothing and keep the token
     for bad in (
         {**change, "client_id": other["client_id"]},
@@ -342,7 +347,8 @@ async def test_registered_client_full_flow_and_resource_rule(
             assert "registered itself dynamically" in page.text
         tokens = await _full_flow(env, client)
         claims = await env.decode_access_token(tokens["access_token"], audience=MCP_API)
-        assert claims["aud"] == MCP_API and claims["client_id"] == client.client.client_id
+        assert claims["aud"] == MCP_API
+        assert claims["client_id"] == client.client.client_id
         async with env.browser() as ua:
             refused = await env.start_authorize(ua, client, scope="mcp:tools", resource=CLOSED_API)
         location = refused.response.headers["location"]
@@ -356,7 +362,8 @@ async def test_static_client_consent_has_no_mark(server_env: ServerEnv) -> None:
     async with env.browser() as ua:
         start = await env.start_authorize(ua, client)
         page = await env.login(ua, start.response, decision=None)
-    assert page.status_code == 200 and "registered itself dynamically" not in page.text
+    assert page.status_code == 200
+    assert "registered itself dynamically" not in page.text
 
 
 async def test_last_use_is_written_once_a_day_and_idle_clients_are_pruned(
