@@ -373,6 +373,8 @@ CLIENT_OPTIONS: dict[str, str] = {
     "secret_digest": "authentication only",
     "created_at": "bookkeeping",
     "origin": "varied (static, registered, metadata_document)",
+    "registration_token_digest": "manages the registration (RFC 7592), never a token grant",
+    "last_used_at": "bookkeeping (pruning of idle registered clients)",
 }
 
 
