@@ -24,6 +24,7 @@ from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     account,
+    admin,
     authorize,
     consent,
     introspect,
@@ -109,8 +110,14 @@ def create_app(
     if settings.metrics_enabled:
         app.state.metrics_access = observability.MetricsAccess.from_settings(settings)
         route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
+    admin.install(app)  # /admin/v1/...: the admin API
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    schemas.install(app, issuer=settings.issuer)
+    token_url = settings.issuer.rstrip("/") + s.token_path
+    schemas.install(
+        app,
+        issuer=settings.issuer,
+        extra_schemes={"adminToken": admin.security_scheme(token_url)},
+    )
     metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, APIRoute)))
     app.state.metrics = metrics
 

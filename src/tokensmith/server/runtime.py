@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokensmith.admin import grant_grace, invalidation_channel
+from tokensmith.admin import Admin, grant_grace, invalidation_channel
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
@@ -65,6 +65,8 @@ class Runtime:
     audit: AuditWriter
     hashing: ThreadPoolExecutor
     """The bounded pool that verifies passwords (``password_hash_workers`` threads)."""
+    admin: Admin
+    """The admin service on the server's database, for the admin API (``routes/admin.py``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
@@ -111,9 +113,14 @@ class Runtime:
             audit=audit_writer.emit,
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
+        db = Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None)
+
+        def changed(kind: str, key: str) -> None:
+            invalidate(server, kind, key)
+
         return cls(
             settings=settings,
-            db=Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None),
+            db=db,
             server=server,
             pages=Pages(settings),
             cookies=Cookies(settings, pepper),
@@ -122,6 +129,7 @@ class Runtime:
             rate_limiter=RateLimiter(settings, redis),
             audit=audit_writer,
             hashing=hashing,
+            admin=Admin(settings, clock=clock, db=db, hashing=hashing, on_change=changed),
         )
 
     async def reload_keys(self) -> None:
@@ -146,10 +154,7 @@ class Runtime:
         )
 
     def _invalidate(self, kind: str, key: str) -> None:
-        if kind == "api":
-            self.server.api_cache.invalidate(key)
-        elif kind == "client":
-            self.server.client_cache.invalidate(key)
+        invalidate(self.server, kind, key)
 
     async def prune_forever(self) -> None:
         """Prune expired rows every ``prune_interval`` seconds (all processes may do it: the
@@ -189,6 +194,14 @@ class Runtime:
         await self.db.dispose()
         if self.db.ephemeral is not None:
             await self.db.ephemeral.redis.aclose()
+
+
+def invalidate(server: AuthorizationServer, kind: str, key: str) -> None:
+    """Forget a cached API or client (``kind``: ``api`` or ``client``)."""
+    if kind == "api":
+        server.api_cache.invalidate(key)
+    elif kind == "client":
+        server.client_cache.invalidate(key)
 
 
 def make_redis(settings: Settings) -> Redis | None:
