@@ -311,6 +311,16 @@ async def test_refresh_and_id_tokens_are_not_access_tokens(api: Api, server_env:
     # the access token of that grant is for the docs API: refused too
     response = await api("GET", "/users", token=str(tokens["access_token"]))
     assert_oauth_error(response, "invalid_token", 401)
+    # a grant for the admin API itself: its access token works, its refresh token does not
+    flow = await server_env.authorize(
+        server_env.browser(), client, scope="admin:users:read", resource=admin_api
+    )
+    redeemed = await server_env.redeem(client, flow.code, flow.verifier, resource=admin_api)
+    assert redeemed.status_code == 200, redeemed.text
+    admin_tokens = redeemed.json()
+    assert (await api("GET", "/users", token=admin_tokens["access_token"])).status_code == 200
+    response = await api("GET", "/users", token=admin_tokens["refresh_token"])
+    assert_oauth_error(response, "invalid_token", 401)
 
 
 async def test_a_missing_scope_is_403_naming_it(server_env: ServerEnv) -> None:
@@ -407,3 +417,23 @@ async def test_no_cors_for_the_admin_api(api: Api, server_env: ServerEnv) -> Non
         A + "/users", headers={**origin, "Access-Control-Request-Method": "GET"}
     )
     assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_refused_tokens_count_against_the_address(settings: Any, clock: Any) -> None:
+    limited = settings.model_copy(update={"token_failure_rate_limit": "2/minute"})
+    async with ServerEnv.start(limited, clock) as env:
+        good = Api(env, await admin_token(env))
+        api = Api(env, "not-a-token")
+        statuses = [(await api("GET", "/users")).status_code for _ in range(3)]
+        # past the limit, even a good token from that address waits
+        late = await good("GET", "/users")
+    assert statuses == [401, 401, 429]
+    assert_oauth_error(late, "slow_down", 429)
+    assert late.headers["retry-after"].isdigit()
+
+
+async def test_error_descriptions_keep_to_the_error_format(api: Api) -> None:
+    """RFC 6749 §5.2's characters only, even when the message echoes a name from the request."""
+    response = await api("GET", "/users/" + quote('Jos\u00e9 "x"\\'))
+    body = assert_oauth_error(response, "not_found", 404)
+    assert body["error_description"] == "no user Jos? ?x??"
