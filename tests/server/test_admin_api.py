@@ -240,9 +240,16 @@ async def test_grants_and_sessions(api: Api, server_env: ServerEnv) -> None:
         await api("DELETE", f"/users/alice/sessions/{session['id']}"), "not_found", 404
     )
     flow = await server_env.authorize(server_env.browser(), client, scope="docs:read")
-    assert (await server_env.redeem(client, flow.code, flow.verifier)).status_code == 200
+    redeemed = await server_env.redeem(client, flow.code, flow.verifier)
+    assert redeemed.status_code == 200
     assert await api.ok("DELETE", "/users/alice/sessions") == {"ended": 1}
+    # the session is over, the grant and its tokens are not
+    live = redeemed.json()
+    assert (await server_env.introspect(client, live["access_token"]))["active"] is True
     assert await api.ok("DELETE", "/users/alice/grants") == {"revoked": 1}
+    # "revoke all": every access and refresh token of hers is inactive
+    for kind in ("access_token", "refresh_token"):
+        assert (await server_env.introspect(client, live[kind]))["active"] is False, kind
     assert await api.ok("DELETE", "/users/alice/grants") == {"revoked": 0}
 
 
@@ -437,3 +444,34 @@ async def test_error_descriptions_keep_to_the_error_format(api: Api) -> None:
     response = await api("GET", "/users/" + quote('Jos\u00e9 "x"\\'))
     body = assert_oauth_error(response, "not_found", 404)
     assert body["error_description"] == "no user Jos? ?x??"
+
+
+async def test_opaque_admin_tokens_work_too(server_env: ServerEnv) -> None:
+    created = await server_env.admin.bootstrap_admin()
+    await server_env.admin.update_client(
+        created.client.client_id, changes={"access_token_format": "opaque"}
+    )
+    token = await token_of(server_env, created)
+    assert token.startswith("ts_at_")
+    api = Api(server_env, token)
+    assert (await api("GET", "/users")).status_code == 200
+    await server_env.revoke(created, token)
+    assert_oauth_error(await api("GET", "/users"), "invalid_token", 401)
+
+
+async def test_with_redis_client_changes_reach_the_server_at_once(redis_env: ServerEnv) -> None:
+    """PostgreSQL + Redis: a client changed or deleted through the admin API is seen by the
+    token endpoint at once (no stale cache entry)."""
+    await redis_env.api()
+    worker = await machine(redis_env)
+    await token_of(redis_env, worker)  # cached now
+    api = Api(redis_env, await admin_token(redis_env))
+    client_id = worker.client.client_id
+    await api.ok("PATCH", f"/clients/{client_id}", {"scopes": ["docs:read", "docs:write"]})
+    response = await redis_env.token(
+        worker, {"grant_type": "client_credentials", "scope": "docs:write"}
+    )
+    assert response.status_code == 200, response.text
+    await api.ok("DELETE", f"/clients/{client_id}", status=204)
+    gone = await redis_env.token(worker, {"grant_type": "client_credentials"})
+    assert_oauth_error(gone, "invalid_client", 401)
