@@ -242,7 +242,9 @@ class Call:
     caller: AdminCaller
 
 
-Run = Callable[[Admin, Call], Awaitable[tuple[int, object]]]
+#: An operation's answer: the status and the JSON body (``None`` for 204).
+Result = tuple[int, dict[str, object] | None]
+Run = Callable[[Admin, Call], Awaitable[Result]]
 
 _CLIENT_FIELD = {"type": "client_type", "introspect": "can_introspect"}
 
@@ -261,11 +263,11 @@ def _flag(query: Mapping[str, str], name: str) -> bool:
     return value == "true"
 
 
-async def list_apis(admin: Admin, c: Call) -> tuple[int, object]:
+async def list_apis(admin: Admin, c: Call) -> Result:
     return 200, {"apis": [api_json(a) for a in await admin.list_apis()]}
 
 
-async def create_api(admin: Admin, c: Call) -> tuple[int, object]:
+async def create_api(admin: Admin, c: Call) -> Result:
     b = c.body
     api = await admin.create_api(
         identifier=b["identifier"],
@@ -276,53 +278,53 @@ async def create_api(admin: Admin, c: Call) -> tuple[int, object]:
     return 201, api_json(api)
 
 
-async def get_api(admin: Admin, c: Call) -> tuple[int, object]:
+async def get_api(admin: Admin, c: Call) -> Result:
     return 200, api_json(await admin.require_api(c.path["identifier"]))
 
 
-async def delete_api(admin: Admin, c: Call) -> tuple[int, object]:
+async def delete_api(admin: Admin, c: Call) -> Result:
     force = _flag(c.query, "force")
     changed = await admin.delete_api(c.path["identifier"], force=force)
     return 200, {"deleted": c.path["identifier"], "clients_changed": changed}
 
 
-async def list_clients(admin: Admin, c: Call) -> tuple[int, object]:
+async def list_clients(admin: Admin, c: Call) -> Result:
     return 200, {"clients": [client_json(x) for x in await admin.list_clients()]}
 
 
-async def create_client(admin: Admin, c: Call) -> tuple[int, object]:
+async def create_client(admin: Admin, c: Call) -> Result:
     fields = _client_fields(c.body)
     fields.setdefault("client_type", "confidential")
     created = await admin.create_client(ClientMetadata(**fields))
     return 201, {**client_json(created.client), "client_secret": created.client_secret}
 
 
-async def get_client(admin: Admin, c: Call) -> tuple[int, object]:
+async def get_client(admin: Admin, c: Call) -> Result:
     return 200, client_json(await admin.require_client(c.path["client_id"]))
 
 
-async def update_client(admin: Admin, c: Call) -> tuple[int, object]:
+async def update_client(admin: Admin, c: Call) -> Result:
     if not c.body:
         raise InvalidRequest("invalid body: name at least one field to change")
     client = await admin.update_client(c.path["client_id"], changes=_client_fields(c.body))
     return 200, client_json(client)
 
 
-async def delete_client(admin: Admin, c: Call) -> tuple[int, object]:
+async def delete_client(admin: Admin, c: Call) -> Result:
     await admin.delete_client(c.path["client_id"])
     return 204, None
 
 
-async def rotate_client_secret(admin: Admin, c: Call) -> tuple[int, object]:
+async def rotate_client_secret(admin: Admin, c: Call) -> Result:
     secret = await admin.rotate_client_secret(c.path["client_id"])
     return 200, {"client_id": c.path["client_id"], "client_secret": secret}
 
 
-async def list_users(admin: Admin, c: Call) -> tuple[int, object]:
+async def list_users(admin: Admin, c: Call) -> Result:
     return 200, {"users": [user_json(u) for u in await admin.list_users()]}
 
 
-async def create_user(admin: Admin, c: Call) -> tuple[int, object]:
+async def create_user(admin: Admin, c: Call) -> Result:
     b = c.body
     user = await admin.create_user(
         username=b["username"],
@@ -334,71 +336,71 @@ async def create_user(admin: Admin, c: Call) -> tuple[int, object]:
     return 201, user_json(user)
 
 
-async def get_user(admin: Admin, c: Call) -> tuple[int, object]:
+async def get_user(admin: Admin, c: Call) -> Result:
     return 200, user_json(await admin.require_user(c.path["user"]))
 
 
-async def update_user(admin: Admin, c: Call) -> tuple[int, object]:
+async def update_user(admin: Admin, c: Call) -> Result:
     if not c.body:
         raise InvalidRequest("invalid body: name at least one field to change")
     user = await admin.update_profile(c.path["user"], **c.body)
     return 200, user_json(user)
 
 
-async def delete_user(admin: Admin, c: Call) -> tuple[int, object]:
+async def delete_user(admin: Admin, c: Call) -> Result:
     await admin.delete_user(c.path["user"])
     return 204, None
 
 
-async def disable_user(admin: Admin, c: Call) -> tuple[int, object]:
+async def disable_user(admin: Admin, c: Call) -> Result:
     return 200, user_json(await admin.set_disabled(c.path["user"], True))
 
 
-async def enable_user(admin: Admin, c: Call) -> tuple[int, object]:
+async def enable_user(admin: Admin, c: Call) -> Result:
     return 200, user_json(await admin.set_disabled(c.path["user"], False))
 
 
-async def reset_password(admin: Admin, c: Call) -> tuple[int, object]:
+async def reset_password(admin: Admin, c: Call) -> Result:
     await admin.set_password(c.path["user"], c.body["password"])
     return 204, None
 
 
-async def list_grants(admin: Admin, c: Call) -> tuple[int, object]:
+async def list_grants(admin: Admin, c: Call) -> Result:
     return 200, {"grants": [grant_json(g) for g in await admin.list_grants(c.path["user"])]}
 
 
-async def revoke_grant(admin: Admin, c: Call) -> tuple[int, object]:
+async def revoke_grant(admin: Admin, c: Call) -> Result:
     return 200, grant_json(await admin.revoke_grant(c.path["user"], c.path["grant_id"]))
 
 
-async def revoke_grants(admin: Admin, c: Call) -> tuple[int, object]:
+async def revoke_grants(admin: Admin, c: Call) -> Result:
     return 200, {"revoked": await admin.revoke_grants(c.path["user"])}
 
 
-async def list_sessions(admin: Admin, c: Call) -> tuple[int, object]:
+async def list_sessions(admin: Admin, c: Call) -> Result:
     sessions = await admin.list_sessions(c.path["user"])
     return 200, {"sessions": [session_json(s) for s in sessions]}
 
 
-async def end_session(admin: Admin, c: Call) -> tuple[int, object]:
+async def end_session(admin: Admin, c: Call) -> Result:
     await admin.end_session(c.path["user"], c.path["session_id"])
     return 204, None
 
 
-async def end_sessions(admin: Admin, c: Call) -> tuple[int, object]:
+async def end_sessions(admin: Admin, c: Call) -> Result:
     return 200, {"ended": await admin.end_sessions(c.path["user"])}
 
 
-async def list_keys(admin: Admin, c: Call) -> tuple[int, object]:
+async def list_keys(admin: Admin, c: Call) -> Result:
     return 200, {"keys": [key_json(s.key, s.state) for s in await admin.key_states()]}
 
 
-async def rotate_key(admin: Admin, c: Call) -> tuple[int, object]:
+async def rotate_key(admin: Admin, c: Call) -> Result:
     key = await admin.rotate_key(c.body.get("alg"), publish_ahead=c.body.get("publish_ahead"))
     return 201, key_json(key)
 
 
-async def prune_keys(admin: Admin, c: Call) -> tuple[int, object]:
+async def prune_keys(admin: Admin, c: Call) -> Result:
     return 200, {"pruned": await admin.prune_keys()}
 
 
@@ -632,9 +634,8 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                     detail={"target": target} if target is not None else {},
                 )
             )
-        if status == 204:
-            return Response(status_code=204, headers={"Cache-Control": "no-store"})
-        assert isinstance(result, dict)
+        if result is None:
+            return Response(status_code=status, headers={"Cache-Control": "no-store"})
         return json_response(result, status=status)
 
     handle.__name__ = op.name
