@@ -4,6 +4,7 @@ token or an ID token as the access token, a missing scope, bad input, unknown id
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -392,20 +393,26 @@ async def test_bad_bodies_are_400_and_write_nothing(api: Api, server_env: Server
 async def test_changes_are_audited_with_the_client_as_actor(
     api: Api, server_env: ServerEnv
 ) -> None:
-    await api.ok("POST", "/users", {"username": "dave", "password": PASSWORD}, 201)
+    made = await api.ok("POST", "/users", {"username": "dave", "password": PASSWORD}, 201)
     await api.ok("POST", "/users/dave/disable")
     await api.ok("GET", "/users")
     await server_env.app.state.runtime.audit.flush()
     async with server_env.admin.db.engine.connect() as conn:
         rows = (
             await conn.execute(
-                text("SELECT event, client_id FROM ts_audit_events WHERE event LIKE 'admin.%'")
+                text(
+                    "SELECT event, client_id, detail FROM ts_audit_events "
+                    "WHERE event LIKE 'admin.%' ORDER BY id"
+                )
             )
         ).all()
     actors = {r.client_id for r in rows}
     assert sorted(r.event for r in rows) == ["admin.create_user", "admin.disable_user"]
     (actor,) = actors
     assert actor.startswith("ts_ci_")
+    # the target: the user made (by id), then the one named in the path
+    targets = [r.detail if isinstance(r.detail, dict) else json.loads(r.detail) for r in rows]
+    assert [t["target"] for t in targets] == [made["id"], "dave"]
 
 
 async def test_admin_endpoints_are_rate_limited(settings: Any, clock: Any) -> None:

@@ -36,8 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
-from tokensmith.admin import Admin, AdminError, ClientMetadata
-from tokensmith.admin.service import AdminConflict, AdminNotFound
+from tokensmith.admin import Admin, AdminConflict, AdminError, AdminNotFound, ClientMetadata
 from tokensmith.admin.views import (
     api_json,
     client_json,
@@ -624,7 +623,15 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         except OAuthError as exc:
             return _error(request, exc, scope=op.scope)
         if op.action == "write":
-            target = next(iter(call.path.values()), None)
+            # what was changed: named in the path, or made by this request
+            target = next(iter(call.path.values()), None) or next(
+                (
+                    str(result[k])
+                    for k in ("client_id", "id", "identifier", "kid")
+                    if k in (result or {})
+                ),
+                None,
+            )
             rt.server.context.emit(
                 AuditEvent(
                     f"admin.{op.name}",
