@@ -263,6 +263,10 @@ async def test_keys(api: Api, server_env: ServerEnv) -> None:
     assert all("private" not in str(k) and "d" not in k for k in keys)
     added = await api.ok("POST", "/keys/rotate", {"alg": "ES256", "publish_ahead": 0}, 201)
     assert added["alg"] == "ES256"
+    # published by this server at once
+    assert added["kid"] in [
+        k["kid"] for k in (await server_env.http.get("/jwks.json")).json()["keys"]
+    ]
     states = {k["kid"]: k["state"] for k in (await api.ok("GET", "/keys"))["keys"]}
     assert states[added["kid"]] == "signing"
     assert "retiring" in states.values()

@@ -620,6 +620,10 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                 status, result = await op.run(rt.admin, call)
             except AdminError as exc:
                 raise _refusal(exc) from None
+            if op.resource == "keys" and op.action == "write":
+                # this process publishes (and signs with) the new key set now; the others at
+                # their next reload (key_reload_interval), as after `tokensmith keys rotate`
+                await rt.reload_keys()
         except OAuthError as exc:
             return _error(request, exc, scope=op.scope)
         if op.action == "write":
