@@ -628,12 +628,9 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             return _error(request, exc, scope=op.scope)
         if op.action == "write":
             # what was changed: named in the path, or made by this request
+            made = result or {}
             target = next(iter(call.path.values()), None) or next(
-                (
-                    str(result[k])
-                    for k in ("client_id", "id", "identifier", "kid")
-                    if k in (result or {})
-                ),
+                (str(made[k]) for k in ("client_id", "id", "identifier", "kid") if k in made),
                 None,
             )
             rt.server.context.emit(
