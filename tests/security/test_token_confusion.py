@@ -105,6 +105,7 @@ class Place(StrEnum):
     TOKEN_REFRESH = "token_refresh"  # POST /token refresh_token=, as the token's own client
     TOKEN_CODE = "token_code"  # POST /token code=, as the token's own client
     TOKEN_ASSERTION = "token_assertion"  # POST /token client_assertion= (private_key_jwt)
+    ADMIN_API = "admin_api"  # GET /admin/v1/users, Bearer
 
 
 OK, NO = True, False
@@ -114,17 +115,18 @@ COLUMNS = tuple(Place)
 # columns, in the order of Place: the RS toolkit 1 rs_jwt 2 rs_jwt_untyped 3 rs_introspection
 # 4 rs_introspection_owner 5 rs_combined; the server 6 userinfo 7 introspect 8 introspect_owner
 # 9 revoke 10 revoke_owner 11 logout_hint 12 authorize_hint 13 token_refresh 14 token_code
-# 15 token_assertion
+# 15 token_assertion 16 admin_api (none of these tokens is for the admin API's audience; its
+# refusal of a refresh token *for* that audience: tests/server/test_admin_api.py)
 EXPECTED: dict[Kind, tuple[bool, ...]] = {
-    #                           1   2   3   4   5   6   7   8   9   10  11  12  13  14  15
-    Kind.ACCESS_JWT:           (OK, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO, NO, NO, NO),
-    Kind.ACCESS_OPAQUE:        (NO, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO, NO, NO, NO),
-    Kind.REFRESH:              (NO, NO, NO, NO, NO, NO, NO, OK, NO, OK, NO, NO, OK, NO, NO),
-    Kind.ID_TOKEN:             (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, OK, NO, NO, NO),
-    Kind.LOGOUT_TOKEN:         (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
-    Kind.LOGOUT_TOKEN_UNTYPED: (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
-    Kind.CODE:                 (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, NO),
-    Kind.CLIENT_ASSERTION:     (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK),
+    #                           1   2   3   4   5   6   7   8   9   10  11  12  13  14  15  16
+    Kind.ACCESS_JWT:           (OK, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO, NO, NO, NO, NO),
+    Kind.ACCESS_OPAQUE:        (NO, NO, OK, OK, OK, OK, OK, OK, NO, OK, NO, NO, NO, NO, NO, NO),
+    Kind.REFRESH:              (NO, NO, NO, NO, NO, NO, NO, OK, NO, OK, NO, NO, OK, NO, NO, NO),
+    Kind.ID_TOKEN:             (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, OK, NO, NO, NO, NO),
+    Kind.LOGOUT_TOKEN:         (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
+    Kind.LOGOUT_TOKEN_UNTYPED: (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO),
+    Kind.CODE:                 (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, NO, NO),
+    Kind.CLIENT_ASSERTION:     (NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, NO, OK, NO),
 }
 # fmt: on
 # rs_jwt_untyped accepts nothing here: its audience is the client's id (where an ID token's
@@ -461,6 +463,19 @@ async def present_token_assertion(world: World, kind: Kind, token: str) -> bool:
     return await _at_token_endpoint(response, "invalid_client", 401)
 
 
+async def present_admin_api(world: World, kind: Kind, token: str) -> bool:
+    response = await world.env.http.get(
+        "/admin/v1/users", headers={"Authorization": "Bearer " + token}
+    )
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="tokensmith", error="invalid_token"'), challenge
+    assert response.json()["error"] == "invalid_token"
+    return False
+
+
 PRESENT: dict[Place, Callable[[World, Kind, str], Awaitable[bool]]] = {
     Place.RS_JWT: present_rs_jwt,
     Place.RS_JWT_UNTYPED: present_rs_jwt_untyped,
@@ -477,6 +492,7 @@ PRESENT: dict[Place, Callable[[World, Kind, str], Awaitable[bool]]] = {
     Place.TOKEN_REFRESH: present_token_refresh,
     Place.TOKEN_CODE: present_token_code,
     Place.TOKEN_ASSERTION: present_token_assertion,
+    Place.ADMIN_API: present_admin_api,
 }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select
 
 from tests.conftest import FAST_HASH
 from tokensmith.admin import Admin
+from tokensmith.core.admin_access import ADMIN_SCOPES
 from tokensmith.core.models import Grant, Session
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import tables as t
@@ -502,3 +503,34 @@ def test_no_command_summary_is_cut() -> None:
     summaries = walk(typer.main.get_command(app), "tokensmith")
     assert len(summaries) > 30
     assert [(p, h) for p, h in summaries if h.endswith("...")] == []
+
+
+# -- the admin API's client, and sessions (the CLI side of the admin API's operations) ----------
+
+
+def test_admin_bootstrap_prints_the_secret_once_and_registers_the_api(tool: Tool) -> None:
+    tool("db", "upgrade")
+    created = tool.json("admin", "bootstrap", "--name", "deploy")
+    assert created["audience"] == "https://as.test/admin/v1"
+    assert created["scopes"] == list(ADMIN_SCOPES)
+    assert created["client_secret"].startswith("ts_cs_")
+    (api,) = tool.json("apis", "list")
+    assert api["identifier"] == "https://as.test/admin/v1"
+    assert set(api["scopes"]) == set(ADMIN_SCOPES)
+    shown = tool.json("clients", "show", created["client_id"])
+    assert shown["grant_types"] == ["client_credentials"]
+    assert "client_secret" not in shown
+    reader = tool.json("admin", "bootstrap", "--scope", "admin:users:read")
+    assert reader["scopes"] == ["admin:users:read"]
+    text = tool("admin", "bootstrap").stdout
+    assert "client_secret: ts_cs_" in text
+    assert "shown once" in text
+    tool.refused("admin", "bootstrap", "--scope", "docs:read", match="not admin scope.*docs:read")
+
+
+def test_users_end_sessions(tool: Tool) -> None:
+    tool("db", "upgrade")
+    tool("users", "create", "--username", "alice", "--password-stdin", input=PASSWORD + "\n")
+    assert "ended 0 session(s)" in tool("users", "end-sessions", "alice").stdout
+    tool.refused("users", "end-sessions", "alice", "--session", "nope", match="no session nope")
+    tool.refused("users", "end-sessions", "nobody", match="no user nobody")

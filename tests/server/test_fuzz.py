@@ -40,9 +40,11 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import REDIRECT, ServerEnv, basic
+from tokensmith.core.admin_access import ADMIN_PATH
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
 from tokensmith.server.app import create_app
+from tokensmith.server.routes.admin import OPERATIONS as ADMIN_API_OPERATIONS
 from tokensmith.settings import Settings
 
 # Examples per operation and mode; TOKENSMITH_FUZZ_EXAMPLES raises it for a longer local run.
@@ -81,12 +83,34 @@ OPERATIONS = [
     ("/logout", "POST"),
     ("/revoke", "POST"),
 ]
+# The admin API, every operation, most cases with a real admin token (``_steer``).
+ADMIN_OPERATIONS = [
+    (ADMIN_PATH + op.path.replace(":path", ""), op.method) for op in ADMIN_API_OPERATIONS
+]
+# Operations named by a path parameter meet random ids (404): only these reach a success.
+ADMIN_WITH_SUCCESS = {
+    ("/admin/v1/apis", "GET"),
+    ("/admin/v1/clients", "GET"),
+    ("/admin/v1/users", "GET"),
+    ("/admin/v1/keys", "GET"),
+    ("/admin/v1/keys/rotate", "POST"),
+    ("/admin/v1/keys/prune", "POST"),
+}
 
 # Operations whose success needs what random data cannot have (a CSRF token of a session).
-NO_SUCCESS = {("/token", "GET"), ("/logout", "POST")}
+NO_SUCCESS = {("/token", "GET"), ("/logout", "POST")} | {
+    op for op in ADMIN_OPERATIONS if op not in ADMIN_WITH_SUCCESS
+}
 
 # Operations without parameters or body: nothing to generate outside the schema.
 NO_INPUT = {
+    # admin operations with no body and no query: only path parameters, always strings (an
+    # empty one is no path), so nothing outside the schema can be sent
+    *(
+        (ADMIN_PATH + op.path.replace(":path", ""), op.method)
+        for op in ADMIN_API_OPERATIONS
+        if op.body is None and not op.query
+    ),
     ("/token", "GET"),
     ("/userinfo", "GET"),
     ("/.well-known/oauth-authorization-server", "GET"),
@@ -104,6 +128,9 @@ class Target:
     public_id: str
     tokens: dict[str, str]
     """Real tokens of alice for the confidential client (``TOKEN_KINDS``)."""
+    admin_token: str
+    """An admin API access token with every admin scope (of ``tokensmith admin bootstrap``'s
+    client, its tokens made to last the run)."""
 
     def row_counts(self) -> dict[str, int]:
         with sqlite3.connect(self.db_path) as conn:
@@ -145,6 +172,11 @@ async def _register(settings: Settings) -> tuple[NewClient, NewClient, dict[str,
         response = await env.redeem(confidential, flow.code, flow.verifier)
         assert response.status_code == 200, response.text
         tokens["rotatable_refresh_token"] = response.json()["refresh_token"]
+        admin = await env.admin.bootstrap_admin()
+        await env.admin.update_client(admin.client.client_id, changes={"access_token_ttl": 3600})
+        response = await env.token(admin, {"grant_type": "client_credentials"})
+        assert response.status_code == 200, response.text
+        tokens["admin"] = response.json()["access_token"]
     return confidential, public, tokens
 
 
@@ -172,6 +204,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
             confidential.client_secret,
             public.client.client_id,
             {k: tokens[k] for k in TOKEN_KINDS},
+            tokens["admin"],
         )
     finally:
         asgi.shutdown_lifespans()
@@ -208,6 +241,12 @@ def _steer(case: Any, data: st.DataObject, target: Target, *, real_tokens: bool 
         token = target.tokens["rotatable_refresh_token"]
         case.body = {"grant_type": "refresh_token", "refresh_token": token}
         headers["Authorization"] = basic(target.client_id, target.client_secret)
+    if path == "/introspect" and real_tokens and data.draw(st.integers(0, 4)) == 0:
+        # A well-formed introspection by the registered client (its 200 is checked too).
+        case.body = {"token": target.tokens[data.draw(st.sampled_from(TOKEN_KINDS))]}
+        headers["Authorization"] = basic(target.client_id, target.client_secret)
+    if path.startswith(ADMIN_PATH) and data.draw(st.integers(0, 3)) != 0:
+        headers["Authorization"] = "Bearer " + target.admin_token
     if path == "/userinfo" and real_tokens and data.draw(st.booleans()):
         headers["Authorization"] = "Bearer " + target.tokens["access_token"]
         if isinstance(case.body, dict):
@@ -264,16 +303,18 @@ def _run(
     return statuses
 
 
-@pytest.mark.parametrize(("path", "method"), OPERATIONS)
+@pytest.mark.parametrize(("path", "method"), OPERATIONS + ADMIN_OPERATIONS)
 def test_no_server_error_and_responses_conform(target: Target, path: str, method: str) -> None:
     statuses = _run(target, path, method, GenerationMode.POSITIVE)
     # The steering reaches past the client and token checks: the success answers were checked too.
-    success = {"GET": {200, 302}, "POST": {200, 303}}[method]
+    success = {"GET": {200, 302}, "POST": {200, 201, 303}}.get(method, {200, 201, 204})
     if (path, method) not in NO_SUCCESS:
         assert success & set(statuses), sorted(collections.Counter(statuses).items())
 
 
-@pytest.mark.parametrize(("path", "method"), [op for op in OPERATIONS if op not in NO_INPUT])
+@pytest.mark.parametrize(
+    ("path", "method"), [op for op in OPERATIONS + ADMIN_OPERATIONS if op not in NO_INPUT]
+)
 def test_data_outside_the_schema_is_refused_without_server_error(
     target: Target, path: str, method: str
 ) -> None:

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tokensmith.core.admin_access import ADMIN_SCOPES
 from tokensmith.core.clock import FakeClock
 from tokensmith.server.app import create_app
 from tokensmith.server.schemas import DescribedRoute, described_routes
@@ -42,6 +43,36 @@ ENDPOINTS = {
     ("/logout", "get"),
     ("/logout", "post"),
 }
+# The admin API (server/routes/admin.py): each operation once, with its security requirement.
+ADMIN_ENDPOINTS = {
+    ("/admin/v1/apis", "get"),
+    ("/admin/v1/apis", "post"),
+    ("/admin/v1/apis/{identifier}", "get"),
+    ("/admin/v1/apis/{identifier}", "delete"),
+    ("/admin/v1/clients", "get"),
+    ("/admin/v1/clients", "post"),
+    ("/admin/v1/clients/{client_id}", "get"),
+    ("/admin/v1/clients/{client_id}", "patch"),
+    ("/admin/v1/clients/{client_id}", "delete"),
+    ("/admin/v1/clients/{client_id}/secret", "post"),
+    ("/admin/v1/users", "get"),
+    ("/admin/v1/users", "post"),
+    ("/admin/v1/users/{user}", "get"),
+    ("/admin/v1/users/{user}", "patch"),
+    ("/admin/v1/users/{user}", "delete"),
+    ("/admin/v1/users/{user}/disable", "post"),
+    ("/admin/v1/users/{user}/enable", "post"),
+    ("/admin/v1/users/{user}/password", "post"),
+    ("/admin/v1/users/{user}/grants", "get"),
+    ("/admin/v1/users/{user}/grants", "delete"),
+    ("/admin/v1/users/{user}/grants/{grant_id}", "delete"),
+    ("/admin/v1/users/{user}/sessions", "get"),
+    ("/admin/v1/users/{user}/sessions", "delete"),
+    ("/admin/v1/users/{user}/sessions/{session_id}", "delete"),
+    ("/admin/v1/keys", "get"),
+    ("/admin/v1/keys/rotate", "post"),
+    ("/admin/v1/keys/prune", "post"),
+}
 
 
 async def _document(env: ServerEnv) -> dict[str, Any]:
@@ -55,7 +86,7 @@ async def test_document_lists_every_endpoint(sqlite_env: ServerEnv) -> None:
     document = await _document(sqlite_env)
     assert document["openapi"].startswith("3.1")
     listed = {(path, method) for path, ops in document["paths"].items() for method in ops}
-    assert listed == ENDPOINTS
+    assert listed == ENDPOINTS | ADMIN_ENDPOINTS
     # Every route of the app that serves one of these is in the schema, and nothing else is.
     included = {
         (route.path, method.lower())
@@ -63,7 +94,39 @@ async def test_document_lists_every_endpoint(sqlite_env: ServerEnv) -> None:
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()
     }
-    assert included == ENDPOINTS
+    assert included == ENDPOINTS | ADMIN_ENDPOINTS
+
+
+async def test_admin_operations_declare_their_scope(sqlite_env: ServerEnv) -> None:
+    """Each admin operation requires the adminToken scheme with its own scope (read for GET,
+    write otherwise), documents 401 and 403 with the Bearer challenge, and its path parameters."""
+    document = await _document(sqlite_env)
+    scheme = document["components"]["securitySchemes"]["adminToken"]
+    flow = scheme["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == ISSUER + "/token"
+    assert set(flow["scopes"]) == set(ADMIN_SCOPES)
+    for path, method in ADMIN_ENDPOINTS:
+        operation = document["paths"][path][method]
+        ((name, (scope,)),) = operation["security"][0].items()
+        resource = path.split("/")[3]
+        if (
+            resource == "users"
+            and path.count("/") >= 5
+            and path.split("/")[5]
+            in (
+                "grants",
+                "sessions",
+            )
+        ):
+            resource = path.split("/")[5]
+        action = "read" if method == "get" else "write"
+        assert (name, scope) == ("adminToken", f"admin:{resource}:{action}"), (path, method)
+        assert len(operation["security"]) == 1  # no anonymous alternative
+        responses = operation["responses"]
+        assert {"400", "401", "403", "404", "429"} <= set(responses)
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+        assert names == {part[1:-1] for part in path.split("/") if part.startswith("{")}
 
 
 async def test_served_routes_are_plain_starlette_routes_with_their_description(

@@ -6,8 +6,10 @@ to fix it, so that every front end (the CLI, an admin API) gives the same answer
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, fields, replace
 from types import TracebackType
 from typing import Any
@@ -18,6 +20,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from tokensmith.core import registration
+from tokensmith.core.admin_access import (
+    ADMIN_SCOPE_DESCRIPTIONS,
+    ADMIN_SCOPES,
+    admin_api_identifier,
+)
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.dynamic_registration import new_initial_access_token
 from tokensmith.core.errors import OAuthError
@@ -46,6 +53,14 @@ def grant_grace(settings: Settings) -> int:
 
 class AdminError(Exception):
     """An administrative operation was refused; the message says why and what to do."""
+
+
+class AdminNotFound(AdminError):
+    """The API, client, user, grant or session named does not exist (the admin API: 404)."""
+
+
+class AdminConflict(AdminError):
+    """What is to be created exists already (the admin API: 409)."""
 
 
 _URL_EXAMPLES = (
@@ -96,13 +111,33 @@ class KeyStatus:
 class Admin:
     """``create_database``: whether opening a SQLite file that does not exist creates it (and
     its folders). False for every command but ``db upgrade``: a mistyped path is refused with a
-    hint instead of silently becoming a new, empty database."""
+    hint instead of silently becoming a new, empty database.
+
+    A running server shares its own ``db`` (the admin API): then the engine is the server's
+    (not disposed here, no migration on entry), ``hashing`` is the server's password-hashing
+    pool (argon2 off the event loop) and ``on_change`` tells the server's own caches of a
+    changed client or API (``kind``, ``key``) at once, besides the Redis broadcast."""
 
     def __init__(
-        self, settings: Settings, *, clock: Clock = system_clock, create_database: bool = True
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        create_database: bool = True,
+        db: Database | None = None,
+        hashing: Executor | None = None,
+        on_change: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self._owned = db is None
+        self._hashing = hashing
+        self._on_change = on_change
+        self._pepper: bytes | None = None
+        if db is not None:
+            self._engine = db.engine
+            self.db = db
+            return
         url = settings.database_url
         check_database_url(url)
         path = sqlite_file(url)
@@ -113,10 +148,10 @@ class Admin:
             )
         self._engine = create_engine(url)
         self.db = Database(self._engine)
-        self._pepper: bytes | None = None
 
     async def __aenter__(self) -> Admin:
-        await migrate.upgrade(self._engine)
+        if self._owned:
+            await migrate.upgrade(self._engine)
         return self
 
     async def __aexit__(
@@ -125,11 +160,14 @@ class Admin:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._engine.dispose()
+        if self._owned:
+            await self._engine.dispose()
 
     async def _changed(self, kind: str, key: str) -> None:
         """Tell running servers (through Redis, when configured) to forget a cached client or
         API now rather than when its cache entry expires."""
+        if self._on_change is not None:
+            self._on_change(kind, key)
         url = self.settings.redis_url
         if url is None:
             return
@@ -153,6 +191,17 @@ class Admin:
                 else await keystore.get_or_create_pepper(self._engine)
             )
         return self._pepper
+
+    async def _hash(self, password: str) -> str:
+        """The password's hash (the policy's ``ValueError`` as an ``AdminError``), computed in
+        the ``hashing`` pool when there is one."""
+        try:
+            if self._hashing is None:
+                return self.passwords().hash(password)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._hashing, self.passwords().hash, password)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
 
     def passwords(self) -> Passwords:
         s = self.settings
@@ -190,12 +239,20 @@ class Admin:
             try:
                 await stores.apis.create(api)
             except Conflict:
-                raise AdminError(f"an API with identifier {identifier} exists already") from None
+                raise AdminConflict(f"an API with identifier {identifier} exists already") from None
         return api
 
     async def list_apis(self) -> list[Api]:
         async with self.db.transaction() as stores:
             return await stores.apis.list()
+
+    async def require_api(self, identifier: str) -> Api:
+        """The API, or an ``AdminNotFound`` saying there is none."""
+        async with self.db.transaction() as stores:
+            api = await stores.apis.get(identifier)
+        if api is None:
+            raise AdminNotFound(f"no API {identifier} (tokensmith apis list shows them)")
+        return api
 
     async def delete_api(self, identifier: str, *, force: bool = False) -> list[str]:
         """Remove an API. Refused while clients use it (the message lists them), unless
@@ -207,7 +264,7 @@ class Admin:
         async with self.db.transaction() as stores:
             api = await stores.apis.get(identifier)
             if api is None:
-                raise AdminError(f"no API {identifier} (tokensmith apis list shows them)")
+                raise AdminNotFound(f"no API {identifier} (tokensmith apis list shows them)")
             users = [c for c in await stores.clients.list() if identifier in c.apis]
             if users and not force:
                 ids = ", ".join(c.client_id for c in users)
@@ -288,13 +345,13 @@ class Admin:
         """The client, or an ``AdminError`` saying there is none."""
         client = await self.get_client(client_id)
         if client is None:
-            raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+            raise AdminNotFound(f"no client {client_id} (tokensmith clients list shows them)")
         return client
 
     async def delete_client(self, client_id: str) -> None:
         async with self.db.transaction() as stores:
             if not await stores.clients.delete(client_id):
-                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+                raise AdminNotFound(f"no client {client_id} (tokensmith clients list shows them)")
         await self._changed("client", client_id)
 
     async def update_client(
@@ -322,7 +379,7 @@ class Admin:
         async with self.db.transaction() as stores:
             client = await stores.clients.get(client_id)
             if client is None:
-                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+                raise AdminNotFound(f"no client {client_id} (tokensmith clients list shows them)")
             metadata = replace(registration.metadata_of(client), **dict(changes or {}))
             lists_now: dict[str, Any] = {}
             for name, values in (remove or {}).items():
@@ -361,7 +418,7 @@ class Admin:
         async with self.db.transaction() as stores:
             client = await stores.clients.get(client_id)
             if client is None:
-                raise AdminError(f"no client {client_id} (tokensmith clients list shows them)")
+                raise AdminNotFound(f"no client {client_id} (tokensmith clients list shows them)")
             if client.secret_digest is None:
                 raise AdminError(f"client {client_id} does not authenticate with a secret")
             secret, secret_digest = registration.new_client_secret(pepper)
@@ -380,11 +437,12 @@ class Admin:
         email_verified: bool = False,
         name: str | None = None,
     ) -> User:
+        password_hash = await self._hash(password)
         try:
             await self.settings.password_rules().check(password, context=(username, email))
             user = registration.new_user(
                 username=username,
-                password_hash=self.passwords().hash(password),
+                password_hash=password_hash,
                 email=email,
                 email_verified=email_verified,
                 name=name,
@@ -396,7 +454,7 @@ class Admin:
             try:
                 await stores.users.create(user)
             except Conflict:
-                raise AdminError("a user with this username or email exists already") from None
+                raise AdminConflict("a user with this username or email exists already") from None
         return user
 
     async def find_user(self, login: str) -> User | None:
@@ -413,19 +471,20 @@ class Admin:
         async with self.db.transaction() as stores:
             return await stores.users.list()
 
-    async def _require_user(self, login: str) -> User:
+    async def require_user(self, login: str) -> User:
+        """The user with this id, username or email, or an ``AdminNotFound``."""
         user = await self.find_user(login)
         if user is None:
-            raise AdminError(f"no user {login}")
+            raise AdminNotFound(f"no user {login}")
         return user
 
     async def set_password(self, login: str, password: str) -> None:
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         try:
             await self.settings.password_rules().check(
                 password, context=(user.username, user.email)
             )
-            password_hash = self.passwords().hash(password)
+            password_hash = await self._hash(password)
         except ValueError as exc:
             raise AdminError(str(exc)) from None
         async with self.db.transaction() as stores:
@@ -445,7 +504,7 @@ class Admin:
     ) -> User:
         """Change a user's name, email or email_verified (``None`` keeps the current value).
         A new email is unverified unless ``email_verified`` says otherwise."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         new_email = user.email
         if email is not None:
             try:
@@ -467,7 +526,7 @@ class Admin:
                     now=self.now(),
                 )
             except Conflict:
-                raise AdminError("another user has this email") from None
+                raise AdminConflict("another user has this email") from None
             updated = await stores.users.get(user.id)
         if updated is None:
             raise AdminError(f"user {login} was deleted meanwhile")
@@ -477,7 +536,7 @@ class Admin:
         """Turn off a user's two-step verification (they lost their authenticator and their
         recovery codes): the authenticator key and the recovery codes are deleted, and the
         password alone signs them in until they set it up again. ``False``: it was off."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             had_key = await stores.totp.delete(user.id)
             had_codes = await stores.recovery_codes.delete_all(user.id)
@@ -486,7 +545,7 @@ class Admin:
     async def set_disabled(self, login: str, disabled: bool) -> User:
         """Disable a user (their sessions end and their grants are revoked) or enable them
         again (they sign in anew; nothing revoked comes back)."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             now = self.now()
             await stores.users.set_disabled(user.id, disabled, now)
@@ -499,7 +558,7 @@ class Admin:
         """Delete a user: their sessions end, their grants (and so every token issued from them)
         are revoked and their consents withdrawn, in one transaction. The revoked grants and the
         audit events stay (the grants until ``db prune``, the events for their retention)."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             now = self.now()
             await stores.sessions.delete_for_user(user.id)
@@ -513,23 +572,23 @@ class Admin:
     async def list_grants(self, login: str) -> list[Grant]:
         """A user's grants (what each client got in one authorization), revoked ones
         included, oldest first."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             return await stores.grants.list_for_user(user.id)
 
     async def list_sessions(self, login: str) -> list[Session]:
         """A user's live sign-in sessions at the server, oldest first."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             return await stores.sessions.list_for_user(user.id, self.now())
 
     async def revoke_grant(self, login: str, grant_id: str) -> Grant:
         """Revoke one of a user's grants: every token issued from it stops working."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             grant = await stores.grants.get(grant_id)
             if grant is None or grant.user_id != user.id:
-                raise AdminError(
+                raise AdminNotFound(
                     f"user {login} has no grant {grant_id} (users grants {login} lists them)"
                 )
             if grant.revoked_at is not None:
@@ -538,15 +597,81 @@ class Admin:
             await stores.grants.revoke(grant_id, now)
         return replace(grant, revoked_at=now)
 
+    async def end_session(self, login: str, session_id: str) -> None:
+        """End one of a user's sessions (``session_id``: its id as ``list_sessions`` gives
+        it); the grants made in it stay (``revoke_grant`` ends those)."""
+        user = await self.require_user(login)
+        async with self.db.transaction() as stores:
+            live = await stores.sessions.list_for_user(user.id, self.now())
+            if not any(s.digest == session_id for s in live):
+                raise AdminNotFound(
+                    f"user {login} has no session {session_id} (users sessions {login} lists them)"
+                )
+            await stores.sessions.delete(session_id)
+
+    async def end_sessions(self, login: str) -> int:
+        """End every session of a user (they sign in anew); their grants stay. Returns how
+        many ended."""
+        user = await self.require_user(login)
+        async with self.db.transaction() as stores:
+            return await stores.sessions.delete_for_user(user.id)
+
+    async def revoke_grants(self, login: str) -> int:
+        """Revoke every grant of a user (every token issued from them stops working); their
+        sessions stay. Returns how many were revoked."""
+        user = await self.require_user(login)
+        async with self.db.transaction() as stores:
+            return await stores.grants.revoke_for_user(user.id, self.now())
+
     async def revoke_user(self, login: str) -> tuple[int, int]:
         """End every session of a user and revoke every grant (they sign in and consent
         anew); the account stays usable. Returns (sessions ended, grants revoked)."""
-        user = await self._require_user(login)
+        user = await self.require_user(login)
         async with self.db.transaction() as stores:
             now = self.now()
             sessions = await stores.sessions.delete_for_user(user.id)
             grants = await stores.grants.revoke_for_user(user.id, now)
         return sessions, grants
+
+    # -- the admin API ---------------------------------------------------------------------------
+
+    async def bootstrap_admin(
+        self, *, name: str = "tokensmith admin", scopes: Iterable[str] | None = None
+    ) -> NewClient:
+        """A client for the admin API: registers the admin API (``<issuer>/admin/v1``, every
+        admin scope) if it is missing, then a confidential client_credentials client for it
+        with ``scopes`` (default: every admin scope). Its secret is in the result, once."""
+        identifier = admin_api_identifier(self.settings.issuer)
+        wanted = tuple(ADMIN_SCOPES if scopes is None else dict.fromkeys(scopes))
+        unknown = [s for s in wanted if s not in ADMIN_SCOPES]
+        if unknown or not wanted:
+            raise AdminError(
+                f"not admin scope(s): {' '.join(unknown) or '(none given)'}; the admin scopes are "
+                f"{' '.join(ADMIN_SCOPES)}"
+            )
+        async with self.db.transaction() as stores:
+            existing = await stores.apis.get(identifier)
+        if existing is None:
+            await self.create_api(
+                identifier=identifier,
+                scopes=ADMIN_SCOPES,
+                name="tokensmith admin API",
+                descriptions=ADMIN_SCOPE_DESCRIPTIONS,
+            )
+        else:
+            missing = [s for s in wanted if s not in existing.scopes]
+            if missing:
+                raise AdminError(
+                    f"the admin API {identifier} lacks scope(s) {' '.join(missing)}: it was "
+                    "registered by hand; delete it (apis delete --force) and bootstrap again"
+                )
+        return await self.create_client(
+            name=name,
+            client_type="confidential",
+            grant_types=("client_credentials",),
+            scopes=wanted,
+            apis=(identifier,),
+        )
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -182,3 +182,21 @@ def users_revoke(
         return
     sessions, grants = with_admin(lambda a: a.revoke_user(login))
     typer.echo(f"{login}: ended {sessions} session(s), revoked {grants} grant(s)")
+
+
+@app.command("end-sessions")
+def users_end_sessions(
+    login: Login,
+    session: Annotated[
+        str | None,
+        typer.Option(help="End only this session (its id from `users sessions --json`)."),
+    ] = None,
+) -> None:
+    """Sign a user out of the server: end every session (or only --session). Their grants, and
+    the tokens issued from them, stay (`users revoke` ends those too)."""
+    if session is not None:
+        with_admin(lambda a: a.end_session(login, session))
+        typer.echo(f"ended session {session} of {login}")
+        return
+    ended = with_admin(lambda a: a.end_sessions(login))
+    typer.echo(f"{login}: ended {ended} session(s)")

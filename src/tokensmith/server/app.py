@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -26,6 +27,7 @@ from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     account,
     account_mfa,
+    admin,
     authorize,
     confirm,
     consent,
@@ -174,9 +176,17 @@ def create_app(
         app.state.metrics_access = observability.MetricsAccess.from_settings(settings)
         route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
     route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+    admin.install(app)  # /admin/v1/...: the admin API
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    schemas.install(app, issuer=settings.issuer)
-    metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, DescribedRoute)))
+    token_url = settings.issuer.rstrip("/") + s.token_path
+    schemas.install(
+        app,
+        issuer=settings.issuer,
+        extra_schemes={"adminToken": admin.security_scheme(token_url)},
+    )
+    metrics = Metrics(
+        frozenset(r.path for r in app.routes if isinstance(r, (DescribedRoute, APIRoute)))
+    )
     app.state.metrics = metrics
 
     async def oauth_error(request: Request, exc: Exception) -> Response:

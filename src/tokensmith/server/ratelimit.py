@@ -134,6 +134,15 @@ class RateLimiter:
         if not await self.limiter.hit(self.per_client, *key):
             await self._refuse(self.per_client, key, "requests for this client")
 
+    async def count_caller(self, endpoint: str, client_id: str) -> None:
+        """Count one request of a client that authenticated with an access token (the admin
+        API), per client id, against ``token_rate_limit``."""
+        if self.per_client is None:
+            return
+        key = (_part(endpoint), "bearer", _part(client_id))
+        if not await self.limiter.hit(self.per_client, *key):
+            await self._refuse(self.per_client, key, "requests for this client")
+
     async def _refuse(self, item: RateLimitItem, key: tuple[str, ...], what: str) -> NoReturn:
         stats = await self.limiter.get_window_stats(item, *key)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))

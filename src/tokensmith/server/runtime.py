@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokensmith.admin import grant_grace, invalidation_channel
+from tokensmith.admin import Admin, grant_grace, invalidation_channel
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
@@ -73,6 +73,8 @@ class Runtime:
     """Sends the account flows' e-mail from a background task (``server/mail.py``)."""
     self_service: SelfService
     """Sign-up, e-mail verification, forgotten password (``core.self_service``)."""
+    admin: Admin
+    """The admin service on the server's database, for the admin API (``routes/admin.py``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
@@ -139,9 +141,14 @@ class Runtime:
                 login=settings.url(settings.login_path),
             ),
         )
+        db = Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None)
+
+        def changed(kind: str, key: str) -> None:
+            invalidate(server, kind, key)
+
         return cls(
             settings=settings,
-            db=Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None),
+            db=db,
             server=server,
             pages=Pages(settings),
             cookies=Cookies(settings, pepper),
@@ -152,6 +159,7 @@ class Runtime:
             hashing=hashing,
             mailer=Mailer(settings, backend_for(settings)),
             self_service=self_service,
+            admin=Admin(settings, clock=clock, db=db, hashing=hashing, on_change=changed),
         )
 
     async def reload_keys(self) -> None:
@@ -176,10 +184,7 @@ class Runtime:
         )
 
     def _invalidate(self, kind: str, key: str) -> None:
-        if kind == "api":
-            self.server.api_cache.invalidate(key)
-        elif kind == "client":
-            self.server.client_cache.invalidate(key)
+        invalidate(self.server, kind, key)
 
     async def prune_forever(self) -> None:
         """Prune expired rows every ``prune_interval`` seconds (all processes may do it: the
@@ -237,6 +242,14 @@ def audit_writer_for(settings: Settings, engine: AsyncEngine) -> AuditWriter:
         max_queue=settings.audit_queue_size,
         owns_engine=own,
     )
+
+
+def invalidate(server: AuthorizationServer, kind: str, key: str) -> None:
+    """Forget a cached API or client (``kind``: ``api`` or ``client``)."""
+    if kind == "api":
+        server.api_cache.invalidate(key)
+    elif kind == "client":
+        server.client_cache.invalidate(key)
 
 
 def make_redis(settings: Settings) -> Redis | None:

@@ -524,7 +524,7 @@ LOGOUT_POST = _op(
 )
 
 
-def install(app: FastAPI, *, issuer: str) -> None:
+def install(app: FastAPI, *, issuer: str, extra_schemes: dict[str, Any] | None = None) -> None:
     """Make ``app.openapi()`` FastAPI's document generated from the routes, plus the security
     schemes their ``security`` requirements name (components no route can declare)."""
 
@@ -541,7 +541,10 @@ def install(app: FastAPI, *, issuer: str) -> None:
             routes=described_routes(app.routes),
             servers=[{"url": issuer}],
         )
-        document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        document.setdefault("components", {})["securitySchemes"] = {
+            **SECURITY_SCHEMES,
+            **(extra_schemes or {}),
+        }
         app.openapi_schema = document
         return document
 
