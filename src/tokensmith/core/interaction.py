@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
 from tokensmith.core import audit
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import (
     ConsentRequired,
@@ -159,7 +160,7 @@ async def proceed(
     page into ``login_required`` / ``consent_required`` to the client, OpenID Connect Core
     §3.1.2.6)."""
     now = server.now()
-    user = await session_user(request, session, stores, interaction, now)
+    user = await session_user(request, session, stores, interaction, now, accounts=server.accounts)
     client = await server.get_client(request.client_id, stores)
     if client is None:
         raise InvalidRequest("the client was removed").to_client(
@@ -189,6 +190,8 @@ async def session_user(
     stores: Stores,
     interaction: Interaction | None,
     now: int,
+    *,
+    accounts: Accounts | None = None,
 ) -> User | None:
     """The user of the session, if it satisfies the request: ``prompt=login`` needs a login
     during this interaction, ``max_age`` a recent enough one, ``id_token_hint`` the same user;
@@ -203,7 +206,7 @@ async def session_user(
         return None
     if request.hint_subject is not None and request.hint_subject != session.user_id:
         return None
-    user = await stores.users.get(session.user_id)
+    user = await (accounts or StoreAccounts()).get(stores, session.user_id)
     if user is None or user.disabled:
         return None
     return user
@@ -354,7 +357,9 @@ async def _continue(
 
 def password_login(server: AuthorizationServer) -> PasswordLogin:
     """The password login's steps (``core.login``)."""
-    return PasswordLogin(passwords=server.passwords, clock=server.clock, audit=server.audit)
+    return PasswordLogin(
+        passwords=server.passwords, clock=server.clock, audit=server.audit, accounts=server.accounts
+    )
 
 
 async def _client_name(server: AuthorizationServer, stores: Stores, client_id: str) -> str:
@@ -468,10 +473,16 @@ async def describe(
     return tuple((s, descriptions.get(s, f"Use the '{s}' permission.")) for s in request.scopes)
 
 
-async def _consent_form(stores: Stores, session: Session, interaction: Interaction) -> ConsentForm:
+async def _consent_form(
+    stores: Stores,
+    session: Session,
+    interaction: Interaction,
+    *,
+    accounts: Accounts | None = None,
+) -> ConsentForm:
     request = interaction.request
     client = await stores.clients.get(request.client_id)
-    user = await stores.users.get(session.user_id)
+    user = await (accounts or StoreAccounts()).get(stores, session.user_id)
     api = await stores.apis.get(request.audience) if request.audience else None
     return ConsentForm(
         txn=interaction.id,
@@ -492,7 +503,7 @@ async def consent_page(
     interaction = await load(server, stores, browser, txn)
     if browser.session is None:
         return AuthorizeOutcome("login", interaction_id=interaction.id)
-    return await _consent_form(stores, browser.session, interaction)
+    return await _consent_form(stores, browser.session, interaction, accounts=server.accounts)
 
 
 async def decide_consent(
@@ -543,4 +554,4 @@ async def decide_consent(
             )
         )
         return AuthorizeOutcome("redirect", location=denied_location(server, request))
-    return await _consent_form(stores, session, interaction)
+    return await _consent_form(stores, session, interaction, accounts=server.accounts)

@@ -10,6 +10,7 @@ lookups (``get_client``, ``get_api``, ``apis_for``, ``now``)."""
 
 from __future__ import annotations
 
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditSink, discard
 from tokensmith.core.authentication import ClientAuthenticator
 from tokensmith.core.cache import TTLCache
@@ -41,10 +42,15 @@ class AuthorizationServer:
         clock: Clock,
         grants: GrantRegistry | None = None,
         audit: AuditSink = discard,
+        accounts: Accounts | None = None,
     ) -> None:
         self.passwords = passwords
+        if accounts is None:
+            accounts = StoreAccounts(passwords)
+        elif isinstance(accounts, StoreAccounts):
+            accounts.bind(passwords)
         self.context = ServerContext(
-            policy=policy, clock=clock, keys=keys, pepper=pepper, audit=audit
+            policy=policy, clock=clock, keys=keys, pepper=pepper, audit=audit, accounts=accounts
         )
         self.tokens = TokenIssuer(self.context)
         self.grants = grants if grants is not None else default_grants()
@@ -63,6 +69,11 @@ class AuthorizationServer:
         self.userinfo = UserInfoEndpoint(context=self.context)
 
     # -- the context, for the authorization endpoint's methods and the browser routes -------
+
+    @property
+    def accounts(self) -> Accounts:
+        """The users signed in (``core.accounts``)."""
+        return self.context.accounts
 
     @property
     def policy(self) -> ServerPolicy:

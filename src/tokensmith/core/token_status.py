@@ -78,13 +78,13 @@ def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> d
     return claims
 
 
-async def _live_grant(stores: Stores, grant_id: str) -> Grant | None:
+async def _live_grant(context: ServerContext, stores: Stores, grant_id: str) -> Grant | None:
     """The grant, unless it is revoked or its user is gone or disabled (a disabled user's
     tokens are all inactive, as at the token endpoint)."""
     grant = await stores.grants.get(grant_id)
     if grant is None or grant.revoked_at is not None:
         return None
-    user = await stores.users.get(grant.user_id)
+    user = await context.accounts.get(stores, grant.user_id)
     if user is None or user.disabled:
         return None
     return grant
@@ -99,7 +99,7 @@ async def find_active(context: ServerContext, token: str, stores: Stores) -> Tok
         rt = await stores.refresh_tokens.get(digest(token, context.pepper))
         if rt is None or rt.rotated_at is not None or rt.expires_at <= now:
             return None
-        grant = await _live_grant(stores, rt.grant_id)
+        grant = await _live_grant(context, stores, rt.grant_id)
         if grant is None:
             return None
         return TokenInfo(
@@ -137,7 +137,7 @@ async def find_active(context: ServerContext, token: str, stores: Stores) -> Tok
             )
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
-    if record.grant_id is not None and await _live_grant(stores, record.grant_id) is None:
+    if record.grant_id is not None and await _live_grant(context, stores, record.grant_id) is None:
         return None
     return TokenInfo(
         "access_token",

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from tokensmith.core.accounts import Accounts
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
 from tokensmith.core.password_rules import BreachedPasswordChecker
@@ -52,6 +53,7 @@ def create_app(
     clock: Clock = system_clock,
     cors_origins: Iterable[str] | None = None,
     password_checker: BreachedPasswordChecker | None = None,
+    accounts: Accounts | None = None,
 ) -> FastAPI:
     """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
 
@@ -59,14 +61,19 @@ def create_app(
     ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
 
     ``password_checker``: where new passwords (sign-up, reset) are looked up as breached or
-    common, instead of the list shipped with tokensmith (``core.password_rules``)."""
+    common, instead of the list shipped with tokensmith (``core.password_rules``).
+
+    ``accounts``: the users signed in, when the application brings its own
+    (``core.accounts.Accounts``; default ``TOKENSMITH_ACCOUNTS``, else tokensmith's table)."""
     settings = settings if settings is not None else Settings()
     if cors_origins is None:
         cors_origins = CorsSettings().cors_origins
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = await Runtime.start(settings, clock, password_checker=password_checker)
+        rt = await Runtime.start(
+            settings, clock, password_checker=password_checker, accounts=accounts
+        )
         app.state.runtime = rt
         rt.start_tasks()
         try:

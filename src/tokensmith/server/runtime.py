@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.admin import grant_grace, invalidation_channel
+from tokensmith.core.accounts import Accounts
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
@@ -81,6 +82,7 @@ class Runtime:
         clock: Clock,
         *,
         password_checker: BreachedPasswordChecker | None = None,
+        accounts: Accounts | None = None,
     ) -> Runtime:
         engine = create_engine(
             settings.database_url,
@@ -122,6 +124,7 @@ class Runtime:
             passwords=passwords,
             clock=clock,
             audit=audit_writer.emit,
+            accounts=accounts if accounts is not None else settings.load_accounts(),
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         self_service = SelfService(

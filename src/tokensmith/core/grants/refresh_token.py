@@ -66,7 +66,7 @@ class RefreshTokenGrant:
             )
             raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
         grant = await stores.grants.get(token.grant_id)
-        user = await stores.users.get(grant.user_id) if grant else None
+        user = await context.accounts.get(stores, grant.user_id) if grant else None
         if grant is None or grant.revoked_at is not None or user is None or user.disabled:
             await stores.commit()
             raise InvalidGrant(INVALID, detail="grant revoked or user disabled")
