@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.models import Session
@@ -46,10 +47,13 @@ def signed_in(session: Session | None) -> Session:
     return session
 
 
-async def page(stores: Stores, session: Session | None) -> AccountPage:
-    """The signed-in user's connected applications, each with its scopes per API."""
+async def page(
+    stores: Stores, session: Session | None, *, users: Accounts | None = None
+) -> AccountPage:
+    """The signed-in user's connected applications, each with its scopes per API; ``users``:
+    the server's accounts (``core.accounts``)."""
     user_id = signed_in(session).user_id
-    user = await stores.users.get(user_id)
+    user = await (users or StoreAccounts()).get(stores, user_id)
     apps = []
     for client_id, per_api in (await stores.consents.list_for_user(user_id)).items():
         client = await stores.clients.get(client_id)

@@ -119,6 +119,12 @@ def create_app(
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["POST"], **d.USERINFO_POST)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
+    for suffix, endpoint in (
+        ("/sessions/end", account.sign_out_everywhere),
+        ("/password", account.change_password),
+        ("/delete", account.delete_account),
+    ):
+        route(s.account_path + suffix, endpoint, methods=["POST"], include_in_schema=False)
     route(
         s.account_path + "/verify-email",
         account.request_verification,
