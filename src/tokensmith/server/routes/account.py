@@ -171,6 +171,11 @@ async def _password_form(request: Request, capability: str, *, change_password: 
     address = request.client.host if request.client else "unknown"
     service = security.AccountSecurity(rt.server)
     title = "Your password is not changed" if change_password else "Your account is not deleted"
+    if change_password and form.get("new_password") != form.get(
+        "new_password_again", form.get("new_password")
+    ):
+        differ = FormAnswer(error="The two new passwords differ.", status=400)
+        return _refused(rt, differ, title)
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
@@ -186,10 +191,6 @@ async def _password_form(request: Request, capability: str, *, change_password: 
     assert session is not None  # signed_in above
     if change_password:
         new = form.get("new_password", "")
-        if new != form.get("new_password_again", new):
-            return rt.cookies.apply(
-                _refused(rt, FormAnswer(error="The two new passwords differ."), title), browser
-            )
         checked = await service.check(
             started, form.get("current_password", ""), new, rules=rt.self_service.rules
         )
