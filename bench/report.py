@@ -123,6 +123,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['errors']} | {_pct(vs_bare)} | {_times(vs_node)} |"
         )
+    lines += ab_markdown(results)
     lines += logins_markdown(results.get("logins"))
     inproc = results.get("inprocess", {})
     if inproc:
@@ -143,12 +144,112 @@ def markdown(results: dict[str, Any]) -> str:
 
         lines += ["", "Per request, counted in-process (warm caches unless noted):", ""]
         lines += cost_markdown(costs).splitlines()
+    lines += peer_markdown(results)
     lines += ["", "Targets: ratios are medians over rounds of the two figures of the same round."]
     lines += ["", "| target (issue 9) | measured | met |", "| --- | --- | --- |"]
     for label, shown, met in targets(results):
         verdict = "n/a" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {label} | {shown} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+DOT = "django-oauth-toolkit"
+# (work, tokensmith opaque, tokensmith JWT, django-oauth-toolkit): PostgreSQL, one process each
+PEER_ROWS = [
+    (
+        "client_credentials",
+        "tokensmith cc opaque PostgreSQL",
+        "tokensmith cc JWT ES256 PostgreSQL",
+        f"{DOT} cc",
+    ),
+    (
+        "code exchange with an id_token (RS256)",
+        "tokensmith code exchange id_token opaque PostgreSQL",
+        "tokensmith code exchange id_token PostgreSQL",
+        f"{DOT} code exchange id_token RS256",
+    ),
+    (
+        "code exchange without an id_token",
+        "tokensmith code exchange opaque PostgreSQL",
+        "tokensmith code exchange PostgreSQL",
+        f"{DOT} code exchange",
+    ),
+    (
+        "refresh rotation",
+        "tokensmith refresh rotation opaque PostgreSQL",
+        "tokensmith refresh rotation PostgreSQL",
+        f"{DOT} refresh rotation",
+    ),
+]
+DOT_DEFAULT_HASHER = f"{DOT} cc (default hasher: PBKDF2 1,000,000 iterations)"
+
+
+def peer_markdown(results: dict[str, Any]) -> list[str]:
+    """tokensmith against django-oauth-toolkit, like for like (issue 17, item 5): opaque stored
+    access tokens on both sides, our JWT figure beside; target ≥ 2 x DOT in every scenario."""
+    rows = results["scenarios"]
+    if not any(dot in rows for *_, dot in PEER_ROWS):
+        return []
+    lines = [
+        "",
+        "tokensmith vs django-oauth-toolkit (PostgreSQL, one process each; DOT's client secrets "
+        "hashed with one PBKDF2 iteration; ratios paired by round):",
+        "",
+        "| work | tokensmith opaque | tokensmith JWT | DOT | opaque / DOT | JWT / DOT | "
+        "≥ 2 x DOT (opaque) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for work, opaque, jwt, dot in PEER_ROWS:
+        ratio = _paired(results, opaque, dot)
+        jwt_ratio = _paired(results, jwt, dot)
+        met = "n/a" if ratio is None else ("yes" if ratio >= 2.0 else "**no**")
+        lines.append(
+            f"| {work} | {_num(_rps(results, opaque))} | {_num(_rps(results, jwt))} | "
+            f"{_num(_rps(results, dot))} | {_times(ratio)} | {_times(jwt_ratio)} | {met} |"
+        )
+    default = _rps(results, DOT_DEFAULT_HASHER)
+    if default is not None:
+        lines += [
+            "",
+            f"DOT with its default client-secret hasher (Django's PBKDF2, 1,000,000 "
+            f"iterations, every client authentication): client_credentials {default:,.1f} req/s.",
+        ]
+
+
+AB_PREFIX = "A/B tree: "
+"""Scenarios of ``bench.run --ab-tree``: ``AB_PREFIX + <scenario>``, served by the other tree."""
+
+
+def ab_markdown(results: dict[str, Any]) -> list[str]:
+    """``--ab-tree`` runs: this tree against the other, per scenario; the ratio is the median
+    of the per-round ratios (each pair measured one after the other)."""
+    rows = results["scenarios"]
+    pairs = [(n[len(AB_PREFIX) :], n) for n in rows if n.startswith(AB_PREFIX)]
+    if not pairs:
+        return []
+    tree = results["meta"].get("ab_tree") or "the A/B tree"
+    lines = [
+        "",
+        f"A/B: this tree against `{tree}` (median req/s; ratio: median of the per-round ratios)",
+        "",
+        "| scenario | A/B tree req/s | this tree req/s | this / A/B tree | rounds (this / A/B) |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, twin in pairs:
+        if name not in rows:
+            continue
+        ratio = _paired(results, name, twin)
+        rounds = " ".join(
+            f"{a:,.0f}/{b:,.0f}"
+            for a, b in zip(
+                rows[name].get("rounds_rps", []), rows[twin].get("rounds_rps", []), strict=False
+            )
+        )
+        lines.append(
+            f"| {name} | {rows[twin]['rps']:,.0f} | {rows[name]['rps']:,.0f} | "
+            f"{_times(ratio)} | {rounds} |"
+        )
+    return lines
 
 
 def logins_markdown(logins: dict[str, Any] | None) -> list[str]:

@@ -195,6 +195,22 @@ class Settings(BaseSettings):
     forgot_password_path: str = "/forgot-password"
     reset_password_path: str = "/reset-password"
     outbox_path: str = "/dev/outbox"
+    mfa_path: str = Field(
+        "/login/mfa", description="The sign-in's second step: the code of a second factor."
+    )
+
+    # Second factors (docs/accounts.md).
+    mfa_required: bool = Field(
+        False,
+        description="Every sign-in needs a second factor: a single-factor session is stepped "
+        "up, and a user without a factor is sent back to the application with "
+        "unmet_authentication_requirements (they set one up on the account page first).",
+    )
+    totp_label: str | None = Field(
+        None,
+        description="The name authenticator apps show for this server's accounts (the issuer "
+        "in the otpauth:// URI). Default: the issuer's host name.",
+    )
 
     key_publish_ahead: int = Field(
         3600,
@@ -215,6 +231,40 @@ class Settings(BaseSettings):
         description="Seconds a process may use a cached client or API before re-reading it; "
         "a secret rotated or a client deleted elsewhere takes effect within this time. 0 "
         "disables the cache.",
+    )
+
+    # Client ID Metadata Documents (docs/mcp.md): a client_id that is an https URL.
+    client_metadata_documents: bool = Field(
+        True,
+        description="Accept clients identified by a Client ID Metadata Document (an https URL as "
+        "client_id, fetched safely); advertised as client_id_metadata_document_supported. Such "
+        "clients get tokens only for APIs created with --dynamic-clients.",
+    )
+    client_metadata_allow_loopback: bool = Field(
+        False,
+        description="Development only: metadata documents may live on a loopback address "
+        "(127.0.0.1, ::1, localhost), over http or https.",
+    )
+    client_metadata_allowed_domains: tuple[str, ...] = Field(
+        (),
+        description="If not empty, only client ID URLs on these domains (or their subdomains) "
+        'are accepted; a JSON list such as ["claude.ai", "vscode.dev"].',
+    )
+    client_metadata_blocked_domains: tuple[str, ...] = Field(
+        (),
+        description="Client ID URLs on these domains (or their subdomains) are refused.",
+    )
+    client_metadata_max_bytes: int = Field(
+        5 * 1024, ge=512, le=1024 * 1024, description="Largest metadata document read, in bytes."
+    )
+    client_metadata_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds a metadata document fetch may take in all."
+    )
+    client_metadata_max_cache: int = Field(
+        86400,
+        ge=0,
+        description="Longest a fetched metadata document is reused, in seconds, whatever its "
+        "Cache-Control says (without caching headers: 5 minutes, at most this).",
     )
 
     # Rate limits at the token, revocation and introspection endpoints (server/ratelimit.py),
@@ -246,6 +296,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Days an audit event is kept before `tokensmith db prune` and the pruning "
         "inside `serve` delete it (0: keep forever).",
+    )
+    audit_flush_interval: float = Field(
+        0.1,
+        gt=0,
+        le=60,
+        description="Seconds between the background writes of queued audit events (one "
+        "transaction per batch of up to 500, on the writer's own database connection).",
+    )
+    audit_queue_size: int = Field(
+        10_000,
+        ge=100,
+        description="Audit events held in memory while the database does not take them; "
+        "beyond it the oldest are dropped (counted in "
+        "`tokensmith_audit_events_dropped_total`, logged).",
     )
 
     # Limits.
@@ -284,7 +348,22 @@ class Settings(BaseSettings):
         "is closed.",
     )
 
-    cookie_prefix: str = "ts"
+    cookie_prefix: str = Field(
+        "tokensmith_as",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Names the server's cookies: `<prefix>_browser` and `<prefix>_session` "
+        "(`__Host-` in front when the issuer is https). The default never collides with the "
+        "client toolkit's `tsc_...` cookies when both run on one host (cookies are not isolated "
+        "by port). Earlier versions used `ts`: set `ts` to keep signed-in users' sessions "
+        "across the upgrade.",
+    )
+    product_name: str = Field(
+        "tokensmith",
+        min_length=1,
+        max_length=60,
+        description="The name the server's pages carry in their title and header (e.g. "
+        '"Example Corp sign-in").',
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Log lines of `serve`.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
@@ -464,4 +543,17 @@ class Settings(BaseSettings):
                 email_verification_ttl=self.email_verification_ttl,
                 password_reset_ttl=self.password_reset_ttl,
             ),
+            client_metadata_documents=self.client_metadata_documents,
+            client_metadata_allow_loopback=self.client_metadata_allow_loopback,
+            client_metadata_allowed_domains=tuple(
+                d.lower() for d in self.client_metadata_allowed_domains
+            ),
+            client_metadata_blocked_domains=tuple(
+                d.lower() for d in self.client_metadata_blocked_domains
+            ),
+            mfa_required=self.mfa_required,
         )
+
+    def totp_issuer_label(self) -> str:
+        """The issuer name in TOTP enrolment URIs: ``totp_label``, or the issuer's host."""
+        return self.totp_label or (urlsplit(self.issuer).hostname or "tokensmith")

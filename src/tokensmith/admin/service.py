@@ -170,7 +170,10 @@ class Admin:
         scopes: Iterable[str],
         name: str | None = None,
         descriptions: Mapping[str, str] | None = None,
+        dynamic_clients: bool = False,
     ) -> Api:
+        """Register an API. ``dynamic_clients``: clients registered at run time (RFC 7591) or
+        known by a metadata document may get tokens for it."""
         try:
             api = registration.new_api(
                 identifier=identifier,
@@ -178,6 +181,7 @@ class Admin:
                 name=name,
                 descriptions=descriptions,
                 now=self.now(),
+                dynamic_clients=dynamic_clients,
             )
         except OAuthError as exc:
             raise AdminError(exc.description) from None
@@ -467,6 +471,16 @@ class Admin:
         if updated is None:
             raise AdminError(f"user {login} was deleted meanwhile")
         return updated
+
+    async def reset_mfa(self, login: str) -> bool:
+        """Turn off a user's two-step verification (they lost their authenticator and their
+        recovery codes): the authenticator key and the recovery codes are deleted, and the
+        password alone signs them in until they set it up again. ``False``: it was off."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            had_key = await stores.totp.delete(user.id)
+            had_codes = await stores.recovery_codes.delete_all(user.id)
+        return had_key or bool(had_codes)
 
     async def set_disabled(self, login: str, disabled: bool) -> User:
         """Disable a user (their sessions end and their grants are revoked) or enable them

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tokensmith.core import audit
+from tokensmith.core import audit, mfa
 from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.metadata_document import domain_of, looks_like_document_url
+from tokensmith.core.mfa import Factors
 from tokensmith.core.models import Session
 from tokensmith.core.ports import Stores
 
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     from tokensmith.core.server import AuthorizationServer
 
 NOT_SIGNED_IN = "This page lists the applications connected to your account once you are signed in."
+SECOND_FACTOR_NEEDED = (
+    "Your account uses two-step verification: sign in again with your code to open this page."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,9 @@ class AccountPage:
     apps: tuple[ConnectedApp, ...]
     email: str | None = None
     email_verified: bool = True
+    totp_enabled: bool = False
+    """Two-step verification with an authenticator app is on (``core.account_mfa``)."""
+    recovery_codes_left: int = 0
 
 
 def signed_in(session: Session | None) -> Session:
@@ -47,30 +55,57 @@ def signed_in(session: Session | None) -> Session:
     return session
 
 
+async def fully_signed_in(factors: Factors, stores: Stores, session: Session | None) -> Session:
+    """``signed_in``, and a session that used the user's second factor if they have one: a
+    password alone never opens the account page of a user with a second factor."""
+    session = signed_in(session)
+    if not mfa.is_multi_factor(session.amr) and await factors.has_second_factor(
+        stores, session.user_id
+    ):
+        raise NotSignedIn(SECOND_FACTOR_NEEDED)
+    return session
+
+
 async def page(
-    stores: Stores, session: Session | None, *, users: Accounts | None = None
+    stores: Stores,
+    session: Session | None,
+    *,
+    factors: Factors | None = None,
+    users: Accounts | None = None,
 ) -> AccountPage:
-    """The signed-in user's connected applications, each with its scopes per API; ``users``:
-    the server's accounts (``core.accounts``)."""
+    """The signed-in user's connected applications, each with its scopes per API, and the
+    state of their second factors (with ``factors``, the session must have used them);
+    ``users``: the server's accounts (``core.accounts``)."""
+    if factors is not None:
+        session = await fully_signed_in(factors, stores, session)
     user_id = signed_in(session).user_id
     user = await (users or StoreAccounts()).get(stores, user_id)
     apps = []
     for client_id, per_api in (await stores.consents.list_for_user(user_id)).items():
         client = await stores.clients.get(client_id)
-        if client is None:
+        if client is None and looks_like_document_url(client_id):
+            # a metadata-document client is not stored; its URL's host names it (the document
+            # is not fetched for this page)
+            name = f"{domain_of(client_id)} (unverified)"
+        elif client is None:
             continue
+        else:
+            name = client.name
         apis = []
         for identifier, scopes in per_api.items():
             api = await stores.apis.get(identifier) if identifier else None
             label = api.name if api else identifier
             apis.append((label, " ".join(sorted(scopes))))
         everything = sorted({s for scopes in per_api.values() for s in scopes})
-        apps.append(ConnectedApp(client_id, client.name, " ".join(everything), tuple(apis)))
+        apps.append(ConnectedApp(client_id, name, " ".join(everything), tuple(apis)))
+    totp = await stores.totp.get(user_id)
     return AccountPage(
         user.username if user else "",
         tuple(apps),
         email=user.email if user else None,
         email_verified=user.email_verified if user else True,
+        totp_enabled=totp is not None and totp.confirmed_at is not None,
+        recovery_codes_left=await stores.recovery_codes.count_unused(user_id),
     )
 
 
@@ -79,7 +114,7 @@ async def remove_app(
 ) -> bool:
     """Withdraw the user's consents to ``client_id`` and revoke its grants; ``False`` when there
     was nothing to withdraw."""
-    user_id = signed_in(session).user_id
+    user_id = (await fully_signed_in(server.factors, stores, session)).user_id
     now = server.now()
     if not await stores.consents.withdraw(user_id, client_id):
         return False

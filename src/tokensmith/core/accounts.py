@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from tokensmith.core.models import User
+from tokensmith.core.models import Grant, User
 from tokensmith.core.passwords import PasswordCheck, Passwords
 from tokensmith.core.ports import Stores
 
@@ -163,6 +163,20 @@ class StoreAccounts:
         return await stores.users.delete(subject)
 
 
+async def live_grant(accounts: Accounts, stores: Stores, grant_id: str) -> Grant | None:
+    """The grant, unless it is revoked or its user is gone or disabled: one read for
+    tokensmith's own users (``GrantStore.get_live``), the grant then the user otherwise."""
+    if isinstance(accounts, StoreAccounts):
+        return await stores.grants.get_live(grant_id)
+    grant = await stores.grants.get(grant_id)
+    if grant is None or grant.revoked_at is not None:
+        return None
+    user = await accounts.get(stores, grant.user_id)
+    if user is None or user.disabled:
+        return None
+    return grant
+
+
 __all__ = [
     "ALL_CAPABILITIES",
     "CREATE",
@@ -172,4 +186,5 @@ __all__ = [
     "Accounts",
     "StoreAccounts",
     "claims_for",
+    "live_grant",
 ]

@@ -9,6 +9,13 @@ from typing import Literal
 ClientType = Literal["confidential", "public"]
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
 TokenFormat = Literal["jwt", "opaque"]
+ClientOrigin = Literal["static", "registered", "metadata_document"]
+"""How a client came to be known: ``static``, created by the operator (CLI, admin service);
+``registered``, by dynamic client registration (RFC 7591); ``metadata_document``, resolved from
+the Client ID Metadata Document its ``client_id`` (an https URL) names. Clients of the last two
+origins are *dynamic*: they get tokens only for APIs open to dynamic clients, and only for the
+API their request names (``resource``)."""
+CLIENT_ORIGINS: tuple[ClientOrigin, ...] = ("static", "registered", "metadata_document")
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -32,6 +39,9 @@ class Api:
     created_at: int
     descriptions: dict[str, str] = field(default_factory=dict)
     """Human descriptions of the scopes, shown on the consent page."""
+    dynamic_clients: bool = False
+    """Whether dynamic clients (registered at run time, or known by a metadata document) may get
+    tokens for this API (``tokensmith apis create --dynamic-clients``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,9 @@ class Client:
     scopes: tuple[str, ...]
     apis: tuple[str, ...]
     """The identifiers of the APIs (token audiences) this client may get tokens for; the first
-    is its default API. Any other ``resource`` is ``invalid_target`` (RFC 8707 §2)."""
+    is its default API. Any other ``resource`` is ``invalid_target`` (RFC 8707 §2). A dynamic
+    client (``origin`` not ``static``) has none: it may use every API open to dynamic clients,
+    one at a time, named by ``resource``."""
     token_endpoint_auth_method: AuthMethod
     first_party: bool = False
     native: bool = False
@@ -59,19 +71,37 @@ class Client:
     jwks_uri: str | None = None
     secret_digest: str | None = field(default=None, repr=False)
     created_at: int = 0
+    origin: ClientOrigin = "static"
+    """How the client came to be known (``ClientOrigin``)."""
 
     @property
     def is_confidential(self) -> bool:
         return self.client_type == "confidential"
 
     @property
+    def is_dynamic(self) -> bool:
+        """Registered at run time or known by a metadata document, not by the operator."""
+        return self.origin != "static"
+
+    @property
     def default_api(self) -> str | None:
-        """The API a request without ``resource`` is for: the first allowed one."""
+        """The API a request without ``resource`` is for: the first allowed one. A dynamic
+        client has none: it must name the API it wants a token for."""
+        if self.is_dynamic:
+            return None
         return self.apis[0] if self.apis else None
 
-    def may_use(self, api: str) -> bool:
-        """Whether this client may request tokens whose audience is ``api``."""
-        return api in self.apis
+    def might_use(self, identifier: str) -> bool:
+        """Whether a request for the API ``identifier`` is worth looking up: for a static client,
+        one of its APIs; for a dynamic client, any (the API's flag decides, ``may_use``)."""
+        return self.is_dynamic or identifier in self.apis
+
+    def may_use(self, api: Api) -> bool:
+        """Whether this client may get tokens whose audience is the registered ``api``: one of
+        its APIs for a static client; an API open to dynamic clients for a dynamic one."""
+        if self.is_dynamic:
+            return api.dynamic_clients
+        return api.identifier in self.apis
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +137,9 @@ class AuthorizationRequest:
     login_hint: str | None = None
     hint_subject: str | None = None
     """The ``sub`` of a verified ``id_token_hint``: the user the client expects."""
+    acr_values: tuple[str, ...] = ()
+    """The requested Authentication Context Class References, in order of preference
+    (OpenID Connect Core §3.1.2.1; ``core.mfa`` says which ones ask for a second factor)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +158,8 @@ class AuthorizationCode:
     grant_id: str
     expires_at: int
     consumed_at: int | None = None
+    amr: tuple[str, ...] = ("pwd",)
+    """How the user authenticated (RFC 8176 values of the session), for the ID token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +175,8 @@ class Grant:
     created_at: int
     revoked_at: int | None = None
     session_id: str | None = None
+    amr: tuple[str, ...] = ("pwd",)
+    """How the user authenticated for this grant (RFC 8176): the ID tokens' ``amr``/``acr``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +219,22 @@ class Session:
     auth_time: int
     expires_at: int
     amr: tuple[str, ...] = ("pwd",)
+    """The methods the user authenticated with (RFC 8176), ``mfa`` among them once a second
+    factor was used (``core.mfa``)."""
+    mfa_at: int | None = None
+    """When the second factor was last used in this session (``None``: never)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TotpCredential:
+    """A user's TOTP authenticator (RFC 6238): its key sealed at rest (``core.secret_box``),
+    active once confirmed with a code, and the last time step used (a code is accepted once)."""
+
+    user_id: str
+    sealed_secret: str = field(repr=False)
+    created_at: int
+    confirmed_at: int | None = None
+    last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +246,11 @@ class Interaction:
     request: AuthorizationRequest
     created_at: int
     expires_at: int
+    pending_user_id: str | None = None
+    """The user whose password was verified in this interaction and who must still present a
+    second factor (``core.mfa``); no session exists for them until they do."""
+    pending_auth_time: int = 0
+    """When that password was verified."""
 
 
 @dataclass(frozen=True, slots=True)

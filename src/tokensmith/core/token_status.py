@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 
+from tokensmith.core.accounts import live_grant
 from tokensmith.core.jwt_access_token import TYP
 from tokensmith.core.models import Grant
 from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
@@ -81,13 +82,7 @@ def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> d
 async def _live_grant(context: ServerContext, stores: Stores, grant_id: str) -> Grant | None:
     """The grant, unless it is revoked or its user is gone or disabled (a disabled user's
     tokens are all inactive, as at the token endpoint)."""
-    grant = await stores.grants.get(grant_id)
-    if grant is None or grant.revoked_at is not None:
-        return None
-    user = await context.accounts.get(stores, grant.user_id)
-    if user is None or user.disabled:
-        return None
-    return grant
+    return await live_grant(context.accounts, stores, grant_id)
 
 
 async def find_active(context: ServerContext, token: str, stores: Stores) -> TokenInfo | None:

@@ -21,11 +21,15 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,14 +37,49 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.settings import Settings
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+class AuditCounts(Protocol):
+    dropped: int
+    written: int
+
+    @property
+    def queued(self) -> int: ...
+
+
+class _AuditCollector(Collector):
+    """The audit writer's counters, read when ``/metrics`` is scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        audit = self.metrics.audit
+        if audit is None:
+            return
+        yield CounterMetricFamily(
+            "tokensmith_audit_events_dropped",
+            "Audit events lost: dropped from the full queue while the database did not take "
+            "them, or not stored before shutdown.",
+            value=audit.dropped,
+        )
+        yield CounterMetricFamily(
+            "tokensmith_audit_events_written", "Audit events stored.", value=audit.written
+        )
+        yield GaugeMetricFamily(
+            "tokensmith_audit_events_queued", "Audit events waiting to be stored.", audit.queued
+        )
+
+
 class Metrics:
     def __init__(self, routes: frozenset[str]) -> None:
         self.routes = routes
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._tokens: dict[str, Counter] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "tokensmith_http_requests",
@@ -68,9 +107,38 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.audit: AuditCounts | None = None
+        """The process's audit writer (set by the lifespan): its losses are reported."""
+        self.registry.register(_AuditCollector(self))
+
     def route(self, path: str) -> str:
         """A bounded label: known endpoint paths, everything else is 'other'."""
         return path if path in self.routes else "other"
+
+    def answered(self, path: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency. The labelled children are kept per
+        label set (``labels()`` takes a lock and builds its key on every call); the label sets
+        are known routes or 'other', the methods and the statuses the server sends (bounded all
+        the same)."""
+        route = path if path in self.routes else "other"
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            if len(self._children) < 10_000:  # a bound, whatever paths the callers invent
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def token_issued(self, grant_type: str) -> None:
+        """Count one token response (``grant_type``: a registered grant, so a bounded set)."""
+        child = self._tokens.get(grant_type)
+        if child is None:
+            child = self._tokens[grant_type] = self.tokens.labels(grant_type)
+        child.inc()
 
 
 class Observability:
@@ -104,9 +172,9 @@ class Observability:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = self.metrics.route(scope["path"])
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            self.metrics.answered(
+                scope["path"], scope["method"], status, time.perf_counter() - started
+            )
             request_id.reset(token)
 
 
@@ -156,7 +224,7 @@ async def readyz(request: Request) -> Response:
     rt = request.app.state.runtime
     checks: dict[str, str] = {}
     try:
-        async with rt.db.engine.connect() as conn:
+        async with RetryingConnection(rt.db.engine) as conn:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:

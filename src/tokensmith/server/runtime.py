@@ -28,6 +28,7 @@ from tokensmith.core.passwords import Passwords
 from tokensmith.core.self_service import Links, SelfService
 from tokensmith.core.server import AuthorizationServer
 from tokensmith.server.browser import Cookies
+from tokensmith.server.client_documents import HttpDocumentFetcher
 from tokensmith.server.mail import Mailer, backend_for
 from tokensmith.server.pages import Pages
 from tokensmith.server.ratelimit import RateLimiter
@@ -36,7 +37,7 @@ from tokensmith.storage import redis as redis_storage
 from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.audit import AuditWriter
-from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.engine import create_engine, is_sqlite, sqlite_file
 from tokensmith.storage.sqlalchemy.prune import prune
 
 log = logging.getLogger("tokensmith.server")
@@ -116,7 +117,7 @@ class Runtime:
             parallelism=settings.password_hash_parallelism,
             executor=hashing,
         )
-        audit_writer = AuditWriter(engine)
+        audit_writer = audit_writer_for(settings, engine)
         server = AuthorizationServer(
             policy=settings.policy(),
             keys=keys,
@@ -125,6 +126,9 @@ class Runtime:
             clock=clock,
             audit=audit_writer.emit,
             accounts=accounts if accounts is not None else settings.load_accounts(),
+            documents=document_fetcher(settings),
+            kek=settings.kek(),
+            totp_label=settings.totp_issuer_label(),
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         self_service = SelfService(
@@ -222,6 +226,21 @@ class Runtime:
             await self.db.ephemeral.redis.aclose()
 
 
+def audit_writer_for(settings: Settings, engine: AsyncEngine) -> AuditWriter:
+    """The audit writer on its own engine with one connection: its batches never wait for, or
+    hold, a connection of the requests' pool (an in-memory SQLite database, which a second
+    engine would not see, shares the requests' engine)."""
+    url = settings.database_url
+    own = not is_sqlite(url) or sqlite_file(url) is not None
+    writer_engine = create_engine(url, pool_size=1, max_overflow=0) if own else engine
+    return AuditWriter(
+        writer_engine,
+        interval=settings.audit_flush_interval,
+        max_queue=settings.audit_queue_size,
+        owns_engine=own,
+    )
+
+
 def make_redis(settings: Settings) -> Redis | None:
     """The Redis client, when configured; connections are made lazily, so a server whose Redis
     is down starts, answers 503 where Redis is needed, and recovers when it returns."""
@@ -243,4 +262,16 @@ async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyR
     (under a lock, so that processes starting together do not each make their own)."""
     return await keystore.ensure_keys(
         engine, algs=required_algs(settings), kek=settings.kek(), now=now
+    )
+
+
+def document_fetcher(settings: Settings) -> HttpDocumentFetcher | None:
+    """The Client ID Metadata Document fetcher the settings ask for (``None``: turned off)."""
+    if not settings.client_metadata_documents:
+        return None
+    return HttpDocumentFetcher(
+        allow_loopback=settings.client_metadata_allow_loopback,
+        max_bytes=settings.client_metadata_max_bytes,
+        timeout=settings.client_metadata_timeout,
+        max_cache=settings.client_metadata_max_cache,
     )

@@ -3,8 +3,9 @@ whether it lives in SQL or in Redis.
 
 Without Redis every concern is in SQL. With Redis (``TOKENSMITH_REDIS_URL``), the short-lived
 ones — authorization codes, login/consent interactions, client-assertion ``jti``s, the JWT
-deny-list and the login attempt counters — live there (``storage/redis.py``), shared by every
-process; everything else stays in SQL, in the request's transaction.
+deny-list, the login attempt counters and fetched client metadata documents — live there
+(``storage/redis.py``), shared by every process; everything else stays in SQL, in the request's
+transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokensmith.storage.redis import (
     RedisAssertionJtiStore,
+    RedisClientDocumentStore,
     RedisCodeStore,
     RedisDenyList,
     RedisInteractionStore,
@@ -25,11 +27,14 @@ from tokensmith.storage.redis import (
 from tokensmith.storage.sqlalchemy.account_tokens import SqlAccountTokenStore
 from tokensmith.storage.sqlalchemy.apis import SqlApiStore
 from tokensmith.storage.sqlalchemy.assertion_jtis import SqlAssertionJtiStore
+from tokensmith.storage.sqlalchemy.client_documents import SqlClientDocumentStore
 from tokensmith.storage.sqlalchemy.clients import SqlClientStore
 from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
 from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
+from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
 from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
@@ -46,6 +51,7 @@ class Ephemeral:
         self.assertion_jtis = RedisAssertionJtiStore(redis, prefix)
         self.denylist = RedisDenyList(redis, prefix)
         self.login_failures = RedisLoginFailureStore(redis, prefix)
+        self.client_documents = RedisClientDocumentStore(redis, prefix)
 
 
 class RequestStores:
@@ -58,14 +64,17 @@ class RequestStores:
         "account_tokens",
         "apis",
         "assertion_jtis",
+        "client_documents",
         "clients",
         "codes",
         "consents",
         "grants",
         "interactions",
         "login_failures",
+        "recovery_codes",
         "refresh_tokens",
         "sessions",
+        "totp",
         "users",
     )
 
@@ -78,6 +87,7 @@ class RequestStores:
         assertion_jtis: SqlAssertionJtiStore | RedisAssertionJtiStore,
         access_tokens: SqlAccessTokenStore,
         login_failures: SqlLoginFailureStore | RedisLoginFailureStore,
+        client_documents: SqlClientDocumentStore | RedisClientDocumentStore,
     ) -> None:
         self._conn = conn
         self.apis = SqlApiStore(conn)
@@ -88,11 +98,14 @@ class RequestStores:
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
         self.account_tokens = SqlAccountTokenStore(conn)
+        self.totp = SqlTotpStore(conn)
+        self.recovery_codes = SqlRecoveryCodeStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis
         self.access_tokens = access_tokens
         self.login_failures = login_failures
+        self.client_documents = client_documents
 
     async def commit(self) -> None:
         await self._conn.commit()
@@ -109,6 +122,7 @@ def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestS
             assertion_jtis=SqlAssertionJtiStore(conn),
             access_tokens=SqlAccessTokenStore(conn),
             login_failures=SqlLoginFailureStore(conn),
+            client_documents=SqlClientDocumentStore(conn),
         )
     return RequestStores(
         conn,
@@ -117,6 +131,7 @@ def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestS
         assertion_jtis=ephemeral.assertion_jtis,
         access_tokens=SqlAccessTokenStore(conn, ephemeral.denylist),
         login_failures=ephemeral.login_failures,
+        client_documents=ephemeral.client_documents,
     )
 
 
@@ -133,7 +148,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[RequestStores]:
-        async with self.engine.connect() as conn:
+        async with RetryingConnection(self.engine) as conn:
             await conn.begin()
             try:
                 yield build_stores(conn, self.ephemeral)

@@ -89,6 +89,7 @@ def _dump(value: Any) -> str:
 def _code(raw: str | bytes, consumed_at: int | None) -> AuthorizationCode:
     data = json.loads(raw)
     data["scopes"] = tuple(data["scopes"])
+    data["amr"] = tuple(data.get("amr", ("pwd",)))
     data["consumed_at"] = consumed_at
     return AuthorizationCode(**data)
 
@@ -137,11 +138,49 @@ class RedisInteractionStore:
         request = data.pop("request")
         request["scopes"] = tuple(request["scopes"])
         request["prompt"] = tuple(request["prompt"])
+        request["acr_values"] = tuple(request.get("acr_values", ()))
         interaction = Interaction(request=AuthorizationRequest(**request), **data)
         return interaction if interaction.expires_at > now else None
 
     async def delete(self, interaction_id: str) -> bool:
         return bool(await self._redis.delete(self._key(interaction_id)))
+
+    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+        """Rewrite the interaction with its pending user, keeping its expiry (``KEEPTTL``;
+        ``XX``: never bring back one that expired or was deleted meanwhile)."""
+        key = self._key(interaction_id)
+        raw = await self._redis.get(key)
+        if raw is None:
+            return False
+        data = json.loads(raw)
+        data["pending_user_id"] = user_id
+        data["pending_auth_time"] = auth_time
+        done = await self._redis.set(
+            key, json.dumps(data, separators=(",", ":")), keepttl=True, xx=True
+        )
+        return bool(done)
+
+
+class RedisClientDocumentStore:
+    """Fetched metadata documents, each key expiring with the document's cache lifetime."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, url: str) -> str:
+        return f"{self._prefix}cimd:{url}"
+
+    async def get(self, url: str, now: int) -> bytes | None:
+        raw = await self._redis.get(self._key(url))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return str(data["body"]).encode() if int(data["expires_at"]) > now else None
+
+    async def put(self, url: str, body: bytes, expires_at: int) -> None:
+        value = json.dumps({"body": body.decode(), "expires_at": expires_at})
+        await self._redis.set(self._key(url), value, exat=expires_at)
 
 
 class RedisAssertionJtiStore:

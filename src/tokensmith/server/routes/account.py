@@ -27,7 +27,9 @@ async def account(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            page = await accounts.page(stores, browser.session, users=rt.server.accounts)
+            page = await accounts.page(
+                stores, browser.session, factors=rt.server.factors, users=rt.server.accounts
+            )
             sessions = await security.sessions(rt.server, stores, browser.session)
         except OAuthError as exc:
             response = page_error(request, rt.pages, exc)
@@ -60,6 +62,8 @@ async def account(request: Request) -> Response:
                     if DELETE in rt.server.accounts.capabilities
                     else None
                 ),
+                totp_enabled=page.totp_enabled,
+                recovery_codes_left=page.recovery_codes_left,
             )
     return rt.cookies.apply(response, browser)
 
@@ -147,7 +151,7 @@ async def sign_out_everywhere(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            accounts.signed_in(browser.session)
+            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
             if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
                 raise CsrfRejected("The form was not sent from your account page.")
             await security.sign_out_everywhere(rt.server, stores, browser.session)
@@ -179,7 +183,7 @@ async def _password_form(request: Request, capability: str, *, change_password: 
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            accounts.signed_in(browser.session)
+            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
             if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
                 raise CsrfRejected("The form was not sent from your account page.")
             started = await service.begin(stores, browser.session, capability, address=address)
