@@ -11,8 +11,11 @@ from sqlalchemy import text
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.server.test_accounts_byo import byo_env
+from tests.server.test_mfa import signed_in as mfa_signed_in
+from tests.server.test_oidc import oidc_client
 from tests.server.test_throttle import attempt
 from tests.support.clients import refresh, start
+from tests.support.mfa import enrol
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT
 from tokensmith.settings import Settings
@@ -182,3 +185,25 @@ async def test_pages_hide_what_the_accounts_implementation_cannot_do(
         for path in ("/account/password", "/account/delete"):
             form = {"csrf_token": token, "current_password": PASSWORD, "new_password": "x" * 20}
             assert (await ua.post(path, data=form)).status_code == 403, path
+
+
+async def test_a_password_only_session_of_a_user_with_a_second_factor_cannot_use_them(
+    server_env: ServerEnv,
+) -> None:
+    """A session that skipped the user's second factor (signed in before it was set up) does
+    not change the password, delete the account or end the other sessions."""
+    env = server_env
+    client = await oidc_client(env)
+    await env.user()
+    old = await mfa_signed_in(env, client)
+    token = await csrf(old)  # the page's token, taken while the session was still enough
+    await enrol(env, await mfa_signed_in(env, client))
+    for path, form in (
+        ("/account/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        ("/account/delete", {"current_password": PASSWORD}),
+        ("/account/sessions/end", {"confirm": "yes"}),
+    ):
+        refused = await old.post(path, data={**form, "csrf_token": token})
+        assert refused.status_code == 401, path
+    assert await env.admin.find_user("alice") is not None
+    assert (await attempt(env, env.browser(), client, "alice", PASSWORD)).status_code == 303
