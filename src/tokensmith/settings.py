@@ -6,6 +6,7 @@ There is no module-level instance: build one with ``Settings()`` (environment) o
 
 from __future__ import annotations
 
+import importlib
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tokensmith.core.accounts import Accounts
 from tokensmith.core.password_rules import (
     BreachedPasswordChecker,
     CommonPasswords,
@@ -92,6 +94,12 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="Threads that verify passwords (at most this many argon2 hashes at once).",
+    )
+    accounts: str = Field(
+        "",
+        description="Bring your own users: 'module:factory', a callable returning an "
+        "implementation of tokensmith.core.accounts.Accounts (called with no argument). "
+        "Empty: tokensmith's own users table. create_app(accounts=...) takes precedence.",
     )
     password_hash_nice: int = Field(
         10,
@@ -458,6 +466,26 @@ class Settings(BaseSettings):
     def signup_domains(self) -> frozenset[str]:
         items = (part.strip().lower() for part in self.signup_allowed_domains.split(","))
         return frozenset(item for item in items if item)
+
+    def load_accounts(self) -> Accounts | None:
+        """The ``Accounts`` named by ``accounts`` (``module:factory``), or ``None`` when empty."""
+        if not self.accounts:
+            return None
+        module_name, _, attr = self.accounts.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        made = factory()
+        if not isinstance(made, Accounts):
+            raise TypeError(f"{self.accounts} did not return a tokensmith Accounts implementation")
+        return made
+
+    @field_validator("accounts")
+    @classmethod
+    def _check_accounts(cls, value: str) -> str:
+        value = value.strip()
+        module_name, colon, attr = value.partition(":")
+        if value and (not colon or not module_name or not attr.isidentifier()):
+            raise ValueError("accounts must be 'module:factory' (or empty)")
+        return value
 
     def password_rules(self, checker: BreachedPasswordChecker | None = None) -> PasswordRules:
         """The rules for new passwords (``core.password_rules``): ``checker``, else the shipped

@@ -44,6 +44,7 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 # docs/examples/ files and the test that runs each (it must name the file, without ".py").
 RUNNERS = {
+    "accounts_bcrypt.py": "tests/server/test_accounts_byo.py",
     "client_github.py": "tests/client/test_docs_examples.py",
     "client_oidc_frontend.py": "tests/client/test_docs_examples.py",
     "resource_fastapi.py": "tests/resource/test_docs_examples.py",
@@ -58,6 +59,7 @@ RUNNERS = {
 
 # What a page's fragments take as given, defined before its blocks run ({tmp}: a fresh folder).
 SETUP = {
+    "accounts.md": "from docs.examples.accounts_bcrypt import MemberAccounts\n",
     "client.md": """
 import secrets
 from typing import Annotated

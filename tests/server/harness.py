@@ -86,8 +86,11 @@ class ServerEnv:
 
     @classmethod
     @asynccontextmanager
-    async def start(cls, settings: Settings, clock: FakeClock) -> AsyncIterator[ServerEnv]:
-        app = create_app(settings, clock=clock)
+    async def start(
+        cls, settings: Settings, clock: FakeClock, **app_kwargs: Any
+    ) -> AsyncIterator[ServerEnv]:
+        """``app_kwargs``: more arguments of ``create_app`` (``accounts=...``)."""
+        app = create_app(settings, clock=clock, **app_kwargs)
         async with app.router.lifespan_context(app), Admin(settings, clock=clock) as admin:
             env = cls(settings, clock, admin, app, httpx.ASGITransport(app=app))
             try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, mfa
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.metadata_document import domain_of, looks_like_document_url
@@ -66,14 +67,19 @@ async def fully_signed_in(factors: Factors, stores: Stores, session: Session | N
 
 
 async def page(
-    stores: Stores, session: Session | None, *, factors: Factors | None = None
+    stores: Stores,
+    session: Session | None,
+    *,
+    factors: Factors | None = None,
+    users: Accounts | None = None,
 ) -> AccountPage:
     """The signed-in user's connected applications, each with its scopes per API, and the
-    state of their second factors (with ``factors``, the session must have used them)."""
+    state of their second factors (with ``factors``, the session must have used them);
+    ``users``: the server's accounts (``core.accounts``)."""
     if factors is not None:
         session = await fully_signed_in(factors, stores, session)
     user_id = signed_in(session).user_id
-    user = await stores.users.get(user_id)
+    user = await (users or StoreAccounts()).get(stores, user_id)
     apps = []
     for client_id, per_api in (await stores.consents.list_for_user(user_id)).items():
         client = await stores.clients.get(client_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent, AuditSink, discard
 from tokensmith.core.cache import TTLCache
 from tokensmith.core.clock import Clock
@@ -43,6 +44,9 @@ class ServerContext:
     keys: KeyRing
     pepper: bytes = field(repr=False)
     audit: AuditSink = discard
+    accounts: Accounts = field(default_factory=StoreAccounts)
+    """The users signed in (``core.accounts``): tokensmith's own table unless the application
+    plugged in its own."""
     documents: DocumentFetcher | None = None
     """Fetches Client ID Metadata Documents (the edge); ``None``: such clients are unknown."""
     client_cache: TTLCache[Client] = field(init=False, repr=False)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
 from tokensmith.core import audit, mfa
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import (
     ConsentRequired,
@@ -171,7 +172,7 @@ async def proceed(
     page into ``login_required`` / ``consent_required`` to the client, OpenID Connect Core
     §3.1.2.6)."""
     now = server.now()
-    user = await session_user(request, session, stores, interaction, now)
+    user = await session_user(request, session, stores, interaction, now, accounts=server.accounts)
     client = await server.get_client(request.client_id, stores)
     if client is None:
         raise InvalidRequest("the client was removed").to_client(
@@ -214,6 +215,8 @@ async def session_user(
     stores: Stores,
     interaction: Interaction | None,
     now: int,
+    *,
+    accounts: Accounts | None = None,
 ) -> User | None:
     """The user of the session, if it satisfies the request: ``prompt=login`` needs a login
     during this interaction, ``max_age`` a recent enough one, ``id_token_hint`` the same user;
@@ -228,7 +231,7 @@ async def session_user(
         return None
     if request.hint_subject is not None and request.hint_subject != session.user_id:
         return None
-    user = await stores.users.get(session.user_id)
+    user = await (accounts or StoreAccounts()).get(stores, session.user_id)
     if user is None or user.disabled:
         return None
     return user
@@ -380,7 +383,9 @@ async def _continue(
 
 def password_login(server: AuthorizationServer) -> PasswordLogin:
     """The password login's steps (``core.login``)."""
-    return PasswordLogin(passwords=server.passwords, clock=server.clock, audit=server.audit)
+    return PasswordLogin(
+        passwords=server.passwords, clock=server.clock, audit=server.audit, accounts=server.accounts
+    )
 
 
 async def _client_name(server: AuthorizationServer, stores: Stores, client_id: str) -> str:
@@ -504,7 +509,7 @@ async def _consent_form(
 ) -> ConsentForm:
     request = interaction.request
     client = await server.get_client(request.client_id, stores)
-    user = await stores.users.get(session.user_id)
+    user = await server.accounts.get(stores, session.user_id)
     api = await stores.apis.get(request.audience) if request.audience else None
     return ConsentForm(
         txn=interaction.id,
@@ -639,7 +644,7 @@ async def _subject(
         user_id, amr, auth_time = session.user_id, session.amr, session.auth_time
     else:
         return None
-    user = await stores.users.get(user_id)
+    user = await server.accounts.get(stores, user_id)
     if user is None or user.disabled:
         return None
     factors = await server.factors.enrolled(stores, user.id)

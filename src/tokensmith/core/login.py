@@ -8,9 +8,10 @@ SQLite, whose one connection every request shares, no connection) is held while 
    account's (``core.throttle``). Each reservation is one atomic increment-and-check in the
    store, so of any number of concurrent attempts at most the policy's allowance is checked;
    an attempt over the limit is refused here, its password never verified.
-2. ``verify``, with nothing held: the argon2 verification (and the re-hash of an outdated hash)
-   on the server's worker pool, off the event loop. An unknown or disabled account is verified
-   against a dummy hash with the same parameters: the same work and time.
+2. ``verify``, with nothing held: the account's password verification (``core.accounts``:
+   argon2 for tokensmith's own users, whatever an application's own implementation does), and
+   the re-hash of an outdated hash, on the server's worker pool, off the event loop. An
+   unknown or disabled account is verified against a dummy argon2 hash: the same work.
 3. ``conclude``, in the second transaction: on a match, the user is read again (disabled, or
    its password changed, since step 1: the attempt fails), the account's counter is cleared,
    the address's reservation given back and an upgraded hash stored.
@@ -26,6 +27,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tokensmith.core import audit, throttle
+from tokensmith.core.accounts import UPDATE_PASSWORD, Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import User
@@ -64,8 +66,16 @@ def account_key(login: str, user: User | None) -> str:
 
 
 class PasswordLogin:
-    def __init__(self, *, passwords: Passwords, clock: Clock, audit: AuditSink) -> None:
+    def __init__(
+        self,
+        *,
+        passwords: Passwords,
+        clock: Clock,
+        audit: AuditSink,
+        accounts: Accounts | None = None,
+    ) -> None:
         self.passwords = passwords
+        self.accounts: Accounts = accounts if accounts is not None else StoreAccounts(passwords)
         self.clock = clock
         self.audit = audit
 
@@ -76,7 +86,7 @@ class PasswordLogin:
             normalized: str | None = normalize_login(login)
         except ValueError:
             normalized = None
-        user = await stores.users.find_by_login(normalized) if normalized else None
+        user = await self.accounts.find_by_login(stores, normalized) if normalized else None
         attempt = LoginAttempt(
             at=now,
             address=address,
@@ -106,10 +116,12 @@ class PasswordLogin:
         return dataclasses.replace(attempt, retry_after=max(1, locked_until - attempt.at))
 
     async def verify(self, attempt: LoginAttempt, password: str) -> PasswordCheck:
-        """Step 2, holding no transaction: argon2 on the worker pool."""
+        """Step 2, holding no transaction: the accounts' ``verify_password`` on the hashing
+        pool; an unknown or disabled account costs an argon2 verification of the dummy hash."""
         user = attempt.user
-        password_hash = user.password_hash if user is not None and not user.disabled else None
-        return await self.passwords.check(password_hash, password)
+        if user is None or user.disabled:
+            return await self.passwords.check(None, password)
+        return await self.passwords.run(self.accounts.verify_password, user, password)
 
     async def conclude(
         self, attempt: LoginAttempt, check: PasswordCheck, stores: Stores
@@ -118,7 +130,7 @@ class PasswordLogin:
         now = int(self.clock())
         user = attempt.user
         if check.ok and user is not None:
-            current = await stores.users.get(user.id)
+            current = await self.accounts.get(stores, user.id)
             if (
                 current is not None
                 and not current.disabled
@@ -126,8 +138,8 @@ class PasswordLogin:
             ):
                 await stores.login_failures.release(attempt.address_key)
                 await stores.login_failures.clear(attempt.account_key)
-                if check.new_hash is not None:
-                    await stores.users.set_password_hash(user.id, check.new_hash, now)
+                if check.new_hash is not None and UPDATE_PASSWORD in self.accounts.capabilities:
+                    await self.accounts.set_password_hash(stores, user.id, check.new_hash, now)
                 self.audit(
                     AuditEvent(audit.LOGIN_SUCCEEDED, now, user_id=user.id, address=attempt.address)
                 )

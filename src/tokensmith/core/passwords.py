@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+T = TypeVar("T")
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -65,6 +70,12 @@ class Passwords:
         if self.needs_rehash(password_hash):
             return PasswordCheck(True, self._hasher.hash(password))
         return PasswordCheck(True)
+
+    async def run(self, fn: Callable[..., T], /, *args: object) -> T:
+        """``fn(*args)`` on the hashing pool, off the event loop (an ``Accounts``
+        implementation's ``verify_password``)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args))
 
     async def hash_async(self, password: str) -> str:
         """``hash`` on the worker pool, off the event loop (a new password being chosen)."""

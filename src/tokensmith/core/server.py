@@ -10,6 +10,7 @@ lookups (``get_client``, ``get_api``, ``apis_for``, ``now``)."""
 
 from __future__ import annotations
 
+from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditSink, discard
 from tokensmith.core.authentication import ClientAuthenticator
 from tokensmith.core.cache import TTLCache
@@ -47,6 +48,7 @@ class AuthorizationServer:
         clock: Clock,
         grants: GrantRegistry | None = None,
         audit: AuditSink = discard,
+        accounts: Accounts | None = None,
         documents: DocumentFetcher | None = None,
         kek: bytes | None = None,
         totp_label: str = "tokensmith",
@@ -56,11 +58,21 @@ class AuthorizationServer:
         from the pepper, ``core.secret_box``); ``factors``: the second factors (default: TOTP
         with recovery codes as its fallback)."""
         self.passwords = passwords
+        if accounts is None:
+            accounts = StoreAccounts(passwords)
+        elif isinstance(accounts, StoreAccounts):
+            accounts.bind(passwords)
         self.totp = Totp(SecretBox(pepper=pepper, kek=kek), label=totp_label)
         self.recovery_codes = RecoveryCodes(pepper)
         self.factors = factors if factors is not None else Factors((self.totp, self.recovery_codes))
         self.context = ServerContext(
-            policy=policy, clock=clock, keys=keys, pepper=pepper, audit=audit, documents=documents
+            policy=policy,
+            clock=clock,
+            keys=keys,
+            pepper=pepper,
+            audit=audit,
+            documents=documents,
+            accounts=accounts,
         )
         self.tokens = TokenIssuer(self.context)
         self.grants = grants if grants is not None else default_grants()
@@ -82,6 +94,11 @@ class AuthorizationServer:
         )
 
     # -- the context, for the authorization endpoint's methods and the browser routes -------
+
+    @property
+    def accounts(self) -> Accounts:
+        """The users signed in (``core.accounts``)."""
+        return self.context.accounts
 
     @property
     def policy(self) -> ServerPolicy:

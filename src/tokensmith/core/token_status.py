@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 
+from tokensmith.core.accounts import live_grant
 from tokensmith.core.jwt_access_token import TYP
 from tokensmith.core.models import Grant
 from tokensmith.core.secrets import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest
@@ -78,10 +79,10 @@ def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> d
     return claims
 
 
-async def _live_grant(stores: Stores, grant_id: str) -> Grant | None:
+async def _live_grant(context: ServerContext, stores: Stores, grant_id: str) -> Grant | None:
     """The grant, unless it is revoked or its user is gone or disabled (a disabled user's
     tokens are all inactive, as at the token endpoint)."""
-    return await stores.grants.get_live(grant_id)
+    return await live_grant(context.accounts, stores, grant_id)
 
 
 async def find_active(context: ServerContext, token: str, stores: Stores) -> TokenInfo | None:
@@ -93,7 +94,7 @@ async def find_active(context: ServerContext, token: str, stores: Stores) -> Tok
         rt = await stores.refresh_tokens.get(digest(token, context.pepper))
         if rt is None or rt.rotated_at is not None or rt.expires_at <= now:
             return None
-        grant = await _live_grant(stores, rt.grant_id)
+        grant = await _live_grant(context, stores, rt.grant_id)
         if grant is None:
             return None
         return TokenInfo(
@@ -131,7 +132,7 @@ async def find_active(context: ServerContext, token: str, stores: Stores) -> Tok
             )
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
-    if record.grant_id is not None and await _live_grant(stores, record.grant_id) is None:
+    if record.grant_id is not None and await _live_grant(context, stores, record.grant_id) is None:
         return None
     return TokenInfo(
         "access_token",

@@ -8,24 +8,13 @@ email_verified.
 
 from __future__ import annotations
 
+from tokensmith.core.accounts import claims_for
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import InsufficientScope, InvalidToken
-from tokensmith.core.models import User
 from tokensmith.core.ports import Stores
 from tokensmith.core.token_status import find_active
 
-
-def claims_for(user: User, scopes: tuple[str, ...]) -> dict[str, object]:
-    claims: dict[str, object] = {"sub": user.id}
-    if "profile" in scopes:
-        claims["preferred_username"] = user.username
-        claims["updated_at"] = user.updated_at
-        if user.name:
-            claims["name"] = user.name
-    if "email" in scopes and user.email:
-        claims["email"] = user.email
-        claims["email_verified"] = user.email_verified
-    return claims
+__all__ = ["UserInfoEndpoint", "claims_for"]
 
 
 class UserInfoEndpoint:
@@ -39,7 +28,8 @@ class UserInfoEndpoint:
             raise InvalidToken("the access token is invalid, expired or revoked")
         if "openid" not in info.scopes:
             raise InsufficientScope("the access token does not carry the openid scope")
-        user = await stores.users.get(info.subject)
+        accounts = self.context.accounts
+        user = await accounts.get(stores, info.subject)
         if user is None or user.disabled:
             raise InvalidToken("the user of this token no longer exists or is disabled")
-        return claims_for(user, info.scopes)
+        return accounts.claims(user, info.scopes)

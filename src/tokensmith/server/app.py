@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from tokensmith.core.accounts import Accounts
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
 from tokensmith.core.password_rules import BreachedPasswordChecker
@@ -66,6 +67,7 @@ def create_app(
     clock: Clock = system_clock,
     cors_origins: Iterable[str] | None = None,
     password_checker: BreachedPasswordChecker | None = None,
+    accounts: Accounts | None = None,
 ) -> FastAPI:
     """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
 
@@ -73,14 +75,19 @@ def create_app(
     ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
 
     ``password_checker``: where new passwords (sign-up, reset) are looked up as breached or
-    common, instead of the list shipped with tokensmith (``core.password_rules``)."""
+    common, instead of the list shipped with tokensmith (``core.password_rules``).
+
+    ``accounts``: the users signed in, when the application brings its own
+    (``core.accounts.Accounts``; default ``TOKENSMITH_ACCOUNTS``, else tokensmith's table)."""
     settings = settings if settings is not None else Settings()
     if cors_origins is None:
         cors_origins = CorsSettings().cors_origins
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = await Runtime.start(settings, clock, password_checker=password_checker)
+        rt = await Runtime.start(
+            settings, clock, password_checker=password_checker, accounts=accounts
+        )
         app.state.runtime = rt
         app.state.metrics.audit = rt.audit
         rt.start_tasks()
@@ -140,6 +147,12 @@ def create_app(
     route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
+    for suffix, endpoint in (
+        ("/sessions/end", account.sign_out_everywhere),
+        ("/password", account.change_password),
+        ("/delete", account.delete_account),
+    ):
+        route(s.account_path + suffix, endpoint, methods=["POST"], include_in_schema=False)
     route(
         s.account_path + "/verify-email",
         account.request_verification,

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.admin import Admin, grant_grace, invalidation_channel
+from tokensmith.core.accounts import Accounts
 from tokensmith.core.clock import Clock
 from tokensmith.core.discovery import authorization_server_metadata
 from tokensmith.core.keys import KeyRing
@@ -84,6 +85,7 @@ class Runtime:
         clock: Clock,
         *,
         password_checker: BreachedPasswordChecker | None = None,
+        accounts: Accounts | None = None,
     ) -> Runtime:
         engine = create_engine(
             settings.database_url,
@@ -125,6 +127,7 @@ class Runtime:
             passwords=passwords,
             clock=clock,
             audit=audit_writer.emit,
+            accounts=accounts if accounts is not None else settings.load_accounts(),
             documents=document_fetcher(settings),
             kek=settings.kek(),
             totp_label=settings.totp_issuer_label(),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
+from tokensmith.core.accounts import live_grant
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
@@ -68,7 +69,7 @@ class RefreshTokenGrant:
                 stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
             )
             raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
-        grant = await stores.grants.get_live(token.grant_id)
+        grant = await live_grant(context.accounts, stores, token.grant_id)
         if grant is None:
             await stores.commit()
             raise InvalidGrant(INVALID, detail="grant revoked or user disabled")

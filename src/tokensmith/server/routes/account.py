@@ -9,9 +9,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core import account as accounts
+from tokensmith.core import account_security as security
+from tokensmith.core.accounts import DELETE, UPDATE_PASSWORD
 from tokensmith.core.errors import CsrfRejected, OAuthError
+from tokensmith.core.interaction import CLEAR, KEEP, SessionChange
+from tokensmith.core.self_service import FormAnswer
 from tokensmith.server.errors import page_error
 from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
 CSRF_ADVICE = "Reload the page and try again."
@@ -22,7 +27,10 @@ async def account(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            page = await accounts.page(stores, browser.session, factors=rt.server.factors)
+            page = await accounts.page(
+                stores, browser.session, factors=rt.server.factors, users=rt.server.accounts
+            )
+            sessions = await security.sessions(rt.server, stores, browser.session)
         except OAuthError as exc:
             response = page_error(request, rt.pages, exc)
         else:
@@ -41,6 +49,19 @@ async def account(request: Request) -> Response:
                     else None
                 ),
                 verification_sent=request.query_params.get("verification") == "sent",
+                sessions=sessions,
+                sessions_action=rt.settings.account_path + "/sessions/end",
+                password_action=(
+                    rt.settings.account_path + "/password"
+                    if UPDATE_PASSWORD in rt.server.accounts.capabilities
+                    else None
+                ),
+                password_changed=request.query_params.get("password") == "changed",
+                delete_action=(
+                    rt.settings.account_path + "/delete"
+                    if DELETE in rt.server.accounts.capabilities
+                    else None
+                ),
                 totp_enabled=page.totp_enabled,
                 recovery_codes_left=page.recovery_codes_left,
             )
@@ -103,3 +124,103 @@ async def request_verification(request: Request) -> Response:
                 location = rt.settings.account_path + "?verification=sent"
                 response = RedirectResponse(location, status_code=303)
     return rt.cookies.apply(response, browser)
+
+
+# -- the security forms (core.account_security) ---------------------------------------------
+
+
+def _refused(rt: Runtime, answer: FormAnswer, title: str) -> Response:
+    response = rt.pages.error(
+        title=title,
+        message=answer.error or "",
+        advice="Go back to your account page and try again.",
+        status=answer.status,
+    )
+    if answer.retry_after:
+        response.headers["Retry-After"] = str(answer.retry_after)
+    return response
+
+
+async def sign_out_everywhere(request: Request) -> Response:
+    """End every session of the user, this one too (``core.account_security``)."""
+    rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=200)
+    if isinstance(form, Response):
+        return form
+    change: SessionChange = KEEP
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
+            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
+                raise CsrfRejected("The form was not sent from your account page.")
+            await security.sign_out_everywhere(rt.server, stores, browser.session)
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            change = CLEAR
+            response = rt.pages.render("logged_out.html")
+    return rt.cookies.apply(response, browser, change)
+
+
+async def _password_form(request: Request, capability: str, *, change_password: bool) -> Response:
+    """Password change or deletion: two short transactions around the password checks on the
+    hashing pool, as the login (``core.account_security``)."""
+    rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=1100)
+    if isinstance(form, Response):
+        return form
+    address = request.client.host if request.client else "unknown"
+    service = security.AccountSecurity(rt.server)
+    title = "Your password is not changed" if change_password else "Your account is not deleted"
+    if change_password and form.get("new_password") != form.get(
+        "new_password_again", form.get("new_password")
+    ):
+        differ = FormAnswer(error="The two new passwords differ.", status=400)
+        return _refused(rt, differ, title)
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
+            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
+                raise CsrfRejected("The form was not sent from your account page.")
+            started = await service.begin(stores, browser.session, capability, address=address)
+        except CsrfRejected as exc:
+            return rt.cookies.apply(page_error(request, rt.pages, exc, advice=CSRF_ADVICE), browser)
+        except OAuthError as exc:
+            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+    session = browser.session
+    assert session is not None  # signed_in above
+    if change_password:
+        new = form.get("new_password", "")
+        checked = await service.check(
+            started, form.get("current_password", ""), new, rules=rt.self_service.rules
+        )
+    else:
+        checked = await service.check(started, form.get("current_password", ""))
+    change: SessionChange = KEEP
+    async with rt.db.transaction() as stores:
+        if change_password:
+            answer = await service.finish_password_change(
+                stores, checked, session, notify=rt.mailer.notify
+            )
+        else:
+            answer = await service.finish_deletion(stores, checked)
+    if answer.error:
+        response = _refused(rt, answer, title)
+    elif change_password:
+        response = RedirectResponse(rt.settings.account_path + "?password=changed", 303)
+    else:
+        change = CLEAR
+        response = rt.pages.render("account_deleted.html")
+    return rt.cookies.apply(response, browser, change)
+
+
+async def change_password(request: Request) -> Response:
+    return await _password_form(request, UPDATE_PASSWORD, change_password=True)
+
+
+async def delete_account(request: Request) -> Response:
+    return await _password_form(request, DELETE, change_password=False)
