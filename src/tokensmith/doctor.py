@@ -245,6 +245,17 @@ def _lifetimes(s: Settings) -> Finding | None:
     )
 
 
+def _metadata_loopback(s: Settings) -> Finding | None:
+    if not (s.client_metadata_documents and s.client_metadata_allow_loopback):
+        return None
+    return Finding(
+        "client-metadata-loopback",
+        "client_metadata_allow_loopback is on: a client_id URL may make this server fetch from "
+        "its own loopback addresses (development only)",
+        "unset TOKENSMITH_CLIENT_METADATA_ALLOW_LOOPBACK in production",
+    )
+
+
 CONFIG_CHECKS: tuple[tuple[str, Callable[[Settings], Finding | None]], ...] = (
     ("issuer-https", _issuer),
     ("cookies-secure", _cookies),
@@ -255,6 +266,7 @@ CONFIG_CHECKS: tuple[tuple[str, Callable[[Settings], Finding | None]], ...] = (
     ("forwarded-allow-ips", _forwarded),
     ("metrics-access", _metrics),
     ("token-lifetimes", _lifetimes),
+    ("client-metadata-loopback", _metadata_loopback),
 )
 
 

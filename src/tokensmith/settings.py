@@ -209,6 +209,40 @@ class Settings(BaseSettings):
         "disables the cache.",
     )
 
+    # Client ID Metadata Documents (docs/mcp.md): a client_id that is an https URL.
+    client_metadata_documents: bool = Field(
+        True,
+        description="Accept clients identified by a Client ID Metadata Document (an https URL as "
+        "client_id, fetched safely); advertised as client_id_metadata_document_supported. Such "
+        "clients get tokens only for APIs created with --dynamic-clients.",
+    )
+    client_metadata_allow_loopback: bool = Field(
+        False,
+        description="Development only: metadata documents may live on a loopback address "
+        "(127.0.0.1, ::1, localhost), over http or https.",
+    )
+    client_metadata_allowed_domains: tuple[str, ...] = Field(
+        (),
+        description="If not empty, only client ID URLs on these domains (or their subdomains) "
+        'are accepted; a JSON list such as ["claude.ai", "vscode.dev"].',
+    )
+    client_metadata_blocked_domains: tuple[str, ...] = Field(
+        (),
+        description="Client ID URLs on these domains (or their subdomains) are refused.",
+    )
+    client_metadata_max_bytes: int = Field(
+        5 * 1024, ge=512, le=1024 * 1024, description="Largest metadata document read, in bytes."
+    )
+    client_metadata_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds a metadata document fetch may take in all."
+    )
+    client_metadata_max_cache: int = Field(
+        86400,
+        ge=0,
+        description="Longest a fetched metadata document is reused, in seconds, whatever its "
+        "Cache-Control says (without caching headers: 5 minutes, at most this).",
+    )
+
     # Rate limits at the token, revocation and introspection endpoints (server/ratelimit.py),
     # counted once client authentication is decided, so a claimed client id spends nothing.
     token_rate_limit: str | None = Field(
@@ -426,6 +460,14 @@ class Settings(BaseSettings):
             public_refresh_token_absolute_ttl=self.public_refresh_token_absolute_ttl,
             client_cache_ttl=self.client_cache_ttl,
             max_param_length=self.max_param_length,
+            client_metadata_documents=self.client_metadata_documents,
+            client_metadata_allow_loopback=self.client_metadata_allow_loopback,
+            client_metadata_allowed_domains=tuple(
+                d.lower() for d in self.client_metadata_allowed_domains
+            ),
+            client_metadata_blocked_domains=tuple(
+                d.lower() for d in self.client_metadata_blocked_domains
+            ),
             accounts=AccountPolicy(
                 signup=self.signup,
                 signup_domains=self.signup_domains(),

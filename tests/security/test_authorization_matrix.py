@@ -7,6 +7,11 @@ and ``scope`` are the declared ones. Invariants checked on every token besides: 
 the response says, an ID token comes with ``openid`` and only with it, client credentials never
 yield a refresh or ID token, and a token's scope is never empty unless its API defines no scopes.
 
+Dynamic clients (``Client.origin`` ``registered``, RFC 7591, or ``metadata_document``, a Client ID
+Metadata Document) have no APIs of their own: they get tokens only for an API open to dynamic
+clients (``Api.dynamic_clients``), named by ``resource``, and a request without ``resource`` is
+``invalid_target``. Static clients are not affected by the flag either way.
+
 The table is data. ``test_the_table_covers_every_grant_and_client_option`` fails when a grant is
 added to the server or an option to ``Client`` until the table (or the list of options it
 deliberately leaves out, each with its reason) is extended.
@@ -22,8 +27,8 @@ import jwt
 import pytest
 
 from tests.server.harness import REDIRECT, ServerEnv
-from tokensmith.core.models import Client
-from tokensmith.core.registration import KNOWN_GRANTS, NewClient
+from tokensmith.core.models import CLIENT_ORIGINS, Client, ClientOrigin
+from tokensmith.core.registration import KNOWN_GRANTS, ClientMetadata, NewClient, new_client
 from tokensmith.core.token import default_grants
 
 # -- the world: registered APIs -------------------------------------------------------------------
@@ -32,6 +37,7 @@ A = "https://docs.api.test"  # the clients' default API
 B = "https://mail.api.test"  # their second API; defines docs:read too (a same-named scope)
 E = "https://ping.api.test"  # their third API; defines no scopes
 C = "https://admin.api.test"  # registered, but no client of the table may use it
+D = "https://tools.api.test"  # open to dynamic clients, not among the static clients' APIs
 U = "https://unregistered.api.test"  # not registered at all
 
 APIS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -39,8 +45,10 @@ APIS: dict[str, tuple[str, tuple[str, ...]]] = {
     B: ("Mail API", ("docs:read", "mail:send")),
     E: ("Ping API", ()),
     C: ("Admin API", ("docs:read", "admin:all")),
+    D: ("Tools API", ("docs:read",)),
 }
-ALLOWED_APIS = (A, B, E)  # every client of the table, in this order (A is the default)
+ALLOWED_APIS = (A, B, E)  # every static client of the table, in this order (A is the default)
+DYNAMIC_APIS = (A, B, D)  # open to dynamic clients (E and C are not)
 
 # -- the dimensions -------------------------------------------------------------------------------
 
@@ -51,6 +59,7 @@ RESOURCES: dict[str, str | None] = {
     "allowed, no scopes": E,
     "registered, not allowed": C,
     "unregistered": U,
+    "open to dynamic clients only": D,
 }
 SCOPES: dict[str, str | None] = {
     "none": None,  # no scope parameter
@@ -71,6 +80,7 @@ class Kind:
     grant_types: tuple[str, ...]
     scopes: tuple[str, ...]
     redirect_uris: tuple[str, ...] = ()
+    origin: ClientOrigin = "static"
 
 
 KINDS: dict[str, Kind] = {
@@ -89,6 +99,21 @@ KINDS: dict[str, Kind] = {
     ),
     "public SPA/native": Kind(
         "public", ("authorization_code", "refresh_token"), USER_SCOPES, (REDIRECT,)
+    ),
+    "registered confidential web": Kind(
+        "confidential",
+        ("authorization_code", "refresh_token", "client_credentials"),
+        USER_SCOPES,
+        (REDIRECT,),
+        origin="registered",
+    ),
+    # declared no scopes: it may ask the OpenID Connect scopes and the API's; by default the API's
+    "metadata-document public": Kind(
+        "public",
+        ("authorization_code", "refresh_token"),
+        (),
+        (REDIRECT,),
+        origin="metadata_document",
     ),
 }
 
@@ -150,6 +175,7 @@ USER_GRANT: Grid = {
     ),
     "registered, not allowed": (TARGET,) * 5,
     "unregistered": (TARGET,) * 5,
+    "open to dynamic clients only": (TARGET,) * 5,
 }
 
 # A refresh of a grant for A with REFRESH_BASE_SCOPE: the same API only, the scope may narrow.
@@ -172,6 +198,7 @@ REFRESH: Grid = {
     "allowed, no scopes": (TARGET,) * 5,
     "registered, not allowed": (TARGET,) * 5,
     "unregistered": (TARGET,) * 5,
+    "open to dynamic clients only": (TARGET,) * 5,
 }
 
 # A confidential client for itself: its allowed scopes that the API defines, no OpenID scopes.
@@ -195,6 +222,7 @@ CLIENT_CREDENTIALS: Grid = {
     "allowed, no scopes": (Token(E, ""), SCOPE, SCOPE, SCOPE, SCOPE),
     "registered, not allowed": (TARGET,) * 5,
     "unregistered": (TARGET,) * 5,
+    "open to dynamic clients only": (TARGET,) * 5,
 }
 
 CLIENT_CREDENTIALS_ONE_SCOPE: Grid = {
@@ -205,7 +233,87 @@ CLIENT_CREDENTIALS_ONE_SCOPE: Grid = {
     "allowed, no scopes": (Token(E, ""), SCOPE, SCOPE, SCOPE, SCOPE),
     "registered, not allowed": (TARGET,) * 5,
     "unregistered": (TARGET,) * 5,
+    "open to dynamic clients only": (TARGET,) * 5,
 }
+
+NOT_DYNAMIC = ("allowed, no scopes", "registered, not allowed", "unregistered")
+
+
+def dynamic(grid: dict[str, tuple[Outcome, ...]]) -> Grid:
+    """A dynamic client's grid: the rows given, ``invalid_target`` for every API closed to
+    dynamic clients or not registered."""
+    rows: Grid = {label: (TARGET,) * 5 for label in NOT_DYNAMIC}  # type: ignore[misc]
+    rows.update(grid)  # type: ignore[arg-type]
+    return rows
+
+
+DYNAMIC_USER_GRANT = dynamic(
+    {
+        "none": (TARGET,) * 5,  # a dynamic client must name the API
+        "allowed default": USER_GRANT["allowed default"],
+        "allowed second": USER_GRANT["allowed second"],
+        "open to dynamic clients only": (
+            Token(D, "openid offline_access docs:read"),
+            Token(D, "docs:read"),
+            SCOPE,
+            Token(D, "openid offline_access"),
+            SCOPE,
+        ),
+    }
+)
+
+# declared no scopes: the API's scopes by default, OpenID Connect ones when asked
+METADATA_DOCUMENT_USER_GRANT = dynamic(
+    {
+        "none": (TARGET,) * 5,
+        "allowed default": (
+            Token(A, "docs:read docs:write"),
+            Token(A, "docs:read"),
+            SCOPE,
+            Token(A, "openid offline_access"),
+            SCOPE,
+        ),
+        "allowed second": (
+            Token(B, "docs:read mail:send"),
+            Token(B, "docs:read"),
+            Token(B, "mail:send"),
+            Token(B, "openid offline_access"),
+            SCOPE,
+        ),
+        "open to dynamic clients only": (
+            Token(D, "docs:read"),
+            Token(D, "docs:read"),
+            SCOPE,
+            Token(D, "openid offline_access"),
+            SCOPE,
+        ),
+    }
+)
+
+# the grant refreshed is for A (asked with resource=A); without resource a refresh stays on it
+DYNAMIC_REFRESH = dynamic(
+    {
+        "none": REFRESH["none"],
+        "allowed default": REFRESH["allowed default"],
+        "allowed second": (TARGET,) * 5,
+        "open to dynamic clients only": (TARGET,) * 5,
+    }
+)
+
+DYNAMIC_CLIENT_CREDENTIALS = dynamic(
+    {
+        "none": (TARGET,) * 5,
+        "allowed default": CLIENT_CREDENTIALS["allowed default"],
+        "allowed second": CLIENT_CREDENTIALS["allowed second"],
+        "open to dynamic clients only": (
+            Token(D, "docs:read"),
+            Token(D, "docs:read"),
+            SCOPE,
+            SCOPE,
+            SCOPE,
+        ),
+    }
+)
 
 POLICY: dict[str, dict[str, Grid]] = {
     "confidential machine": {
@@ -227,6 +335,16 @@ POLICY: dict[str, dict[str, Grid]] = {
         "authorization_code": USER_GRANT,
         "client_credentials": everywhere(UNAUTHORIZED),
         "refresh_token": REFRESH,
+    },
+    "registered confidential web": {
+        "authorization_code": DYNAMIC_USER_GRANT,
+        "client_credentials": DYNAMIC_CLIENT_CREDENTIALS,
+        "refresh_token": DYNAMIC_REFRESH,
+    },
+    "metadata-document public": {
+        "authorization_code": METADATA_DOCUMENT_USER_GRANT,
+        "client_credentials": everywhere(UNAUTHORIZED),
+        "refresh_token": DYNAMIC_REFRESH,
     },
 }
 
@@ -254,6 +372,7 @@ CLIENT_OPTIONS: dict[str, str] = {
     "jwks_uri": "private_key_jwt authentication only",
     "secret_digest": "authentication only",
     "created_at": "bookkeeping",
+    "origin": "varied (static, registered, metadata_document)",
 }
 
 
@@ -266,6 +385,7 @@ def test_the_table_covers_every_grant_and_client_option() -> None:
             assert set(grid) == set(RESOURCES)
             assert all(len(row) == len(SCOPES) for row in grid.values())
     assert set(POLICY) == set(KINDS)
+    assert {kind.origin for kind in KINDS.values()} == set(CLIENT_ORIGINS)
     assert {f.name for f in dataclasses.fields(Client)} == set(CLIENT_OPTIONS), (
         "a client option is new (or gone): vary it in KINDS or say in CLIENT_OPTIONS why "
         "it does not change which token a client gets"
@@ -284,9 +404,33 @@ class World:
 
 async def build_world(env: ServerEnv) -> World:
     for identifier, (name, scopes) in APIS.items():
-        await env.admin.create_api(identifier=identifier, scopes=scopes, name=name)
+        await env.admin.create_api(
+            identifier=identifier,
+            scopes=scopes,
+            name=name,
+            dynamic_clients=identifier in DYNAMIC_APIS,
+        )
     clients = {}
     for label, kind in KINDS.items():
+        if kind.origin != "static":
+            # as dynamic registration or a metadata document would make it (those paths have
+            # their own tests); what matters here is the origin
+            created = new_client(
+                ClientMetadata(
+                    name=label,
+                    client_type=kind.client_type,  # type: ignore[arg-type]
+                    redirect_uris=kind.redirect_uris,
+                    grant_types=kind.grant_types,
+                    scopes=kind.scopes,
+                ),
+                now=env.admin.now(),
+                pepper=await env.admin.pepper(),
+                origin=kind.origin,
+            )
+            async with env.admin.db.transaction() as stores:
+                await stores.clients.create(created.client)
+            clients[label] = created
+            continue
         clients[label] = await env.admin.create_client(
             name=label,
             client_type=kind.client_type,  # type: ignore[arg-type]
@@ -325,8 +469,9 @@ async def run_cell(
             return flow.result["error"]
         response = await env.redeem(client, flow.code, flow.verifier, auth=auth)
         return await token_outcome(world, client, grant, response)
-    # refresh_token: a fresh grant for the default API, then the refresh under test
-    flow = await env.authorize(world.ua, client, scope=REFRESH_BASE_SCOPE)
+    # refresh_token: a fresh grant for the default API (named: dynamic clients have no default),
+    # then the refresh under test
+    flow = await env.authorize(world.ua, client, scope=REFRESH_BASE_SCOPE, resource=A)
     first = await env.redeem(client, flow.code, flow.verifier, auth=auth)
     assert first.status_code == 200, first.text
     form = {"grant_type": grant, "refresh_token": first.json()["refresh_token"]}

@@ -113,6 +113,24 @@ def test_apis_create_list_delete(cli: Cli) -> None:
     cli.refused("apis", "delete", "https://api.cli.test", match="no API")
 
 
+def test_apis_create_dynamic_clients_flag_is_stored_and_shown(cli: Cli) -> None:
+    closed = cli.json("apis", "create", "--identifier", "https://closed.test", "--scope", "x")
+    assert closed["dynamic_clients"] is False
+    opened = cli.json(
+        "apis",
+        "create",
+        "--identifier",
+        "https://mcp.test/mcp",
+        "--scope",
+        "x",
+        "--dynamic-clients",
+    )
+    assert opened["dynamic_clients"] is True
+    listed = {a["identifier"]: a["dynamic_clients"] for a in cli.json("apis", "list")}
+    assert listed == {"https://closed.test": False, "https://mcp.test/mcp": True}
+    assert "https://mcp.test/mcp  x  (open to dynamic clients)" in cli("apis", "list").stdout
+
+
 def test_clients_create_list_show_rotate_delete(cli: Cli) -> None:
     cli("apis", "create", "--identifier", "https://api.cli.test", "--scope", "docs:read")
     created = cli.json(

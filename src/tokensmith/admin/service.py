@@ -170,7 +170,10 @@ class Admin:
         scopes: Iterable[str],
         name: str | None = None,
         descriptions: Mapping[str, str] | None = None,
+        dynamic_clients: bool = False,
     ) -> Api:
+        """Register an API. ``dynamic_clients``: clients registered at run time (RFC 7591) or
+        known by a metadata document may get tokens for it."""
         try:
             api = registration.new_api(
                 identifier=identifier,
@@ -178,6 +181,7 @@ class Admin:
                 name=name,
                 descriptions=descriptions,
                 now=self.now(),
+                dynamic_clients=dynamic_clients,
             )
         except OAuthError as exc:
             raise AdminError(exc.description) from None

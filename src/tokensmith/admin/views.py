@@ -16,6 +16,7 @@ def api_json(api: Api) -> dict[str, object]:
         "name": api.name,
         "scopes": list(api.scopes),
         "descriptions": api.descriptions,
+        "dynamic_clients": api.dynamic_clients,
     }
 
 
@@ -40,6 +41,7 @@ def client_json(client: Client) -> dict[str, object]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "created_at": client.created_at,
+        "origin": client.origin,
     }
 
 

@@ -19,6 +19,14 @@ def apis_create(
         list[str], typer.Option(help="A scope the API defines; NAME or NAME=description.")
     ],
     name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+    dynamic_clients: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic-clients",
+            help="Open the API to dynamic clients: those registered at run time (RFC 7591) "
+            "or known by a Client ID Metadata Document (MCP clients).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Register an API (resource server) and its scopes."""
@@ -26,7 +34,11 @@ def apis_create(
     descriptions = {s.split("=", 1)[0]: s.split("=", 1)[1] for s in scope if "=" in s}
     api = with_admin(
         lambda a: a.create_api(
-            identifier=identifier, scopes=names, name=name, descriptions=descriptions
+            identifier=identifier,
+            scopes=names,
+            name=name,
+            descriptions=descriptions,
+            dynamic_clients=dynamic_clients,
         )
     )
     emit(api_json(api), as_json=as_json, text=f"created API {api.identifier}")
@@ -37,8 +49,11 @@ def apis_list(as_json: JsonOpt = False) -> None:
     """List the registered APIs."""
     apis = with_admin(lambda a: a.list_apis())
     text = table(
-        ("identifier", "name", "scopes"),
-        [(a.identifier, a.name, " ".join(a.scopes)) for a in apis],
+        ("identifier", "name", "scopes", "dynamic clients"),
+        [
+            (a.identifier, a.name, " ".join(a.scopes), "yes" if a.dynamic_clients else "no")
+            for a in apis
+        ],
         empty="no APIs",
     )
     emit([api_json(a) for a in apis], as_json=as_json, text=text)

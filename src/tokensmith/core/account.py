@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.metadata_document import domain_of, looks_like_document_url
 from tokensmith.core.models import Session
 from tokensmith.core.ports import Stores
 
@@ -53,15 +54,21 @@ async def page(stores: Stores, session: Session | None) -> AccountPage:
     apps = []
     for client_id, per_api in (await stores.consents.list_for_user(user_id)).items():
         client = await stores.clients.get(client_id)
-        if client is None:
+        if client is None and looks_like_document_url(client_id):
+            # a metadata-document client is not stored; its URL's host names it (the document
+            # is not fetched for this page)
+            name = f"{domain_of(client_id)} (unverified)"
+        elif client is None:
             continue
+        else:
+            name = client.name
         apis = []
         for identifier, scopes in per_api.items():
             api = await stores.apis.get(identifier) if identifier else None
             label = api.name if api else identifier
             apis.append((label, " ".join(sorted(scopes))))
         everything = sorted({s for scopes in per_api.values() for s in scopes})
-        apps.append(ConnectedApp(client_id, client.name, " ".join(everything), tuple(apis)))
+        apps.append(ConnectedApp(client_id, name, " ".join(everything), tuple(apis)))
     return AccountPage(
         user.username if user else "",
         tuple(apps),

@@ -9,6 +9,11 @@ Policy (OAuth 2.1 / RFC 9700): ``response_type=code`` only; PKCE S256 for every 
 within the client's allowed set and defined by the requested API (or OpenID Connect scopes);
 ``resource`` (RFC 8707 §2) must name one of the APIs the client is registered for, anything else
 is ``invalid_target``. Without ``resource`` the request is for the client's default API.
+
+Dynamic clients (``Client.origin`` ``registered`` or ``metadata_document``, MCP issue 16 item 4)
+have no default API: they must send ``resource`` and it must name a registered API open to
+dynamic clients (``Api.dynamic_clients``); the token's audience is exactly that resource. Anything
+else, a missing ``resource`` included, is ``invalid_target``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from tokensmith.core.errors import (
     UnsupportedResponseType,
 )
 from tokensmith.core.interaction import AuthorizeOutcome, BrowserView
+from tokensmith.core.metadata_document import DocumentError, looks_like_document_url
 from tokensmith.core.models import GRANT_AUTHORIZATION_CODE, Api, AuthorizationRequest, Client
 from tokensmith.core.params import parse_query, printable
 from tokensmith.core.ports import Stores
@@ -75,7 +81,16 @@ async def authorize(
     """
     params, duplicates = parse_query(raw_query, max_value_length=server.policy.max_param_length)
     client_id = params.get("client_id")
-    client = await server.get_client(client_id, stores) if client_id else None
+    client: Client | None
+    if client_id and "client_id" not in duplicates and looks_like_document_url(client_id):
+        try:  # a metadata-document client: say why it cannot be used, on the error page
+            client = await server.context.document_client(client_id, stores)
+        except DocumentError as exc:
+            raise AuthorizationPageError(
+                f"the client's metadata document cannot be used: {exc.detail}"
+            ) from None
+    else:
+        client = await server.get_client(client_id, stores) if client_id else None
     target = check_client_and_redirect(params, duplicates, client)
     apis = await server.apis_for(params.get("resource"), target.client, stores)
     request = validate(params, duplicates, target, apis)
@@ -215,17 +230,35 @@ def resolve_audience(
     registered API, with the same words: the answer does not tell which APIs exist.
     """
     if resource is not None:
-        if not client.may_use(resource):
+        if not client.might_use(resource):
             raise InvalidTarget("this client may not request tokens for the requested resource")
         identifier = resource
+    elif client.is_dynamic:
+        raise InvalidTarget(DYNAMIC_NEEDS_RESOURCE)
     elif client.default_api is not None:
         identifier = client.default_api
     else:
         return "", None
     api = apis.get(identifier)
-    if api is None:
+    if api is None or not client.may_use(api):
+        if client.is_dynamic:  # unregistered or closed to dynamic clients: the same words
+            raise InvalidTarget("this client may not request tokens for the requested resource")
         raise InvalidTarget("the requested resource is no longer a registered API")
     return api.identifier, api
+
+
+DYNAMIC_NEEDS_RESOURCE = (
+    "a dynamically registered or metadata-document client must name the API it wants a token "
+    "for in the resource parameter (RFC 8707)"
+)
+
+
+def allowed_scopes(client: Client, api: Api | None) -> tuple[str, ...]:
+    """The scopes ``client`` may ask for ``api``: its registered scopes; for a dynamic client
+    that declared none, the OpenID Connect scopes and those ``api`` defines."""
+    if client.is_dynamic and not client.scopes:
+        return (*sorted(OIDC_SCOPES), *(api.scopes if api is not None else ()))
+    return client.scopes
 
 
 def check_user_scopes(
@@ -238,11 +271,16 @@ def check_user_scopes(
     (a scope of the same name defined by another API is not: ``invalid_scope``). The result is
     never empty.
     """
+    allowed = allowed_scopes(client, api)
     if not requested:
-        requested = tuple(s for s in client.scopes if _means_something(s, api))
+        if client.is_dynamic and not client.scopes:
+            # a client that declared no scopes gets the API's, not every OpenID Connect scope
+            requested = api.scopes if api is not None else ()
+        else:
+            requested = tuple(s for s in allowed if _means_something(s, api))
         if not requested:
             raise InvalidScope("scope is required")
-    scopes.check_allowed(requested, client.scopes)
+    scopes.check_allowed(requested, allowed)
     undefined = [s for s in requested if not _means_something(s, api)]
     if undefined:
         if api is None:

@@ -33,7 +33,7 @@ def authorization_server_metadata(
     policy: ServerPolicy, *, grant_types: Iterable[str]
 ) -> dict[str, object]:
     endpoints = policy.endpoints
-    return {
+    metadata: dict[str, object] = {
         "issuer": policy.issuer,
         "authorization_endpoint": endpoints.authorize,
         "token_endpoint": endpoints.token,
@@ -60,3 +60,7 @@ def authorization_server_metadata(
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "grant_types_supported": sorted(grant_types),
     }
+    if policy.client_metadata_documents:
+        # draft-ietf-oauth-client-id-metadata-document; only when the server resolves them
+        metadata["client_id_metadata_document_supported"] = True
+    return metadata

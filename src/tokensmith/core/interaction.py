@@ -35,6 +35,7 @@ from tokensmith.core.models import (
     AuthorizationCode,
     AuthorizationRequest,
     Client,
+    ClientOrigin,
     Interaction,
     Session,
     User,
@@ -129,6 +130,11 @@ class ConsentForm:
     api_identifier: str
     offline: bool
     redirect_host: str
+    client_origin: ClientOrigin = "static"
+    """A client the operator did not make is shown as such (``metadata_document``: unverified,
+    its domain prominent; ``registered``: registered itself)."""
+    client_domain: str | None = None
+    """The host of a metadata-document client's URL (its ``client_id``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +223,7 @@ async def needs_consent(
     *,
     consent_given: bool = False,
 ) -> bool:
-    if client.first_party:
+    if client.first_party and not client.is_dynamic:  # never for one the operator did not make
         return False
     if consent_given:
         return False
@@ -358,7 +364,7 @@ def password_login(server: AuthorizationServer) -> PasswordLogin:
 
 
 async def _client_name(server: AuthorizationServer, stores: Stores, client_id: str) -> str:
-    client = await stores.clients.get(client_id)
+    client = await server.get_client(client_id, stores)
     return client.name if client else client_id
 
 
@@ -468,9 +474,11 @@ async def describe(
     return tuple((s, descriptions.get(s, f"Use the '{s}' permission.")) for s in request.scopes)
 
 
-async def _consent_form(stores: Stores, session: Session, interaction: Interaction) -> ConsentForm:
+async def _consent_form(
+    server: AuthorizationServer, stores: Stores, session: Session, interaction: Interaction
+) -> ConsentForm:
     request = interaction.request
-    client = await stores.clients.get(request.client_id)
+    client = await server.get_client(request.client_id, stores)
     user = await stores.users.get(session.user_id)
     api = await stores.apis.get(request.audience) if request.audience else None
     return ConsentForm(
@@ -482,6 +490,12 @@ async def _consent_form(stores: Stores, session: Session, interaction: Interacti
         api_identifier=request.audience,
         offline="offline_access" in request.scopes,
         redirect_host=urlsplit(request.redirect_uri).netloc or request.redirect_uri,
+        client_origin=client.origin if client else "static",
+        client_domain=(
+            urlsplit(client.client_id).hostname
+            if client is not None and client.origin == "metadata_document"
+            else None
+        ),
     )
 
 
@@ -492,7 +506,7 @@ async def consent_page(
     interaction = await load(server, stores, browser, txn)
     if browser.session is None:
         return AuthorizeOutcome("login", interaction_id=interaction.id)
-    return await _consent_form(stores, browser.session, interaction)
+    return await _consent_form(server, stores, browser.session, interaction)
 
 
 async def decide_consent(
@@ -543,4 +557,4 @@ async def decide_consent(
             )
         )
         return AuthorizeOutcome("redirect", location=denied_location(server, request))
-    return await _consent_form(stores, session, interaction)
+    return await _consent_form(server, stores, session, interaction)

@@ -9,6 +9,13 @@ from typing import Literal
 ClientType = Literal["confidential", "public"]
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
 TokenFormat = Literal["jwt", "opaque"]
+ClientOrigin = Literal["static", "registered", "metadata_document"]
+"""How a client came to be known: ``static``, created by the operator (CLI, admin service);
+``registered``, by dynamic client registration (RFC 7591); ``metadata_document``, resolved from
+the Client ID Metadata Document its ``client_id`` (an https URL) names. Clients of the last two
+origins are *dynamic*: they get tokens only for APIs open to dynamic clients, and only for the
+API their request names (``resource``)."""
+CLIENT_ORIGINS: tuple[ClientOrigin, ...] = ("static", "registered", "metadata_document")
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -32,6 +39,9 @@ class Api:
     created_at: int
     descriptions: dict[str, str] = field(default_factory=dict)
     """Human descriptions of the scopes, shown on the consent page."""
+    dynamic_clients: bool = False
+    """Whether dynamic clients (registered at run time, or known by a metadata document) may get
+    tokens for this API (``tokensmith apis create --dynamic-clients``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,9 @@ class Client:
     scopes: tuple[str, ...]
     apis: tuple[str, ...]
     """The identifiers of the APIs (token audiences) this client may get tokens for; the first
-    is its default API. Any other ``resource`` is ``invalid_target`` (RFC 8707 §2)."""
+    is its default API. Any other ``resource`` is ``invalid_target`` (RFC 8707 §2). A dynamic
+    client (``origin`` not ``static``) has none: it may use every API open to dynamic clients,
+    one at a time, named by ``resource``."""
     token_endpoint_auth_method: AuthMethod
     first_party: bool = False
     native: bool = False
@@ -59,19 +71,37 @@ class Client:
     jwks_uri: str | None = None
     secret_digest: str | None = field(default=None, repr=False)
     created_at: int = 0
+    origin: ClientOrigin = "static"
+    """How the client came to be known (``ClientOrigin``)."""
 
     @property
     def is_confidential(self) -> bool:
         return self.client_type == "confidential"
 
     @property
+    def is_dynamic(self) -> bool:
+        """Registered at run time or known by a metadata document, not by the operator."""
+        return self.origin != "static"
+
+    @property
     def default_api(self) -> str | None:
-        """The API a request without ``resource`` is for: the first allowed one."""
+        """The API a request without ``resource`` is for: the first allowed one. A dynamic
+        client has none: it must name the API it wants a token for."""
+        if self.is_dynamic:
+            return None
         return self.apis[0] if self.apis else None
 
-    def may_use(self, api: str) -> bool:
-        """Whether this client may request tokens whose audience is ``api``."""
-        return api in self.apis
+    def might_use(self, identifier: str) -> bool:
+        """Whether a request for the API ``identifier`` is worth looking up: for a static client,
+        one of its APIs; for a dynamic client, any (the API's flag decides, ``may_use``)."""
+        return self.is_dynamic or identifier in self.apis
+
+    def may_use(self, api: Api) -> bool:
+        """Whether this client may get tokens whose audience is the registered ``api``: one of
+        its APIs for a static client; an API open to dynamic clients for a dynamic one."""
+        if self.is_dynamic:
+            return api.dynamic_clients
+        return api.identifier in self.apis
 
 
 @dataclass(frozen=True, slots=True)

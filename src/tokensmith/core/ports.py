@@ -153,6 +153,16 @@ class InteractionStore(Protocol):
     async def delete(self, interaction_id: str) -> bool: ...
 
 
+class ClientDocumentStore(Protocol):
+    """Fetched Client ID Metadata Documents (``core.metadata_document``), kept until their HTTP
+    cache lifetime ends and shared by every process: the raw body, validated again when read."""
+
+    async def get(self, url: str, now: int) -> bytes | None: ...
+    async def put(self, url: str, body: bytes, expires_at: int) -> None:
+        """Keep ``body`` for ``url`` until ``expires_at``, replacing what was kept."""
+        ...
+
+
 class LoginFailureStore(Protocol):
     """Login attempt counters (``core.throttle``), shared by every process."""
 
@@ -223,6 +233,8 @@ class Stores(Protocol):
     def interactions(self) -> InteractionStore: ...
     @property
     def account_tokens(self) -> AccountTokenStore: ...
+    @property
+    def client_documents(self) -> ClientDocumentStore: ...
 
     async def commit(self) -> None:
         """Commit what was written so far; used where a failing request must still persist a

@@ -29,6 +29,7 @@ from tokensmith.core.models import (
     Api,
     AuthMethod,
     Client,
+    ClientOrigin,
     ClientType,
     TokenFormat,
     User,
@@ -48,6 +49,7 @@ def new_api(
     now: int,
     name: str | None = None,
     descriptions: Mapping[str, str] | None = None,
+    dynamic_clients: bool = False,
 ) -> Api:
     parts = urlsplit(identifier)
     if not parts.scheme or not (parts.netloc or parts.path) or parts.fragment:
@@ -65,6 +67,7 @@ def new_api(
         scopes=names,
         created_at=now,
         descriptions=descriptions,
+        dynamic_clients=dynamic_clients,
     )
 
 
@@ -107,11 +110,23 @@ class ClientMetadata:
 
 
 def new_client(
-    metadata: ClientMetadata, *, apis: Sequence[Api] = (), now: int, pepper: bytes
+    metadata: ClientMetadata,
+    *,
+    apis: Sequence[Api] = (),
+    now: int,
+    pepper: bytes,
+    origin: ClientOrigin = "static",
 ) -> NewClient:
     """Validate ``metadata`` and build the client with a fresh id (and secret, when it
-    authenticates with one). ``apis``: the registered APIs that ``metadata.apis`` names."""
+    authenticates with one). ``apis``: the registered APIs that ``metadata.apis`` names.
+
+    ``origin`` other than ``static`` makes a dynamic client: it has no APIs of its own (it may
+    use those open to dynamic clients, ``Client.may_use``) and is never first party."""
     m = metadata
+    if origin != "static" and (m.apis or apis or m.first_party):
+        raise InvalidClientMetadata(
+            "a dynamic client has no APIs of its own and is not first party"
+        )
     native = m.native
     name = m.name.strip()
     if not name or len(name) > 200:
@@ -160,7 +175,7 @@ def new_client(
         )
     defined = {s for api in apis for s in api.scopes}
     undefined = [s for s in allowed if s not in OIDC_SCOPES and s not in defined]
-    if undefined:
+    if undefined and origin == "static":  # a dynamic client's scopes meet an API at request time
         where = ", ".join(audiences) if audiences else "no API (this client has none)"
         raise InvalidClientMetadata(f"scopes not defined by {where}: {' '.join(undefined)}")
     secret = (
@@ -195,6 +210,7 @@ def new_client(
         ),
         secret_digest=digest(secret, pepper) if secret else None,
         created_at=now,
+        origin=origin,
     )
     return NewClient(client, secret)
 

@@ -18,6 +18,7 @@ from tokensmith.core.context import ServerContext
 from tokensmith.core.introspection import IntrospectionEndpoint
 from tokensmith.core.issuance import TokenIssuer
 from tokensmith.core.keys import KeyRing
+from tokensmith.core.metadata_document import DocumentFetcher
 from tokensmith.core.models import (
     Api,
     Client,
@@ -41,10 +42,11 @@ class AuthorizationServer:
         clock: Clock,
         grants: GrantRegistry | None = None,
         audit: AuditSink = discard,
+        documents: DocumentFetcher | None = None,
     ) -> None:
         self.passwords = passwords
         self.context = ServerContext(
-            policy=policy, clock=clock, keys=keys, pepper=pepper, audit=audit
+            policy=policy, clock=clock, keys=keys, pepper=pepper, audit=audit, documents=documents
         )
         self.tokens = TokenIssuer(self.context)
         self.grants = grants if grants is not None else default_grants()

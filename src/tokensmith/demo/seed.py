@@ -200,6 +200,7 @@ async def seed(
             name="Demo MCP server",
             scopes=list(MCP_SCOPES),
             descriptions=MCP_SCOPES,
+            dynamic_clients=True,  # MCP clients identify themselves; nobody registers them
         )
         await admin.create_user(
             username="demo",

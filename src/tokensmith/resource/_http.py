@@ -62,6 +62,7 @@ async def fetch(
     headers: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
     auth: httpx.Auth | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> BoundedResponse:
     """``method url`` answered completely within ``deadline`` seconds and ``max_bytes`` bytes.
 
@@ -78,6 +79,7 @@ async def fetch(
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                 timeout=httpx.Timeout(deadline),
                 follow_redirects=False,
+                extensions=dict(extensions) if extensions else None,
             ) as response:
                 content = await _read_capped(response, url, max_bytes)
                 return BoundedResponse(response.status_code, response.headers, content)

@@ -27,6 +27,7 @@ from tokensmith.core.passwords import Passwords
 from tokensmith.core.self_service import Links, SelfService
 from tokensmith.core.server import AuthorizationServer
 from tokensmith.server.browser import Cookies
+from tokensmith.server.client_documents import HttpDocumentFetcher
 from tokensmith.server.mail import Mailer, backend_for
 from tokensmith.server.pages import Pages
 from tokensmith.server.ratelimit import RateLimiter
@@ -122,6 +123,7 @@ class Runtime:
             passwords=passwords,
             clock=clock,
             audit=audit_writer.emit,
+            documents=document_fetcher(settings),
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         self_service = SelfService(
@@ -240,4 +242,16 @@ async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyR
     (under a lock, so that processes starting together do not each make their own)."""
     return await keystore.ensure_keys(
         engine, algs=required_algs(settings), kek=settings.kek(), now=now
+    )
+
+
+def document_fetcher(settings: Settings) -> HttpDocumentFetcher | None:
+    """The Client ID Metadata Document fetcher the settings ask for (``None``: turned off)."""
+    if not settings.client_metadata_documents:
+        return None
+    return HttpDocumentFetcher(
+        allow_loopback=settings.client_metadata_allow_loopback,
+        max_bytes=settings.client_metadata_max_bytes,
+        timeout=settings.client_metadata_timeout,
+        max_cache=settings.client_metadata_max_cache,
     )

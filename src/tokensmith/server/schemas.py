@@ -113,6 +113,8 @@ class Metadata(TypedDict):
         list[Literal["S256"]], Field(min_length=1, max_length=1)
     ]
     grant_types_supported: NotRequired[list[str]]
+    client_id_metadata_document_supported: NotRequired[bool]
+    """draft-ietf-oauth-client-id-metadata-document: present (true) when accepted."""
 
 
 @with_config(

@@ -3,8 +3,9 @@ whether it lives in SQL or in Redis.
 
 Without Redis every concern is in SQL. With Redis (``TOKENSMITH_REDIS_URL``), the short-lived
 ones — authorization codes, login/consent interactions, client-assertion ``jti``s, the JWT
-deny-list and the login attempt counters — live there (``storage/redis.py``), shared by every
-process; everything else stays in SQL, in the request's transaction.
+deny-list, the login attempt counters and fetched client metadata documents — live there
+(``storage/redis.py``), shared by every process; everything else stays in SQL, in the request's
+transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokensmith.storage.redis import (
     RedisAssertionJtiStore,
+    RedisClientDocumentStore,
     RedisCodeStore,
     RedisDenyList,
     RedisInteractionStore,
@@ -25,6 +27,7 @@ from tokensmith.storage.redis import (
 from tokensmith.storage.sqlalchemy.account_tokens import SqlAccountTokenStore
 from tokensmith.storage.sqlalchemy.apis import SqlApiStore
 from tokensmith.storage.sqlalchemy.assertion_jtis import SqlAssertionJtiStore
+from tokensmith.storage.sqlalchemy.client_documents import SqlClientDocumentStore
 from tokensmith.storage.sqlalchemy.clients import SqlClientStore
 from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
 from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
@@ -46,6 +49,7 @@ class Ephemeral:
         self.assertion_jtis = RedisAssertionJtiStore(redis, prefix)
         self.denylist = RedisDenyList(redis, prefix)
         self.login_failures = RedisLoginFailureStore(redis, prefix)
+        self.client_documents = RedisClientDocumentStore(redis, prefix)
 
 
 class RequestStores:
@@ -58,6 +62,7 @@ class RequestStores:
         "account_tokens",
         "apis",
         "assertion_jtis",
+        "client_documents",
         "clients",
         "codes",
         "consents",
@@ -78,6 +83,7 @@ class RequestStores:
         assertion_jtis: SqlAssertionJtiStore | RedisAssertionJtiStore,
         access_tokens: SqlAccessTokenStore,
         login_failures: SqlLoginFailureStore | RedisLoginFailureStore,
+        client_documents: SqlClientDocumentStore | RedisClientDocumentStore,
     ) -> None:
         self._conn = conn
         self.apis = SqlApiStore(conn)
@@ -93,6 +99,7 @@ class RequestStores:
         self.assertion_jtis = assertion_jtis
         self.access_tokens = access_tokens
         self.login_failures = login_failures
+        self.client_documents = client_documents
 
     async def commit(self) -> None:
         await self._conn.commit()
@@ -109,6 +116,7 @@ def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestS
             assertion_jtis=SqlAssertionJtiStore(conn),
             access_tokens=SqlAccessTokenStore(conn),
             login_failures=SqlLoginFailureStore(conn),
+            client_documents=SqlClientDocumentStore(conn),
         )
     return RequestStores(
         conn,
@@ -117,6 +125,7 @@ def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestS
         assertion_jtis=ephemeral.assertion_jtis,
         access_tokens=SqlAccessTokenStore(conn, ephemeral.denylist),
         login_failures=ephemeral.login_failures,
+        client_documents=ephemeral.client_documents,
     )
 
 

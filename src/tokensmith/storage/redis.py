@@ -144,6 +144,28 @@ class RedisInteractionStore:
         return bool(await self._redis.delete(self._key(interaction_id)))
 
 
+class RedisClientDocumentStore:
+    """Fetched metadata documents, each key expiring with the document's cache lifetime."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, url: str) -> str:
+        return f"{self._prefix}cimd:{url}"
+
+    async def get(self, url: str, now: int) -> bytes | None:
+        raw = await self._redis.get(self._key(url))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return str(data["body"]).encode() if int(data["expires_at"]) > now else None
+
+    async def put(self, url: str, body: bytes, expires_at: int) -> None:
+        value = json.dumps({"body": body.decode(), "expires_at": expires_at})
+        await self._redis.set(self._key(url), value, exat=expires_at)
+
+
 class RedisAssertionJtiStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis

@@ -56,7 +56,7 @@ class AuthorizationCodeGrant:
         if value is None:
             raise InvalidRequest("code is required")
         resource = request.get("resource")
-        if resource is not None and not client.may_use(resource):
+        if resource is not None and not client.might_use(resource):
             raise InvalidTarget("this client may not request tokens for the requested resource")
         now = context.now()
         code_digest = digest(value, context.pepper)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
-from tokensmith.core.authorize import resolve_audience
+from tokensmith.core.authorize import allowed_scopes, resolve_audience
 from tokensmith.core.errors import InvalidScope, InvalidTarget, UnauthorizedClient
 from tokensmith.core.models import GRANT_CLIENT_CREDENTIALS, Client, TokenResponse
 
@@ -50,11 +50,12 @@ class ClientCredentialsGrant:
         oidc = [s for s in requested if s in scope_rules.OIDC_SCOPES]
         if oidc:
             raise InvalidScope(f"user scopes are not available to a client: {' '.join(oidc)}")
+        allowed = allowed_scopes(client, api)
         if not requested:
-            requested = tuple(s for s in client.scopes if s in api.scopes)
+            requested = tuple(s for s in allowed if s in api.scopes)
             if not requested and api.scopes:
                 raise InvalidScope(f"this client is allowed none of the scopes of {audience}")
-        scope_rules.check_allowed(requested, client.scopes)
+        scope_rules.check_allowed(requested, allowed)
         undefined = [s for s in requested if s not in api.scopes]
         if undefined:
             raise InvalidScope(f"scope not defined by {audience}: {' '.join(undefined)}")

@@ -45,6 +45,8 @@ def _render(
         offline=answer.offline,
         account_path=rt.settings.account_path,
         redirect_host=answer.redirect_host,
+        client_origin=answer.client_origin,
+        client_domain=answer.client_domain,
     )
 
 

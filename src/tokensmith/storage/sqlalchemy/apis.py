@@ -25,6 +25,7 @@ class SqlApiStore(SqlStore):
                 "scopes": join_words(api.scopes),
                 "scope_descriptions": json.dumps(api.descriptions),
                 "created_at": api.created_at,
+                "dynamic_clients": api.dynamic_clients,
             },
         )
 
@@ -44,4 +45,5 @@ def _api(row: RowMapping) -> Api:
         scopes=split_words(row["scopes"]),
         created_at=row["created_at"],
         descriptions=json.loads(row["scope_descriptions"]),
+        dynamic_clients=bool(row["dynamic_clients"]),
     )

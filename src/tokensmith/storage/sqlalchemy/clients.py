@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import RowMapping, delete, select, update
 
-from tokensmith.core.models import AuthMethod, Client, ClientType, TokenFormat
+from tokensmith.core.models import AuthMethod, Client, ClientOrigin, ClientType, TokenFormat
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
 
@@ -73,6 +73,7 @@ def client_to_row(client: Client) -> dict[str, Any]:
         "jwks_uri": client.jwks_uri,
         "created_at": client.created_at,
         "updated_at": client.created_at,
+        "origin": client.origin,
     }
 
 
@@ -99,4 +100,5 @@ def client_from_row(row: RowMapping) -> Client:
         jwks=row["jwks"],
         jwks_uri=row["jwks_uri"],
         created_at=row["created_at"],
+        origin=cast(ClientOrigin, row["origin"]),
     )

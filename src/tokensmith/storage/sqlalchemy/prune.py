@@ -74,6 +74,7 @@ async def prune(
         (t.refresh_tokens, t.refresh_tokens.c.expires_at < now),
         (t.login_failures, t.login_failures.c.expires_at < now),
         (t.account_tokens, t.account_tokens.c.expires_at < now),
+        (t.client_documents, t.client_documents.c.expires_at < now),
         (
             t.grants,
             and_(

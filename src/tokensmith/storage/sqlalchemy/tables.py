@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -33,6 +34,16 @@ apis = Table(
     Column("scopes", Text, nullable=False),
     Column("scope_descriptions", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("dynamic_clients", Boolean, nullable=False, server_default=false()),
+)
+
+client_documents = Table(
+    "ts_client_documents",
+    metadata,
+    Column("url", String(2000), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ts_client_documents_expires_at", "expires_at"),
 )
 
 clients = Table(
@@ -61,6 +72,7 @@ clients = Table(
     Column("jwks_uri", String(2000)),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("origin", String(32), nullable=False, server_default="static"),
 )
 
 users = Table(
