@@ -57,7 +57,7 @@ from tests.support.documents import DocumentServer, document_server, make_ca_and
 
 pytest.importorskip("mcp", reason="the mcp extra (pip install 'tokensmith[mcp]')")
 
-pytestmark = [pytest.mark.node, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 MCP_SERVER = ROOT / "examples" / "mcp" / "server.py"
@@ -305,7 +305,7 @@ def assert_discovery_then_token(world: World, requests: list[dict[str, Any]]) ->
         m == "GET" and u.startswith(issuer + "/.well-known/") and s == 200 for m, u, s in urls
     ), urls
     token = [r for r in requests if r["url"] == issuer + "/token"]
-    assert len(token) == 1 and token[0]["status"] == 200, token
+    assert [r["status"] for r in token] == [200], token
     if "form" in token[0]:  # what the SDK posted (the TypeScript script records it)
         form = token[0]["form"]
         assert form["grant_type"] == "authorization_code"
@@ -321,7 +321,8 @@ def assert_whoami(
     tools' scope (and ``offline_access``, which the Python SDK adds when the server offers
     refresh tokens)."""
     requested = authorization["scope"].split()
-    assert SCOPE in requested and set(requested) <= {SCOPE, "offline_access"}
+    assert SCOPE in requested
+    assert set(requested) <= {SCOPE, "offline_access"}
     assert whoami == {
         "subject": world.alice.id,
         "client_id": client_id,
@@ -359,6 +360,7 @@ async def typescript_flow(
 
 
 @pytest.mark.browser
+@pytest.mark.node
 async def test_typescript_sdk_with_a_client_id_metadata_document(world: World, node: str) -> None:
     port = free_port()
     url = world.document("ts-client", f"http://127.0.0.1:{port}/callback")
@@ -375,6 +377,7 @@ async def test_typescript_sdk_with_a_client_id_metadata_document(world: World, n
 
 
 @pytest.mark.browser
+@pytest.mark.node
 async def test_typescript_sdk_with_dynamic_registration(world: World, node: str) -> None:
     needs_registration(world)
     result = await typescript_flow(world, node, client_metadata_url=None, callback_port=free_port())
@@ -542,3 +545,151 @@ async def test_python_sdk_with_dynamic_registration(world: World) -> None:
     assert "registered itself" in result["consent_text"]
     assert_discovery_then_token(world, result["requests"])
     assert_whoami(world, result["whoami"], client_id, result["authorization_query"])
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+
+class Stop(Exception):
+    """Raised by a redirect handler to end the flow once the authorization page was seen."""
+
+
+async def authorization_page(
+    world: World, *, client_metadata_url: str, redirect_uri: str
+) -> tuple[dict[str, str], httpx.Response]:
+    """The Python SDK's client starts a sign-in with ``client_metadata_url``; the query of the
+    authorization URL it built and what the authorization server answered to it."""
+    import httpx2
+
+    seen: dict[str, Any] = {}
+
+    async def redirect_handler(url: str) -> None:
+        seen["query"] = query_of(url)
+        async with httpx.AsyncClient(follow_redirects=False, timeout=10.0) as ua:
+            seen["response"] = await ua.get(url)
+        raise Stop
+
+    async def callback_handler() -> Any:
+        raise AssertionError("no callback expected")
+
+    provider, _ = python_provider(
+        world,
+        callback=redirect_uri,
+        client_metadata_url=client_metadata_url,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "e2e", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    async with httpx2.AsyncClient(auth=provider, timeout=30.0) as http:
+        with pytest.raises(Stop):
+            await http.post(world.mcp_url, json=initialize, headers=headers)
+    assert seen["query"]["client_id"] == client_metadata_url
+    return seen["query"], seen["response"]
+
+
+def assert_error_page(response: httpx.Response, *phrases: str) -> None:
+    """An error page of the authorization server, never a redirect to the client."""
+    assert response.status_code == 400, (response.status_code, response.text[:500])
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    for phrase in phrases:
+        assert phrase in response.text, response.text[:2000]
+
+
+async def test_a_token_for_another_audience_is_refused_by_the_mcp_server(world: World) -> None:
+    client = world.live.create_client(
+        "another API's service",
+        grants=("client_credentials",),
+        scopes=("other:read",),
+        api=OTHER_API,
+    )
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        issued = await http.post(
+            world.live.url("/token"),
+            data={"grant_type": "client_credentials", "resource": OTHER_API},
+            auth=(client["client_id"], client["client_secret"]),
+        )
+        assert issued.status_code == 200, issued.text
+        token = issued.json()["access_token"]
+        assert (await verify_access_token(world.live, token, audience=OTHER_API))["aud"]
+        response = await http.post(
+            world.mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+    assert f'resource_metadata="{world.metadata_url}"' in challenge
+
+
+async def test_a_document_whose_client_id_is_not_its_url_is_refused(world: World) -> None:
+    callback = f"http://127.0.0.1:{free_port()}/callback"
+    url = world.document(
+        "impostor", callback, client_id=world.docs.url("/ts-client.json", host=DOCUMENT_HOST)
+    )
+    query, response = await authorization_page(
+        world, client_metadata_url=url, redirect_uri=callback
+    )
+    assert query["resource"] == world.mcp_url
+    assert_error_page(response, "exactly its URL")
+
+
+async def test_a_redirect_uri_not_in_the_document_is_refused(world: World) -> None:
+    listed = f"http://127.0.0.1:{free_port()}/callback"
+    url = world.document("listed-callback", listed)
+    other = f"http://127.0.0.1:{free_port()}/elsewhere"
+    query, response = await authorization_page(world, client_metadata_url=url, redirect_uri=other)
+    assert query["redirect_uri"] == other
+    assert_error_page(response, "the redirect_uri is not registered for this client")
+
+
+async def test_a_document_on_a_loopback_address_is_refused_without_the_setting(
+    world: World, tmp_path: Path
+) -> None:
+    """Another server on the same kind of database, without
+    ``CLIENT_METADATA_ALLOW_LOOPBACK``: the same document is refused and never fetched; the world's
+    server (with the setting) accepts it."""
+    if world.backend != "sqlite":
+        pytest.skip("the address rule does not depend on the database")
+    callback = f"http://127.0.0.1:{free_port()}/callback"
+    url = world.document("private", callback)
+    params = {
+        "response_type": "code",
+        "client_id": url,
+        "redirect_uri": callback,
+        "scope": SCOPE,
+        "state": "s",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+        "resource": world.mcp_url,
+    }
+    before = len(world.docs.requests)
+    with tokensmith_serve(
+        tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'strict.db'}",
+        extra_env={"SSL_CERT_FILE": world.live.env["SSL_CERT_FILE"]},
+    ) as strict:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=10.0) as ua:
+            refused = await ua.get(strict.url("/authorize"), params=params)
+    assert_error_page(refused, "loopback")
+    assert world.docs.requests[before:] == []  # never connected to
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10.0) as ua:
+        accepted = await ua.get(world.live.url("/authorize"), params=params)
+    assert accepted.status_code in (302, 303), accepted.text[:500]
+    assert urlsplit(accepted.headers["location"]).path == "/login"
+    assert ("/private.json", f"{DOCUMENT_HOST}:{world.docs.port}") in world.docs.requests
