@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import os
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -34,12 +36,43 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.prepare import Browser, code_body, refresh_body
-from bench.seed import CC_BODY, Seeded, seed
+from bench.seed import API, CC_BODY, REDIRECT, SCOPES, Seeded, seed
+from tokensmith.admin import Admin
 from tokensmith.core import jwt_access_token
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class OpenIdBrowser(Browser):
+    """The bench browser asking for ``openid offline_access docs:read`` (with a nonce): the code
+    exchange then signs an ID token (RS256 by default) and still issues a refresh token, so it
+    writes the same rows as the exchange without ``openid``."""
+
+    def _authorize_url(self, challenge: str) -> str:
+        url = super()._authorize_url(challenge)
+        scoped = url.replace(
+            urlencode({"scope": "docs:read"}),
+            urlencode({"scope": "openid offline_access docs:read"}),
+        )
+        assert scoped != url
+        return scoped + "&" + urlencode({"nonce": "n-0S6_WzA2Mj"})
+
+
+async def with_openid_web(settings: Settings, seeded: Seeded) -> Seeded:
+    """``seeded`` with a web client that may also ask for ``openid``."""
+    async with Admin(settings) as admin:
+        web = await admin.create_client(
+            name="bench web openid",
+            client_type="confidential",
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[REDIRECT],
+            scopes=(*SCOPES, "openid", "offline_access"),
+            api=API,
+        )
+    assert web.client_secret
+    return dataclasses.replace(seeded, web_id=web.client.client_id, web_secret=web.client_secret)
 
 
 class Counts:
@@ -121,7 +154,7 @@ def patched(counts: Counts) -> Any:
 @contextlib.asynccontextmanager
 async def server(
     database_url: str, redis_url: str | None, *, seeded: bool = True
-) -> AsyncIterator[tuple[httpx.AsyncClient, Browser, Seeded, Counts, Any]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, tuple[Browser, Browser], Seeded, Counts, Any]]:
     options: dict[str, Any] = {
         "database_url": database_url,
         "token_rate_limit": "",
@@ -134,6 +167,7 @@ async def server(
         options["redis_prefix"] = f"tsbench{os.getpid()}:"
     settings = Settings(**options)
     registered = await (seed(settings) if seeded else reseed(settings))
+    openid = await with_openid_web(settings, registered)
     app = create_app(settings)
     counts = Counts()
     async with app.router.lifespan_context(app):
@@ -146,10 +180,12 @@ async def server(
         async with (
             httpx.AsyncClient(transport=transport, base_url=settings.issuer) as http,
             Browser(settings.issuer, registered, transport) as browser,
+            OpenIdBrowser(settings.issuer, openid, transport) as openid_browser,
         ):
             await browser.login()
+            await openid_browser.login()
             try:
-                yield http, browser, registered, counts, rt
+                yield http, (browser, openid_browser), registered, counts, rt
             finally:
                 if redis_url:  # leave nothing behind in a shared Redis
                     redis = rt.db.ephemeral.redis
@@ -196,7 +232,7 @@ async def measure_backend(
     rows: dict[str, dict[str, float]] = {}
     async with server(database_url, redis_url, seeded=seeded) as (
         http,
-        browser,
+        (browser, openid_browser),
         registered,
         counts,
         rt,
@@ -231,6 +267,9 @@ async def measure_backend(
         async def codes(n: int) -> list[str]:
             return [code_body(c, v) for c, v in await browser.codes(n, concurrency=4)]
 
+        async def openid_codes(n: int) -> list[str]:
+            return [code_body(c, v) for c, v in await openid_browser.codes(n, concurrency=4)]
+
         async def refresh_tokens(n: int) -> list[str]:
             return [refresh_body(t) for t in await browser.refresh_tokens(n, concurrency=4)]
 
@@ -241,6 +280,11 @@ async def measure_backend(
             )
             await per_request("client_credentials opaque", fixed, seeded_.cc_opaque_auth)
             await per_request("authorization_code exchange", codes, seeded_.web_auth)
+            await per_request(
+                "authorization_code exchange, openid (id_token RS256)",
+                openid_codes,
+                openid_browser.seeded.web_auth,
+            )
             await per_request("refresh_token rotation", refresh_tokens, seeded_.web_auth)
     return rows
 

@@ -61,9 +61,15 @@ class Browser:
     """A logged-in browser of the bench user, with consent given to the web client."""
 
     def __init__(
-        self, base_url: str, seeded: Seeded, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        seeded: Seeded,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        scope: str = "docs:read",
     ) -> None:
         self.seeded = seeded
+        self.scope = scope  # with "openid", each code exchange also signs an id_token
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
         self.http = httpx.AsyncClient(
             base_url=base_url,
@@ -84,11 +90,13 @@ class Browser:
             "response_type": "code",
             "client_id": self.seeded.web_id,
             "redirect_uri": REDIRECT,
-            "scope": "docs:read",
+            "scope": self.scope,
             "state": secrets.token_urlsafe(8),
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
+        if "openid" in self.scope.split():
+            params["nonce"] = secrets.token_urlsafe(8)
         return "/authorize?" + urlencode(params)
 
     async def login(self) -> tuple[str, str]:

@@ -143,12 +143,77 @@ def markdown(results: dict[str, Any]) -> str:
 
         lines += ["", "Per request, counted in-process (warm caches unless noted):", ""]
         lines += cost_markdown(costs).splitlines()
+    lines += peer_markdown(results)
     lines += ["", "Targets: ratios are medians over rounds of the two figures of the same round."]
     lines += ["", "| target (issue 9) | measured | met |", "| --- | --- | --- |"]
     for label, shown, met in targets(results):
         verdict = "n/a" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {label} | {shown} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+DOT = "django-oauth-toolkit"
+# (work, tokensmith opaque, tokensmith JWT, django-oauth-toolkit): PostgreSQL, one process each
+PEER_ROWS = [
+    (
+        "client_credentials",
+        "tokensmith cc opaque PostgreSQL",
+        "tokensmith cc JWT ES256 PostgreSQL",
+        f"{DOT} cc",
+    ),
+    (
+        "code exchange with an id_token (RS256)",
+        "tokensmith code exchange id_token opaque PostgreSQL",
+        "tokensmith code exchange id_token PostgreSQL",
+        f"{DOT} code exchange id_token RS256",
+    ),
+    (
+        "code exchange without an id_token",
+        "tokensmith code exchange opaque PostgreSQL",
+        "tokensmith code exchange PostgreSQL",
+        f"{DOT} code exchange",
+    ),
+    (
+        "refresh rotation",
+        "tokensmith refresh rotation opaque PostgreSQL",
+        "tokensmith refresh rotation PostgreSQL",
+        f"{DOT} refresh rotation",
+    ),
+]
+DOT_DEFAULT_HASHER = f"{DOT} cc (default hasher: PBKDF2 1,000,000 iterations)"
+
+
+def peer_markdown(results: dict[str, Any]) -> list[str]:
+    """tokensmith against django-oauth-toolkit, like for like (issue 17, item 5): opaque stored
+    access tokens on both sides, our JWT figure beside; target ≥ 2 x DOT in every scenario."""
+    rows = results["scenarios"]
+    if not any(dot in rows for *_, dot in PEER_ROWS):
+        return []
+    lines = [
+        "",
+        "tokensmith vs django-oauth-toolkit (PostgreSQL, one process each; DOT's client secrets "
+        "hashed with one PBKDF2 iteration; ratios paired by round):",
+        "",
+        "| work | tokensmith opaque | tokensmith JWT | DOT | opaque / DOT | JWT / DOT | "
+        "≥ 2 x DOT (opaque) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for work, opaque, jwt, dot in PEER_ROWS:
+        ratio = _paired(results, opaque, dot)
+        jwt_ratio = _paired(results, jwt, dot)
+        met = "n/a" if ratio is None else ("yes" if ratio >= 2.0 else "**no**")
+        lines.append(
+            f"| {work} | {_num(_rps(results, opaque))} | {_num(_rps(results, jwt))} | "
+            f"{_num(_rps(results, dot))} | {_times(ratio)} | {_times(jwt_ratio)} | {met} |"
+        )
+    default = _rps(results, DOT_DEFAULT_HASHER)
+    if default is not None:
+        lines += [
+            "",
+            f"DOT with its default client-secret hasher (Django's PBKDF2, 1,000,000 "
+            f"iterations, every client authentication): client_credentials {default:,.1f} req/s.",
+        ]
+    return lines
 
 
 def logins_markdown(logins: dict[str, Any] | None) -> list[str]:

@@ -35,8 +35,9 @@ import httpx
 from bench import cost_model, logins, node, report
 from bench.common import BENCH, PYTHON, ROOT, SERVER_CPU, Server, ensure_wrk, free_port, pinned
 from bench.common import run_wrk as wrk
+from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
-from bench.seed import API, CC_BODY, Seeded, seed, seed_login_users
+from bench.seed import API, CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
 
 RESULTS = BENCH / "results"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,6 +57,11 @@ class Scenario:
     single_use: str | None = None  # "code" or "refresh": bodies prepared before each round
     rounds: list[dict[str, float]] = field(default_factory=list)
     need: int = 0  # single-use items needed per round (from the warm-up rate)
+    # the single-use bodies of a round when not the default web client's (n -> bodies)
+    prepare_bodies: Callable[[int], list[str]] | None = None
+    # a server that takes ~0.3 s a request: as many connections as its threads, at least 10 s,
+    # and waited for after wrk stops (its queue would otherwise run into the next measurement)
+    slow: bool = False
 
 
 @dataclass
@@ -90,14 +96,14 @@ def uvicorn_server(name: str, factory: str, env: dict[str, str] | None = None) -
 
 
 @contextlib.contextmanager
-def postgres_database(admin_url: str | None) -> Iterator[str | None]:
+def postgres_database(admin_url: str | None, prefix: str = "tokensmith") -> Iterator[str | None]:
     """A bench database created for the run and dropped after it (None: no PostgreSQL)."""
     if admin_url is None:
         yield None
         return
     import asyncpg
 
-    name = f"tokensmith_bench_{os.getpid()}"
+    name = f"{prefix}_bench_{os.getpid()}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_url, timeout=5)
@@ -145,18 +151,23 @@ def measure(
 ) -> dict[str, float]:
     server = servers[scenario.server]
     bodies = None
-    if scenario.single_use:
+    if scenario.prepare_bodies is not None:
+        bodies = scenario.prepare_bodies(scenario.need)
+    elif scenario.single_use:
         db = scenario.server.split("-")[1]
         bodies = asyncio.run(prepare(scenario, servers, seeded[db], scenario.need))
-    return wrk(
+    result = wrk(
         server.url + scenario.path,
-        duration=duration,
-        connections=connections,
+        duration=max(duration, 10.0) if scenario.slow else duration,
+        connections=dot.THREADS if scenario.slow else connections,
         method=scenario.method,
         body=scenario.body,
         bodies=bodies,
         authorization=scenario.auth(),
     )
+    if scenario.slow:  # answered once the requests wrk left in the queue are done
+        httpx.get(server.url + server.health, timeout=120)
+    return result
 
 
 def build_scenarios(
@@ -248,8 +259,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--only",
-        help="run only scenarios whose name contains this text (e.g. 'logins': the logins "
-        "scenario alone)",
+        help="run only scenarios whose name contains this text, or one of several separated by "
+        "commas (e.g. 'logins': the logins scenario alone)",
     )
     parser.add_argument(
         "--logins-in-flight", type=int, default=20, help="password logins kept in flight"
@@ -264,6 +275,9 @@ def main() -> None:
     parser.add_argument("--no-node", action="store_true", help="skip node-oidc-provider")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
+        "--no-dot", action="store_true", help="skip django-oauth-toolkit (needs PostgreSQL)"
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("BENCH_POSTGRES_URL", POSTGRES_ADMIN),
         help="admin URL of a PostgreSQL server; a bench database is created and dropped",
@@ -276,8 +290,13 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="tokensmith-bench-"))
     servers: dict[str, Server] = {}
     try:
-        with postgres_database(None if args.no_postgres else args.postgres) as pg_url:
-            results = run(args, workdir, servers, pg_url)
+        pg_admin = None if args.no_postgres else args.postgres
+        dot_admin = pg_admin if want_dot(args) else None
+        with (
+            postgres_database(pg_admin) as pg_url,
+            postgres_database(dot_admin if pg_url else None, prefix="dot") as dot_url,
+        ):
+            results = run(args, workdir, servers, pg_url, dot_url)
     finally:
         for server in servers.values():
             server.stop()
@@ -294,8 +313,129 @@ def main() -> None:
     print(f"written to {args.out}/ (latest.json, latest.md, latest.png)")
 
 
+def chosen(args: argparse.Namespace, name: str) -> bool:
+    """Whether ``--only`` selects the scenario ``name`` (any of its comma-separated texts)."""
+    if not args.only:
+        return True
+    return any(part.strip().lower() in name.lower() for part in args.only.split(","))
+
+
+def want_dot(args: argparse.Namespace) -> bool:
+    """Whether django-oauth-toolkit runs: selected, and installed (the ``bench`` extra)."""
+    if args.no_dot or not any(chosen(args, n) for n in DOT_NAMES):
+        return False
+    if not dot.installed():
+        print("django-oauth-toolkit is not installed (the bench extra): its scenarios skipped")
+        return False
+    return True
+
+
+DOT = "django-oauth-toolkit"
+DOT_NAMES = [
+    f"{DOT} cc (default hasher: PBKDF2 1,000,000 iterations)",
+    f"{DOT} cc",
+    f"{DOT} code exchange id_token RS256",
+    f"{DOT} code exchange",
+    f"{DOT} refresh rotation",
+]
+
+
+def ts_bodies(url: str, seeded: Seeded, kind: str, scope: str) -> Callable[[int], list[str]]:
+    """Single-use bodies of tokensmith's web client ``seeded`` asking for ``scope``."""
+
+    async def make(n: int) -> list[str]:
+        async with Browser(url, seeded, scope=scope) as browser:
+            await browser.login()
+            if kind == "code":
+                return [code_body(c, v) for c, v in await browser.codes(n)]
+            return [refresh_body(t) for t in await browser.refresh_tokens(n)]
+
+    return lambda n: asyncio.run(make(n))
+
+
+def dot_bodies(url: str, peer: dot.Peer, kind: str, scope: str) -> Callable[[int], list[str]]:
+    """Single-use bodies of django-oauth-toolkit's web client, through its own endpoints."""
+
+    async def make(n: int) -> list[str]:
+        async with dot.DotBrowser(url, peer) as browser:
+            await browser.login()
+            if kind == "code":
+                return await browser.codes(n, scope)
+            return await browser.refresh_tokens(n)
+
+    return lambda n: asyncio.run(make(n))
+
+
+def peer_scenarios(
+    ts: Server, jwt_web: Seeded, opaque_web: Seeded, dot_server: Server | None, peer: Any
+) -> list[Scenario]:
+    """The like-for-like scenarios of the django-oauth-toolkit comparison (PostgreSQL): ours
+    with opaque access tokens (stored, like DOT's) and with JWTs, with and without an id_token
+    (RS256 on both sides); DOT's, when it runs."""
+    out: list[Scenario] = []
+    variants = [
+        ("id_token", "openid docs:read", jwt_web),
+        ("id_token opaque", "openid docs:read", opaque_web),
+        ("opaque", "docs:read", opaque_web),
+    ]
+    for label, scope, web in variants:
+        out.append(
+            Scenario(
+                f"tokensmith code exchange {label} PostgreSQL",
+                "authorization_code",
+                ts.name,
+                "/token",
+                auth=lambda web=web: web.web_auth,
+                single_use="code",
+                prepare_bodies=ts_bodies(ts.url, web, "code", scope),
+            )
+        )
+    out.append(
+        Scenario(
+            "tokensmith refresh rotation opaque PostgreSQL",
+            "refresh_token",
+            ts.name,
+            "/token",
+            auth=lambda: opaque_web.web_auth,
+            single_use="refresh",
+            prepare_bodies=ts_bodies(ts.url, opaque_web, "refresh", "docs:read"),
+        )
+    )
+    if dot_server is None:
+        return out
+    cc_default, cc, code_id, code, refresh = DOT_NAMES
+    path = "/o/token/"
+    out += [
+        Scenario(
+            cc_default, DOT, "dot", path, body=dot.CC_BODY, auth=lambda: peer.auth("cc"), slow=True
+        ),
+        Scenario(cc, DOT, "dot", path, body=dot.CC_BODY, auth=lambda: peer.auth("cc_cheap")),
+    ]
+    for name, kind, scope in [
+        (code_id, "code", "openid read"),
+        (code, "code", "read"),
+        (refresh, "refresh", "read"),
+    ]:
+        out.append(
+            Scenario(
+                name,
+                DOT,
+                "dot",
+                path,
+                auth=lambda: peer.auth("web_cheap"),
+                single_use=kind,
+                prepare_bodies=dot_bodies(dot_server.url, peer, kind, scope),
+            )
+        )
+    return out
+
+
 def run(
-    args: argparse.Namespace, workdir: Path, servers: dict[str, Server], pg_url: str | None
+    args: argparse.Namespace,
+    workdir: Path,
+    servers: dict[str, Server],
+    pg_url: str | None,
+    dot_url: str | None = None,
 ) -> dict[str, Any]:
     dbs: dict[str, Database] = {
         "sqlite": Database("sqlite", f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
@@ -305,6 +445,12 @@ def run(
     for db in dbs.values():
         db.seeded = asyncio.run(seed(settings_for(db.url)))
     seeded = {key: db.seeded for key, db in dbs.items() if db.seeded is not None}
+    peer_web = None  # the web clients of the peer scenarios (they may ask for openid)
+    if pg_url is not None:
+        peer_web = tuple(
+            asyncio.run(seed_peer_web(settings_for(pg_url), seeded["pg"], token_format))
+            for token_format in ("jwt", "opaque")
+        )
     for key, db in dbs.items():
         for alg in ("es256", "eddsa"):
             name = f"ts-{key}-{alg}"
@@ -312,8 +458,7 @@ def run(
     login_cases = [
         logins.LoginCase(f"logins {LABELS[key]}", f"login-{key}", seeded[key], []) for key in dbs
     ]
-    if args.only:
-        login_cases = [c for c in login_cases if args.only.lower() in c.name.lower()]
+    login_cases = [c for c in login_cases if chosen(args, c.name)]
     for case in login_cases:  # its own server: the sessions and hashing touch no other row
         key = case.server.split("-", 1)[1]
         servers[case.server] = tokensmith_server(case.server, dbs[key], "ES256", workdir)
@@ -328,9 +473,7 @@ def run(
     )
     # node is installed and started only when one of its scenarios is selected
     node_names = [f"node-oidc-provider cc {flavour}".lower() for flavour in node.RESOURCES]
-    with_node = not args.no_node and (
-        not args.only or any(args.only.lower() in name for name in node_names)
-    )
+    with_node = not args.no_node and (any(chosen(args, name) for name in node_names))
     if with_node:
         node_dir = node.install()
         if node_dir is None:
@@ -360,8 +503,16 @@ def run(
         return token_cache[0]
 
     scenarios = build_scenarios(dbs, with_node, node.AUTH, resource_token)
-    if args.only:
-        scenarios = [s for s in scenarios if args.only.lower() in s.name.lower()]
+    peer = None
+    if dot_url is not None:  # its own database, migrated and seeded by its own command
+        peer = dot.setup(dot_url, workdir)
+        servers["dot"] = dot.server(peer)
+    if peer_web is not None:
+        jwt_web, opaque_web = peer_web
+        scenarios += peer_scenarios(
+            servers["ts-pg-es256"], jwt_web, opaque_web, servers.get("dot"), peer
+        )
+    scenarios = [s for s in scenarios if chosen(args, s.name)]
     # only the servers of the selected scenarios run (the resource server after its issuer)
     needed = {s.server for s in scenarios} | {c.server for c in login_cases}
     if "resource" in needed:
@@ -439,7 +590,8 @@ def run(
                 logins.raw_round(cost, workers=workers, duration=args.logins_duration)
             )
             print(f"  round {round_no} raw argon2 verifications/s: {raw_rounds[-1]}", flush=True)
-    rss = {name: s.rss_mb() for name, s in servers.items()}
+    # gunicorn's master process is not the one serving (its worker is): no figure for DOT
+    rss = {name: s.rss_mb() for name, s in servers.items() if name != "dot"}
     for server in servers.values():
         server.stop()
     run_resource = not args.only or any(s.group == "resource" for s in scenarios)
@@ -522,6 +674,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
             "pyjwt": jwt.__version__,
             "cryptography": cryptography.__version__,
             "oidc-provider": node.version(),
+            "django-oauth-toolkit": dot.version(),
             "node": node.node_version(),
         },
         "rounds": args.rounds,

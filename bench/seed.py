@@ -4,7 +4,7 @@ tokens), a confidential web client for the code and refresh grants, and one user
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from tokensmith.admin import Admin
 from tokensmith.settings import Settings
@@ -95,3 +95,21 @@ async def seed_login_users(settings: Settings, count: int) -> list[str]:
         for name in names:
             await admin.create_user(username=name, password=PASSWORD)
     return names
+
+
+async def seed_peer_web(settings: Settings, seeded: Seeded, token_format: str) -> Seeded:
+    """``seeded`` with its web client replaced by another one that may also ask for ``openid``
+    and issues ``token_format`` access tokens ("opaque": stored, like django-oauth-toolkit's):
+    the like-for-like comparison with the peer."""
+    async with Admin(settings) as admin:
+        web = await admin.create_client(
+            name=f"bench web {token_format}",
+            client_type="confidential",
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[REDIRECT],
+            scopes=(*SCOPES, "openid"),
+            api=API,
+            access_token_format=token_format,
+        )
+    assert web.client_secret
+    return replace(seeded, web_id=web.client.client_id, web_secret=web.client_secret)

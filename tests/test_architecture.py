@@ -164,6 +164,7 @@ CORE_THIRD_PARTY = {
     "cryptography": "keys, signatures, AES-GCM",
     "argon2": "password hashing",
     "orjson": "the compact JWS of access tokens is serialised by hand on the hot path",
+    "pyotp": "TOTP codes (RFC 6238) of the second factor: HMAC arithmetic, no I/O",
 }
 
 

@@ -187,6 +187,22 @@ class Settings(BaseSettings):
     forgot_password_path: str = "/forgot-password"
     reset_password_path: str = "/reset-password"
     outbox_path: str = "/dev/outbox"
+    mfa_path: str = Field(
+        "/login/mfa", description="The sign-in's second step: the code of a second factor."
+    )
+
+    # Second factors (docs/accounts.md).
+    mfa_required: bool = Field(
+        False,
+        description="Every sign-in needs a second factor: a single-factor session is stepped "
+        "up, and a user without a factor is sent back to the application with "
+        "unmet_authentication_requirements (they set one up on the account page first).",
+    )
+    totp_label: str | None = Field(
+        None,
+        description="The name authenticator apps show for this server's accounts (the issuer "
+        "in the otpauth:// URI). Default: the issuer's host name.",
+    )
 
     key_publish_ahead: int = Field(
         3600,
@@ -272,6 +288,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Days an audit event is kept before `tokensmith db prune` and the pruning "
         "inside `serve` delete it (0: keep forever).",
+    )
+    audit_flush_interval: float = Field(
+        0.1,
+        gt=0,
+        le=60,
+        description="Seconds between the background writes of queued audit events (one "
+        "transaction per batch of up to 500, on the writer's own database connection).",
+    )
+    audit_queue_size: int = Field(
+        10_000,
+        ge=100,
+        description="Audit events held in memory while the database does not take them; "
+        "beyond it the oldest are dropped (counted in "
+        "`tokensmith_audit_events_dropped_total`, logged).",
     )
 
     # Limits.
@@ -460,14 +490,6 @@ class Settings(BaseSettings):
             public_refresh_token_absolute_ttl=self.public_refresh_token_absolute_ttl,
             client_cache_ttl=self.client_cache_ttl,
             max_param_length=self.max_param_length,
-            client_metadata_documents=self.client_metadata_documents,
-            client_metadata_allow_loopback=self.client_metadata_allow_loopback,
-            client_metadata_allowed_domains=tuple(
-                d.lower() for d in self.client_metadata_allowed_domains
-            ),
-            client_metadata_blocked_domains=tuple(
-                d.lower() for d in self.client_metadata_blocked_domains
-            ),
             accounts=AccountPolicy(
                 signup=self.signup,
                 signup_domains=self.signup_domains(),
@@ -478,4 +500,17 @@ class Settings(BaseSettings):
                 email_verification_ttl=self.email_verification_ttl,
                 password_reset_ttl=self.password_reset_ttl,
             ),
+            client_metadata_documents=self.client_metadata_documents,
+            client_metadata_allow_loopback=self.client_metadata_allow_loopback,
+            client_metadata_allowed_domains=tuple(
+                d.lower() for d in self.client_metadata_allowed_domains
+            ),
+            client_metadata_blocked_domains=tuple(
+                d.lower() for d in self.client_metadata_blocked_domains
+            ),
+            mfa_required=self.mfa_required,
         )
+
+    def totp_issuer_label(self) -> str:
+        """The issuer name in TOTP enrolment URIs: ``totp_label``, or the issuer's host."""
+        return self.totp_label or (urlsplit(self.issuer).hostname or "tokensmith")

@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.common import LUA
+from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
-from bench.seed import CC_BODY, seed, seed_login_users
+from bench.seed import CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
 
-from bench import apps, cost_model, logins, report
+from bench import apps, cost_model, logins, report, run
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
 
@@ -85,6 +86,11 @@ async def test_cost_model_counts(tmp_path: Path) -> None:
     )
     assert rows["client_credentials JWT"]["signatures"] == 1
     assert rows["authorization_code exchange"]["db statements"] > 0
+    assert rows["authorization_code exchange"]["signatures"] == 1
+    # the OpenID variant signs the ID token too, and writes the same rows
+    openid = rows["authorization_code exchange, openid (id_token RS256)"]
+    assert openid["signatures"] == 2
+    assert openid["db statements"] == rows["authorization_code exchange"]["db statements"]
     assert "| SQLite |" in cost_model.markdown({"SQLite": rows})
 
 
@@ -172,3 +178,77 @@ async def test_logins_scenario_drives_logins_in_process(tmp_path: Path) -> None:
 def test_raw_argon2_rate_counts_verifications() -> None:
     cost = logins.Cost(time_cost=1, memory_cost=8, parallelism=1)
     assert logins.raw_rate(cost, threads=2, seconds=0.05, max_verifications=3) > 0
+
+
+async def test_like_for_like_variants_in_process(tmp_path: Path) -> None:
+    """The peer comparison's own variants: a web client with opaque access tokens, and codes
+    asked with ``openid`` (their exchange also returns an id_token)."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}",
+        token_rate_limit="",
+        authorization_code_ttl=600,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    opaque = await seed_peer_web(settings, await seed(settings), "opaque")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url=settings.issuer) as http,
+            Browser(settings.issuer, opaque, transport, scope="openid docs:read") as browser,
+        ):
+            await browser.login()
+            codes = await browser.codes(2, concurrency=2)
+            for code, verifier in codes:
+                response = await http.post(
+                    "/token",
+                    content=code_body(code, verifier),
+                    headers={**FORM, "Authorization": opaque.web_auth},
+                )
+                assert response.status_code == 200, response.text
+                body = response.json()
+                assert body["id_token"].count(".") == 2
+                assert "." not in body["access_token"]  # opaque, stored
+
+
+def test_peer_scenarios_match_the_report() -> None:
+    """Every figure the peer table reads is a scenario ``bench.run`` measures."""
+    fake = Seeded("a", "b", "c", "d", "e", "f")
+    db = run.Database("pg", "postgresql+asyncpg://u@h/db", fake)
+    names = {s.name for s in run.build_scenarios({"pg": db}, False, "", lambda: "t")}
+    ts = run.Server("ts-pg-es256", 1, [])
+    peer = dot.Peer({}, {})
+    names |= {s.name for s in run.peer_scenarios(ts, fake, fake, run.Server("dot", 2, []), peer)}
+    for row in report.PEER_ROWS:
+        assert set(row[1:]) <= names
+    assert report.DOT_DEFAULT_HASHER in names
+
+
+def test_dot_peer_scenarios(tmp_path: Path) -> None:
+    """django-oauth-toolkit's set-up, server and prepared credentials, a few requests of each
+    scenario (no wrk, no timing). DOT is part of the bench extra: missing, this test fails."""
+    assert dot.installed(), "django-oauth-toolkit and gunicorn (the bench extra) are missing"
+    peer = dot.setup(f"sqlite+aiosqlite:///{tmp_path / 'dot.db'}", tmp_path)
+    server = dot.server(peer, threads=2)
+    server.start(tmp_path)
+    try:
+        token_url = server.url + "/o/token/"
+        for client in ("cc", "cc_cheap"):  # the default hasher, and one iteration
+            response = httpx.post(
+                token_url, content=dot.CC_BODY, headers={**FORM, "Authorization": peer.auth(client)}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["access_token"]
+        with_id = run.dot_bodies(server.url, peer, "code", "openid read")(2)
+        without = run.dot_bodies(server.url, peer, "code", "read")(2)
+        refresh = run.dot_bodies(server.url, peer, "refresh", "read")(2)
+        web = {**FORM, "Authorization": peer.auth("web_cheap")}
+        for body in with_id + without + refresh:
+            response = httpx.post(token_url, content=body, headers=web)
+            assert response.status_code == 200, response.text
+            assert ("id_token" in response.json()) is (body in with_id)
+        # single use: a code, or a rotated refresh token, is refused the second time
+        for body in (with_id[0], refresh[0]):
+            assert httpx.post(token_url, content=body, headers=web).status_code == 400
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.security import OAuth2AuthorizationCodeBearer
 
 from tokensmith.resource import Principal, ResourceServer, TokenValidator
 from tokensmith.testing import LocalIssuer
@@ -201,3 +202,24 @@ def test_openapi_declares_authorization_code_flow_with_scopes(validator: TokenVa
     assert schema["paths"]["/write"]["post"]["security"] == [
         {"OAuth2": ["docs:read", "docs:write"]}
     ]
+    assert schema["paths"]["/read"]["get"]["security"] == [{"OAuth2": ["docs:read"]}]
+    assert schema["paths"]["/me"]["get"]["security"] == [{"OAuth2": []}]
+    assert scheme["type"] == "oauth2"
+    assert scheme["description"].startswith("OAuth 2.0 authorization code flow")
+
+
+async def test_security_scheme_object_is_not_called(
+    issuer: LocalIssuer, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One dependency per request reads the header (issue 17, item 7): FastAPI's
+    ``OAuth2AuthorizationCodeBearer`` only describes the scheme in OpenAPI, it is not run."""
+
+    async def called(*args: object) -> None:
+        raise AssertionError("the FastAPI security scheme object ran")
+
+    monkeypatch.setattr(OAuth2AuthorizationCodeBearer, "__call__", called)
+    token = issuer.token(scopes=["docs:read", "docs:write"])
+    for method, path in (("GET", "/read"), ("POST", "/write"), ("GET", "/me")):
+        response = await client.request(method, path, headers=bearer(token))
+        assert response.status_code == 200, (path, response.text)
+    assert (await client.get("/read")).status_code == 401

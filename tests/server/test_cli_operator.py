@@ -294,7 +294,7 @@ def test_passwords_from_stdin_never_on_the_command_line(database_url: str) -> No
         "users", "set-password", "bob", "--password-stdin", match="standard input is empty"
     )
     tool.refused(
-        "users", "set-password", "bob", "--password-stdin", input="short\n", match="at least 8"
+        "users", "set-password", "bob", "--password-stdin", input="short\n", match="at least 15"
     )
     done = tool(
         "users", "create", "--username", "x", "--password", "p", "--password-stdin", ok=False

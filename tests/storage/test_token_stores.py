@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tokensmith.core.models import AccessTokenRecord, AuthorizationCode, Grant, RefreshToken
+from tokensmith.core.models import AccessTokenRecord, AuthorizationCode, Grant, RefreshToken, User
 from tokensmith.core.ports import Conflict
 from tokensmith.storage.compose import Database
 
@@ -55,6 +55,20 @@ def grant(grant_id: str, **kw: object) -> Grant:
     }
     values.update(kw)
     return Grant(**values)  # type: ignore[arg-type]
+
+
+def user(user_id: str) -> User:
+    return User(
+        id=user_id,
+        username=user_id,
+        email=None,
+        email_verified=False,
+        name=None,
+        password_hash=None,
+        disabled=False,
+        created_at=100,
+        updated_at=100,
+    )
 
 
 def refresh(digest: str = "r1") -> RefreshToken:
@@ -130,6 +144,43 @@ async def test_grant_round_trips_and_a_duplicate_is_conflict(sql_db: Database) -
             await s.grants.create(grant("g1", client_id="other"))
         assert await s.grants.get("g1") == grant("g1")
         assert await s.grants.get("nothing") is None
+
+
+async def test_live_grant_needs_an_enabled_user_and_no_revocation(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.users.create(user("u2"))
+        await s.grants.create(grant("live"))
+        await s.grants.create(grant("revoked"))
+        await s.grants.revoke("revoked", 200)
+        await s.grants.create(grant("disabled", user_id="u2"))
+        await s.users.set_disabled("u2", True, 200)
+        await s.grants.create(grant("no user", user_id="gone"))
+        assert await s.grants.get_live("live") == grant("live")
+        for grant_id in ("revoked", "disabled", "no user", "nothing"):
+            assert await s.grants.get_live(grant_id) is None, grant_id
+
+
+async def test_parallel_creations_of_one_grant_store_exactly_one(sql_db: Database) -> None:
+    """A code's grant stored by its redemption and, revoked, by a replay at the same moment
+    (codes in Redis): one insert wins, the other is a Conflict, and the transaction goes on."""
+
+    async def create(index: int) -> bool:
+        async with sql_db.transaction() as s:
+            try:
+                await s.grants.create(grant("g1", revoked_at=index))
+            except Conflict:
+                await s.grants.create(grant(f"after-{index}"))  # the transaction still works
+                return False
+            return True
+
+    assert sum(await asyncio.gather(*(create(i) for i in range(N)))) == 1
+    async with sql_db.transaction() as s:
+        winner = await s.grants.get("g1")
+        assert winner is not None
+        for index in range(N):
+            went_on = await s.grants.get(f"after-{index}") is not None
+            assert went_on == (index != winner.revoked_at), index
 
 
 async def test_grant_revoked_once(sql_db: Database) -> None:
@@ -220,11 +271,14 @@ async def test_refresh_token_rotated_once(sql_db: Database) -> None:
         await s.refresh_tokens.create(refresh())
         assert await s.refresh_tokens.get("r1") == refresh()
         assert await s.refresh_tokens.get("nothing") is None
-        rotated = await s.refresh_tokens.rotate("r1", 500)
+        # another client's rotation changes nothing (RFC 9700 §4.14.2: bound to its client)
+        assert await s.refresh_tokens.rotate("r1", 400, client_id="other") is None
+        assert await s.refresh_tokens.get("r1") == refresh()
+        rotated = await s.refresh_tokens.rotate("r1", 500, client_id="app")
         assert rotated is not None
         assert rotated.rotated_at == 500
-        assert await s.refresh_tokens.rotate("r1", 600) is None
-        assert await s.refresh_tokens.rotate("nothing", 600) is None
+        assert await s.refresh_tokens.rotate("r1", 600, client_id="app") is None
+        assert await s.refresh_tokens.rotate("nothing", 600, client_id="app") is None
         stored = await s.refresh_tokens.get("r1")
         assert stored is not None
         assert stored.rotated_at == 500
@@ -236,7 +290,7 @@ async def test_parallel_refreshes_rotate_a_token_exactly_once(sql_db: Database) 
 
     async def rotate() -> bool:
         async with sql_db.transaction() as s:
-            return await s.refresh_tokens.rotate("r1", now()) is not None
+            return await s.refresh_tokens.rotate("r1", now(), client_id="app") is not None
 
     assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
 

@@ -472,6 +472,16 @@ class Admin:
             raise AdminError(f"user {login} was deleted meanwhile")
         return updated
 
+    async def reset_mfa(self, login: str) -> bool:
+        """Turn off a user's two-step verification (they lost their authenticator and their
+        recovery codes): the authenticator key and the recovery codes are deleted, and the
+        password alone signs them in until they set it up again. ``False``: it was off."""
+        user = await self._require_user(login)
+        async with self.db.transaction() as stores:
+            had_key = await stores.totp.delete(user.id)
+            had_codes = await stores.recovery_codes.delete_all(user.id)
+        return had_key or bool(had_codes)
+
     async def set_disabled(self, login: str, disabled: bool) -> User:
         """Disable a user (their sessions end and their grants are revoked) or enable them
         again (they sign in anew; nothing revoked comes back)."""

@@ -109,6 +109,13 @@ def users_delete(login: Login) -> None:
     typer.echo(f"deleted user {user.username} ({user.id})")
 
 
+@app.command("reset-mfa")
+def users_reset_mfa(login: Annotated[str, typer.Argument(help="Username, email or id.")]) -> None:
+    """Turn off a user's two-step verification (a lost authenticator and recovery codes)."""
+    done = with_admin(lambda a: a.reset_mfa(login))
+    typer.echo(f"two-step verification of {login} turned off" if done else f"{login} had none")
+
+
 @app.command("set-password")
 def users_set_password(
     login: Login,

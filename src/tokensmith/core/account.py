@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tokensmith.core import audit
+from tokensmith.core import audit, mfa
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.metadata_document import domain_of, looks_like_document_url
+from tokensmith.core.mfa import Factors
 from tokensmith.core.models import Session
 from tokensmith.core.ports import Stores
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from tokensmith.core.server import AuthorizationServer
 
 NOT_SIGNED_IN = "This page lists the applications connected to your account once you are signed in."
+SECOND_FACTOR_NEEDED = (
+    "Your account uses two-step verification: sign in again with your code to open this page."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,9 @@ class AccountPage:
     apps: tuple[ConnectedApp, ...]
     email: str | None = None
     email_verified: bool = True
+    totp_enabled: bool = False
+    """Two-step verification with an authenticator app is on (``core.account_mfa``)."""
+    recovery_codes_left: int = 0
 
 
 def signed_in(session: Session | None) -> Session:
@@ -47,8 +54,24 @@ def signed_in(session: Session | None) -> Session:
     return session
 
 
-async def page(stores: Stores, session: Session | None) -> AccountPage:
-    """The signed-in user's connected applications, each with its scopes per API."""
+async def fully_signed_in(factors: Factors, stores: Stores, session: Session | None) -> Session:
+    """``signed_in``, and a session that used the user's second factor if they have one: a
+    password alone never opens the account page of a user with a second factor."""
+    session = signed_in(session)
+    if not mfa.is_multi_factor(session.amr) and await factors.has_second_factor(
+        stores, session.user_id
+    ):
+        raise NotSignedIn(SECOND_FACTOR_NEEDED)
+    return session
+
+
+async def page(
+    stores: Stores, session: Session | None, *, factors: Factors | None = None
+) -> AccountPage:
+    """The signed-in user's connected applications, each with its scopes per API, and the
+    state of their second factors (with ``factors``, the session must have used them)."""
+    if factors is not None:
+        session = await fully_signed_in(factors, stores, session)
     user_id = signed_in(session).user_id
     user = await stores.users.get(user_id)
     apps = []
@@ -69,11 +92,14 @@ async def page(stores: Stores, session: Session | None) -> AccountPage:
             apis.append((label, " ".join(sorted(scopes))))
         everything = sorted({s for scopes in per_api.values() for s in scopes})
         apps.append(ConnectedApp(client_id, name, " ".join(everything), tuple(apis)))
+    totp = await stores.totp.get(user_id)
     return AccountPage(
         user.username if user else "",
         tuple(apps),
         email=user.email if user else None,
         email_verified=user.email_verified if user else True,
+        totp_enabled=totp is not None and totp.confirmed_at is not None,
+        recovery_codes_left=await stores.recovery_codes.count_unused(user_id),
     )
 
 
@@ -82,7 +108,7 @@ async def remove_app(
 ) -> bool:
     """Withdraw the user's consents to ``client_id`` and revoke its grants; ``False`` when there
     was nothing to withdraw."""
-    user_id = signed_in(session).user_id
+    user_id = (await fully_signed_in(server.factors, stores, session)).user_id
     now = server.now()
     if not await stores.consents.withdraw(user_id, client_id):
         return False

@@ -29,6 +29,13 @@ EMAIL_VERIFIED = "email.verified"
 PASSWORD_RESET_REQUESTED = "password.reset_requested"
 PASSWORD_RESET = "password.reset"
 ACCOUNT_FORM_THROTTLED = "account.throttled"
+MFA_ENROLLED = "mfa.enrolled"
+MFA_DISABLED = "mfa.disabled"
+MFA_SUCCEEDED = "mfa.succeeded"
+MFA_FAILED = "mfa.failed"
+MFA_THROTTLED = "mfa.throttled"
+MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import jwt
 
-from tokensmith.core import id_token, interaction, pkce, scopes
+from tokensmith.core import id_token, interaction, mfa, pkce, scopes
 from tokensmith.core.errors import (
     AuthorizationPageError,
     InvalidRequest,
@@ -216,6 +216,7 @@ def _validate(
         prompt=prompt,
         max_age=max_age,
         login_hint=params.get("login_hint"),
+        acr_values=mfa.check_acr_values(tuple((params.get("acr_values") or "").split())),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tokensmith.core.client_assertion import ASSERTION_ALGS
+from tokensmith.core.mfa import ACR_VALUES_SUPPORTED
 from tokensmith.core.policy import ServerPolicy
 
 CLAIMS = [
@@ -19,6 +20,7 @@ CLAIMS = [
     "nonce",
     "at_hash",
     "amr",
+    "acr",
     "sid",
     "name",
     "preferred_username",
@@ -57,6 +59,7 @@ def authorization_server_metadata(
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "claims_supported": CLAIMS,
         "claims_parameter_supported": False,
+        "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "grant_types_supported": sorted(grant_types),
     }

@@ -134,6 +134,13 @@ class ConsentRequired(OAuthError):
     error = "consent_required"
 
 
+class UnmetAuthenticationRequirements(OAuthError):
+    """The request needs a second factor (a required ``acr`` or the server's "MFA required"
+    policy) and the user has none (OpenID Connect Core Unmet Authentication Requirements 1.0)."""
+
+    error = "unmet_authentication_requirements"
+
+
 class RequestNotSupported(OAuthError):
     """OpenID Connect Core §3.1.2.6: request objects are not supported."""
 

@@ -15,12 +15,13 @@ and writes the cookies. Errors are ``OAuthError``s: redirectable ones go to the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
-from tokensmith.core import audit
+from tokensmith.core import audit, mfa
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import (
     ConsentRequired,
@@ -28,6 +29,7 @@ from tokensmith.core.errors import (
     InvalidRequest,
     LoginRequired,
     OAuthError,
+    UnmetAuthenticationRequirements,
 )
 from tokensmith.core.login import LoginAttempt, PasswordLogin
 from tokensmith.core.models import (
@@ -61,6 +63,10 @@ EXPIRED = (
     "application and sign in again."
 )
 WRONG_CREDENTIALS = "The username or password is not correct."
+WRONG_CODE = "That code is not correct, or was used already."
+NO_SECOND_FACTOR = (
+    "this application requires two-step verification: set it up on your account page first"
+)
 STANDARD_SCOPES = {
     "openid": "Confirm who you are (your account identifier).",
     "profile": "See your name and username.",
@@ -98,7 +104,7 @@ class AuthorizeOutcome:
     """Where the browser goes next: back to the client (with a code, or with ``error``), or to
     the login or consent page of ``interaction_id``; and how its session cookie changes."""
 
-    kind: Literal["redirect", "login", "consent", "error"]
+    kind: Literal["redirect", "login", "consent", "error", "mfa"]
     location: str | None = None
     interaction_id: str | None = None
     error: OAuthError | None = None
@@ -177,6 +183,19 @@ async def proceed(
                 request.redirect_uri, request.state
             )
         return await _interaction(server, "login", request, stores, browser_digest, interaction)
+    second_factor = await mfa.needs_second_factor(
+        server.factors, stores, session, required_by_policy=server.policy.mfa_required
+    )
+    if second_factor is None:
+        raise UnmetAuthenticationRequirements(NO_SECOND_FACTOR).to_client(
+            request.redirect_uri, request.state
+        )
+    if second_factor:
+        if "none" in request.prompt:
+            raise LoginRequired("the session needs a second factor").to_client(
+                request.redirect_uri, request.state
+            )
+        return await _interaction(server, "mfa", request, stores, browser_digest, interaction)
     if await needs_consent(client, user, request, stores, consent_given=consent_given):
         if "none" in request.prompt:
             raise ConsentRequired("the user has not consented to this client").to_client(
@@ -237,7 +256,7 @@ async def needs_consent(
 
 async def _interaction(
     server: AuthorizationServer,
-    kind: Literal["login", "consent"],
+    kind: Literal["login", "consent", "mfa"],
     request: AuthorizationRequest,
     stores: Stores,
     browser_digest: str,
@@ -282,6 +301,7 @@ async def issue_code(
             session_id=session.digest,
             grant_id=new_id(),
             expires_at=now + server.policy.authorization_code_ttl,
+            amr=session.amr,
         )
     )
     return redirect_url(
@@ -437,6 +457,11 @@ async def finish_login(
             error=WRONG_CREDENTIALS,
             status=401,
         )
+    if await server.factors.has_second_factor(stores, user.id):
+        # no session before the second factor: the interaction remembers who passed the
+        # password, bound to this browser, for the second step (``submit_second_factor``)
+        await stores.interactions.set_pending(interaction.id, user.id, server.now())
+        return AuthorizeOutcome("mfa", interaction_id=interaction.id)
     if browser.session is not None:
         await stores.sessions.delete(browser.session.digest)
     now = server.now()
@@ -506,6 +531,8 @@ async def consent_page(
     interaction = await load(server, stores, browser, txn)
     if browser.session is None:
         return AuthorizeOutcome("login", interaction_id=interaction.id)
+    if await owes_second_factor(server, stores, browser.session):
+        return AuthorizeOutcome("mfa", interaction_id=interaction.id)
     return await _consent_form(server, stores, browser.session, interaction)
 
 
@@ -523,6 +550,8 @@ async def decide_consent(
     session = browser.session
     if session is None:
         return AuthorizeOutcome("login", interaction_id=interaction.id)
+    if await owes_second_factor(server, stores, session):
+        return AuthorizeOutcome("mfa", interaction_id=interaction.id)
     request = interaction.request
     if decision == "allow":
         now = server.now()
@@ -558,3 +587,141 @@ async def decide_consent(
         )
         return AuthorizeOutcome("redirect", location=denied_location(server, request))
     return await _consent_form(server, stores, session, interaction)
+
+
+# -- the second factor ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorForm:
+    """The sign-in's second step (``core.mfa``): the factors the user can present."""
+
+    txn: str
+    client_name: str
+    username: str
+    factors: tuple[str, ...]
+    error: str | None = None
+    status: int = 200
+    retry_after: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """Who presents the second factor: the user who just passed the password in this
+    interaction (no session yet), or the user of the browser's single-factor session."""
+
+    user: User
+    amr: tuple[str, ...]
+    auth_time: int
+    factors: tuple[mfa.SecondFactor, ...]
+
+
+async def owes_second_factor(server: AuthorizationServer, stores: Stores, session: Session) -> bool:
+    """Whether a session is single-factor while its user has a second factor: not enough for
+    any page that acts for the user (``core.mfa``)."""
+    return not mfa.is_multi_factor(session.amr) and await server.factors.has_second_factor(
+        stores, session.user_id
+    )
+
+
+async def _subject(
+    server: AuthorizationServer, stores: Stores, browser: BrowserView, interaction: Interaction
+) -> _Subject | None:
+    amr: tuple[str, ...]
+    if interaction.pending_user_id is not None:
+        user_id, amr, auth_time = (
+            interaction.pending_user_id,
+            ("pwd",),
+            interaction.pending_auth_time,
+        )
+    elif browser.session is not None:
+        session = browser.session
+        user_id, amr, auth_time = session.user_id, session.amr, session.auth_time
+    else:
+        return None
+    user = await stores.users.get(user_id)
+    if user is None or user.disabled:
+        return None
+    factors = await server.factors.enrolled(stores, user.id)
+    if not factors:
+        return None
+    return _Subject(user, amr, auth_time, factors)
+
+
+async def second_factor_page(
+    server: AuthorizationServer, stores: Stores, browser: BrowserView, txn: str | None
+) -> SecondFactorForm | AuthorizeOutcome:
+    """The second step of a pending interaction; the login page when nobody owes one."""
+    interaction = await load(server, stores, browser, txn)
+    subject = await _subject(server, stores, browser, interaction)
+    if subject is None:
+        return AuthorizeOutcome("login", interaction_id=interaction.id)
+    return SecondFactorForm(
+        txn=interaction.id,
+        client_name=await _client_name(server, stores, interaction.request.client_id),
+        username=subject.user.username,
+        factors=tuple(f.name for f in subject.factors),
+    )
+
+
+async def submit_second_factor(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    txn: str,
+    factor_name: str,
+    response: str,
+    *,
+    address: str,
+) -> SecondFactorForm | AuthorizeOutcome:
+    """Check a second factor: the attempt is reserved on the throttling counters of the
+    account and the address first (``mfa.reserve_attempt``); a wrong or replayed code is the
+    page again (401), a refused attempt 429. On success the browser gets a new session (a new
+    id) whose ``amr`` adds the factor's methods and ``mfa``, with the password's ``auth_time``
+    (so ``max_age`` still counts from the password), and the authorization continues."""
+    interaction = await load(server, stores, browser, txn)
+    subject = await _subject(server, stores, browser, interaction)
+    if subject is None:
+        return AuthorizeOutcome("login", interaction_id=interaction.id)
+    user = subject.user
+    form = SecondFactorForm(
+        txn=interaction.id,
+        client_name=await _client_name(server, stores, interaction.request.client_id),
+        username=user.username,
+        factors=tuple(f.name for f in subject.factors),
+    )
+    now = server.now()
+    retry_after = await mfa.reserve_attempt(server.audit, stores, user.id, address, now)
+    if retry_after:
+        return dataclasses.replace(
+            form,
+            error=f"Too many attempts. Wait {retry_after} seconds, then try again.",
+            status=429,
+            retry_after=retry_after,
+        )
+    factor = next((f for f in subject.factors if f.name == factor_name), None)
+    response = response[:200]
+    if factor is None or not await factor.verify(stores, user.id, response, now=now):
+        mfa.failed(server.audit, user.id, address, now, factor_name[:32])
+        return dataclasses.replace(form, error=WRONG_CODE, status=401)
+    await mfa.passed(server.audit, stores, user.id, address, now, factor)
+    if browser.session is not None:
+        await stores.sessions.delete(browser.session.digest)
+    value = new_secret(SESSION_PREFIX)
+    session = Session(
+        digest=digest(value, server.pepper),
+        user_id=user.id,
+        auth_time=subject.auth_time,
+        expires_at=now + server.policy.session_ttl,
+        amr=mfa.with_factor(subject.amr, factor),
+        mfa_at=now,
+    )
+    await stores.sessions.create(session)
+    return await _continue(
+        server,
+        stores,
+        interaction,
+        session=session,
+        browser_digest=browser.browser_digest,
+        change=SessionChange(new_value=value),
+    )

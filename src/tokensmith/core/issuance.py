@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tokensmith.core import id_token, jwt_access_token
+from tokensmith.core import id_token, jwt_access_token, mfa
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.context import ServerContext
 from tokensmith.core.models import (
@@ -148,6 +148,8 @@ class TokenIssuer:
             nonce=nonce,
             access_token=access_token,
             sid=id_token.session_id(grant.session_id) if grant.session_id else None,
+            amr=grant.amr,
+            extra={"acr": mfa.acr_for(grant.amr)},
         )
 
     async def for_grant(

@@ -137,6 +137,9 @@ class AuthorizationRequest:
     login_hint: str | None = None
     hint_subject: str | None = None
     """The ``sub`` of a verified ``id_token_hint``: the user the client expects."""
+    acr_values: tuple[str, ...] = ()
+    """The requested Authentication Context Class References, in order of preference
+    (OpenID Connect Core §3.1.2.1; ``core.mfa`` says which ones ask for a second factor)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,8 @@ class AuthorizationCode:
     grant_id: str
     expires_at: int
     consumed_at: int | None = None
+    amr: tuple[str, ...] = ("pwd",)
+    """How the user authenticated (RFC 8176 values of the session), for the ID token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,8 @@ class Grant:
     created_at: int
     revoked_at: int | None = None
     session_id: str | None = None
+    amr: tuple[str, ...] = ("pwd",)
+    """How the user authenticated for this grant (RFC 8176): the ID tokens' ``amr``/``acr``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +219,22 @@ class Session:
     auth_time: int
     expires_at: int
     amr: tuple[str, ...] = ("pwd",)
+    """The methods the user authenticated with (RFC 8176), ``mfa`` among them once a second
+    factor was used (``core.mfa``)."""
+    mfa_at: int | None = None
+    """When the second factor was last used in this session (``None``: never)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TotpCredential:
+    """A user's TOTP authenticator (RFC 6238): its key sealed at rest (``core.secret_box``),
+    active once confirmed with a code, and the last time step used (a code is accepted once)."""
+
+    user_id: str
+    sealed_secret: str = field(repr=False)
+    created_at: int
+    confirmed_at: int | None = None
+    last_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +246,11 @@ class Interaction:
     request: AuthorizationRequest
     created_at: int
     expires_at: int
+    pending_user_id: str | None = None
+    """The user whose password was verified in this interaction and who must still present a
+    second factor (``core.mfa``); no session exists for them until they do."""
+    pending_auth_time: int = 0
+    """When that password was verified."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,10 +70,12 @@ class ServerPolicy:
     public_refresh_token_absolute_ttl: int
     client_cache_ttl: float
     max_param_length: int
+    accounts: AccountPolicy = AccountPolicy()
     client_metadata_documents: bool = True
     """Client ID Metadata Documents: a client_id that is an https URL is resolved by fetching
     it (``core.metadata_document``); advertised in the metadata."""
     client_metadata_allow_loopback: bool = False
     client_metadata_allowed_domains: tuple[str, ...] = ()
     client_metadata_blocked_domains: tuple[str, ...] = ()
-    accounts: AccountPolicy = AccountPolicy()
+    mfa_required: bool = False
+    """Every sign-in needs a second factor (``core.mfa``); users without one are refused."""

@@ -18,6 +18,7 @@ from tokensmith.core.models import (
     Interaction,
     RefreshToken,
     Session,
+    TotpCredential,
     User,
 )
 from tokensmith.core.throttle import BackoffPolicy, FailureCount, Reservation
@@ -75,6 +76,11 @@ class CodeStore(Protocol):
 class GrantStore(Protocol):
     async def create(self, grant: Grant) -> None: ...
     async def get(self, grant_id: str) -> Grant | None: ...
+
+    async def get_live(self, grant_id: str) -> Grant | None:
+        """The grant, unless it is revoked or its user is gone or disabled (one read)."""
+        ...
+
     async def revoke(self, grant_id: str, now: int) -> bool: ...
     async def list_for_user(self, user_id: str) -> list[Grant]:
         """Every grant of a user, revoked ones included, oldest first."""
@@ -108,8 +114,9 @@ class AccessTokenStore(Protocol):
 class RefreshTokenStore(Protocol):
     async def create(self, token: RefreshToken) -> None: ...
 
-    async def rotate(self, digest: str, now: int) -> RefreshToken | None:
-        """Atomically mark the token rotated and return it; ``None`` if unknown or rotated."""
+    async def rotate(self, digest: str, now: int, *, client_id: str) -> RefreshToken | None:
+        """Atomically mark the token rotated and return it; ``None`` if unknown, rotated, or
+        issued to another client than ``client_id`` (then it is left as it was)."""
         ...
 
     async def get(self, digest: str) -> RefreshToken | None: ...
@@ -151,6 +158,49 @@ class InteractionStore(Protocol):
     async def create(self, interaction: Interaction) -> None: ...
     async def get(self, interaction_id: str, now: int) -> Interaction | None: ...
     async def delete(self, interaction_id: str) -> bool: ...
+
+    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+        """Record that ``user_id`` passed the password step of this interaction at
+        ``auth_time`` and must still present a second factor (``core.mfa``)."""
+        ...
+
+
+class TotpStore(Protocol):
+    """Each user's TOTP authenticator (``core.totp``), at most one."""
+
+    async def get(self, user_id: str) -> TotpCredential | None: ...
+
+    async def begin(self, user_id: str, sealed_secret: str, now: int) -> bool:
+        """Store a new, unconfirmed key, replacing an unconfirmed one; ``False`` (nothing
+        written) when the user has a confirmed one."""
+        ...
+
+    async def confirm(self, user_id: str, now: int) -> bool:
+        """Activate the unconfirmed key; ``False`` if there is none."""
+        ...
+
+    async def use_step(self, user_id: str, step: int) -> bool:
+        """Atomically record ``step`` as the last used time step if it is later than the one
+        on record; ``False`` otherwise (a replayed code). Of concurrent uses of one step
+        exactly one succeeds."""
+        ...
+
+    async def delete(self, user_id: str) -> bool: ...
+
+
+class RecoveryCodeStore(Protocol):
+    """One-time recovery codes, stored as digests (``core.recovery_codes``)."""
+
+    async def replace(self, user_id: str, digests: tuple[str, ...], now: int) -> None:
+        """Delete the user's codes, used or not, and store these."""
+        ...
+
+    async def use(self, user_id: str, digest: str, now: int) -> bool:
+        """Atomically mark the unused code ``digest`` used; ``False`` if unknown or used."""
+        ...
+
+    async def count_unused(self, user_id: str) -> int: ...
+    async def delete_all(self, user_id: str) -> int: ...
 
 
 class ClientDocumentStore(Protocol):
@@ -235,6 +285,10 @@ class Stores(Protocol):
     def account_tokens(self) -> AccountTokenStore: ...
     @property
     def client_documents(self) -> ClientDocumentStore: ...
+    @property
+    def totp(self) -> TotpStore: ...
+    @property
+    def recovery_codes(self) -> RecoveryCodeStore: ...
 
     async def commit(self) -> None:
         """Commit what was written so far; used where a failing request must still persist a

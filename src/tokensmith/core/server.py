@@ -19,6 +19,7 @@ from tokensmith.core.introspection import IntrospectionEndpoint
 from tokensmith.core.issuance import TokenIssuer
 from tokensmith.core.keys import KeyRing
 from tokensmith.core.metadata_document import DocumentFetcher
+from tokensmith.core.mfa import Factors
 from tokensmith.core.models import (
     Api,
     Client,
@@ -26,8 +27,11 @@ from tokensmith.core.models import (
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.policy import ServerPolicy
 from tokensmith.core.ports import Stores
+from tokensmith.core.recovery_codes import RecoveryCodes
 from tokensmith.core.revocation import RevocationEndpoint
+from tokensmith.core.secret_box import SecretBox
 from tokensmith.core.token import GrantRegistry, TokenEndpoint, default_grants
+from tokensmith.core.totp import Totp
 from tokensmith.core.userinfo import UserInfoEndpoint
 
 
@@ -43,8 +47,17 @@ class AuthorizationServer:
         grants: GrantRegistry | None = None,
         audit: AuditSink = discard,
         documents: DocumentFetcher | None = None,
+        kek: bytes | None = None,
+        totp_label: str = "tokensmith",
+        factors: Factors | None = None,
     ) -> None:
+        """``kek``: the key-encryption key that seals TOTP keys at rest (else a key derived
+        from the pepper, ``core.secret_box``); ``factors``: the second factors (default: TOTP
+        with recovery codes as its fallback)."""
         self.passwords = passwords
+        self.totp = Totp(SecretBox(pepper=pepper, kek=kek), label=totp_label)
+        self.recovery_codes = RecoveryCodes(pepper)
+        self.factors = factors if factors is not None else Factors((self.totp, self.recovery_codes))
         self.context = ServerContext(
             policy=policy, clock=clock, keys=keys, pepper=pepper, audit=audit, documents=documents
         )

@@ -81,13 +81,7 @@ def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> d
 async def _live_grant(stores: Stores, grant_id: str) -> Grant | None:
     """The grant, unless it is revoked or its user is gone or disabled (a disabled user's
     tokens are all inactive, as at the token endpoint)."""
-    grant = await stores.grants.get(grant_id)
-    if grant is None or grant.revoked_at is not None:
-        return None
-    user = await stores.users.get(grant.user_id)
-    if user is None or user.disabled:
-        return None
-    return grant
+    return await stores.grants.get_live(grant_id)
 
 
 async def find_active(context: ServerContext, token: str, stores: Stores) -> TokenInfo | None:

@@ -16,18 +16,23 @@ what to ask for; :func:`protected_resource_router` serves the metadata document.
 Tokens are read from the ``Authorization`` header only; ``?access_token=`` is ignored (OAuth 2.1
 §5.1, BCP-33). Tokens are never logged, only a 12-hex-digit SHA-256 prefix.
 
-No ``from __future__ import annotations`` here: FastAPI must see the real ``Annotated`` objects of
-the dependency built in :meth:`ResourceServer._make_dependency` (they close over local values).
+The dependency FastAPI calls is itself the security scheme (a :class:`SecurityBase` carrying the
+OAuth2 model): FastAPI lists it in the OpenAPI document like ``OAuth2AuthorizationCodeBearer``,
+and a request runs one dependency that reads the header once, not that scheme's ``__call__``
+(a second dependency, which parsed the header a second time) beneath it.
+
+No ``from __future__ import annotations`` here: FastAPI reads the dependency's annotations.
 """
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi import APIRouter, HTTPException, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2AuthorizationCodeBearer, SecurityScopes
+from fastapi.security.base import SecurityBase
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._util import token_fingerprint
@@ -101,7 +106,7 @@ class ResourceServer:
             description=description,
             auto_error=False,
         )
-        self._principal_dependency = self._make_dependency()
+        self._principal_dependency = _PrincipalDependency(self)
 
     def challenge(self, error: ResourceError | None = None, *, scopes: Iterable[str] = ()) -> str:
         """The ``WWW-Authenticate`` value for ``error`` (None: no token was presented).
@@ -167,18 +172,6 @@ class ResourceServer:
             raise self.http_error(error)
         return principal
 
-    def _make_dependency(self) -> Callable[..., Awaitable[Principal]]:
-        scheme = self.scheme
-
-        async def principal(
-            request: Request,
-            security_scopes: SecurityScopes,
-            _declared: Annotated[str | None, Depends(scheme)],
-        ) -> Principal:
-            return await self.authenticate(request, security_scopes.scopes)
-
-        return principal
-
     def require_scopes(self, *scopes: str) -> Any:
         """A ``Security`` dependency yielding the :class:`Principal` when it has all ``scopes``.
 
@@ -226,6 +219,19 @@ class ResourceServer:
             await app({**scope, "state": state}, receive, send)
 
         return guarded
+
+
+class _PrincipalDependency(SecurityBase):
+    """The :class:`Principal` dependency of a :class:`ResourceServer`, and its OpenAPI security
+    scheme (the model and name of ``server.scheme``): one dependency per request."""
+
+    def __init__(self, server: ResourceServer) -> None:
+        self.server = server
+        self.model = server.scheme.model
+        self.scheme_name = server.scheme.scheme_name
+
+    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> Principal:
+        return await self.server.authenticate(request, security_scopes.scopes)
 
 
 def protected_resource_router(resource: ProtectedResource, *, serve_root: bool = True) -> APIRouter:

@@ -25,6 +25,7 @@ from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
     account,
+    account_mfa,
     authorize,
     confirm,
     consent,
@@ -34,6 +35,7 @@ from tokensmith.server.routes import (
     login,
     logout,
     metadata,
+    mfa,
     reset_password,
     revoke,
     signup,
@@ -68,6 +70,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, clock, password_checker=password_checker)
         app.state.runtime = rt
+        app.state.metrics.audit = rt.audit
         rt.start_tasks()
         try:
             yield
@@ -89,6 +92,8 @@ def create_app(
     route(s.authorize_path, authorize.authorize_post, methods=["POST"], **d.AUTHORIZE_POST)
     route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
     route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
+    route(s.mfa_path, mfa.mfa_form, methods=["GET"], include_in_schema=False)
+    route(s.mfa_path, mfa.mfa_submit, methods=["POST"], include_in_schema=False)
     route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
     route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.token_path, token.token, methods=["POST"], **d.TOKEN)
@@ -118,6 +123,15 @@ def create_app(
         methods=["POST"],
         include_in_schema=False,
     )
+    mfa_forms = account_mfa.paths(s.account_path)
+    for path, endpoint, method in (
+        (mfa_forms["totp"], account_mfa.begin_totp, "POST"),
+        (mfa_forms["totp"], account_mfa.totp_page, "GET"),
+        (mfa_forms["confirm"], account_mfa.confirm_totp, "POST"),
+        (mfa_forms["disable"], account_mfa.disable_totp, "POST"),
+        (mfa_forms["recovery_codes"], account_mfa.regenerate_recovery_codes, "POST"),
+    ):
+        route(path, endpoint, methods=[method], include_in_schema=False)
     route(s.logout_path, logout.logout, methods=["GET"], **d.LOGOUT_GET)
     route(s.logout_path, logout.logout_confirm, methods=["POST"], **d.LOGOUT_POST)
     # self-service accounts (core.self_service); each page answers 404 when switched off
@@ -168,7 +182,10 @@ def create_app(
             s.forgot_password_path,
             s.reset_password_path,
         )
-        if request.url.path in pages:
+        if request.url.path in pages or request.url.path in (
+            s.mfa_path,
+            *account_mfa.paths(s.account_path).values(),
+        ):
             return page_error(request, rt.pages, error)
         return json_error(request, error)
 

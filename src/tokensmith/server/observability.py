@@ -21,11 +21,15 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,9 +37,42 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.settings import Settings
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class AuditCounts(Protocol):
+    dropped: int
+    written: int
+
+    @property
+    def queued(self) -> int: ...
+
+
+class _AuditCollector(Collector):
+    """The audit writer's counters, read when ``/metrics`` is scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        audit = self.metrics.audit
+        if audit is None:
+            return
+        yield CounterMetricFamily(
+            "tokensmith_audit_events_dropped",
+            "Audit events lost: dropped from the full queue while the database did not take "
+            "them, or not stored before shutdown.",
+            value=audit.dropped,
+        )
+        yield CounterMetricFamily(
+            "tokensmith_audit_events_written", "Audit events stored.", value=audit.written
+        )
+        yield GaugeMetricFamily(
+            "tokensmith_audit_events_queued", "Audit events waiting to be stored.", audit.queued
+        )
 
 
 class Metrics:
@@ -67,6 +104,10 @@ class Metrics:
             ["error"],
             registry=self.registry,
         )
+
+        self.audit: AuditCounts | None = None
+        """The process's audit writer (set by the lifespan): its losses are reported."""
+        self.registry.register(_AuditCollector(self))
 
     def route(self, path: str) -> str:
         """A bounded label: known endpoint paths, everything else is 'other'."""
@@ -156,7 +197,7 @@ async def readyz(request: Request) -> Response:
     rt = request.app.state.runtime
     checks: dict[str, str] = {}
     try:
-        async with rt.db.engine.connect() as conn:
+        async with RetryingConnection(rt.db.engine) as conn:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:

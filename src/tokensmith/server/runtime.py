@@ -36,7 +36,7 @@ from tokensmith.storage import redis as redis_storage
 from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.audit import AuditWriter
-from tokensmith.storage.sqlalchemy.engine import create_engine
+from tokensmith.storage.sqlalchemy.engine import create_engine, is_sqlite, sqlite_file
 from tokensmith.storage.sqlalchemy.prune import prune
 
 log = logging.getLogger("tokensmith.server")
@@ -115,7 +115,7 @@ class Runtime:
             parallelism=settings.password_hash_parallelism,
             executor=hashing,
         )
-        audit_writer = AuditWriter(engine)
+        audit_writer = audit_writer_for(settings, engine)
         server = AuthorizationServer(
             policy=settings.policy(),
             keys=keys,
@@ -124,6 +124,8 @@ class Runtime:
             clock=clock,
             audit=audit_writer.emit,
             documents=document_fetcher(settings),
+            kek=settings.kek(),
+            totp_label=settings.totp_issuer_label(),
         )
         metadata = authorization_server_metadata(server.policy, grant_types=server.grants)
         self_service = SelfService(
@@ -219,6 +221,21 @@ class Runtime:
         await self.db.dispose()
         if self.db.ephemeral is not None:
             await self.db.ephemeral.redis.aclose()
+
+
+def audit_writer_for(settings: Settings, engine: AsyncEngine) -> AuditWriter:
+    """The audit writer on its own engine with one connection: its batches never wait for, or
+    hold, a connection of the requests' pool (an in-memory SQLite database, which a second
+    engine would not see, shares the requests' engine)."""
+    url = settings.database_url
+    own = not is_sqlite(url) or sqlite_file(url) is not None
+    writer_engine = create_engine(url, pool_size=1, max_overflow=0) if own else engine
+    return AuditWriter(
+        writer_engine,
+        interval=settings.audit_flush_interval,
+        max_queue=settings.audit_queue_size,
+        owns_engine=own,
+    )
 
 
 def make_redis(settings: Settings) -> Redis | None:

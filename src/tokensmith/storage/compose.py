@@ -31,8 +31,10 @@ from tokensmith.storage.sqlalchemy.client_documents import SqlClientDocumentStor
 from tokensmith.storage.sqlalchemy.clients import SqlClientStore
 from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
 from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
+from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
 from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
@@ -69,8 +71,10 @@ class RequestStores:
         "grants",
         "interactions",
         "login_failures",
+        "recovery_codes",
         "refresh_tokens",
         "sessions",
+        "totp",
         "users",
     )
 
@@ -94,6 +98,8 @@ class RequestStores:
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
         self.account_tokens = SqlAccountTokenStore(conn)
+        self.totp = SqlTotpStore(conn)
+        self.recovery_codes = SqlRecoveryCodeStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis
@@ -142,7 +148,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[RequestStores]:
-        async with self.engine.connect() as conn:
+        async with RetryingConnection(self.engine) as conn:
             await conn.begin()
             try:
                 yield build_stores(conn, self.ephemeral)

@@ -89,6 +89,7 @@ def _dump(value: Any) -> str:
 def _code(raw: str | bytes, consumed_at: int | None) -> AuthorizationCode:
     data = json.loads(raw)
     data["scopes"] = tuple(data["scopes"])
+    data["amr"] = tuple(data.get("amr", ("pwd",)))
     data["consumed_at"] = consumed_at
     return AuthorizationCode(**data)
 
@@ -137,11 +138,27 @@ class RedisInteractionStore:
         request = data.pop("request")
         request["scopes"] = tuple(request["scopes"])
         request["prompt"] = tuple(request["prompt"])
+        request["acr_values"] = tuple(request.get("acr_values", ()))
         interaction = Interaction(request=AuthorizationRequest(**request), **data)
         return interaction if interaction.expires_at > now else None
 
     async def delete(self, interaction_id: str) -> bool:
         return bool(await self._redis.delete(self._key(interaction_id)))
+
+    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+        """Rewrite the interaction with its pending user, keeping its expiry (``KEEPTTL``;
+        ``XX``: never bring back one that expired or was deleted meanwhile)."""
+        key = self._key(interaction_id)
+        raw = await self._redis.get(key)
+        if raw is None:
+            return False
+        data = json.loads(raw)
+        data["pending_user_id"] = user_id
+        data["pending_auth_time"] = auth_time
+        done = await self._redis.set(
+            key, json.dumps(data, separators=(",", ":")), keepttl=True, xx=True
+        )
+        return bool(done)
 
 
 class RedisClientDocumentStore:

@@ -114,4 +114,5 @@ def grant_of(code: AuthorizationCode, now: int) -> Grant:
         auth_time=code.auth_time,
         created_at=now,
         session_id=code.session_id,
+        amr=code.amr,
     )

@@ -53,21 +53,23 @@ class RefreshTokenGrant:
         requested = scope_rules.parse_scope(request.get("scope"))
         now = context.now()
         token_digest = digest(value, context.pepper)
-        known = await stores.refresh_tokens.get(token_digest)
-        if known is None:
-            raise InvalidGrant(INVALID, detail="unknown refresh token")
-        if known.client_id != client.client_id:
-            # checked before anything is written: another client learns nothing and changes nothing
-            raise InvalidGrant(INVALID, detail="refresh token of another client")
-        token = await stores.refresh_tokens.rotate(token_digest, now)
+        # One statement in the common case: the rotation itself, bound to the client (another
+        # client's token is left untouched). Only when it rotates nothing is the token read, to
+        # tell an unknown token, another client's and a reuse apart.
+        token = await stores.refresh_tokens.rotate(token_digest, now, client_id=client.client_id)
         if token is None:
+            known = await stores.refresh_tokens.get(token_digest)
+            if known is None:
+                raise InvalidGrant(INVALID, detail="unknown refresh token")
+            if known.client_id != client.client_id:
+                # nothing was written: another client learns nothing and changes nothing
+                raise InvalidGrant(INVALID, detail="refresh token of another client")
             await issuer.revoke_family(
                 stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
             )
             raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
-        grant = await stores.grants.get(token.grant_id)
-        user = await stores.users.get(grant.user_id) if grant else None
-        if grant is None or grant.revoked_at is not None or user is None or user.disabled:
+        grant = await stores.grants.get_live(token.grant_id)
+        if grant is None:
             await stores.commit()
             raise InvalidGrant(INVALID, detail="grant revoked or user disabled")
         if token.expires_at <= now or token.absolute_expires_at <= now:

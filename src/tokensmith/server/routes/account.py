@@ -22,7 +22,7 @@ async def account(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            page = await accounts.page(stores, browser.session)
+            page = await accounts.page(stores, browser.session, factors=rt.server.factors)
         except OAuthError as exc:
             response = page_error(request, rt.pages, exc)
         else:
@@ -41,6 +41,8 @@ async def account(request: Request) -> Response:
                     else None
                 ),
                 verification_sent=request.query_params.get("verification") == "sent",
+                totp_enabled=page.totp_enabled,
+                recovery_codes_left=page.recovery_codes_left,
             )
     return rt.cookies.apply(response, browser)
 

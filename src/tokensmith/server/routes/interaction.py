@@ -30,7 +30,10 @@ def outcome_response(
         )
     if outcome.location is not None:
         return RedirectResponse(outcome.location, status_code=status)
-    path = rt.settings.login_path if outcome.kind == "login" else rt.settings.consent_path
+    path = {
+        "login": rt.settings.login_path,
+        "mfa": rt.settings.mfa_path,
+    }.get(outcome.kind, rt.settings.consent_path)
     query = urlencode({"txn": outcome.interaction_id})
     return RedirectResponse(f"{path}?{query}", status_code=status)
 

@@ -1,9 +1,24 @@
-"""The audit trail in ``ts_audit_events``, written in the background.
+"""The audit trail in ``ts_audit_events``, written off the request path.
 
-``AuditWriter.emit`` (the hook core calls) only puts the event on a bounded queue (never blocks a
-response); a task inserts them in batches, one transaction each (``insert_audit_events``). A
-full queue drops events and counts them (logged), rather than slowing sign-ins down. On shutdown
-the queue is flushed.
+``AuditWriter.emit`` (the hook core calls) only appends the event to a bounded in-memory queue:
+no response waits on the audit trail. A background task stores the queue every
+``interval`` seconds (or as soon as ``batch`` events are waiting), ``batch`` events per
+``INSERT``, one transaction per batch, on the writer's **own** engine (one connection: on
+PostgreSQL it never takes a connection from the requests' pool; on SQLite it is a second
+connection, so a batch never waits in, or holds up, the requests' single pooled connection).
+
+Loss policy, stated:
+
+- *Database unavailable*: a batch that could not be stored goes back to the front of the queue
+  and is retried with exponential back-off (``retry_initial`` doubling up to ``retry_max``
+  seconds); nothing is lost while the queue has room.
+- *Queue full* (``max_queue`` events waiting, i.e. a long outage under load): the **oldest**
+  events are dropped to make room for new ones; each dropped event is counted (``dropped``,
+  ``tokensmith_audit_events_dropped_total`` in ``/metrics``) and the first drop of an outage is
+  logged (a warning, then one line with the total when the database is back).
+- *Shutdown*: ``stop`` stores everything still queued (the app's lifespan calls it, so
+  ``tokensmith serve`` flushes on SIGTERM/SIGINT); if the database stays unavailable for
+  ``shutdown_grace`` seconds the rest is counted as dropped and logged as an error.
 """
 
 from __future__ import annotations
@@ -12,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Sequence
 
 from sqlalchemy import insert
@@ -43,58 +59,158 @@ async def insert_audit_events(engine: AsyncEngine, events: Sequence[AuditEvent])
 
 
 class AuditWriter:
-    def __init__(self, engine: AsyncEngine, *, max_queue: int = 10_000, batch: int = 200) -> None:
+    """See the module docstring. ``engine`` is the writer's own (disposed by ``stop`` when
+    ``owns_engine``)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        interval: float = 0.1,
+        batch: int = 500,
+        max_queue: int = 10_000,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        shutdown_grace: float = 5.0,
+        owns_engine: bool = False,
+    ) -> None:
         self.engine = engine
+        self.interval = interval
         self.batch = batch
-        self.queue: asyncio.Queue[AuditEvent] = asyncio.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.shutdown_grace = shutdown_grace
+        self.owns_engine = owns_engine
         self.dropped = 0
+        """Events lost: dropped from a full queue, or not stored before shutdown."""
+        self.written = 0
+        self.failures = 0
+        """Batches the database refused (each one retried)."""
+        self._events: deque[AuditEvent] = deque()
+        self._full = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._dropping_since: int | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def queued(self) -> int:
+        return len(self._events)
+
     def emit(self, event: AuditEvent) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped += 1
+        """Queue ``event`` (never blocks, never raises); the oldest goes when the queue is full."""
+        events = self._events
+        if len(events) >= self.max_queue:
+            events.popleft()
+            self._note_drop(1)
+        events.append(event)
+        if len(events) >= self.batch:
+            self._full.set()
+
+    def _note_drop(self, count: int) -> None:
+        if self._dropping_since is None:
+            self._dropping_since = self.dropped
+            log.warning(
+                "the audit queue is full (%d events) and the database does not take them: "
+                "dropping the oldest events",
+                self.max_queue,
+            )
+        self.dropped += count
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name="tokensmith-audit-writer")
 
     async def _run(self) -> None:
-        while True:
-            events = [await self.queue.get()]
-            while len(events) < self.batch and not self.queue.empty():
-                events.append(self.queue.get_nowait())
-            try:
-                await self._write(events)
-            finally:
-                for _ in events:
-                    self.queue.task_done()
+        delay = self.retry_initial
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._full.wait()
+            self._full.clear()
+            if await self._drain():
+                delay = self.retry_initial
+                continue
+            # the database refused a batch: back off (``stop`` wakes us early)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    while not self._closing:
+                        await self._full.wait()
+                        self._full.clear()
+            delay = min(delay * 2, self.retry_max)
 
-    async def _write(self, events: list[AuditEvent]) -> None:
-        try:
-            await insert_audit_events(self.engine, events)
-        except Exception:
-            log.exception("could not store %d audit events", len(events))
+    async def _drain(self) -> bool:
+        """Store everything queued, one transaction per ``batch``; False (the failed batch back
+        at the front of the queue) if the database refused one."""
+        async with self._lock:
+            while self._events:
+                count = min(self.batch, len(self._events))
+                batch = [self._events.popleft() for _ in range(count)]
+                try:
+                    await insert_audit_events(self.engine, batch)
+                except BaseException as exc:
+                    self._requeue(batch)
+                    if not isinstance(exc, Exception):
+                        raise
+                    self.failures += 1
+                    log.warning(
+                        "could not store %d audit events (%s: %s); %d queued, will retry",
+                        count,
+                        type(exc).__name__,
+                        exc,
+                        len(self._events),
+                    )
+                    return False
+                self.written += count
+                if self._dropping_since is not None:
+                    log.warning(
+                        "audit events are stored again; %d were dropped meanwhile",
+                        self.dropped - self._dropping_since,
+                    )
+                    self._dropping_since = None
+        return True
 
-    async def flush(self) -> None:
-        """Wait until every event emitted so far is stored (used at shutdown and by tests)."""
-        if self._task is not None and not self._task.done():
-            await self.queue.join()
-            return
-        events: list[AuditEvent] = []
-        while not self.queue.empty():
-            events.append(self.queue.get_nowait())
-            self.queue.task_done()
-        if events:
-            await self._write(events)
+    def _requeue(self, batch: list[AuditEvent]) -> None:
+        """Put a batch that was not stored back in front; beyond ``max_queue`` the oldest go."""
+        self._events.extendleft(reversed(batch))
+        excess = len(self._events) - self.max_queue
+        if excess > 0:
+            for _ in range(excess):
+                self._events.popleft()
+            self._note_drop(excess)
+
+    async def flush(self) -> bool:
+        """Store every event emitted so far (tests, and ``stop``); False if the database
+        refused (the events stay queued)."""
+        return await self._drain()
 
     async def stop(self) -> None:
+        """Stop the background task and store what is queued, retrying for up to
+        ``shutdown_grace`` seconds; what is still queued then is lost (counted, logged)."""
+        self._closing = True
+        self._full.set()
         if self._task is not None:
-            await self.flush()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
+            task, self._task = self._task, None
+            try:
+                await task
+            except Exception:  # pragma: no cover - _run handles database errors itself
+                log.exception("the audit writer failed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_grace
+        delay = min(self.retry_initial, 0.25)
+        while not await self._drain():
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 1.0)
+        if self._events:
+            lost = len(self._events)
+            self._events.clear()
+            self.dropped += lost
+            log.error("%d audit events could not be stored before shutdown and are lost", lost)
         if self.dropped:
-            log.warning("%d audit events were dropped (queue full)", self.dropped)
+            log.warning("%d audit events were dropped in this process's lifetime", self.dropped)
+        if self.owns_engine:
+            await self.engine.dispose()

@@ -1,11 +1,14 @@
-"""What every SQL store shares: the request's connection, one-row reads, and inserts that turn a
-unique-key violation into ``Conflict`` (inside a savepoint, so the transaction goes on)."""
+"""What every SQL store shares: the request's connection, one-row reads, inserts that turn a
+unique-key violation into ``Conflict`` (inside a savepoint, so the transaction goes on), and
+inserts of rows keyed by their primary key that skip an existing row in the same statement
+(``INSERT … ON CONFLICT (key) DO NOTHING``: no savepoint, one round-trip instead of three)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import RowMapping, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,3 +42,13 @@ class SqlStore:
                 await self._conn.execute(insert(table).values(**values))
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from None
+
+    async def _insert_new(self, table: Table, values: dict[str, Any]) -> bool:
+        """Insert a row unless one with its primary key exists (then nothing happens and the
+        transaction goes on); True if it was inserted. Other integrity errors (a foreign key)
+        are raised as they are."""
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        keys = [column.name for column in table.primary_key.columns]
+        stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        result = await self._conn.execute(stmt)
+        return bool(result.rowcount)

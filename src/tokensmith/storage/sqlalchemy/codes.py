@@ -29,6 +29,7 @@ class SqlCodeStore(SqlStore):
                 grant_id=code.grant_id,
                 expires_at=code.expires_at,
                 consumed_at=None,
+                amr=join_words(code.amr),
             )
         )
 
@@ -64,4 +65,5 @@ def _code(row: RowMapping) -> AuthorizationCode:
         grant_id=row["grant_id"],
         expires_at=row["expires_at"],
         consumed_at=row["consumed_at"],
+        amr=split_words(row["amr"]),
     )

@@ -4,6 +4,11 @@ SQLite: WAL journal, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE`` fo
 transaction, so that concurrent writers queue on the database lock instead of failing when a read
 transaction tries to become a write one.
 
+PostgreSQL: no pre-ping on checkout (it cost a round-trip per request). A connection that died
+while pooled (a database restart) is found by the first statement of a transaction instead, which
+:class:`RetryingConnection` then runs once more on a new connection: nothing had been done in
+that transaction yet, so the retry is safe, and the request does not see the restart.
+
 The SQLite file holds password hashes, token digests and (without a key-encryption key) private
 signing keys: it is created readable by its owner only (0600, and 0700 for a folder made for it),
 before SQLite opens it; SQLite gives its ``-wal``, ``-shm`` and ``-journal`` files the mode of the
@@ -19,9 +24,10 @@ import os
 import stat
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger("tokensmith.storage")
 
@@ -117,6 +123,41 @@ def create_engine(
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
-    )
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+
+
+class RetryingConnection(AsyncConnection):
+    """A connection whose first statement is sent again, once, on a new connection when the
+    pooled one turns out to be dead (``connection_invalidated``: the server restarted or dropped
+    it). Only the first: later statements belong to a transaction that a retry would split.
+    SQLAlchemy then discards every pooled connection older than the failure, so the requests
+    that follow do not meet dead connections either. Use as ``async with
+    RetryingConnection(engine) as conn``."""
+
+    __slots__ = ("_fresh",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._fresh = True
+
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> CursorResult[Any]:
+        if not self._fresh:
+            return await super().execute(statement, parameters, execution_options=execution_options)
+        self._fresh = True
+        try:
+            return await super().execute(statement, parameters, execution_options=execution_options)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("a pooled database connection was dead (%s); retrying on a new one", exc)
+            began = self.in_transaction()
+            await self.rollback()
+            if began:
+                await self.begin()
+            return await super().execute(statement, parameters, execution_options=execution_options)

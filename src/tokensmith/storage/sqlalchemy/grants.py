@@ -6,13 +6,14 @@ from __future__ import annotations
 from sqlalchemy import RowMapping, select, update
 
 from tokensmith.core.models import Grant
+from tokensmith.core.ports import Conflict
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
 
 
 class SqlGrantStore(SqlStore):
     async def create(self, grant: Grant) -> None:
-        await self._insert(
+        inserted = await self._insert_new(
             t.grants,
             {
                 "id": grant.id,
@@ -24,8 +25,11 @@ class SqlGrantStore(SqlStore):
                 "created_at": grant.created_at,
                 "revoked_at": grant.revoked_at,
                 "session_id": grant.session_id,
+                "amr": join_words(grant.amr),
             },
         )
+        if not inserted:
+            raise Conflict(f"grant {grant.id} exists")
 
     async def get(self, grant_id: str) -> Grant | None:
         row = await self._one(select(t.grants).where(t.grants.c.id == grant_id))
@@ -37,6 +41,15 @@ class SqlGrantStore(SqlStore):
             select(g).where(g.c.user_id == user_id).order_by(g.c.created_at, g.c.id)
         )
         return [_grant(r) for r in rows.mappings()]
+
+    async def get_live(self, grant_id: str) -> Grant | None:
+        g, u = t.grants, t.users
+        row = await self._one(
+            select(g)
+            .join(u, u.c.id == g.c.user_id)
+            .where(g.c.id == grant_id, g.c.revoked_at.is_(None), u.c.disabled.is_(False))
+        )
+        return _grant(row) if row is not None else None
 
     async def revoke(self, grant_id: str, now: int) -> bool:
         result = await self._conn.execute(
@@ -85,4 +98,5 @@ def _grant(row: RowMapping) -> Grant:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         session_id=row["session_id"],
+        amr=split_words(row["amr"]),
     )

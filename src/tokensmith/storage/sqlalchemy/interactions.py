@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from tokensmith.core.models import AuthorizationRequest, Interaction
 from tokensmith.storage.sqlalchemy import tables as t
@@ -21,6 +21,8 @@ class SqlInteractionStore(SqlStore):
                 request=_request_to_json(interaction.request),
                 created_at=interaction.created_at,
                 expires_at=interaction.expires_at,
+                pending_user_id=interaction.pending_user_id,
+                pending_auth_time=interaction.pending_auth_time or None,
             )
         )
 
@@ -35,11 +37,22 @@ class SqlInteractionStore(SqlStore):
             request=_request_from_json(row["request"]),
             created_at=row["created_at"],
             expires_at=row["expires_at"],
+            pending_user_id=row["pending_user_id"],
+            pending_auth_time=row["pending_auth_time"] or 0,
         )
 
     async def delete(self, interaction_id: str) -> bool:
         result = await self._conn.execute(
             delete(t.interactions).where(t.interactions.c.id == interaction_id)
+        )
+        return bool(result.rowcount)
+
+    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+        i = t.interactions
+        result = await self._conn.execute(
+            update(i)
+            .where(i.c.id == interaction_id)
+            .values(pending_user_id=user_id, pending_auth_time=auth_time)
         )
         return bool(result.rowcount)
 
@@ -55,4 +68,5 @@ def _request_from_json(value: str) -> AuthorizationRequest:
     data = json.loads(value)
     data["scopes"] = tuple(data["scopes"])
     data["prompt"] = tuple(data["prompt"])
+    data["acr_values"] = tuple(data.get("acr_values", ()))
     return AuthorizationRequest(**data)

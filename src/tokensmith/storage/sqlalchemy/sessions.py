@@ -19,6 +19,7 @@ class SqlSessionStore(SqlStore):
                 amr=join_words(session.amr),
                 created_at=session.auth_time,
                 expires_at=session.expires_at,
+                mfa_at=session.mfa_at,
             )
         )
 
@@ -51,4 +52,5 @@ def _session(row: RowMapping) -> Session:
         auth_time=row["auth_time"],
         expires_at=row["expires_at"],
         amr=split_words(row["amr"]),
+        mfa_at=row["mfa_at"],
     )

@@ -119,6 +119,8 @@ authorization_codes = Table(
     Column("grant_id", String(64), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("consumed_at", BigInteger),
+    # how the user authenticated (RFC 8176 values, space-separated) (0006)
+    Column("amr", String(64), nullable=False, server_default="pwd"),
     Index("ix_ts_authorization_codes_expires_at", "expires_at"),
 )
 
@@ -134,6 +136,7 @@ grants = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("session_id", String(64)),
+    Column("amr", String(64), nullable=False, server_default="pwd"),  # (0006)
     Index("ix_ts_grants_user_client", "user_id", "client_id"),
     Index("ix_ts_grants_session_id", "session_id"),
 )
@@ -232,6 +235,7 @@ sessions = Table(
     Column("amr", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+    Column("mfa_at", BigInteger),  # when a second factor was last presented (0006)
     Index("ix_ts_sessions_expires_at", "expires_at"),
 )
 
@@ -243,6 +247,9 @@ interactions = Table(
     Column("request", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+    # the user who passed the password and owes a second factor (0006)
+    Column("pending_user_id", String(64)),
+    Column("pending_auth_time", BigInteger),
     Index("ix_ts_interactions_expires_at", "expires_at"),
 )
 
@@ -261,4 +268,25 @@ account_tokens = Table(
     Column("used_at", BigInteger),
     Index("ix_ts_account_tokens_user_id", "user_id"),
     Index("ix_ts_account_tokens_expires_at", "expires_at"),
+)
+
+# Second factors (0006): a TOTP key per user, sealed (core.secret_box), and recovery codes as
+# digests.
+mfa_totp = Table(
+    "ts_mfa_totp",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("confirmed_at", BigInteger),
+    Column("last_step", BigInteger),
+)
+
+mfa_recovery_codes = Table(
+    "ts_mfa_recovery_codes",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
 )

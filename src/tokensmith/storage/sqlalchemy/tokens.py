@@ -105,11 +105,11 @@ class SqlRefreshTokenStore(SqlStore):
             )
         )
 
-    async def rotate(self, digest: str, now: int) -> RefreshToken | None:
+    async def rotate(self, digest: str, now: int, *, client_id: str) -> RefreshToken | None:
         r = t.refresh_tokens
         row = await self._one(
             update(r)
-            .where(r.c.digest == digest, r.c.rotated_at.is_(None))
+            .where(r.c.digest == digest, r.c.rotated_at.is_(None), r.c.client_id == client_id)
             .values(rotated_at=now)
             .returning(*r.c)
         )

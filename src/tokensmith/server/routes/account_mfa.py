@@ -1,0 +1,216 @@
+"""The account page's two-step verification forms (``core.account_mfa``): set up an
+authenticator app (a QR code and the key as text, confirmed with a code), new recovery codes,
+and turning it off with the password and a code.
+
+Every form carries the account page's CSRF token and is throttled (``core.mfa``). The QR code
+is an SVG ``data:`` image (the pages' CSP allows ``img-src 'self' data:``; no script, no
+inline style). Pages that show a key or recovery codes are ``no-store`` like every page.
+"""
+
+from __future__ import annotations
+
+import segno
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokensmith.core import account_mfa
+from tokensmith.core.account_mfa import RecoveryCodesIssued, Refused, TotpEnrolmentPage
+from tokensmith.core.errors import CsrfRejected, OAuthError
+from tokensmith.core.interaction import KEEP, SessionChange
+from tokensmith.server.browser import Browser
+from tokensmith.server.errors import page_error
+from tokensmith.server.routes.account import CSRF_ADVICE
+from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.runtime import Runtime
+from tokensmith.server.state import runtime
+
+FORBIDDEN = "The form was not sent from your account page."
+
+
+def paths(account_path: str) -> dict[str, str]:
+    """The URLs of the forms, under the account page's path."""
+    return {
+        "totp": f"{account_path}/mfa/totp",
+        "confirm": f"{account_path}/mfa/totp/confirm",
+        "disable": f"{account_path}/mfa/totp/disable",
+        "recovery_codes": f"{account_path}/mfa/recovery-codes",
+    }
+
+
+def qr_data_uri(uri: str) -> str:
+    """The ``otpauth://`` URI as a QR code: an SVG ``data:`` URI (dark on white, with the quiet
+    zone, readable in dark mode too)."""
+    return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=4, light="#fff"))
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check(request: Request, rt: Runtime, browser: Browser, form: dict[str, str]) -> None:
+    if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
+        raise CsrfRejected(FORBIDDEN)
+
+
+def _enrolment(rt: Runtime, browser: Browser, page: TotpEnrolmentPage) -> Response:
+    response = rt.pages.render(
+        "account_totp.html",
+        status=page.status,
+        action=paths(rt.settings.account_path)["confirm"],
+        account=rt.settings.account_path,
+        csrf_token=rt.cookies.csrf_token(browser, "account"),
+        username=page.username,
+        secret=" ".join(page.secret[i : i + 4] for i in range(0, len(page.secret), 4)),
+        qr=qr_data_uri(page.uri),
+        error=page.error,
+    )
+    if page.retry_after:
+        response.headers["Retry-After"] = str(page.retry_after)
+    return response
+
+
+def _codes(rt: Runtime, issued: RecoveryCodesIssued) -> Response:
+    return rt.pages.render(
+        "recovery_codes.html",
+        codes=list(issued.codes),
+        enrolled=issued.enrolled,
+        account=rt.settings.account_path,
+    )
+
+
+def _refused(rt: Runtime, refused: Refused) -> Response:
+    response = rt.pages.error(
+        title="Two-step verification",
+        message=refused.error,
+        advice="Go back to your account page and try again.",
+        status=refused.status,
+        code="mfa",
+    )
+    if refused.retry_after:
+        response.headers["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+async def _posted(request: Request, rt: Runtime) -> dict[str, str] | Response:
+    return await read_posted_form(request, rt, max_value_length=1024)
+
+
+async def begin_totp(request: Request) -> Response:
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            started = await account_mfa.begin_totp(rt.server, stores, browser.session)
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            if isinstance(started, Refused):
+                response = _refused(rt, started)
+            else:
+                # the page is shown by a GET (reloadable, and the key is never in a URL)
+                response = RedirectResponse(paths(rt.settings.account_path)["totp"], 303)
+    return rt.cookies.apply(response, browser)
+
+
+async def totp_page(request: Request) -> Response:
+    rt = runtime(request)
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            page = await account_mfa.totp_page(rt.server, stores, browser.session)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            if page is None:
+                response = RedirectResponse(rt.settings.account_path, 303)
+            else:
+                response = _enrolment(rt, browser, page)
+    return rt.cookies.apply(response, browser)
+
+
+async def confirm_totp(request: Request) -> Response:
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    change: SessionChange = KEEP
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            done = await account_mfa.confirm_totp(
+                rt.server, stores, browser.session, form.get("code", ""), address=_address(request)
+            )
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            if done is None:
+                response = RedirectResponse(rt.settings.account_path, 303)
+            elif isinstance(done, TotpEnrolmentPage):
+                response = _enrolment(rt, browser, done)
+            else:
+                change = done.session
+                response = _codes(rt, done)
+    return rt.cookies.apply(response, browser, change)
+
+
+async def regenerate_recovery_codes(request: Request) -> Response:
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            done = await account_mfa.regenerate_recovery_codes(
+                rt.server, stores, browser.session, form.get("code", ""), address=_address(request)
+            )
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            response = _refused(rt, done) if isinstance(done, Refused) else _codes(rt, done)
+    return rt.cookies.apply(response, browser)
+
+
+async def disable_totp(request: Request) -> Response:
+    """Two short transactions around the password check, as at the login page: the attempt is
+    reserved and committed before argon2 runs with no transaction held."""
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            started = await account_mfa.begin_disable(
+                rt.server, stores, browser.session, address=_address(request)
+            )
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+            return rt.cookies.apply(response, browser)
+        except OAuthError as exc:
+            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+        if started.refused is not None:
+            return rt.cookies.apply(_refused(rt, started.refused), browser)
+    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
+    async with rt.db.transaction() as stores:
+        refused = await account_mfa.finish_disable(
+            rt.server, stores, started, check, form.get("code", "")
+        )
+    if refused is not None:
+        response = _refused(rt, refused)
+    else:
+        response = RedirectResponse(rt.settings.account_path, 303)
+    return rt.cookies.apply(response, browser)

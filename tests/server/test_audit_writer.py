@@ -1,0 +1,200 @@
+"""The audit writer off the request path (issue 17, item 2): batches on a timer, one transaction
+per batch, its own connection, a bounded queue that drops the oldest events during a database
+outage (counted in /metrics, logged), and nothing lost when the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.live import live_server
+from tests.server.harness import ServerEnv
+from tests.support.clients import machine
+from tokensmith.core.audit import AuditEvent
+from tokensmith.storage.sqlalchemy.audit import AuditWriter
+from tokensmith.storage.sqlalchemy.engine import create_engine
+
+AWAY = "ts_audit_events_away"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def stored(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT client_id FROM ts_audit_events ORDER BY id"))
+        return [r[0] for r in rows]
+
+
+async def rename(engine: AsyncEngine, old: str, new: str) -> None:
+    """A real failure of the database for the writer: its table is not there."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+def numbered(n: int, start: int = 0) -> list[AuditEvent]:
+    return [AuditEvent("token.issued", 1, client_id=f"c{i}") for i in range(start, start + n)]
+
+
+async def until(condition: Any, *, what: str) -> None:
+    """Poll ``condition`` (no timing is asserted: a generous bound only catches a hang)."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_one_transaction_per_batch(engine: AsyncEngine) -> None:
+    writer = AuditWriter(engine, batch=100, interval=3600)
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    for e in numbered(250):
+        writer.emit(e)
+    assert await writer.flush()
+    assert len(commits) == 3  # 100 + 100 + 50, each its own INSERT and transaction
+    assert await stored(engine) == [f"c{i}" for i in range(250)]
+    assert writer.written == 250
+
+
+async def test_events_are_written_on_the_timer_without_a_flush(engine: AsyncEngine) -> None:
+    writer = AuditWriter(engine, interval=0.05, batch=500)
+    writer.start()
+    try:
+        for e in numbered(3):
+            writer.emit(e)
+        await until(lambda: writer.written == 3, what="the timer wrote the events")
+        assert await stored(engine) == ["c0", "c1", "c2"]
+    finally:
+        await writer.stop()
+
+
+async def test_outage_retries_then_drops_the_oldest(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """During an outage the events wait and are retried with back-off; beyond the queue's bound
+    the oldest go (counted and logged); when the database is back the rest is stored in order."""
+    caplog.set_level(logging.WARNING, logger="tokensmith.audit")
+    writer = AuditWriter(
+        engine, interval=0.01, batch=2, max_queue=5, retry_initial=0.01, retry_max=0.05
+    )
+    await rename(engine, "ts_audit_events", AWAY)
+    writer.start()
+    try:
+        for e in numbered(3):
+            writer.emit(e)
+        await until(lambda: writer.failures >= 2, what="the writer retried")
+        assert writer.dropped == 0
+        assert writer.queued == 3
+        for e in numbered(5, start=3):
+            writer.emit(e)
+        assert writer.dropped == 3
+        assert writer.queued == 5
+        assert "dropping the oldest events" in caplog.text
+        await rename(engine, AWAY, "ts_audit_events")
+        await until(lambda: writer.queued == 0, what="the queue was stored after the outage")
+    finally:
+        await writer.stop()
+    assert await stored(engine) == ["c3", "c4", "c5", "c6", "c7"]
+    assert "3 were dropped meanwhile" in caplog.text
+    assert writer.dropped == 3
+
+
+async def test_stop_flushes_what_is_queued(engine: AsyncEngine) -> None:
+    writer = AuditWriter(engine, interval=3600)
+    writer.start()
+    for e in numbered(7):
+        writer.emit(e)
+    await writer.stop()
+    assert await stored(engine) == [f"c{i}" for i in range(7)]
+
+
+async def test_stop_during_an_outage_counts_what_is_lost(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = AuditWriter(engine, interval=3600, retry_initial=0.01, shutdown_grace=0.1)
+    await rename(engine, "ts_audit_events", AWAY)
+    writer.start()
+    for e in numbered(4):
+        writer.emit(e)
+    await writer.stop()
+    assert writer.dropped == 4
+    assert "4 audit events could not be stored before shutdown" in caplog.text
+
+
+async def test_writer_has_its_own_connection(server_env: ServerEnv) -> None:
+    """A batch does not wait for a connection of the requests' pool: with every one of them
+    checked out (SQLite has one), the writer still stores its events."""
+    runtime = server_env.app.state.runtime
+    engine: AsyncEngine = runtime.db.engine
+    pool = engine.pool
+    size = pool.size() + max(pool._max_overflow, 0)  # type: ignore[attr-defined]
+    held = [await engine.connect() for _ in range(size)]
+    try:
+        for e in numbered(2):
+            runtime.server.audit(e)
+        assert await asyncio.wait_for(runtime.audit.flush(), 30)
+    finally:
+        for conn in held:
+            await conn.close()
+    assert runtime.audit.engine is not engine
+    assert (await stored(engine))[-2:] == ["c0", "c1"]
+
+
+async def test_dropped_events_are_in_the_metrics(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await machine(env)
+    writer = env.app.state.runtime.audit
+    writer.max_queue = 2
+    await rename(env.admin.db.engine, "ts_audit_events", AWAY)
+    try:
+        for _ in range(3):
+            response = await env.token(client, {"grant_type": "client_credentials"})
+            assert response.status_code == 200  # the outage never reaches the response
+        assert not await writer.flush()
+        text_ = (await env.http.get("/metrics")).text
+        assert "tokensmith_audit_events_dropped_total 1.0" in text_
+        assert "tokensmith_audit_events_queued 2.0" in text_
+    finally:
+        await rename(env.admin.db.engine, AWAY, "ts_audit_events")
+    assert await writer.flush()
+    assert "tokensmith_audit_events_written_total 2.0" in (await env.http.get("/metrics")).text
+
+
+def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path) -> None:
+    """A real ``tokensmith serve`` with a timer far away, stopped (SIGTERM) right after its last
+    answer: every token it issued has its audit event (flushed in the lifespan's shutdown)."""
+    requests = 25
+    with live_server(tmp_path, audit_flush_interval="60") as server:
+        server.create_api("https://api.example", ("docs:read",))
+        client = server.create_client(
+            "worker",
+            grants=("client_credentials",),
+            scopes=("docs:read",),
+            api="https://api.example",
+        )
+        auth = (client["client_id"], client["client_secret"])
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            for _ in range(requests):
+                response = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+                assert response.status_code == 200, response.text
+        server.process.terminate()  # uvicorn runs the lifespan's shutdown, then exits
+        server.process.wait(timeout=30)
+    with sqlite3.connect(tmp_path / "tokensmith.db") as db:
+        (issued,) = db.execute(
+            "SELECT COUNT(*) FROM ts_audit_events WHERE event = 'token.issued'"
+        ).fetchone()
+    assert issued == requests, server.log()

@@ -1,0 +1,89 @@
+"""Two-step verification through the real pages: set up an authenticator on the account page
+(the key read from the page, codes computed with pyotp at the server's test clock) and sign in
+with a code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import pyotp
+
+from tests.server.harness import PASSWORD, Flow, ServerEnv, hidden_fields
+from tokensmith.core.registration import NewClient
+
+KEY = re.compile(r'id="totp-key">([A-Z2-7 ]+)<')
+RECOVERY = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
+
+
+@dataclass
+class Enrolment:
+    secret: str
+    recovery_codes: list[str]
+
+    def code(self, env: ServerEnv, *, offset: int = 0) -> str:
+        """The code of the time step ``offset`` steps from the server's clock."""
+        return pyotp.TOTP(self.secret).at(int(env.clock()), counter_offset=offset)
+
+
+def csrf(page: httpx.Response) -> str:
+    return hidden_fields(page.text)["csrf_token"]
+
+
+async def enrol(env: ServerEnv, ua: httpx.AsyncClient) -> Enrolment:
+    """Set up TOTP for the user signed in to ``ua``; the clock moves to the next time step
+    afterwards, so the enrolment's code is not the next sign-in's."""
+    account = await ua.get(env.settings.account_path)
+    assert account.status_code == 200, account.text[:300]
+    token = csrf(account)
+    started = await ua.post("/account/mfa/totp", data={"csrf_token": token})
+    assert started.status_code == 303, started.text[:300]
+    setup = await ua.get(started.headers["location"])
+    assert setup.status_code == 200
+    assert 'src="data:image/svg+xml' in setup.text
+    match = KEY.search(setup.text)
+    assert match, setup.text
+    secret = match.group(1).replace(" ", "")
+    code = pyotp.TOTP(secret).at(int(env.clock()))
+    done = await ua.post("/account/mfa/totp/confirm", data={"csrf_token": token, "code": code})
+    assert done.status_code == 200, done.text[:500]
+    codes = RECOVERY.findall(done.text)
+    assert len(codes) == 10
+    env.clock.advance(30)
+    return Enrolment(secret, codes)
+
+
+async def to_second_step(
+    env: ServerEnv, ua: httpx.AsyncClient, client: NewClient, **params: str | None
+) -> tuple[Flow, httpx.Response]:
+    """Authorize and type the password: the browser is sent to the second step, whose page is
+    returned (with the flow)."""
+    flow = await env.start_authorize(ua, client, **params)
+    response = flow.response
+    for _ in range(3):
+        path = urlsplit(response.headers.get("location", "")).path
+        if path == env.settings.mfa_path:
+            page = await ua.get(response.headers["location"])
+            assert page.status_code == 200, page.text[:300]
+            return flow, page
+        assert path == env.settings.login_path, (response.status_code, response.text[:300])
+        login = await ua.get(response.headers["location"])
+        fields = hidden_fields(login.text)
+        fields.update(username="alice", password=PASSWORD)
+        response = await ua.post(env.settings.login_path, data=fields)
+    raise AssertionError("never reached the second step")
+
+
+async def submit_code(
+    env: ServerEnv, ua: httpx.AsyncClient, page: httpx.Response, code: str, *, factor: str = "totp"
+) -> httpx.Response:
+    fields = hidden_fields(page.text)
+    fields.update(factor=factor, code=code)
+    return await ua.post(env.settings.mfa_path, data=fields)
+
+
+async def finish(env: ServerEnv, ua: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+    """After the second step: consent when asked, until the browser leaves for the client."""
+    return await env.login(ua, response)
