@@ -123,6 +123,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['errors']} | {_pct(vs_bare)} | {_times(vs_node)} |"
         )
+    lines += ab_markdown(results)
     lines += logins_markdown(results.get("logins"))
     inproc = results.get("inprocess", {})
     if inproc:
@@ -213,6 +214,41 @@ def peer_markdown(results: dict[str, Any]) -> list[str]:
             f"DOT with its default client-secret hasher (Django's PBKDF2, 1,000,000 "
             f"iterations, every client authentication): client_credentials {default:,.1f} req/s.",
         ]
+
+
+AB_PREFIX = "A/B tree: "
+"""Scenarios of ``bench.run --ab-tree``: ``AB_PREFIX + <scenario>``, served by the other tree."""
+
+
+def ab_markdown(results: dict[str, Any]) -> list[str]:
+    """``--ab-tree`` runs: this tree against the other, per scenario; the ratio is the median
+    of the per-round ratios (each pair measured one after the other)."""
+    rows = results["scenarios"]
+    pairs = [(n[len(AB_PREFIX) :], n) for n in rows if n.startswith(AB_PREFIX)]
+    if not pairs:
+        return []
+    tree = results["meta"].get("ab_tree") or "the A/B tree"
+    lines = [
+        "",
+        f"A/B: this tree against `{tree}` (median req/s; ratio: median of the per-round ratios)",
+        "",
+        "| scenario | A/B tree req/s | this tree req/s | this / A/B tree | rounds (this / A/B) |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, twin in pairs:
+        if name not in rows:
+            continue
+        ratio = _paired(results, name, twin)
+        rounds = " ".join(
+            f"{a:,.0f}/{b:,.0f}"
+            for a, b in zip(
+                rows[name].get("rounds_rps", []), rows[twin].get("rounds_rps", []), strict=False
+            )
+        )
+        lines.append(
+            f"| {name} | {rows[twin]['rps']:,.0f} | {rows[name]['rps']:,.0f} | "
+            f"{_times(ratio)} | {rounds} |"
+        )
     return lines
 
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ RESULTS = BENCH / "results"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ALGS = {"es256": "ES256", "eddsa": "EdDSA"}
 LABELS = {"sqlite": "SQLite", "pg": "PostgreSQL"}
+AB_PREFIX = report.AB_PREFIX
+"""Names the scenarios served by ``--ab-tree``'s servers: ``AB_PREFIX + <this tree's name>``."""
 
 
 @dataclass
@@ -71,9 +73,14 @@ class Database:
     seeded: Seeded | None = None
 
 
-def tokensmith_server(name: str, db: Database, alg: str, workdir: Path) -> Server:
+def tokensmith_server(
+    name: str, db: Database, alg: str, workdir: Path, *, tree: Path | None = None
+) -> Server:
+    """``tokensmith serve`` on ``db``; ``tree``: a source tree whose ``src`` goes first on
+    ``PYTHONPATH`` (the other side of an A/B run), else the tree this bench belongs to."""
     port = free_port()
     env = {
+        "PYTHONPATH": str((tree or ROOT) / "src"),
         "TOKENSMITH_ISSUER": f"http://127.0.0.1:{port}",
         "TOKENSMITH_DATABASE_URL": db.url,
         "TOKENSMITH_SIGNING_ALG": alg,
@@ -251,6 +258,26 @@ def build_scenarios(
     return out
 
 
+def selected(only: str, name: str) -> bool:
+    """``--only``: ``name`` contains one of the comma-separated texts (case-insensitive)."""
+    return any(part.strip().lower() in name.lower() for part in only.split(",") if part.strip())
+
+
+def with_ab_twins(scenarios: list[Scenario]) -> list[Scenario]:
+    """Each tokensmith scenario followed by its twin on the ``--ab-tree`` server, so that the
+    two are measured one after the other in every round."""
+    out: list[Scenario] = []
+    for s in scenarios:
+        out.append(s)
+        if s.server.startswith("ts-"):
+            out.append(
+                replace(
+                    s, name=AB_PREFIX + s.name, group="ab-tree", server=f"{s.server}-ab", rounds=[]
+                )
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=3)
@@ -260,7 +287,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="run only scenarios whose name contains this text, or one of several separated by "
-        "commas (e.g. 'logins': the logins scenario alone)",
+        "commas (e.g. 'logins': the logins scenario alone; 'cc JWT,ceiling')",
     )
     parser.add_argument(
         "--logins-in-flight", type=int, default=20, help="password logins kept in flight"
@@ -282,8 +309,19 @@ def main() -> None:
         default=os.environ.get("BENCH_POSTGRES_URL", POSTGRES_ADMIN),
         help="admin URL of a PostgreSQL server; a bench database is created and dropped",
     )
+    parser.add_argument(
+        "--ab-tree",
+        type=Path,
+        help="a second source tree (e.g. a git worktree of an older commit): its tokensmith "
+        "servers run beside this tree's on the same databases and every tokensmith scenario "
+        f"is measured for both, interleaved ('{AB_PREFIX}<scenario>')",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.ab_tree is not None:
+        args.ab_tree = args.ab_tree.resolve()
+        if not (args.ab_tree / "src" / "tokensmith").is_dir():
+            parser.error(f"--ab-tree {args.ab_tree}: no src/tokensmith in it")
     ensure_wrk()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -315,9 +353,7 @@ def main() -> None:
 
 def chosen(args: argparse.Namespace, name: str) -> bool:
     """Whether ``--only`` selects the scenario ``name`` (any of its comma-separated texts)."""
-    if not args.only:
-        return True
-    return any(part.strip().lower() in name.lower() for part in args.only.split(","))
+    return not args.only or selected(args.only, name)
 
 
 def want_dot(args: argparse.Namespace) -> bool:
@@ -455,6 +491,10 @@ def run(
         for alg in ("es256", "eddsa"):
             name = f"ts-{key}-{alg}"
             servers[name] = tokensmith_server(name, db, ALGS[alg], workdir)
+            if args.ab_tree is not None:
+                servers[f"{name}-ab"] = tokensmith_server(
+                    f"{name}-ab", db, ALGS[alg], workdir, tree=args.ab_tree
+                )
     login_cases = [
         logins.LoginCase(f"logins {LABELS[key]}", f"login-{key}", seeded[key], []) for key in dbs
     ]
@@ -513,6 +553,8 @@ def run(
             servers["ts-pg-es256"], jwt_web, opaque_web, servers.get("dot"), peer
         )
     scenarios = [s for s in scenarios if chosen(args, s.name)]
+    if args.ab_tree is not None:
+        scenarios = with_ab_twins(scenarios)
     # only the servers of the selected scenarios run (the resource server after its issuer)
     needed = {s.server for s in scenarios} | {c.server for c in login_cases}
     if "resource" in needed:
@@ -555,7 +597,9 @@ def run(
         print(f"  warm-up {case.name}: {warm_logins['logins_total']} logins", flush=True)
     raw_rounds: list[dict[str, float]] = []
     for round_no in range(1, args.rounds + 1):
-        for scenario in scenarios:
+        # A/B: every other round runs backwards, so neither tree is always measured first
+        backwards = args.ab_tree is not None and round_no % 2 == 0
+        for scenario in scenarios[::-1] if backwards else scenarios:
             result = measure(scenario, servers, seeded, duration=args.duration, **common)
             scenario.rounds.append(result)
             if scenario.single_use:
@@ -678,6 +722,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
             "node": node.node_version(),
         },
         "rounds": args.rounds,
+        "ab_tree": str(args.ab_tree) if args.ab_tree else None,
         "logins_duration_s": args.logins_duration,
         "load_average": [round(x, 2) for x in os.getloadavg()],  # at the end of the run
         "duration_s": args.duration,

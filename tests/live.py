@@ -278,7 +278,8 @@ def spawn_server(
             stderr=subprocess.STDOUT,
         )
     return LiveServer(
-        issuer=env["TOKENSMITH_ISSUER"],
+        # no TOKENSMITH_ISSUER: `serve --dev` answers as http://127.0.0.1:PORT
+        issuer=env.get("TOKENSMITH_ISSUER", f"http://127.0.0.1:{port}"),
         directory=directory,
         env=env,
         process=process,

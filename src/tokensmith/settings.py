@@ -340,7 +340,22 @@ class Settings(BaseSettings):
         "is closed.",
     )
 
-    cookie_prefix: str = "ts"
+    cookie_prefix: str = Field(
+        "tokensmith_as",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Names the server's cookies: `<prefix>_browser` and `<prefix>_session` "
+        "(`__Host-` in front when the issuer is https). The default never collides with the "
+        "client toolkit's `tsc_...` cookies when both run on one host (cookies are not isolated "
+        "by port). Earlier versions used `ts`: set `ts` to keep signed-in users' sessions "
+        "across the upgrade.",
+    )
+    product_name: str = Field(
+        "tokensmith",
+        min_length=1,
+        max_length=60,
+        description="The name the server's pages carry in their title and header (e.g. "
+        '"Example Corp sign-in").',
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Log lines of `serve`.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")

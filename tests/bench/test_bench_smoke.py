@@ -252,3 +252,34 @@ def test_dot_peer_scenarios(tmp_path: Path) -> None:
             assert httpx.post(token_url, content=body, headers=web).status_code == 400
     finally:
         server.stop()
+
+
+def test_ab_tree_twins_each_tokensmith_scenario_and_reports_the_ratio() -> None:
+    """``--ab-tree``: each tokensmith scenario is followed by its twin on the other tree's
+    server (its own rounds), others are left alone; the report shows the per-round ratio."""
+    from bench import run
+
+    cc = run.Scenario(
+        "tokensmith cc JWT ES256 SQLite", "client_credentials", "ts-sqlite-es256", "/t"
+    )
+    bare = run.Scenario("ceiling bare ASGI", "ceiling", "ceiling-asgi", "/token")
+    out = run.with_ab_twins([cc, bare])
+    assert [(s.name, s.server) for s in out] == [
+        (cc.name, "ts-sqlite-es256"),
+        (run.AB_PREFIX + cc.name, "ts-sqlite-es256-ab"),
+        (bare.name, "ceiling-asgi"),
+    ]
+    assert out[1].rounds is not cc.rounds
+    assert run.selected("cc JWT, ceiling", cc.name)
+    assert run.selected("cc JWT, ceiling", bare.name)
+    assert not run.selected("code exchange", cc.name)
+    row = {"rps": 0, "p50_ms": 1, "p99_ms": 1, "errors": 0, "group": "x"}
+    results = {
+        "meta": {"ab_tree": "/old"},
+        "scenarios": {
+            cc.name: {**row, "rps": 300, "rounds_rps": [300, 200, 330]},
+            run.AB_PREFIX + cc.name: {**row, "rps": 150, "rounds_rps": [150, 200, 300]},
+        },
+    }
+    table = "\n".join(report.ab_markdown(results))
+    assert f"| {cc.name} | 150 | 300 | 1.10x |" in table  # median of 2.0, 1.0, 1.1

@@ -1,3 +1,4 @@
+import hashlib
 import re
 import secrets
 import time
@@ -29,6 +30,9 @@ from tokensmith.client import (
 )
 
 APP = "https://app.test"
+# The toolkit's default cookie names: tsc_ + 8 hex digits of SHA-256(base_url).
+APP_COOKIE = "__Host-tsc_" + hashlib.sha256(APP.encode()).hexdigest()[:8]
+SESSION_COOKIE = APP_COOKIE + "_session"
 JWT_SHAPED = re.compile(r"eyJ[\w-]+\.[\w-]+\.")
 SECRET_IN_URL = re.compile(r"(?:^|[?&#;])(?:token|access_token|id_token|refresh_token)=", re.I)
 
@@ -140,13 +144,21 @@ async def make_env(engine: AsyncEngine) -> AsyncIterator[MakeEnv]:
             return await default(identity)
 
         clock = overrides.pop("clock", time.time)
+        error_page = overrides.pop("error_page", None)
         config = ClientConfig(
             secret_key=secrets.token_bytes(32),
             base_url=overrides.pop("base_url", APP),
             providers=providers,
             **overrides,
         )
-        auth = ClientAuth(config, store=store, http=http, find_or_create_user=hook, clock=clock)
+        auth = ClientAuth(
+            config,
+            store=store,
+            http=http,
+            find_or_create_user=hook,
+            clock=clock,
+            error_page=error_page,
+        )
         env = Env(app=build_app(auth), auth=auth, store=store, engine=engine, identities=identities)
         created.append((env, http))
         return env
@@ -196,7 +208,7 @@ async def login(
 def session_cookie(response: httpx.Response) -> str | None:
     for header in response.headers.get_list("set-cookie"):
         name, _, rest = header.partition("=")
-        if name == "__Host-ts_session" and "Max-Age=0" not in header:
+        if name == SESSION_COOKIE and "Max-Age=0" not in header:
             return rest.split(";", 1)[0]
     return None
 

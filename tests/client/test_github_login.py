@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.client.conftest import (
     APP,
+    APP_COOKIE,
+    SESSION_COOKIE,
     MakeEnv,
     assert_error_page,
     assert_no_secret_in_locations,
@@ -62,7 +64,7 @@ async def test_transaction_cookie_flags_and_deletion_on_returned_response(
     flow = await login(env.browser(), "github")
     (set_tx,) = flow.start.headers.get_list("set-cookie")
     name = set_tx.split("=", 1)[0]
-    assert name.startswith("__Host-ts_tx_")
+    assert name.startswith(APP_COOKIE + "_tx_")
     attrs = [a.strip().lower() for a in set_tx.split(";")[1:]]
     assert "httponly" in attrs
     assert "secure" in attrs
@@ -84,7 +86,7 @@ async def test_transaction_cookie_flags_and_deletion_on_returned_response(
     (set_session,) = [
         h
         for h in flow.callback.headers.get_list("set-cookie")
-        if h.startswith("__Host-ts_session=")
+        if h.startswith(SESSION_COOKIE + "=")
     ]
     assert "HttpOnly" in set_session
     assert "Secure" in set_session

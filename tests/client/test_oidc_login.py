@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -282,12 +283,21 @@ async def test_unverified_email_no_auto_link(make_env: MakeEnv, fake_oidc: FakeO
     assert env.identities[1].email is None
 
 
-async def test_unverified_email_refused_by_default(make_env: MakeEnv, fake_oidc: FakeOIDC) -> None:
+async def test_unverified_email_refused_by_default(
+    make_env: MakeEnv, fake_oidc: FakeOIDC, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15, trap 3: the refusal says what to do, to the person (page) and to the
+    developer (log): have the address marked verified, or turn the requirement off."""
     fake_oidc.email_verified = False
     env = await make_env({"op": oidc_provider(fake_oidc)})
+    caplog.set_level(logging.WARNING, logger="tokensmith.client")
     flow = await login(env.browser(), "op")
     assert flow.callback is not None
     assert_error_page(flow.callback, 403, "EmailNotVerified")
+    assert "ask its administrator to mark it verified" in flow.callback.text
+    (logged,) = [r.getMessage() for r in caplog.records if "EmailNotVerified" in r.getMessage()]
+    assert "--email-verified" in logged
+    assert "require_verified_email=False" in logged
     assert await env.count("ts_client_users") == 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from tests.client.conftest import (
     APP,
+    SESSION_COOKIE,
     Env,
     MakeEnv,
     assert_error_page,
@@ -23,7 +25,7 @@ from tests.client.fake_oidc import FakeOIDC
 
 def with_cookie(env: Env, value: str) -> httpx.AsyncClient:
     browser = env.browser()
-    browser.cookies.set("__Host-ts_session", value, domain="app.test")
+    browser.cookies.set(SESSION_COOKIE, value, domain="app.test")
     return browser
 
 
@@ -94,7 +96,7 @@ async def test_logout_needs_csrf_and_invalidates_server_side(
     assert done.status_code == 303
     assert done.headers["location"] == f"{APP}/"
     assert any(
-        h.startswith("__Host-ts_session=") and "Max-Age=0" in h
+        h.startswith(SESSION_COOKIE + "=") and "Max-Age=0" in h
         for h in done.headers.get_list("set-cookie")
     )
     assert await env.count("ts_client_sessions") == 0
@@ -155,6 +157,7 @@ async def test_separate_frontend_gets_a_redirect_without_secrets(
 async def test_http_app_uses_plain_cookie_names(make_env: MakeEnv, fake_github: FakeGitHub) -> None:
     env = await make_env({"github": github_provider(fake_github)}, base_url="http://app.test")
     start = await env.auth.login.start_login("github")
-    assert start.cookie_name.startswith("ts_tx_")
-    assert env.auth.config.session_cookie_name == "ts_session"
+    tag = hashlib.sha256(b"http://app.test").hexdigest()[:8]
+    assert start.cookie_name.startswith(f"tsc_{tag}_tx_")
+    assert env.auth.config.session_cookie_name == f"tsc_{tag}_session"
     assert env.auth.config.secure is False

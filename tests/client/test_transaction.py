@@ -44,13 +44,13 @@ def test_fresh_transaction_values() -> None:
 
 def _sealed(provider: str = "p") -> tuple[str, str, str]:
     tx = new_transaction(provider, oidc=True, return_to="/x", now=1000.0)
-    name = transaction_cookie_name(KEYS, tx.state, secure=True)
+    name = transaction_cookie_name(KEYS, tx.state, prefix="__Host-tsc_app")
     return tx.state, name, seal_transaction(KEYS, tx, name)
 
 
 def test_transaction_round_trip_and_failures() -> None:
     state, name, value = _sealed()
-    assert name.startswith("__Host-ts_tx_")
+    assert name.startswith("__Host-tsc_app_tx_")
     assert state not in value
     tx = open_transaction(
         KEYS, cookie_name=name, cookie_value=value, provider="p", state=state, now=1001, ttl=600
@@ -59,7 +59,7 @@ def test_transaction_round_trip_and_failures() -> None:
     cases = [
         {"cookie_value": None},
         {"cookie_value": value[:-3] + "AAA"},
-        {"cookie_name": "__Host-ts_tx_other"},  # sealed under another name
+        {"cookie_name": "__Host-tsc_app_tx_other"},  # sealed under another name
         {"provider": "q"},
         {"state": state + "x"},
         {"now": 1000 + 601},
@@ -165,5 +165,5 @@ def test_safe_return_paths_stay_on_this_origin(path: str) -> None:
 def test_transaction_cookie_stays_small() -> None:
     """W-35: name + value well under 4096 bytes, even with the longest allowed return path."""
     tx = new_transaction("provider-name", oidc=True, return_to="/" + "a" * 2047, now=0)
-    name = transaction_cookie_name(KEYS, tx.state, secure=True)
+    name = transaction_cookie_name(KEYS, tx.state, prefix="__Host-" + "a" * 40)
     assert len(name) + 1 + len(seal_transaction(KEYS, tx, name)) < 4096

@@ -153,10 +153,12 @@ def recording(ep: TokenEndpoint) -> list[str]:
     """Wrap every step of ``ep`` so that the names of the steps run are recorded."""
     ran: list[str] = []
 
-    def wrap(name: str, step: Callable[[Any], Awaitable[None]]) -> Any:
+    def wrap(name: str, step: Callable[[Any], Awaitable[None] | None]) -> Any:
         async def run(exchange: Any) -> None:
             ran.append(name)
-            await step(exchange)
+            pending = step(exchange)
+            if pending is not None:
+                await pending
 
         return run
 

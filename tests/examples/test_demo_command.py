@@ -157,6 +157,15 @@ def test_every_address_the_demo_prints_opens_a_page(demo: Demo) -> None:
         refused = http.post(f"{demo.mcp}/mcp", json={})
         assert refused.status_code == 401
         assert f'resource_metadata="{metadata_url}"' in refused.headers["www-authenticate"]
+
+        # every server has an icon where browsers ask for one (issue 15, trap 10): no 404s
+        for origin in (demo.issuer, demo.api, demo.web, demo.spa, demo.mcp):
+            icon = http.get(f"{origin}/favicon.ico")
+            assert icon.status_code == 200, (origin, icon.status_code)
+            assert icon.headers["content-type"] == "image/svg+xml", origin
+            assert icon.content.startswith(b"<svg "), origin
+        assert 'rel="icon" href="/favicon.ico"' in http.get(f"{demo.web}/").text
+        assert 'rel="icon" href="/favicon.ico"' in http.get(f"{demo.spa}/").text
     assert demo.stop(signal.SIGINT) == 0
 
 

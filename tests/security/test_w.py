@@ -154,7 +154,7 @@ async def test_w_20_w_21_address_throttle_not_reset_by_forwarded_headers(
         env, ua, client, "alice", PASSWORD, headers={"X-Forwarded-For": "1.2.3.4"}
     )
     assert locked.status_code == 429
-    assert "__Host-ts_session" not in locked.headers.get("set-cookie", "")
+    assert "__Host-tokensmith_as_session" not in locked.headers.get("set-cookie", "")
 
 
 async def test_w_23_concurrent_failures_all_counted_and_lock_is_time_boxed(

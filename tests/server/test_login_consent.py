@@ -24,8 +24,8 @@ from tests.server.harness import (
     query_of,
 )
 
-SESSION_COOKIE = "__Host-ts_session"
-BROWSER_COOKIE = "__Host-ts_browser"
+SESSION_COOKIE = "__Host-tokensmith_as_session"
+BROWSER_COOKIE = "__Host-tokensmith_as_browser"
 
 
 async def open_login(env: ServerEnv, ua: httpx.AsyncClient, client: object, **overrides: str):
@@ -516,7 +516,7 @@ async def test_http_issuer_cookies_have_no_host_prefix(server_env: ServerEnv) ->
         client = await env.client()
         flow = await env.start_authorize(env.browser(), client)
         (header,) = flow.response.headers.get_list("set-cookie")
-        assert header.startswith("ts_browser=")
+        assert header.startswith("tokensmith_as_browser=")
         assert "secure" not in header.lower()
         assert "httponly" in header.lower()
         assert "samesite=lax" in header.lower()

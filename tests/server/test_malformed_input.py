@@ -427,10 +427,10 @@ async def test_consent_malformed_form_never_500(server_env: ServerEnv) -> None:
 @pytest.mark.parametrize(
     "cookie",
     [
-        b"__Host-ts_browser=" + b"x" * 5000,
-        b"__Host-ts_session=ts_ss_%ff%00",
-        b"__Host-ts_session=" + b"\xff\xfe",
-        b"__Host-ts_browser=; __Host-ts_session=",
+        b"__Host-tokensmith_as_browser=" + b"x" * 5000,
+        b"__Host-tokensmith_as_session=ts_ss_%ff%00",
+        b"__Host-tokensmith_as_session=" + b"\xff\xfe",
+        b"__Host-tokensmith_as_browser=; __Host-tokensmith_as_session=",
         b"garbage",
     ],
 )

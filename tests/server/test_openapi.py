@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
 from tokensmith.core.clock import FakeClock
 from tokensmith.server.app import create_app
+from tokensmith.server.schemas import DescribedRoute, described_routes
 from tokensmith.settings import Settings
 
 
@@ -57,11 +59,33 @@ async def test_document_lists_every_endpoint(sqlite_env: ServerEnv) -> None:
     # Every route of the app that serves one of these is in the schema, and nothing else is.
     included = {
         (route.path, method.lower())
-        for route in sqlite_env.app.routes
+        for route in described_routes(sqlite_env.app.routes)
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()
     }
     assert included == ENDPOINTS
+
+
+async def test_served_routes_are_plain_starlette_routes_with_their_description(
+    sqlite_env: ServerEnv,
+) -> None:
+    """The endpoints are served without FastAPI's per-request machinery (no dependency
+    solving): each is a Starlette ``Route`` whose description is an ``APIRoute`` beside it, for
+    the same path and methods."""
+    app = sqlite_env.app
+    routes = [r for r in app.routes if isinstance(r, Route) and r.path != app.openapi_url]
+    served = {(r.path, m.lower()) for r in routes for m in r.methods or ()}
+    assert served >= ENDPOINTS
+    for r in routes:
+        assert not isinstance(r, APIRoute), r.path
+        assert isinstance(r, DescribedRoute), r.path
+        assert (r.described.path, r.described.methods) == (r.path, r.methods)
+
+
+async def test_get_routes_do_not_answer_head(sqlite_env: ServerEnv) -> None:
+    """As before (FastAPI's routes): HEAD is not implied by GET."""
+    response = await sqlite_env.http.head("/jwks.json")
+    assert response.status_code == 405
 
 
 async def test_operations_document_status_codes_and_error_schema(sqlite_env: ServerEnv) -> None:

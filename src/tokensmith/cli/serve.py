@@ -4,14 +4,17 @@ configuration."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
 from tokensmith.admin import Admin, AdminError
 from tokensmith.cli.app import JsonOpt, app, fail, load_settings, run
-from tokensmith.core.keys import KeyLoadError
+from tokensmith.core.keys import KeyLoadError, KeyRing
 from tokensmith.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,8 +34,19 @@ def serve(
         str,
         typer.Option(help="HTTP parser: auto (httptools when installed), httptools or h11."),
     ] = "auto",
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Development: without TOKENSMITH_ISSUER, use http://127.0.0.1:PORT as the "
+            "issuer. Never in production.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the authorization server (migrates the schema first)."""
+    """Run the authorization server (migrates the schema first).
+
+    Refuses to start without TOKENSMITH_ISSUER (the URL clients reach the server at), unless
+    --dev; prints what it runs with (issuer, address, database, Redis, keys, workers)."""
     import uvicorn
 
     if loop not in ("auto", "uvloop", "asyncio"):
@@ -41,11 +55,22 @@ def serve(
         raise fail("--http must be auto, httptools or h11")
 
     settings = load_settings()
+    if "issuer" not in settings.model_fields_set:
+        if not dev:
+            raise fail(
+                "TOKENSMITH_ISSUER is not set: set TOKENSMITH_ISSUER=https://auth.example.com "
+                "(the URL clients reach this server at), or use `tokensmith serve --dev` to try "
+                "it on this machine"
+            )
+        issuer = f"http://127.0.0.1:{port}"
+        settings = load_settings(issuer=issuer)
+        os.environ["TOKENSMITH_ISSUER"] = issuer  # for the worker processes (--workers)
     from tokensmith.server.app import create_app
     from tokensmith.server.observability import configure_logging
     from tokensmith.server.protocols import http_protocol
 
-    run(lambda: _check_start(settings))
+    keys = run(lambda: _check_start(settings))
+    typer.echo(start_summary(settings, keys, host=host, port=port, workers=workers, dev=dev))
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     proxy: dict[str, Any] = {
         "proxy_headers": bool(settings.forwarded_allow_ips),
@@ -82,10 +107,55 @@ def serve(
     )
 
 
-async def _check_start(settings: Settings) -> None:
-    """Migrate, and refuse to start (one clear line) when the signing keys cannot be read."""
+async def _check_start(settings: Settings) -> KeyRing:
+    """Migrate, and refuse to start (one clear line) when the signing keys cannot be read; the
+    keys the server will sign with (made now when there are none, as the server would)."""
+    from tokensmith.server.runtime import ensure_keys
+    from tokensmith.storage.sqlalchemy.engine import create_engine
+
     async with Admin(settings) as admin:
         await admin.list_keys()
+    engine = create_engine(settings.database_url)
+    try:
+        return await ensure_keys(engine, settings, int(time.time()))
+    finally:
+        await engine.dispose()
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def start_summary(
+    settings: Settings, keys: KeyRing, *, host: str, port: int, workers: int, dev: bool
+) -> str:
+    """What ``serve`` runs with, for the operator (no secret: passwords masked)."""
+    from tokensmith.server.runtime import required_algs
+
+    now = int(time.time())
+    signing = ", ".join(
+        f"{alg} {keys.signing_key(alg, now).kid}"
+        for alg in required_algs(settings)
+        if keys.has_active(alg, now)
+    )
+    redis = settings.redis_url.get_secret_value() if settings.redis_url else None
+    where = f"[{host}]" if ":" in host else host
+    lines = [
+        "tokensmith serve" + ("  (--dev: development only)" if dev else ""),
+        f"  issuer:       {settings.issuer}",
+        f"  listening on: http://{where}:{port}",
+        f"  database:     {mask_url(settings.database_url)}",
+        f"  redis:        {mask_url(redis) if redis else 'none'}",
+        f"  signing keys: {signing or 'none'}",
+        f"  workers:      {workers}",
+    ]
+    return "\n".join(lines)
 
 
 @app.command()

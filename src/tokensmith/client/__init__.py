@@ -36,6 +36,7 @@ from tokensmith.client.errors import (
 )
 from tokensmith.client.login import LoginFlow, LoginResult, link_by_provider_subject
 from tokensmith.client.models import ExternalIdentity, FindOrCreateUser, UpstreamTokens
+from tokensmith.client.pages import ErrorPage
 from tokensmith.client.providers import (
     GitHubProvider,
     OIDCProvider,
@@ -68,6 +69,7 @@ __all__ = [
     "ClientAuth",
     "ClientConfig",
     "EmailNotVerified",
+    "ErrorPage",
     "ExternalIdentity",
     "FindOrCreateUser",
     "GitHubProvider",

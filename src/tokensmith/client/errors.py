@@ -122,8 +122,9 @@ class EmailNotVerified(LoginError):
     status_code = 403
     title = "E-mail address not verified"
     message = (
-        "Your e-mail address is not verified with this sign-in provider. "
-        "Verify it there, then sign in again."
+        "This application needs a verified e-mail address, and the sign-in provider did not "
+        "confirm yours (or did not share it). Verify your address with the provider, or ask "
+        "its administrator to mark it verified, then sign in again."
     )
 
 

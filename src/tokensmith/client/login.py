@@ -119,7 +119,9 @@ class LoginFlow:
             return_to=path or self.config.post_login_path,
             now=self.clock(),
         )
-        cookie_name = transaction_cookie_name(self.keys, tx.state, secure=self.config.secure)
+        cookie_name = transaction_cookie_name(
+            self.keys, tx.state, prefix=self.config.cookie_name_prefix
+        )
         return LoginStart(
             url=authorization_url(
                 provider, metadata, tx, redirect_uri=self.config.redirect_uri(name)
@@ -133,7 +135,7 @@ class LoginFlow:
         """The name of the transaction cookie a callback with this ``state`` must clear."""
         if not state or len(state) > 512:
             return None
-        return transaction_cookie_name(self.keys, state, secure=self.config.secure)
+        return transaction_cookie_name(self.keys, state, prefix=self.config.cookie_name_prefix)
 
     async def finish_login(
         self,
@@ -146,7 +148,9 @@ class LoginFlow:
         provider = self.providers.provider(name)
         now = self.clock()
         state = check_state_param(params.get("state"))
-        cookie_name = transaction_cookie_name(self.keys, state, secure=self.config.secure)
+        cookie_name = transaction_cookie_name(
+            self.keys, state, prefix=self.config.cookie_name_prefix
+        )
         tx = open_transaction(
             self.keys,
             cookie_name=cookie_name,
@@ -186,7 +190,13 @@ class LoginFlow:
         )
         identity = signed_in.identity
         if self.config.require_verified_email and not identity.email_verified:
-            raise EmailNotVerified(f"{name} subject {identity.subject}: no verified e-mail")
+            raise EmailNotVerified(
+                f"{name} subject {identity.subject}: no verified e-mail "
+                f"({'unverified' if identity.email else 'no email claim'}). The provider must "
+                "send email_verified=true: request the 'email' scope and have the address marked "
+                "verified (tokensmith: --email-verified of `users create` or `users update`), or "
+                "pass require_verified_email=False to ClientConfig"
+            )
         user_id = await self.find_or_create_user(identity)
         if self.config.store_upstream_tokens:
             await self.vault.save(user_id, name, tokens)

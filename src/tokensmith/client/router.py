@@ -36,7 +36,7 @@ from tokensmith.client.errors import (
 )
 from tokensmith.client.login import LoginFlow, link_by_provider_subject
 from tokensmith.client.models import FindOrCreateUser
-from tokensmith.client.pages import PAGE_HEADERS, render_error_page
+from tokensmith.client.pages import PAGE_HEADERS, ErrorPage, render_error_page
 from tokensmith.client.sessions import ActiveSession, AppSessions
 from tokensmith.client.storage import LoginStore
 from tokensmith.client.upstream import ProviderAPI
@@ -57,6 +57,11 @@ class ClientAuth:
     ``store`` implements :class:`~tokensmith.client.LoginStore`; ``find_or_create_user`` is the
     identity-linking hook (default: link by provider and subject only).
 
+    ``error_page``: the app's own error page, a function that gets an :class:`ErrorPage` and
+    returns the response (its ``status_code`` is the one to answer with); the toolkit still
+    deletes its cookies on it and adds ``Cache-Control: no-store`` when it has none. By default
+    a small page with the look of tokensmith's own pages.
+
     The parts, one concern each: ``providers`` (:class:`ProviderDirectory`), ``sessions``
     (:class:`AppSessions`), ``vault`` (:class:`UpstreamTokenVault`) and ``login``
     (:class:`LoginFlow`, which uses the other three).
@@ -71,8 +76,10 @@ class ClientAuth:
         find_or_create_user: FindOrCreateUser | None = None,
         clock: Callable[[], float] = time.time,
         jwks_factory: JWKSFactory | None = None,
+        error_page: Callable[[ErrorPage], Response] | None = None,
     ) -> None:
         self.config = config
+        self.error_page = error_page
         keys = CookieKeyRing(config.secret_key)
         self.providers = ProviderDirectory(
             config, http=http, clock=clock, jwks_factory=jwks_factory
@@ -116,20 +123,34 @@ class ClientAuth:
         return ProviderAPI(self.vault, user_id=session, provider=provider)
 
     # responses --------------------------------------------------------------------------------
-    def error_response(self, exc: LoginError, *, clear: tuple[str, ...] = ()) -> HTMLResponse:
+    def error_response(self, exc: LoginError, *, clear: tuple[str, ...] = ()) -> Response:
         logger.warning("client login error %s: %s", type(exc).__name__, exc.detail)
         if isinstance(exc, ReloginRequired):
             retry = self.config.landing_url(self.config.post_login_path)
         else:
             retry = self.config.landing_url(self.config.post_logout_path)
-        body = render_error_page(
+        page = ErrorPage(
+            status_code=exc.status_code,
             title=exc.title,
             message=exc.message,
             code=type(exc).__name__,
             retry_url=retry,
             retry_label="Back to the application",
+            error=exc,
         )
-        response = HTMLResponse(body, status_code=exc.status_code, headers=PAGE_HEADERS)
+        response: Response
+        if self.error_page is not None:
+            response = self.error_page(page)
+            response.headers.setdefault("Cache-Control", "no-store")
+        else:
+            body = render_error_page(
+                title=page.title,
+                message=page.message,
+                code=page.code,
+                retry_url=page.retry_url,
+                retry_label=page.retry_label,
+            )
+            response = HTMLResponse(body, status_code=page.status_code, headers=PAGE_HEADERS)
         for name in clear:
             self._delete_cookie(response, name)
         return response

@@ -74,10 +74,10 @@ def code_challenge(verifier: str) -> str:
     return s256(verifier)
 
 
-def transaction_cookie_name(keys: CookieKeyRing, state: str, *, secure: bool) -> str:
-    """``__Host-ts_tx_<digest of state>`` (the prefix only over https)."""
-    prefix = "__Host-" if secure else ""
-    return f"{prefix}ts_tx_{keys.digest('tx-cookie', state)[:22]}"
+def transaction_cookie_name(keys: CookieKeyRing, state: str, *, prefix: str) -> str:
+    """``<prefix>_tx_<digest of state>``; ``prefix`` is ``ClientConfig.cookie_name_prefix``
+    (``__Host-tsc_...`` over https)."""
+    return f"{prefix}_tx_{keys.digest('tx-cookie', state)[:22]}"
 
 
 def seal_transaction(keys: CookieKeyRing, tx: LoginTransaction, cookie_name: str) -> str:

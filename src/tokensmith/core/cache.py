@@ -75,9 +75,12 @@ class TTLCache(Generic[V]):
         if self.ttl <= 0:
             return await load()
         now = self.clock()
-        hit = self.lookup(key, now)
-        if hit is not None:
-            return hit.value
+        entry = self._entries.get(key)  # :meth:`lookup`, inline: the token endpoint's hot path
+        if entry is not None:
+            if now < entry.evict_at:
+                self._entries.move_to_end(key)
+                return entry.value
+            del self._entries[key]
         value = await load()
         if value is None:
             self._entries.pop(key, None)

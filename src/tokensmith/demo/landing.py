@@ -33,12 +33,13 @@ def issuer_home(data: DemoData, settings: Settings) -> Callable[[], Awaitable[HT
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>tokensmith authorization server · CloudDocs demo</title>
+<title>{escape(settings.product_name)} authorization server · CloudDocs demo</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <link rel="stylesheet" href="/static/tokensmith.css">
 </head>
 <body>
 <main class="card" id="main">
-<h1>tokensmith authorization server</h1>
+<h1>{escape(settings.product_name)} authorization server</h1>
 <p class="lead">The CloudDocs demo's OAuth 2.1 and OpenID Connect server ({escape(issuer)}).</p>
 <p>Nobody starts here: open one of the CloudDocs apps and sign in. They send you to this
 server's sign-in and consent pages and get tokens from it.</p>

@@ -25,12 +25,13 @@ import importlib.metadata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.resource import (
@@ -54,7 +55,12 @@ TOOLS_SCOPE = "mcp:tools"
 TOOLS_SCOPE_DESCRIPTION = "Use the MCP tools"
 MCP_INSTALL_HINT = "pip install 'tokensmith[mcp]'"
 
-_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+_PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+FAVICON = (Path(__file__).parent / "clouddocs" / "static" / "favicon.svg").read_bytes()
 
 
 def mcp_available() -> bool:
@@ -109,7 +115,7 @@ def _home(config: McpServerConfig, resource: ProtectedResource) -> HTMLResponse:
     issuer = escape(config.issuer)
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>tokensmith demo MCP server</title>
+<title>tokensmith demo MCP server</title><link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
 line-height:1.5}}code{{background:#f3f3f3;padding:0 .2em}}</style></head>
 <body>
@@ -186,6 +192,13 @@ def create_mcp_server(config: McpServerConfig, *, http: httpx.AsyncClient | None
     pages.add_api_route(
         "/", lambda: _home(config, resource), methods=["GET"], include_in_schema=False
     )
+
+    async def favicon() -> Response:
+        return Response(
+            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    pages.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     endpoint = config.endpoint_path
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

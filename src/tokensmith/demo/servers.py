@@ -11,9 +11,9 @@ The CloudDocs apps ship inside the package (:mod:`tokensmith.demo.clouddocs`, te
 static files as package data), so ``pip install tokensmith`` and then ``tokensmith demo`` in any
 folder is enough: no source checkout.
 
-Cookies are not isolated by port, so all apps on ``127.0.0.1`` see each other's cookies: the
-authorization server's cookies get their own prefix (``tokensmith_as``) so that they never collide
-with the web app's ``ts_session`` cookie.
+Cookies are not isolated by port, so all apps on ``127.0.0.1`` see each other's cookies; the
+defaults keep them apart with no demo-specific setting: the authorization server's are
+``tokensmith_as_*``, the web app's (client toolkit) ``tsc_<digest of its base URL>_*``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from tokensmith.demo.seed import MCP_PATH, DemoData, DemoDataError, DemoUrls, po
 from tokensmith.settings import Settings
 
 __all__ = [
-    "AS_COOKIE_PREFIX",
     "DemoApps",
     "DemoError",
     "bind",
@@ -47,8 +46,6 @@ __all__ = [
     "run_demo",
     "serve",
 ]
-
-AS_COOKIE_PREFIX = "tokensmith_as"
 
 
 class DemoError(Exception):
@@ -60,7 +57,6 @@ def demo_settings(folder: Path, issuer: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "issuer": issuer,
         "database_url": f"sqlite+aiosqlite:///{folder / 'tokensmith.db'}",
-        "cookie_prefix": AS_COOKIE_PREFIX,
         # self-service accounts, with the messages in a development outbox: the sign-up and
         # reset links are clickable at /dev/outbox (docs/accounts.md)
         "signup": "open",

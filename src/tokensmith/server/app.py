@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -43,9 +43,18 @@ from tokensmith.server.routes import (
     userinfo,
 )
 from tokensmith.server.runtime import Runtime
+from tokensmith.server.schemas import DescribedRoute
 from tokensmith.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
+FAVICON = (STATIC / "favicon.svg").read_bytes()
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``: the SVG icon of the pages (browsers ask for this path on their own)."""
+    return Response(
+        FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def create_app(
@@ -84,18 +93,15 @@ def create_app(
         redoc_url=None,
     )
     s = settings
-    route = app.add_api_route
-    # Each described route carries its own description (``server/schemas.py``); the handlers
-    # still take the raw request and parse it themselves.
+
+    def route(path: str, endpoint: schemas.Endpoint, **options: Any) -> None:
+        app.router.routes.append(DescribedRoute(path, endpoint, **options))
+
+    # Plain Starlette routes, each carrying its own description (``server/schemas.py``): the
+    # handlers take the raw request and parse it themselves, so FastAPI's per-request
+    # machinery would do nothing but cost. The machine-to-machine endpoints come first: the
+    # router tries the routes in order, and /token is the busiest.
     d = schemas
-    route(s.authorize_path, authorize.authorize, methods=["GET"], **d.AUTHORIZE_GET)
-    route(s.authorize_path, authorize.authorize_post, methods=["POST"], **d.AUTHORIZE_POST)
-    route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
-    route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
-    route(s.mfa_path, mfa.mfa_form, methods=["GET"], include_in_schema=False)
-    route(s.mfa_path, mfa.mfa_submit, methods=["POST"], include_in_schema=False)
-    route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
-    route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.token_path, token.token, methods=["POST"], **d.TOKEN)
     route(s.token_path, token.token_get, methods=["GET"], **d.TOKEN_GET)
     route(s.revoke_path, revoke.revoke, methods=["POST"], **d.REVOKE)
@@ -115,6 +121,14 @@ def create_app(
     route(s.jwks_path, metadata.jwks, methods=["GET"], **d.JWKS_GET)
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["GET"], **d.USERINFO_GET)
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["POST"], **d.USERINFO_POST)
+    route(s.authorize_path, authorize.authorize, methods=["GET"], **d.AUTHORIZE_GET)
+    route(s.authorize_path, authorize.authorize_post, methods=["POST"], **d.AUTHORIZE_POST)
+    route(s.login_path, login.login_form, methods=["GET"], include_in_schema=False)
+    route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
+    route(s.mfa_path, mfa.mfa_form, methods=["GET"], include_in_schema=False)
+    route(s.mfa_path, mfa.mfa_submit, methods=["POST"], include_in_schema=False)
+    route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
+    route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
     route(s.account_path, account.remove_app, methods=["POST"], include_in_schema=False)
     route(
@@ -152,9 +166,10 @@ def create_app(
     if settings.metrics_enabled:
         app.state.metrics_access = observability.MetricsAccess.from_settings(settings)
         route("/metrics", observability.metrics_endpoint, methods=["GET"], include_in_schema=False)
+    route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     schemas.install(app, issuer=settings.issuer)
-    metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, APIRoute)))
+    metrics = Metrics(frozenset(r.path for r in app.routes if isinstance(r, DescribedRoute)))
     app.state.metrics = metrics
 
     async def oauth_error(request: Request, exc: Exception) -> Response:

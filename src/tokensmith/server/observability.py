@@ -78,6 +78,8 @@ class _AuditCollector(Collector):
 class Metrics:
     def __init__(self, routes: frozenset[str]) -> None:
         self.routes = routes
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._tokens: dict[str, Counter] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "tokensmith_http_requests",
@@ -113,6 +115,31 @@ class Metrics:
         """A bounded label: known endpoint paths, everything else is 'other'."""
         return path if path in self.routes else "other"
 
+    def answered(self, path: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency. The labelled children are kept per
+        label set (``labels()`` takes a lock and builds its key on every call); the label sets
+        are known routes or 'other', the methods and the statuses the server sends (bounded all
+        the same)."""
+        route = path if path in self.routes else "other"
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            if len(self._children) < 10_000:  # a bound, whatever paths the callers invent
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def token_issued(self, grant_type: str) -> None:
+        """Count one token response (``grant_type``: a registered grant, so a bounded set)."""
+        child = self._tokens.get(grant_type)
+        if child is None:
+            child = self._tokens[grant_type] = self.tokens.labels(grant_type)
+        child.inc()
+
 
 class Observability:
     """Pure ASGI middleware: request id, metrics (no ``BaseHTTPMiddleware`` overhead)."""
@@ -145,9 +172,9 @@ class Observability:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = self.metrics.route(scope["path"])
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            self.metrics.answered(
+                scope["path"], scope["method"], status, time.perf_counter() - started
+            )
             request_id.reset(token)
 
 

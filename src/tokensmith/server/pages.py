@@ -18,6 +18,7 @@ class Pages:
             autoescape=select_autoescape(default=True, default_for_string=True),
             auto_reload=False,
         )
+        self.env.globals["product_name"] = settings.product_name
 
     def render(
         self, name: str, *, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any

@@ -24,6 +24,7 @@ Past a limit: 429 ``slow_down`` with ``Retry-After``, in the OAuth JSON error fo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import time
@@ -41,10 +42,14 @@ from tokensmith.core.models import Client
 from tokensmith.settings import Settings
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
     """The part of a client address that rate limits count by: an IPv4 address, or the /64
     network of an IPv6 address (one subscriber or host usually holds a whole /64, so counting
-    single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as IPv4."""
+    single IPv6 addresses would give it 2^64 budgets). IPv4-mapped IPv6 counts as IPv4.
+
+    Cached (a pure function of the string): parsing the address is a visible part of a
+    ``client_credentials`` request, and a busy server sees the same callers again and again."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -10,20 +10,54 @@ document from the routes. :func:`install` adds what a route cannot declare: the 
 (document-level components; FastAPI only collects them from security dependencies, which would
 put its dependency machinery on the hot path).
 
+The routes themselves are plain Starlette routes (:class:`DescribedRoute`): FastAPI's per-request
+machinery (dependency solving, response-model handling) would serve no purpose for a handler that
+takes the ``Request`` and returns a ``Response``, and it costs about a sixth of a
+``client_credentials`` request. Each route carries the ``APIRoute`` that describes it, and the
+document is generated from those.
+
 The description is what ``tests/server/test_fuzz.py`` checks the server against with schemathesis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
-__all__ = ["install"]
+__all__ = ["DescribedRoute", "described_routes", "install"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class DescribedRoute(Route):
+    """A plain Starlette route (the handler takes the ``Request`` and returns a ``Response``;
+    no dependency solving, no response model) that carries the FastAPI ``APIRoute`` describing
+    it in the OpenAPI document (``described``; ``include_in_schema=False``: not described).
+
+    It answers exactly ``methods``, as FastAPI's routes do (Starlette would add ``HEAD`` to a
+    ``GET`` route)."""
+
+    def __init__(
+        self, path: str, endpoint: Endpoint, *, methods: list[str], **description: Any
+    ) -> None:
+        super().__init__(path, endpoint, methods=methods)
+        self.methods = {m.upper() for m in methods}
+        self.described = APIRoute(path, endpoint, methods=methods, **description)
+
+
+def described_routes(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
+    """``routes`` with each :class:`DescribedRoute` replaced by its description."""
+    return [r.described if isinstance(r, DescribedRoute) else r for r in routes]
+
 
 #: RFC 6749 §5.2: ``error`` and ``error_description`` are limited to %x20-21 / %x23-5B / %x5D-7E.
 ERROR_CHARS = r"^[\x20-\x21\x23-\x5B\x5D-\x7E]*$"
@@ -504,7 +538,7 @@ def install(app: FastAPI, *, issuer: str) -> None:
             description="The OAuth 2.1 / OpenID Connect endpoints of a tokensmith server. "
             "Parameters are form-urlencoded or in the query; a parameter sent twice is "
             "invalid_request; error bodies follow RFC 6749 §5.2.",
-            routes=app.routes,
+            routes=described_routes(app.routes),
             servers=[{"url": issuer}],
         )
         document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES

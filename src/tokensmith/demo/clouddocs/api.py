@@ -50,6 +50,8 @@ SCOPES = {
     "docs:admin": "List every user's documents (machine clients)",
 }
 
+FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+
 
 @dataclass(frozen=True, slots=True)
 class CloudDocsApiConfig:
@@ -126,13 +128,14 @@ def _validator(
     )
 
 
-HOME_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+HOME_CSP = "default-src 'none'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 HOME_PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>CloudDocs API</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 </head>
 <body>
 <h1>CloudDocs API</h1>
@@ -224,6 +227,13 @@ def create_api(
         },
     )
     install_offline_swagger_ui(app)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(
+            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
     if config.spa_origin is not None:
         app.add_middleware(
             CORSMiddleware,

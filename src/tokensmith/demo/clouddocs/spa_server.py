@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["SpaConfig", "create_spa"]
 
 SPA_DIR = Path(__file__).parent / "spa"
+FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,9 +89,15 @@ def create_spa(config: SpaConfig) -> ASGIApp:
     async def config_json(request: Request) -> Response:
         return JSONResponse(asdict(config))
 
+    async def favicon(request: Request) -> Response:
+        return Response(
+            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
     app = Starlette(
         routes=[
             Route("/config.json", config_json),
+            Route("/favicon.ico", favicon),
             Mount("/", StaticFiles(directory=SPA_DIR, html=True)),
         ]
     )

@@ -53,6 +53,7 @@ from tokensmith.client import (
 __all__ = ["CloudDocsWebConfig", "create_web"]
 
 HERE = Path(__file__).parent
+FAVICON = (HERE / "static" / "favicon.svg").read_bytes()
 PROVIDER = "tokensmith"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
@@ -156,6 +157,12 @@ def create_web(config: CloudDocsWebConfig, *, clock: Callable[[], float] = time.
     app = FastAPI(title="CloudDocs", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(auth.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(
+            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

@@ -33,6 +33,7 @@ async def read_client_form(request: Request, rt: Runtime, *, max_value_length: i
     authorization = single_header(request, "authorization")
     # The peer, or the client named by a trusted proxy (forwarded_allow_ips, set by uvicorn).
     address = request.client.host if request.client else "unknown"
-    limit = rt.rate_limiter.for_request(request.url.path, address)
+    # the matched path as the server got it (``request.url`` would build a whole URL for it)
+    limit = rt.rate_limiter.for_request(request.scope["path"], address)
     await limit.check_address()
     return ClientForm(params, authorization, limit)

@@ -24,7 +24,7 @@ async def token(request: Request) -> Response:
             )
     except OAuthError as exc:
         return json_error(request, exc)
-    request.app.state.metrics.tokens.labels(params["grant_type"]).inc()
+    request.app.state.metrics.token_issued(params["grant_type"])
     return json_response(result.body())
 
 
