@@ -54,6 +54,7 @@ from tests.live import (
 from tests.services import chromium_path, postgres_url, redis_url
 from tests.support.database import pg_execute
 from tests.support.documents import DocumentServer, document_server, make_ca_and_cert
+from tokensmith.settings import Settings
 
 pytest.importorskip("mcp", reason="the mcp extra (pip install 'tokensmith[mcp]')")
 
@@ -218,6 +219,8 @@ def world(
         alice = Person(id=user["id"], username="alice", email="alice@example.com", name="")
         metadata = httpx.get(live.url("/.well-known/oauth-authorization-server")).json()
         assert metadata["client_id_metadata_document_supported"] is True
+        if "registration" in Settings.model_fields:  # a build with dynamic registration
+            assert metadata["registration_endpoint"] == live.issuer + "/register"
         yield World(
             live=live,
             mcp_url=mcp_url,
@@ -230,7 +233,8 @@ def world(
 
 def needs_registration(world: World) -> None:
     if not world.registration:
-        pytest.skip("this build has no dynamic client registration (registration_endpoint)")
+        # only before dynamic registration is merged: with it, `world` asserts the endpoint
+        pytest.skip("this build has no dynamic client registration (TOKENSMITH_REGISTRATION)")
 
 
 # -- Chromium: the person signs in and allows ---------------------------------------------------
