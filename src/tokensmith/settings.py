@@ -274,6 +274,25 @@ class Settings(BaseSettings):
         "address is refused (429) before authentication. Empty to disable.",
     )
 
+    # Dynamic client registration (RFC 7591/7592, core.dynamic_registration).
+    registration: Literal["off", "token", "open"] = Field(
+        "token",
+        description="Dynamic client registration at /register: off (no endpoint), token (an "
+        "initial access token from `tokensmith registration token create` is required) or "
+        "open (anyone may register a client).",
+    )
+    registration_rate_limit: str | None = Field(
+        "20/hour",
+        description="Registration requests (POST /register) per client address (limits "
+        "notation); empty to disable.",
+    )
+    registered_client_idle_days: int = Field(
+        90,
+        ge=0,
+        description="Days a dynamically registered client may go without getting a token "
+        "before pruning deletes it (0: never).",
+    )
+
     prune_interval: int = Field(
         3600,
         ge=0,
@@ -379,7 +398,7 @@ class Settings(BaseSettings):
         "Empty: none. The issuer never comes from these headers or from Host.",
     )
 
-    @field_validator("token_rate_limit", "token_failure_rate_limit")
+    @field_validator("token_rate_limit", "token_failure_rate_limit", "registration_rate_limit")
     @classmethod
     def _check_rate(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
@@ -492,7 +511,9 @@ class Settings(BaseSettings):
                 logout=url(self.logout_path),
                 revoke=url(self.revoke_path),
                 introspect=url(self.introspect_path),
+                registration=url("/register") if self.registration != "off" else None,
             ),
+            registration=self.registration,
             signing_alg=self.signing_alg,
             access_token_ttl=self.access_token_ttl,
             authorization_code_ttl=self.authorization_code_ttl,

@@ -102,7 +102,7 @@ KINDS: dict[str, Kind] = {
     ),
     "registered confidential web": Kind(
         "confidential",
-        ("authorization_code", "refresh_token", "client_credentials"),
+        ("authorization_code", "refresh_token"),
         USER_SCOPES,
         (REDIRECT,),
         origin="registered",
@@ -300,21 +300,6 @@ DYNAMIC_REFRESH = dynamic(
     }
 )
 
-DYNAMIC_CLIENT_CREDENTIALS = dynamic(
-    {
-        "none": (TARGET,) * 5,
-        "allowed default": CLIENT_CREDENTIALS["allowed default"],
-        "allowed second": CLIENT_CREDENTIALS["allowed second"],
-        "open to dynamic clients only": (
-            Token(D, "docs:read"),
-            Token(D, "docs:read"),
-            SCOPE,
-            SCOPE,
-            SCOPE,
-        ),
-    }
-)
-
 POLICY: dict[str, dict[str, Grid]] = {
     "confidential machine": {
         "authorization_code": everywhere(UNAUTHORIZED),
@@ -338,7 +323,9 @@ POLICY: dict[str, dict[str, Grid]] = {
     },
     "registered confidential web": {
         "authorization_code": DYNAMIC_USER_GRANT,
-        "client_credentials": DYNAMIC_CLIENT_CREDENTIALS,
+        # a registered client has no API of its own: client_credentials is refused at
+        # registration (core.dynamic_registration), so the grant is never its own
+        "client_credentials": everywhere(UNAUTHORIZED),
         "refresh_token": DYNAMIC_REFRESH,
     },
     "metadata-document public": {
@@ -373,6 +360,8 @@ CLIENT_OPTIONS: dict[str, str] = {
     "secret_digest": "authentication only",
     "created_at": "bookkeeping",
     "origin": "varied (static, registered, metadata_document)",
+    "registration_token_digest": "manages the registration (RFC 7592), never a token grant",
+    "last_used_at": "bookkeeping (pruning of idle registered clients)",
 }
 
 

@@ -19,9 +19,10 @@ from sqlalchemy.exc import ArgumentError
 
 from tokensmith.core import registration
 from tokensmith.core.clock import Clock, system_clock
+from tokensmith.core.dynamic_registration import new_initial_access_token
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.keys import SUPPORTED_ALGS, KeyRing, KeyState, SigningKey
-from tokensmith.core.models import Api, Client, Grant, Session, User
+from tokensmith.core.models import Api, Client, Grant, InitialAccessToken, Session, User
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.core.ports import Conflict
 from tokensmith.core.registration import ClientMetadata, NewClient
@@ -586,6 +587,51 @@ class Admin:
         )
         return key
 
+    # -- dynamic client registration (RFC 7591) ---------------------------------------------
+
+    async def create_initial_access_token(
+        self, *, expires_in: int | None = None, uses: int | None = None, note: str = ""
+    ) -> tuple[str, InitialAccessToken]:
+        """An initial access token for ``POST /register`` (``registration`` = ``token``): the
+        token (shown once, stored as a digest) and its record. ``expires_in`` seconds (None:
+        never), ``uses`` registrations (None: any number)."""
+        try:
+            token, record = new_initial_access_token(
+                pepper=await self.pepper(),
+                now=self.now(),
+                expires_in=expires_in,
+                uses=uses,
+                note=note,
+            )
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        async with self.db.transaction() as stores:
+            await stores.initial_access_tokens.create(record)
+        return token, record
+
+    async def list_initial_access_tokens(self) -> list[InitialAccessToken]:
+        async with self.db.transaction() as stores:
+            return await stores.initial_access_tokens.list()
+
+    async def revoke_initial_access_token(self, token_id: str) -> None:
+        """Revoke the initial access token whose id (the start of its digest, as listed; at
+        least 8 characters) is ``token_id``."""
+        if len(token_id) < 8:
+            raise AdminError("give at least 8 characters of the id (registration token list)")
+        async with self.db.transaction() as stores:
+            found = [
+                t
+                for t in await stores.initial_access_tokens.list()
+                if t.digest.startswith(token_id)
+            ]
+            if len(found) != 1:
+                raise AdminError(
+                    f"no initial access token {token_id}"
+                    if not found
+                    else f"{token_id} names more than one token: give more of its id"
+                )
+            await stores.initial_access_tokens.delete(found[0].digest)
+
     async def prune(self, *, batch: int = 1000, max_batches: int = 100) -> PruneReport:
         """Delete expired codes, sessions, transactions, tokens, jtis, unused grants and audit
         events older than ``audit_retention_days``."""
@@ -594,6 +640,7 @@ class Admin:
             now=self.now(),
             grant_grace=grant_grace(self.settings),
             audit_retention=self.settings.audit_retention_days * 86400,
+            registered_client_idle=self.settings.registered_client_idle_days * 86400,
             batch=batch,
             max_batches=max_batches,
         )

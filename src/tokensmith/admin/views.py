@@ -35,13 +35,13 @@ def client_json(client: Client) -> dict[str, object]:
         "native": client.native,
         "introspect": client.can_introspect,
         "access_token_format": client.access_token_format,
+        "origin": client.origin,
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_idle_ttl": client.refresh_token_idle_ttl,
         "refresh_token_absolute_ttl": client.refresh_token_absolute_ttl,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "created_at": client.created_at,
-        "origin": client.origin,
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 # serve's commands (serve, demo, doctor) register on the root app when it is imported
-from tokensmith.cli import apis, clients, db, keys, serve, users  # noqa: F401
+from tokensmith.cli import apis, clients, db, keys, registration, serve, users  # noqa: F401
 from tokensmith.cli.app import app
 
 app.add_typer(apis.app, name="apis")
@@ -16,6 +16,7 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
+app.add_typer(registration.app, name="registration")
 
 
 def main() -> None:

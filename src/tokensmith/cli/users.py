@@ -111,7 +111,10 @@ def users_delete(login: Login) -> None:
 
 @app.command("reset-mfa")
 def users_reset_mfa(login: Annotated[str, typer.Argument(help="Username, email or id.")]) -> None:
-    """Turn off a user's two-step verification (a lost authenticator and recovery codes)."""
+    """Turn off a user's two-step verification.
+
+    For a user who lost both their authenticator and their recovery codes: the password alone
+    signs them in until they set it up again."""
     done = with_admin(lambda a: a.reset_mfa(login))
     typer.echo(f"two-step verification of {login} turned off" if done else f"{login} had none")
 

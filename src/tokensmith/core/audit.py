@@ -36,6 +36,10 @@ MFA_FAILED = "mfa.failed"
 MFA_THROTTLED = "mfa.throttled"
 MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
 MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
+CLIENT_REGISTERED = "client.registered"
+CLIENT_REGISTRATION_REFUSED = "client.registration_refused"
+CLIENT_REGISTRATION_UPDATED = "client.registration_updated"
+CLIENT_REGISTRATION_DELETED = "client.registration_deleted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,4 +66,6 @@ def authorization_server_metadata(
     if policy.client_metadata_documents:
         # draft-ietf-oauth-client-id-metadata-document; only when the server resolves them
         metadata["client_id_metadata_document_supported"] = True
+    if endpoints.registration:  # RFC 7591, only when registration is not off
+        metadata["registration_endpoint"] = endpoints.registration
     return metadata

@@ -73,6 +73,11 @@ class Client:
     created_at: int = 0
     origin: ClientOrigin = "static"
     """How the client came to be known (``ClientOrigin``)."""
+    registration_token_digest: str | None = field(default=None, repr=False)
+    """A registered client's ``registration_access_token`` (RFC 7592), as its HMAC digest."""
+    last_used_at: int | None = None
+    """When a registered client last got a token, to the day (``core.dynamic_registration``):
+    stale registered clients are pruned after ``registered_client_idle_days``."""
 
     @property
     def is_confidential(self) -> bool:
@@ -102,6 +107,19 @@ class Client:
         if self.is_dynamic:
             return api.dynamic_clients
         return api.identifier in self.apis
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """An operator's permission to register clients dynamically (RFC 7591 §3, the "initial
+    access token"): stored only as the HMAC digest of its secret; ``uses_left`` ``None`` means
+    any number of registrations until it expires (``expires_at`` ``None``: never)."""
+
+    digest: str
+    created_at: int
+    expires_at: int | None = None
+    uses_left: int | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

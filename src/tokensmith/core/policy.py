@@ -21,6 +21,8 @@ class Endpoints:
     logout: str
     revoke: str
     introspect: str
+    registration: str | None = None
+    """The dynamic client registration endpoint (RFC 7591), when registration is not off."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,3 +81,6 @@ class ServerPolicy:
     client_metadata_blocked_domains: tuple[str, ...] = ()
     mfa_required: bool = False
     """Every sign-in needs a second factor (``core.mfa``); users without one are refused."""
+    registration: str = "off"
+    """Dynamic client registration (RFC 7591): ``off``, ``token`` (an initial access token is
+    required) or ``open``."""

@@ -15,6 +15,7 @@ from tokensmith.core.models import (
     AuthorizationCode,
     Client,
     Grant,
+    InitialAccessToken,
     Interaction,
     RefreshToken,
     Session,
@@ -41,6 +42,15 @@ class ClientStore(Protocol):
     async def list(self) -> list[Client]: ...
     async def delete(self, client_id: str) -> bool: ...
     async def set_secret_digest(self, client_id: str, secret_digest: str, now: int) -> bool: ...
+    async def set_registration_token(self, client_id: str, digest: str, now: int) -> bool:
+        """Replace a registered client's registration access token digest (RFC 7592)."""
+        ...
+
+    async def touch(self, client_id: str, now: int, *, older_than: int) -> bool:
+        """Set ``last_used_at`` to ``now`` unless it is already ``older_than`` or later (one
+        write a day at most, whatever the traffic)."""
+        ...
+
     async def update(self, client: Client, now: int) -> bool:
         """Replace every field of an existing client but its id, secret digest and creation
         time; False when there is no such client."""
@@ -254,6 +264,19 @@ class AccountTokenStore(Protocol):
         ...
 
 
+class InitialAccessTokenStore(Protocol):
+    """The operator's initial access tokens for dynamic client registration (RFC 7591 §3)."""
+
+    async def create(self, token: InitialAccessToken) -> None: ...
+
+    async def use(self, digest: str, now: int) -> bool:
+        """Spend one use of a live token, atomically: False if unknown, expired or used up."""
+        ...
+
+    async def list(self) -> list[InitialAccessToken]: ...
+    async def delete(self, digest: str) -> bool: ...
+
+
 class Stores(Protocol):
     """The stores of one request, sharing one transaction."""
 
@@ -289,6 +312,8 @@ class Stores(Protocol):
     def totp(self) -> TotpStore: ...
     @property
     def recovery_codes(self) -> RecoveryCodeStore: ...
+    @property
+    def initial_access_tokens(self) -> InitialAccessTokenStore: ...
 
     async def commit(self) -> None:
         """Commit what was written so far; used where a failing request must still persist a

@@ -252,13 +252,17 @@ def updated_client(client: Client, metadata: ClientMetadata, *, apis: Sequence[A
         raise InvalidClientMetadata(
             "whether a client is a native app cannot change: register a new client"
         )
-    checked = new_client(metadata, apis=apis, now=client.created_at, pepper=b"unused").client
+    checked = new_client(
+        metadata, apis=apis, now=client.created_at, pepper=b"unused", origin=client.origin
+    ).client
     return replace(
         checked,
         client_id=client.client_id,
         secret_digest=client.secret_digest,
         created_at=client.created_at,
         jwks_uri=client.jwks_uri,
+        registration_token_digest=client.registration_token_digest,
+        last_used_at=client.last_used_at,
     )
 
 

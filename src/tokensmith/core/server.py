@@ -15,6 +15,7 @@ from tokensmith.core.authentication import ClientAuthenticator
 from tokensmith.core.cache import TTLCache
 from tokensmith.core.clock import Clock
 from tokensmith.core.context import ServerContext
+from tokensmith.core.dynamic_registration import Registrar
 from tokensmith.core.introspection import IntrospectionEndpoint
 from tokensmith.core.issuance import TokenIssuer
 from tokensmith.core.keys import KeyRing
@@ -76,6 +77,9 @@ class AuthorizationServer:
         )
         self.revocation = RevocationEndpoint(context=self.context, authenticator=authenticator)
         self.userinfo = UserInfoEndpoint(context=self.context)
+        self.registration = Registrar(
+            self.context, registration_uri=policy.endpoints.registration or ""
+        )
 
     # -- the context, for the authorization endpoint's methods and the browser routes -------
 

@@ -27,6 +27,7 @@ from tokensmith.core.audit import AuditEvent
 from tokensmith.core.authentication import ClientAuthenticator
 from tokensmith.core.client_auth import ClientRateLimit
 from tokensmith.core.context import ServerContext
+from tokensmith.core.dynamic_registration import note_use
 from tokensmith.core.errors import UnauthorizedClient, UnsupportedGrantType
 from tokensmith.core.grants import GrantHandler, GrantRegistry, TokenRequest
 from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
@@ -138,6 +139,7 @@ class TokenEndpoint:
         exchange.client = await self.authenticator.authenticate(
             exchange.params, exchange.authorization, exchange.stores, limit=exchange.limit
         )
+        await note_use(exchange.client, exchange.stores, self.context.now())
 
     def check_client_grant(self, exchange: TokenExchange) -> None:
         request, client = exchange.request, exchange.client

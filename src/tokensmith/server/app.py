@@ -36,6 +36,7 @@ from tokensmith.server.routes import (
     logout,
     metadata,
     mfa,
+    register,
     reset_password,
     revoke,
     signup,
@@ -119,6 +120,12 @@ def create_app(
         **d.OPENID_CONFIGURATION,
     )
     route(s.jwks_path, metadata.jwks, methods=["GET"], **d.JWKS_GET)
+    if s.registration != "off":
+        rule = "/register/{client_id}"
+        route("/register", register.register, methods=["POST"], include_in_schema=False)
+        route(rule, register.read_registration, methods=["GET"], include_in_schema=False)
+        route(rule, register.update_registration, methods=["PUT"], include_in_schema=False)
+        route(rule, register.delete_registration, methods=["DELETE"], include_in_schema=False)
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["GET"], **d.USERINFO_GET)
     route(s.userinfo_path, userinfo.userinfo_endpoint, methods=["POST"], **d.USERINFO_POST)
     route(s.authorize_path, authorize.authorize, methods=["GET"], **d.AUTHORIZE_GET)

@@ -74,6 +74,9 @@ class RateLimiter:
         self.failures: RateLimitItem | None = (
             parse(settings.token_failure_rate_limit) if settings.token_failure_rate_limit else None
         )
+        self.registrations: RateLimitItem | None = (
+            parse(settings.registration_rate_limit) if settings.registration_rate_limit else None
+        )
         storage: Storage
         if redis is not None:
             # the server's own connection pool: one pool, closed with the server's client
@@ -93,6 +96,15 @@ class RateLimiter:
         """The limits of one request to ``endpoint`` from the client address ``address``; the
         methods below take addresses as :func:`address_key` gives them."""
         return RequestLimits(self, endpoint, address_key(address))
+
+    async def count_registration(self, address: str) -> None:
+        """Count one request to the registration endpoint from ``address`` (its /64 for IPv6);
+        past ``registration_rate_limit``: 429 before the body is read."""
+        if self.registrations is None:
+            return
+        key = ("registration", _part(address_key(address)))
+        if not await self.limiter.hit(self.registrations, *key):
+            await self._refuse(self.registrations, key, "registration requests")
 
     async def check_address(self, address: str) -> None:
         """Refuse, before any authentication work, an address past its failure limit."""

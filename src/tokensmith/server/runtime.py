@@ -192,6 +192,7 @@ class Runtime:
                     now=int(self.clock()),
                     grant_grace=grant_grace(self.settings),
                     audit_retention=self.settings.audit_retention_days * 86400,
+                    registered_client_idle=self.settings.registered_client_idle_days * 86400,
                 )
                 log.info("pruned %d expired rows", report.total)
             except Exception:

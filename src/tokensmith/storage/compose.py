@@ -33,6 +33,7 @@ from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
 from tokensmith.storage.sqlalchemy.consents import SqlConsentStore
 from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
+from tokensmith.storage.sqlalchemy.initial_access_tokens import SqlInitialAccessTokenStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
@@ -69,6 +70,7 @@ class RequestStores:
         "codes",
         "consents",
         "grants",
+        "initial_access_tokens",
         "interactions",
         "login_failures",
         "recovery_codes",
@@ -100,6 +102,7 @@ class RequestStores:
         self.account_tokens = SqlAccountTokenStore(conn)
         self.totp = SqlTotpStore(conn)
         self.recovery_codes = SqlRecoveryCodeStore(conn)
+        self.initial_access_tokens = SqlInitialAccessTokenStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, delete, select, update
+from sqlalchemy import RowMapping, delete, or_, select, update
 
 from tokensmith.core.models import AuthMethod, Client, ClientOrigin, ClientType, TokenFormat
 from tokensmith.storage.sqlalchemy import tables as t
@@ -38,9 +38,35 @@ class SqlClientStore(SqlStore):
         )
         return bool(result.rowcount)
 
+    async def set_registration_token(self, client_id: str, digest: str, now: int) -> bool:
+        result = await self._conn.execute(
+            update(t.clients)
+            .where(t.clients.c.client_id == client_id)
+            .values(registration_token_digest=digest, updated_at=now)
+        )
+        return bool(result.rowcount)
+
+    async def touch(self, client_id: str, now: int, *, older_than: int) -> bool:
+        c = t.clients.c
+        result = await self._conn.execute(
+            update(t.clients)
+            .where(
+                c.client_id == client_id,
+                or_(c.last_used_at.is_(None), c.last_used_at < older_than),
+            )
+            .values(last_used_at=now)
+        )
+        return bool(result.rowcount)
+
     async def update(self, client: Client, now: int) -> bool:
         values = client_to_row(client)
-        for kept in ("client_id", "secret_digest", "created_at"):
+        for kept in (
+            "client_id",
+            "secret_digest",
+            "created_at",
+            "registration_token_digest",
+            "last_used_at",
+        ):
             del values[kept]
         values["updated_at"] = now
         result = await self._conn.execute(
@@ -74,6 +100,8 @@ def client_to_row(client: Client) -> dict[str, Any]:
         "created_at": client.created_at,
         "updated_at": client.created_at,
         "origin": client.origin,
+        "registration_token_digest": client.registration_token_digest,
+        "last_used_at": client.last_used_at,
     }
 
 
@@ -101,4 +129,6 @@ def client_from_row(row: RowMapping) -> Client:
         jwks_uri=row["jwks_uri"],
         created_at=row["created_at"],
         origin=cast(ClientOrigin, row["origin"]),
+        registration_token_digest=row["registration_token_digest"],
+        last_used_at=row["last_used_at"],
     )

@@ -4,15 +4,16 @@ Each table is cleaned with ``DELETE ... WHERE key IN (SELECT key ... LIMIT batch
 transactions, so a large backlog never holds long locks. Consumed codes are kept an hour after
 they expire (replay detection), refresh tokens until they expire (reuse detection), grants until
 nothing issued from them can still be used, audit events for their retention period (none when
-it is 0: kept forever). Nothing else is ever deleted here: consents, users, clients and keys
-have their own commands.
+it is 0: kept forever), dynamically registered clients idle for ``registered_client_idle_days``
+(with their consents), used-up or expired initial access tokens. Nothing else is ever deleted
+here: static clients, users and keys have their own commands.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Table, and_, delete, exists, select
+from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.storage.redis import TOMBSTONE_TTL
@@ -56,12 +57,15 @@ async def prune(
     now: int,
     grant_grace: int,
     audit_retention: int,
+    registered_client_idle: int = 0,
     batch: int = 1000,
     max_batches: int = 100,
 ) -> PruneReport:
     """Delete expired rows. ``grant_grace``: seconds after creation before an unused grant
     (no refresh token, no recorded access token left) may go. ``audit_retention``: seconds an
-    audit event is kept (0: forever)."""
+    audit event is kept (0: forever). ``registered_client_idle``: seconds a dynamically
+    registered client may go without getting a token before it goes, with its consents (0:
+    kept); used-up and expired initial access tokens go too."""
     report = PruneReport()
     rt, at = t.refresh_tokens, t.access_tokens
     targets: list[tuple[Table, ColumnElement[bool]]] = [
@@ -86,6 +90,22 @@ async def prune(
     ]
     if audit_retention > 0:
         targets.append((t.audit_events, t.audit_events.c.at < now - audit_retention))
+    iat = t.initial_access_tokens.c
+    targets.append((t.initial_access_tokens, or_(iat.expires_at < now, iat.uses_left <= 0)))
+    if registered_client_idle > 0:
+        c = t.clients.c
+        stale = and_(
+            c.origin == "registered",
+            func.coalesce(c.last_used_at, c.created_at) < now - registered_client_idle,
+        )
+        # their consents first (the consents' key is composite: one statement, not batches)
+        async with engine.begin() as conn:
+            await conn.execute(
+                delete(t.consents).where(
+                    t.consents.c.client_id.in_(select(c.client_id).where(stale))
+                )
+            )
+        targets.append((t.clients, stale))
     for table, condition in targets:
         count, done = await _prune_table(
             engine, table, condition, batch=batch, max_batches=max_batches

@@ -73,6 +73,10 @@ clients = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("origin", String(32), nullable=False, server_default="static"),
+    # registered clients (RFC 7591/7592, revision 0004): the registration access token's digest
+    # and the day the client last got a token (stale ones are pruned)
+    Column("registration_token_digest", String(64)),
+    Column("last_used_at", BigInteger),
 )
 
 users = Table(
@@ -289,4 +293,16 @@ mfa_recovery_codes = Table(
     Column("digest", String(64), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
     Column("used_at", BigInteger),
+)
+
+# Initial access tokens for dynamic client registration (RFC 7591 §3), by the digest of their
+# secret (revision 0004). ``uses_left`` NULL: unlimited; ``expires_at`` NULL: never.
+initial_access_tokens = Table(
+    "ts_initial_access_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("uses_left", Integer),
+    Column("note", String(200), nullable=False),
 )

@@ -1,7 +1,7 @@
 """links sent by e-mail: sign-up, e-mail verification, password reset
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-06
 
 A new table, ``ts_account_tokens``: each link by the HMAC digest of its secret, its purpose, the
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

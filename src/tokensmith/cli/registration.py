@@ -1,0 +1,96 @@
+"""``tokensmith registration``: dynamic client registration (RFC 7591) — initial access tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tokensmith.cli.app import JsonOpt, emit, group, load_settings, table, when, with_admin
+
+app = group("Dynamic client registration (RFC 7591).")
+token_app = group("Initial access tokens: who may register a client (registration = token).")
+app.add_typer(token_app, name="token")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: str | None) -> int | None:
+    if value is None:
+        return None
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
+    if not (number.isascii() and number.isdigit()):
+        raise typer.BadParameter("a duration like 3600, 90m, 12h or 30d")
+    return int(number) * _UNITS[unit]
+
+
+@token_app.command("create")
+def token_create(
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Lifetime: seconds, or with a unit (90m, 12h, 30d); default: never."),
+    ] = None,
+    uses: Annotated[
+        int | None, typer.Option(help="Registrations it allows; default: any number.", min=1)
+    ] = None,
+    note: Annotated[str, typer.Option(help="Who or what it is for (listed).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an initial access token; it is shown once (only its digest is stored). A client
+    registers with it as `Authorization: Bearer <token>` on POST /register."""
+    seconds = _duration(expires)
+    token, record = with_admin(
+        lambda a: a.create_initial_access_token(expires_in=seconds, uses=uses, note=note)
+    )
+    mode = load_settings().registration
+    text = token
+    if mode != "token":
+        text += f"\n(note: TOKENSMITH_REGISTRATION is {mode!r}; tokens are used only when 'token')"
+    emit(
+        {
+            "token": token,
+            "id": record.digest[:12],
+            "expires_at": record.expires_at,
+            "uses_left": record.uses_left,
+            "note": record.note,
+        },
+        as_json=as_json,
+        text=text,
+    )
+
+
+@token_app.command("list")
+def token_list(as_json: JsonOpt = False) -> None:
+    """List initial access tokens (by id: the start of their digest)."""
+    tokens = with_admin(lambda a: a.list_initial_access_tokens())
+    rows = [
+        (
+            t.digest[:12],
+            when(t.created_at),
+            when(t.expires_at, none="never"),
+            "any" if t.uses_left is None else str(t.uses_left),
+            t.note or "-",
+        )
+        for t in tokens
+    ]
+    emit(
+        [
+            {
+                "id": t.digest[:12],
+                "created_at": t.created_at,
+                "expires_at": t.expires_at,
+                "uses_left": t.uses_left,
+                "note": t.note,
+            }
+            for t in tokens
+        ],
+        as_json=as_json,
+        text=table(("id", "created", "expires", "uses left", "note"), rows, empty="no tokens"),
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke an initial access token by its id (from `registration token list`)."""
+    with_admin(lambda a: a.revoke_initial_access_token(token_id))
+    typer.echo(f"revoked initial access token {token_id}")
