@@ -31,7 +31,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -54,7 +54,6 @@ from tests.live import (
 from tests.services import chromium_path, postgres_url, redis_url
 from tests.support.database import pg_execute
 from tests.support.documents import DocumentServer, document_server, make_ca_and_cert
-from tokensmith.settings import Settings
 
 pytest.importorskip("mcp", reason="the mcp extra (pip install 'tokensmith[mcp]')")
 
@@ -82,8 +81,6 @@ class World:
     docs: DocumentServer
     alice: Person
     backend: str
-    registration: bool = field(default=False)
-    """Whether the authorization server offers dynamic registration (RFC 7591)."""
 
     @property
     def metadata_url(self) -> str:
@@ -219,22 +216,14 @@ def world(
         alice = Person(id=user["id"], username="alice", email="alice@example.com", name="")
         metadata = httpx.get(live.url("/.well-known/oauth-authorization-server")).json()
         assert metadata["client_id_metadata_document_supported"] is True
-        if "registration" in Settings.model_fields:  # a build with dynamic registration
-            assert metadata["registration_endpoint"] == live.issuer + "/register"
+        assert metadata["registration_endpoint"] == live.issuer + "/register"
         yield World(
             live=live,
             mcp_url=mcp_url,
             docs=docs,
             alice=alice,
             backend=request.param,
-            registration="registration_endpoint" in metadata,
         )
-
-
-def needs_registration(world: World) -> None:
-    if not world.registration:
-        # only before dynamic registration is merged: with it, `world` asserts the endpoint
-        pytest.skip("this build has no dynamic client registration (TOKENSMITH_REGISTRATION)")
 
 
 # -- Chromium: the person signs in and allows ---------------------------------------------------
@@ -383,7 +372,6 @@ async def test_typescript_sdk_with_a_client_id_metadata_document(world: World, n
 @pytest.mark.browser
 @pytest.mark.node
 async def test_typescript_sdk_with_dynamic_registration(world: World, node: str) -> None:
-    needs_registration(world)
     result = await typescript_flow(world, node, client_metadata_url=None, callback_port=free_port())
 
     client_id = result["client_information"]["client_id"]
@@ -538,7 +526,6 @@ async def test_python_sdk_with_a_client_id_metadata_document(world: World) -> No
 
 @pytest.mark.browser
 async def test_python_sdk_with_dynamic_registration(world: World) -> None:
-    needs_registration(world)
     callback = f"http://127.0.0.1:{free_port()}/callback"
     result = await python_flow(world, client_metadata_url=None, callback=callback)
 
