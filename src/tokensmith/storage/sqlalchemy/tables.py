@@ -73,6 +73,8 @@ clients = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("origin", String(32), nullable=False, server_default="static"),
+    # a second factor is needed to sign in to this client (0009)
+    Column("mfa_required", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
