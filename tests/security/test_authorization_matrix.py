@@ -349,6 +349,8 @@ CLIENT_OPTIONS: dict[str, str] = {
     "first_party": "skips consent, never widens it: test_first_party_client_is_bound_to_its_apis",
     "native": "loopback redirect ports only",
     "can_introspect": "the introspection endpoint, not issuance",
+    "mfa_required": "how the user signs in, never what the client gets: "
+    "tests/server/test_client_mfa.py",
     "access_token_format": "the token's form (opaque tokens carry the same aud/scope records)",
     "access_token_ttl": "lifetime only",
     "refresh_token_idle_ttl": "lifetime only",

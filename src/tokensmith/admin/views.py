@@ -34,6 +34,7 @@ def client_json(client: Client) -> dict[str, object]:
         "first_party": client.first_party,
         "native": client.native,
         "introspect": client.can_introspect,
+        "mfa_required": client.mfa_required,
         "access_token_format": client.access_token_format,
         "origin": client.origin,
         "access_token_ttl": client.access_token_ttl,

@@ -42,6 +42,9 @@ def clients_create(
     introspect: Annotated[bool, typer.Option(help="May introspect other clients' tokens.")] = (
         False
     ),
+    mfa_required: Annotated[
+        bool, typer.Option(help="Signing in to this client needs a second factor.")
+    ] = False,
     auth_method: Annotated[
         str | None,
         typer.Option(help="client_secret_basic (default), client_secret_post or private_key_jwt."),
@@ -79,6 +82,7 @@ def clients_create(
         first_party=first_party,
         native=native,
         can_introspect=introspect,
+        mfa_required=mfa_required,
         token_endpoint_auth_method=cast(AuthMethod | None, auth_method),
         jwks=jwks,
         access_token_format="opaque" if token_format == "opaque" else "jwt",
@@ -148,6 +152,7 @@ def describe(client: Client) -> str:
             yes(client.first_party) + (" (no consent page)" if client.first_party else ""),
         ),
         ("may introspect", yes(client.can_introspect)),
+        ("MFA required", yes(client.mfa_required)),
         ("access tokens", client.access_token_format),
         ("access token TTL", ttl(client.access_token_ttl)),
         ("refresh idle TTL", ttl(client.refresh_token_idle_ttl)),
@@ -209,6 +214,13 @@ def clients_update(
         bool | None,
         typer.Option("--introspect/--no-introspect", help="May introspect other clients' tokens."),
     ] = None,
+    mfa_required: Annotated[
+        bool | None,
+        typer.Option(
+            "--mfa-required/--no-mfa-required",
+            help="Signing in to this client needs a second factor or not.",
+        ),
+    ] = None,
     token_format: Annotated[str | None, typer.Option(help="Access tokens: jwt or opaque.")] = None,
     access_token_ttl: Annotated[
         int | None, typer.Option(help="Seconds; 0 returns to the server default.", min=0)
@@ -233,6 +245,8 @@ def clients_update(
         changes["first_party"] = first_party
     if introspect is not None:
         changes["can_introspect"] = introspect
+    if mfa_required is not None:
+        changes["mfa_required"] = mfa_required
     if token_format is not None:
         if token_format not in ("jwt", "opaque"):
             raise fail("--token-format must be jwt or opaque")

@@ -185,7 +185,10 @@ async def proceed(
             )
         return await _interaction(server, "login", request, stores, browser_digest, interaction)
     second_factor = await mfa.needs_second_factor(
-        server.factors, stores, session, required_by_policy=server.policy.mfa_required
+        server.factors,
+        stores,
+        session,
+        required_by_policy=server.policy.mfa_required or client.mfa_required,
     )
     if second_factor is None:
         raise UnmetAuthenticationRequirements(NO_SECOND_FACTOR).to_client(

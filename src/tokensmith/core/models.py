@@ -61,6 +61,9 @@ class Client:
     first_party: bool = False
     native: bool = False
     can_introspect: bool = False
+    mfa_required: bool = False
+    """Whether signing in to this client needs a second factor, like the server-wide
+    ``mfa_required`` policy but for this client only."""
     access_token_format: TokenFormat = "jwt"
     access_token_ttl: int | None = None
     refresh_token_idle_ttl: int | None = None

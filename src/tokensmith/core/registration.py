@@ -93,6 +93,7 @@ class ClientMetadata:
     first_party: bool = False
     native: bool = False
     can_introspect: bool = False
+    mfa_required: bool = False
     token_endpoint_auth_method: AuthMethod | None = None
     access_token_format: TokenFormat = "jwt"
     access_token_ttl: int | None = None
@@ -199,6 +200,7 @@ def new_client(
         first_party=m.first_party,
         native=native,
         can_introspect=m.can_introspect,
+        mfa_required=m.mfa_required,
         access_token_format=m.access_token_format,
         access_token_ttl=m.access_token_ttl,
         refresh_token_idle_ttl=m.refresh_token_idle_ttl,
@@ -227,6 +229,7 @@ def metadata_of(client: Client) -> ClientMetadata:
         first_party=client.first_party,
         native=client.native,
         can_introspect=client.can_introspect,
+        mfa_required=client.mfa_required,
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         access_token_format=client.access_token_format,
         access_token_ttl=client.access_token_ttl,

@@ -55,8 +55,8 @@ an RFC 9728 protected resource (runs when the <code>mcp</code> extra is installe
 <li>{link(issuer + "/.well-known/openid-configuration", "OpenID Connect discovery")}
 (the endpoints, RFC 8414 metadata)</li>
 <li>{link(issuer + settings.jwks_path, "JWKS")}: the public keys that verify its tokens</li>
-<li>{link(issuer + settings.account_path, "Your account")}: the apps you allowed
-(after signing in)</li>
+<li>{link(issuer + settings.account_path, "Your account")}: the apps you allowed and
+two-step verification (after signing in)</li>
 </ul>
 <p>Self-service accounts:</p>
 <ul class="apps">

@@ -77,6 +77,8 @@ clients = Table(
     # and the day the client last got a token (stale ones are pruned)
     Column("registration_token_digest", String(64)),
     Column("last_used_at", BigInteger),
+    # a second factor is needed to sign in to this client (0009)
+    Column("mfa_required", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(
