@@ -44,8 +44,8 @@ from tests.server.harness import (
     assert_page,
     assert_redirect_error,
 )
-from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client
 from tests.support.clients import resource_server
+from tests.support.private_key_jwt import KeyPair, assertion, pkjwt_client
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
 from tokensmith.resource import (

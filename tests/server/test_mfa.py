@@ -21,9 +21,8 @@ from tests.server.harness import (
     hidden_fields,
     query_of,
 )
-from tests.server.test_audit import events
-from tests.server.test_cli import Cli
-from tests.server.test_oidc import oidc_client, verify_id_token
+from tests.support.audit import events
+from tests.support.cli import Cli
 from tests.support.mfa import (
     KEY,
     RECOVERY,
@@ -34,6 +33,7 @@ from tests.support.mfa import (
     submit_code,
     to_second_step,
 )
+from tests.support.oidc import oidc_client, verify_id_token
 from tokensmith.core.mfa import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from tokensmith.core.registration import NewClient
 
