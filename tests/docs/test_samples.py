@@ -32,7 +32,7 @@ import httpx
 import pytest
 import typer.main
 
-from tests.conftest import FAST_HASH
+from tests.support.settings import FAST_HASH
 from tokensmith.cli import app as cli_app
 from tokensmith.testing.ports import reserve_port
 

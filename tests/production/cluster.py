@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
-from tests.conftest import FAST_HASH
 from tests.live import PASSWORD, LiveServer, query_of
+from tests.support.settings import FAST_HASH
 from tokensmith.admin import Admin
 from tokensmith.settings import Settings
 

@@ -15,7 +15,6 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import ISSUER
 from tests.resource.forge import forge
 from tests.server.harness import (
     API,
@@ -25,6 +24,7 @@ from tests.server.harness import (
     hidden_fields,
     query_of,
 )
+from tests.support.settings import ISSUER
 from tokensmith.admin import AdminError
 from tokensmith.core import passwords
 

@@ -12,10 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
 from tests.support.clients import resource_server
 from tests.support.redis_server import PrivateRedis
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 

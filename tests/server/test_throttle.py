@@ -3,10 +3,10 @@ with a fake clock, 429 with Retry-After at the token endpoint, no account enumer
 
 from __future__ import annotations
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import PASSWORD, ServerEnv
 from tests.support.clients import machine
 from tests.support.password_login import attempt
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT, ADDRESS, BackoffPolicy, FailureCount
 from tokensmith.settings import Settings
