@@ -19,16 +19,11 @@ from sqlalchemy.engine import make_url
 
 from tests.server.harness import ServerEnv
 from tests.support.database import fresh_database_url, pg_admin_url, pg_execute
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
-
-FAST_HASH = {
-    "password_hash_time_cost": 1,
-    "password_hash_memory_cost": 1024,
-    "password_hash_parallelism": 1,
-}
 
 
 async def _migrate(url: str) -> None:
@@ -77,9 +72,6 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(float(int(time.time())))
-
-
-ISSUER = "https://as.test"
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import FAST_HASH
+from tests.support.settings import FAST_HASH
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0

@@ -1,4 +1,4 @@
-"""The rule that keeps the design easy to change (DESIGN.md): ``tokensmith.core`` knows nothing
+"""The rules that keep the design easy to change (DESIGN.md): ``tokensmith.core`` knows nothing
 of the web, the database or the network. This test walks the AST of every module under
 ``src/tokensmith/core`` and fails on any import (top-level, nested, or ``TYPE_CHECKING``-only
 excepted) of a web framework, database driver, HTTP client or server."""
@@ -305,3 +305,55 @@ def test_store_call_finder_works(tmp_path: Path) -> None:
     sample = tmp_path / "route.py"
     sample.write_text("async def f(stores):\n    await stores.users.get('x')\n")
     assert store_calls(sample) == ["route.py:2 stores.users"]
+
+
+# -- tests: shared code lives in tests/support, never in a test module ---------------------------
+
+TESTS = Path(__file__).resolve().parent
+
+
+def imports_of_test_modules(path: Path) -> list[str]:
+    """Imports of a test module (one whose name starts with ``test_``) in a module: what a test
+    shares belongs in ``tests/support/`` (or a conftest), so that moving or deleting one test
+    module never breaks another."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            # ``from tests.server import test_oidc`` names the test module in the alias
+            names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if any(part.startswith("test_") for part in name.split(".")):
+                found.append(f"{path.name}:{node.lineno} imports {name}")
+                break
+    return found
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    modules = sorted(p for p in TESTS.rglob("*.py") if "node_modules" not in p.parts)
+    assert len(modules) > 100, modules
+    found = [hit for path in modules for hit in imports_of_test_modules(path)]
+    assert found == []
+
+
+def test_test_module_import_finder_works(tmp_path: Path) -> None:
+    sample = tmp_path / "test_sample.py"
+    sample.write_text(
+        "import tests.server.harness\n"
+        "from tests.support.oidc import login\n"
+        "from tests.server.test_oidc import login as other\n"
+        "from tests.storage import test_migration_0002\n"
+        "def f():\n"
+        "    import tests.server.test_throttle\n"
+        "    from .test_cli import Cli\n"
+    )
+    assert imports_of_test_modules(sample) == [
+        "test_sample.py:3 imports tests.server.test_oidc",
+        "test_sample.py:4 imports tests.storage.test_migration_0002",
+        "test_sample.py:6 imports tests.server.test_throttle",
+        "test_sample.py:7 imports test_cli",
+    ]

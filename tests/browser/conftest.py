@@ -32,8 +32,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.conftest import FAST_HASH
 from tests.services import chromium_path
+from tests.support.settings import FAST_HASH
 from tokensmith.demo.seed import DemoData, DemoUrls, seed
 from tokensmith.demo.servers import build_apps, demo_settings, serve
 

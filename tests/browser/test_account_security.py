@@ -7,7 +7,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import World
-from tests.browser.test_accounts import watch_csp
+from tests.support.csp import watch_csp
 
 NEW_PASSWORD = "periwinkle lighthouse accordion"
 

@@ -10,9 +10,10 @@ import os
 import re
 from pathlib import Path
 
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import ROOT, World
+from tests.support.csp import watch_csp
 
 NEW_PASSWORD = "tangerine submarine orchestra"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -20,17 +21,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def shots(tmp_path: Path) -> Path:
     return ROOT / "docs" if os.environ.get("TOKENSMITH_UPDATE_SCREENSHOTS") == "1" else tmp_path
-
-
-def watch_csp(page: Page) -> list[str]:
-    violations: list[str] = []
-
-    def seen(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text:
-            violations.append(message.text)
-
-    page.on("console", seen)
-    return violations
 
 
 def open_outbox_link(world: World, page: Page, subject: str) -> None:

@@ -19,8 +19,8 @@ import pytest
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import FAST_HASH
 from tests.server.harness import hidden_fields
+from tests.support.settings import FAST_HASH
 from tokensmith.admin import Admin
 from tokensmith.client import (
     ActiveSession,

@@ -22,8 +22,8 @@ import pytest
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.docs.test_samples import script, sh_block, wait_for_metadata
 from tests.server.harness import hidden_fields
+from tests.support.doc_samples import script, sh_block, wait_for_metadata
 from tokensmith.client import (
     ActiveSession,
     ClientAuth,

@@ -16,7 +16,6 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.conftest import FAST_HASH
 from tests.examples.demo_process import (
     Demo,
     check_printed_urls_are_pages,
@@ -24,6 +23,7 @@ from tests.examples.demo_process import (
     free_base_port,
 )
 from tests.server.harness import hidden_fields
+from tests.support.settings import FAST_HASH
 from tokensmith.demo.seed import DemoDataError, DemoUrls, seed
 from tokensmith.demo.servers import demo_settings
 

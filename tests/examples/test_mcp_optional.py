@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST_HASH
+from tests.support.settings import FAST_HASH
 from tokensmith.demo import mcp_server
 from tokensmith.demo.seed import DemoUrls, seed
 from tokensmith.demo.servers import banner, demo_settings

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
-from tests.conftest import FAST_HASH
 from tests.live import PASSWORD, LiveServer, query_of
+from tests.support.settings import FAST_HASH
 from tokensmith.admin import Admin
 from tokensmith.settings import Settings
 
@@ -56,7 +56,7 @@ def admin_settings(server: LiveServer) -> Settings:
 
 async def register(server: LiveServer) -> Tenant:
     """An API, a client and a user in the servers' database (through ``Admin`` in-process, which
-    is what the CLI calls; the CLI itself is tested in tests/server/test_cli.py)."""
+    is what the CLI calls; the CLI itself is tested in tests/cli/test_cli.py)."""
     async with Admin(admin_settings(server)) as admin:
         await admin.create_api(identifier=API, scopes=["docs:read"], name="CloudDocs API")
         created = await admin.create_client(

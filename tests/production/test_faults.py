@@ -34,7 +34,7 @@ from tests.production.cluster import (
     sign_in_code,
 )
 from tests.production.private_postgres import PrivatePostgres
-from tests.server.test_redis import PrivateRedis
+from tests.support.redis_server import PrivateRedis
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,9 @@ not a 500 ``server_error``."""
 
 from __future__ import annotations
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
 from tests.support.clients import machine
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 

@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 
 from tests.client.conftest import engine, fake_oidc, make_env  # noqa: F401 (client fixtures)
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import API, ServerEnv
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.resource import Principal, ResourceServer, TokenValidator
 from tokensmith.settings import Settings

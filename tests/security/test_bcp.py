@@ -315,7 +315,7 @@ async def test_bcp_40_logout_revokes_the_sessions_tokens_but_not_offline_access(
 ) -> None:
     from urllib.parse import urlencode
 
-    from tests.server.test_oidc import login, oidc_client
+    from tests.support.oidc import login, oidc_client
 
     client = await oidc_client(env)
     await env.user()

@@ -14,9 +14,9 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv, assert_page, hidden_fields, query_of
 from tests.support.documents import Answer, DocumentServer, document_server, make_ca_and_cert
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.metadata_document import (
     DocumentError,

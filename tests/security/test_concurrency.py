@@ -24,14 +24,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.security.helpers import login_page
 from tests.server.harness import PASSWORD, REDIRECT, ServerEnv, assert_oauth_error, basic
 from tests.server.harness import hidden_fields as fields_of
-from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client, post
-from tests.server.test_token_code import ready
 from tests.support.clients import refresh
 from tests.support.clients import start as refresh_start
+from tests.support.code_flow import ready
+from tests.support.private_key_jwt import KeyPair, assertion, pkjwt_client, post
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core import passwords
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT, ADDRESS, FAILURE_MEMORY, BackoffPolicy

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.resource.forge import forge
 from tests.server.harness import ServerEnv, assert_oauth_error, basic
-from tests.server.test_private_key_jwt import ASSERTION_TYPE, KeyPair, pkjwt_client, post
+from tests.support.private_key_jwt import ASSERTION_TYPE, KeyPair, pkjwt_client, post
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.admin import AdminError
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings

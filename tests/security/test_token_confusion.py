@@ -34,7 +34,6 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.resource.forge import forge
 from tests.server.harness import (
     API,
@@ -44,8 +43,9 @@ from tests.server.harness import (
     assert_page,
     assert_redirect_error,
 )
-from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client
 from tests.support.clients import resource_server
+from tests.support.private_key_jwt import KeyPair, assertion, pkjwt_client
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
 from tokensmith.resource import (

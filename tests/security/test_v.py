@@ -29,7 +29,7 @@ from tests.server.harness import (
     hidden_fields,
     query_of,
 )
-from tests.server.test_private_key_jwt import KeyPair, pkjwt_client, post
+from tests.support.private_key_jwt import KeyPair, pkjwt_client, post
 from tokensmith.admin import AdminError
 from tokensmith.core.clock import FakeClock
 from tokensmith.resource import InvalidTokenError

@@ -15,7 +15,6 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import ISSUER
 from tests.resource.forge import forge
 from tests.server.harness import (
     API,
@@ -25,6 +24,7 @@ from tests.server.harness import (
     hidden_fields,
     query_of,
 )
+from tests.support.settings import ISSUER
 from tokensmith.admin import AdminError
 from tokensmith.core import passwords
 
@@ -392,7 +392,7 @@ async def test_w_81_id_token_refused_at_rs(env: ServerEnv) -> None:
 async def test_w_82_other_jwts_refused_as_access_token_and_hint(
     env: ServerEnv, rs: httpx.AsyncClient
 ) -> None:
-    from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client
+    from tests.support.private_key_jwt import KeyPair, assertion, pkjwt_client
 
     client = await oidc_client(env, scopes=["openid", "docs:read"])
     await env.user()

@@ -11,11 +11,11 @@ from sqlalchemy import text
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.server.test_accounts_byo import byo_env
-from tests.server.test_mfa import signed_in as mfa_signed_in
-from tests.server.test_oidc import oidc_client
-from tests.server.test_throttle import attempt
 from tests.support.clients import refresh, start
 from tests.support.mfa import enrol
+from tests.support.mfa import signed_in as mfa_signed_in
+from tests.support.oidc import oidc_client
+from tests.support.password_login import attempt
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT
 from tokensmith.settings import Settings

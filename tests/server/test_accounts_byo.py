@@ -16,8 +16,8 @@ from docs.examples.accounts_bcrypt import MemberAccounts, members, metadata
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.server.harness import ServerEnv
-from tests.server.test_oidc import login, oidc_client
-from tests.server.test_throttle import attempt
+from tests.support.oidc import login, oidc_client
+from tests.support.password_login import attempt
 from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT

@@ -3,19 +3,9 @@ revoked, reuse detected, logout; stored in ts_audit_events by a background write
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from tests.server.harness import ServerEnv
+from tests.support.audit import events
 from tests.support.clients import refresh, start
-
-
-async def events(env: ServerEnv) -> list[tuple[str, str | None, str | None]]:
-    await env.app.state.runtime.audit.flush()
-    async with env.admin.db.engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT event, client_id, user_id FROM ts_audit_events ORDER BY id")
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def test_audit_trail_of_a_session(server_env: ServerEnv) -> None:

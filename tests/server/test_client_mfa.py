@@ -5,10 +5,9 @@ on SQLite and PostgreSQL (and Redis for the short-lived state); the CLI and the 
 from __future__ import annotations
 
 from tests.server.harness import ServerEnv, assert_redirect_error
-from tests.server.test_cli import Cli
-from tests.server.test_mfa import OIDC, signed_in, tokens
-from tests.server.test_oidc import oidc_client, verify_id_token
-from tests.support.mfa import enrol, finish, submit_code, to_second_step
+from tests.support.cli import Cli
+from tests.support.mfa import OIDC, enrol, finish, signed_in, submit_code, to_second_step, tokens
+from tests.support.oidc import oidc_client, verify_id_token
 from tokensmith.admin.views import client_json
 from tokensmith.core.mfa import ACR_MULTI_FACTOR
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import FAST_HASH
+from tests.support.settings import FAST_HASH
 from tokensmith.server.app import create_app
 from tokensmith.server.cors import CorsSettings
 from tokensmith.settings import Settings

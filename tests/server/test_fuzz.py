@@ -38,8 +38,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import REDIRECT, ServerEnv, basic
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.admin_access import ADMIN_PATH
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient

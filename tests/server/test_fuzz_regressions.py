@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 

@@ -8,9 +8,9 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import FAST_HASH
 from tests.server.harness import API, ServerEnv
 from tests.support.clients import resource_server
+from tests.support.settings import FAST_HASH
 from tokensmith.core.jose import b64url_encode as b64url
 from tokensmith.core.keys import KeyLoadError
 from tokensmith.settings import Settings

@@ -11,7 +11,6 @@ import re
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.server.harness import (
@@ -23,78 +22,16 @@ from tests.server.harness import (
     hidden_fields,
     query_of,
 )
-
-SESSION_COOKIE = "__Host-tokensmith_as_session"
-BROWSER_COOKIE = "__Host-tokensmith_as_browser"
-
-
-async def open_login(env: ServerEnv, ua: httpx.AsyncClient, client: object, **overrides: str):
-    """Start an authorization and open the login page: (page, form fields, authorize params)."""
-    flow = await env.start_authorize(ua, client, **overrides)  # type: ignore[arg-type]
-    assert flow.response.status_code == 302, flow.response.text
-    assert urlsplit(flow.location).path == "/login"
-    page = await ua.get(flow.location)
-    assert page.status_code == 200
-    return page, hidden_fields(page.text), flow.params
-
-
-async def submit_login(
-    ua: httpx.AsyncClient,
-    fields: dict[str, str],
-    *,
-    username: str = "alice",
-    password: str = PASSWORD,
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    return await ua.post(
-        "/login", data={**fields, "username": username, "password": password}, headers=headers
-    )
-
-
-async def open_consent(
-    env: ServerEnv, ua: httpx.AsyncClient, client: object, **overrides: str
-) -> tuple[httpx.Response, dict[str, str], dict[str, str]]:
-    """Log in and stop at the consent page."""
-    _, fields, params = await open_login(env, ua, client, **overrides)
-    response = await submit_login(ua, fields)
-    assert response.status_code == 303, response.text
-    assert urlsplit(response.headers["location"]).path == "/consent"
-    page = await ua.get(response.headers["location"])
-    assert page.status_code == 200
-    return page, hidden_fields(page.text), params
-
-
-def set_cookies(response: httpx.Response) -> dict[str, str]:
-    """Raw ``Set-Cookie`` header values by cookie name."""
-    out = {}
-    for header in response.headers.get_list("set-cookie"):
-        name = header.split("=", 1)[0]
-        out[name] = header
-    return out
-
-
-def assert_page_headers(response: httpx.Response) -> None:
-    headers = response.headers
-    assert headers["x-frame-options"] == "DENY"
-    csp = headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in csp
-    assert "unsafe-inline" not in csp
-    assert "unsafe-eval" not in csp
-    assert "script-src" not in csp or "'none'" in csp
-    assert "default-src 'none'" in csp
-    assert "no-store" in headers["cache-control"]
-    assert headers["referrer-policy"] == "no-referrer"
-    assert headers["x-content-type-options"] == "nosniff"
-    assert headers["content-type"].startswith("text/html")
-
-
-def assert_same_origin_resources(html: str) -> None:
-    """BCP-29: every src/href/action of an authorization page is on the server's own origin."""
-    for attr, value in re.findall(r'\b(src|href|action)="([^"]*)"', html):
-        assert value.startswith("/"), (attr, value)
-        assert not value.startswith("//"), (attr, value)
-    assert "<script" not in html.lower()
-
+from tests.support.pages import (
+    BROWSER_COOKIE,
+    SESSION_COOKIE,
+    assert_page_headers,
+    assert_same_origin_resources,
+    open_consent,
+    open_login,
+    set_cookies,
+    submit_login,
+)
 
 # -- headers (W-09, BCP-29) --------------------------------------------------------------------
 

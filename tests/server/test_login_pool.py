@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.support.clients import machine
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.admin import Admin
 from tokensmith.core import passwords
 from tokensmith.core.clock import FakeClock

@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from tests.server.harness import ServerEnv, hidden_fields, query_of
-from tests.server.test_oidc import login, oidc_client
+from tests.support.oidc import login, oidc_client
 
 BYE = "https://rp.test/bye"
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 

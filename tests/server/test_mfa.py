@@ -19,44 +19,25 @@ from tests.server.harness import (
     ServerEnv,
     assert_redirect_error,
     hidden_fields,
-    query_of,
 )
-from tests.server.test_audit import events
-from tests.server.test_cli import Cli
-from tests.server.test_oidc import oidc_client, verify_id_token
+from tests.support.audit import events
+from tests.support.cli import Cli
 from tests.support.mfa import (
     KEY,
+    OIDC,
     RECOVERY,
     Enrolment,
     csrf,
     enrol,
     finish,
+    signed_in,
     submit_code,
     to_second_step,
+    tokens,
 )
+from tests.support.oidc import oidc_client, verify_id_token
 from tokensmith.core.mfa import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR
 from tokensmith.core.registration import NewClient
-
-OIDC = {"scope": "openid profile", "nonce": "n-1"}
-
-
-async def signed_in(env: ServerEnv, client: NewClient) -> httpx.AsyncClient:
-    """A browser signed in with the password only (alice has no second factor yet)."""
-    ua = env.browser()
-    flow = await env.authorize(ua, client, **OIDC)
-    assert flow.response.status_code == 303, flow.response.text[:300]
-    return ua
-
-
-async def tokens(env: ServerEnv, client: NewClient, response: httpx.Response, flow: Any) -> Any:
-    assert response.status_code == 303, response.text[:500]
-    result = query_of(response.headers["location"])
-    assert "code" in result, result
-    redeemed = await env.redeem(client, result["code"], flow.verifier)
-    assert redeemed.status_code == 200, redeemed.text
-    body = redeemed.json()
-    body["_nonce"] = flow.params.get("nonce")
-    return body
 
 
 async def setup(env: ServerEnv) -> tuple[NewClient, httpx.AsyncClient, Enrolment]:

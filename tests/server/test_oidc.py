@@ -3,72 +3,13 @@ offline_access. Every ID token is validated independently with PyJWT against /jw
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import time
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import jwt
 import pytest
 
 from tests.server.harness import ServerEnv, query_of
-from tokensmith.core.registration import NewClient
-
-OIDC_SCOPES = ["openid", "profile", "email", "offline_access", "docs:read"]
-
-
-async def oidc_client(env: ServerEnv, **kwargs: Any) -> NewClient:
-    defaults: dict[str, Any] = {
-        "name": "CloudDocs",
-        "scopes": OIDC_SCOPES,
-        "grant_types": ["authorization_code", "refresh_token"],
-        "post_logout_redirect_uris": ["https://rp.test/bye"],
-    }
-    defaults.update(kwargs)
-    return await env.client(**defaults)
-
-
-async def login(
-    env: ServerEnv, client: NewClient, ua: httpx.AsyncClient | None = None, **params: str | None
-) -> dict[str, Any]:
-    params.setdefault("scope", "openid profile email")
-    params.setdefault("nonce", "n-0S6_WzA2Mj")
-    flow = await env.authorize(ua or env.browser(), client, **params)
-    assert flow.response.status_code in (302, 303), flow.response.text
-    response = await env.redeem(client, flow.code, flow.verifier)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    body["_nonce"] = params["nonce"]
-    return body
-
-
-def left_half_hash(value: str, alg: str) -> str:
-    digest = (hashlib.sha512 if alg == "EdDSA" else hashlib.sha256)(value.encode()).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
-
-
-async def verify_id_token(
-    env: ServerEnv, client: NewClient, body: dict[str, Any], *, alg: str = "RS256"
-) -> dict[str, Any]:
-    token = body["id_token"]
-    header = jwt.get_unverified_header(token)
-    assert header["alg"] == alg
-    key = (await env.jwks())[header["kid"]]
-    claims: dict[str, Any] = jwt.decode(
-        token,
-        key,
-        algorithms=[alg],
-        audience=client.client.client_id,
-        issuer=env.settings.issuer,
-        leeway=abs(env.clock() - time.time()) + 5,  # the server's clock is a test clock
-        options={"require": ["iss", "sub", "aud", "exp", "iat", "auth_time"]},
-    )
-    assert claims["at_hash"] == left_half_hash(body["access_token"], alg)
-    if body.get("_nonce") is not None:
-        assert claims["nonce"] == body["_nonce"]
-    return claims
+from tests.support.oidc import login, oidc_client, verify_id_token
 
 
 async def test_id_token_claims(server_env: ServerEnv) -> None:

@@ -11,8 +11,8 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.admin_access import ADMIN_SCOPES
 from tokensmith.core.clock import FakeClock
 from tokensmith.server.app import create_app

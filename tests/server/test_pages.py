@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.server.harness import ServerEnv
-from tests.server.test_login_consent import (
+from tests.support.pages import (
     assert_page_headers,
     assert_same_origin_resources,
     open_consent,

@@ -18,11 +18,11 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import REDIRECT, ServerEnv, assert_oauth_error, basic
-from tests.server.test_private_key_jwt import KeyPair, assertion, pkjwt_client
-from tests.server.test_private_key_jwt import post as post_assertion
 from tests.support.clients import machine
+from tests.support.private_key_jwt import KeyPair, assertion, pkjwt_client
+from tests.support.private_key_jwt import post as post_assertion
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
 from tokensmith.server.ratelimit import address_key

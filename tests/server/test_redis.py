@@ -5,10 +5,6 @@ deny-list live in Redis; atomic code consumption across concurrent requests; Red
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
-from tests.services import unavailable
 from tests.support.clients import resource_server
+from tests.support.redis_server import PrivateRedis
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 
@@ -80,69 +76,6 @@ async def test_deny_list_in_redis(redis_env: ServerEnv) -> None:
 # -- a private redis-server that the test can stop and start -----------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unavailable("redis-server is not installed")
-        self.binary = str(binary)
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        # back means answering commands: accepting connections is not enough while Redis is
-        # still loading its data (it answers LOADING then)
-        import redis as redis_sync
-
-        deadline = time.monotonic() + 10
-        client = redis_sync.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
-        try:
-            while time.monotonic() < deadline:
-                try:
-                    if client.ping():
-                        return
-                except redis_sync.RedisError:
-                    pass
-                time.sleep(0.05)
-        finally:
-            client.close()
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server = PrivateRedis(tmp_path)
@@ -184,7 +117,7 @@ async def test_redis_down_gives_503_and_recovers(
 
 
 async def test_login_failures_are_counted_in_redis(redis_env: ServerEnv) -> None:
-    from tests.server.test_throttle import attempt
+    from tests.support.password_login import attempt
     from tokensmith.core.throttle import ACCOUNT
 
     env = redis_env

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy import migrate

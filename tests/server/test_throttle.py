@@ -3,26 +3,13 @@ with a fake clock, 429 with Retry-After at the token endpoint, no account enumer
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-
-from tests.conftest import FAST_HASH, ISSUER
-from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
+from tests.server.harness import PASSWORD, ServerEnv
 from tests.support.clients import machine
+from tests.support.password_login import attempt
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.throttle import ACCOUNT, ADDRESS, BackoffPolicy, FailureCount
 from tokensmith.settings import Settings
-
-
-async def attempt(
-    env: ServerEnv, ua: httpx.AsyncClient, client: Any, username: str, password: str
-) -> httpx.Response:
-    flow = await env.start_authorize(ua, client)
-    page = await ua.get(flow.location)
-    fields = hidden_fields(page.text)
-    fields.update(username=username, password=password)
-    return await ua.post(env.settings.login_path, data=fields)
 
 
 def test_backoff_policy_doubles_and_caps() -> None:

@@ -8,7 +8,6 @@ RFC 9068 (JWT access tokens), RFC 8707 (resource).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -18,28 +17,12 @@ import pytest
 from tests.server.harness import (
     API,
     REDIRECT,
-    Flow,
     ServerEnv,
     assert_oauth_error,
     basic,
     pkce_pair,
 )
-from tokensmith.core.registration import NewClient
-
-
-async def code_flow(env: ServerEnv, client: NewClient | None = None, **overrides: str) -> Flow:
-    client = client or await env.client()
-    if not await env.admin.find_user("alice"):
-        await env.user()
-    flow = await env.authorize(env.browser(), client, **overrides)
-    assert "code" in flow.result, flow.location
-    return flow
-
-
-async def ready(env: ServerEnv, **client_kwargs: Any) -> tuple[NewClient, Flow]:
-    client = await env.client(**client_kwargs)
-    return client, await code_flow(env, client)
-
+from tests.support.code_flow import code_flow, ready
 
 # -- success -----------------------------------------------------------------------------------
 

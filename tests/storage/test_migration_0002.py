@@ -4,33 +4,20 @@ downgrade gives the default API back. Run on SQLite and PostgreSQL, from a datab
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import text
 
-from alembic import command
-from sqlalchemy import Connection, text
-
+from tests.support.migrations import to_revision
 from tokensmith.storage.sqlalchemy import migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 
 API = "https://api.old.test"
 
 
-def _to(revision: str, *, down: bool = False) -> Any:
-    def step(connection: Connection) -> None:
-        config = migrate._config(connection)
-        if down:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
-
-    return step
-
-
 async def test_0002_turns_the_default_api_into_the_first_allowed_api(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_to("0001", down=True))
+            await conn.run_sync(to_revision("0001", down=True))
             await conn.execute(
                 text(
                     "INSERT INTO ts_apis (identifier, name, scopes, scope_descriptions, "
@@ -85,7 +72,7 @@ async def test_0002_turns_the_default_api_into_the_first_allowed_api(database_ur
             ("without_api", "", "openid", 7),
         }
         async with engine.begin() as conn:
-            await conn.run_sync(_to("0001", down=True))
+            await conn.run_sync(to_revision("0001", down=True))
             defaults = dict(
                 (
                     await conn.execute(text("SELECT client_id, default_api FROM ts_clients"))

@@ -7,33 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import command
 from sqlalchemy import Connection, text
 
+from tests.support.migrations import CLIENT, to_revision
 from tokensmith.storage.sqlalchemy import migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 
 API = "https://api.old.test"
-
-CLIENT = (
-    "INSERT INTO ts_clients (client_id, name, client_type, redirect_uris, grant_types, scopes, "
-    "apis, token_endpoint_auth_method, first_party, native, can_introspect, "
-    "access_token_format, id_token_signed_response_alg, post_logout_redirect_uris, created_at, "
-    "updated_at{extra}) VALUES (:id, 'Old', 'public', 'https://rp.test/cb', "
-    "'authorization_code', 'openid', :api, 'none', false, false, false, 'jwt', 'RS256', '', 1, "
-    "1{values})"
-)
-
-
-def _to(revision: str, *, down: bool = False) -> Any:
-    def step(connection: Connection) -> None:
-        config = migrate._config(connection)
-        if down:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
-
-    return step
 
 
 async def _columns(conn: Any, table: str) -> set[str]:
@@ -60,7 +40,7 @@ async def test_0003_marks_existing_rows_static_and_closed_and_goes_back(database
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_to("0002", down=True))
+            await conn.run_sync(to_revision("0002", down=True))
             assert "origin" not in await _columns(conn, "ts_clients")
             assert "dynamic_clients" not in await _columns(conn, "ts_apis")
             assert "ts_client_documents" not in await _tables(conn)
@@ -95,7 +75,7 @@ async def test_0003_marks_existing_rows_static_and_closed_and_goes_back(database
                     {"client": client_id, "api": API},
                 )
         async with engine.begin() as conn:
-            await conn.run_sync(_to("0002", down=True))
+            await conn.run_sync(to_revision("0002", down=True))
             assert "origin" not in await _columns(conn, "ts_clients")
             assert "dynamic_clients" not in await _columns(conn, "ts_apis")
             clients = (await conn.execute(text("SELECT client_id FROM ts_clients"))).scalars()

@@ -4,24 +4,11 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic import command
 from sqlalchemy import Connection, inspect, text
 
+from tests.support.migrations import to_revision
 from tokensmith.storage.sqlalchemy import migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
-
-
-def _to(revision: str, *, down: bool = False) -> Any:
-    def step(connection: Connection) -> None:
-        config = migrate._config(connection)
-        if down:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
-
-    return step
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -55,7 +42,7 @@ async def test_0005_adds_the_account_tokens_table_and_removes_it_again(database_
                     "('d1', 'reset_password', 'alice@example.com', 'u1', '{}', 1, 2, NULL)"
                 )
             )
-            await conn.run_sync(_to("0003", down=True))
+            await conn.run_sync(to_revision("0003", down=True))
             assert "ts_account_tokens" not in await conn.run_sync(_tables)
             users = (await conn.execute(text("SELECT username FROM ts_users"))).scalars().all()
             assert users == ["alice"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-from tests.storage.test_migration_0002 import _to
+from tests.support.migrations import to_revision
 from tokensmith.storage.sqlalchemy import migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 
@@ -15,7 +15,7 @@ async def test_0006_up_and_down(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_to("0002", down=True))
+            await conn.run_sync(to_revision("0002", down=True))
             await conn.execute(
                 text(
                     "INSERT INTO ts_grants (id, client_id, user_id, scopes, audience, auth_time,"
@@ -39,7 +39,7 @@ async def test_0006_up_and_down(database_url: str) -> None:
         assert (grant_amr, code_amr) == ("pwd", "pwd")
         assert {"ts_mfa_totp", "ts_mfa_recovery_codes"} <= tables
         async with engine.begin() as conn:
-            await conn.run_sync(_to("0002", down=True))
+            await conn.run_sync(to_revision("0002", down=True))
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             columns = await conn.run_sync(
                 lambda c: {col["name"] for col in inspect(c).get_columns("ts_grants")}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-from tests.storage.test_migration_0002 import _to
-from tests.storage.test_migration_0003 import CLIENT
+from tests.support.migrations import CLIENT
+from tests.support.migrations import to_revision as _to
 from tokensmith.storage.sqlalchemy import migrate
 from tokensmith.storage.sqlalchemy.engine import create_engine
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pyotp
 
-from tests.server.harness import PASSWORD, Flow, ServerEnv, hidden_fields
+from tests.server.harness import PASSWORD, Flow, ServerEnv, hidden_fields, query_of
 from tokensmith.core.registration import NewClient
 
 KEY = re.compile(r'id="totp-key">([A-Z2-7 ]+)<')
@@ -87,3 +88,25 @@ async def submit_code(
 async def finish(env: ServerEnv, ua: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
     """After the second step: consent when asked, until the browser leaves for the client."""
     return await env.login(ua, response)
+
+
+OIDC = {"scope": "openid profile", "nonce": "n-1"}
+
+
+async def signed_in(env: ServerEnv, client: NewClient) -> httpx.AsyncClient:
+    """A browser signed in with the password only (alice has no second factor yet)."""
+    ua = env.browser()
+    flow = await env.authorize(ua, client, **OIDC)
+    assert flow.response.status_code == 303, flow.response.text[:300]
+    return ua
+
+
+async def tokens(env: ServerEnv, client: NewClient, response: httpx.Response, flow: Any) -> Any:
+    assert response.status_code == 303, response.text[:500]
+    result = query_of(response.headers["location"])
+    assert "code" in result, result
+    redeemed = await env.redeem(client, result["code"], flow.verifier)
+    assert redeemed.status_code == 200, redeemed.text
+    body = redeemed.json()
+    body["_nonce"] = flow.params.get("nonce")
+    return body

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import ISSUER
 from tests.live import live_server, tokensmith_command
 from tests.server.harness import ServerEnv
+from tests.support.settings import ISSUER
 from tokensmith.cli import app as cli
 from tokensmith.core.clock import FakeClock
 from tokensmith.doctor import Report, check_settings, diagnose, is_argon2_cost_sufficient

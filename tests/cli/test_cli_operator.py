@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.conftest import FAST_HASH
+from tests.support.settings import FAST_HASH
 from tokensmith.admin import Admin
 from tokensmith.core.admin_access import ADMIN_SCOPES
 from tokensmith.core.models import Grant, Session

@@ -7,10 +7,10 @@ import time
 
 from sqlalchemy import insert, text
 
-from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv
-from tests.server.test_cli import Cli
+from tests.support.cli import Cli
 from tests.support.clients import start
+from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
