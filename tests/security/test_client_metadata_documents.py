@@ -114,6 +114,7 @@ async def test_a_document_on_127_0_0_1_is_refused_without_the_loopback_setting(
         "::ffff:169.254.169.254",
         "2002:a00:1::1",  # 6to4 of 10.0.0.1
         "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "fec0::1",  # site-local (deprecated by RFC 3879, still routed inside some networks)
     ],
 )
 async def test_a_host_resolving_to_a_refused_address_is_never_connected_to(
