@@ -4,6 +4,7 @@ configuration."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import time
 from pathlib import Path
@@ -65,6 +66,12 @@ def serve(
         issuer = f"http://127.0.0.1:{port}"
         settings = load_settings(issuer=issuer)
         os.environ["TOKENSMITH_ISSUER"] = issuer  # for the worker processes (--workers)
+    if settings.email_backend == "outbox" and not _loopback_issuer(settings.issuer):
+        raise fail(
+            "TOKENSMITH_EMAIL_BACKEND=outbox lists every sign-up and reset link at "
+            f"{settings.outbox_path} to whoever reaches this server: it is for an issuer on this "
+            "machine (localhost, 127.0.0.1, ::1) only; use smtp"
+        )
     from tokensmith.server.app import create_app
     from tokensmith.server.observability import configure_logging
     from tokensmith.server.protocols import http_protocol
@@ -105,6 +112,16 @@ def serve(
         access_log=False,
         **proxy,
     )
+
+
+def _loopback_issuer(issuer: str) -> bool:
+    host = urlsplit(issuer).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _check_start(settings: Settings) -> KeyRing:
