@@ -118,6 +118,12 @@ def test_serve_prints_what_it_runs_with(tmp_path: Path, database_url: str) -> No
         ("redis://:redispw@cache:6379/0", "redis://:***@cache:6379/0"),
         ("rediss://user:p%40ss@cache/1", "rediss://user:***@cache/1"),
         ("redis://cache:6379/0", "redis://cache:6379/0"),
+        # red team: libpq/asyncpg and redis-py also take the password as a query parameter
+        (
+            "postgresql+asyncpg://db.internal/ts?user=ts&password=pw&ssl=require",
+            "postgresql+asyncpg://db.internal/ts?user=ts&password=***&ssl=require",
+        ),
+        ("redis://cache:6379/0?password=redispw", "redis://cache:6379/0?password=***"),
         ("sqlite+aiosqlite:///./tokensmith.db", "sqlite+aiosqlite:///./tokensmith.db"),
     ],
 )

@@ -140,13 +140,22 @@ async def _check_start(settings: Settings) -> KeyRing:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with its password (if any) replaced by ``***``: in the user information, and in
+    a ``password`` query parameter (libpq, asyncpg and redis-py read one there too)."""
+    original = parts = urlsplit(url)
+    if parts.query:
+        fields = parts.query.split("&")
+        masked = [
+            f"{name}=***" if name.lower() in ("password", "passwd", "pwd") else field
+            for field in fields
+            for name in (field.partition("=")[0],)
+        ]
+        parts = parts._replace(query="&".join(masked))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username or ""
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return url if parts == original else urlunsplit(parts)
 
 
 def start_summary(
