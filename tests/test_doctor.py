@@ -178,7 +178,7 @@ async def test_clean_configuration_and_server_pass(sqlite_url: str, clock: FakeC
         "readyz",
     }
     assert json.loads(report.as_json()) == {"ok": True, "findings": [], "passed": report.passed}
-    assert report.as_text().endswith("no findings, 20 checks passed")
+    assert report.as_text().endswith("no findings, 21 checks passed")
 
 
 async def test_database_missing_is_a_finding_and_not_created(tmp_path: Path) -> None:
