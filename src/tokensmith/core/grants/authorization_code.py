@@ -7,9 +7,6 @@
   §4.1.3: an invalid replay must not let its sender revoke the real client's tokens).
 - The code is bound to the client, the redirect URI and the PKCE challenge; any failed check burns
   it (the consumption is committed), so a wrong verifier cannot be retried.
-- The code is redeemable only while the browser session it was issued under lives: a password
-  reset or change, a disabled or deleted account and a logout end the session (and the user's
-  grants), and a code issued before must not become a new grant after.
 - A ``resource`` sent with the code must be the one it was issued for, still one of the client's
   APIs (RFC 8707 §2.2): otherwise ``invalid_target``, checked before the code is consumed when the
   client may not use that resource at all.
@@ -94,14 +91,6 @@ class AuthorizationCodeGrant:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             pkce.check_verifier(request.get("code_verifier"), code.code_challenge)
             await context.check_token_audience(client, code.audience, resource, stores)
-            # the sign-in the code came from must still stand: a password reset or change, a
-            # disabled or deleted account, or a logout ended it (with every grant), so a code
-            # issued under it must not become a new grant afterwards
-            if (
-                code.session_id is not None
-                and await stores.sessions.get(code.session_id, now) is None
-            ):
-                raise InvalidGrant(INVALID_CODE, detail="the code's session has ended")
         except (InvalidGrant, InvalidTarget):
             await stores.commit()  # the code stays burnt
             raise
