@@ -256,6 +256,17 @@ def _metadata_loopback(s: Settings) -> Finding | None:
     )
 
 
+def _dev_outbox(s: Settings) -> Finding | None:
+    if s.email_backend != "outbox":
+        return None
+    return Finding(
+        "dev-outbox",
+        f"email_backend is outbox: {s.outbox_path} lists every sign-up and password-reset link "
+        "to whoever reaches the server (development only)",
+        "set TOKENSMITH_EMAIL_BACKEND=smtp (or none) in production",
+    )
+
+
 CONFIG_CHECKS: tuple[tuple[str, Callable[[Settings], Finding | None]], ...] = (
     ("issuer-https", _issuer),
     ("cookies-secure", _cookies),
@@ -267,6 +278,7 @@ CONFIG_CHECKS: tuple[tuple[str, Callable[[Settings], Finding | None]], ...] = (
     ("metrics-access", _metrics),
     ("token-lifetimes", _lifetimes),
     ("client-metadata-loopback", _metadata_loopback),
+    ("dev-outbox", _dev_outbox),
 )
 
 

@@ -51,6 +51,7 @@ CONFIG_CHECKS = {
     "metrics-access",
     "token-lifetimes",
     "client-metadata-loopback",
+    "dev-outbox",
 }
 
 
@@ -120,6 +121,7 @@ def test_clean_settings_have_no_finding() -> None:
         ({"metrics_allow_ips": "10.0.0.0/8, 100.64.0.0/10, fd00::/8, 198.51.100.7"}, set()),
         ({"metrics_allow_ips": "0.0.0.0/0", "metrics_enabled": False}, set()),
         ({"client_metadata_allow_loopback": True}, {"client-metadata-loopback"}),
+        ({"email_backend": "outbox"}, {"dev-outbox"}),
         (
             {"client_metadata_allow_loopback": True, "client_metadata_documents": False},
             set(),
@@ -176,7 +178,7 @@ async def test_clean_configuration_and_server_pass(sqlite_url: str, clock: FakeC
         "readyz",
     }
     assert json.loads(report.as_json()) == {"ok": True, "findings": [], "passed": report.passed}
-    assert report.as_text().endswith("no findings, 20 checks passed")
+    assert report.as_text().endswith("no findings, 21 checks passed")
 
 
 async def test_database_missing_is_a_finding_and_not_created(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ TOKENSMITH_CLIENT_METADATA_ALLOW_LOOPBACK, on SQLite, PostgreSQL and PostgreSQL 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -114,6 +115,7 @@ async def test_a_document_on_127_0_0_1_is_refused_without_the_loopback_setting(
         "::ffff:169.254.169.254",
         "2002:a00:1::1",  # 6to4 of 10.0.0.1
         "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "fec0::1",  # site-local (deprecated by RFC 3879, still routed inside some networks)
     ],
 )
 async def test_a_host_resolving_to_a_refused_address_is_never_connected_to(
@@ -496,3 +498,42 @@ async def test_a_failing_document_is_not_fetched_again_at_once(
         started = await env.start_authorize(env.browser(), client, resource=MCP)
         assert_page(started.response)
     assert [path for path, _ in docs.requests] == ["/broken.json"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team, not fixed: the document is fetched inside the request's transaction, so "
+    "on SQLite (one connection per process) every other request waits for the fetch",
+)
+async def test_a_slow_document_holds_no_database_connection(
+    sqlite_url: str, clock: FakeClock, docs: DocumentServer
+) -> None:
+    """M-05/M-07: whoever starts an authorization request chooses the document's server, and
+    so how long its fetch takes (up to client_metadata_timeout). Meanwhile other requests must
+    be answered: the fetch may not hold the request's transaction (on SQLite the process's one
+    connection; on PostgreSQL one of the pool's, so a few slow documents in parallel would
+    exhaust it)."""
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=sqlite_url,
+        client_metadata_allow_loopback=True,
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    async with ServerEnv.start(settings, clock) as env:
+        await mcp_api(env)
+        machine = await env.client(grant_types=["client_credentials"], apis=[MCP])
+        url = docs.url("/slow.json")
+        docs.serve("/slow.json", document(url), delay=3.0)
+        client = as_client(url, document(url))
+        ua = env.browser()
+        slow = asyncio.ensure_future(
+            env.start_authorize(ua, client, resource=MCP, scope="mcp:tools")
+        )
+        while not docs.requests:  # noqa: ASYNC110 - the fetch has started (a thread appends)
+            await asyncio.sleep(0.01)
+        other = asyncio.ensure_future(env.token(machine, {"grant_type": "client_credentials"}))
+        done, _ = await asyncio.wait({slow, other}, return_when=asyncio.FIRST_COMPLETED)
+        assert other in done
+        assert slow not in done
+        assert (await other).status_code == 200
+        assert (await slow).response.status_code in (302, 303)

@@ -483,3 +483,53 @@ def test_mail_settings_refuse_clear_text_to_a_remote_server_and_injected_headers
             Settings(email_from=bad)
     with pytest.raises(ValidationError):
         Settings(password_min_length=7)
+
+
+async def test_a_reset_link_is_bound_to_the_address_it_was_sent_to(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    """Red team: a reset link mailed to the account's old address (say a mailbox the user lost
+    and gave up) must not reset the password once the account's address has changed."""
+    env, box = mail_env, inbox[0]
+    await env.user("alice")
+    ua = env.browser()
+    await post_form(ua, "/forgot-password", login="alice")
+    await sent(env)
+    link = box.link(box.messages[0])
+    page = await ua.get(link)
+    assert page.status_code == 200
+    await env.admin.update_profile("alice", email="alice@new.example")
+    assert (await ua.get(link)).status_code == 400
+    late = await ua.post(
+        "/reset-password", data={**hidden_fields(page.text), "password": NEW_PASSWORD}
+    )
+    assert late.status_code == 400
+    assert "not valid" in late.text
+    assert (await sign_in(env, "alice", PASSWORD)).status_code == 303
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team, not fixed: the code exchange checks neither the user nor a reset since the "
+    "code was issued (the session check would break W-32: a second login in the same browser "
+    "must leave the first user's code redeemable)",
+)
+async def test_a_code_issued_before_a_reset_gets_no_tokens_after_it(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    """Red team: a reset ends every session and grant, so a code issued under the old password
+    (an intruder's, not yet redeemed) must not become a fresh grant after the reset."""
+    env, box = mail_env, inbox[0]
+    client, _ = await start(env)
+    flow = await env.authorize(env.browser(), client, scope="docs:read")
+    ua = env.browser()
+    await post_form(ua, "/forgot-password", login="alice")
+    await sent(env)
+    page = await ua.get(box.link(box.messages[-1]))
+    done = await ua.post(
+        "/reset-password", data={**hidden_fields(page.text), "password": NEW_PASSWORD}
+    )
+    assert "password is changed" in done.text
+    late = await env.redeem(client, flow.code, flow.verifier)
+    assert late.status_code == 400, late.text
+    assert late.json()["error"] == "invalid_grant"

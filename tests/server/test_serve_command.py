@@ -118,8 +118,38 @@ def test_serve_prints_what_it_runs_with(tmp_path: Path, database_url: str) -> No
         ("redis://:redispw@cache:6379/0", "redis://:***@cache:6379/0"),
         ("rediss://user:p%40ss@cache/1", "rediss://user:***@cache/1"),
         ("redis://cache:6379/0", "redis://cache:6379/0"),
+        # red team: libpq/asyncpg and redis-py also take the password as a query parameter
+        (
+            "postgresql+asyncpg://db.internal/ts?user=ts&password=pw&ssl=require",
+            "postgresql+asyncpg://db.internal/ts?user=ts&password=***&ssl=require",
+        ),
+        ("redis://cache:6379/0?password=redispw", "redis://cache:6379/0?password=***"),
         ("sqlite+aiosqlite:///./tokensmith.db", "sqlite+aiosqlite:///./tokensmith.db"),
     ],
 )
 def test_mask_url_hides_only_the_password(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_serve_refuses_the_development_outbox_on_a_public_issuer(tmp_path: Path) -> None:
+    """Red team: with email_backend=outbox, /dev/outbox lists every reset link to anyone, so
+    ``serve`` runs it only for an issuer on this machine."""
+    database = tmp_path / "never-created.db"
+    env = serve_env(
+        issuer="https://auth.example.com", database_url=f"sqlite+aiosqlite:///{database}"
+    )
+    env.update(TOKENSMITH_EMAIL_BACKEND="outbox", TOKENSMITH_OUTBOX_DIR=str(tmp_path / "out"))
+    done = subprocess.run(
+        [*tokensmith_command(), "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    error = done.stderr.strip()
+    assert error.startswith("error: TOKENSMITH_EMAIL_BACKEND=outbox lists every"), error
+    assert "Traceback" not in done.stderr
+    assert not database.exists()

@@ -4,6 +4,7 @@ configuration."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import time
 from pathlib import Path
@@ -65,6 +66,12 @@ def serve(
         issuer = f"http://127.0.0.1:{port}"
         settings = load_settings(issuer=issuer)
         os.environ["TOKENSMITH_ISSUER"] = issuer  # for the worker processes (--workers)
+    if settings.email_backend == "outbox" and not _loopback_issuer(settings.issuer):
+        raise fail(
+            "TOKENSMITH_EMAIL_BACKEND=outbox lists every sign-up and reset link at "
+            f"{settings.outbox_path} to whoever reaches this server: it is for an issuer on this "
+            "machine (localhost, 127.0.0.1, ::1) only; use smtp"
+        )
     from tokensmith.server.app import create_app
     from tokensmith.server.observability import configure_logging
     from tokensmith.server.protocols import http_protocol
@@ -107,6 +114,16 @@ def serve(
     )
 
 
+def _loopback_issuer(issuer: str) -> bool:
+    host = urlsplit(issuer).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _check_start(settings: Settings) -> KeyRing:
     """Migrate, and refuse to start (one clear line) when the signing keys cannot be read; the
     keys the server will sign with (made now when there are none, as the server would)."""
@@ -123,13 +140,22 @@ async def _check_start(settings: Settings) -> KeyRing:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with its password (if any) replaced by ``***``: in the user information, and in
+    a ``password`` query parameter (libpq, asyncpg and redis-py read one there too)."""
+    original = parts = urlsplit(url)
+    if parts.query:
+        fields = parts.query.split("&")
+        masked = [
+            f"{name}=***" if name.lower() in ("password", "passwd", "pwd") else field
+            for field in fields
+            for name in (field.partition("=")[0],)
+        ]
+        parts = parts._replace(query="&".join(masked))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.username or ""
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return url if parts == original else urlunsplit(parts)
 
 
 def start_summary(

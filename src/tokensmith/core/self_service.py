@@ -323,6 +323,10 @@ class SelfService:
         )
         if token is None:
             return LinkView(None)
+        if token.user_id is not None:  # a link for an account: still its address, still enabled
+            user = await stores.users.get(token.user_id)
+            if user is None or user.disabled or user.email != token.email:
+                return LinkView(None)
         return LinkView(purpose, token.email)
 
     async def confirm(self, stores: Stores, secret: str) -> FormAnswer:
@@ -489,7 +493,8 @@ class SelfService:
             digest(secret, self.context.pepper), "reset_password", now
         )
         user = await stores.users.get(token.user_id or "") if token else None
-        if user is None or user.disabled:
+        # bound to the address it was sent to: not valid once the account's address changed
+        if token is None or user is None or user.disabled or user.email != token.email:
             return ResetStart(secret, None, FormAnswer(error=LINK_INVALID, status=400))
         return ResetStart(secret, user)
 
@@ -503,10 +508,10 @@ class SelfService:
             digest(start.secret, self.context.pepper), "reset_password", now
         )
         user = await stores.users.get(token.user_id or "") if token else None
-        if token is None or user is None or user.disabled:
+        if token is None or user is None or user.disabled or user.email != token.email:
             return FormAnswer(error=LINK_INVALID, status=400)
         await stores.users.set_password_hash(user.id, password_hash, now)
-        if user.email == token.email and not user.email_verified:
+        if not user.email_verified:  # the link reached this address
             await stores.users.set_profile(
                 user.id, name=user.name, email=user.email, email_verified=True, now=now
             )

@@ -76,6 +76,7 @@ def address_refusal(address: str, *, allow_loopback: bool) -> str | None:
         or ip.is_link_local
         or ip.is_private
         or ip.is_reserved
+        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
         or not ip.is_global
     ):
         return f"{address} is not a public address"
