@@ -36,6 +36,11 @@ MFA_FAILED = "mfa.failed"
 MFA_THROTTLED = "mfa.throttled"
 MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
 MFA_RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated"
+PASSKEY_REGISTERED = "passkey.registered"
+PASSKEY_REMOVED = "passkey.removed"
+PASSKEY_USED = "passkey.used"
+PASSKEY_FAILED = "passkey.failed"
+PASSKEY_COUNTER_REGRESSION = "passkey.counter_regression"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
+from tokensmith.storage.sqlalchemy.passkeys import SqlPasskeyStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
 from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
@@ -71,6 +72,7 @@ class RequestStores:
         "grants",
         "interactions",
         "login_failures",
+        "passkeys",
         "recovery_codes",
         "refresh_tokens",
         "sessions",
@@ -100,6 +102,7 @@ class RequestStores:
         self.account_tokens = SqlAccountTokenStore(conn)
         self.totp = SqlTotpStore(conn)
         self.recovery_codes = SqlRecoveryCodeStore(conn)
+        self.passkeys = SqlPasskeyStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis

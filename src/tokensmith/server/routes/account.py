@@ -5,12 +5,15 @@ what they granted). The form carries a CSRF token.
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core import account as accounts
 from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.server.errors import page_error
+from tokensmith.server.middleware import SCRIPT_CSP
 from tokensmith.server.routes.interaction import read_posted_form
 from tokensmith.server.state import runtime
 
@@ -43,7 +46,17 @@ async def account(request: Request) -> Response:
                 verification_sent=request.query_params.get("verification") == "sent",
                 totp_enabled=page.totp_enabled,
                 recovery_codes_left=page.recovery_codes_left,
+                passkeys=[
+                    {
+                        "id": key.id,
+                        "name": key.name,
+                        "created": _day(key.created_at),
+                        "last_used": _day(key.last_used_at) if key.last_used_at else None,
+                    }
+                    for key in page.passkeys
+                ],
             )
+            response.headers["Content-Security-Policy"] = SCRIPT_CSP
     return rt.cookies.apply(response, browser)
 
 
@@ -103,3 +116,7 @@ async def request_verification(request: Request) -> Response:
                 location = rt.settings.account_path + "?verification=sent"
                 response = RedirectResponse(location, status_code=303)
     return rt.cookies.apply(response, browser)
+
+
+def _day(at: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
