@@ -301,9 +301,10 @@ async def register_passkey(
     name: str,
     *,
     address: str,
-) -> Refused | None:
-    """Verify and store a new passkey; ``None`` when done. The attempt is throttled like the
-    other second-factor forms."""
+) -> Refused | SessionChange:
+    """Verify and store a new passkey. The attempt is throttled like the other second-factor
+    forms. Done: the registration proved the passkey, so the session becomes multi-factor (a
+    new id), as after confirming an authenticator app."""
     session = await fully_signed_in(server.factors, stores, session)
     user = await _user(stores, session)
     now = server.now()
@@ -322,7 +323,9 @@ async def register_passkey(
     if added is None:
         return Refused("That passkey could not be added. Try again.", 400)
     await stores.login_failures.release(mfa.address_key(address))
-    return None
+    if mfa.is_multi_factor(session.amr):
+        return KEEP
+    return await _multi_factor_session(server, stores, session, server.passkeys, now)
 
 
 async def finish_remove_passkey(

@@ -246,11 +246,12 @@ async def register_passkey(request: Request) -> Response:
     form = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
     if isinstance(form, Response):
         return form
+    change: SessionChange = KEEP
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
             _check(request, rt, browser, form)
-            refused = await account_mfa.register_passkey(
+            done = await account_mfa.register_passkey(
                 rt.server,
                 stores,
                 browser.session,
@@ -263,11 +264,12 @@ async def register_passkey(request: Request) -> Response:
         except OAuthError as exc:
             response = page_error(request, rt.pages, exc)
         else:
-            if refused is not None:
-                response = _refused(rt, refused)
+            if isinstance(done, Refused):
+                response = _refused(rt, done)
             else:
+                change = done
                 response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
-    return rt.cookies.apply(response, browser)
+    return rt.cookies.apply(response, browser, change)
 
 
 async def remove_passkey(request: Request) -> Response:
