@@ -285,3 +285,29 @@ async def test_only_the_passkey_pages_may_run_a_script(server_env: ServerEnv) ->
     js = await ua.get("/static/passkeys.js")
     assert js.status_code == 200
     assert "navigator.credentials" in js.text
+
+
+async def test_a_second_factor_response_is_not_accepted_twice(server_env: ServerEnv) -> None:
+    """An authenticator without a counter (always 0, allowed by WebAuthn) is not protected by
+    the counter: the single-use challenge is what refuses the same response at a later second
+    step of the same user."""
+    env = server_env
+    client, _, auth = await setup(env)
+    responses = []
+    for _ in range(2):
+        ua = env.browser()
+        _, page = await to_second_step(env, ua, client, **OIDC)
+        fields = hidden_fields(page.text)
+        options = await ua.post(
+            env.settings.mfa_path + "/passkey-options",
+            data={"txn": fields["txn"], "csrf_token": fields["csrf_token"]},
+        )
+        if not responses:
+            responses.append(auth.get(options.json(), count=0))
+        done = await submit_code(env, ua, page, responses[0], factor="passkey")
+        responses.append(done)
+    first, second = responses[1], responses[2]
+    assert isinstance(first, httpx.Response)
+    assert isinstance(second, httpx.Response)
+    assert first.status_code == 303, first.text[:300]
+    assert second.status_code == 401
