@@ -311,3 +311,15 @@ async def test_a_second_factor_response_is_not_accepted_twice(server_env: Server
     assert isinstance(second, httpx.Response)
     assert first.status_code == 303, first.text[:300]
     assert second.status_code == 401
+
+
+async def test_the_operator_resets_and_deletion_remove_passkeys(server_env: ServerEnv) -> None:
+    env = server_env
+    await setup(env)
+    assert await env.admin.reset_mfa("alice")  # a passkey alone counts as a factor to reset
+    assert await env.count("ts_passkeys") == 0
+    assert not await env.admin.reset_mfa("alice")
+    ua = await signed_in(env, await oidc_client(env, name="Other"))
+    assert (await register(env, ua, SoftAuthenticator(RP_ID, ORIGIN))).status_code == 303
+    await env.admin.delete_user("alice")
+    assert await env.count("ts_passkeys") == 0

@@ -111,7 +111,7 @@ def users_delete(login: Login) -> None:
 
 @app.command("reset-mfa")
 def users_reset_mfa(login: Annotated[str, typer.Argument(help="Username, email or id.")]) -> None:
-    """Turn off a user's two-step verification (a lost authenticator and recovery codes)."""
+    """Turn off a user's two-step verification: their authenticator, recovery codes and passkeys."""
     done = with_admin(lambda a: a.reset_mfa(login))
     typer.echo(f"two-step verification of {login} turned off" if done else f"{login} had none")
 
