@@ -165,6 +165,7 @@ CORE_THIRD_PARTY = {
     "argon2": "password hashing",
     "orjson": "the compact JWS of access tokens is serialised by hand on the hot path",
     "pyotp": "TOTP codes (RFC 6238) of the second factor: HMAC arithmetic, no I/O",
+    "webauthn": "py_webauthn: WebAuthn options and response verification (CBOR, COSE), no I/O",
 }
 
 

@@ -162,7 +162,7 @@ class World:
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         page.get_by_label("Username or email").fill(self.demo.username)
         page.get_by_label("Password").fill(self.demo.password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
 
     def consent(self, page: Page, decision: str = "Allow") -> None:
         expect(
@@ -184,12 +184,23 @@ def _socket() -> socket.socket:
     return sock
 
 
-def start_world(tmp_path: Path, *, access_token_ttl: int | None = None) -> Iterator[World]:
+def start_world(
+    tmp_path: Path, *, access_token_ttl: int | None = None, host: str = "127.0.0.1"
+) -> Iterator[World]:
+    """``host``: the name the servers are reached by (``localhost`` where WebAuthn needs a
+    domain: an IP address is no RP ID)."""
     sockets = {name: _socket() for name in ("issuer", "web", "api", "spa", "attacker")}
     port = {name: sock.getsockname()[1] for name, sock in sockets.items()}
     urls = DemoUrls.on_ports(
         issuer=port["issuer"], web=port["web"], api=port["api"], spa=port["spa"]
     )
+    if host != "127.0.0.1":
+        urls = DemoUrls(
+            **{
+                name: value.replace("//127.0.0.1:", f"//{host}:")
+                for name, value in vars(urls).items()
+            }
+        )
     folder = tmp_path / "world"
     folder.mkdir()
     world = World(folder, urls, attacker=f"http://localhost:{port['attacker']}")
@@ -252,3 +263,10 @@ def short_lived_world(tmp_path: Path) -> Iterator[World]:
     """Access tokens of the web app and SPA live 60 s (the shortest tokensmith allows)."""
     chromium_path()
     yield from start_world(tmp_path, access_token_ttl=60)
+
+
+@pytest.fixture
+def localhost_world(tmp_path: Path) -> Iterator[World]:
+    """The CloudDocs world on ``localhost`` (passkeys: WebAuthn refuses IP addresses)."""
+    chromium_path()
+    yield from start_world(tmp_path, host="localhost")

@@ -55,7 +55,7 @@ def test_sign_up_confirm_by_the_outbox_link_then_sign_in(
     page.get_by_role("link", name="Sign in with tokensmith").click()
     page.get_by_label("Username or email").fill("nora@example.com")
     page.get_by_label("Password").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     world.consent(page)
     expect(page.get_by_text("Signed in as")).to_contain_text("Nora Example")
     assert violations == []
@@ -86,10 +86,10 @@ def test_forgotten_password_reset_by_the_outbox_link(
     page.get_by_role("link", name="Sign in with tokensmith").click()
     page.get_by_label("Username or email").fill(world.demo.username)
     page.get_by_label("Password").fill(world.demo.password)  # the old one: refused
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_be_visible()
     page.get_by_label("Password").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     world.consent(page)
     expect(page.get_by_role("heading", name="Your documents")).to_be_visible()
     assert violations == []

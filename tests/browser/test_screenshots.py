@@ -28,7 +28,7 @@ def test_login_and_consent_screenshots(world: World, page: Page, tmp_path: Path)
     page.evaluate("document.activeElement.blur()")
     page.screenshot(path=str(target / SHOTS[0]))
     page.get_by_label("Password").fill(world.demo.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("button", name="Allow")).to_be_visible()
     page.screenshot(path=str(target / SHOTS[1]), full_page=True)
     for name in SHOTS:

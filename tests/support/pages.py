@@ -63,14 +63,18 @@ def set_cookies(response: httpx.Response) -> dict[str, str]:
     return out
 
 
-def assert_page_headers(response: httpx.Response) -> None:
+def assert_page_headers(response: httpx.Response, *, script: bool = False) -> None:
+    """``script``: the page runs the passkey script (``script-src 'self'``, nothing else)."""
     headers = response.headers
     assert headers["x-frame-options"] == "DENY"
     csp = headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert "unsafe-eval" not in csp
-    assert "script-src" not in csp or "'none'" in csp
+    if script:
+        assert "script-src 'self';" in csp + ";"
+    else:
+        assert "script-src" not in csp or "'none'" in csp
     assert "default-src 'none'" in csp
     assert "no-store" in headers["cache-control"]
     assert headers["referrer-policy"] == "no-referrer"
@@ -78,9 +82,11 @@ def assert_page_headers(response: httpx.Response) -> None:
     assert headers["content-type"].startswith("text/html")
 
 
-def assert_same_origin_resources(html: str) -> None:
-    """BCP-29: every src/href/action of an authorization page is on the server's own origin."""
-    for attr, value in re.findall(r'\b(src|href|action)="([^"]*)"', html):
+def assert_same_origin_resources(html: str, *, script: bool = False) -> None:
+    """BCP-29: every src/href/action of an authorization page is on the server's own origin;
+    ``script``: its one script is the passkey script, no inline script."""
+    for attr, value in re.findall(r'(src|href|action)="([^"]*)"', html):
         assert value.startswith("/"), (attr, value)
         assert not value.startswith("//"), (attr, value)
-    assert "<script" not in html.lower()
+    scripts = re.findall(r"<script[^>]*>", html.lower())
+    assert scripts == (['<script src="/static/passkeys.js" defer>'] if script else [])

@@ -534,13 +534,15 @@ class Admin:
 
     async def reset_mfa(self, login: str) -> bool:
         """Turn off a user's two-step verification (they lost their authenticator and their
-        recovery codes): the authenticator key and the recovery codes are deleted, and the
-        password alone signs them in until they set it up again. ``False``: it was off."""
+        recovery codes): the authenticator key, the recovery codes and the passkeys are
+        deleted, and the password alone signs them in until they set one up again. ``False``:
+        it was off."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
             had_key = await stores.totp.delete(user.id)
             had_codes = await stores.recovery_codes.delete_all(user.id)
-        return had_key or bool(had_codes)
+            had_passkeys = await stores.passkeys.delete_all(user.id)
+        return had_key or bool(had_codes) or bool(had_passkeys)
 
     async def set_disabled(self, login: str, disabled: bool) -> User:
         """Disable a user (their sessions end and their grants are revoked) or enable them
@@ -565,6 +567,9 @@ class Admin:
             await stores.grants.revoke_for_user(user.id, now)
             for client_id in await stores.consents.list_for_user(user.id):
                 await stores.consents.withdraw(user.id, client_id)
+            await stores.totp.delete(user.id)
+            await stores.recovery_codes.delete_all(user.id)
+            await stores.passkeys.delete_all(user.id)
             if not await stores.users.delete(user.id):
                 raise AdminError(f"user {login} was deleted meanwhile")
         return user

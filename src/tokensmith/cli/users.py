@@ -113,8 +113,8 @@ def users_delete(login: Login) -> None:
 def users_reset_mfa(login: Annotated[str, typer.Argument(help="Username, email or id.")]) -> None:
     """Turn off a user's two-step verification.
 
-    For a user who lost both their authenticator and their recovery codes: the password alone
-    signs them in until they set it up again."""
+    For a user who lost their authenticator, recovery codes or passkeys: all three are removed,
+    and the password alone signs them in until they set one up again."""
     done = with_admin(lambda a: a.reset_mfa(login))
     typer.echo(f"two-step verification of {login} turned off" if done else f"{login} had none")
 

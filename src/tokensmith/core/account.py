@@ -16,7 +16,7 @@ from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.metadata_document import domain_of, looks_like_document_url
 from tokensmith.core.mfa import Factors
-from tokensmith.core.models import Session
+from tokensmith.core.models import PasskeyCredential, Session
 from tokensmith.core.ports import Stores
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class AccountPage:
     email: str | None = None
     email_verified: bool = True
     totp_enabled: bool = False
+    passkeys: tuple[PasskeyCredential, ...] = ()
     """Two-step verification with an authenticator app is on (``core.account_mfa``)."""
     recovery_codes_left: int = 0
 
@@ -105,6 +106,7 @@ async def page(
         email=user.email if user else None,
         email_verified=user.email_verified if user else True,
         totp_enabled=totp is not None and totp.confirmed_at is not None,
+        passkeys=tuple(await stores.passkeys.list_for_user(user_id)),
         recovery_codes_left=await stores.recovery_codes.count_unused(user_id),
     )
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 WRONG_CODE = "That code is not correct, or was used already."
 WRONG_PASSWORD_OR_CODE = "The password or the code is not correct."
+WRONG_PASSWORD = "The password is not correct."
 ALREADY_ON = "Two-step verification is already on."
 
 
@@ -272,6 +273,93 @@ async def finish_disable(
             user_id=user.id,
             address=started.address,
             detail={"factor": "totp"},
+        )
+    )
+    return None
+
+
+# -- passkeys (``core.passkeys``) -----------------------------------------------------------
+
+
+async def passkey_registration_options(
+    server: AuthorizationServer, stores: Stores, session: Session | None
+) -> str:
+    """The ``navigator.credentials.create`` options for the signed-in user, bound to this
+    session."""
+    session = await fully_signed_in(server.factors, stores, session)
+    user = await _user(stores, session)
+    return await server.passkeys.registration_options(
+        stores, user_id=user.id, username=user.username, binding=session.digest, now=server.now()
+    )
+
+
+async def register_passkey(
+    server: AuthorizationServer,
+    stores: Stores,
+    session: Session | None,
+    response: str,
+    name: str,
+    *,
+    address: str,
+) -> Refused | SessionChange:
+    """Verify and store a new passkey. The attempt is throttled like the other second-factor
+    forms. Done: the registration proved the passkey, so the session becomes multi-factor (a
+    new id), as after confirming an authenticator app."""
+    session = await fully_signed_in(server.factors, stores, session)
+    user = await _user(stores, session)
+    now = server.now()
+    retry_after = await mfa.reserve_attempt(server.audit, stores, user.id, address, now)
+    if retry_after:
+        return _too_many(retry_after)
+    added = await server.passkeys.register(
+        stores,
+        user_id=user.id,
+        response=response,
+        name=name,
+        binding=session.digest,
+        now=now,
+        address=address,
+    )
+    if added is None:
+        return Refused("That passkey could not be added. Try again.", 400)
+    await stores.login_failures.release(mfa.address_key(address))
+    if mfa.is_multi_factor(session.amr):
+        return KEEP
+    return await _multi_factor_session(server, stores, session, server.passkeys, now)
+
+
+async def finish_remove_passkey(
+    server: AuthorizationServer,
+    stores: Stores,
+    started: DisableStarted,
+    check: PasswordCheck,
+    passkey_id: str,
+) -> Refused | None:
+    """Remove a passkey, with the right password (the attempt reserved by ``begin_disable``);
+    ``None`` when done."""
+    now = server.now()
+    user = started.user
+    current = await stores.users.get(user.id)
+    password_ok = (
+        check.ok
+        and current is not None
+        and not current.disabled
+        and current.password_hash == user.password_hash
+    )
+    if not password_ok:
+        mfa.failed(server.audit, user.id, started.address, now, "passkey_remove")
+        return Refused(WRONG_PASSWORD, 401)
+    await stores.login_failures.release(mfa.address_key(started.address))
+    await stores.login_failures.clear(mfa.account_key(user.id))
+    if not await stores.passkeys.delete(user.id, passkey_id[:64]):
+        return Refused("There is no such passkey.", 404)
+    server.audit(
+        AuditEvent(
+            audit.PASSKEY_REMOVED,
+            now,
+            user_id=user.id,
+            address=started.address,
+            detail={"passkey": passkey_id[:64]},
         )
     )
     return None

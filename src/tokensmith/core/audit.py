@@ -40,6 +40,11 @@ CLIENT_REGISTERED = "client.registered"
 CLIENT_REGISTRATION_REFUSED = "client.registration_refused"
 CLIENT_REGISTRATION_UPDATED = "client.registration_updated"
 CLIENT_REGISTRATION_DELETED = "client.registration_deleted"
+PASSKEY_REGISTERED = "passkey.registered"
+PASSKEY_REMOVED = "passkey.removed"
+PASSKEY_USED = "passkey.used"
+PASSKEY_FAILED = "passkey.failed"
+PASSKEY_COUNTER_REGRESSION = "passkey.counter_regression"
 
 
 @dataclass(frozen=True, slots=True)

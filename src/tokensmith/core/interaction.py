@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
-from tokensmith.core import audit, mfa
+from tokensmith.core import audit, mfa, passkeys, throttle
 from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import (
@@ -708,7 +708,7 @@ async def submit_second_factor(
             retry_after=retry_after,
         )
     factor = next((f for f in subject.factors if f.name == factor_name), None)
-    response = response[:200]
+    response = response[: passkeys.MAX_RESPONSE if factor_name == "passkey" else 200]
     if factor is None or not await factor.verify(stores, user.id, response, now=now):
         mfa.failed(server.audit, user.id, address, now, factor_name[:32])
         return dataclasses.replace(form, error=WRONG_CODE, status=401)
@@ -722,6 +722,129 @@ async def submit_second_factor(
         auth_time=subject.auth_time,
         expires_at=now + server.policy.session_ttl,
         amr=mfa.with_factor(subject.amr, factor),
+        mfa_at=now,
+    )
+    await stores.sessions.create(session)
+    return await _continue(
+        server,
+        stores,
+        interaction,
+        session=session,
+        browser_digest=browser.browser_digest,
+        change=SessionChange(new_value=value),
+    )
+
+
+# -- passkeys (``core.passkeys``) -----------------------------------------------------------
+
+PASSKEY_FAILED = "That passkey could not be used to sign in."
+
+
+def _passkey_binding(interaction: Interaction, browser: BrowserView) -> str:
+    """A sign-in challenge belongs to this interaction in this browser."""
+    return f"{interaction.id}:{browser.browser_digest}"
+
+
+async def passkey_options(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    txn: str,
+    *,
+    second_factor: bool,
+) -> str | None:
+    """The ``navigator.credentials.get`` options of the login page's "Sign in with a passkey"
+    (discoverable credentials, user verification required), or of the second step (the
+    passkeys of the user who passed the password); ``None`` when that user has none."""
+    interaction = await load(server, stores, browser, txn)
+    now = server.now()
+    if not second_factor:
+        return await server.passkeys.authentication_options(
+            stores,
+            purpose=passkeys.SIGN_IN,
+            user_id=None,
+            binding=_passkey_binding(interaction, browser),
+            now=now,
+        )
+    subject = await _subject(server, stores, browser, interaction)
+    if subject is None or not any(f.name == server.passkeys.name for f in subject.factors):
+        return None
+    return await server.passkeys.authentication_options(
+        stores,
+        purpose=passkeys.SECOND_FACTOR,
+        user_id=subject.user.id,
+        binding=interaction.id,
+        now=now,
+    )
+
+
+async def submit_passkey_sign_in(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    txn: str,
+    response: str,
+    *,
+    address: str,
+) -> LoginForm | AuthorizeOutcome:
+    """Passwordless sign-in: a discoverable credential's assertion, with user verification,
+    for the challenge of this interaction in this browser. The attempt is reserved on the
+    address's counter first (the user is not known before the assertion is checked). On
+    success a new session (``amr`` ``swk`` + ``mfa``, ``acr`` multi-factor) and the
+    authorization continues; else the login page (401, or 429)."""
+    interaction = await load(server, stores, browser, txn)
+    form = LoginForm(
+        txn=interaction.id,
+        client_name=await _client_name(server, stores, interaction.request.client_id),
+        username="",
+    )
+    now = server.now()
+    key = "passkey:ip:" + address
+    reserved = await stores.login_failures.reserve(
+        key, now, policy=throttle.ADDRESS, ttl=throttle.FAILURE_MEMORY
+    )
+    if not reserved.granted:
+        retry_after = max(1, throttle.ADDRESS.locked_until(reserved.record) - now)
+        server.audit(AuditEvent(audit.MFA_THROTTLED, now, address=address))
+        return dataclasses.replace(
+            form,
+            error=f"Too many attempts. Wait {retry_after} seconds, then try again.",
+            status=429,
+            retry_after=retry_after,
+        )
+    done = await server.passkeys.verify_assertion(
+        stores,
+        purpose=passkeys.SIGN_IN,
+        response=response,
+        binding=_passkey_binding(interaction, browser),
+        user_id=None,
+        now=now,
+        address=address,
+        require_user_verification=True,
+    )
+    user = await stores.users.get(done.credential.user_id) if done is not None else None
+    if done is None or user is None or user.disabled:
+        return dataclasses.replace(form, error=PASSKEY_FAILED, status=401)
+    await stores.login_failures.release(key)
+    server.audit(
+        AuditEvent(
+            audit.LOGIN_SUCCEEDED,
+            now,
+            client_id=interaction.request.client_id,
+            user_id=user.id,
+            address=address,
+            detail={"method": "passkey"},
+        )
+    )
+    if browser.session is not None:
+        await stores.sessions.delete(browser.session.digest)
+    value = new_secret(SESSION_PREFIX)
+    session = Session(
+        digest=digest(value, server.pepper),
+        user_id=user.id,
+        auth_time=now,
+        expires_at=now + server.policy.session_ttl,
+        amr=passkeys.AMR_PASSWORDLESS,
         mfa_at=now,
     )
     await stores.sessions.create(session)

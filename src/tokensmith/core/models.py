@@ -247,6 +247,25 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class PasskeyCredential:
+    """A user's passkey (WebAuthn public key credential, ``core.passkeys``): the credential id
+    and COSE public key (base64url), the last signature counter seen, a name the user gave it,
+    and when it was added and last used."""
+
+    id: str
+    user_id: str
+    credential_id: str
+    public_key: str = field(repr=False)
+    sign_count: int
+    name: str
+    created_at: int
+    transports: tuple[str, ...] = ()
+    backup_eligible: bool = False
+    user_verified: bool = False
+    last_used_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TotpCredential:
     """A user's TOTP authenticator (RFC 6238): its key sealed at rest (``core.secret_box``),
     active once confirmed with a code, and the last time step used (a code is accepted once)."""

@@ -17,6 +17,7 @@ from tokensmith.core.models import (
     Grant,
     InitialAccessToken,
     Interaction,
+    PasskeyCredential,
     RefreshToken,
     Session,
     TotpCredential,
@@ -198,6 +199,30 @@ class TotpStore(Protocol):
     async def delete(self, user_id: str) -> bool: ...
 
 
+class PasskeyStore(Protocol):
+    """Each user's passkeys (``core.passkeys``)."""
+
+    async def add(self, credential: PasskeyCredential) -> bool:
+        """Store a new credential; ``False`` (nothing written) when its credential id is known."""
+        ...
+
+    async def list_for_user(self, user_id: str) -> list[PasskeyCredential]:
+        """A user's passkeys, oldest first."""
+        ...
+
+    async def get(self, credential_id: str) -> PasskeyCredential | None: ...
+
+    async def use(self, credential_id: str, sign_count: int, now: int) -> bool:
+        """Atomically record a use: the counter becomes ``sign_count`` if it is greater than
+        the one on record (or both are 0, an authenticator without a counter); ``False``
+        otherwise (a counter that did not advance: a replay or a cloned authenticator). Of
+        concurrent uses with one counter value exactly one succeeds."""
+        ...
+
+    async def delete(self, user_id: str, passkey_id: str) -> bool: ...
+    async def delete_all(self, user_id: str) -> int: ...
+
+
 class RecoveryCodeStore(Protocol):
     """One-time recovery codes, stored as digests (``core.recovery_codes``)."""
 
@@ -314,6 +339,8 @@ class Stores(Protocol):
     def recovery_codes(self) -> RecoveryCodeStore: ...
     @property
     def initial_access_tokens(self) -> InitialAccessTokenStore: ...
+    @property
+    def passkeys(self) -> PasskeyStore: ...
 
     async def commit(self) -> None:
         """Commit what was written so far; used where a failing request must still persist a

@@ -26,6 +26,7 @@ from tokensmith.core.models import (
     Api,
     Client,
 )
+from tokensmith.core.passkeys import Passkeys
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.policy import ServerPolicy
 from tokensmith.core.ports import Stores
@@ -56,7 +57,7 @@ class AuthorizationServer:
     ) -> None:
         """``kek``: the key-encryption key that seals TOTP keys at rest (else a key derived
         from the pepper, ``core.secret_box``); ``factors``: the second factors (default: TOTP
-        with recovery codes as its fallback)."""
+        and passkeys, with recovery codes as their fallback)."""
         self.passwords = passwords
         if accounts is None:
             accounts = StoreAccounts(passwords)
@@ -64,7 +65,17 @@ class AuthorizationServer:
             accounts.bind(passwords)
         self.totp = Totp(SecretBox(pepper=pepper, kek=kek), label=totp_label)
         self.recovery_codes = RecoveryCodes(pepper)
-        self.factors = factors if factors is not None else Factors((self.totp, self.recovery_codes))
+        self.passkeys = Passkeys(
+            issuer=policy.issuer,
+            rp_name=totp_label,
+            pepper=pepper,
+            audit=lambda event: self.context.audit(event),
+        )
+        self.factors = (
+            factors
+            if factors is not None
+            else Factors((self.passkeys, self.totp, self.recovery_codes))
+        )
         self.context = ServerContext(
             policy=policy,
             clock=clock,

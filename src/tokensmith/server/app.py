@@ -143,6 +143,21 @@ def create_app(
     route(s.login_path, login.login_submit, methods=["POST"], include_in_schema=False)
     route(s.mfa_path, mfa.mfa_form, methods=["GET"], include_in_schema=False)
     route(s.mfa_path, mfa.mfa_submit, methods=["POST"], include_in_schema=False)
+    route(
+        s.mfa_path + "/passkey-options",
+        mfa.passkey_options,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    route(
+        s.login_path + "/passkey/options",
+        login.passkey_options,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    route(
+        s.login_path + "/passkey", login.passkey_submit, methods=["POST"], include_in_schema=False
+    )
     route(s.consent_path, consent.consent_form, methods=["GET"], include_in_schema=False)
     route(s.consent_path, consent.consent_submit, methods=["POST"], include_in_schema=False)
     route(s.account_path, account.account, methods=["GET"], include_in_schema=False)
@@ -166,6 +181,9 @@ def create_app(
         (mfa_forms["confirm"], account_mfa.confirm_totp, "POST"),
         (mfa_forms["disable"], account_mfa.disable_totp, "POST"),
         (mfa_forms["recovery_codes"], account_mfa.regenerate_recovery_codes, "POST"),
+        (mfa_forms["passkey_options"], account_mfa.passkey_options, "POST"),
+        (mfa_forms["passkeys"], account_mfa.register_passkey, "POST"),
+        (mfa_forms["passkey_remove"], account_mfa.remove_passkey, "POST"),
     ):
         route(path, endpoint, methods=[method], include_in_schema=False)
     route(s.logout_path, logout.logout, methods=["GET"], **d.LOGOUT_GET)

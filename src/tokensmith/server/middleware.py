@@ -17,6 +17,10 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+SCRIPT_CSP = CSP + "; script-src 'self'; connect-src 'self'"
+"""The CSP of the pages that run the passkey script (``/static/passkeys.js``): the login page,
+the second step when the user has a passkey, and the account page. No inline script anywhere;
+every other page keeps :data:`CSP`, with no script at all."""
 
 
 class SecurityHeaders:

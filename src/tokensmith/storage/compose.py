@@ -36,6 +36,7 @@ from tokensmith.storage.sqlalchemy.grants import SqlGrantStore
 from tokensmith.storage.sqlalchemy.initial_access_tokens import SqlInitialAccessTokenStore
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
+from tokensmith.storage.sqlalchemy.passkeys import SqlPasskeyStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
 from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
@@ -73,6 +74,7 @@ class RequestStores:
         "initial_access_tokens",
         "interactions",
         "login_failures",
+        "passkeys",
         "recovery_codes",
         "refresh_tokens",
         "sessions",
@@ -103,6 +105,7 @@ class RequestStores:
         self.totp = SqlTotpStore(conn)
         self.recovery_codes = SqlRecoveryCodeStore(conn)
         self.initial_access_tokens = SqlInitialAccessTokenStore(conn)
+        self.passkeys = SqlPasskeyStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis

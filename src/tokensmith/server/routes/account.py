@@ -5,6 +5,8 @@ what they granted). The form carries a CSRF token.
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -15,6 +17,7 @@ from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.core.interaction import CLEAR, KEEP, SessionChange
 from tokensmith.core.self_service import FormAnswer
 from tokensmith.server.errors import page_error
+from tokensmith.server.middleware import SCRIPT_CSP
 from tokensmith.server.routes.interaction import read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
@@ -64,7 +67,17 @@ async def account(request: Request) -> Response:
                 ),
                 totp_enabled=page.totp_enabled,
                 recovery_codes_left=page.recovery_codes_left,
+                passkeys=[
+                    {
+                        "id": key.id,
+                        "name": key.name,
+                        "created": _day(key.created_at),
+                        "last_used": _day(key.last_used_at) if key.last_used_at else None,
+                    }
+                    for key in page.passkeys
+                ],
             )
+            response.headers["Content-Security-Policy"] = SCRIPT_CSP
     return rt.cookies.apply(response, browser)
 
 
@@ -224,3 +237,7 @@ async def change_password(request: Request) -> Response:
 
 async def delete_account(request: Request) -> Response:
     return await _password_form(request, DELETE, change_password=False)
+
+
+def _day(at: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))

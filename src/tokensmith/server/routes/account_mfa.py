@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import segno
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from tokensmith.core import account_mfa
+from tokensmith.core import account_mfa, passkeys
 from tokensmith.core.account_mfa import RecoveryCodesIssued, Refused, TotpEnrolmentPage
 from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.core.interaction import KEEP, SessionChange
@@ -21,6 +21,7 @@ from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.routes.account import CSRF_ADVICE
 from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.routes.login import options_response
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -34,6 +35,9 @@ def paths(account_path: str) -> dict[str, str]:
         "confirm": f"{account_path}/mfa/totp/confirm",
         "disable": f"{account_path}/mfa/totp/disable",
         "recovery_codes": f"{account_path}/mfa/recovery-codes",
+        "passkey_options": f"{account_path}/passkeys/options",
+        "passkeys": f"{account_path}/passkeys",
+        "passkey_remove": f"{account_path}/passkeys/remove",
     }
 
 
@@ -213,4 +217,89 @@ async def disable_totp(request: Request) -> Response:
         response = _refused(rt, refused)
     else:
         response = RedirectResponse(rt.settings.account_path, 303)
+    return rt.cookies.apply(response, browser)
+
+
+async def passkey_options(request: Request) -> Response:
+    """The ``navigator.credentials.create`` options (a CSRF-checked POST from the account
+    page), bound to the session."""
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            options = await account_mfa.passkey_registration_options(
+                rt.server, stores, browser.session
+            )
+        except OAuthError as exc:
+            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
+        else:
+            response = options_response(options)
+    return rt.cookies.apply(response, browser)
+
+
+async def register_passkey(request: Request) -> Response:
+    rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
+    if isinstance(form, Response):
+        return form
+    change: SessionChange = KEEP
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            done = await account_mfa.register_passkey(
+                rt.server,
+                stores,
+                browser.session,
+                form.get("credential", ""),
+                form.get("name", ""),
+                address=_address(request),
+            )
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+        except OAuthError as exc:
+            response = page_error(request, rt.pages, exc)
+        else:
+            if isinstance(done, Refused):
+                response = _refused(rt, done)
+            else:
+                change = done
+                response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
+    return rt.cookies.apply(response, browser, change)
+
+
+async def remove_passkey(request: Request) -> Response:
+    """Remove a passkey with the password: two short transactions around the password check,
+    as when turning the authenticator off."""
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            started = await account_mfa.begin_disable(
+                rt.server, stores, browser.session, address=_address(request)
+            )
+        except CsrfRejected as exc:
+            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+            return rt.cookies.apply(response, browser)
+        except OAuthError as exc:
+            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+        if started.refused is not None:
+            return rt.cookies.apply(_refused(rt, started.refused), browser)
+    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
+    async with rt.db.transaction() as stores:
+        refused = await account_mfa.finish_remove_passkey(
+            rt.server, stores, started, check, form.get("passkey", "")
+        )
+    if refused is not None:
+        response = _refused(rt, refused)
+    else:
+        response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
     return rt.cookies.apply(response, browser)

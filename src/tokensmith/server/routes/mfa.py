@@ -8,14 +8,16 @@ address; a successful code gives the browser a new session id.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
-from tokensmith.core import interaction
+from tokensmith.core import interaction, passkeys
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.interaction import KEEP, SecondFactorForm, SessionChange
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error
+from tokensmith.server.middleware import SCRIPT_CSP
 from tokensmith.server.routes.interaction import check_form, outcome_response, read_posted_form
+from tokensmith.server.routes.login import options_response
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -32,6 +34,8 @@ def _page(rt: Runtime, browser: Browser, form: SecondFactorForm) -> Response:
         factors=form.factors,
         error=form.error,
     )
+    if "passkey" in form.factors:
+        response.headers["Content-Security-Policy"] = SCRIPT_CSP
     if form.retry_after:
         response.headers["Retry-After"] = str(form.retry_after)
     return response
@@ -57,7 +61,7 @@ async def mfa_form(request: Request) -> Response:
 
 async def mfa_submit(request: Request) -> Response:
     rt = runtime(request)
-    posted = await read_posted_form(request, rt, max_value_length=1024)
+    posted = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
     if isinstance(posted, Response):
         return posted
     address = request.client.host if request.client else "unknown"
@@ -84,3 +88,23 @@ async def mfa_submit(request: Request) -> Response:
                 change = done.session
                 response = outcome_response(request, rt, done, status=303)
     return rt.cookies.apply(response, browser, change)
+
+
+async def passkey_options(request: Request) -> Response:
+    """The options of the second step's "Use a passkey" (a CSRF-checked POST)."""
+    rt = runtime(request)
+    posted = await read_posted_form(request, rt)
+    if isinstance(posted, Response):
+        return posted
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            txn = check_form(request, rt, browser, posted)
+            options = await interaction.passkey_options(
+                rt.server, stores, browser, txn, second_factor=True
+            )
+        except OAuthError as exc:
+            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
+        else:
+            response = options_response(options)
+    return rt.cookies.apply(response, browser)

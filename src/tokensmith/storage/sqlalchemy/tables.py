@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -286,6 +287,24 @@ mfa_totp = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("confirmed_at", BigInteger),
     Column("last_step", BigInteger),
+)
+
+passkeys = Table(
+    "ts_passkeys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("credential_id", String(1400), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("transports", String(200), nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("user_verified", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger),
+    UniqueConstraint("credential_id", name="uq_ts_passkeys_credential_id"),
+    Index("ix_ts_passkeys_user_id", "user_id"),
 )
 
 mfa_recovery_codes = Table(

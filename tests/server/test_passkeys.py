@@ -1,0 +1,325 @@
+"""Passkeys (issue 18, item 4) through the real pages and endpoints, with a software
+authenticator (``tests.support.authenticator``: real keys, CBOR and signatures, verified by
+py_webauthn as a browser's would be): registration on the account page, passwordless sign-in,
+the passkey as a second factor, honest ``amr``/``acr``, and each verification rule: the origin,
+the RP ID, a replayed response, a challenge of another browser, the signature counter (clone
+detection), user verification for passwordless sign-in, CSRF, removal with the password, and the
+CSP that lets the passkey script run only where it is needed. SQLite and PostgreSQL (+ Redis)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
+from tests.server.test_audit import events
+from tests.server.test_mfa import OIDC, signed_in, tokens
+from tests.server.test_oidc import oidc_client, verify_id_token
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.mfa import csrf, finish, submit_code, to_second_step
+from tokensmith.core.mfa import ACR_MULTI_FACTOR
+from tokensmith.core.registration import NewClient
+
+RP_ID = "as.test"
+ORIGIN = "https://as.test"
+
+
+async def register(
+    env: ServerEnv, ua: httpx.AsyncClient, auth: SoftAuthenticator, name: str = "Laptop"
+) -> httpx.Response:
+    account = await ua.get(env.settings.account_path)
+    assert account.status_code == 200, account.text[:300]
+    token = csrf(account)
+    options = await ua.post(
+        env.settings.account_path + "/passkeys/options", data={"csrf_token": token}
+    )
+    assert options.status_code == 200, options.text[:300]
+    assert options.headers["cache-control"] == "no-store"
+    body = options.json()
+    assert body["rp"]["id"] == RP_ID
+    assert body["authenticatorSelection"]["residentKey"] == "required"
+    assert body["authenticatorSelection"]["userVerification"] == "preferred"
+    return await ua.post(
+        env.settings.account_path + "/passkeys",
+        data={"csrf_token": token, "name": name, "credential": auth.create(body)},
+    )
+
+
+async def setup(env: ServerEnv) -> tuple[NewClient, httpx.AsyncClient, SoftAuthenticator]:
+    client = await oidc_client(env)
+    await env.user()
+    ua = await signed_in(env, client)
+    auth = SoftAuthenticator(RP_ID, ORIGIN)
+    done = await register(env, ua, auth)
+    assert done.status_code == 303, done.text[:500]
+    return client, ua, auth
+
+
+async def login_page(
+    env: ServerEnv, ua: httpx.AsyncClient, client: NewClient
+) -> tuple[Any, dict[str, str]]:
+    flow = await env.start_authorize(ua, client, **OIDC)
+    page = await ua.get(flow.response.headers["location"])
+    assert page.status_code == 200
+    fields = hidden_fields(page.text)
+    return flow, {"txn": fields["txn"], "csrf_token": fields["csrf_token"]}
+
+
+async def sign_in_options(
+    env: ServerEnv, ua: httpx.AsyncClient, fields: dict[str, str]
+) -> dict[str, Any]:
+    options = await ua.post(env.settings.login_path + "/passkey/options", data=fields)
+    assert options.status_code == 200, options.text[:300]
+    body: dict[str, Any] = options.json()
+    return body
+
+
+async def post_sign_in(
+    env: ServerEnv, ua: httpx.AsyncClient, fields: dict[str, str], credential: str
+) -> httpx.Response:
+    return await ua.post(
+        env.settings.login_path + "/passkey", data={**fields, "credential": credential}
+    )
+
+
+async def test_register_then_sign_in_without_a_password(server_env: ServerEnv) -> None:
+    env = server_env
+    client, ua, auth = await setup(env)
+    account = await ua.get(env.settings.account_path)
+    assert "Laptop" in account.text
+    assert "never used" in account.text
+    assert "script-src 'self'" in account.headers["content-security-policy"]
+
+    browser = env.browser()
+    flow, fields = await login_page(env, browser, client)
+    options = await sign_in_options(env, browser, fields)
+    assert options["allowCredentials"] == []  # discoverable credentials
+    assert options["userVerification"] == "required"
+    response = await post_sign_in(env, browser, fields, auth.get(options))
+    assert response.status_code == 303, response.text[:500]
+    body = await tokens(env, client, await finish(env, browser, response), flow)
+    claims = await verify_id_token(env, client, body)
+    assert claims["amr"] == ["swk", "mfa"]
+    assert claims["acr"] == ACR_MULTI_FACTOR
+    account = await browser.get(env.settings.account_path)
+    assert account.status_code == 200
+    assert "last used" in account.text
+    recorded = [e[0] for e in await events(env)]
+    assert "passkey.registered" in recorded
+    assert "passkey.used" in recorded
+
+
+async def test_a_passkey_as_the_second_factor(server_env: ServerEnv) -> None:
+    env = server_env
+    client, _, auth = await setup(env)
+    ua = env.browser()
+    flow, page = await to_second_step(env, ua, client, **OIDC)
+    assert 'id="passkey-second-factor"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    fields = hidden_fields(page.text)
+    options = await ua.post(
+        env.settings.mfa_path + "/passkey-options",
+        data={"txn": fields["txn"], "csrf_token": fields["csrf_token"]},
+    )
+    assert options.status_code == 200, options.text[:300]
+    body = options.json()
+    assert [c["id"] for c in body["allowCredentials"]] == [
+        json.loads(auth.get(body, count=0))["id"]
+    ]
+    response = await submit_code(env, ua, page, auth.get(body), factor="passkey")
+    assert response.status_code == 303, response.text[:500]
+    result = await tokens(env, client, await finish(env, ua, response), flow)
+    claims = await verify_id_token(env, client, result)
+    assert claims["amr"] == ["pwd", "swk", "mfa"]
+    assert claims["acr"] == ACR_MULTI_FACTOR
+
+
+async def test_a_response_for_another_origin_or_rp_id_is_refused(server_env: ServerEnv) -> None:
+    """Phishing resistance: what an authenticator signs for a look-alike site (its origin in
+    the client data, its RP ID's hash in the authenticator data) does not sign anyone in."""
+    env = server_env
+    client, _, auth = await setup(env)
+    for kwargs in ({"origin": "https://as.test.evil.example"}, {"rp_id": "evil.example"}):
+        ua = env.browser()
+        _, fields = await login_page(env, ua, client)
+        options = await sign_in_options(env, ua, fields)
+        refused = await post_sign_in(env, ua, fields, auth.get(options, **kwargs))
+        assert refused.status_code == 401, refused.text[:300]
+        assert "could not be used" in refused.text
+        assert not any("session" in name for name in ua.cookies)
+
+
+async def test_registration_for_another_origin_is_refused(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await oidc_client(env)
+    await env.user()
+    ua = await signed_in(env, client)
+    phished = SoftAuthenticator(RP_ID, "https://evil.example")
+    refused = await register(env, ua, phished)
+    assert refused.status_code == 400
+    assert await env.count("ts_passkeys") == 0
+
+
+async def test_a_response_works_once_and_only_in_its_browser(server_env: ServerEnv) -> None:
+    env = server_env
+    client, _, auth = await setup(env)
+    ua = env.browser()
+    _, fields = await login_page(env, ua, client)
+    options = await sign_in_options(env, ua, fields)
+    # the challenge was asked for by ``ua``: another browser (the attacker's) cannot use it
+    other = env.browser()
+    _, other_fields = await login_page(env, other, client)
+    stolen = await post_sign_in(env, other, other_fields, auth.get(options))
+    assert stolen.status_code == 401
+    # a fresh challenge; its response is accepted once, then replayed in vain
+    options = await sign_in_options(env, ua, fields)
+    credential = auth.get(options)
+    first = await post_sign_in(env, ua, fields, credential)
+    assert first.status_code == 303, first.text[:300]
+    again = env.browser()
+    _, again_fields = await login_page(env, again, client)
+    replayed = await post_sign_in(env, again, again_fields, credential)
+    assert replayed.status_code == 401
+
+
+async def test_an_expired_challenge_is_refused(server_env: ServerEnv) -> None:
+    env = server_env
+    client, _, auth = await setup(env)
+    ua = env.browser()
+    _, fields = await login_page(env, ua, client)
+    options = await sign_in_options(env, ua, fields)
+    env.clock.advance(301)
+    _, fields = await login_page(env, ua, client)
+    refused = await post_sign_in(env, ua, fields, auth.get(options))
+    assert refused.status_code == 401
+
+
+async def test_a_counter_that_goes_backwards_is_refused_and_audited(
+    server_env: ServerEnv,
+) -> None:
+    """WebAuthn §6.1.1: a validly signed assertion whose counter does not advance means the
+    credential may be cloned: refused, ``passkey.counter_regression`` audited."""
+    env = server_env
+    client, _, auth = await setup(env)
+    ua = env.browser()
+    _, fields = await login_page(env, ua, client)
+    options = await sign_in_options(env, ua, fields)
+    assert (await post_sign_in(env, ua, fields, auth.get(options, count=7))).status_code == 303
+    clone = env.browser()
+    _, fields = await login_page(env, clone, client)
+    options = await sign_in_options(env, clone, fields)
+    refused = await post_sign_in(env, clone, fields, auth.get(options, count=7))
+    assert refused.status_code == 401
+    _, fields = await login_page(env, clone, client)
+    options = await sign_in_options(env, clone, fields)
+    refused = await post_sign_in(env, clone, fields, auth.get(options, count=3))
+    assert refused.status_code == 401
+    recorded = [e[0] for e in await events(env)]
+    assert recorded.count("passkey.counter_regression") == 2
+    assert await env.scalar("SELECT sign_count FROM ts_passkeys") == 7
+
+
+async def test_passwordless_sign_in_needs_user_verification(server_env: ServerEnv) -> None:
+    env = server_env
+    client, _, auth = await setup(env)
+    auth.user_verified = False
+    ua = env.browser()
+    _, fields = await login_page(env, ua, client)
+    options = await sign_in_options(env, ua, fields)
+    refused = await post_sign_in(env, ua, fields, auth.get(options))
+    assert refused.status_code == 401
+
+
+async def test_the_forms_need_their_csrf_token(server_env: ServerEnv) -> None:
+    env = server_env
+    client, ua, _ = await setup(env)
+    refused = await ua.post(
+        env.settings.account_path + "/passkeys/options", data={"csrf_token": "nope"}
+    )
+    assert refused.status_code == 403
+    browser = env.browser()
+    _, fields = await login_page(env, browser, client)
+    refused = await browser.post(
+        env.settings.login_path + "/passkey/options",
+        data={"txn": fields["txn"], "csrf_token": "nope"},
+    )
+    assert refused.status_code == 403
+    assert await env.scalar("SELECT COUNT(*) FROM ts_account_tokens") == 1  # registration's
+
+
+async def test_removing_a_passkey_needs_the_password(server_env: ServerEnv) -> None:
+    env = server_env
+    _, ua, _ = await setup(env)
+    account = await ua.get(env.settings.account_path)
+    token = csrf(account)
+    passkey = await env.scalar("SELECT id FROM ts_passkeys")
+    wrong = await ua.post(
+        env.settings.account_path + "/passkeys/remove",
+        data={"csrf_token": token, "passkey": passkey, "password": "not the password"},
+    )
+    assert wrong.status_code == 401
+    assert await env.count("ts_passkeys") == 1
+    done = await ua.post(
+        env.settings.account_path + "/passkeys/remove",
+        data={"csrf_token": token, "passkey": passkey, "password": PASSWORD},
+    )
+    assert done.status_code == 303, done.text[:300]
+    assert await env.count("ts_passkeys") == 0
+    assert "passkey.removed" in [e[0] for e in await events(env)]
+
+
+async def test_only_the_passkey_pages_may_run_a_script(server_env: ServerEnv) -> None:
+    env = server_env
+    client = await oidc_client(env)
+    await env.user()
+    ua = env.browser()
+    flow = await env.start_authorize(ua, client, **OIDC)
+    login = await ua.get(flow.response.headers["location"])
+    assert '<script src="/static/passkeys.js" defer></script>' in login.text
+    assert "script-src 'self'" in login.headers["content-security-policy"]
+    assert "<script>" not in login.text  # nothing inline
+    error = await ua.get(env.settings.login_path + "?txn=unknown")
+    assert "script-src" not in error.headers["content-security-policy"]
+    js = await ua.get("/static/passkeys.js")
+    assert js.status_code == 200
+    assert "navigator.credentials" in js.text
+
+
+async def test_a_second_factor_response_is_not_accepted_twice(server_env: ServerEnv) -> None:
+    """An authenticator without a counter (always 0, allowed by WebAuthn) is not protected by
+    the counter: the single-use challenge is what refuses the same response at a later second
+    step of the same user."""
+    env = server_env
+    client, _, auth = await setup(env)
+    responses = []
+    for _ in range(2):
+        ua = env.browser()
+        _, page = await to_second_step(env, ua, client, **OIDC)
+        fields = hidden_fields(page.text)
+        options = await ua.post(
+            env.settings.mfa_path + "/passkey-options",
+            data={"txn": fields["txn"], "csrf_token": fields["csrf_token"]},
+        )
+        if not responses:
+            responses.append(auth.get(options.json(), count=0))
+        done = await submit_code(env, ua, page, responses[0], factor="passkey")
+        responses.append(done)
+    first, second = responses[1], responses[2]
+    assert isinstance(first, httpx.Response)
+    assert isinstance(second, httpx.Response)
+    assert first.status_code == 303, first.text[:300]
+    assert second.status_code == 401
+
+
+async def test_the_operator_resets_and_deletion_remove_passkeys(server_env: ServerEnv) -> None:
+    env = server_env
+    await setup(env)
+    assert await env.admin.reset_mfa("alice")  # a passkey alone counts as a factor to reset
+    assert await env.count("ts_passkeys") == 0
+    assert not await env.admin.reset_mfa("alice")
+    ua = await signed_in(env, await oidc_client(env, name="Other"))
+    assert (await register(env, ua, SoftAuthenticator(RP_ID, ORIGIN))).status_code == 303
+    await env.admin.delete_user("alice")
+    assert await env.count("ts_passkeys") == 0
