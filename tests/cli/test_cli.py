@@ -22,16 +22,6 @@ from tests.support.cli import Cli, cli_env
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    return Cli(database_url)
-
-
-@pytest.fixture
-def sqlite_cli(sqlite_url: str) -> Cli:
-    return Cli(sqlite_url)
-
-
 # -- every command -----------------------------------------------------------------------------
 
 

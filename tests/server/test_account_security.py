@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import text
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
-from tests.server.test_accounts_byo import byo_env
+from tests.support.byo import byo_env
 from tests.support.clients import refresh, start
 from tests.support.mfa import enrol
 from tests.support.mfa import signed_in as mfa_signed_in

@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
-from tests.server.test_audit import events
-from tests.server.test_mfa import OIDC, signed_in, tokens
-from tests.server.test_oidc import oidc_client, verify_id_token
+from tests.support.audit import events
 from tests.support.authenticator import SoftAuthenticator
-from tests.support.mfa import csrf, finish, submit_code, to_second_step
+from tests.support.mfa import OIDC, csrf, finish, signed_in, submit_code, to_second_step, tokens
+from tests.support.oidc import oidc_client, verify_id_token
 from tokensmith.core.mfa import ACR_MULTI_FACTOR
 from tokensmith.core.registration import NewClient
 

@@ -3,10 +3,10 @@ registration, shown once, stored as a digest, listed and revoked by id."""
 
 from __future__ import annotations
 
-from tests.server.test_cli import Cli, cli  # noqa: F401  (the fixture)
+from tests.support.cli import Cli
 
 
-def test_registration_tokens_create_list_revoke(cli: Cli) -> None:  # noqa: F811
+def test_registration_tokens_create_list_revoke(cli: Cli) -> None:
     made = cli.json("registration", "token", "create", "--expires", "12h", "--uses", "3")
     assert made["token"].startswith("ts_iat_")
     assert made["uses_left"] == 3
