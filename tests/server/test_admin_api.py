@@ -82,6 +82,7 @@ async def test_apis(api: Api, server_env: ServerEnv) -> None:
         "name": API,
         "scopes": ["docs:read"],
         "descriptions": {},
+        "dynamic_clients": False,
     }
     listed = await api.ok("GET", "/apis")
     assert API in [a["identifier"] for a in listed["apis"]]

@@ -89,7 +89,7 @@ async def test_document_lists_every_endpoint(sqlite_env: ServerEnv) -> None:
     assert listed == ENDPOINTS | ADMIN_ENDPOINTS
     # Every route of the app that serves one of these is in the schema, and nothing else is.
     included = {
-        (route.path, method.lower())
+        (getattr(route, "path_format", route.path), method.lower())
         for route in described_routes(sqlite_env.app.routes)
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()

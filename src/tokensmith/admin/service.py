@@ -437,9 +437,12 @@ class Admin:
         email_verified: bool = False,
         name: str | None = None,
     ) -> User:
-        password_hash = await self._hash(password)
         try:
             await self.settings.password_rules().check(password, context=(username, email))
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        password_hash = await self._hash(password)
+        try:
             user = registration.new_user(
                 username=username,
                 password_hash=password_hash,

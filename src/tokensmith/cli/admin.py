@@ -25,7 +25,9 @@ def admin_bootstrap(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register the admin API (<issuer>/admin/v1) if missing, and a client_credentials client
+    """Set up the admin API and a client for it.
+
+    Registers the admin API (<issuer>/admin/v1) if missing, and a client_credentials client
     for it. Its secret is printed once."""
     created = with_admin(lambda a: a.bootstrap_admin(name=name, scopes=scope))
     issuer = load_settings().issuer

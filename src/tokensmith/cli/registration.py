@@ -9,7 +9,7 @@ import typer
 from tokensmith.cli.app import JsonOpt, emit, group, load_settings, table, when, with_admin
 
 app = group("Dynamic client registration (RFC 7591).")
-token_app = group("Initial access tokens: who may register a client (registration = token).")
+token_app = group("Initial access tokens, for registration = token.")
 app.add_typer(token_app, name="token")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,8 +36,10 @@ def token_create(
     note: Annotated[str, typer.Option(help="Who or what it is for (listed).")] = "",
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an initial access token; it is shown once (only its digest is stored). A client
-    registers with it as `Authorization: Bearer <token>` on POST /register."""
+    """Create an initial access token (shown once).
+
+    Only its digest is stored. A client registers with it as `Authorization: Bearer <token>`
+    on POST /register."""
     seconds = _duration(expires)
     token, record = with_admin(
         lambda a: a.create_initial_access_token(expires_in=seconds, uses=uses, note=note)
@@ -91,6 +93,8 @@ def token_list(as_json: JsonOpt = False) -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
-    """Revoke an initial access token by its id (from `registration token list`)."""
+    """Revoke an initial access token.
+
+    Its id is in `registration token list`."""
     with_admin(lambda a: a.revoke_initial_access_token(token_id))
     typer.echo(f"revoked initial access token {token_id}")

@@ -192,8 +192,10 @@ def users_end_sessions(
         typer.Option(help="End only this session (its id from `users sessions --json`)."),
     ] = None,
 ) -> None:
-    """Sign a user out of the server: end every session (or only --session). Their grants, and
-    the tokens issued from them, stay (`users revoke` ends those too)."""
+    """Sign a user out of the server.
+
+    Ends every session (or only --session). Their grants, and the tokens issued from them,
+    stay (`users revoke` ends those too)."""
     if session is not None:
         with_admin(lambda a: a.end_session(login, session))
         typer.echo(f"ended session {session} of {login}")

@@ -25,6 +25,7 @@ accounts implementation (``core.accounts``); the page hides them otherwise.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -74,7 +75,12 @@ async def sessions(
     if session is None:
         raise NotSignedIn(NOT_SIGNED_IN)
     return [
-        SessionRow(s.auth_time, s.expires_at, s.digest == session.digest, " ".join(s.amr))
+        SessionRow(
+            s.auth_time,
+            s.expires_at,
+            hmac.compare_digest(s.digest, session.digest),
+            " ".join(s.amr),
+        )
         for s in await stores.sessions.list_for_user(session.user_id, server.now())
     ]
 
@@ -202,7 +208,7 @@ class AccountSecurity:
         await stores.login_failures.clear(form.account_key)
         await self.accounts.set_password_hash(stores, user.id, form.new_hash, now)
         for s in await stores.sessions.list_for_user(user.id, now):
-            if s.digest != session.digest:
+            if not hmac.compare_digest(s.digest, session.digest):
                 await stores.sessions.delete(s.digest)
         await stores.grants.revoke_for_user(user.id, now)
         await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)

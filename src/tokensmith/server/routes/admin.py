@@ -59,6 +59,7 @@ from tokensmith.core.errors import InsufficientScope, InvalidRequest, InvalidTok
 from tokensmith.core.token_status import MAX_TOKEN_LENGTH
 from tokensmith.server.errors import log_error
 from tokensmith.server.http import json_response, lazy_transaction, read_body, single_header
+from tokensmith.server.schemas import DescribedRoute
 from tokensmith.server.state import runtime
 
 REALM = 'Bearer realm="tokensmith"'
@@ -735,7 +736,7 @@ def install(app: FastAPI) -> None:
                 "required": op.body_required,
                 "content": {"application/json": {"schema": _schema(op.body)}},
             }
-        app.add_api_route(
+        route = DescribedRoute(
             ADMIN_PATH + op.path,
             handler(op),
             methods=[op.method],
@@ -747,6 +748,7 @@ def install(app: FastAPI) -> None:
             responses=_responses(op),
             openapi_extra=extra,
         )
+        app.router.routes.append(route)
 
 
 def security_scheme(token_url: str) -> dict[str, Any]:
