@@ -33,6 +33,7 @@ def test_enrol_totp_then_sign_in_with_a_code(world: World, page: Page, tmp_path:
 
     page.goto(f"{world.urls.issuer}/account")
     expect(page.get_by_role("heading", name="Two-step verification")).to_be_visible()
+    page.locator("#totp-password").fill(world.demo.password)  # setting up needs the password
     page.get_by_role("button", name="Set up an authenticator app").click()
     expect(page.get_by_role("heading", name="Set up an authenticator app")).to_be_visible()
     qr = page.get_by_role("img", name="QR code of your authenticator key")

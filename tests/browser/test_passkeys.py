@@ -116,6 +116,7 @@ def test_register_a_passkey_then_sign_in_with_it(
     page.goto(f"{world.urls.issuer}/account")
     expect(page.get_by_role("heading", name="Passkeys")).to_be_visible()
     page.get_by_label("Name").fill("Virtual authenticator")
+    page.locator("#passkey-password").fill(world.demo.password)  # adding needs the password
     page.get_by_role("button", name="Add a passkey").click()
     expect(page.locator(".passkey-name")).to_have_text(["Virtual authenticator"])
     expect(page.locator(".passkey-meta")).to_contain_text("never used")

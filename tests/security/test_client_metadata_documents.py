@@ -500,11 +500,6 @@ async def test_a_failing_document_is_not_fetched_again_at_once(
     assert [path for path, _ in docs.requests] == ["/broken.json"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team, not fixed: the document is fetched inside the request's transaction, so "
-    "on SQLite (one connection per process) every other request waits for the fetch",
-)
 async def test_a_slow_document_holds_no_database_connection(
     sqlite_url: str, clock: FakeClock, docs: DocumentServer
 ) -> None:
@@ -537,3 +532,44 @@ async def test_a_slow_document_holds_no_database_connection(
         assert slow not in done
         assert (await other).status_code == 200
         assert (await slow).response.status_code in (302, 303)
+
+
+async def test_a_slow_document_at_the_token_endpoint_holds_no_database_connection(
+    sqlite_url: str, clock: FakeClock, docs: DocumentServer
+) -> None:
+    """The same at the token endpoint: whoever posts there names the client, and so the
+    document's server; the client is resolved before the request's transaction."""
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=sqlite_url,
+        client_metadata_allow_loopback=True,
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    async with ServerEnv.start(settings, clock) as env:
+        await mcp_api(env)
+        machine = await env.client(grant_types=["client_credentials"], apis=[MCP])
+        url = docs.url("/slow-token.json")
+        docs.serve(
+            "/slow-token.json",
+            document(url),
+            headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+            delay=3.0,
+        )
+        slow = asyncio.ensure_future(
+            env.http.post(
+                "/token",
+                data={"grant_type": "refresh_token", "refresh_token": "x" * 40, "client_id": url},
+            )
+        )
+        while not docs.requests:  # noqa: ASYNC110 - the fetch has started (a thread appends)
+            await asyncio.sleep(0.01)
+        other = asyncio.ensure_future(env.token(machine, {"grant_type": "client_credentials"}))
+        done, _ = await asyncio.wait({slow, other}, return_when=asyncio.FIRST_COMPLETED)
+        assert other in done
+        assert slow not in done
+        assert (await other).status_code == 200
+        answer = await slow
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == "invalid_grant"
+        # resolved once, before the transaction: not fetched again inside it
+        assert [path for path, _ in docs.requests] == ["/slow-token.json"]

@@ -361,7 +361,7 @@ async def test_enrolment_needs_a_confirming_code(server_env: ServerEnv) -> None:
     await env.user()
     ua = await signed_in(env, client)
     token = csrf(await ua.get("/account"))
-    await ua.post("/account/mfa/totp", data={"csrf_token": token})
+    await ua.post("/account/mfa/totp", data={"csrf_token": token, "password": PASSWORD})
     page = await ua.get("/account/mfa/totp")
     match = KEY.search(page.text)
     assert match is not None
@@ -376,7 +376,8 @@ async def test_enrolment_needs_a_confirming_code(server_env: ServerEnv) -> None:
     assert done.status_code == 200
     assert "mfa.enrolled" in [e[0] for e in await events(env)]
     # a second set-up is refused while one is on
-    assert (await ua.post("/account/mfa/totp", data={"csrf_token": token})).status_code == 409
+    again = await ua.post("/account/mfa/totp", data={"csrf_token": token, "password": PASSWORD})
+    assert again.status_code == 409
 
 
 async def test_metadata_advertises_the_acr_values(server_env: ServerEnv) -> None:
@@ -430,3 +431,34 @@ def test_users_reset_mfa_command(sqlite_url: str) -> None:
     with sqlite3.connect(sqlite_url.split("///", 1)[1]) as db:
         assert db.execute("SELECT COUNT(*) FROM ts_mfa_totp").fetchone() == (0,)
     cli.refused("users", "reset-mfa", "nobody", match="no user")
+
+
+async def test_setting_up_an_authenticator_needs_the_password(server_env: ServerEnv) -> None:
+    """A password-only session alone (a stolen cookie, an unattended browser) cannot set up an
+    authenticator of its own and lock the user out behind it: the set-up needs the current
+    password, and wrong passwords are counted (and back off) like wrong codes."""
+    env = server_env
+    client = await oidc_client(env)
+    await env.user()
+    ua = await signed_in(env, client)
+    token = csrf(await ua.get("/account"))
+    for password in ("", "wrong password"):
+        refused = await ua.post(
+            "/account/mfa/totp", data={"csrf_token": token, "password": password}
+        )
+        assert refused.status_code == 401, refused.text[:300]
+        # no key is being set up: the set-up page is not there
+        page = await ua.get("/account/mfa/totp")
+        assert page.status_code == 303
+        assert 'id="totp-key"' not in page.text
+    assert await env.count("ts_mfa_totp") == 0
+    failed = [e for e in await events(env) if e[0] == "mfa.failed"]
+    assert len(failed) == 2
+    for _ in range(3):  # the account's free attempts used up, then it backs off
+        await ua.post("/account/mfa/totp", data={"csrf_token": token, "password": "wrong"})
+    throttled = await ua.post("/account/mfa/totp", data={"csrf_token": token, "password": PASSWORD})
+    assert throttled.status_code == 429
+    assert await env.count("ts_mfa_totp") == 0
+    env.clock.advance(3600)  # past the back-off: the right password sets it up
+    await enrol(env, ua)
+    assert await env.count("ts_mfa_totp") == 1

@@ -26,7 +26,12 @@ ORIGIN = "https://as.test"
 
 
 async def register(
-    env: ServerEnv, ua: httpx.AsyncClient, auth: SoftAuthenticator, name: str = "Laptop"
+    env: ServerEnv,
+    ua: httpx.AsyncClient,
+    auth: SoftAuthenticator,
+    name: str = "Laptop",
+    *,
+    password: str = PASSWORD,
 ) -> httpx.Response:
     account = await ua.get(env.settings.account_path)
     assert account.status_code == 200, account.text[:300]
@@ -42,7 +47,12 @@ async def register(
     assert body["authenticatorSelection"]["userVerification"] == "preferred"
     return await ua.post(
         env.settings.account_path + "/passkeys",
-        data={"csrf_token": token, "name": name, "credential": auth.create(body)},
+        data={
+            "csrf_token": token,
+            "name": name,
+            "credential": auth.create(body),
+            "password": password,
+        },
     )
 
 
@@ -159,6 +169,27 @@ async def test_registration_for_another_origin_is_refused(server_env: ServerEnv)
     refused = await register(env, ua, phished)
     assert refused.status_code == 400
     assert await env.count("ts_passkeys") == 0
+
+
+async def test_adding_a_passkey_needs_the_password(server_env: ServerEnv) -> None:
+    """A password-only session alone (a stolen cookie, an unattended browser) cannot add a
+    passkey of its own, which would let it sign in without the password and make it the
+    account's second factor: the current password is needed, and a wrong one is counted."""
+    env = server_env
+    client = await oidc_client(env)
+    await env.user()
+    ua = await signed_in(env, client)
+    attacker = SoftAuthenticator(RP_ID, ORIGIN)
+    for password in ("", "not the password"):
+        refused = await register(env, ua, attacker, password=password)
+        assert refused.status_code == 401, refused.text[:300]
+    assert await env.count("ts_passkeys") == 0
+    failed = [e for e in await events(env) if e[0] == "mfa.failed"]
+    assert len(failed) == 2
+    # the session stayed single-factor, and the right password adds the passkey
+    done = await register(env, ua, SoftAuthenticator(RP_ID, ORIGIN))
+    assert done.status_code == 303, done.text[:300]
+    assert await env.count("ts_passkeys") == 1
 
 
 async def test_a_response_works_once_and_only_in_its_browser(server_env: ServerEnv) -> None:

@@ -39,7 +39,7 @@ async def enrol(env: ServerEnv, ua: httpx.AsyncClient) -> Enrolment:
     account = await ua.get(env.settings.account_path)
     assert account.status_code == 200, account.text[:300]
     token = csrf(account)
-    started = await ua.post("/account/mfa/totp", data={"csrf_token": token})
+    started = await ua.post("/account/mfa/totp", data={"csrf_token": token, "password": PASSWORD})
     assert started.status_code == 303, started.text[:300]
     setup = await ua.get(started.headers["location"])
     assert setup.status_code == 200

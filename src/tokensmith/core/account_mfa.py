@@ -1,6 +1,8 @@
 """The account page's second factors (``core.mfa``): set up an authenticator app (TOTP, RFC
-6238), confirm it with a code before it counts, see and replace recovery codes, and turn it off
-with the password and a code.
+6238) with the password, confirm it with a code before it counts, see and replace recovery
+codes, turn it off with the password and a code, add a passkey with the password. Setting up a
+factor needs the password so that a password-only session alone (a stolen cookie, an
+unattended browser) cannot lock the user out behind a factor of its own.
 
 Every form that checks a code reserves the attempt on the second factor's throttling counters
 first (``mfa.reserve_attempt``). Confirming the authenticator proves it: the session becomes
@@ -66,8 +68,8 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class DisableStarted:
-    """Turning the second factor off, step 1 (committed before the password is checked): the
-    user, and the attempt reserved or refused."""
+    """Step 1 of a form that needs the password (``begin_password_form``), committed before
+    the password is checked: the user, and the attempt reserved or refused."""
 
     user: User
     session: Session
@@ -89,16 +91,43 @@ async def _user(stores: Stores, session: Session) -> User:
 
 
 async def begin_totp(
-    server: AuthorizationServer, stores: Stores, session: Session | None
+    server: AuthorizationServer,
+    stores: Stores,
+    started: DisableStarted,
+    check: PasswordCheck,
 ) -> TotpEnrolmentPage | Refused:
-    """A new (unconfirmed) authenticator key for the signed-in user."""
-    session = await fully_signed_in(server.factors, stores, session)
-    user = await _user(stores, session)
+    """A new (unconfirmed) authenticator key for the signed-in user, with the right password
+    (the attempt reserved by ``begin_password_form``, the password checked by
+    ``check_password``): a password-only session alone (a stolen cookie, an unattended browser)
+    cannot put its own factor in front of the account."""
+    now = server.now()
+    user = started.user
+    if not await _password_ok(stores, started, check):
+        mfa.failed(server.audit, user.id, started.address, now, "totp_setup")
+        return Refused(WRONG_PASSWORD, 401)
+    await _password_passed(stores, started)
     try:
-        setup = await server.totp.begin(stores, user.id, user.username, server.now())
+        setup = await server.totp.begin(stores, user.id, user.username, now)
     except ValueError:
         return Refused(ALREADY_ON, 409)
     return TotpEnrolmentPage(user.username, setup.secret, setup.uri)
+
+
+async def _password_ok(stores: Stores, started: DisableStarted, check: PasswordCheck) -> bool:
+    """The password was right, and is still the user's (the user is still there, enabled)."""
+    current = await stores.users.get(started.user.id)
+    return (
+        check.ok
+        and current is not None
+        and not current.disabled
+        and current.password_hash == started.user.password_hash
+    )
+
+
+async def _password_passed(stores: Stores, started: DisableStarted) -> None:
+    """The reserved attempt released, the account's failures cleared (as after a code)."""
+    await stores.login_failures.release(mfa.address_key(started.address))
+    await stores.login_failures.clear(mfa.account_key(started.user.id))
 
 
 async def totp_page(
@@ -222,11 +251,12 @@ async def regenerate_recovery_codes(
     return RecoveryCodesIssued(codes)
 
 
-async def begin_disable(
+async def begin_password_form(
     server: AuthorizationServer, stores: Stores, session: Session | None, *, address: str
 ) -> DisableStarted:
-    """Step 1 of turning two-step verification off, committed before the password is
-    checked: the attempt reserved (or refused)."""
+    """Step 1 of a form that needs the password (setting up an authenticator, adding or
+    removing a passkey, turning two-step verification off), committed before the password is
+    checked: the attempt reserved on the second factor's counters (or refused)."""
     session = await fully_signed_in(server.factors, stores, session)
     user = await _user(stores, session)
     retry_after = await mfa.reserve_attempt(server.audit, stores, user.id, address, server.now())
@@ -252,13 +282,7 @@ async def finish_disable(
     authenticator and the recovery codes; ``None`` when done."""
     now = server.now()
     user = started.user
-    current = await stores.users.get(user.id)
-    password_ok = (
-        check.ok
-        and current is not None
-        and not current.disabled
-        and current.password_hash == user.password_hash
-    )
+    password_ok = await _password_ok(stores, started, check)
     factor = await _prove(server, stores, user.id, code, now) if password_ok else None
     if factor is None:
         mfa.failed(server.audit, user.id, started.address, now, "disable")
@@ -296,21 +320,22 @@ async def passkey_registration_options(
 async def register_passkey(
     server: AuthorizationServer,
     stores: Stores,
-    session: Session | None,
+    started: DisableStarted,
+    check: PasswordCheck,
     response: str,
     name: str,
-    *,
-    address: str,
 ) -> Refused | SessionChange:
-    """Verify and store a new passkey. The attempt is throttled like the other second-factor
-    forms. Done: the registration proved the passkey, so the session becomes multi-factor (a
-    new id), as after confirming an authenticator app."""
-    session = await fully_signed_in(server.factors, stores, session)
-    user = await _user(stores, session)
+    """Verify and store a new passkey, with the right password (the attempt reserved by
+    ``begin_password_form``, the password checked by ``check_password``): a password-only
+    session alone cannot add a passkey of its own. Done: the registration proved the passkey,
+    so the session becomes multi-factor (a new id), as after confirming an authenticator
+    app."""
+    session, user, address = started.session, started.user, started.address
     now = server.now()
-    retry_after = await mfa.reserve_attempt(server.audit, stores, user.id, address, now)
-    if retry_after:
-        return _too_many(retry_after)
+    if not await _password_ok(stores, started, check):
+        mfa.failed(server.audit, user.id, address, now, "passkey_setup")
+        return Refused(WRONG_PASSWORD, 401)
+    await _password_passed(stores, started)
     added = await server.passkeys.register(
         stores,
         user_id=user.id,
@@ -322,7 +347,6 @@ async def register_passkey(
     )
     if added is None:
         return Refused("That passkey could not be added. Try again.", 400)
-    await stores.login_failures.release(mfa.address_key(address))
     if mfa.is_multi_factor(session.amr):
         return KEEP
     return await _multi_factor_session(server, stores, session, server.passkeys, now)
@@ -335,22 +359,15 @@ async def finish_remove_passkey(
     check: PasswordCheck,
     passkey_id: str,
 ) -> Refused | None:
-    """Remove a passkey, with the right password (the attempt reserved by ``begin_disable``);
+    """Remove a passkey, with the right password (the attempt reserved by ``begin_password_form``);
     ``None`` when done."""
     now = server.now()
     user = started.user
-    current = await stores.users.get(user.id)
-    password_ok = (
-        check.ok
-        and current is not None
-        and not current.disabled
-        and current.password_hash == user.password_hash
-    )
+    password_ok = await _password_ok(stores, started, check)
     if not password_ok:
         mfa.failed(server.audit, user.id, started.address, now, "passkey_remove")
         return Refused(WRONG_PASSWORD, 401)
-    await stores.login_failures.release(mfa.address_key(started.address))
-    await stores.login_failures.clear(mfa.account_key(user.id))
+    await _password_passed(stores, started)
     if not await stores.passkeys.delete(user.id, passkey_id[:64]):
         return Refused("There is no such passkey.", 404)
     server.audit(

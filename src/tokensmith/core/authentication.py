@@ -7,10 +7,12 @@ context's cache. A client assertion is single-use: its ``jti`` is reserved until
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from tokensmith.core import client_assertion
 from tokensmith.core.client_auth import ClientRateLimit, check_secret, extract_credentials
-from tokensmith.core.context import ServerContext
-from tokensmith.core.errors import InvalidClient, InvalidRequest
+from tokensmith.core.context import ServerContext, Transaction
+from tokensmith.core.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.core.models import Client
 from tokensmith.core.ports import Stores
 
@@ -40,6 +42,22 @@ class ClientAuthenticator:
             raise
         await limit.authenticated(client)
         return client
+
+    def documents_resolved(
+        self, params: dict[str, str], authorization: str | None, transaction: Transaction
+    ) -> AbstractAsyncContextManager[None]:
+        """Before the request's transaction: the client a metadata document describes, when
+        the client the request claims is a URL (``ServerContext.documents_resolved``), so that
+        its fetch holds no database connection. Credentials that cannot be read are left to
+        ``verify`` (inside the transaction) to refuse."""
+        try:
+            creds = extract_credentials(params, authorization)
+            client_id = creds.client_id
+            if creds.assertion is not None and not client_id:
+                client_id = client_assertion.unverified_subject(creds.assertion)
+        except OAuthError:
+            client_id = None
+        return self.context.documents_resolved(client_id, transaction)
 
     async def verify(
         self, params: dict[str, str], authorization: str | None, stores: Stores

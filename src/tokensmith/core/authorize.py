@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import jwt
 
 from tokensmith.core import id_token, interaction, mfa, pkce, scopes
+from tokensmith.core.context import Transaction
 from tokensmith.core.errors import (
     AuthorizationPageError,
     InvalidRequest,
@@ -52,6 +54,7 @@ __all__ = [
     "ClientRedirect",
     "authorize",
     "check_client_and_redirect",
+    "documents_resolved",
     "error_redirect_url",
     "redirect_url",
     "validate",
@@ -60,6 +63,21 @@ __all__ = [
 
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 MAX_STATE_LENGTH = 2048
+
+
+def documents_resolved(
+    server: AuthorizationServer, raw_query: bytes | str, transaction: Transaction
+) -> AbstractAsyncContextManager[None]:
+    """Step 0, before the request's transaction: a ``client_id`` that is a metadata document
+    URL is resolved with no transaction held (``ServerContext.documents_resolved``); whoever
+    starts an authorization request chooses the document's server, and so how long its fetch
+    takes. A query that cannot be read is left to ``authorize`` to refuse."""
+    try:
+        params, duplicates = parse_query(raw_query, max_value_length=server.policy.max_param_length)
+    except OAuthError:
+        params, duplicates = {}, frozenset()
+    client_id = params.get("client_id") if "client_id" not in duplicates else None
+    return server.context.documents_resolved(client_id, transaction)
 
 
 async def authorize(

@@ -10,6 +10,9 @@ process, and tests or benchmarks may replace the audit sink. Everything else is 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from tokensmith.core.accounts import Accounts, StoreAccounts
@@ -35,6 +38,15 @@ MAX_CACHED_DOCUMENTS = 10_000
 """Metadata-document clients kept in one process at most (oldest dropped first)."""
 FAILURE_MEMORY = 10
 """Seconds a process refuses a metadata document URL again, without fetching, after it failed."""
+
+Transaction = Callable[[], AbstractAsyncContextManager[Stores]]
+"""Opens one short transaction (``Database.transaction``): the stores of that transaction."""
+
+_RESOLVED: ContextVar[dict[str, Client | DocumentError] | None] = ContextVar(
+    "tokensmith_resolved_documents", default=None
+)
+"""The metadata-document clients resolved for the current request before its transaction
+(``ServerContext.documents_resolved``): the client, or why there is none."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -82,16 +94,31 @@ class ServerContext:
                 return None
         return await self.client_cache.get(client_id, lambda: stores.clients.get(client_id))
 
-    async def document_client(self, url: str, stores: Stores) -> Client:
-        """The client described by the metadata document at ``url``; ``DocumentError`` when
-        metadata documents are off, the URL or its domain is refused, or the document cannot be
-        fetched or used.
+    @asynccontextmanager
+    async def documents_resolved(
+        self, client_id: str | None, transaction: Transaction
+    ) -> AsyncIterator[None]:
+        """Resolve a ``client_id`` that is a metadata document URL BEFORE the request opens its
+        transaction, and hand the result to the request's ``get_client`` calls within the
+        block. Whoever starts a request chooses the document's server and so how long its fetch
+        takes: the fetch holds no database connection (the kept copy is read, and a fetched one
+        written, each in its own short transaction), and a ``no-store`` document is not fetched
+        again inside the request's transaction. Anything else: nothing to do."""
+        if not client_id or not looks_like_document_url(client_id):
+            yield
+            return
+        resolved: Client | DocumentError
+        try:
+            resolved = await self._resolve_document(client_id, transaction)
+        except DocumentError as exc:
+            resolved = exc
+        token = _RESOLVED.set({client_id: resolved})
+        try:
+            yield
+        finally:
+            _RESOLVED.reset(token)
 
-        The document is kept as long as its HTTP caching allows (the fetcher bounds it): in this
-        process (at most ``client_cache_ttl`` seconds, like registered clients), and for every
-        process in ``stores.client_documents`` (the database, or Redis when configured), so a
-        request's later steps on other processes do not fetch it again. A kept document is
-        validated again when read."""
+    def _check_document_url(self, url: str) -> None:
         policy = self.policy
         if not policy.client_metadata_documents or self.documents is None:
             raise DocumentError("client ID metadata documents are not accepted here")
@@ -102,37 +129,93 @@ class ServerContext:
             blocked=policy.client_metadata_blocked_domains,
         ):
             raise DocumentError(f"the operator does not accept clients from {domain_of(url)}")
-        now = int(self.clock())
+
+    def _kept_in_process(self, url: str, now: int) -> Client | None:
         cached = self.document_clients.get(url)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        body = await stores.client_documents.get(url, now)
-        expires_at = now + int(policy.client_cache_ttl)
+        return cached[0] if cached is not None and cached[1] > now else None
+
+    async def _fetch_document(self, url: str, now: int) -> tuple[Client, bytes, int]:
+        """Fetch (no transaction may be held by the caller that can avoid it): the client, the
+        body and its cache lifetime; a failure is remembered briefly."""
+        if self.documents is None:
+            raise DocumentError("client ID metadata documents are not accepted here")
+        if self.document_failures.get(url, 0) > now:
+            raise DocumentError("the document could not be used a moment ago; try later")
+        try:
+            fetched = await self.documents.fetch(url)
+            client = client_from_document(url, fetched.body, now=now)
+        except DocumentError:
+            # remembered briefly: a URL that fails is not fetched again for every request
+            if len(self.document_failures) >= MAX_CACHED_DOCUMENTS:
+                self.document_failures.clear()
+            self.document_failures[url] = now + FAILURE_MEMORY
+            raise
+        return client, fetched.body, fetched.max_age
+
+    def _keep_in_process(self, url: str, client: Client, now: int, expires_at: int) -> None:
+        if expires_at <= now:
+            return
+        if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
+            self.document_clients = {k: v for k, v in self.document_clients.items() if v[1] > now}
+            if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
+                self.document_clients.pop(next(iter(self.document_clients)))
+        self.document_clients[url] = (client, expires_at)
+
+    async def _resolve_document(self, url: str, transaction: Transaction) -> Client:
+        """``document_client`` holding no transaction across the fetch."""
+        self._check_document_url(url)
+        now = int(self.clock())
+        kept = self._kept_in_process(url, now)
+        if kept is not None:
+            return kept
+        async with transaction() as stores:
+            body = await stores.client_documents.get(url, now)
+        expires_at = now + int(self.policy.client_cache_ttl)
         if body is None:
-            if self.document_failures.get(url, 0) > now:
-                raise DocumentError("the document could not be used a moment ago; try later")
-            try:
-                fetched = await self.documents.fetch(url)
-                client = client_from_document(url, fetched.body, now=now)
-            except DocumentError:
-                # remembered briefly: a URL that fails is not fetched again for every request
-                if len(self.document_failures) >= MAX_CACHED_DOCUMENTS:
-                    self.document_failures.clear()
-                self.document_failures[url] = now + FAILURE_MEMORY
-                raise
-            if fetched.max_age > 0:
-                await stores.client_documents.put(url, fetched.body, now + fetched.max_age)
-            expires_at = now + min(fetched.max_age, int(policy.client_cache_ttl))
+            client, body, max_age = await self._fetch_document(url, now)
+            if max_age > 0:
+                async with transaction() as stores:
+                    await stores.client_documents.put(url, body, now + max_age)
+            expires_at = now + min(max_age, int(self.policy.client_cache_ttl))
         else:
             client = client_from_document(url, body, now=now)
-        if expires_at > now:
-            if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
-                self.document_clients = {
-                    k: v for k, v in self.document_clients.items() if v[1] > now
-                }
-                if len(self.document_clients) >= MAX_CACHED_DOCUMENTS:
-                    self.document_clients.pop(next(iter(self.document_clients)))
-            self.document_clients[url] = (client, expires_at)
+        self._keep_in_process(url, client, now, expires_at)
+        return client
+
+    async def document_client(self, url: str, stores: Stores) -> Client:
+        """The client described by the metadata document at ``url``; ``DocumentError`` when
+        metadata documents are off, the URL or its domain is refused, or the document cannot be
+        fetched or used.
+
+        Resolved before the request's transaction (``documents_resolved``) when the request
+        did so: that result. Otherwise (a later step that finds the client_id in a stored
+        interaction, a library caller) in the caller's transaction.
+
+        The document is kept as long as its HTTP caching allows (the fetcher bounds it): in this
+        process (at most ``client_cache_ttl`` seconds, like registered clients), and for every
+        process in ``stores.client_documents`` (the database, or Redis when configured), so a
+        request's later steps on other processes do not fetch it again. A kept document is
+        validated again when read."""
+        resolved = (_RESOLVED.get() or {}).get(url)
+        if isinstance(resolved, DocumentError):
+            raise resolved
+        if resolved is not None:
+            return resolved
+        self._check_document_url(url)
+        now = int(self.clock())
+        kept = self._kept_in_process(url, now)
+        if kept is not None:
+            return kept
+        body = await stores.client_documents.get(url, now)
+        expires_at = now + int(self.policy.client_cache_ttl)
+        if body is None:
+            client, body, max_age = await self._fetch_document(url, now)
+            if max_age > 0:
+                await stores.client_documents.put(url, body, now + max_age)
+            expires_at = now + min(max_age, int(self.policy.client_cache_ttl))
+        else:
+            client = client_from_document(url, body, now=now)
+        self._keep_in_process(url, client, now, expires_at)
         return client
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:

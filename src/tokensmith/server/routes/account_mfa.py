@@ -1,6 +1,7 @@
 """The account page's two-step verification forms (``core.account_mfa``): set up an
-authenticator app (a QR code and the key as text, confirmed with a code), new recovery codes,
-and turning it off with the password and a code.
+authenticator app (with the password; a QR code and the key as text, confirmed with a code),
+new recovery codes, turning it off with the password and a code, and adding (with the
+password) or removing (with the password) a passkey.
 
 Every form carries the account page's CSRF token and is throttled (``core.mfa``). The QR code
 is an SVG ``data:`` image (the pages' CSP allows ``img-src 'self' data:``; no script, no
@@ -99,26 +100,48 @@ async def _posted(request: Request, rt: Runtime) -> dict[str, str] | Response:
     return await read_posted_form(request, rt, max_value_length=1024)
 
 
-async def begin_totp(request: Request) -> Response:
-    rt = runtime(request)
-    form = await _posted(request, rt)
-    if isinstance(form, Response):
-        return form
+async def _start_password_form(
+    request: Request, rt: Runtime, form: dict[str, str]
+) -> tuple[Browser, account_mfa.DisableStarted] | Response:
+    """Step 1 of a form that needs the password, in its own short transaction: the CSRF
+    token checked and the attempt reserved (committed before argon2 runs with no transaction
+    held, as at the login page). A ``Response``: refused."""
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
             _check(request, rt, browser, form)
-            started = await account_mfa.begin_totp(rt.server, stores, browser.session)
+            started = await account_mfa.begin_password_form(
+                rt.server, stores, browser.session, address=_address(request)
+            )
         except CsrfRejected as exc:
             response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
+            return rt.cookies.apply(response, browser)
         except OAuthError as exc:
-            response = page_error(request, rt.pages, exc)
-        else:
-            if isinstance(started, Refused):
-                response = _refused(rt, started)
-            else:
-                # the page is shown by a GET (reloadable, and the key is never in a URL)
-                response = RedirectResponse(paths(rt.settings.account_path)["totp"], 303)
+            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+        if started.refused is not None:
+            return rt.cookies.apply(_refused(rt, started.refused), browser)
+    return browser, started
+
+
+async def begin_totp(request: Request) -> Response:
+    """Set up an authenticator app, with the password (two short transactions around the
+    password check)."""
+    rt = runtime(request)
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    first = await _start_password_form(request, rt, form)
+    if isinstance(first, Response):
+        return first
+    browser, started = first
+    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
+    async with rt.db.transaction() as stores:
+        begun = await account_mfa.begin_totp(rt.server, stores, started, check)
+    if isinstance(begun, Refused):
+        response = _refused(rt, begun)
+    else:
+        # the page is shown by a GET (reloadable, and the key is never in a URL)
+        response = RedirectResponse(paths(rt.settings.account_path)["totp"], 303)
     return rt.cookies.apply(response, browser)
 
 
@@ -194,20 +217,10 @@ async def disable_totp(request: Request) -> Response:
     form = await _posted(request, rt)
     if isinstance(form, Response):
         return form
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            _check(request, rt, browser, form)
-            started = await account_mfa.begin_disable(
-                rt.server, stores, browser.session, address=_address(request)
-            )
-        except CsrfRejected as exc:
-            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
-            return rt.cookies.apply(response, browser)
-        except OAuthError as exc:
-            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
-        if started.refused is not None:
-            return rt.cookies.apply(_refused(rt, started.refused), browser)
+    first = await _start_password_form(request, rt, form)
+    if isinstance(first, Response):
+        return first
+    browser, started = first
     check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
     async with rt.db.transaction() as stores:
         refused = await account_mfa.finish_disable(
@@ -242,33 +255,31 @@ async def passkey_options(request: Request) -> Response:
 
 
 async def register_passkey(request: Request) -> Response:
+    """Add a passkey, with the password: two short transactions around the password check."""
     rt = runtime(request)
     form = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
     if isinstance(form, Response):
         return form
-    change: SessionChange = KEEP
+    first = await _start_password_form(request, rt, form)
+    if isinstance(first, Response):
+        return first
+    browser, started = first
+    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
     async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            _check(request, rt, browser, form)
-            done = await account_mfa.register_passkey(
-                rt.server,
-                stores,
-                browser.session,
-                form.get("credential", ""),
-                form.get("name", ""),
-                address=_address(request),
-            )
-        except CsrfRejected as exc:
-            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
-        except OAuthError as exc:
-            response = page_error(request, rt.pages, exc)
-        else:
-            if isinstance(done, Refused):
-                response = _refused(rt, done)
-            else:
-                change = done
-                response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
+        done = await account_mfa.register_passkey(
+            rt.server,
+            stores,
+            started,
+            check,
+            form.get("credential", ""),
+            form.get("name", ""),
+        )
+    change: SessionChange = KEEP
+    if isinstance(done, Refused):
+        response = _refused(rt, done)
+    else:
+        change = done
+        response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
     return rt.cookies.apply(response, browser, change)
 
 
@@ -279,20 +290,10 @@ async def remove_passkey(request: Request) -> Response:
     form = await _posted(request, rt)
     if isinstance(form, Response):
         return form
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            _check(request, rt, browser, form)
-            started = await account_mfa.begin_disable(
-                rt.server, stores, browser.session, address=_address(request)
-            )
-        except CsrfRejected as exc:
-            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
-            return rt.cookies.apply(response, browser)
-        except OAuthError as exc:
-            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
-        if started.refused is not None:
-            return rt.cookies.apply(_refused(rt, started.refused), browser)
+    first = await _start_password_form(request, rt, form)
+    if isinstance(first, Response):
+        return first
+    browser, started = first
     check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
     async with rt.db.transaction() as stores:
         refused = await account_mfa.finish_remove_passkey(

@@ -35,7 +35,11 @@ async def authorize_post(request: Request) -> Response:
 
 async def _authorize(request: Request, raw: bytes, *, status: int) -> Response:
     rt = runtime(request)
-    async with rt.db.transaction() as stores:
+    # a metadata-document client is fetched first, with no database connection held
+    async with (
+        authz.documents_resolved(rt.server, raw, rt.db.transaction),
+        rt.db.transaction() as stores,
+    ):
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
             outcome = await authz.authorize(rt.server, raw, stores, browser=browser)

@@ -18,7 +18,12 @@ async def introspect(request: Request) -> Response:
     rt = runtime(request)
     try:
         form = await read_client_form(request, rt, max_value_length=2 * MAX_TOKEN_LENGTH)
-        async with lazy_transaction(rt.db) as stores:
+        async with (
+            rt.server.authenticator.documents_resolved(
+                form.params, form.authorization, rt.db.transaction
+            ),
+            lazy_transaction(rt.db) as stores,
+        ):
             body = await rt.server.introspection.handle(
                 form.params, form.authorization, stores, limit=form.limit
             )

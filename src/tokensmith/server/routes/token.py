@@ -18,7 +18,11 @@ async def token(request: Request) -> Response:
     try:
         form = await read_client_form(request, rt, max_value_length=rt.settings.max_param_length)
         params, authorization = form.params, form.authorization
-        async with lazy_transaction(rt.db) as stores:
+        # a metadata-document client is fetched first, with no database connection held
+        async with (
+            rt.server.authenticator.documents_resolved(params, authorization, rt.db.transaction),
+            lazy_transaction(rt.db) as stores,
+        ):
             result = await rt.server.token_endpoint.handle(
                 params, authorization, stores, limit=form.limit
             )
