@@ -32,9 +32,15 @@ class McpServer:
 
 
 @pytest.fixture(scope="module")
-def mcp_server(
-    tokensmith_issuer_session: LocalIssuer, tmp_path_factory: Any
-) -> Iterator[McpServer]:
+def mcp_issuer() -> Iterator[LocalIssuer]:
+    """An issuer of this module's own: the session's is reset to a fresh key by every test that
+    uses ``tokensmith_issuer``, which would change the key under the running MCP server."""
+    with LocalIssuer().serve() as issuer:
+        yield issuer
+
+
+@pytest.fixture(scope="module")
+def mcp_server(mcp_issuer: LocalIssuer, tmp_path_factory: Any) -> Iterator[McpServer]:
     sock = reserve_port()
     port = sock.getsockname()[1]
     sock.close()
@@ -46,7 +52,7 @@ def mcp_server(
                 sys.executable,
                 str(SERVER),
                 "--issuer",
-                tokensmith_issuer_session.url,
+                mcp_issuer.url,
                 "--port",
                 str(port),
             ],
@@ -101,7 +107,7 @@ def post(server: McpServer, token: str | None) -> httpx.Response:
 
 
 def test_metadata_names_the_issuer_and_the_tools_scope(
-    mcp_server: McpServer, tokensmith_issuer_session: LocalIssuer
+    mcp_server: McpServer, mcp_issuer: LocalIssuer
 ) -> None:
     for url in (
         mcp_server.metadata_url,
@@ -111,7 +117,7 @@ def test_metadata_names_the_issuer_and_the_tools_scope(
         assert response.status_code == 200, url
         assert response.json() == {
             "resource": mcp_server.url,
-            "authorization_servers": [tokensmith_issuer_session.url],
+            "authorization_servers": [mcp_issuer.url],
             "scopes_supported": ["mcp:tools"],
             "bearer_methods_supported": ["header"],
             "resource_name": "tokensmith demo MCP server",
@@ -132,13 +138,9 @@ def test_no_token_is_401_pointing_to_the_metadata(mcp_server: McpServer) -> None
     assert httpx.get(mcp_server.url).status_code == 401
 
 
-def test_token_for_another_audience_is_401(
-    mcp_server: McpServer, tokensmith_issuer_session: LocalIssuer
-) -> None:
+def test_token_for_another_audience_is_401(mcp_server: McpServer, mcp_issuer: LocalIssuer) -> None:
     """MCP: a server accepts only tokens issued for itself (no token passthrough)."""
-    token = tokensmith_issuer_session.token(
-        scopes=["mcp:tools"], audience="https://api.example.test"
-    )
+    token = mcp_issuer.token(scopes=["mcp:tools"], audience="https://api.example.test")
     response = post(mcp_server, token)
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
@@ -147,9 +149,9 @@ def test_token_for_another_audience_is_401(
 
 
 def test_token_without_the_tools_scope_is_403_naming_it(
-    mcp_server: McpServer, tokensmith_issuer_session: LocalIssuer
+    mcp_server: McpServer, mcp_issuer: LocalIssuer
 ) -> None:
-    token = tokensmith_issuer_session.token(scopes=["docs:read"], audience=mcp_server.url)
+    token = mcp_issuer.token(scopes=["docs:read"], audience=mcp_server.url)
     response = post(mcp_server, token)
     assert response.status_code == 403
     assert response.headers["www-authenticate"] == (
@@ -159,13 +161,13 @@ def test_token_without_the_tools_scope_is_403_naming_it(
 
 
 async def test_sdk_client_lists_tools_and_calls_whoami(
-    mcp_server: McpServer, tokensmith_issuer_session: LocalIssuer
+    mcp_server: McpServer, mcp_issuer: LocalIssuer
 ) -> None:
     import httpx2
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    token = tokensmith_issuer_session.token(
+    token = mcp_issuer.token(
         sub="dana", scopes=["mcp:tools", "profile"], audience=mcp_server.url, client_id="agent"
     )
     headers = {"Authorization": f"Bearer {token}"}
