@@ -266,7 +266,7 @@ async def sign_in(
         await page.goto(authorization_url)
         await page.get_by_label("Username or email").fill(person.username)
         await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         allow = page.get_by_role("button", name="Allow")
         await allow.wait_for()
         consent_text = await page.locator("main, body").first.inner_text()
