@@ -50,17 +50,23 @@ CHROMIUM_ARGS = [
 START_TIMEOUT = 30.0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark these tests ``browser`` and run them after every other test of the session.
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """Mark these tests ``browser`` (before ``-m`` selects), and once every other hook has
+    reordered and deselected, run them after every other test of the session: pytest's own
+    reordering by fixture parameters would otherwise put them first.
 
     pytest-playwright's sync API keeps an event loop running in the main thread from the first
     browser test to the end of the session (its ``playwright`` fixture is session-scoped);
-    ``asyncio.run`` and pytest-asyncio's loops cannot start while it does.
+    ``asyncio.run`` and pytest-asyncio's loops — the asyncio browser tests of ``tests/interop``
+    — cannot start while it does.
     """
     here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+    yield
     ours = [item for item in items if Path(str(item.fspath)).is_relative_to(here)]
-    for item in ours:
-        item.add_marker(pytest.mark.browser)
     if ours:
         mine = set(ours)
         items[:] = [item for item in items if item not in mine] + ours
