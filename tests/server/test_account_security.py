@@ -87,6 +87,24 @@ async def test_password_change_needs_the_current_password_and_ends_other_access(
     assert ("password.changed", alice.id) in await events(env)
 
 
+async def test_password_change_goes_on_under_a_new_session_id(server_env: ServerEnv) -> None:
+    """A privilege change rotates the session id (W-30): the id from before the change (say,
+    planted or seen by someone) no longer opens the account; the browser goes on with the new."""
+    env = server_env
+    client, _ = await start(env)
+    here = await signed_in(env, client)
+    name = env.app.state.runtime.cookies.session_name
+    before = here.cookies[name]
+    done = await change(here, PASSWORD, NEW_PASSWORD)
+    assert done.status_code == 303
+    after = here.cookies[name]
+    assert after != before
+    assert (await here.get("/account")).status_code == 200
+    stale = env.browser()
+    stale.cookies.set(name, before)
+    assert (await stale.get("/account")).status_code == 401
+
+
 async def test_security_forms_need_the_csrf_token(server_env: ServerEnv) -> None:
     env = server_env
     client, _ = await start(env)

@@ -372,9 +372,16 @@ async def test_enrolment_needs_a_confirming_code(server_env: ServerEnv) -> None:
     flow = await env.authorize(env.browser(), client, **OIDC)
     assert "code" in flow.result
     code = pyotp.TOTP(secret.replace(" ", "")).at(int(env.clock()))
+    name = env.app.state.runtime.cookies.session_name
+    before = ua.cookies[name]
     done = await ua.post("/account/mfa/totp/confirm", data={"csrf_token": token, "code": code})
     assert done.status_code == 200
     assert "mfa.enrolled" in [e[0] for e in await events(env)]
+    # a privilege change: the session goes on under a new id, the old one opens nothing (W-30)
+    assert ua.cookies[name] != before
+    stale = env.browser()
+    stale.cookies.set(name, before)
+    assert (await stale.get("/account")).status_code == 401
     # a second set-up is refused while one is on
     again = await ua.post("/account/mfa/totp", data={"csrf_token": token, "password": PASSWORD})
     assert again.status_code == 409

@@ -20,11 +20,10 @@ from tokensmith.core import audit, mfa
 from tokensmith.core.account import fully_signed_in
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
-from tokensmith.core.interaction import KEEP, SessionChange
+from tokensmith.core.interaction import KEEP, SessionChange, replace_session
 from tokensmith.core.models import Session, User
 from tokensmith.core.passwords import PasswordCheck
 from tokensmith.core.ports import Stores
-from tokensmith.core.secrets import SESSION_PREFIX, digest, new_secret
 
 if TYPE_CHECKING:
     from tokensmith.core.server import AuthorizationServer
@@ -197,19 +196,17 @@ async def _multi_factor_session(
     now: int,
 ) -> SessionChange:
     """Replace the session by one (new id) that records the factor just proved."""
-    await stores.sessions.delete(session.digest)
-    value = new_secret(SESSION_PREFIX)
-    await stores.sessions.create(
-        Session(
-            digest=digest(value, server.pepper),
-            user_id=session.user_id,
-            auth_time=session.auth_time,
-            expires_at=session.expires_at,
-            amr=mfa.with_factor(session.amr, factor),
-            mfa_at=now,
-        )
+    _, change = await replace_session(
+        stores,
+        server.pepper,
+        session,
+        user_id=session.user_id,
+        auth_time=session.auth_time,
+        expires_at=session.expires_at,
+        amr=mfa.with_factor(session.amr, factor),
+        mfa_at=now,
     )
-    return SessionChange(new_value=value)
+    return change
 
 
 async def _prove(

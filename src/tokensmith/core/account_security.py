@@ -34,6 +34,7 @@ from tokensmith.core import audit, throttle
 from tokensmith.core.accounts import DELETE, UPDATE_PASSWORD, Accounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.interaction import replace_session
 from tokensmith.core.login import account_key
 from tokensmith.core.models import Session, User
 from tokensmith.core.password_rules import PasswordRules, WeakPassword
@@ -210,12 +211,25 @@ class AccountSecurity:
         for s in await stores.sessions.list_for_user(user.id, now):
             if not hmac.compare_digest(s.digest, session.digest):
                 await stores.sessions.delete(s.digest)
+        # a privilege change: this session goes on under a new id (W-30)
+        _, change = await replace_session(
+            stores,
+            self.server.pepper,
+            session,
+            user_id=session.user_id,
+            auth_time=session.auth_time,
+            expires_at=session.expires_at,
+            amr=session.amr,
+            mfa_at=session.mfa_at,
+        )
         await stores.grants.revoke_for_user(user.id, now)
         await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)
         self.server.audit(AuditEvent(PASSWORD_CHANGED, now, user_id=user.id))
         if user.email:
             notify(AccountNotice("password_changed", user.email, None, user.username))
-        return FormAnswer(message="Your password is changed. Your other sessions are ended.")
+        return FormAnswer(
+            message="Your password is changed. Your other sessions are ended.", session=change
+        )
 
     async def finish_deletion(self, stores: Stores, form: PasswordForm) -> FormAnswer:
         """Step 3 (second transaction): end and revoke everything of the user, then delete

@@ -158,6 +158,35 @@ class LoginStarted:
 # -- the decision ---------------------------------------------------------------------------
 
 
+async def replace_session(
+    stores: Stores,
+    pepper: bytes,
+    old: Session | None,
+    *,
+    user_id: str,
+    auth_time: int,
+    expires_at: int,
+    amr: tuple[str, ...] = ("pwd",),
+    mfa_at: int | None = None,
+) -> tuple[Session, SessionChange]:
+    """A session under a new id, ending ``old`` (the browser's, if any): at every login and
+    every privilege change — a second factor proved or enrolled, a password changed — so an id
+    planted or seen before cannot ride on the stronger session (ASVS V7, security.md W-27/W-30)."""
+    if old is not None:
+        await stores.sessions.delete(old.digest)
+    value = new_secret(SESSION_PREFIX)
+    session = Session(
+        digest=digest(value, pepper),
+        user_id=user_id,
+        auth_time=auth_time,
+        expires_at=expires_at,
+        amr=amr,
+        mfa_at=mfa_at,
+    )
+    await stores.sessions.create(session)
+    return session, SessionChange(new_value=value)
+
+
 async def proceed(
     server: AuthorizationServer,
     request: AuthorizationRequest,
@@ -470,24 +499,22 @@ async def finish_login(
         # password, bound to this browser, for the second step (``submit_second_factor``)
         await stores.interactions.set_pending(interaction.id, user.id, server.now())
         return AuthorizeOutcome("mfa", interaction_id=interaction.id)
-    if browser.session is not None:
-        await stores.sessions.delete(browser.session.digest)
     now = server.now()
-    value = new_secret(SESSION_PREFIX)
-    session = Session(
-        digest=digest(value, server.pepper),
+    session, change = await replace_session(
+        stores,
+        server.pepper,
+        browser.session,
         user_id=user.id,
         auth_time=now,
         expires_at=now + server.policy.session_ttl,
     )
-    await stores.sessions.create(session)
     return await _continue(
         server,
         stores,
         interaction,
         session=session,
         browser_digest=browser.browser_digest,
-        change=SessionChange(new_value=value),
+        change=change,
     )
 
 
@@ -713,25 +740,23 @@ async def submit_second_factor(
         mfa.failed(server.audit, user.id, address, now, factor_name[:32])
         return dataclasses.replace(form, error=WRONG_CODE, status=401)
     await mfa.passed(server.audit, stores, user.id, address, now, factor)
-    if browser.session is not None:
-        await stores.sessions.delete(browser.session.digest)
-    value = new_secret(SESSION_PREFIX)
-    session = Session(
-        digest=digest(value, server.pepper),
+    session, change = await replace_session(
+        stores,
+        server.pepper,
+        browser.session,
         user_id=user.id,
         auth_time=subject.auth_time,
         expires_at=now + server.policy.session_ttl,
         amr=mfa.with_factor(subject.amr, factor),
         mfa_at=now,
     )
-    await stores.sessions.create(session)
     return await _continue(
         server,
         stores,
         interaction,
         session=session,
         browser_digest=browser.browser_digest,
-        change=SessionChange(new_value=value),
+        change=change,
     )
 
 
@@ -836,23 +861,21 @@ async def submit_passkey_sign_in(
             detail={"method": "passkey"},
         )
     )
-    if browser.session is not None:
-        await stores.sessions.delete(browser.session.digest)
-    value = new_secret(SESSION_PREFIX)
-    session = Session(
-        digest=digest(value, server.pepper),
+    session, change = await replace_session(
+        stores,
+        server.pepper,
+        browser.session,
         user_id=user.id,
         auth_time=now,
         expires_at=now + server.policy.session_ttl,
         amr=passkeys.AMR_PASSWORDLESS,
         mfa_at=now,
     )
-    await stores.sessions.create(session)
     return await _continue(
         server,
         stores,
         interaction,
         session=session,
         browser_digest=browser.browser_digest,
-        change=SessionChange(new_value=value),
+        change=change,
     )

@@ -46,6 +46,7 @@ from tokensmith.core import audit, throttle
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.interaction import KEEP, SessionChange
 from tokensmith.core.models import AccountToken, Session, User
 from tokensmith.core.password_rules import PasswordRules, WeakPassword
 from tokensmith.core.passwords import Passwords, check_single_script, normalize_login
@@ -121,6 +122,8 @@ class FormAnswer:
     error: str | None = None
     retry_after: int = 0
     status: int = 200
+    session: SessionChange = KEEP
+    """How the session cookie changes (a new id after a password change)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,7 @@ async def _password_form(request: Request, capability: str, *, change_password: 
     if answer.error:
         response = _refused(rt, answer, title)
     elif change_password:
+        change = answer.session
         response = RedirectResponse(rt.settings.account_path + "?password=changed", 303)
     else:
         change = CLEAR
