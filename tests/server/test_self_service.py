@@ -222,6 +222,7 @@ async def test_forgotten_password_answers_the_same_and_resets_everything(
 ) -> None:
     env, box = mail_env, inbox[0]
     client, body = await start(env)  # alice, with a refresh token and a session
+    assert await env.count("ts_consents") > 0
     ua = env.browser()
     known = await post_form(ua, "/forgot-password", login="ALICE@example.com")
     unknown = await post_form(ua, "/forgot-password", login="nobody@example.com")
@@ -252,6 +253,7 @@ async def test_forgotten_password_answers_the_same_and_resets_everything(
         "invalid_grant"
     )
     assert await env.count("ts_sessions") == 0
+    assert await env.count("ts_consents") == 0  # each application is to be allowed again
     assert (await sign_in(env, "alice", PASSWORD)).status_code == 401  # the form again
     assert (await sign_in(env, "alice", NEW_PASSWORD)).status_code == 303
     # the link worked once
