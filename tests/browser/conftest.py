@@ -3,11 +3,11 @@
 
 Each test gets its own world, built exactly as ``tokensmith demo`` builds it
 (:func:`tokensmith.demo.servers.build_apps`): the authorization server, the CloudDocs API, web
-app and SPA on free loopback ports, served by uvicorn in a background thread with its own event
-loop (the sync Playwright API owns the test thread). One clock, shared by the three Python
-servers, can be moved forward to expire tokens without waiting. An "attacker" site is served on
-``localhost`` (a different *site* from ``127.0.0.1``, so the browser treats its requests as
-cross-site).
+app and SPA on free loopback ports, named ``localhost`` as in the demo (passkeys need a domain),
+served by uvicorn in a background thread with its own event loop (the sync Playwright API owns
+the test thread). One clock, shared by the three Python servers, can be moved forward to expire
+tokens without waiting. An "attacker" site is served on ``127.0.0.1`` (a different *site* from
+``localhost``, so the browser treats its requests as cross-site).
 
 On failure a screenshot of the page is saved under ``test-results/`` (git-ignored).
 """
@@ -190,26 +190,15 @@ def _socket() -> socket.socket:
     return sock
 
 
-def start_world(
-    tmp_path: Path, *, access_token_ttl: int | None = None, host: str = "127.0.0.1"
-) -> Iterator[World]:
-    """``host``: the name the servers are reached by (``localhost`` where WebAuthn needs a
-    domain: an IP address is no RP ID)."""
+def start_world(tmp_path: Path, *, access_token_ttl: int | None = None) -> Iterator[World]:
     sockets = {name: _socket() for name in ("issuer", "web", "api", "spa", "attacker")}
     port = {name: sock.getsockname()[1] for name, sock in sockets.items()}
     urls = DemoUrls.on_ports(
         issuer=port["issuer"], web=port["web"], api=port["api"], spa=port["spa"]
     )
-    if host != "127.0.0.1":
-        urls = DemoUrls(
-            **{
-                name: value.replace("//127.0.0.1:", f"//{host}:")
-                for name, value in vars(urls).items()
-            }
-        )
     folder = tmp_path / "world"
     folder.mkdir()
-    world = World(folder, urls, attacker=f"http://localhost:{port['attacker']}")
+    world = World(folder, urls, attacker=f"http://127.0.0.1:{port['attacker']}")
     settings = demo_settings(folder, urls.issuer, **FAST_HASH)
     ready = threading.Event()
     state: dict[str, Any] = {}
@@ -269,10 +258,3 @@ def short_lived_world(tmp_path: Path) -> Iterator[World]:
     """Access tokens of the web app and SPA live 60 s (the shortest tokensmith allows)."""
     chromium_path()
     yield from start_world(tmp_path, access_token_ttl=60)
-
-
-@pytest.fixture
-def localhost_world(tmp_path: Path) -> Iterator[World]:
-    """The CloudDocs world on ``localhost`` (passkeys: WebAuthn refuses IP addresses)."""
-    chromium_path()
-    yield from start_world(tmp_path, host="localhost")

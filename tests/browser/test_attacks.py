@@ -1,6 +1,6 @@
 """What another site cannot do to a signed-in user: post the consent form for them, or frame
-the sign-in page (clickjacking). The attacker's pages are on ``localhost``, another site than
-``127.0.0.1`` where tokensmith runs; they use a plain form and a click, no script."""
+the sign-in page (clickjacking). The attacker's pages are on ``127.0.0.1``, another site than
+``localhost`` where tokensmith runs; they use a plain form and a click, no script."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ with the passkey alone ("Sign in with a passkey", discoverable credentials), the
 the password and the passkey as the second step. Each sign-in's ID token is redeemed here
 (PKCE, the web client's secret) and its ``amr``/``acr`` checked.
 
-The world runs on ``localhost``: WebAuthn needs a domain as RP ID. The screenshot of the
-account page's passkeys goes to docs/ with TOKENSMITH_UPDATE_SCREENSHOTS=1."""
+The world runs on ``localhost``, as the demo does: WebAuthn needs a domain as RP ID. The
+screenshot of the account page's passkeys goes to docs/ with TOKENSMITH_UPDATE_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -22,28 +22,11 @@ import jwt
 from playwright.sync_api import ConsoleMessage, Page, Request, expect
 
 from tests.browser.conftest import ROOT, World
+from tests.support.virtual_authenticator import virtual_authenticator
 from tokensmith.core.mfa import ACR_MULTI_FACTOR
 
 DOCS = ROOT / "docs"
 SHOT = "screenshot-passkeys.png"
-
-
-def virtual_authenticator(page: Page) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
 
 
 def sign_in_for_id_token(world: World, page: Page, act: object) -> dict[str, object]:
@@ -98,10 +81,7 @@ def sign_in_for_id_token(world: World, page: Page, act: object) -> dict[str, obj
     return claims
 
 
-def test_register_a_passkey_then_sign_in_with_it(
-    localhost_world: World, page: Page, tmp_path: Path
-) -> None:
-    world = localhost_world
+def test_register_a_passkey_then_sign_in_with_it(world: World, page: Page, tmp_path: Path) -> None:
     target = DOCS if os.environ.get("TOKENSMITH_UPDATE_SCREENSHOTS") == "1" else tmp_path
     csp_errors: list[str] = []
 

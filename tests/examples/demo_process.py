@@ -94,11 +94,11 @@ class Demo:
         self.env, self.argv, self.start_timeout = env, argv, start_timeout
         self.log = logs / "demo-0.log"
         self.runs = 0
-        self.issuer = f"http://127.0.0.1:{base}"
-        self.web = f"http://127.0.0.1:{base + 1}"
-        self.api = f"http://127.0.0.1:{base + 2}"
-        self.spa = f"http://127.0.0.1:{base + 3}"
-        self.mcp = f"http://127.0.0.1:{base + 4}"  # only with the mcp extra
+        self.issuer = f"http://localhost:{base}"
+        self.web = f"http://localhost:{base + 1}"
+        self.api = f"http://localhost:{base + 2}"
+        self.spa = f"http://localhost:{base + 3}"
+        self.mcp = f"http://localhost:{base + 4}"  # only with the mcp extra
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -42,11 +42,11 @@ def test_mcp_counts_as_available_only_from_version_2(
 async def test_banner_without_mcp_says_how_to_enable_it(tmp_path: Path) -> None:
     urls = DemoUrls.from_base(18100)
     data = await seed(demo_settings(tmp_path, urls.issuer, **FAST_HASH), tmp_path, urls=urls)
-    assert data.mcp_url == "http://127.0.0.1:18104/mcp"
+    assert data.mcp_url == "http://localhost:18104/mcp"
     without = banner(data, tmp_path, mcp=False)
     assert "MCP server            not started: pip install 'tokensmith[mcp]' to run it" in without
     assert "18104" not in without
-    assert "MCP server            http://127.0.0.1:18104/   " in banner(data, tmp_path)
+    assert "MCP server            http://localhost:18104/   " in banner(data, tmp_path)
 
 
 def test_example_refuses_an_http_url_off_loopback() -> None:

@@ -222,6 +222,7 @@ async def test_forgotten_password_answers_the_same_and_resets_everything(
 ) -> None:
     env, box = mail_env, inbox[0]
     client, body = await start(env)  # alice, with a refresh token and a session
+    assert await env.count("ts_consents") > 0
     ua = env.browser()
     known = await post_form(ua, "/forgot-password", login="ALICE@example.com")
     unknown = await post_form(ua, "/forgot-password", login="nobody@example.com")
@@ -252,6 +253,7 @@ async def test_forgotten_password_answers_the_same_and_resets_everything(
         "invalid_grant"
     )
     assert await env.count("ts_sessions") == 0
+    assert await env.count("ts_consents") == 0  # each application is to be allowed again
     assert (await sign_in(env, "alice", PASSWORD)).status_code == 401  # the form again
     assert (await sign_in(env, "alice", NEW_PASSWORD)).status_code == 303
     # the link worked once
@@ -335,7 +337,9 @@ async def test_the_outbox_lists_the_messages_with_their_links(
     values.update(email_backend="outbox", outbox_dir=str(tmp_path / "outbox"), signup="open")
     async with ServerEnv.start(Settings(**values), clock) as env:
         ua = env.browser()
-        await post_form(ua, "/signup", email="nora@example.com", password=NEW_PASSWORD)
+        sent_page = await post_form(ua, "/signup", email="nora@example.com", password=NEW_PASSWORD)
+        # the page that sent the message links to where it landed
+        assert 'href="/dev/outbox" target="_blank" rel="noopener"' in sent_page.text
         await runtime(env).mailer.drain()
         outbox = await ua.get("/dev/outbox")
         assert outbox.status_code == 200
@@ -345,6 +349,37 @@ async def test_the_outbox_lists_the_messages_with_their_links(
         page = await ua.get(found.group(1))
         created = await ua.post("/confirm", data=hidden_fields(page.text))
         assert "Your account is ready" in created.text
+
+
+async def test_sign_up_and_forgotten_password_link_back_to_the_sign_in(
+    mail_env: ServerEnv,
+) -> None:
+    """Opened from a client's sign-in, the pages' "Sign in" returns to it (the person goes back
+    there after following the mailed link); a malformed ``txn`` gives the bare login page."""
+    env = mail_env
+    ua = env.browser()
+    started = await env.start_authorize(ua, await env.client())
+    login = await ua.get(started.response.headers["location"])
+    txn = hidden_fields(login.text)["txn"]
+    back = f'href="/login?txn={txn}"'
+    for path in ("/signup", "/forgot-password"):
+        assert f'href="{path}?txn={txn}"' in login.text
+        page = await ua.get(f"{path}?txn={txn}")
+        assert back in page.text
+        assert hidden_fields(page.text)["txn"] == txn  # kept through the form's answer
+    sent_page = await post_form(
+        ua, f"/signup?txn={txn}", email="nora@example.com", password=NEW_PASSWORD
+    )
+    assert "Check your mailbox" in sent_page.text
+    assert back in sent_page.text
+    assert 'href="/dev/outbox"' not in sent_page.text  # SMTP here: no outbox to link
+    again = await ua.get(back.removeprefix('href="').removesuffix('"'))
+    assert again.status_code == 200
+    assert hidden_fields(again.text)["txn"] == txn
+    for bad in ("x", "ts_ix_<b>", "ts_ix_a&b=c", "ts_ix_" + "a" * 100):
+        page = await ua.get("/signup", params={"txn": bad})
+        assert 'href="/login"' in page.text
+        assert 'name="txn"' not in page.text
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

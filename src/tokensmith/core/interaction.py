@@ -77,6 +77,15 @@ STANDARD_SCOPES = {
 _TXN = re.compile(re.escape(INTERACTION_PREFIX) + r"[A-Za-z0-9_-]+")
 
 
+def well_formed_txn(txn: str | None) -> str | None:
+    """``txn`` if it has the form of an interaction id this server issues, else ``None`` (the
+    sign-up and forgotten-password pages carry the sign-in they were opened from, to link back
+    to it; whether it still exists is for the login page to find out)."""
+    if not txn or len(txn) > 100 or not _TXN.fullmatch(txn):
+        return None
+    return txn
+
+
 class BrowserView(Protocol):
     """What core reads of the browser: its (peppered) id digest and its SSO session."""
 
@@ -367,7 +376,8 @@ async def load(
     exist, has expired or was started by another browser."""
     # Only ids this server could have issued reach the database (a NUL, for one, is an error
     # in PostgreSQL rather than "not found").
-    if not txn or len(txn) > 100 or not _TXN.fullmatch(txn):
+    txn = well_formed_txn(txn)
+    if txn is None:
         raise InteractionExpired(EXPIRED)
     interaction = await stores.interactions.get(txn, server.now())
     if interaction is None or not equals(interaction.browser_digest, browser.browser_digest):

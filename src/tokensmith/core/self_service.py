@@ -505,7 +505,8 @@ class SelfService:
         self, stores: Stores, start: ResetStart, password_hash: str, *, notify: Notifier
     ) -> FormAnswer:
         """Step 3, in a second transaction: use the link, set the password, and end everything
-        the old password opened (sessions, grants, other reset links, the login back-off)."""
+        the old password opened (sessions, grants and consents: each application must be allowed
+        again, other reset links, the login back-off)."""
         now = self.context.now()
         token = await stores.account_tokens.consume(
             digest(start.secret, self.context.pepper), "reset_password", now
@@ -520,6 +521,8 @@ class SelfService:
             )
         await stores.sessions.delete_for_user(user.id)
         await stores.grants.revoke_for_user(user.id, now)
+        for client_id in await stores.consents.list_for_user(user.id):
+            await stores.consents.withdraw(user.id, client_id)
         await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)
         await stores.login_failures.clear("user:" + user.id)
         self.context.emit(AuditEvent(audit.PASSWORD_RESET, now, user_id=user.id))

@@ -31,7 +31,7 @@ __all__ = [
     "seed",
 ]
 
-DEMO_VERSION = 4  # 4: the MCP server's API
+DEMO_VERSION = 5  # 4: the MCP server's API; 5: on localhost (passkeys)
 
 API_SCOPES = {
     "docs:read": "Read your documents.",
@@ -43,6 +43,10 @@ SPA_SCOPES = ("openid", "profile", "offline_access", "docs:read", "docs:write")
 # the demo MCP server (tokensmith.demo.mcp_server): an API whose identifier is its endpoint's URL
 MCP_SCOPES = {TOOLS_SCOPE: TOOLS_SCOPE_DESCRIPTION}
 MCP_PATH = "/mcp"
+# The servers listen on 127.0.0.1 but are named ``localhost``: a WebAuthn RP ID (the issuer's
+# host, core/passkeys.py) must be a domain, never an IP address, and browsers count
+# http://localhost as a secure context, so passkeys work in the demo.
+HOST = "localhost"
 
 
 class DemoDataError(Exception):
@@ -55,7 +59,7 @@ def ports(base: int) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class DemoUrls:
-    """The origins of the demo servers (the MCP server's: ``mcp``)."""
+    """The origins of the demo servers (the MCP server's: ``mcp``), on :data:`HOST`."""
 
     issuer: str
     web: str
@@ -68,7 +72,7 @@ class DemoUrls:
         cls, *, issuer: int, web: int, api: int, spa: int, mcp: int | None = None
     ) -> DemoUrls:
         def url(port: int) -> str:
-            return f"http://127.0.0.1:{port}"
+            return f"http://{HOST}:{port}"
 
         return cls(
             issuer=url(issuer),

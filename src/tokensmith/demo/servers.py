@@ -11,9 +11,11 @@ The CloudDocs apps ship inside the package (:mod:`tokensmith.demo.clouddocs`, te
 static files as package data), so ``pip install tokensmith`` and then ``tokensmith demo`` in any
 folder is enough: no source checkout.
 
-Cookies are not isolated by port, so all apps on ``127.0.0.1`` see each other's cookies; the
-defaults keep them apart with no demo-specific setting: the authorization server's are
-``tokensmith_as_*``, the web app's (client toolkit) ``tsc_<digest of its base URL>_*``.
+The servers listen on ``127.0.0.1`` and are addressed as ``localhost`` (passkeys need a domain:
+``tokensmith.demo.seed.HOST``). Cookies are not isolated by port, so all apps on ``localhost``
+see each other's cookies; the defaults keep them apart with no demo-specific setting: the
+authorization server's are ``tokensmith_as_*``, the web app's (client toolkit)
+``tsc_<digest of its base URL>_*``.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def build_apps(
         database_path=folder / "clouddocs-web.sqlite3",
         github_client_id=github[0] if github else None,
         github_client_secret=github[1] if github else None,
+        account_url=data.issuer + settings.account_path,
     )
     spa_config = spa_server.SpaConfig.for_tokensmith(
         issuer=data.issuer, client_id=data.spa_client_id, spa_url=data.spa_url, api_url=data.api

@@ -19,6 +19,10 @@ class Pages:
             auto_reload=False,
         )
         self.env.globals["product_name"] = settings.product_name
+        # development only: the pages that send a message link to where it lands
+        self.env.globals["outbox_url"] = (
+            settings.outbox_path if settings.email_backend == "outbox" else None
+        )
 
     def render(
         self, name: str, *, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any

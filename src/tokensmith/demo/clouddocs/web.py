@@ -66,7 +66,9 @@ MAX_FORM = 256 * 1024
 class CloudDocsWebConfig:
     """``issuer``/``client_id``/``client_secret``: the app's registration at tokensmith.
     ``base_url``: this app's origin. ``api_url``: the CloudDocs API (the access tokens'
-    audience). ``secret_key``: 32+ random bytes for sessions and sealed tokens."""
+    audience). ``secret_key``: 32+ random bytes for sessions and sealed tokens.
+    ``account_url``: tokensmith's account page (passkeys, two-step verification, sessions),
+    linked next to "Sign out" for people signed in with tokensmith."""
 
     issuer: str
     client_id: str
@@ -79,6 +81,7 @@ class CloudDocsWebConfig:
     github_client_secret: str | None = field(default=None, repr=False)
     github_base_url: str = "https://github.com"
     github_api_url: str = "https://api.github.com"
+    account_url: str | None = None
 
 
 profiles_metadata = MetaData()
@@ -199,6 +202,7 @@ def create_web(config: CloudDocsWebConfig, *, clock: Callable[[], float] = time.
             if session and session.provider in providers
             else None,
             providers=[(key, p.display_name) for key, p in providers.items()],
+            account_url=config.account_url if session and session.provider == PROVIDER else None,
         )
         return templates.TemplateResponse(request, name, context, status_code=status)
 

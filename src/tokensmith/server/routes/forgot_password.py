@@ -8,10 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.errors import CsrfRejected, PageNotOffered
+from tokensmith.core.interaction import well_formed_txn
 from tokensmith.core.self_service import FormAnswer
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
-from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.routes.interaction import login_url, read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -20,7 +21,11 @@ FORGED = "The form was not sent from this page. Reload the page and try again."
 
 
 def page(
-    rt: Runtime, browser: Browser, answer: FormAnswer | None = None, login: str = ""
+    rt: Runtime,
+    browser: Browser,
+    answer: FormAnswer | None = None,
+    login: str = "",
+    txn: str | None = None,
 ) -> Response:
     answer = answer or FormAnswer()
     response = rt.pages.render(
@@ -28,7 +33,8 @@ def page(
         status=answer.status,
         action=rt.settings.forgot_password_path,
         csrf_token=rt.cookies.csrf_token(browser, FORM),
-        login_url=rt.settings.login_path,
+        login_url=login_url(rt, txn),
+        txn=well_formed_txn(txn),
         message=answer.message,
         error=answer.error,
         login=login,
@@ -51,7 +57,7 @@ async def forgot_form(request: Request) -> Response:
         return page_error(request, rt.pages, exc)
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
-    return page(rt, browser)
+    return page(rt, browser, txn=request.query_params.get("txn"))
 
 
 async def forgot_submit(request: Request) -> Response:
@@ -72,4 +78,4 @@ async def forgot_submit(request: Request) -> Response:
         answer = await rt.self_service.request_reset(
             stores, login, address=address, notify=rt.mailer.notify
         )
-    return page(rt, browser, answer, login=login if answer.error else "")
+    return page(rt, browser, answer, login=login if answer.error else "", txn=form.get("txn"))

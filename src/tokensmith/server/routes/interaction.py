@@ -10,13 +10,22 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core.errors import CsrfRejected, OAuthError
-from tokensmith.core.interaction import AuthorizeOutcome
+from tokensmith.core.interaction import AuthorizeOutcome, well_formed_txn
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error, page_error
 from tokensmith.server.http import read_form
 from tokensmith.server.runtime import Runtime
 
 FORBIDDEN = "The form was not sent from this sign-in page (its security token is missing or wrong)."
+
+
+def login_url(rt: Runtime, txn: str | None) -> str:
+    """The login page: of the sign-in ``txn`` when it is well formed (the sign-up and
+    forgotten-password pages link back to the sign-in they were opened from), else bare."""
+    txn = well_formed_txn(txn)
+    if txn is None:
+        return rt.settings.login_path
+    return f"{rt.settings.login_path}?{urlencode({'txn': txn})}"
 
 
 def outcome_response(

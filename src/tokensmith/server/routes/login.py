@@ -7,6 +7,8 @@ dummy verification) the same time. A successful login creates a new session id.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -22,6 +24,7 @@ from tokensmith.server.state import runtime
 
 
 def _login_page(rt: Runtime, browser: Browser, form: LoginForm) -> Response:
+    back = urlencode({"txn": form.txn})
     response = rt.pages.render(
         "login.html",
         status=form.status,
@@ -32,9 +35,14 @@ def _login_page(rt: Runtime, browser: Browser, form: LoginForm) -> Response:
         username=form.username,
         error=form.error,
         passkey_action=rt.settings.login_path + "/passkey",
-        signup_url=rt.settings.signup_path if rt.server.policy.accounts.signup_open else None,
+        # both pages link back to this sign-in (routes/interaction.login_url)
+        signup_url=(
+            f"{rt.settings.signup_path}?{back}" if rt.server.policy.accounts.signup_open else None
+        ),
         forgot_url=(
-            rt.settings.forgot_password_path if rt.server.policy.accounts.reset_open else None
+            f"{rt.settings.forgot_password_path}?{back}"
+            if rt.server.policy.accounts.reset_open
+            else None
         ),
     )
     response.headers["Content-Security-Policy"] = SCRIPT_CSP

@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.errors import CsrfRejected, PageNotOffered
+from tokensmith.core.interaction import well_formed_txn
 from tokensmith.core.password_rules import WeakPassword
 from tokensmith.core.self_service import FormAnswer
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
-from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.routes.interaction import login_url, read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -28,6 +29,7 @@ def page(
     *,
     email: str = "",
     name: str = "",
+    txn: str | None = None,
 ) -> Response:
     answer = answer or FormAnswer()
     response = rt.pages.render(
@@ -35,7 +37,8 @@ def page(
         status=answer.status,
         action=rt.settings.signup_path,
         csrf_token=rt.cookies.csrf_token(browser, FORM),
-        login_url=rt.settings.login_path,
+        login_url=login_url(rt, txn),
+        txn=well_formed_txn(txn),
         min_length=rt.self_service.rules.min_length,
         message=answer.message,
         error=answer.error,
@@ -60,7 +63,7 @@ async def signup_form(request: Request) -> Response:
         return page_error(request, rt.pages, exc)
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
-    return page(rt, browser)
+    return page(rt, browser, txn=request.query_params.get("txn"))
 
 
 async def signup_submit(request: Request) -> Response:
@@ -70,6 +73,7 @@ async def signup_submit(request: Request) -> Response:
         return form
     address = request.client.host if request.client else "unknown"
     email, name, password = form.get("email", ""), form.get("name", ""), form.get("password", "")
+    txn = form.get("txn")
     service = rt.self_service
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
@@ -81,11 +85,11 @@ async def signup_submit(request: Request) -> Response:
             return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
         start = await service.begin_signup(stores, email=email, name=name, address=address)
     if start.answer is not None:
-        return page(rt, browser, start.answer, email=email, name=name)
+        return page(rt, browser, start.answer, email=email, name=name, txn=txn)
     try:
         password_hash = await service.choose_password(password, context=(start.email,))
     except WeakPassword as exc:
-        return page(rt, browser, FormAnswer(error=str(exc)), email=email, name=name)
+        return page(rt, browser, FormAnswer(error=str(exc)), email=email, name=name, txn=txn)
     async with rt.db.transaction() as stores:
         answer = await service.finish_signup(stores, start, password_hash, notify=rt.mailer.notify)
-    return page(rt, browser, answer)
+    return page(rt, browser, answer, txn=txn)
