@@ -15,6 +15,7 @@ from tokensmith.core import account_security as security
 from tokensmith.core.accounts import DELETE, UPDATE_EMAIL, UPDATE_PASSWORD
 from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.core.interaction import CLEAR, KEEP, SessionChange
+from tokensmith.core.ports import Stores
 from tokensmith.core.self_service import FormAnswer
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
@@ -163,6 +164,16 @@ def _refused(rt: Runtime, answer: FormAnswer, title: str) -> Response:
     return response
 
 
+async def _account_form(
+    request: Request, rt: Runtime, stores: Stores, browser: Browser, form: dict[str, str]
+) -> None:
+    """A form of the account page's security section: a session that used its second factor
+    (``NotSignedIn`` otherwise) and the page's CSRF token (``CsrfRejected``)."""
+    await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
+    if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
+        raise CsrfRejected("The form was not sent from your account page.")
+
+
 async def sign_out_everywhere(request: Request) -> Response:
     """End every session of the user, this one too (``core.account_security``)."""
     rt = runtime(request)
@@ -173,9 +184,7 @@ async def sign_out_everywhere(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
-            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
-                raise CsrfRejected("The form was not sent from your account page.")
+            await _account_form(request, rt, stores, browser, form)
             await security.sign_out_everywhere(rt.server, stores, browser.session)
         except CsrfRejected as exc:
             response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
@@ -203,9 +212,7 @@ async def _begin_password_form(
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
-            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
-                raise CsrfRejected("The form was not sent from your account page.")
+            await _account_form(request, rt, stores, browser, form)
             if refusal is not None:
                 return rt.cookies.apply(_refused(rt, refusal, title), browser)
             service = security.AccountSecurity(rt.server)
