@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         True,
         description="The forgotten-password page sends reset links (needs an email_backend).",
     )
+    email_change: bool = Field(
+        True,
+        description="Signed-in users may change their address on the account page, confirmed "
+        "by a link sent to the new address (needs an email_backend and accounts that declare "
+        "update_email).",
+    )
     signup_ttl: int = Field(
         86400, ge=600, le=7 * 86400, description="Seconds a sign-up link stays valid."
     )
@@ -138,6 +144,12 @@ class Settings(BaseSettings):
     )
     password_reset_ttl: int = Field(
         1800, ge=300, le=86400, description="Seconds a password-reset link stays valid."
+    )
+    email_change_ttl: int = Field(
+        3600,
+        ge=600,
+        le=86400,
+        description="Seconds the link that confirms a new address (e-mail change) stays valid.",
     )
     password_min_length: int = Field(
         15,
@@ -563,6 +575,8 @@ class Settings(BaseSettings):
                 signup_ttl=self.signup_ttl,
                 email_verification_ttl=self.email_verification_ttl,
                 password_reset_ttl=self.password_reset_ttl,
+                email_change=self.email_change,
+                email_change_ttl=self.email_change_ttl,
             ),
             client_metadata_documents=self.client_metadata_documents,
             client_metadata_allow_loopback=self.client_metadata_allow_loopback,

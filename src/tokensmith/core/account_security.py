@@ -17,10 +17,13 @@ What each ends:
   stays signed in; the user is told by e-mail;
 - **deletion**: every session, every grant, every consent and every pending link, then the user
   (``Accounts.delete``: name, e-mail, password hash). Audit events stay, naming only the opaque
-  subject.
+  subject;
+- **e-mail change**: nothing yet: once the password is right, a link goes to the new address
+  (``self_service.SelfService.request_email_change``); the change happens when it is used.
 
-Password change and deletion need the ``UPDATE_PASSWORD`` and ``DELETE`` capabilities of the
-accounts implementation (``core.accounts``); the page hides them otherwise.
+Password change, deletion and e-mail change need the ``UPDATE_PASSWORD``, ``DELETE`` and
+``UPDATE_EMAIL`` capabilities of the accounts implementation (``core.accounts``); the page hides
+them otherwise.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, throttle
-from tokensmith.core.accounts import DELETE, UPDATE_PASSWORD, Accounts
+from tokensmith.core.accounts import DELETE, UPDATE_EMAIL, UPDATE_PASSWORD, Accounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.interaction import replace_session
@@ -39,7 +42,7 @@ from tokensmith.core.login import account_key
 from tokensmith.core.models import Session, User
 from tokensmith.core.password_rules import PasswordRules, WeakPassword
 from tokensmith.core.ports import Stores
-from tokensmith.core.self_service import AccountNotice, FormAnswer, Notifier
+from tokensmith.core.self_service import AccountNotice, FormAnswer, Notifier, SelfService
 
 if TYPE_CHECKING:
     from tokensmith.core.server import AuthorizationServer
@@ -52,7 +55,7 @@ WRONG_PASSWORD = "Your current password is not correct."
 NOT_ALLOWED = "This account cannot be changed here."
 NOT_SIGNED_IN = "Sign in first."
 TOO_MANY = "Too many attempts. Wait a little and try again."
-PURPOSES = ("signup", "verify_email", "reset_password")
+PURPOSES = ("signup", "verify_email", "reset_password", "change_email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,30 +186,33 @@ class AccountSecurity:
             return None
         return user
 
-    async def _failed(self, stores: Stores, form: PasswordForm) -> None:
-        if (
-            form.user is not None
-            and form.answer is not None
-            and form.answer.error == WRONG_PASSWORD
-        ):
-            self.server.audit(
-                AuditEvent(audit.LOGIN_FAILED, self.server.now(), user_id=form.user.id)
-            )
+    async def _confirmed(self, stores: Stores, form: PasswordForm) -> User | FormAnswer:
+        """Step 3's start: the refusal of step 2 (a wrong password audited), or the user, still
+        with the password that was checked, whose attempt is released."""
+        if form.answer is not None:
+            if form.user is not None and form.answer.error == WRONG_PASSWORD:
+                self.server.audit(
+                    AuditEvent(audit.LOGIN_FAILED, self.server.now(), user_id=form.user.id)
+                )
+            return form.answer
+        user = await self._still_current(stores, form)
+        if user is None:
+            return FormAnswer(error=WRONG_PASSWORD, status=400)
+        await stores.login_failures.release(form.address_key)
+        await stores.login_failures.clear(form.account_key)
+        return user
 
     async def finish_password_change(
         self, stores: Stores, form: PasswordForm, session: Session, *, notify: Notifier
     ) -> FormAnswer:
         """Step 3 (second transaction): store the new hash, end the other sessions and every
-        grant, tell the user."""
-        if form.answer is not None:
-            await self._failed(stores, form)
-            return form.answer
-        user = await self._still_current(stores, form)
-        if user is None or form.new_hash is None:
+        grant, cancel a pending e-mail change, tell the user."""
+        user = await self._confirmed(stores, form)
+        if isinstance(user, FormAnswer):
+            return user
+        if form.new_hash is None:  # pragma: no cover - step 2 hashes it or refuses
             return FormAnswer(error=WRONG_PASSWORD, status=400)
         now = self.server.now()
-        await stores.login_failures.release(form.address_key)
-        await stores.login_failures.clear(form.account_key)
         await self.accounts.set_password_hash(stores, user.id, form.new_hash, now)
         for s in await stores.sessions.list_for_user(user.id, now):
             if not hmac.compare_digest(s.digest, session.digest):
@@ -223,7 +229,8 @@ class AccountSecurity:
             mfa_at=session.mfa_at,
         )
         await stores.grants.revoke_for_user(user.id, now)
-        await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)
+        for purpose in ("reset_password", "change_email"):
+            await stores.account_tokens.revoke_for_user(user.id, purpose, now)
         self.server.audit(AuditEvent(PASSWORD_CHANGED, now, user_id=user.id))
         if user.email:
             notify(AccountNotice("password_changed", user.email, None, user.username))
@@ -234,15 +241,10 @@ class AccountSecurity:
     async def finish_deletion(self, stores: Stores, form: PasswordForm) -> FormAnswer:
         """Step 3 (second transaction): end and revoke everything of the user, then delete
         them; the audit keeps the event under the opaque subject only."""
-        if form.answer is not None:
-            await self._failed(stores, form)
-            return form.answer
-        user = await self._still_current(stores, form)
-        if user is None:
-            return FormAnswer(error=WRONG_PASSWORD, status=400)
+        user = await self._confirmed(stores, form)
+        if isinstance(user, FormAnswer):
+            return user
         now = self.server.now()
-        await stores.login_failures.release(form.address_key)
-        await stores.login_failures.clear(form.account_key)
         await stores.sessions.delete_for_user(user.id)
         await stores.grants.revoke_for_user(user.id, now)
         for client_id in await stores.consents.list_for_user(user.id):
@@ -253,12 +255,32 @@ class AccountSecurity:
         self.server.audit(AuditEvent(ACCOUNT_DELETED, now, user_id=user.id))
         return FormAnswer(message="Your account is deleted.")
 
+    async def finish_email_change(
+        self,
+        stores: Stores,
+        form: PasswordForm,
+        email: str,
+        *,
+        self_service: SelfService,
+        address: str,
+        notify: Notifier,
+    ) -> FormAnswer:
+        """Step 3 (second transaction): with the password right, send the link that confirms
+        ``email`` (``SelfService.new_email``'s) and tell the old address."""
+        user = await self._confirmed(stores, form)
+        if isinstance(user, FormAnswer):
+            return user
+        return await self_service.request_email_change(
+            stores, user, email, address=address, notify=notify
+        )
+
 
 __all__ = [
     "ACCOUNT_DELETED",
     "DELETE",
     "PASSWORD_CHANGED",
     "SESSION_ENDED",
+    "UPDATE_EMAIL",
     "UPDATE_PASSWORD",
     "AccountSecurity",
     "PasswordForm",

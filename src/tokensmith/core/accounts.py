@@ -103,7 +103,9 @@ class Accounts(Protocol):
         email_verified: bool,
         now: int,
     ) -> bool:
-        """``UPDATE_EMAIL``: replace name and address; ``False`` when there is no such user."""
+        """``UPDATE_EMAIL``: replace name and address; ``False`` when there is no such user;
+        ``ports.Conflict`` when another user has the address (the e-mail change relies on it:
+        an address is one account's)."""
         ...
 
     async def delete(self, stores: Stores, subject: str) -> bool:

@@ -39,6 +39,9 @@ class AccountPolicy:
     signup_ttl: int = 86400
     email_verification_ttl: int = 86400
     password_reset_ttl: int = 1800
+    email_change: bool = True
+    """Signed-in users may change their address (a link to the new address confirms it)."""
+    email_change_ttl: int = 3600
 
     @property
     def signup_open(self) -> bool:
@@ -51,6 +54,10 @@ class AccountPolicy:
     @property
     def verification_open(self) -> bool:
         return self.mail_enabled and self.email_verification
+
+    @property
+    def email_change_open(self) -> bool:
+        return self.mail_enabled and self.email_change
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

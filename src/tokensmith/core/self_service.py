@@ -28,6 +28,18 @@ Throttling. The forms that send mail reserve one attempt per client address and 
 (the normalised address or login typed, so unknown accounts are counted alike) on the login
 counters (``core.throttle.MAIL_ADDRESS``, ``MAIL_ACCOUNT``) before anything else.
 
+E-mail change (a signed-in user, on the account page). The form takes the new address (checked
+as at sign-up) and the current password (checked as for a password change,
+``core.account_security``). Nothing changes then: a link (``ts_ce_``, ``email_change_ttl``) goes
+to the new address, bound to the user and to the address they have now, and the old address is
+told (no link that changes anything). For a new address that has an account already, the new
+address gets a message saying so instead of a link; the page answers the same. The link works
+only in a browser signed in as its user (a person who owns a mistyped address cannot take the
+account), makes the new address the user's, verified, and ends the user's other pending links;
+the old address is told again. If the address became another account's meanwhile, the users
+table's unique constraint refuses it and nothing is kept (``AddressTaken``). A password change
+or reset cancels a pending change.
+
 After a reset: the password is replaced, every session of the user ends, every grant (so every
 refresh token and recorded access token) is revoked, other reset links die, the account's login
 back-off is cleared, the address counts as verified (the link proved it can be read), and the
@@ -43,6 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tokensmith.core import audit, throttle
+from tokensmith.core.accounts import UPDATE_EMAIL
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import NotSignedIn
@@ -56,10 +69,12 @@ from tokensmith.core.secrets import digest, new_secret
 SIGNUP_PREFIX = "ts_su_"
 VERIFY_EMAIL_PREFIX = "ts_ev_"
 RESET_PASSWORD_PREFIX = "ts_pr_"
+CHANGE_EMAIL_PREFIX = "ts_ce_"
 PURPOSES = {
     SIGNUP_PREFIX: "signup",
     VERIFY_EMAIL_PREFIX: "verify_email",
     RESET_PASSWORD_PREFIX: "reset_password",
+    CHANGE_EMAIL_PREFIX: "change_email",
 }
 
 SIGNUP_SENT = (
@@ -76,6 +91,26 @@ LINK_INVALID = (
     "This link is not valid any more: it was used already, it expired, or it was copied "
     "incompletely. Ask for a new one."
 )
+EMAIL_CHANGE_SENT = (
+    "We sent a link to {email}. Open it in this browser, signed in, within {minutes} minutes "
+    "to make it your address. Until then your address stays as it is."
+)
+EMAIL_CHANGE_CLOSED = "Your address cannot be changed here."
+SAME_EMAIL = "This is your address already."
+SIGN_IN_TO_CHANGE = (
+    "Open this link in the browser where you are signed in to the account that asked for the "
+    "change (sign in there first, then open the link again)."
+)
+ADDRESS_TAKEN = (
+    "This address now belongs to another account, so your address was not changed. Ask for "
+    "the change again with another address."
+)
+
+
+class AddressTaken(Conflict):
+    """The new address of an e-mail change became another account's before the link was used
+    (the users table's unique constraint refused it): nothing of the change may be kept, so the
+    caller rolls the transaction back (the link stays unused) and shows ``ADDRESS_TAKEN``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +119,17 @@ class AccountNotice:
 
     ``kind``: ``signup`` (the link that creates the account), ``signup_existing`` (someone tried
     to sign up with an address that has an account), ``verify_email``, ``reset_password``,
-    ``password_changed``."""
+    ``password_changed``; for an e-mail change: ``change_email`` (the link, to the new
+    address), ``change_email_existing`` (to a new address that has an account already),
+    ``email_change_requested`` and ``email_changed`` (notices to the old address, naming the
+    new one in ``new_email``)."""
 
     kind: str
     to: str
     link: str | None = field(default=None, repr=False)
     username: str | None = None
     valid_minutes: int = 0
+    new_email: str | None = None
 
 
 Notifier = Callable[[AccountNotice], None]
@@ -152,6 +191,8 @@ class LinkView:
     purpose: str | None
     """``None``: the link is not valid (``LINK_INVALID``)."""
     email: str = ""
+    error: str | None = None
+    """A valid link this browser cannot use (an e-mail change seen without its user's session)."""
 
 
 def _purpose(secret: str) -> str | None:
@@ -196,8 +237,12 @@ class SelfService:
 
     # -- throttling ---------------------------------------------------------------------------
 
-    async def _admit(self, stores: Stores, *, address: str, account: str, now: int) -> int:
-        """Reserve one attempt for the address, then for the account: 0, or seconds to wait."""
+    async def _admit(
+        self, stores: Stores, *, address: str, account: str, now: int, mailbox: str = ""
+    ) -> int:
+        """Reserve one attempt for the address, then for the account (and for the ``mailbox``
+        written to, when it is not the account's: the key sign-up and reset use for that
+        address, so every form shares one budget per mailbox): 0, or seconds to wait."""
         failures = stores.login_failures
         ttl = throttle.FAILURE_MEMORY
         by_address = await failures.reserve(
@@ -206,12 +251,16 @@ class SelfService:
         if not by_address.granted:
             locked = throttle.MAIL_ADDRESS.locked_until(by_address.record)
         else:
-            by_account = await failures.reserve(
-                "mail:" + account, now, policy=throttle.MAIL_ACCOUNT, ttl=ttl
-            )
-            if by_account.granted:
+            locked = 0
+            for key in (account, mailbox) if mailbox else (account,):
+                by_account = await failures.reserve(
+                    "mail:" + key, now, policy=throttle.MAIL_ACCOUNT, ttl=ttl
+                )
+                if not by_account.granted:
+                    locked = throttle.MAIL_ACCOUNT.locked_until(by_account.record)
+                    break
+            else:
                 return 0
-            locked = throttle.MAIL_ACCOUNT.locked_until(by_account.record)
         self.context.emit(AuditEvent(audit.ACCOUNT_FORM_THROTTLED, now, address=address))
         return max(1, locked - now)
 
@@ -259,15 +308,23 @@ class SelfService:
         wait = await self._admit(stores, address=address, account=normalized, now=now)
         if wait:
             return SignupStart(normalized, clean_name, self._throttled(wait))
-        domain = normalized.rsplit("@", 1)[1]
-        if accounts.signup == "domains" and domain not in accounts.signup_domains:
-            allowed = ", ".join(sorted(accounts.signup_domains))
+        allowed = self._outside_domains(normalized)
+        if allowed:
             return SignupStart(
                 normalized,
                 clean_name,
                 FormAnswer(error=f"Sign-up is open to addresses at {allowed} only.", status=403),
             )
         return SignupStart(normalized, clean_name)
+
+    def _outside_domains(self, email: str) -> str:
+        """The operator's domains, when sign-up is limited to them and ``email`` is at none of
+        them; "" when the address is acceptable."""
+        accounts = self.context.policy.accounts
+        domain = email.rsplit("@", 1)[1]
+        if accounts.signup == "domains" and domain not in accounts.signup_domains:
+            return ", ".join(sorted(accounts.signup_domains))
+        return ""
 
     async def finish_signup(
         self, stores: Stores, start: SignupStart, password_hash: str, *, notify: Notifier
@@ -316,8 +373,11 @@ class SelfService:
 
     # -- the page of a link -------------------------------------------------------------------
 
-    async def view_link(self, stores: Stores, secret: str) -> LinkView:
-        """Whether a link from a message is valid (nothing is used: the page's button uses it)."""
+    async def view_link(
+        self, stores: Stores, secret: str, *, session: Session | None = None
+    ) -> LinkView:
+        """Whether a link from a message is valid (nothing is used: the page's button uses it).
+        ``session``: the browser's (an e-mail change is confirmed only in its user's)."""
         purpose = _purpose(secret)
         if purpose is None:
             return LinkView(None)
@@ -326,17 +386,38 @@ class SelfService:
         )
         if token is None:
             return LinkView(None)
+        if purpose == "change_email":
+            user = await self._changing(stores, token)
+            if user is None:
+                return LinkView(None)
+            if session is None or session.user_id != user.id:
+                return LinkView(purpose, token.email, error=SIGN_IN_TO_CHANGE)
+            return LinkView(purpose, token.email)
         if token.user_id is not None:  # a link for an account: still its address, still enabled
             user = await stores.users.get(token.user_id)
             if user is None or user.disabled or user.email != token.email:
                 return LinkView(None)
         return LinkView(purpose, token.email)
 
-    async def confirm(self, stores: Stores, secret: str) -> FormAnswer:
-        """The button of a sign-up or verification link: create the account (its address
-        verified), or mark the user's address verified. The link is used either way."""
+    async def confirm(
+        self,
+        stores: Stores,
+        secret: str,
+        *,
+        session: Session | None = None,
+        notify: Notifier = discard_notice,
+    ) -> FormAnswer:
+        """The button of a sign-up, verification or e-mail change link: create the account (its
+        address verified), mark the user's address verified, or make the new address the
+        user's (``change_email``; ``session``: the browser's, which must be the user's). The
+        link is used either way.
+
+        ``AddressTaken``: the new address of a change became another account's; the caller
+        rolls the transaction back."""
         purpose = _purpose(secret)
         now = self.context.now()
+        if purpose == "change_email":
+            return await self._change_email(stores, secret, session, notify, now)
         if purpose not in ("signup", "verify_email"):
             return FormAnswer(error=LINK_INVALID, status=400)
         token = await stores.account_tokens.consume(
@@ -384,6 +465,136 @@ class SelfService:
                 message=f"Your account is ready. Sign in with {token.email} and your password."
             )
         raise Conflict("no free username")  # pragma: no cover - five 24-bit collisions
+
+    # -- e-mail change (signed-in user, with the password) -------------------------------------
+
+    def new_email(self, value: str) -> tuple[str, FormAnswer | None]:
+        """The address typed in the account page's e-mail change form, normalised and checked as
+        sign-up checks it (and against the operator's domains when sign-up is limited to them),
+        before anything else: the address, or a refusal."""
+        if (
+            not self.context.policy.accounts.email_change_open
+            or UPDATE_EMAIL not in self.context.accounts.capabilities
+        ):
+            return "", FormAnswer(error=EMAIL_CHANGE_CLOSED, status=403)
+        try:
+            email = normalize_email(value)
+        except ValueError:
+            return "", FormAnswer(error="Enter a valid e-mail address.", status=400)
+        allowed = self._outside_domains(email)
+        if allowed:
+            return "", FormAnswer(error=f"Only addresses at {allowed} are accepted.", status=403)
+        return email, None
+
+    async def request_email_change(
+        self, stores: Stores, user: User, email: str, *, address: str, notify: Notifier
+    ) -> FormAnswer:
+        """The e-mail change form, once the user's password was checked
+        (``account_security.AccountSecurity.finish_email_change``): a link to the new address
+        (``new_email``'s), bound to the user and to their current address; or, when the new
+        address has an account already, a message saying so there instead. The same answer
+        either way. The old address is told (no link that changes anything)."""
+        ttl = self.context.policy.accounts.email_change_ttl
+        now = self.context.now()
+        if (user.email or "") == email:
+            return FormAnswer(error=SAME_EMAIL, status=400)
+        wait = await self._admit(
+            stores, address=address, account="user:" + user.id, now=now, mailbox=email
+        )
+        if wait:
+            return self._throttled(wait)
+        owner = await self.context.accounts.find_by_login(stores, email)
+        # a new request makes the previous link useless (the same UPDATE either way)
+        await stores.account_tokens.revoke_for_user(user.id, "change_email", now)
+        if owner is not None:
+            notify(AccountNotice("change_email_existing", email, self.links.forgot))
+        else:
+            secret, token = self._new_link(
+                CHANGE_EMAIL_PREFIX,
+                email=email,
+                user_id=user.id,
+                ttl=ttl,
+                now=now,
+                old_email=user.email or "",
+            )
+            await stores.account_tokens.create(token)
+            notify(
+                AccountNotice(
+                    "change_email",
+                    email,
+                    f"{self.links.confirm}?token={secret}",
+                    username=user.username,
+                    valid_minutes=ttl // 60,
+                )
+            )
+        if user.email:
+            notify(
+                AccountNotice(
+                    "email_change_requested",
+                    user.email,
+                    self.links.forgot,
+                    user.username,
+                    new_email=email,
+                )
+            )
+        self.context.emit(
+            AuditEvent(
+                audit.EMAIL_CHANGE_REQUESTED,
+                now,
+                user_id=user.id,
+                address=address,
+                detail={"existing": "yes" if owner else "no"},
+            )
+        )
+        return FormAnswer(message=EMAIL_CHANGE_SENT.format(email=email, minutes=ttl // 60))
+
+    async def _changing(self, stores: Stores, token: AccountToken) -> User | None:
+        """The user of an e-mail change link, while it still applies: enabled, and with the
+        address they had when they asked (a change made since, by another link or an
+        administrator, makes it useless)."""
+        user = await self.context.accounts.get(stores, token.user_id or "")
+        if user is None or user.disabled or (user.email or "") != token.data.get("old_email"):
+            return None
+        return user
+
+    async def _change_email(
+        self, stores: Stores, secret: str, session: Session | None, notify: Notifier, now: int
+    ) -> FormAnswer:
+        accounts = self.context.accounts
+        if (
+            not self.context.policy.accounts.email_change_open
+            or UPDATE_EMAIL not in accounts.capabilities
+        ):
+            return FormAnswer(error=EMAIL_CHANGE_CLOSED, status=403)
+        key = digest(secret, self.context.pepper)
+        pending = await stores.account_tokens.get(key, "change_email", now)
+        user = await self._changing(stores, pending) if pending else None
+        if user is None:
+            return FormAnswer(error=LINK_INVALID, status=400)
+        if session is None or session.user_id != user.id:  # not used: the right browser may
+            return FormAnswer(error=SIGN_IN_TO_CHANGE, status=403)
+        token = await stores.account_tokens.consume(key, "change_email", now)
+        if token is None:  # used meanwhile
+            return FormAnswer(error=LINK_INVALID, status=400)
+        try:
+            changed = await accounts.set_profile(
+                stores, user.id, name=user.name, email=token.email, email_verified=True, now=now
+            )
+        except Conflict:
+            raise AddressTaken(ADDRESS_TAKEN) from None
+        if not changed:
+            return FormAnswer(error=LINK_INVALID, status=400)
+        # links sent for the old address, and other pending changes, are useless now
+        for purpose in ("change_email", "verify_email"):
+            await stores.account_tokens.revoke_for_user(user.id, purpose, now)
+        self.context.emit(AuditEvent(audit.EMAIL_CHANGED, now, user_id=user.id))
+        if user.email:
+            notify(
+                AccountNotice(
+                    "email_changed", user.email, None, user.username, new_email=token.email
+                )
+            )
+        return FormAnswer(message=f"Your address is now {token.email}.")
 
     # -- e-mail verification (signed-in user) -------------------------------------------------
 
@@ -523,7 +734,8 @@ class SelfService:
         await stores.grants.revoke_for_user(user.id, now)
         for client_id in await stores.consents.list_for_user(user.id):
             await stores.consents.withdraw(user.id, client_id)
-        await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)
+        for purpose in ("reset_password", "change_email"):  # a pending change is cancelled
+            await stores.account_tokens.revoke_for_user(user.id, purpose, now)
         await stores.login_failures.clear("user:" + user.id)
         self.context.emit(AuditEvent(audit.PASSWORD_RESET, now, user_id=user.id))
         notify(AccountNotice("password_changed", token.email, self.links.forgot, user.username))
@@ -531,8 +743,10 @@ class SelfService:
 
 
 __all__ = [
+    "ADDRESS_TAKEN",
     "LINK_INVALID",
     "AccountNotice",
+    "AddressTaken",
     "FormAnswer",
     "LinkView",
     "Links",

@@ -166,6 +166,7 @@ def create_app(
         ("/sessions/end", account.sign_out_everywhere),
         ("/password", account.change_password),
         ("/delete", account.delete_account),
+        ("/email", account.change_email),
     ):
         route(s.account_path + suffix, endpoint, methods=["POST"], include_in_schema=False)
     route(

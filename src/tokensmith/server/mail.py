@@ -47,6 +47,10 @@ SUBJECTS = {
     "verify_email": "Confirm your e-mail address",
     "reset_password": "Choose a new password",
     "password_changed": "Your password was changed",
+    "change_email": "Confirm your new e-mail address",
+    "change_email_existing": "This address already has an account",
+    "email_change_requested": "Your account's e-mail address is being changed",
+    "email_changed": "Your account's e-mail address was changed",
 }
 QUEUE_SIZE = 1000
 DRAIN_SECONDS = 5.0

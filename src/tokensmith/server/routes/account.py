@@ -12,10 +12,12 @@ from starlette.responses import RedirectResponse, Response
 
 from tokensmith.core import account as accounts
 from tokensmith.core import account_security as security
-from tokensmith.core.accounts import DELETE, UPDATE_PASSWORD
+from tokensmith.core.accounts import DELETE, UPDATE_EMAIL, UPDATE_PASSWORD
 from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.core.interaction import CLEAR, KEEP, SessionChange
+from tokensmith.core.ports import Stores
 from tokensmith.core.self_service import FormAnswer
+from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.middleware import SCRIPT_CSP
 from tokensmith.server.routes.interaction import read_posted_form
@@ -60,6 +62,14 @@ async def account(request: Request) -> Response:
                     else None
                 ),
                 password_changed=request.query_params.get("password") == "changed",
+                email_action=(
+                    rt.settings.account_path + "/email"
+                    if UPDATE_EMAIL in rt.server.accounts.capabilities
+                    and rt.server.policy.accounts.email_change_open
+                    else None
+                ),
+                email_change_sent=request.query_params.get("email") == "sent",
+                email_change_minutes=rt.server.policy.accounts.email_change_ttl // 60,
                 delete_action=(
                     rt.settings.account_path + "/delete"
                     if DELETE in rt.server.accounts.capabilities
@@ -154,6 +164,16 @@ def _refused(rt: Runtime, answer: FormAnswer, title: str) -> Response:
     return response
 
 
+async def _account_form(
+    request: Request, rt: Runtime, stores: Stores, browser: Browser, form: dict[str, str]
+) -> None:
+    """A form of the account page's security section: a session that used its second factor
+    (``NotSignedIn`` otherwise) and the page's CSRF token (``CsrfRejected``)."""
+    await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
+    if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
+        raise CsrfRejected("The form was not sent from your account page.")
+
+
 async def sign_out_everywhere(request: Request) -> Response:
     """End every session of the user, this one too (``core.account_security``)."""
     rt = runtime(request)
@@ -164,9 +184,7 @@ async def sign_out_everywhere(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
-            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
-            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
-                raise CsrfRejected("The form was not sent from your account page.")
+            await _account_form(request, rt, stores, browser, form)
             await security.sign_out_everywhere(rt.server, stores, browser.session)
         except CsrfRejected as exc:
             response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
@@ -178,6 +196,34 @@ async def sign_out_everywhere(request: Request) -> Response:
     return rt.cookies.apply(response, browser, change)
 
 
+async def _begin_password_form(
+    request: Request,
+    rt: Runtime,
+    form: dict[str, str],
+    capability: str,
+    *,
+    title: str,
+    refusal: FormAnswer | None = None,
+) -> tuple[Browser, security.PasswordForm] | Response:
+    """Step 1 of a form with the current password, in its own short transaction: a session
+    that used its second factor, the page's CSRF token, then (unless the form is refused for
+    what it asks, ``refusal``, before any attempt is counted) the attempt reserved."""
+    address = request.client.host if request.client else "unknown"
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            await _account_form(request, rt, stores, browser, form)
+            if refusal is not None:
+                return rt.cookies.apply(_refused(rt, refusal, title), browser)
+            service = security.AccountSecurity(rt.server)
+            started = await service.begin(stores, browser.session, capability, address=address)
+        except CsrfRejected as exc:
+            return rt.cookies.apply(page_error(request, rt.pages, exc, advice=CSRF_ADVICE), browser)
+        except OAuthError as exc:
+            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+    return browser, started
+
+
 async def _password_form(request: Request, capability: str, *, change_password: bool) -> Response:
     """Password change or deletion: two short transactions around the password checks on the
     hashing pool, as the login (``core.account_security``)."""
@@ -185,7 +231,6 @@ async def _password_form(request: Request, capability: str, *, change_password: 
     form = await read_posted_form(request, rt, max_value_length=1100)
     if isinstance(form, Response):
         return form
-    address = request.client.host if request.client else "unknown"
     service = security.AccountSecurity(rt.server)
     title = "Your password is not changed" if change_password else "Your account is not deleted"
     if change_password and form.get("new_password") != form.get(
@@ -193,17 +238,10 @@ async def _password_form(request: Request, capability: str, *, change_password: 
     ):
         differ = FormAnswer(error="The two new passwords differ.", status=400)
         return _refused(rt, differ, title)
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            await accounts.fully_signed_in(rt.server.factors, stores, browser.session)
-            if not rt.cookies.check_csrf(request, browser, "account", form.get("csrf_token", "")):
-                raise CsrfRejected("The form was not sent from your account page.")
-            started = await service.begin(stores, browser.session, capability, address=address)
-        except CsrfRejected as exc:
-            return rt.cookies.apply(page_error(request, rt.pages, exc, advice=CSRF_ADVICE), browser)
-        except OAuthError as exc:
-            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+    first = await _begin_password_form(request, rt, form, capability, title=title)
+    if isinstance(first, Response):
+        return first
+    browser, started = first
     session = browser.session
     assert session is not None  # signed_in above
     if change_password:
@@ -238,6 +276,41 @@ async def change_password(request: Request) -> Response:
 
 async def delete_account(request: Request) -> Response:
     return await _password_form(request, DELETE, change_password=False)
+
+
+async def change_email(request: Request) -> Response:
+    """The e-mail change form: the new address checked as at sign-up, the current password
+    checked as for a password change (two short transactions around it); then a link to the new
+    address and a notice to the old one (``core.self_service``). The change happens when the
+    link is used (``routes.confirm``)."""
+    rt = runtime(request)
+    form = await read_posted_form(request, rt, max_value_length=1100)
+    if isinstance(form, Response):
+        return form
+    title = "Your address is not changed"
+    email, refusal = rt.self_service.new_email(form.get("new_email", ""))
+    first = await _begin_password_form(
+        request, rt, form, UPDATE_EMAIL, title=title, refusal=refusal
+    )
+    if isinstance(first, Response):
+        return first
+    browser, started = first
+    service = security.AccountSecurity(rt.server)
+    checked = await service.check(started, form.get("current_password", ""))
+    async with rt.db.transaction() as stores:
+        answer = await service.finish_email_change(
+            stores,
+            checked,
+            email,
+            self_service=rt.self_service,
+            address=request.client.host if request.client else "unknown",
+            notify=rt.mailer.notify,
+        )
+    if answer.error:
+        response = _refused(rt, answer, title)
+    else:
+        response = RedirectResponse(rt.settings.account_path + "?email=sent", 303)
+    return rt.cookies.apply(response, browser)
 
 
 def _day(at: int) -> str:

@@ -1,14 +1,19 @@
-"""The page of a sign-up or verification link (``core.self_service``): ``GET`` shows what the
-link is for and a button, without using it (mail scanners fetch links); the button's ``POST``
-(CSRF-checked) uses it: the account is created, or the address confirmed."""
+"""The page of a sign-up, verification or e-mail change link (``core.self_service``): ``GET``
+shows what the link is for and a button, without using it (mail scanners fetch links); the
+button's ``POST`` (CSRF-checked) uses it: the account is created, the address confirmed, or the
+new address made the user's (only in a browser signed in as that user, with its second factor
+if it has one)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.errors import CsrfRejected
-from tokensmith.core.self_service import LINK_INVALID, FormAnswer
+from tokensmith.core import account
+from tokensmith.core.errors import CsrfRejected, NotSignedIn
+from tokensmith.core.models import Session
+from tokensmith.core.ports import Stores
+from tokensmith.core.self_service import ADDRESS_TAKEN, LINK_INVALID, AddressTaken, FormAnswer
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.routes.interaction import read_posted_form
@@ -46,14 +51,25 @@ def page(
     return rt.cookies.apply(response, browser)
 
 
+async def _account_session(rt: Runtime, stores: Stores, browser: Browser) -> Session | None:
+    """The browser's session if it may act on its account (as on the account page)."""
+    try:
+        return await account.fully_signed_in(rt.server.factors, stores, browser.session)
+    except NotSignedIn:
+        return None
+
+
 async def confirm_page(request: Request) -> Response:
     rt = runtime(request)
     token = request.query_params.get("token", "")
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
-        view = await rt.self_service.view_link(stores, token)
+        session = await _account_session(rt, stores, browser)
+        view = await rt.self_service.view_link(stores, token, session=session)
     if view.purpose is None or view.purpose == "reset_password":
         return page(rt, browser, FormAnswer(error=LINK_INVALID, status=400))
+    if view.error:
+        return page(rt, browser, FormAnswer(error=view.error, status=403))
     return page(rt, browser, purpose=view.purpose, email=view.email, token=token)
 
 
@@ -66,5 +82,13 @@ async def confirm_submit(request: Request) -> Response:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         if not rt.cookies.check_csrf(request, browser, FORM, form.get("csrf_token", "")):
             return rt.cookies.apply(page_error(request, rt.pages, CsrfRejected(FORGED)), browser)
-        answer = await rt.self_service.confirm(stores, form.get("token", ""))
+        session = await _account_session(rt, stores, browser)
+    try:
+        # its own transaction: an address taken meanwhile rolls back all of it (the link too)
+        async with rt.db.transaction() as stores:
+            answer = await rt.self_service.confirm(
+                stores, form.get("token", ""), session=session, notify=rt.mailer.notify
+            )
+    except AddressTaken:
+        answer = FormAnswer(error=ADDRESS_TAKEN, status=409)
     return page(rt, browser, answer)
