@@ -10,6 +10,9 @@ inline style). Pages that show a key or recovery codes are ``no-store`` like eve
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import segno
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -18,6 +21,8 @@ from tokensmith.core import account_mfa, passkeys
 from tokensmith.core.account_mfa import RecoveryCodesIssued, Refused, TotpEnrolmentPage
 from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.core.interaction import KEEP, SessionChange
+from tokensmith.core.passwords import PasswordCheck
+from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.routes.account import CSRF_ADVICE
@@ -25,6 +30,8 @@ from tokensmith.server.routes.interaction import read_posted_form
 from tokensmith.server.routes.login import options_response
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
+
+_T = TypeVar("_T")
 
 FORBIDDEN = "The form was not sent from your account page."
 
@@ -123,11 +130,22 @@ async def _start_password_form(
     return browser, started
 
 
-async def begin_totp(request: Request) -> Response:
-    """Set up an authenticator app, with the password (two short transactions around the
-    password check)."""
-    rt = runtime(request)
-    form = await _posted(request, rt)
+async def _password_form(
+    request: Request,
+    rt: Runtime,
+    finish: Callable[
+        [Stores, account_mfa.DisableStarted, PasswordCheck, dict[str, str]], Awaitable[_T]
+    ],
+    done: str,
+    *,
+    max_value_length: int = 1024,
+) -> Response:
+    """A form that needs the password, in two short transactions around the password check,
+    as at the login page: the attempt reserved and committed (``_start_password_form``), the
+    password checked on the worker pool with no transaction held, then ``finish`` (given the
+    posted form) in a transaction of its own. ``Refused``: the refusal page; otherwise a 303 to
+    ``done``, with the session change ``finish`` answered, if any."""
+    form = await read_posted_form(request, rt, max_value_length=max_value_length)
     if isinstance(form, Response):
         return form
     first = await _start_password_form(request, rt, form)
@@ -136,13 +154,25 @@ async def begin_totp(request: Request) -> Response:
     browser, started = first
     check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
     async with rt.db.transaction() as stores:
-        begun = await account_mfa.begin_totp(rt.server, stores, started, check)
-    if isinstance(begun, Refused):
-        response = _refused(rt, begun)
-    else:
-        # the page is shown by a GET (reloadable, and the key is never in a URL)
-        response = RedirectResponse(paths(rt.settings.account_path)["totp"], 303)
-    return rt.cookies.apply(response, browser)
+        finished = await finish(stores, started, check, form)
+    if isinstance(finished, Refused):
+        return rt.cookies.apply(_refused(rt, finished), browser)
+    change = finished if isinstance(finished, SessionChange) else KEEP
+    return rt.cookies.apply(RedirectResponse(done, 303), browser, change)
+
+
+async def begin_totp(request: Request) -> Response:
+    """Set up an authenticator app, with the password. The page is then shown by a GET
+    (reloadable, and the key is never in a URL)."""
+    rt = runtime(request)
+    return await _password_form(
+        request,
+        rt,
+        lambda stores, started, check, _form: account_mfa.begin_totp(
+            rt.server, stores, started, check
+        ),
+        paths(rt.settings.account_path)["totp"],
+    )
 
 
 async def totp_page(request: Request) -> Response:
@@ -211,26 +241,16 @@ async def regenerate_recovery_codes(request: Request) -> Response:
 
 
 async def disable_totp(request: Request) -> Response:
-    """Two short transactions around the password check, as at the login page: the attempt is
-    reserved and committed before argon2 runs with no transaction held."""
+    """Turn the authenticator off, with the password and a code."""
     rt = runtime(request)
-    form = await _posted(request, rt)
-    if isinstance(form, Response):
-        return form
-    first = await _start_password_form(request, rt, form)
-    if isinstance(first, Response):
-        return first
-    browser, started = first
-    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
-    async with rt.db.transaction() as stores:
-        refused = await account_mfa.finish_disable(
+    return await _password_form(
+        request,
+        rt,
+        lambda stores, started, check, form: account_mfa.finish_disable(
             rt.server, stores, started, check, form.get("code", "")
-        )
-    if refused is not None:
-        response = _refused(rt, refused)
-    else:
-        response = RedirectResponse(rt.settings.account_path, 303)
-    return rt.cookies.apply(response, browser)
+        ),
+        rt.settings.account_path,
+    )
 
 
 async def passkey_options(request: Request) -> Response:
@@ -255,52 +275,27 @@ async def passkey_options(request: Request) -> Response:
 
 
 async def register_passkey(request: Request) -> Response:
-    """Add a passkey, with the password: two short transactions around the password check."""
+    """Add a passkey, with the password."""
     rt = runtime(request)
-    form = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
-    if isinstance(form, Response):
-        return form
-    first = await _start_password_form(request, rt, form)
-    if isinstance(first, Response):
-        return first
-    browser, started = first
-    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
-    async with rt.db.transaction() as stores:
-        done = await account_mfa.register_passkey(
-            rt.server,
-            stores,
-            started,
-            check,
-            form.get("credential", ""),
-            form.get("name", ""),
-        )
-    change: SessionChange = KEEP
-    if isinstance(done, Refused):
-        response = _refused(rt, done)
-    else:
-        change = done
-        response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
-    return rt.cookies.apply(response, browser, change)
+    return await _password_form(
+        request,
+        rt,
+        lambda stores, started, check, form: account_mfa.register_passkey(
+            rt.server, stores, started, check, form.get("credential", ""), form.get("name", "")
+        ),
+        rt.settings.account_path + "#passkeys",
+        max_value_length=passkeys.MAX_RESPONSE,
+    )
 
 
 async def remove_passkey(request: Request) -> Response:
-    """Remove a passkey with the password: two short transactions around the password check,
-    as when turning the authenticator off."""
+    """Remove a passkey, with the password."""
     rt = runtime(request)
-    form = await _posted(request, rt)
-    if isinstance(form, Response):
-        return form
-    first = await _start_password_form(request, rt, form)
-    if isinstance(first, Response):
-        return first
-    browser, started = first
-    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
-    async with rt.db.transaction() as stores:
-        refused = await account_mfa.finish_remove_passkey(
+    return await _password_form(
+        request,
+        rt,
+        lambda stores, started, check, form: account_mfa.finish_remove_passkey(
             rt.server, stores, started, check, form.get("passkey", "")
-        )
-    if refused is not None:
-        response = _refused(rt, refused)
-    else:
-        response = RedirectResponse(rt.settings.account_path + "#passkeys", 303)
-    return rt.cookies.apply(response, browser)
+        ),
+        rt.settings.account_path + "#passkeys",
+    )
