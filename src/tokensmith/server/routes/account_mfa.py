@@ -26,8 +26,7 @@ from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.routes.account import CSRF_ADVICE
-from tokensmith.server.routes.interaction import read_posted_form
-from tokensmith.server.routes.login import options_response
+from tokensmith.server.routes.interaction import client_address, options_response, read_posted_form
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -53,10 +52,6 @@ def qr_data_uri(uri: str) -> str:
     """The ``otpauth://`` URI as a QR code: an SVG ``data:`` URI (dark on white, with the quiet
     zone, readable in dark mode too)."""
     return str(segno.make(uri, error="m").svg_data_uri(scale=5, border=4, light="#fff"))
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _check(request: Request, rt: Runtime, browser: Browser, form: dict[str, str]) -> None:
@@ -118,7 +113,7 @@ async def _start_password_form(
         try:
             _check(request, rt, browser, form)
             started = await account_mfa.begin_password_form(
-                rt.server, stores, browser.session, address=_address(request)
+                rt.server, stores, browser.session, address=client_address(request)
             )
         except CsrfRejected as exc:
             response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
@@ -202,7 +197,11 @@ async def confirm_totp(request: Request) -> Response:
         try:
             _check(request, rt, browser, form)
             done = await account_mfa.confirm_totp(
-                rt.server, stores, browser.session, form.get("code", ""), address=_address(request)
+                rt.server,
+                stores,
+                browser.session,
+                form.get("code", ""),
+                address=client_address(request),
             )
         except CsrfRejected as exc:
             response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
@@ -229,7 +228,11 @@ async def regenerate_recovery_codes(request: Request) -> Response:
         try:
             _check(request, rt, browser, form)
             done = await account_mfa.regenerate_recovery_codes(
-                rt.server, stores, browser.session, form.get("code", ""), address=_address(request)
+                rt.server,
+                stores,
+                browser.session,
+                form.get("code", ""),
+                address=client_address(request),
             )
         except CsrfRejected as exc:
             response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
