@@ -11,7 +11,7 @@ inline style). Pages that show a key or recovery codes are ``no-store`` like eve
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import segno
 from starlette.requests import Request
@@ -21,8 +21,10 @@ from tokensmith.core import account_mfa, passkeys
 from tokensmith.core.account_mfa import RecoveryCodesIssued, Refused, TotpEnrolmentPage
 from tokensmith.core.errors import CsrfRejected, OAuthError
 from tokensmith.core.interaction import KEEP, SessionChange
+from tokensmith.core.models import Session
 from tokensmith.core.passwords import PasswordCheck
 from tokensmith.core.ports import Stores
+from tokensmith.core.server import AuthorizationServer
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import page_error
 from tokensmith.server.routes.account import CSRF_ADVICE
@@ -31,6 +33,7 @@ from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
 _T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 FORBIDDEN = "The form was not sent from your account page."
 
@@ -102,6 +105,13 @@ async def _posted(request: Request, rt: Runtime) -> dict[str, str] | Response:
     return await read_posted_form(request, rt, max_value_length=1024)
 
 
+def _error_page(request: Request, rt: Runtime, exc: OAuthError) -> Response:
+    """A form refused by the core: the error page (a wrong CSRF token: with the account
+    page's advice)."""
+    advice = CSRF_ADVICE if isinstance(exc, CsrfRejected) else None
+    return page_error(request, rt.pages, exc, advice=advice)
+
+
 async def _start_password_form(
     request: Request, rt: Runtime, form: dict[str, str]
 ) -> tuple[Browser, account_mfa.DisableStarted] | Response:
@@ -115,14 +125,55 @@ async def _start_password_form(
             started = await account_mfa.begin_password_form(
                 rt.server, stores, browser.session, address=client_address(request)
             )
-        except CsrfRejected as exc:
-            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
-            return rt.cookies.apply(response, browser)
         except OAuthError as exc:
-            return rt.cookies.apply(page_error(request, rt.pages, exc), browser)
+            return rt.cookies.apply(_error_page(request, rt, exc), browser)
         if started.refused is not None:
             return rt.cookies.apply(_refused(rt, started.refused), browser)
     return browser, started
+
+
+class _CodeStep(Protocol[_T_co]):
+    """A core step of a form with a code (``account_mfa.confirm_totp``, ...)."""
+
+    def __call__(
+        self,
+        server: AuthorizationServer,
+        stores: Stores,
+        session: Session | None,
+        code: str,
+        *,
+        address: str,
+    ) -> Awaitable[_T_co]: ...
+
+
+async def _code_form(
+    request: Request,
+    rt: Runtime,
+    step: _CodeStep[_T],
+    page: Callable[[Browser, _T], tuple[Response, SessionChange]],
+) -> Response:
+    """A form with a code, in one transaction: its CSRF token checked, ``step`` given the
+    code, and ``page`` of its answer (with how the session cookie changes)."""
+    form = await _posted(request, rt)
+    if isinstance(form, Response):
+        return form
+    change: SessionChange = KEEP
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            _check(request, rt, browser, form)
+            done = await step(
+                rt.server,
+                stores,
+                browser.session,
+                form.get("code", ""),
+                address=client_address(request),
+            )
+        except OAuthError as exc:
+            response = _error_page(request, rt, exc)
+        else:
+            response, change = page(browser, done)
+    return rt.cookies.apply(response, browser, change)
 
 
 async def _password_form(
@@ -187,60 +238,34 @@ async def totp_page(request: Request) -> Response:
 
 
 async def confirm_totp(request: Request) -> Response:
+    """Confirm the new authenticator with a code: the recovery codes, and a multi-factor
+    session (a new id)."""
     rt = runtime(request)
-    form = await _posted(request, rt)
-    if isinstance(form, Response):
-        return form
-    change: SessionChange = KEEP
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            _check(request, rt, browser, form)
-            done = await account_mfa.confirm_totp(
-                rt.server,
-                stores,
-                browser.session,
-                form.get("code", ""),
-                address=client_address(request),
-            )
-        except CsrfRejected as exc:
-            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
-        except OAuthError as exc:
-            response = page_error(request, rt.pages, exc)
-        else:
-            if done is None:
-                response = RedirectResponse(rt.settings.account_path, 303)
-            elif isinstance(done, TotpEnrolmentPage):
-                response = _enrolment(rt, browser, done)
-            else:
-                change = done.session
-                response = _codes(rt, done)
-    return rt.cookies.apply(response, browser, change)
+
+    def page(
+        browser: Browser, done: TotpEnrolmentPage | RecoveryCodesIssued | None
+    ) -> tuple[Response, SessionChange]:
+        if done is None:
+            return RedirectResponse(rt.settings.account_path, 303), KEEP
+        if isinstance(done, TotpEnrolmentPage):
+            return _enrolment(rt, browser, done), KEEP
+        return _codes(rt, done), done.session
+
+    return await _code_form(request, rt, account_mfa.confirm_totp, page)
 
 
 async def regenerate_recovery_codes(request: Request) -> Response:
+    """New recovery codes, with a code."""
     rt = runtime(request)
-    form = await _posted(request, rt)
-    if isinstance(form, Response):
-        return form
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            _check(request, rt, browser, form)
-            done = await account_mfa.regenerate_recovery_codes(
-                rt.server,
-                stores,
-                browser.session,
-                form.get("code", ""),
-                address=client_address(request),
-            )
-        except CsrfRejected as exc:
-            response = page_error(request, rt.pages, exc, advice=CSRF_ADVICE)
-        except OAuthError as exc:
-            response = page_error(request, rt.pages, exc)
-        else:
-            response = _refused(rt, done) if isinstance(done, Refused) else _codes(rt, done)
-    return rt.cookies.apply(response, browser)
+    return await _code_form(
+        request,
+        rt,
+        account_mfa.regenerate_recovery_codes,
+        lambda _browser, done: (
+            _refused(rt, done) if isinstance(done, Refused) else _codes(rt, done),
+            KEEP,
+        ),
+    )
 
 
 async def disable_totp(request: Request) -> Response:
