@@ -42,6 +42,17 @@ FAILURE_MEMORY = 10
 Transaction = Callable[[], AbstractAsyncContextManager[Stores]]
 """Opens one short transaction (``Database.transaction``): the stores of that transaction."""
 
+
+def _within(stores: Stores) -> Transaction:
+    """The caller's open transaction as a ``Transaction``: every "new" one is ``stores``."""
+
+    @asynccontextmanager
+    async def given() -> AsyncIterator[Stores]:
+        yield stores
+
+    return given
+
+
 _RESOLVED: ContextVar[dict[str, Client | DocumentError] | None] = ContextVar(
     "tokensmith_resolved_documents", default=None
 )
@@ -162,7 +173,8 @@ class ServerContext:
         self.document_clients[url] = (client, expires_at)
 
     async def _resolve_document(self, url: str, transaction: Transaction) -> Client:
-        """``document_client`` holding no transaction across the fetch."""
+        """``document_client``, each use of the stores in a ``transaction`` of its own (so
+        that none is held across the fetch when it opens a new one)."""
         self._check_document_url(url)
         now = int(self.clock())
         kept = self._kept_in_process(url, now)
@@ -201,22 +213,7 @@ class ServerContext:
             raise resolved
         if resolved is not None:
             return resolved
-        self._check_document_url(url)
-        now = int(self.clock())
-        kept = self._kept_in_process(url, now)
-        if kept is not None:
-            return kept
-        body = await stores.client_documents.get(url, now)
-        expires_at = now + int(self.policy.client_cache_ttl)
-        if body is None:
-            client, body, max_age = await self._fetch_document(url, now)
-            if max_age > 0:
-                await stores.client_documents.put(url, body, now + max_age)
-            expires_at = now + min(max_age, int(self.policy.client_cache_ttl))
-        else:
-            client = client_from_document(url, body, now=now)
-        self._keep_in_process(url, client, now, expires_at)
-        return client
+        return await self._resolve_document(url, _within(stores))
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:
         """A registered API, through the short-lived cache."""

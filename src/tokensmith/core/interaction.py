@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from tokensmith.core import audit, mfa, passkeys, throttle
@@ -510,13 +510,34 @@ async def finish_login(
         await stores.interactions.set_pending(interaction.id, user.id, server.now())
         return AuthorizeOutcome("mfa", interaction_id=interaction.id)
     now = server.now()
+    return await _signed_in(
+        server, stores, browser, interaction, user.id, now, auth_time=now, amr=("pwd",), mfa_at=None
+    )
+
+
+async def _signed_in(
+    server: AuthorizationServer,
+    stores: Stores,
+    browser: BrowserView,
+    interaction: Interaction,
+    user_id: str,
+    now: int,
+    *,
+    auth_time: int,
+    amr: tuple[str, ...],
+    mfa_at: int | None,
+) -> AuthorizeOutcome:
+    """A sign-in done: the browser's session replaced by a new one (a new id at every
+    sign-in), and the authorization continued."""
     session, change = await replace_session(
         stores,
         server.pepper,
         browser.session,
-        user_id=user.id,
-        auth_time=now,
+        user_id=user_id,
+        auth_time=auth_time,
         expires_at=now + server.policy.session_ttl,
+        amr=amr,
+        mfa_at=mfa_at,
     )
     return await _continue(
         server,
@@ -650,6 +671,19 @@ class SecondFactorForm:
     retry_after: int = 0
 
 
+_Form = TypeVar("_Form", LoginForm, SecondFactorForm)
+
+
+def _throttled(form: _Form, retry_after: int) -> _Form:
+    """A sign-in page again, refused by the back-off (429, ``Retry-After``)."""
+    return dataclasses.replace(
+        form,
+        error=f"Too many attempts. Wait {retry_after} seconds, then try again.",
+        status=429,
+        retry_after=retry_after,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Subject:
     """Who presents the second factor: the user who just passed the password in this
@@ -738,35 +772,23 @@ async def submit_second_factor(
     now = server.now()
     retry_after = await mfa.reserve_attempt(server.audit, stores, user.id, address, now)
     if retry_after:
-        return dataclasses.replace(
-            form,
-            error=f"Too many attempts. Wait {retry_after} seconds, then try again.",
-            status=429,
-            retry_after=retry_after,
-        )
+        return _throttled(form, retry_after)
     factor = next((f for f in subject.factors if f.name == factor_name), None)
     response = response[: passkeys.MAX_RESPONSE if factor_name == "passkey" else 200]
     if factor is None or not await factor.verify(stores, user.id, response, now=now):
         mfa.failed(server.audit, user.id, address, now, factor_name[:32])
         return dataclasses.replace(form, error=WRONG_CODE, status=401)
     await mfa.passed(server.audit, stores, user.id, address, now, factor)
-    session, change = await replace_session(
-        stores,
-        server.pepper,
-        browser.session,
-        user_id=user.id,
-        auth_time=subject.auth_time,
-        expires_at=now + server.policy.session_ttl,
-        amr=mfa.with_factor(subject.amr, factor),
-        mfa_at=now,
-    )
-    return await _continue(
+    return await _signed_in(
         server,
         stores,
+        browser,
         interaction,
-        session=session,
-        browser_digest=browser.browser_digest,
-        change=change,
+        user.id,
+        now,
+        auth_time=subject.auth_time,
+        amr=mfa.with_factor(subject.amr, factor),
+        mfa_at=now,
     )
 
 
@@ -841,12 +863,7 @@ async def submit_passkey_sign_in(
     if not reserved.granted:
         retry_after = max(1, throttle.ADDRESS.locked_until(reserved.record) - now)
         server.audit(AuditEvent(audit.MFA_THROTTLED, now, address=address))
-        return dataclasses.replace(
-            form,
-            error=f"Too many attempts. Wait {retry_after} seconds, then try again.",
-            status=429,
-            retry_after=retry_after,
-        )
+        return _throttled(form, retry_after)
     done = await server.passkeys.verify_assertion(
         stores,
         purpose=passkeys.SIGN_IN,
@@ -871,21 +888,14 @@ async def submit_passkey_sign_in(
             detail={"method": "passkey"},
         )
     )
-    session, change = await replace_session(
-        stores,
-        server.pepper,
-        browser.session,
-        user_id=user.id,
-        auth_time=now,
-        expires_at=now + server.policy.session_ttl,
-        amr=passkeys.AMR_PASSWORDLESS,
-        mfa_at=now,
-    )
-    return await _continue(
+    return await _signed_in(
         server,
         stores,
+        browser,
         interaction,
-        session=session,
-        browser_digest=browser.browser_digest,
-        change=change,
+        user.id,
+        now,
+        auth_time=now,
+        amr=passkeys.AMR_PASSWORDLESS,
+        mfa_at=now,
     )

@@ -1,20 +1,28 @@
-"""Shared steps of the login and consent pages: read a posted form (before any database work),
-check the CSRF token of the form, and render what ``core.interaction`` decided: another page, or
-the client's redirect URI (a 303 after a form, RFC 9700 §4.12)."""
+"""Shared steps of the login, second-step and consent pages: read a posted form (before any
+database work), check the CSRF token of the form, and render what ``core.interaction`` decided:
+another page, or the client's redirect URI (a 303 after a form, RFC 9700 §4.12). And the two
+sign-in pages' shared handlers: the passkey options, and a posted step (a passkey, a code)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from tokensmith.core import interaction, passkeys
 from tokensmith.core.errors import CsrfRejected, OAuthError
-from tokensmith.core.interaction import AuthorizeOutcome, well_formed_txn
+from tokensmith.core.interaction import KEEP, AuthorizeOutcome, SessionChange, well_formed_txn
+from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error, page_error
 from tokensmith.server.http import read_form
 from tokensmith.server.runtime import Runtime
+from tokensmith.server.state import runtime
+
+_Form = TypeVar("_Form")
 
 FORBIDDEN = "The form was not sent from this sign-in page (its security token is missing or wrong)."
 
@@ -71,3 +79,77 @@ def check_form(request: Request, rt: Runtime, browser: Browser, form: dict[str, 
     if not rt.cookies.check_csrf(request, browser, txn, form.get("csrf_token", "")):
         raise CsrfRejected(FORBIDDEN)
     return txn
+
+
+def answer_response(
+    request: Request,
+    rt: Runtime,
+    browser: Browser,
+    answer: _Form | AuthorizeOutcome,
+    page: Callable[[Runtime, Browser, _Form], Response],
+) -> tuple[Response, SessionChange]:
+    """What a posted sign-in form answered: its page again (``page``), or where the browser
+    goes next (a 303) with how its session cookie changes."""
+    if isinstance(answer, AuthorizeOutcome):
+        return outcome_response(request, rt, answer, status=303), answer.session
+    return page(rt, browser, answer), KEEP
+
+
+async def submit_step(
+    request: Request,
+    step: Callable[
+        [Runtime, Stores, Browser, str, dict[str, str]], Awaitable[_Form | AuthorizeOutcome]
+    ],
+    page: Callable[[Runtime, Browser, _Form], Response],
+) -> Response:
+    """A posted sign-in step (a passkey at the login page, a code or a passkey at the second
+    step), in one transaction: the form (large enough for a passkey's answer) and its CSRF
+    token checked, then ``step`` given the interaction id and the form."""
+    rt = runtime(request)
+    posted = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
+    if isinstance(posted, Response):
+        return posted
+    change: SessionChange = KEEP
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            txn = check_form(request, rt, browser, posted)
+            answer = await step(rt, stores, browser, txn, posted)
+        except OAuthError as exc:
+            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
+        else:
+            response, change = answer_response(request, rt, browser, answer, page)
+    return rt.cookies.apply(response, browser, change)
+
+
+def client_address(request: Request) -> str:
+    """The client's address, for the throttling counters and the audit log."""
+    return request.client.host if request.client else "unknown"
+
+
+def options_response(options: str | None) -> Response:
+    """WebAuthn options as JSON (``no-store``), or 404 when there is nothing to ask for."""
+    if options is None:
+        return JSONResponse({"error": "not_found"}, status_code=404)
+    return Response(options, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def sign_in_passkey_options(request: Request, *, second_factor: bool) -> Response:
+    """The ``navigator.credentials.get`` options of a sign-in page's passkey button (a
+    CSRF-checked POST): passwordless at the login page, or the second step's."""
+    rt = runtime(request)
+    posted = await read_posted_form(request, rt)
+    if isinstance(posted, Response):
+        return posted
+    async with rt.db.transaction() as stores:
+        browser = await rt.cookies.load(request, stores, rt.server.now())
+        try:
+            txn = check_form(request, rt, browser, posted)
+            options = await interaction.passkey_options(
+                rt.server, stores, browser, txn, second_factor=second_factor
+            )
+        except OAuthError as exc:
+            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
+        else:
+            response = options_response(options)
+    return rt.cookies.apply(response, browser)

@@ -10,15 +10,22 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from tokensmith.core import interaction, passkeys
+from tokensmith.core import interaction
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.interaction import KEEP, LoginForm, SessionChange
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error
 from tokensmith.server.middleware import SCRIPT_CSP
-from tokensmith.server.routes.interaction import check_form, outcome_response, read_posted_form
+from tokensmith.server.routes.interaction import (
+    answer_response,
+    check_form,
+    client_address,
+    read_posted_form,
+    sign_in_passkey_options,
+    submit_step,
+)
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -74,7 +81,7 @@ async def login_submit(request: Request) -> Response:
     posted = await read_posted_form(request, rt)
     if isinstance(posted, Response):
         return posted
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         try:
@@ -95,62 +102,26 @@ async def login_submit(request: Request) -> Response:
         except OAuthError as exc:
             response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
         else:
-            if isinstance(done, LoginForm):
-                response = _login_page(rt, browser, done)
-            else:
-                change = done.session
-                response = outcome_response(request, rt, done, status=303)
+            response, change = answer_response(request, rt, browser, done, _login_page)
     return rt.cookies.apply(response, browser, change)
-
-
-def options_response(options: str | None) -> Response:
-    """WebAuthn options as JSON (``no-store``), or 404 when there is nothing to ask for."""
-    if options is None:
-        return JSONResponse({"error": "not_found"}, status_code=404)
-    return Response(options, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 async def passkey_options(request: Request) -> Response:
     """The options of "Sign in with a passkey" (a CSRF-checked POST from the login page)."""
-    rt = runtime(request)
-    posted = await read_posted_form(request, rt)
-    if isinstance(posted, Response):
-        return posted
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            txn = check_form(request, rt, browser, posted)
-            options = await interaction.passkey_options(
-                rt.server, stores, browser, txn, second_factor=False
-            )
-        except OAuthError as exc:
-            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
-        else:
-            response = options_response(options)
-    return rt.cookies.apply(response, browser)
+    return await sign_in_passkey_options(request, second_factor=False)
 
 
 async def passkey_submit(request: Request) -> Response:
     """Passwordless sign-in with a passkey (``core.interaction.submit_passkey_sign_in``)."""
-    rt = runtime(request)
-    posted = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
-    if isinstance(posted, Response):
-        return posted
-    address = request.client.host if request.client else "unknown"
-    change: SessionChange = KEEP
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            txn = check_form(request, rt, browser, posted)
-            done = await interaction.submit_passkey_sign_in(
-                rt.server, stores, browser, txn, posted.get("credential", ""), address=address
-            )
-        except OAuthError as exc:
-            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
-        else:
-            if isinstance(done, LoginForm):
-                response = _login_page(rt, browser, done)
-            else:
-                change = done.session
-                response = outcome_response(request, rt, done, status=303)
-    return rt.cookies.apply(response, browser, change)
+    return await submit_step(
+        request,
+        lambda rt, stores, browser, txn, posted: interaction.submit_passkey_sign_in(
+            rt.server,
+            stores,
+            browser,
+            txn,
+            posted.get("credential", ""),
+            address=client_address(request),
+        ),
+        _login_page,
+    )

@@ -8,16 +8,20 @@ address; a successful code gives the browser a new session id.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from tokensmith.core import interaction, passkeys
+from tokensmith.core import interaction
 from tokensmith.core.errors import OAuthError
-from tokensmith.core.interaction import KEEP, SecondFactorForm, SessionChange
+from tokensmith.core.interaction import SecondFactorForm
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error
 from tokensmith.server.middleware import SCRIPT_CSP
-from tokensmith.server.routes.interaction import check_form, outcome_response, read_posted_form
-from tokensmith.server.routes.login import options_response
+from tokensmith.server.routes.interaction import (
+    client_address,
+    outcome_response,
+    sign_in_passkey_options,
+    submit_step,
+)
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -60,51 +64,22 @@ async def mfa_form(request: Request) -> Response:
 
 
 async def mfa_submit(request: Request) -> Response:
-    rt = runtime(request)
-    posted = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
-    if isinstance(posted, Response):
-        return posted
-    address = request.client.host if request.client else "unknown"
-    change: SessionChange = KEEP
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            txn = check_form(request, rt, browser, posted)
-            done = await interaction.submit_second_factor(
-                rt.server,
-                stores,
-                browser,
-                txn,
-                posted.get("factor", ""),
-                posted.get("code", ""),
-                address=address,
-            )
-        except OAuthError as exc:
-            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
-        else:
-            if isinstance(done, SecondFactorForm):
-                response = _page(rt, browser, done)
-            else:
-                change = done.session
-                response = outcome_response(request, rt, done, status=303)
-    return rt.cookies.apply(response, browser, change)
+    """The second step: a code (an authenticator's or a recovery code) or a passkey."""
+    return await submit_step(
+        request,
+        lambda rt, stores, browser, txn, posted: interaction.submit_second_factor(
+            rt.server,
+            stores,
+            browser,
+            txn,
+            posted.get("factor", ""),
+            posted.get("code", ""),
+            address=client_address(request),
+        ),
+        _page,
+    )
 
 
 async def passkey_options(request: Request) -> Response:
     """The options of the second step's "Use a passkey" (a CSRF-checked POST)."""
-    rt = runtime(request)
-    posted = await read_posted_form(request, rt)
-    if isinstance(posted, Response):
-        return posted
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            txn = check_form(request, rt, browser, posted)
-            options = await interaction.passkey_options(
-                rt.server, stores, browser, txn, second_factor=True
-            )
-        except OAuthError as exc:
-            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
-        else:
-            response = options_response(options)
-    return rt.cookies.apply(response, browser)
+    return await sign_in_passkey_options(request, second_factor=True)
