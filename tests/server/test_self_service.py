@@ -7,86 +7,26 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.live import free_port
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.support.clients import refresh, start
+from tests.support.mail import MAIL, Inbox, post_form, runtime, sent, sign_in, smtp_inbox, with_mail
 from tokensmith.core.clock import FakeClock
-from tokensmith.server.runtime import Runtime
 from tokensmith.settings import Settings
 
 NEW_PASSWORD = "tangerine submarine orchestra"
-LINK = re.compile(r"https://as\.test(/[^\s]+)")
-
-
-@dataclass
-class Inbox:
-    """What the local SMTP server received; ``hold`` keeps it from answering DATA."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    hold: threading.Event = field(default_factory=threading.Event)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.to_thread(self.hold.wait)
-        parsed = message_from_bytes(envelope.content, policy=email_policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-    def text(self, message: EmailMessage) -> str:
-        body = message.get_body(preferencelist=("plain",))
-        assert body is not None
-        return str(body.get_content())
-
-    def link(self, message: EmailMessage) -> str:
-        """The path and query of the message's link."""
-        found = LINK.search(self.text(message))
-        assert found, self.text(message)
-        return found.group(1)
 
 
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    handler.hold.set()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-MAIL = {
-    "email_backend": "smtp",
-    "smtp_host": "127.0.0.1",
-    "smtp_security": "none",
-    "email_from": "CloudDocs accounts <accounts@as.test>",
-}
-
-
-def with_mail(settings: Settings, port: int, **extra: object) -> Settings:
-    values = settings.model_dump()
-    values.update(MAIL, smtp_port=port, signup="open")
-    values.update(extra)
-    return Settings(**values)
+    with smtp_inbox() as box:
+        yield box
 
 
 @pytest.fixture(params=["sql", pytest.param("redis", marks=pytest.mark.redis)])
@@ -101,30 +41,6 @@ async def mail_env(
         pytest.skip("Redis is combined with PostgreSQL")
     async with ServerEnv.start(with_mail(base, inbox[1]), clock) as env:
         yield env
-
-
-def runtime(env: ServerEnv) -> Runtime:
-    rt: Runtime = env.app.state.runtime
-    return rt
-
-
-async def sent(env: ServerEnv) -> None:
-    """Wait until the background mailer has handed every queued message to the SMTP server."""
-    await runtime(env).mailer.drain()
-
-
-async def post_form(ua: httpx.AsyncClient, path: str, **values: str) -> httpx.Response:
-    """Open the page, then post its form (its hidden fields, CSRF token included)."""
-    page = await ua.get(path)
-    assert page.status_code == 200, page.text
-    return await ua.post(urlsplit(path).path, data={**hidden_fields(page.text), **values})
-
-
-async def sign_in(env: ServerEnv, login: str, password: str) -> httpx.Response:
-    client = await env.client()
-    ua = env.browser()
-    started = await env.start_authorize(ua, client)
-    return await env.login(ua, started.response, username=login, password=password)
 
 
 async def test_sign_up_sends_a_link_that_creates_a_verified_account(

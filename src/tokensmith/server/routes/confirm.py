@@ -52,7 +52,7 @@ async def confirm_page(request: Request) -> Response:
     async with rt.db.transaction() as stores:
         browser = await rt.cookies.load(request, stores, rt.server.now())
         view = await rt.self_service.view_link(stores, token)
-    if view.purpose is None or view.purpose == "reset_password":
+    if view.purpose not in ("signup", "verify_email"):
         return page(rt, browser, FormAnswer(error=LINK_INVALID, status=400))
     return page(rt, browser, purpose=view.purpose, email=view.email, token=token)
 
