@@ -7,64 +7,32 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.errors import CsrfRejected
 from tokensmith.core.self_service import LINK_INVALID, FormAnswer
-from tokensmith.server.browser import Browser
-from tokensmith.server.errors import page_error
-from tokensmith.server.routes.interaction import read_posted_form
-from tokensmith.server.runtime import Runtime
-from tokensmith.server.state import runtime
+from tokensmith.server.routes.self_service_page import SelfServicePage
 
-FORM = "confirm"
-FORGED = "The form was not sent from this page. Open the link from your message again."
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def page(
-    rt: Runtime,
-    browser: Browser,
-    answer: FormAnswer | None = None,
-    *,
-    purpose: str | None = None,
-    email: str = "",
-    token: str = "",
-) -> Response:
-    answer = answer or FormAnswer()
-    response = rt.pages.render(
-        "confirm.html",
-        status=answer.status,
-        headers=NO_STORE,
-        action=rt.settings.confirm_path,
-        csrf_token=rt.cookies.csrf_token(browser, FORM),
-        login_url=rt.settings.login_path,
-        purpose=purpose,
-        email=email,
-        token=token,
-        message=answer.message,
-        error=answer.error,
-    )
-    return rt.cookies.apply(response, browser)
+PAGE = SelfServicePage(
+    template="confirm.html",
+    form="confirm",
+    forged="The form was not sent from this page. Open the link from your message again.",
+    action=lambda s: s.confirm_path,
+)
 
 
 async def confirm_page(request: Request) -> Response:
-    rt = runtime(request)
     token = request.query_params.get("token", "")
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        view = await rt.self_service.view_link(stores, token)
+    async with PAGE.opened(request) as visit:
+        if isinstance(visit, Response):  # pragma: no cover - the page is always offered
+            return visit
+        view = await visit.rt.self_service.view_link(visit.stores, token)
     if view.purpose not in ("signup", "verify_email"):
-        return page(rt, browser, FormAnswer(error=LINK_INVALID, status=400))
-    return page(rt, browser, purpose=view.purpose, email=view.email, token=token)
+        answer = FormAnswer(error=LINK_INVALID, status=400)
+        return PAGE.render(visit.rt, visit.browser, answer, purpose=None, email="", token="")
+    return PAGE.render(visit.rt, visit.browser, purpose=view.purpose, email=view.email, token=token)
 
 
 async def confirm_submit(request: Request) -> Response:
-    rt = runtime(request)
-    form = await read_posted_form(request, rt, max_value_length=200)
-    if isinstance(form, Response):
-        return form
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        if not rt.cookies.check_csrf(request, browser, FORM, form.get("csrf_token", "")):
-            return rt.cookies.apply(page_error(request, rt.pages, CsrfRejected(FORGED)), browser)
-        answer = await rt.self_service.confirm(stores, form.get("token", ""))
-    return page(rt, browser, answer)
+    async with PAGE.submitted(request, max_value_length=200) as visit:
+        if isinstance(visit, Response):
+            return visit
+        answer = await visit.rt.self_service.confirm(visit.stores, visit.values.get("token", ""))
+    return PAGE.render(visit.rt, visit.browser, answer, purpose=None, email="", token="")
