@@ -110,11 +110,14 @@ class Settings(BaseSettings):
     )
 
     # Self-service accounts and e-mail (docs/accounts.md).
-    signup: Literal["off", "open", "domains"] = Field(
+    signup: Literal["off", "invite", "open", "domains"] = Field(
         "off",
-        description="Self-service sign-up: off; open to anyone who can read the mailbox of the "
-        "address they give; or domains: only addresses at signup_allowed_domains. Needs an "
-        "email_backend (the account is created when the link sent by e-mail is followed).",
+        description="Self-service sign-up: off; invite: only people an operator invited "
+        "(`tokensmith users invite`, POST /admin/v1/invitations); open to anyone who can read "
+        "the mailbox of the address they give; or domains: only addresses at "
+        "signup_allowed_domains. Open and domains need an email_backend (the account is created "
+        "when the link sent by e-mail is followed); invitations are accepted in every mode but "
+        "off.",
     )
     signup_allowed_domains: str = Field(
         "",
@@ -138,6 +141,12 @@ class Settings(BaseSettings):
     )
     signup_ttl: int = Field(
         86400, ge=600, le=7 * 86400, description="Seconds a sign-up link stays valid."
+    )
+    invitation_ttl: int = Field(
+        7 * 86400,
+        ge=600,
+        le=30 * 86400,
+        description="Seconds an invitation stays valid unless its creator gives another lifetime.",
     )
     email_verification_ttl: int = Field(
         86400, ge=600, le=7 * 86400, description="Seconds a verification link stays valid."

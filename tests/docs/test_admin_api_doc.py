@@ -62,6 +62,7 @@ def env_for(tmp_path: Path, issuer: str) -> dict[str, str]:
     env.update({f"TOKENSMITH_{k.upper()}": str(v) for k, v in FAST_HASH.items()})
     env["TOKENSMITH_ISSUER"] = issuer
     env["TOKENSMITH_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}"
+    env["TOKENSMITH_SIGNUP"] = "invite"  # the invitations' examples
     return env
 
 
@@ -142,7 +143,7 @@ def test_the_curl_examples_run_against_a_real_server(tmp_path: Path) -> None:
             server.stdout.close()
     out = done.stdout
     answers = promised_answers(blocks)
-    assert len(answers) == 2
+    assert len(answers) == 3
     for answer in answers:
         assert answer in out, (answer, out)
     assert '"username":"alice"' in out
@@ -152,3 +153,4 @@ def test_the_curl_examples_run_against_a_real_server(tmp_path: Path) -> None:
     assert '"state":"signing"' in out
     assert '{"revoked":0}' in out
     assert '{"ended":0}' in out
+    assert '"invitations":[{"email":"nora@example.com","name":"Nora"' in out

@@ -9,25 +9,17 @@ import re
 import ssl
 from pathlib import Path
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.live import free_port
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.support.clients import refresh, start
-from tests.support.mail import MAIL, Inbox, post_form, runtime, sent, with_mail
+from tests.support.mail import MAIL, Inbox, post_form, runtime, sent, sign_in, with_mail
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
 
 NEW_PASSWORD = "tangerine submarine orchestra"
-
-
-async def sign_in(env: ServerEnv, login: str, password: str) -> httpx.Response:
-    client = await env.client()
-    ua = env.browser()
-    started = await env.start_authorize(ua, client)
-    return await env.login(ua, started.response, username=login, password=password)
 
 
 async def test_sign_up_sends_a_link_that_creates_a_verified_account(

@@ -72,3 +72,35 @@ async def test_of_concurrent_uses_exactly_one_wins(sql_db: Database) -> None:
 
     results = await asyncio.gather(*(use() for _ in range(8)))
     assert results.count(True) == 1
+
+
+def invitation(digest: str, email: str, *, created_at: int = NOW) -> AccountToken:
+    return AccountToken(
+        digest=digest,
+        purpose="invitation",
+        email=email,
+        user_id=None,
+        created_at=created_at,
+        expires_at=created_at + 600,
+        data={"name": "Nora"},
+    )
+
+
+async def test_pending_invitations_are_listed_and_withdrawn_by_address(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.account_tokens.create(invitation("i1", "nora@example.com"))
+        await s.account_tokens.create(invitation("i2", "bob@example.com", created_at=NOW + 1))
+        await s.account_tokens.create(invitation("i3", "old@example.com", created_at=NOW - 600))
+        await s.account_tokens.create(link("r1"))  # alice@example.com, another purpose
+        await s.account_tokens.create(invitation("i4", "used@example.com"))
+        assert await s.account_tokens.consume("i4", "invitation", NOW) is not None
+    async with sql_db.transaction() as s:
+        pending = await s.account_tokens.list_pending("invitation", NOW)
+        assert [t.digest for t in pending] == ["i1", "i2"]  # oldest first; not expired, not used
+        assert pending[0].data == {"name": "Nora"}
+        assert await s.account_tokens.revoke_for_email("nora@example.com", "invitation", NOW) == 1
+        assert await s.account_tokens.revoke_for_email("nora@example.com", "invitation", NOW) == 0
+        assert await s.account_tokens.revoke_for_email("alice@example.com", "invitation", NOW) == 0
+        assert await s.account_tokens.consume("i1", "invitation", NOW) is None
+        assert [t.digest for t in await s.account_tokens.list_pending("invitation", NOW)] == ["i2"]
+        assert await s.account_tokens.get("r1", "reset_password", NOW) is not None

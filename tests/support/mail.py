@@ -1,7 +1,9 @@
-"""Self-service test helpers: a real local SMTP server (aiosmtpd) that keeps what it receives,
-and a server that sends its mail there (``mail_env``: SQLite, PostgreSQL, and PostgreSQL + Redis
-for the throttling counters). Import the fixtures ``inbox`` and ``mail_env`` into a test module
-to use them."""
+"""Self-service test helpers: a real local SMTP server (aiosmtpd) that keeps what it receives
+(``smtp_inbox``; the fixture ``inbox``), the settings that point the server at it, a server
+that sends its mail there (``mail_env``: SQLite, PostgreSQL, and PostgreSQL + Redis for the
+throttling counters), and the steps of the self-service pages those tests take. Import the
+fixtures ``inbox`` and ``mail_env`` into a test module (``tests/server/conftest.py`` does) to
+use them."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email import policy as email_policy
@@ -58,8 +61,9 @@ class Inbox:
         return found.group(1)
 
 
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
+@contextmanager
+def smtp_inbox() -> Iterator[tuple[Inbox, int]]:
+    """A local SMTP server on a free port, answering at once: its inbox and its port."""
     handler = Inbox()
     handler.hold.set()
     port = free_port()
@@ -71,6 +75,12 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    with smtp_inbox() as box:
+        yield box
+
+
 MAIL = {
     "email_backend": "smtp",
     "smtp_host": "127.0.0.1",
@@ -80,6 +90,8 @@ MAIL = {
 
 
 def with_mail(settings: Settings, port: int, **extra: object) -> Settings:
+    """``settings`` sending mail to the local SMTP server on ``port``, sign-up open unless
+    ``extra`` says otherwise."""
     values = settings.model_dump()
     values.update(MAIL, smtp_port=port, signup="open")
     values.update(extra)
@@ -115,3 +127,10 @@ async def post_form(ua: httpx.AsyncClient, path: str, **values: str) -> httpx.Re
     page = await ua.get(path)
     assert page.status_code == 200, page.text
     return await ua.post(urlsplit(path).path, data={**hidden_fields(page.text), **values})
+
+
+async def sign_in(env: ServerEnv, login: str, password: str) -> httpx.Response:
+    client = await env.client()
+    ua = env.browser()
+    started = await env.start_authorize(ua, client)
+    return await env.login(ua, started.response, username=login, password=password)

@@ -29,11 +29,20 @@ from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.dynamic_registration import new_initial_access_token
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.keys import SUPPORTED_ALGS, KeyRing, KeyState, SigningKey
-from tokensmith.core.models import Api, Client, Grant, InitialAccessToken, Session, User
+from tokensmith.core.models import (
+    AccountToken,
+    Api,
+    Client,
+    Grant,
+    InitialAccessToken,
+    Session,
+    User,
+)
 from tokensmith.core.passwords import Passwords, normalize_login
 from tokensmith.core.ports import Conflict
 from tokensmith.core.registration import ClientMetadata, NewClient
 from tokensmith.core.scopes import OIDC_SCOPES
+from tokensmith.core.self_service import NewInvitation, new_invitation, normalize_email
 from tokensmith.settings import Settings
 from tokensmith.storage.compose import Database
 from tokensmith.storage.sqlalchemy import keystore, migrate
@@ -640,6 +649,62 @@ class Admin:
             sessions = await stores.sessions.delete_for_user(user.id)
             grants = await stores.grants.revoke_for_user(user.id, now)
         return sessions, grants
+
+    # -- invitations -------------------------------------------------------------------------
+
+    async def invite(
+        self, email: str, *, name: str | None = None, ttl: int | None = None
+    ) -> NewInvitation:
+        """Invite ``email`` to create an account (``core.self_service.new_invitation``): the
+        invitation is stored (its digest) and returned with its link, shown once, and the
+        message that carries it; sending that message is the caller's (the CLI waits for the
+        mail server, the admin API queues it). A previous invitation to the address is
+        withdrawn. Refused while sign-up is ``off`` and for an address that has an account."""
+        s = self.settings
+        if s.signup == "off":
+            raise AdminError(
+                "sign-up is off, so no invitation can be accepted: set TOKENSMITH_SIGNUP=invite "
+                "(only invited people sign up), open or domains"
+            )
+        lifetime = s.invitation_ttl if ttl is None else ttl
+        if not 600 <= lifetime <= 30 * 86400:
+            raise AdminError("an invitation lives between 10 minutes and 30 days (--ttl)")
+        now = self.now()
+        try:
+            new = new_invitation(
+                email,
+                name=name,
+                pepper=await self.pepper(),
+                now=now,
+                ttl=lifetime,
+                signup_url=s.url(s.signup_path),
+            )
+        except ValueError:
+            raise AdminError(f"{email!r} is not an e-mail address") from None
+        address = new.token.email
+        async with self.db.transaction() as stores:
+            if await stores.users.find_by_login(address) is not None:
+                raise AdminConflict(f"a user with the address {address} exists already")
+            await stores.account_tokens.revoke_for_email(address, "invitation", now)
+            await stores.account_tokens.create(new.token)
+        return new
+
+    async def list_invitations(self) -> list[AccountToken]:
+        """The invitations not used, withdrawn or expired yet, oldest first."""
+        async with self.db.transaction() as stores:
+            return await stores.account_tokens.list_pending("invitation", self.now())
+
+    async def revoke_invitation(self, email: str) -> None:
+        """Withdraw the pending invitation to ``email``: its link stops working."""
+        try:
+            address = normalize_email(email)
+        except ValueError:
+            raise AdminError(f"{email!r} is not an e-mail address") from None
+        async with self.db.transaction() as stores:
+            if not await stores.account_tokens.revoke_for_email(address, "invitation", self.now()):
+                raise AdminNotFound(
+                    f"no pending invitation to {address} (users invitations lists them)"
+                )
 
     # -- the admin API ---------------------------------------------------------------------------
 

@@ -1,13 +1,22 @@
 """The JSON form of the administered values (printed by ``tokensmith ... --json``): what an
-operator sees of an API, a client, a user, a signing key, a grant or a session. Never a secret or
-its digest. Times are unix seconds (UTC); the field names are stable (scripts rely on them)."""
+operator sees of an API, a client, a user, a signing key, a grant, a session or an invitation.
+Never a secret or its digest (an invitation's link is only in the answer that creates it). Times
+are unix seconds (UTC); the field names are stable (scripts rely on them)."""
 
 from __future__ import annotations
 
 from tokensmith.core.keys import KeyState, SigningKey
-from tokensmith.core.models import Api, Client, Grant, Session, User
+from tokensmith.core.models import AccountToken, Api, Client, Grant, Session, User
 
-__all__ = ["api_json", "client_json", "grant_json", "key_json", "session_json", "user_json"]
+__all__ = [
+    "api_json",
+    "client_json",
+    "grant_json",
+    "invitation_json",
+    "key_json",
+    "session_json",
+    "user_json",
+]
 
 
 def api_json(api: Api) -> dict[str, object]:
@@ -93,4 +102,14 @@ def session_json(session: Session) -> dict[str, object]:
         "auth_time": session.auth_time,
         "expires_at": session.expires_at,
         "amr": list(session.amr),
+    }
+
+
+def invitation_json(invitation: AccountToken) -> dict[str, object]:
+    """A pending invitation, named by its address (never its link nor the link's digest)."""
+    return {
+        "email": invitation.email,
+        "name": invitation.data.get("name"),
+        "created_at": invitation.created_at,
+        "expires_at": invitation.expires_at,
     }

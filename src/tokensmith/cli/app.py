@@ -132,6 +132,19 @@ def when(timestamp: int | None, *, none: str = "-") -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value: str | None) -> int | None:
+    """Seconds from ``3600``, ``90m``, ``12h`` or ``30d`` (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
+    if not (number.isascii() and number.isdigit()):
+        raise typer.BadParameter("a duration like 3600, 90m, 12h or 30d")
+    return int(number) * _UNITS[unit]
+
+
 def words(values: Sequence[str] | None, *, none: str = "-") -> str:
     return " ".join(values) if values else none
 

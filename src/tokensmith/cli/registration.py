@@ -6,22 +6,20 @@ from typing import Annotated
 
 import typer
 
-from tokensmith.cli.app import JsonOpt, emit, group, load_settings, table, when, with_admin
+from tokensmith.cli.app import (
+    JsonOpt,
+    duration,
+    emit,
+    group,
+    load_settings,
+    table,
+    when,
+    with_admin,
+)
 
 app = group("Dynamic client registration (RFC 7591).")
 token_app = group("Initial access tokens, for registration = token.")
 app.add_typer(token_app, name="token")
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _duration(value: str | None) -> int | None:
-    if value is None:
-        return None
-    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
-    if not (number.isascii() and number.isdigit()):
-        raise typer.BadParameter("a duration like 3600, 90m, 12h or 30d")
-    return int(number) * _UNITS[unit]
 
 
 @token_app.command("create")
@@ -40,7 +38,7 @@ def token_create(
 
     Only its digest is stored. A client registers with it as `Authorization: Bearer <token>`
     on POST /register."""
-    seconds = _duration(expires)
+    seconds = duration(expires)
     token, record = with_admin(
         lambda a: a.create_initial_access_token(expires_in=seconds, uses=uses, note=note)
     )

@@ -6,18 +6,23 @@ from typing import Annotated
 
 import typer
 
-from tokensmith.admin.views import grant_json, session_json, user_json
+from tokensmith.admin import Admin
+from tokensmith.admin.views import grant_json, invitation_json, session_json, user_json
 from tokensmith.cli.app import (
     JsonOpt,
     PasswordOpt,
     PasswordStdinOpt,
+    duration,
     emit,
     group,
+    load_settings,
     read_password,
     table,
     when,
     with_admin,
 )
+from tokensmith.core.self_service import NewInvitation
+from tokensmith.server.mail import Mailer, backend_for
 
 app = group("User accounts, their grants and sign-in sessions.")
 
@@ -46,6 +51,70 @@ def users_create(
         )
     )
     emit(user_json(user), as_json=as_json, text=f"created user {user.username} ({user.id})")
+
+
+@app.command("invite")
+def users_invite(
+    email: Annotated[str, typer.Argument(help="The address to invite.")],
+    name: Annotated[str | None, typer.Option(help="Their name, proposed on the form.")] = None,
+    ttl: Annotated[
+        str | None,
+        typer.Option(help="Lifetime: seconds, or 90m, 12h, 7d; default: invitation_ttl (7 days)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Invite someone to create an account.
+
+    The link is mailed to EMAIL by the configured e-mail backend and printed here: without an
+    e-mail backend, or when the mail server refuses it, pass it on yourself. It works once,
+    until it expires, and creates the account with this address, verified. A new invitation to
+    the same address withdraws the previous one."""
+    seconds = duration(ttl)
+    settings = load_settings()
+
+    async def invite(admin: Admin) -> tuple[NewInvitation, str]:
+        new = await admin.invite(email, name=name, ttl=seconds)
+        try:
+            sent = await Mailer(settings, backend_for(settings)).send_now(new.notice)
+        except Exception as exc:  # the invitation stands: its link is printed below
+            return new, f"the message could not be sent ({type(exc).__name__}: {exc})"
+        return new, "" if sent else "no e-mail backend is configured (TOKENSMITH_EMAIL_BACKEND)"
+
+    new, problem = with_admin(invite)
+    address = new.token.email
+    if problem:
+        typer.echo(f"warning: {problem}: pass the link on to {address} yourself", err=True)
+    text = f"invited {address} until {when(new.token.expires_at)}"
+    text += f"\n{'not mailed' if problem else 'mailed'}; the link: {new.link}"
+    emit(
+        {**invitation_json(new.token), "link": new.link, "mailed": not problem},
+        as_json=as_json,
+        text=text,
+    )
+
+
+@app.command("invitations")
+def users_invitations(as_json: JsonOpt = False) -> None:
+    """List the pending invitations (not used, withdrawn or expired yet)."""
+    invitations = with_admin(lambda a: a.list_invitations())
+    text = table(
+        ("email", "name", "invited", "expires"),
+        [
+            (i.email, i.data.get("name") or "-", when(i.created_at), when(i.expires_at))
+            for i in invitations
+        ],
+        empty="no pending invitations",
+    )
+    emit([invitation_json(i) for i in invitations], as_json=as_json, text=text)
+
+
+@app.command("revoke-invitation")
+def users_revoke_invitation(
+    email: Annotated[str, typer.Argument(help="The invited address.")],
+) -> None:
+    """Withdraw a pending invitation. Its link stops working."""
+    with_admin(lambda a: a.revoke_invitation(email))
+    typer.echo(f"withdrew the invitation to {email}")
 
 
 @app.command("list")

@@ -30,7 +30,9 @@ class AccountPolicy:
     """Self-service (``core.self_service``): what an operator switched on, and the links' life."""
 
     signup: str = "off"
-    """``off``, ``open`` (anyone with a mailbox), ``domains`` (addresses in ``signup_domains``)."""
+    """``off``, ``invite`` (only people an operator invited), ``open`` (anyone with a mailbox),
+    ``domains`` (addresses in ``signup_domains``). Invitations are accepted in every mode but
+    ``off``."""
     signup_domains: frozenset[str] = frozenset()
     email_verification: bool = True
     password_reset: bool = True
@@ -46,6 +48,12 @@ class AccountPolicy:
     @property
     def signup_open(self) -> bool:
         return self.mail_enabled and self.signup in ("open", "domains")
+
+    @property
+    def invitations_open(self) -> bool:
+        """Whether an invitation's link creates an account. No mail is needed to accept one: an
+        operator may hand the link over themselves (``tokensmith users invite`` prints it)."""
+        return self.signup in ("invite", "open", "domains")
 
     @property
     def reset_open(self) -> bool:

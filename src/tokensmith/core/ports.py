@@ -269,8 +269,8 @@ class LoginFailureStore(Protocol):
 
 
 class AccountTokenStore(Protocol):
-    """The links of ``core.self_service`` (sign-up, e-mail verification, password reset), by
-    the digest of their secret."""
+    """The links of ``core.self_service`` (sign-up, e-mail verification, password reset,
+    invitation), by the digest of their secret."""
 
     async def create(self, token: AccountToken) -> None: ...
 
@@ -286,6 +286,15 @@ class AccountTokenStore(Protocol):
 
     async def revoke_for_user(self, user_id: str, purpose: str, now: int) -> int:
         """Mark every unused link of ``purpose`` of a user used (a newer link, a reset done)."""
+        ...
+
+    async def revoke_for_email(self, email: str, purpose: str, now: int) -> int:
+        """Mark every unused link of ``purpose`` sent to ``email`` used (an invitation
+        withdrawn or replaced)."""
+        ...
+
+    async def list_pending(self, purpose: str, now: int) -> list[AccountToken]:
+        """The unexpired, unused links of ``purpose``, oldest first."""
         ...
 
 

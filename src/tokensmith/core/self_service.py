@@ -3,7 +3,8 @@
 chosen). Each is switched on by the operator (``core.policy.AccountPolicy``).
 
 The links. Each link carries a 256-bit random secret behind a prefix naming its purpose
-(``ts_su_`` sign-up, ``ts_ev_`` e-mail verification, ``ts_pr_`` password reset); only its HMAC
+(``ts_su_`` sign-up, ``ts_ev_`` e-mail verification, ``ts_pr_`` password reset, ``ts_iv_``
+invitation); only its HMAC
 digest under the server pepper is stored (``ports.AccountTokenStore``). A link is single-use (an
 atomic ``UPDATE ... WHERE used_at IS NULL``) and expires (``signup_ttl``,
 ``email_verification_ttl``, ``password_reset_ttl``: 30 minutes by default). Opening a link shows a
@@ -40,6 +41,14 @@ the old address is told again. If the address became another account's meanwhile
 table's unique constraint refuses it and nothing is kept (``AddressTaken``). A password change
 or reset cancels a pending change.
 
+Invitations. An operator invites an address (``new_invitation``, made by the admin service for
+``tokensmith users invite`` and ``POST /admin/v1/invitations``); the link leads to the sign-up
+form with that address fixed. Accepting it (``begin_invitation``, then ``accept_invitation``)
+uses the invitation atomically and creates the account with its address verified: the operator
+named the address and the link was sent there. Invitations are accepted whenever sign-up is not
+``off`` (``AccountPolicy.invitations_open``), whatever ``signup_domains`` says: the operator
+chose the address. A new invitation to an address withdraws the previous one.
+
 After a reset: the password is replaced, every session of the user ends, every grant (so every
 refresh token and recorded access token) is revoked, other reset links die, the account's login
 back-off is cleared, the address counts as verified (the link proved it can be read), and the
@@ -52,7 +61,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tokensmith.core import audit, throttle
 from tokensmith.core.accounts import UPDATE_EMAIL
@@ -70,11 +79,13 @@ SIGNUP_PREFIX = "ts_su_"
 VERIFY_EMAIL_PREFIX = "ts_ev_"
 RESET_PASSWORD_PREFIX = "ts_pr_"
 CHANGE_EMAIL_PREFIX = "ts_ce_"
+INVITATION_PREFIX = "ts_iv_"
 PURPOSES = {
     SIGNUP_PREFIX: "signup",
     VERIFY_EMAIL_PREFIX: "verify_email",
     RESET_PASSWORD_PREFIX: "reset_password",
     CHANGE_EMAIL_PREFIX: "change_email",
+    INVITATION_PREFIX: "invitation",
 }
 
 SIGNUP_SENT = (
@@ -90,6 +101,14 @@ TOO_MANY = "Too many requests. Wait a little and try again."
 LINK_INVALID = (
     "This link is not valid any more: it was used already, it expired, or it was copied "
     "incompletely. Ask for a new one."
+)
+INVITATION_INVALID = (
+    "This invitation is not valid any more: it was used already, it expired or was withdrawn, "
+    "or its link was copied incompletely. Ask the person who invited you for a new one."
+)
+INVITATION_ONLY = (
+    "Accounts here are created by invitation only. Ask an administrator to invite you; the "
+    "invitation's link brings you back here."
 )
 EMAIL_CHANGE_SENT = (
     "We sent a link to {email}. Open it in this browser, signed in, within {minutes} minutes "
@@ -118,11 +137,11 @@ class AccountNotice:
     """A message for a person, which the server's mailer renders and sends in the background.
 
     ``kind``: ``signup`` (the link that creates the account), ``signup_existing`` (someone tried
-    to sign up with an address that has an account), ``verify_email``, ``reset_password``,
-    ``password_changed``; for an e-mail change: ``change_email`` (the link, to the new
-    address), ``change_email_existing`` (to a new address that has an account already),
-    ``email_change_requested`` and ``email_changed`` (notices to the old address, naming the
-    new one in ``new_email``)."""
+    to sign up with an address that has an account), ``invitation`` (an operator's invitation),
+    ``verify_email``, ``reset_password``, ``password_changed``; for an e-mail change:
+    ``change_email`` (the link, to the new address), ``change_email_existing`` (to a new address
+    that has an account already), ``email_change_requested`` and ``email_changed`` (notices to
+    the old address, naming the new one in ``new_email``)."""
 
     kind: str
     to: str
@@ -173,6 +192,18 @@ class SignupStart:
     name: str | None
     answer: FormAnswer | None = None
     """Set when the sign-up stops here (refused, throttled)."""
+    invitation: str = field(default="", repr=False)
+    """The invitation's secret, for an invited sign-up (used in step 3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvitation:
+    """An invitation an operator made: its record (the digest of its secret), its link (shown
+    once) and the message that carries the link."""
+
+    token: AccountToken
+    link: str = field(repr=False)
+    notice: AccountNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +224,8 @@ class LinkView:
     email: str = ""
     error: str | None = None
     """A valid link this browser cannot use (an e-mail change seen without its user's session)."""
+    name: str = ""
+    """The name an invitation proposes (empty otherwise)."""
 
 
 def _purpose(secret: str) -> str | None:
@@ -212,6 +245,40 @@ def normalize_email(value: str) -> str:
     if len(email) > 320:
         raise ValueError("an e-mail address has at most 320 characters")
     return email
+
+
+def new_link(
+    prefix: str, *, pepper: bytes, email: str, user_id: str | None, ttl: int, now: int, **data: str
+) -> tuple[str, AccountToken]:
+    """A link's secret (behind ``prefix``) and its record, which holds only the secret's
+    digest."""
+    secret = new_secret(prefix)
+    token = AccountToken(
+        digest=digest(secret, pepper),
+        purpose=PURPOSES[prefix],
+        email=email,
+        user_id=user_id,
+        created_at=now,
+        expires_at=now + ttl,
+        data=data,
+    )
+    return secret, token
+
+
+def new_invitation(
+    email: str, *, name: str | None, pepper: bytes, now: int, ttl: int, signup_url: str
+) -> NewInvitation:
+    """An invitation for ``email`` (normalised here: ``ValueError`` when it is not an address)
+    that stays valid ``ttl`` seconds, and its message, whose link leads to ``signup_url``."""
+    address = normalize_email(email)
+    clean_name = " ".join((name or "").split())[:200]
+    data = {"name": clean_name} if clean_name else {}
+    secret, token = new_link(
+        INVITATION_PREFIX, pepper=pepper, email=address, user_id=None, ttl=ttl, now=now, **data
+    )
+    link = f"{signup_url}?invite={secret}"
+    notice = AccountNotice("invitation", address, link, valid_minutes=ttl // 60)
+    return NewInvitation(token, link, notice)
 
 
 def username_for(email: str) -> str:
@@ -236,6 +303,16 @@ class SelfService:
         self.links = links
 
     # -- throttling ---------------------------------------------------------------------------
+
+    async def _admit_address(self, stores: Stores, *, address: str, now: int) -> int:
+        """Reserve one attempt for the client address alone (the link forms): 0, or seconds
+        to wait."""
+        by_address = await stores.login_failures.reserve(
+            "mail-ip:" + address, now, policy=throttle.MAIL_ADDRESS, ttl=throttle.FAILURE_MEMORY
+        )
+        if by_address.granted:
+            return 0
+        return max(1, throttle.MAIL_ADDRESS.locked_until(by_address.record) - now)
 
     async def _admit(
         self, stores: Stores, *, address: str, account: str, now: int, mailbox: str = ""
@@ -270,17 +347,15 @@ class SelfService:
     def _new_link(
         self, prefix: str, *, email: str, user_id: str | None, ttl: int, now: int, **data: str
     ) -> tuple[str, AccountToken]:
-        secret = new_secret(prefix)
-        token = AccountToken(
-            digest=digest(secret, self.context.pepper),
-            purpose=PURPOSES[prefix],
+        return new_link(
+            prefix,
+            pepper=self.context.pepper,
             email=email,
             user_id=user_id,
-            created_at=now,
-            expires_at=now + ttl,
-            data=data,
+            ttl=ttl,
+            now=now,
+            **data,
         )
-        return secret, token
 
     # -- passwords ----------------------------------------------------------------------------
 
@@ -299,7 +374,8 @@ class SelfService:
         accounts = self.context.policy.accounts
         now = self.context.now()
         if not accounts.signup_open:
-            return SignupStart("", None, FormAnswer(error="Sign-up is closed.", status=403))
+            closed = INVITATION_ONLY if accounts.invitations_open else "Sign-up is closed."
+            return SignupStart("", None, FormAnswer(error=closed, status=403))
         try:
             normalized = normalize_email(email)
         except ValueError:
@@ -371,6 +447,55 @@ class SelfService:
         )
         return FormAnswer(message=SIGNUP_SENT.format(email=start.email))
 
+    # -- invitations --------------------------------------------------------------------------
+
+    async def view_invitation(self, stores: Stores, secret: str) -> LinkView:
+        """Whether an invitation's link is valid, and for which address (nothing is used)."""
+        if _purpose(secret) != "invitation" or not self.context.policy.accounts.invitations_open:
+            return LinkView(None)
+        token = await stores.account_tokens.get(
+            digest(secret, self.context.pepper), "invitation", self.context.now()
+        )
+        if token is None:
+            return LinkView(None)
+        return LinkView("invitation", token.email, token.data.get("name", ""))
+
+    async def begin_invitation(
+        self, stores: Stores, secret: str, *, name: str, address: str
+    ) -> SignupStart:
+        """Step 1 of an invited sign-up, in a first transaction: the invitation, still valid
+        (used in step 3), and the client address's throttle (before the password is hashed).
+        The address is the invitation's, whatever the form says."""
+        now = self.context.now()
+        view = await self.view_invitation(stores, secret)
+        if view.purpose is None:
+            return SignupStart("", None, FormAnswer(error=INVITATION_INVALID, status=400))
+        clean_name = " ".join(name.split())[:200] or None
+        wait = await self._admit_address(stores, address=address, now=now)
+        if wait:
+            self.context.emit(AuditEvent(audit.ACCOUNT_FORM_THROTTLED, now, address=address))
+            return SignupStart(view.email, clean_name, self._throttled(wait), invitation=secret)
+        return SignupStart(view.email, clean_name, invitation=secret)
+
+    async def accept_invitation(
+        self, stores: Stores, start: SignupStart, password_hash: str
+    ) -> FormAnswer:
+        """Step 3, in a second transaction: use the invitation (of two concurrent uses, one
+        wins; the other gets ``INVITATION_INVALID``) and create the account, its address
+        verified."""
+        now = self.context.now()
+        token = await stores.account_tokens.consume(
+            digest(start.invitation, self.context.pepper), "invitation", now
+        )
+        if token is None:
+            return FormAnswer(error=INVITATION_INVALID, status=400)
+        data = {"password_hash": password_hash}
+        if start.name:
+            data["name"] = start.name
+        return await self._create_account(
+            stores, replace(token, data=data), now, detail={"invitation": "yes"}
+        )
+
     # -- the page of a link -------------------------------------------------------------------
 
     async def view_link(
@@ -436,7 +561,14 @@ class SelfService:
         self.context.emit(AuditEvent(audit.EMAIL_VERIFIED, now, user_id=user.id))
         return FormAnswer(message=f"Thank you: {user.email} is confirmed.")
 
-    async def _create_account(self, stores: Stores, token: AccountToken, now: int) -> FormAnswer:
+    async def _create_account(
+        self,
+        stores: Stores,
+        token: AccountToken,
+        now: int,
+        *,
+        detail: dict[str, str] | None = None,
+    ) -> FormAnswer:
         if await stores.users.find_by_login(token.email) is not None:
             return FormAnswer(message="This address has an account already: sign in with it.")
         for _ in range(5):
@@ -459,7 +591,9 @@ class SelfService:
                 if await stores.users.find_by_login(token.email) is not None:
                     return FormAnswer(message="This address has an account already: sign in.")
                 continue
-            self.context.emit(AuditEvent(audit.ACCOUNT_CREATED, now, user_id=user.id))
+            self.context.emit(
+                AuditEvent(audit.ACCOUNT_CREATED, now, user_id=user.id, detail=detail or {})
+            )
             self.context.emit(AuditEvent(audit.EMAIL_VERIFIED, now, user_id=user.id))
             return FormAnswer(
                 message=f"Your account is ready. Sign in with {token.email} and your password."
@@ -691,16 +825,9 @@ class SelfService:
         """Step 1 of the reset form, in a first transaction: the address's throttle and the
         link (still valid, not used yet: it is used in step 3)."""
         now = self.context.now()
-        failures = stores.login_failures
-        by_address = await failures.reserve(
-            "mail-ip:" + address,
-            now,
-            policy=throttle.MAIL_ADDRESS,
-            ttl=throttle.FAILURE_MEMORY,
-        )
-        if not by_address.granted:
-            locked = throttle.MAIL_ADDRESS.locked_until(by_address.record)
-            return ResetStart(secret, None, self._throttled(max(1, locked - now)))
+        wait = await self._admit_address(stores, address=address, now=now)
+        if wait:
+            return ResetStart(secret, None, self._throttled(wait))
         if _purpose(secret) != "reset_password":
             return ResetStart(secret, None, FormAnswer(error=LINK_INVALID, status=400))
         token = await stores.account_tokens.get(
@@ -744,18 +871,23 @@ class SelfService:
 
 __all__ = [
     "ADDRESS_TAKEN",
+    "INVITATION_INVALID",
+    "INVITATION_ONLY",
     "LINK_INVALID",
     "AccountNotice",
     "AddressTaken",
     "FormAnswer",
     "LinkView",
     "Links",
+    "NewInvitation",
     "Notifier",
     "ResetStart",
     "SelfService",
     "SignupStart",
     "WeakPassword",
     "discard_notice",
+    "new_invitation",
+    "new_link",
     "normalize_email",
     "username_for",
 ]

@@ -44,6 +44,7 @@ log = logging.getLogger("tokensmith.mail")
 SUBJECTS = {
     "signup": "Finish creating your account",
     "signup_existing": "You already have an account",
+    "invitation": "You are invited to create an account",
     "verify_email": "Confirm your e-mail address",
     "reset_password": "Choose a new password",
     "password_changed": "Your password was changed",
@@ -197,11 +198,18 @@ class Mailer:
         message.add_alternative(html, subtype="html")
         return message
 
-    async def _send(self, notice: AccountNotice) -> None:
+    async def send_now(self, notice: AccountNotice) -> bool:
+        """Render and send a notice at once, for a command that waits and reports a failure
+        (``tokensmith users invite``): ``False`` when no backend is configured; the backend's
+        error propagates."""
         if self.backend is None:
-            return
+            return False
+        await self.backend.send(self.render(notice))
+        return True
+
+    async def _send(self, notice: AccountNotice) -> None:
         try:
-            await self.backend.send(self.render(notice))
+            await self.send_now(notice)
         except Exception as exc:  # a mail server's failure must not stop the worker
             self.failed += 1
             log.error("sending a %s message failed: %s", notice.kind, type(exc).__name__)

@@ -41,6 +41,7 @@ from tokensmith.admin.views import (
     api_json,
     client_json,
     grant_json,
+    invitation_json,
     key_json,
     session_json,
     user_json,
@@ -59,6 +60,7 @@ from tokensmith.core.errors import InsufficientScope, InvalidRequest, InvalidTok
 from tokensmith.core.token_status import MAX_TOKEN_LENGTH
 from tokensmith.server.errors import log_error
 from tokensmith.server.http import json_response, lazy_transaction, read_body, single_header
+from tokensmith.server.mail import Mailer
 from tokensmith.server.schemas import DescribedRoute
 from tokensmith.server.state import runtime
 
@@ -201,6 +203,19 @@ class PasswordReset(TypedDict):
 
 
 @with_config(_CLOSED)
+class InvitationCreate(TypedDict, total=False):
+    """An invitation to create an account: its link is mailed to ``email`` and is in the
+    answer, once."""
+
+    email: _Str
+    name: Annotated[str, Field(max_length=200)]
+    ttl: Annotated[
+        int,
+        Field(ge=600, le=30 * 86400, description="Seconds it stays valid (invitation_ttl)."),
+    ]
+
+
+@with_config(_CLOSED)
 class KeyRotate(TypedDict, total=False):
     alg: Literal["RS256", "ES256", "EdDSA"]
     publish_ahead: Annotated[int, Field(ge=0, le=30 * 86400)]
@@ -212,6 +227,7 @@ _REQUIRED: dict[type[Any], tuple[str, ...]] = {
     ApiCreate: ("identifier", "scopes"),
     ClientCreate: ("name",),
     UserCreate: ("username", "password"),
+    InvitationCreate: ("email",),
 }
 
 
@@ -234,12 +250,13 @@ def _validate(shape: type[Any], body: bytes) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Call:
     """What an operation gets: the path parameters, the query, the validated body, the
-    caller."""
+    caller, and the server's mailer (which queues: no answer waits on the mail server)."""
 
     path: Mapping[str, str]
     query: Mapping[str, str]
     body: dict[str, Any]
     caller: AdminCaller
+    mailer: Mailer
 
 
 #: An operation's answer: the status and the JSON body (``None`` for 204).
@@ -365,6 +382,24 @@ async def reset_password(admin: Admin, c: Call) -> Result:
     return 204, None
 
 
+async def create_invitation(admin: Admin, c: Call) -> Result:
+    b = c.body
+    new = await admin.invite(b["email"], name=b.get("name"), ttl=b.get("ttl"))
+    c.mailer.notify(new.notice)
+    mailed = c.mailer.backend is not None
+    return 201, {**invitation_json(new.token), "link": new.link, "mailed": mailed}
+
+
+async def list_invitations(admin: Admin, c: Call) -> Result:
+    invitations = await admin.list_invitations()
+    return 200, {"invitations": [invitation_json(i) for i in invitations]}
+
+
+async def revoke_invitation(admin: Admin, c: Call) -> Result:
+    await admin.revoke_invitation(c.path["email"])
+    return 204, None
+
+
 async def list_grants(admin: Admin, c: Call) -> Result:
     return 200, {"grants": [grant_json(g) for g in await admin.list_grants(c.path["user"])]}
 
@@ -430,6 +465,7 @@ class Operation:
 _API = "/apis/{identifier:path}"
 _CLIENT = "/clients/{client_id}"
 _USER = "/users/{user}"
+_INVITATIONS = "/invitations"
 _FORCE = (("force", "true: also remove the API from the clients that use it."),)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -517,6 +553,33 @@ OPERATIONS: tuple[Operation, ...] = (
         reset_password,
         "Set a new password (sessions end, grants are revoked)",
         PasswordReset,
+        status=204,
+    ),
+    Operation(
+        "POST",
+        _INVITATIONS,
+        "users",
+        "write",
+        create_invitation,
+        "Invite someone to create an account (the link is mailed, and in the answer once)",
+        InvitationCreate,
+        status=201,
+    ),
+    Operation(
+        "GET",
+        _INVITATIONS,
+        "users",
+        "read",
+        list_invitations,
+        "The invitations not used, withdrawn or expired yet",
+    ),
+    Operation(
+        "DELETE",
+        _INVITATIONS + "/{email}",
+        "users",
+        "write",
+        revoke_invitation,
+        "Withdraw the pending invitation to an address",
         status=204,
     ),
     Operation(
@@ -616,7 +679,9 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                             "send the body as JSON (Content-Type: application/json)"
                         )
                     body = _validate(op.body, raw)
-            call = Call(dict(request.path_params), dict(request.query_params), body, caller)
+            call = Call(
+                dict(request.path_params), dict(request.query_params), body, caller, rt.mailer
+            )
             try:
                 status, result = await op.run(rt.admin, call)
             except AdminError as exc:
@@ -631,7 +696,11 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             # what was changed: named in the path, or made by this request
             made = result or {}
             target = next(iter(call.path.values()), None) or next(
-                (str(made[k]) for k in ("client_id", "id", "identifier", "kid") if k in made),
+                (
+                    str(made[k])
+                    for k in ("client_id", "id", "identifier", "kid", "email")
+                    if k in made
+                ),
                 None,
             )
             rt.server.context.emit(

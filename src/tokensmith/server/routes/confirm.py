@@ -10,45 +10,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core import account
-from tokensmith.core.errors import CsrfRejected, NotSignedIn
+from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.models import Session
 from tokensmith.core.ports import Stores
 from tokensmith.core.self_service import ADDRESS_TAKEN, LINK_INVALID, AddressTaken, FormAnswer
 from tokensmith.server.browser import Browser
-from tokensmith.server.errors import page_error
-from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.routes.self_service_page import SelfServicePage
 from tokensmith.server.runtime import Runtime
-from tokensmith.server.state import runtime
 
-FORM = "confirm"
-FORGED = "The form was not sent from this page. Open the link from your message again."
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def page(
-    rt: Runtime,
-    browser: Browser,
-    answer: FormAnswer | None = None,
-    *,
-    purpose: str | None = None,
-    email: str = "",
-    token: str = "",
-) -> Response:
-    answer = answer or FormAnswer()
-    response = rt.pages.render(
-        "confirm.html",
-        status=answer.status,
-        headers=NO_STORE,
-        action=rt.settings.confirm_path,
-        csrf_token=rt.cookies.csrf_token(browser, FORM),
-        login_url=rt.settings.login_path,
-        purpose=purpose,
-        email=email,
-        token=token,
-        message=answer.message,
-        error=answer.error,
-    )
-    return rt.cookies.apply(response, browser)
+PAGE = SelfServicePage(
+    template="confirm.html",
+    form="confirm",
+    forged="The form was not sent from this page. Open the link from your message again.",
+    action=lambda s: s.confirm_path,
+    headers={"Cache-Control": "no-store"},
+)
+LINKS = ("signup", "verify_email", "change_email")
+"""The purposes of the links this page takes (an invitation's is the sign-up page's)."""
 
 
 async def _account_session(rt: Runtime, stores: Stores, browser: Browser) -> Session | None:
@@ -60,35 +38,34 @@ async def _account_session(rt: Runtime, stores: Stores, browser: Browser) -> Ses
 
 
 async def confirm_page(request: Request) -> Response:
-    rt = runtime(request)
     token = request.query_params.get("token", "")
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        session = await _account_session(rt, stores, browser)
-        view = await rt.self_service.view_link(stores, token, session=session)
-    if view.purpose is None or view.purpose == "reset_password":
-        return page(rt, browser, FormAnswer(error=LINK_INVALID, status=400))
+    async with PAGE.opened(request) as visit:
+        if isinstance(visit, Response):  # pragma: no cover - the page is always offered
+            return visit
+        session = await _account_session(visit.rt, visit.stores, visit.browser)
+        view = await visit.rt.self_service.view_link(visit.stores, token, session=session)
+    rt, browser = visit.rt, visit.browser
+    if view.purpose not in LINKS:
+        answer = FormAnswer(error=LINK_INVALID, status=400)
+        return PAGE.render(rt, browser, answer, purpose=None, email="", token="")
     if view.error:
-        return page(rt, browser, FormAnswer(error=view.error, status=403))
-    return page(rt, browser, purpose=view.purpose, email=view.email, token=token)
+        answer = FormAnswer(error=view.error, status=403)
+        return PAGE.render(rt, browser, answer, purpose=None, email="", token="")
+    return PAGE.render(rt, browser, purpose=view.purpose, email=view.email, token=token)
 
 
 async def confirm_submit(request: Request) -> Response:
-    rt = runtime(request)
-    form = await read_posted_form(request, rt, max_value_length=200)
-    if isinstance(form, Response):
-        return form
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        if not rt.cookies.check_csrf(request, browser, FORM, form.get("csrf_token", "")):
-            return rt.cookies.apply(page_error(request, rt.pages, CsrfRejected(FORGED)), browser)
-        session = await _account_session(rt, stores, browser)
+    async with PAGE.submitted(request, max_value_length=200) as visit:
+        if isinstance(visit, Response):
+            return visit
+        session = await _account_session(visit.rt, visit.stores, visit.browser)
+    rt = visit.rt
     try:
         # its own transaction: an address taken meanwhile rolls back all of it (the link too)
         async with rt.db.transaction() as stores:
             answer = await rt.self_service.confirm(
-                stores, form.get("token", ""), session=session, notify=rt.mailer.notify
+                stores, visit.values.get("token", ""), session=session, notify=rt.mailer.notify
             )
     except AddressTaken:
         answer = FormAnswer(error=ADDRESS_TAKEN, status=409)
-    return page(rt, browser, answer)
+    return PAGE.render(rt, visit.browser, answer, purpose=None, email="", token="")

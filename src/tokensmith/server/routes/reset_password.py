@@ -9,18 +9,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.errors import CsrfRejected
 from tokensmith.core.password_rules import WeakPassword
 from tokensmith.core.self_service import LINK_INVALID, FormAnswer
 from tokensmith.server.browser import Browser
-from tokensmith.server.errors import page_error
-from tokensmith.server.routes.interaction import read_posted_form
+from tokensmith.server.routes.self_service_page import SelfServicePage
 from tokensmith.server.runtime import Runtime
-from tokensmith.server.state import runtime
 
-FORM = "reset_password"
-FORGED = "The form was not sent from this page. Open the link from your message again."
-NO_STORE = {"Cache-Control": "no-store"}
+PAGE = SelfServicePage(
+    template="reset_password.html",
+    form="reset_password",
+    forged="The form was not sent from this page. Open the link from your message again.",
+    action=lambda s: s.reset_password_path,
+)
 
 
 def page(
@@ -32,61 +32,48 @@ def page(
     email: str = "",
     invalid: bool = False,
 ) -> Response:
-    answer = answer or FormAnswer()
-    response = rt.pages.render(
-        "reset_password.html",
-        status=answer.status,
-        headers=NO_STORE,
-        action=rt.settings.reset_password_path,
-        csrf_token=rt.cookies.csrf_token(browser, FORM),
-        login_url=rt.settings.login_path,
+    return PAGE.render(
+        rt,
+        browser,
+        answer,
         forgot_url=rt.settings.forgot_password_path,
         min_length=rt.self_service.rules.min_length,
-        message=answer.message,
-        error=answer.error,
-        invalid=invalid,
         token=token,
         email=email,
+        invalid=invalid,
     )
-    if answer.retry_after:
-        response.headers["Retry-After"] = str(answer.retry_after)
-    return rt.cookies.apply(response, browser)
 
 
 async def reset_form(request: Request) -> Response:
-    rt = runtime(request)
     token = request.query_params.get("token", "")
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        view = await rt.self_service.view_link(stores, token)
+    async with PAGE.opened(request) as visit:
+        if isinstance(visit, Response):  # pragma: no cover - the page is always offered
+            return visit
+        view = await visit.rt.self_service.view_link(visit.stores, token)
     if view.purpose != "reset_password":
-        return page(rt, browser, FormAnswer(error=LINK_INVALID, status=400), invalid=True)
-    return page(rt, browser, token=token, email=view.email)
+        answer = FormAnswer(error=LINK_INVALID, status=400)
+        return page(visit.rt, visit.browser, answer, invalid=True)
+    return page(visit.rt, visit.browser, token=token, email=view.email)
 
 
 async def reset_submit(request: Request) -> Response:
-    rt = runtime(request)
-    form = await read_posted_form(request, rt, max_value_length=1024)
-    if isinstance(form, Response):
-        return form
-    address = request.client.host if request.client else "unknown"
-    token = form.get("token", "")
-    service = rt.self_service
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        if not rt.cookies.check_csrf(request, browser, FORM, form.get("csrf_token", "")):
-            return rt.cookies.apply(page_error(request, rt.pages, CsrfRejected(FORGED)), browser)
-        start = await service.begin_reset(stores, token, address=address)
+    async with PAGE.submitted(request, max_value_length=1024) as visit:
+        if isinstance(visit, Response):
+            return visit
+        rt, browser, token = visit.rt, visit.browser, visit.values.get("token", "")
+        start = await rt.self_service.begin_reset(visit.stores, token, address=visit.address)
     if start.answer is not None or start.user is None:
         answer = start.answer or FormAnswer(error=LINK_INVALID, status=400)
         return page(rt, browser, answer, invalid=answer.status == 400)
     user = start.user
     try:
-        password_hash = await service.choose_password(
-            form.get("password", ""), context=(user.username, user.email)
+        password_hash = await rt.self_service.choose_password(
+            visit.values.get("password", ""), context=(user.username, user.email)
         )
     except WeakPassword as exc:
         return page(rt, browser, FormAnswer(error=str(exc)), token=token, email=user.email or "")
     async with rt.db.transaction() as stores:
-        answer = await service.finish_reset(stores, start, password_hash, notify=rt.mailer.notify)
+        answer = await rt.self_service.finish_reset(
+            stores, start, password_hash, notify=rt.mailer.notify
+        )
     return page(rt, browser, answer, invalid=answer.status == 400)

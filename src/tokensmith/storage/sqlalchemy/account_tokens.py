@@ -5,7 +5,7 @@ until pruned after they expire."""
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, insert, select, update
 
 from tokensmith.core.models import AccountToken
 from tokensmith.storage.sqlalchemy import tables as t
@@ -55,17 +55,33 @@ class SqlAccountTokenStore(SqlStore):
         return _token(row) if row else None
 
     async def revoke_for_user(self, user_id: str, purpose: str, now: int) -> int:
+        return await self._revoke(t.account_tokens.c.user_id == user_id, purpose, now)
+
+    async def revoke_for_email(self, email: str, purpose: str, now: int) -> int:
+        return await self._revoke(t.account_tokens.c.email == email, purpose, now)
+
+    async def _revoke(self, whose: ColumnElement[bool], purpose: str, now: int) -> int:
+        """Mark the unused links of ``purpose`` that ``whose`` selects used."""
         tokens = t.account_tokens
         result = await self._conn.execute(
             update(tokens)
-            .where(
-                tokens.c.user_id == user_id,
-                tokens.c.purpose == purpose,
-                tokens.c.used_at.is_(None),
-            )
+            .where(whose, tokens.c.purpose == purpose, tokens.c.used_at.is_(None))
             .values(used_at=now)
         )
         return int(result.rowcount)
+
+    async def list_pending(self, purpose: str, now: int) -> list[AccountToken]:
+        tokens = t.account_tokens
+        result = await self._conn.execute(
+            select(tokens)
+            .where(
+                tokens.c.purpose == purpose,
+                tokens.c.used_at.is_(None),
+                tokens.c.expires_at > now,
+            )
+            .order_by(tokens.c.created_at, tokens.c.email)
+        )
+        return [_token(row) for row in result.mappings()]
 
 
 def _token(row: RowMapping) -> AccountToken:
