@@ -458,7 +458,7 @@ class SelfService:
         )
         if token is None:
             return LinkView(None)
-        return LinkView("invitation", token.email, token.data.get("name", ""))
+        return LinkView("invitation", token.email, name=token.data.get("name", ""))
 
     async def begin_invitation(
         self, stores: Stores, secret: str, *, name: str, address: str
