@@ -38,6 +38,7 @@ from bench.common import run_wrk as wrk
 from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
 from bench.seed import API, CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
+from tokensmith.server.runtime import hash_workers
 
 RESULTS = BENCH / "results"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -573,7 +574,8 @@ def run(
         scenario.need = int(warm["rps"] * args.duration * 2) + 300
         print(f"  warm-up {scenario.name}: {warm['rps']:,.0f} req/s", flush=True)
     cost = logins.Cost.of(settings_for(dbs["sqlite"].url))
-    workers = settings_for(dbs["sqlite"].url).password_hash_workers
+    # the pool of a server pinned to one CPU (SERVER_CPU): what its runtime sizes it to
+    workers = hash_workers(settings_for(dbs["sqlite"].url), cpus=1)
     for case in login_cases:  # warm-up: the token endpoint, and one login per user
         url = servers[case.server].url
         wrk(
