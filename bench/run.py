@@ -189,6 +189,8 @@ def measure(
     elif scenario.single_use:
         db = scenario.server.split("-")[1]
         bodies = asyncio.run(prepare(scenario, servers, seeded[db], scenario.need))
+    if counters is not None and bodies is not None:
+        time.sleep(scale.SETTLE)  # the preparation's own figures are published first
     before = counters() if counters is not None else None
     result: dict[str, Any] = wrk(
         server.url + scenario.path,
@@ -530,28 +532,22 @@ def scale_scenarios(
     for work in SCALE_WORK:
         for n in scale.WORKERS:
             server = servers[f"scale-pg-{n}"]
-            if work == "code exchange":
-                scenario = Scenario(
+            exchange = work == "code exchange"
+            out.append(
+                Scenario(
                     scale_name(work, n),
                     "scale",
                     server.name,
                     "/token",
-                    auth=lambda: s.web_auth,
-                    single_use="code",
-                    prepare_bodies=ts_bodies(server.url, s, "code", "docs:read"),
+                    body=None if exchange else CC_BODY,
+                    auth=(lambda: s.web_auth) if exchange else (lambda: s.cc_jwt_auth),
+                    single_use="code" if exchange else None,
+                    prepare_bodies=(
+                        ts_bodies(server.url, s, "code", "docs:read") if exchange else None
+                    ),
                     counters=counters,
                 )
-            else:
-                scenario = Scenario(
-                    scale_name(work, n),
-                    "scale",
-                    server.name,
-                    "/token",
-                    body=CC_BODY,
-                    auth=lambda: s.cc_jwt_auth,
-                    counters=counters,
-                )
-            out.append(scenario)
+            )
     return out
 
 
@@ -664,6 +660,13 @@ def run(
         warm = measure(scenario, servers, seeded, duration=args.warmup, count=False, **common)
         scenario.need = int(warm["rps"] * args.duration * 2) + 300
         print(f"  warm-up {scenario.name}: {warm['rps']:,.0f} req/s", flush=True)
+    # a second worker still starting makes its warm-up slow: the scale scenarios' single-use
+    # bodies are sized for twice the faster of the two, so that no round runs out of codes
+    scaled = [s for s in scenarios if s.group == "scale" and s.single_use]
+    for scenario in scaled:
+        scenario.need = 2 * max(s.need for s in scaled)
+    if any(s.counters is not None for s in scenarios):
+        time.sleep(scale.SETTLE)  # the warm-ups' database figures, published before counting
     cost = logins.Cost.of(settings_for(dbs["sqlite"].url))
     # the pool of a server pinned to one CPU (SERVER_CPU): what its runtime sizes it to
     workers = hash_workers(settings_for(dbs["sqlite"].url), cpus=1)

@@ -14,7 +14,8 @@ wrk run the bench reads two counters, and divides their growth by wrk's requests
 - PostgreSQL ``pg_stat_database`` of the bench database: transactions committed and rolled
   back, and rows inserted, updated, deleted and fetched (every process's, the audit writer's
   batches included; PostgreSQL publishes an idle backend's figures up to 10 s late, so the
-  reading waits ``SETTLE`` seconds after wrk stops).
+  readings wait ``SETTLE`` seconds: after wrk stops, after the warm-ups, and after a round's
+  codes are prepared, so that neither is counted in the window).
 
 SQL statements per request are counted in-process (``bench.cost_model`` on PostgreSQL +
 Redis): a statement count does not depend on how many processes serve.
