@@ -71,6 +71,8 @@ class Server:
     health: str = "/"
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    cpus: str = SERVER_CPU
+    """The CPUs it is pinned to (``taskset -c``)."""
 
     @property
     def url(self) -> str:
@@ -81,7 +83,7 @@ class Server:
         env = {**os.environ, **self.env}
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                pinned(SERVER_CPU, self.command),
+                pinned(self.cpus, self.command),
                 env=env,
                 cwd=self.cwd,
                 stdout=out,

@@ -125,6 +125,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     lines += ab_markdown(results)
     lines += logins_markdown(results.get("logins"))
+    lines += scale_markdown(results)
     inproc = results.get("inprocess", {})
     if inproc:
         raw = inproc.get(RAW)
@@ -264,8 +265,9 @@ def logins_markdown(logins: dict[str, Any] | None) -> list[str]:
         f"Logins never starve the token endpoint: `client_credentials` (wrk) idle, then while "
         f"{logins['in_flight']} password logins through the forms stay in flight; argon2id "
         f"t={cost['time_cost']}, m={cost['memory_cost_kib']} KiB, p={cost['parallelism']} "
-        f"(the server's default), {workers} hashing threads. Raw argon2 verifications/s on the "
-        f"server's CPU: {_num(raw_1)} on 1 thread, {_num(raw_n)} on {workers}.",
+        f"(the server's default), {workers} hashing thread{'s' if workers != 1 else ''}. "
+        f"Raw argon2 verifications/s on the server's CPU: {_num(raw_1)} on 1 thread, "
+        f"{_num(raw_n)} on {workers}.",
         "",
         "| database | cc req/s idle / under logins | cc p50 ms idle / under | "
         "cc p99 ms idle / under | p99 ratio | logins/s in the window / overall | "
@@ -281,6 +283,66 @@ def logins_markdown(logins: dict[str, Any] | None) -> list[str]:
             f"{row['logins_per_s']:.2f} / {row.get('overall_per_s') or 0:.2f} | "
             f"{_pct(row['vs_raw_1'])} | "
             f"{_pct(row['vs_raw_workers'])} | {row['cc_errors']} / {row['login_errors']} |"
+        )
+    return lines
+
+
+SCALE_COUNTS = (
+    ("redis commands", "Redis commands"),
+    ("redis evalsha", "of them EVALSHA"),
+    ("pg transactions", "PG transactions"),
+    ("pg tup_inserted", "rows inserted"),
+    ("pg tup_updated", "rows updated"),
+    ("pg tup_deleted", "rows deleted"),
+    ("pg tup_fetched", "rows fetched"),
+)
+
+
+def scale_markdown(results: dict[str, Any]) -> list[str]:
+    """``serve --workers 1`` against ``--workers 2`` (PostgreSQL + Redis), and the shared
+    state each request cost, counted on the servers' side (``bench/scale.py``)."""
+    rows = {n: r for n, r in results["scenarios"].items() if r.get("group") == "scale"}
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Scale-out: `tokensmith serve` with 1 process (CPU 0) and `--workers 2` (CPUs 0 and 1, "
+        "the second shared with wrk), PostgreSQL + Redis; per request, from Redis `INFO "
+        "commandstats` and PostgreSQL `pg_stat_database` (every process's work, the audit "
+        "writer's included):",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | errors | vs 1 process | "
+        + " | ".join(label for _, label in SCALE_COUNTS)
+        + " |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(SCALE_COUNTS),
+    ]
+    for name, row in rows.items():
+        single = results["scenarios"].get(name.rsplit(",", 1)[0] + ", 1 process")
+        counts = row.get("counts", {})
+        cells = " | ".join(f"{counts.get(key, 0):g}" for key, _ in SCALE_COUNTS)
+        lines.append(
+            f"| {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+            f"{row['errors']} | {_times(_ratio(row['rps'], single and single['rps']))} | "
+            f"{cells} |"
+        )
+    commands = sorted(
+        {
+            k
+            for r in rows.values()
+            for k, v in r.get("counts", {}).items()
+            if v and k.startswith("redis ") and k != "redis commands"
+        }
+    )
+    if commands:
+        lines += ["", "Redis commands per request, by command: "]
+        lines[-1] += "; ".join(
+            f"{name}: "
+            + ", ".join(
+                f"{c.removeprefix('redis ')} {r['counts'][c]:g}"
+                for c in commands
+                if r.get("counts", {}).get(c)
+            )
+            for name, r in rows.items()
         )
     return lines
 

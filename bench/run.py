@@ -32,12 +32,13 @@ from typing import Any
 
 import httpx
 
-from bench import cost_model, logins, node, report
+from bench import cost_model, logins, node, report, scale
 from bench.common import BENCH, PYTHON, ROOT, SERVER_CPU, Server, ensure_wrk, free_port, pinned
 from bench.common import run_wrk as wrk
 from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
 from bench.seed import API, CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
+from tokensmith.server.runtime import hash_workers
 
 RESULTS = BENCH / "results"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -64,6 +65,8 @@ class Scenario:
     # a server that takes ~0.3 s a request: as many connections as its threads, at least 10 s,
     # and waited for after wrk stops (its queue would otherwise run into the next measurement)
     slow: bool = False
+    # reads the servers' shared-state counters (bench.scale): counted around each wrk run
+    counters: Callable[[], dict[str, float]] | None = None
 
 
 @dataclass
@@ -74,10 +77,19 @@ class Database:
 
 
 def tokensmith_server(
-    name: str, db: Database, alg: str, workdir: Path, *, tree: Path | None = None
+    name: str,
+    db: Database,
+    alg: str,
+    workdir: Path,
+    *,
+    tree: Path | None = None,
+    workers: int = 1,
+    redis_url: str | None = None,
 ) -> Server:
     """``tokensmith serve`` on ``db``; ``tree``: a source tree whose ``src`` goes first on
-    ``PYTHONPATH`` (the other side of an A/B run), else the tree this bench belongs to."""
+    ``PYTHONPATH`` (the other side of an A/B run), else the tree this bench belongs to;
+    ``workers`` > 1: ``--workers`` processes, pinned to ``scale.CPUS``; ``redis_url``: with
+    Redis."""
     port = free_port()
     env = {
         "PYTHONPATH": str((tree or ROOT) / "src"),
@@ -89,9 +101,19 @@ def tokensmith_server(
         # the per-client limit (default 600/minute) would answer 429 to a load generator
         "TOKENSMITH_TOKEN_RATE_LIMIT": "",
     }
+    if redis_url is not None:
+        env["TOKENSMITH_REDIS_URL"] = redis_url
     command = [str(Path(PYTHON).parent / "tokensmith"), "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     return Server(
-        name, port, command, env=env, cwd=str(workdir), health="/.well-known/openid-configuration"
+        name,
+        port,
+        command,
+        env=env,
+        cwd=str(workdir),
+        health="/.well-known/openid-configuration",
+        cpus=scale.CPUS.get(workers, SERVER_CPU),
     )
 
 
@@ -155,7 +177,11 @@ def measure(
     *,
     duration: float,
     connections: int,
-) -> dict[str, float]:
+    count: bool = True,
+) -> dict[str, Any]:
+    """One wrk run of ``scenario``; with ``count`` (not for warm-ups), its shared-state
+    counters per request too, when it has some."""
+    counters = scenario.counters if count else None
     server = servers[scenario.server]
     bodies = None
     if scenario.prepare_bodies is not None:
@@ -163,7 +189,10 @@ def measure(
     elif scenario.single_use:
         db = scenario.server.split("-")[1]
         bodies = asyncio.run(prepare(scenario, servers, seeded[db], scenario.need))
-    result = wrk(
+    if counters is not None and bodies is not None:
+        time.sleep(scale.SETTLE)  # the preparation's own figures are published first
+    before = counters() if counters is not None else None
+    result: dict[str, Any] = wrk(
         server.url + scenario.path,
         duration=max(duration, 10.0) if scenario.slow else duration,
         connections=dot.THREADS if scenario.slow else connections,
@@ -174,6 +203,9 @@ def measure(
     )
     if scenario.slow:  # answered once the requests wrk left in the queue are done
         httpx.get(server.url + server.health, timeout=120)
+    if counters is not None and before is not None and result["requests"]:
+        time.sleep(scale.SETTLE)  # until every PostgreSQL backend has published its figures
+        result["counts"] = scale.per_request(before, counters(), result["requests"])
     return result
 
 
@@ -333,8 +365,11 @@ def main() -> None:
         with (
             postgres_database(pg_admin) as pg_url,
             postgres_database(dot_admin if pg_url else None, prefix="dot") as dot_url,
+            scale.private_redis(workdir)
+            if want_scale(args)
+            else contextlib.nullcontext(None) as redis_url,
         ):
-            results = run(args, workdir, servers, pg_url, dot_url)
+            results = run(args, workdir, servers, pg_url, dot_url, redis_url)
     finally:
         for server in servers.values():
             server.stop()
@@ -466,12 +501,63 @@ def peer_scenarios(
     return out
 
 
+SCALE_WORK = ("cc JWT ES256", "code exchange")
+
+
+def scale_name(work: str, workers: int) -> str:
+    return f"scale {work} PostgreSQL+Redis, {workers} process{'es' if workers > 1 else ''}"
+
+
+def want_scale(args: argparse.Namespace) -> bool:
+    """Whether the scale-out scenarios run (they need PostgreSQL, and start a redis-server)."""
+    names = [scale_name(w, n) for w in SCALE_WORK for n in scale.WORKERS]
+    return not args.no_postgres and any(chosen(args, name) for name in names)
+
+
+def scale_scenarios(
+    db: Database, workdir: Path, servers: dict[str, Server], redis_url: str
+) -> list[Scenario]:
+    """``client_credentials`` and the code exchange on one ``tokensmith serve`` and on
+    ``--workers 2`` (PostgreSQL + Redis), interleaved, with the shared-state counters read
+    around each wrk run (``bench/scale.py``)."""
+    s = db.seeded
+    assert s is not None
+    counters = scale.reader(db.url, redis_url)
+    for n in scale.WORKERS:
+        name = f"scale-pg-{n}"
+        servers[name] = tokensmith_server(
+            name, db, "ES256", workdir, workers=n, redis_url=redis_url
+        )
+    out: list[Scenario] = []
+    for work in SCALE_WORK:
+        for n in scale.WORKERS:
+            server = servers[f"scale-pg-{n}"]
+            exchange = work == "code exchange"
+            out.append(
+                Scenario(
+                    scale_name(work, n),
+                    "scale",
+                    server.name,
+                    "/token",
+                    body=None if exchange else CC_BODY,
+                    auth=(lambda: s.web_auth) if exchange else (lambda: s.cc_jwt_auth),
+                    single_use="code" if exchange else None,
+                    prepare_bodies=(
+                        ts_bodies(server.url, s, "code", "docs:read") if exchange else None
+                    ),
+                    counters=counters,
+                )
+            )
+    return out
+
+
 def run(
     args: argparse.Namespace,
     workdir: Path,
     servers: dict[str, Server],
     pg_url: str | None,
     dot_url: str | None = None,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     dbs: dict[str, Database] = {
         "sqlite": Database("sqlite", f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
@@ -552,6 +638,8 @@ def run(
         scenarios += peer_scenarios(
             servers["ts-pg-es256"], jwt_web, opaque_web, servers.get("dot"), peer
         )
+    if pg_url is not None and redis_url is not None:
+        scenarios += scale_scenarios(dbs["pg"], workdir, servers, redis_url)
     scenarios = [s for s in scenarios if chosen(args, s.name)]
     if args.ab_tree is not None:
         scenarios = with_ab_twins(scenarios)
@@ -569,11 +657,19 @@ def run(
         print(f"  (logins: {args.logins_duration:g} s per wrk run)", flush=True)
     for scenario in scenarios:  # warm-up; also sizes the single-use files
         scenario.need = 300
-        warm = measure(scenario, servers, seeded, duration=args.warmup, **common)
+        warm = measure(scenario, servers, seeded, duration=args.warmup, count=False, **common)
         scenario.need = int(warm["rps"] * args.duration * 2) + 300
         print(f"  warm-up {scenario.name}: {warm['rps']:,.0f} req/s", flush=True)
+    # a second worker still starting makes its warm-up slow: the scale scenarios' single-use
+    # bodies are sized for twice the faster of the two, so that no round runs out of codes
+    scaled = [s for s in scenarios if s.group == "scale" and s.single_use]
+    for scenario in scaled:
+        scenario.need = 2 * max(s.need for s in scaled)
+    if any(s.counters is not None for s in scenarios):
+        time.sleep(scale.SETTLE)  # the warm-ups' database figures, published before counting
     cost = logins.Cost.of(settings_for(dbs["sqlite"].url))
-    workers = settings_for(dbs["sqlite"].url).password_hash_workers
+    # the pool of a server pinned to one CPU (SERVER_CPU): what its runtime sizes it to
+    workers = hash_workers(settings_for(dbs["sqlite"].url), cpus=1)
     for case in login_cases:  # warm-up: the token endpoint, and one login per user
         url = servers[case.server].url
         wrk(
@@ -635,7 +731,12 @@ def run(
             )
             print(f"  round {round_no} raw argon2 verifications/s: {raw_rounds[-1]}", flush=True)
     # gunicorn's master process is not the one serving (its worker is): no figure for DOT
-    rss = {name: s.rss_mb() for name, s in servers.items() if name != "dot"}
+    # nor for the scale servers (their workers serve; one of them runs but one process)
+    rss = {
+        name: s.rss_mb()
+        for name, s in servers.items()
+        if name != "dot" and not name.startswith("scale-")
+    }
     for server in servers.values():
         server.stop()
     run_resource = not args.only or any(s.group == "resource" for s in scenarios)
@@ -646,6 +747,11 @@ def run(
         for key, db in dbs.items():
             label = {"sqlite": "SQLite", "pg": "PostgreSQL"}[key]
             costs[label] = asyncio.run(cost_model.measure_backend(db.url, None, 10, seeded=False))
+    if redis_url is not None and pg_url is not None and any(s.group == "scale" for s in scenarios):
+        print("cost model, PostgreSQL + Redis (in-process, counted) ...", flush=True)
+        costs["PostgreSQL + Redis"] = asyncio.run(
+            cost_model.measure_backend(pg_url, redis_url, 10, seeded=False)
+        )
     return {
         "meta": meta(args),
         "scenarios": {s.name: summarize(s) for s in scenarios},
@@ -680,6 +786,16 @@ def summarize(s: Scenario) -> dict[str, Any]:
         "errors": int(sum(r["errors"] for r in s.rounds)),
         "requests": int(sum(r["requests"] for r in s.rounds)),
         "rounds_rps": [round(r["rps"], 1) for r in s.rounds],
+        **(
+            {
+                "counts": {
+                    key: round(statistics.median(r["counts"][key] for r in counted), 3)
+                    for key in counted[0]["counts"]
+                }
+            }
+            if (counted := [r for r in s.rounds if "counts" in r])
+            else {}
+        ),
     }
 
 

@@ -88,12 +88,14 @@ class Settings(BaseSettings):
     password_hash_parallelism: int = Field(4, ge=1)
     # Logins verify passwords on a pool of this many threads, off the event loop (argon2-cffi
     # releases the GIL); more logins at once wait their turn in the pool's queue. Each hash in
-    # progress holds password_hash_memory_cost KiB.
-    password_hash_workers: int = Field(
-        4,
+    # progress holds password_hash_memory_cost KiB and password_hash_parallelism threads.
+    password_hash_workers: int | None = Field(
+        None,
         ge=1,
         le=64,
-        description="Threads that verify passwords (at most this many argon2 hashes at once).",
+        description="Threads that verify passwords (at most this many argon2 hashes at once); "
+        "unset: the CPUs this process may run on minus one, at least 1 (one CPU stays the "
+        "event loop's).",
     )
     accounts: str = Field(
         "",

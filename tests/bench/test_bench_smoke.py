@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
 from bench.seed import CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
 
-from bench import apps, cost_model, logins, report, run
+from bench import apps, cost_model, logins, report, run, scale
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
 
@@ -283,3 +284,36 @@ def test_ab_tree_twins_each_tokensmith_scenario_and_reports_the_ratio() -> None:
     }
     table = "\n".join(report.ab_markdown(results))
     assert f"| {cc.name} | 150 | 300 | 1.10x |" in table  # median of 2.0, 1.0, 1.1
+
+
+def test_scale_scenarios_counts_and_report(tmp_path: Path) -> None:
+    """The scale-out scenarios (1 and 2 processes, PostgreSQL + Redis), their per-request
+    counters and their table; the servers and wrk run with ``make bench``."""
+    db = run.Database("pg", "postgresql+asyncpg://bench@127.0.0.1/bench")
+    db.seeded = Seeded("cc", "s1", "op", "s2", "web", "s3")
+    servers: dict[str, Any] = {}
+    scenarios = run.scale_scenarios(db, tmp_path, servers, "redis://127.0.0.1:1/0")
+    assert [s.name for s in scenarios] == [
+        run.scale_name(work, n) for work in run.SCALE_WORK for n in scale.WORKERS
+    ]
+    assert {name: s.cpus for name, s in servers.items()} == {"scale-pg-1": "0", "scale-pg-2": "0,1"}
+    assert "--workers" in servers["scale-pg-2"].command
+    assert "--workers" not in servers["scale-pg-1"].command
+    assert servers["scale-pg-2"].env["TOKENSMITH_REDIS_URL"] == "redis://127.0.0.1:1/0"
+    before = {"redis set": 10.0, "pg xact_commit": 5.0, "pg xact_rollback": 0.0}
+    after = {"redis set": 30.0, "redis getdel": 20.0, "pg xact_commit": 25.0, "pg xact_rollback": 0}
+    counts = scale.per_request(before, after, 10)
+    assert counts["redis commands"] == 4.0
+    assert counts["pg transactions"] == 2.0
+    row = {"group": "scale", "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0, "counts": counts}
+    results = {
+        "scenarios": {
+            run.scale_name("code exchange", 1): {**row, "rps": 100.0},
+            run.scale_name("code exchange", 2): {**row, "rps": 150.0},
+        }
+    }
+    text = "\n".join(report.scale_markdown(results))
+    assert "| scale code exchange PostgreSQL+Redis, 2 processes | 150 | 1.0 | 2.0 | 0 | 1.50x" in (
+        text
+    )
+    assert "getdel 2" in text

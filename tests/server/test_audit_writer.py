@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -174,11 +175,26 @@ async def test_dropped_events_are_in_the_metrics(server_env: ServerEnv) -> None:
     assert "tokensmith_audit_events_written_total 2.0" in (await env.http.get("/metrics")).text
 
 
-def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path) -> None:
+def worker_pids(pid: int) -> set[int]:
+    """The worker processes uvicorn spawned for ``pid`` (Linux; not multiprocessing's resource
+    tracker, its other child)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = {int(p) for p in children.read_text().split()} if children.exists() else set()
+    return {p for p in pids if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path, workers: int) -> None:
     """A real ``tokensmith serve`` with a timer far away, stopped (SIGTERM) right after its last
-    answer: every token it issued has its audit event (flushed in the lifespan's shutdown)."""
+    answer: every token it issued has its audit event (flushed in the lifespan's shutdown).
+    With ``--workers 2``: two worker processes serve the port (each request on a connection of
+    its own), SIGTERM stops both, each flushing what it queued, and the server exits."""
     requests = 25
-    with live_server(tmp_path, audit_flush_interval="60") as server:
+    serve_args = ("--workers", str(workers)) if workers > 1 else ()
+    with live_server(tmp_path, audit_flush_interval="60", serve_args=serve_args) as server:
+        children = worker_pids(server.process.pid)
+        if workers > 1:
+            assert len(children) == workers, server.log()
         server.create_api("https://api.example", ("docs:read",))
         client = server.create_client(
             "worker",
@@ -187,12 +203,16 @@ def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path) -> 
             api="https://api.example",
         )
         auth = (client["client_id"], client["client_secret"])
-        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        fresh = httpx.Limits(max_keepalive_connections=0)  # a connection per request
+        with httpx.Client(base_url=server.base_url, timeout=30, limits=fresh) as http:
             for _ in range(requests):
                 response = http.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
                 assert response.status_code == 200, response.text
         server.process.terminate()  # uvicorn runs the lifespan's shutdown, then exits
-        server.process.wait(timeout=30)
+        # uvicorn re-raises the SIGTERM it handled once shut down: -15, or 0 (the parent of
+        # --workers); never a kill's -9
+        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM), server.log()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)  # every worker stopped
     with sqlite3.connect(tmp_path / "tokensmith.db") as db:
         (issued,) = db.execute(
             "SELECT COUNT(*) FROM ts_audit_events WHERE event = 'token.issued'"

@@ -26,7 +26,7 @@ from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.admin import Admin
 from tokensmith.core import passwords
 from tokensmith.core.clock import FakeClock
-from tokensmith.server.runtime import Runtime
+from tokensmith.server.runtime import Runtime, hash_workers
 from tokensmith.settings import Settings
 
 BLOCKING = "held up in the pool"
@@ -227,3 +227,17 @@ async def test_hashing_threads_run_below_the_event_loop_priority(server_env: Ser
     assert server_env.settings.password_hash_nice == 10
     assert hashing_priority == min(loop_priority + 10, 19)
     assert own_priority() == loop_priority  # the loop's own thread is untouched
+
+
+async def test_the_pool_leaves_a_cpu_to_the_event_loop(server_env: ServerEnv) -> None:
+    """Unset, ``password_hash_workers`` is the CPUs the server may use minus one (at least 1):
+    four hashes at once on the loop's only CPU (the pool's old default) were no faster than one
+    and quadrupled the threads the loop shared its CPU with (the logins benchmark)."""
+    assert server_env.settings.password_hash_workers is None
+    pool = runtime_of(server_env).hashing
+    assert pool._max_workers == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert hash_workers(server_env.settings, cpus=1) == 1
+    assert hash_workers(server_env.settings, cpus=2) == 1
+    assert hash_workers(server_env.settings, cpus=8) == 7
+    chosen = server_env.settings.model_copy(update={"password_hash_workers": 3})
+    assert hash_workers(chosen, cpus=1) == 3

@@ -27,6 +27,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    worker_timeout: Annotated[
+        int,
+        typer.Option(
+            help="With --workers: seconds a worker has to start, and to answer the parent's "
+            "health check, before it is killed and replaced.",
+            min=1,
+        ),
+    ] = 30,
     loop: Annotated[
         str,
         typer.Option(help="Event loop: auto (uvloop when installed), uvloop or asyncio."),
@@ -99,6 +107,9 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            # uvicorn's default (5 s) counts the worker's imports: on a busy machine a worker
+            # still starting was killed and replaced, again and again, and never served
+            timeout_worker_healthcheck=worker_timeout,
             log_level=settings.log_level.lower(),
             access_log=False,
             **proxy,

@@ -43,6 +43,24 @@ from tokensmith.storage.sqlalchemy.prune import prune
 log = logging.getLogger("tokensmith.server")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def hash_workers(settings: Settings, cpus: int | None = None) -> int:
+    """The size of the password-hashing pool: ``password_hash_workers``, else one thread per
+    usable CPU but one (at least 1). The loop keeps a CPU of its own: on one or two CPUs a
+    single hash at a time, because more hashes at once on the same CPU are no faster (each
+    is a full CPU's work for ``password_hash_parallelism`` lanes) but multiply the memory and
+    the runnable threads the event loop shares its CPU with."""
+    if settings.password_hash_workers is not None:
+        return settings.password_hash_workers
+    return max(1, (usable_cpus() if cpus is None else cpus) - 1)
+
+
 def lower_thread_priority(increment: int) -> None:
     """Run the calling thread (and the threads it starts: argon2's lanes) ``increment`` nice
     levels below the rest of the process, so that the event loop wins the CPU whenever both
@@ -69,7 +87,7 @@ class Runtime:
     rate_limiter: RateLimiter
     audit: AuditWriter
     hashing: ThreadPoolExecutor
-    """The bounded pool that verifies passwords (``password_hash_workers`` threads)."""
+    """The bounded pool that verifies passwords (``hash_workers(settings)`` threads)."""
     mailer: Mailer
     """Sends the account flows' e-mail from a background task (``server/mail.py``)."""
     self_service: SelfService
@@ -108,7 +126,7 @@ class Runtime:
                 await redis.aclose()
             raise
         hashing = ThreadPoolExecutor(
-            max_workers=settings.password_hash_workers,
+            max_workers=hash_workers(settings),
             thread_name_prefix="tokensmith-hash",
             initializer=lower_thread_priority,
             initargs=(settings.password_hash_nice,),
