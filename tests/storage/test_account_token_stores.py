@@ -72,3 +72,14 @@ async def test_of_concurrent_uses_exactly_one_wins(sql_db: Database) -> None:
 
     results = await asyncio.gather(*(use() for _ in range(8)))
     assert results.count(True) == 1
+
+
+async def test_delete_for_user_removes_every_link_of_that_user_only(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.account_tokens.create(link("a"))
+        await s.account_tokens.create(link("c", purpose="verify_email"))
+        await s.account_tokens.create(link("d", user_id="u2"))
+        assert await s.account_tokens.revoke_for_user("u1", "verify_email", NOW) == 1  # used
+        assert await s.account_tokens.delete_for_user("u1") == 2
+        assert await s.account_tokens.get("a", "reset_password", NOW) is None
+        assert await s.account_tokens.get("d", "reset_password", NOW) is not None

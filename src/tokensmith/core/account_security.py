@@ -15,8 +15,9 @@ What each ends:
 - **password change**: every *other* session, and every grant (so every refresh token and
   recorded access token: what the old password let anyone obtain stops working); this browser
   stays signed in; the user is told by e-mail;
-- **deletion**: every session, every grant, every consent and every pending link, then the user
-  (``Accounts.delete``: name, e-mail, password hash). Audit events stay, naming only the opaque
+- **deletion**: every session, every grant, every consent, every second factor, pending link
+  and sign-in transaction (``accounts.forget``), then the user (``Accounts.delete``: name,
+  e-mail, password hash). Audit events stay without the client address, naming only the opaque
   subject.
 
 Password change and deletion need the ``UPDATE_PASSWORD`` and ``DELETE`` capabilities of the
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, throttle
-from tokensmith.core.accounts import DELETE, UPDATE_PASSWORD, Accounts
+from tokensmith.core.accounts import DELETE, UPDATE_PASSWORD, Accounts, end_access, forget
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.login import account_key
@@ -45,13 +46,12 @@ if TYPE_CHECKING:
 
 SESSION_ENDED = "session.ended_everywhere"
 PASSWORD_CHANGED = "password.changed"
-ACCOUNT_DELETED = "account.deleted"
+ACCOUNT_DELETED = audit.ACCOUNT_DELETED
 
 WRONG_PASSWORD = "Your current password is not correct."
 NOT_ALLOWED = "This account cannot be changed here."
 NOT_SIGNED_IN = "Sign in first."
 TOO_MANY = "Too many attempts. Wait a little and try again."
-PURPOSES = ("signup", "verify_email", "reset_password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,7 @@ async def sign_out_everywhere(
     if session is None:
         raise NotSignedIn(NOT_SIGNED_IN)
     now = server.now()
+    await stores.security_stamps.renew(session.user_id)  # the codes issued so far too
     live = await stores.sessions.list_for_user(session.user_id, now)
     for s in live:
         await stores.grants.revoke_for_session(s.digest, now)
@@ -207,10 +208,7 @@ class AccountSecurity:
         await stores.login_failures.release(form.address_key)
         await stores.login_failures.clear(form.account_key)
         await self.accounts.set_password_hash(stores, user.id, form.new_hash, now)
-        for s in await stores.sessions.list_for_user(user.id, now):
-            if not hmac.compare_digest(s.digest, session.digest):
-                await stores.sessions.delete(s.digest)
-        await stores.grants.revoke_for_user(user.id, now)
+        await end_access(stores, user.id, now, keep_session=session.digest)
         await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)
         self.server.audit(AuditEvent(PASSWORD_CHANGED, now, user_id=user.id))
         if user.email:
@@ -229,12 +227,7 @@ class AccountSecurity:
         now = self.server.now()
         await stores.login_failures.release(form.address_key)
         await stores.login_failures.clear(form.account_key)
-        await stores.sessions.delete_for_user(user.id)
-        await stores.grants.revoke_for_user(user.id, now)
-        for client_id in await stores.consents.list_for_user(user.id):
-            await stores.consents.withdraw(user.id, client_id)
-        for purpose in PURPOSES:
-            await stores.account_tokens.revoke_for_user(user.id, purpose, now)
+        await forget(stores, user.id, now)
         await self.accounts.delete(stores, user.id)
         self.server.audit(AuditEvent(ACCOUNT_DELETED, now, user_id=user.id))
         return FormAnswer(message="Your account is deleted.")

@@ -289,8 +289,15 @@ async def issue_code(
     stores: Stores,
 ) -> str:
     """Store a new authorization code and return the redirect URI that carries it, with
-    ``state`` and ``iss`` (RFC 6749 §4.1.2, RFC 9207)."""
+    ``state`` and ``iss`` (RFC 6749 §4.1.2, RFC 9207). The code records the user's security
+    stamp, read locked and then the session read again: an event that ended the session before
+    the lock is seen (``login_required``), one after it renews the stamp the code holds."""
     now = server.now()
+    stamp = await stores.security_stamps.hold(user.id)
+    if await stores.sessions.get(session.digest, now) is None:
+        raise LoginRequired("the session ended meanwhile").to_client(
+            request.redirect_uri, request.state
+        )
     value = new_secret(CODE_PREFIX)
     await stores.codes.create(
         AuthorizationCode(
@@ -308,6 +315,7 @@ async def issue_code(
             grant_id=new_id(),
             expires_at=now + server.policy.authorization_code_ttl,
             amr=session.amr,
+            security_stamp=stamp,
         )
     )
     return redirect_url(

@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tokensmith.core import audit, throttle
+from tokensmith.core.accounts import end_access
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import NotSignedIn
@@ -515,8 +516,7 @@ class SelfService:
             await stores.users.set_profile(
                 user.id, name=user.name, email=user.email, email_verified=True, now=now
             )
-        await stores.sessions.delete_for_user(user.id)
-        await stores.grants.revoke_for_user(user.id, now)
+        await end_access(stores, user.id, now)
         await stores.account_tokens.revoke_for_user(user.id, "reset_password", now)
         await stores.login_failures.clear("user:" + user.id)
         self.context.emit(AuditEvent(audit.PASSWORD_RESET, now, user_id=user.id))

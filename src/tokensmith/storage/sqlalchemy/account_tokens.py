@@ -5,7 +5,7 @@ until pruned after they expire."""
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, select, update
 
 from tokensmith.core.models import AccountToken
 from tokensmith.storage.sqlalchemy import tables as t
@@ -65,6 +65,11 @@ class SqlAccountTokenStore(SqlStore):
             )
             .values(used_at=now)
         )
+        return int(result.rowcount)
+
+    async def delete_for_user(self, user_id: str) -> int:
+        tokens = t.account_tokens
+        result = await self._conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
         return int(result.rowcount)
 
 
