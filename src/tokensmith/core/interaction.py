@@ -30,6 +30,7 @@ from tokensmith.core.errors import (
     InvalidRequest,
     LoginRequired,
     OAuthError,
+    SlowDown,
     UnmetAuthenticationRequirements,
 )
 from tokensmith.core.login import LoginAttempt, PasswordLogin
@@ -721,6 +722,8 @@ async def submit_second_factor(
         mfa.failed(server.audit, user.id, address, now, factor_name[:32])
         return dataclasses.replace(form, error=WRONG_CODE, status=401)
     await mfa.passed(server.audit, stores, user.id, address, now, factor)
+    if factor.name == server.passkeys.name:
+        await stores.login_failures.release(PASSKEY_OPTIONS + address)
     if browser.session is not None:
         await stores.sessions.delete(browser.session.digest)
     value = new_secret(SESSION_PREFIX)
@@ -746,6 +749,8 @@ async def submit_second_factor(
 # -- passkeys (``core.passkeys``) -----------------------------------------------------------
 
 PASSKEY_FAILED = "That passkey could not be used to sign in."
+PASSKEY_OPTIONS = "passkey-options:ip:"
+"""The counter of passkey options requests (challenges stored) per address."""
 
 
 def _passkey_binding(interaction: Interaction, browser: BrowserView) -> str:
@@ -760,12 +765,27 @@ async def passkey_options(
     txn: str,
     *,
     second_factor: bool,
+    address: str,
 ) -> str | None:
     """The ``navigator.credentials.get`` options of the login page's "Sign in with a passkey"
     (discoverable credentials, user verification required), or of the second step (the
-    passkeys of the user who passed the password); ``None`` when that user has none."""
+    passkeys of the user who passed the password); ``None`` when that user has none.
+
+    Each request stores a challenge, so each is reserved on the address's counter
+    (``PASSKEY_OPTIONS``, the login's per-address back-off), and given back when a passkey
+    ceremony from the address succeeds: only unfinished ones add up, to ``SlowDown`` (429)."""
     interaction = await load(server, stores, browser, txn)
     now = server.now()
+    reserved = await stores.login_failures.reserve(
+        PASSKEY_OPTIONS + address, now, policy=throttle.ADDRESS, ttl=throttle.FAILURE_MEMORY
+    )
+    if not reserved.granted:
+        retry_after = max(1, throttle.ADDRESS.locked_until(reserved.record) - now)
+        server.audit(AuditEvent(audit.LOGIN_THROTTLED, now, address=address))
+        raise SlowDown(
+            "too many passkey requests from this address",
+            headers={"Retry-After": str(retry_after)},
+        )
     if not second_factor:
         return await server.passkeys.authentication_options(
             stores,
@@ -834,6 +854,7 @@ async def submit_passkey_sign_in(
     if done is None or user is None or user.disabled:
         return dataclasses.replace(form, error=PASSKEY_FAILED, status=401)
     await stores.login_failures.release(key)
+    await stores.login_failures.release(PASSKEY_OPTIONS + address)
     server.audit(
         AuditEvent(
             audit.LOGIN_SUCCEEDED,

@@ -113,10 +113,17 @@ async def passkey_options(request: Request) -> Response:
         try:
             txn = check_form(request, rt, browser, posted)
             options = await interaction.passkey_options(
-                rt.server, stores, browser, txn, second_factor=False
+                rt.server,
+                stores,
+                browser,
+                txn,
+                second_factor=False,
+                address=request.client.host if request.client else "unknown",
             )
         except OAuthError as exc:
-            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
+            response: Response = JSONResponse(
+                {"error": exc.error}, status_code=exc.status_code, headers=exc.headers
+            )
         else:
             response = options_response(options)
     return rt.cookies.apply(response, browser)
