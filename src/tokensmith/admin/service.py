@@ -550,10 +550,10 @@ class Admin:
         authenticator keeps nothing it opened. ``False``: it was off."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
-            await end_access(stores, user.id, self.now())
             had_key = await stores.totp.delete(user.id)
             had_codes = await stores.recovery_codes.delete_all(user.id)
             had_passkeys = await stores.passkeys.delete_all(user.id)
+            await end_access(stores, user.id, self.now())
         return had_key or bool(had_codes) or bool(had_passkeys)
 
     async def set_disabled(self, login: str, disabled: bool) -> User:
@@ -573,9 +573,9 @@ class Admin:
         audit events stay (the grants until ``db prune``, the events for their retention)."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
-            await forget(stores, user.id, self.now())
             if not await stores.users.delete(user.id):
                 raise AdminError(f"user {login} was deleted meanwhile")
+            await forget(stores, user.id, self.now())
         return user
 
     async def list_grants(self, login: str) -> list[Grant]:
@@ -623,8 +623,9 @@ class Admin:
         many ended."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
+            ended = await stores.sessions.delete_for_user(user.id)
             await stores.security_stamps.renew(user.id)  # and the codes issued in them
-            return await stores.sessions.delete_for_user(user.id)
+            return ended
 
     async def revoke_grants(self, login: str) -> int:
         """Revoke every grant of a user (every token issued from them stops working); their

@@ -93,11 +93,12 @@ async def sign_out_everywhere(
     if session is None:
         raise NotSignedIn(NOT_SIGNED_IN)
     now = server.now()
-    await stores.security_stamps.renew(session.user_id)  # the codes issued so far too
     live = await stores.sessions.list_for_user(session.user_id, now)
+    ended = await stores.sessions.delete_for_user(session.user_id)
+    # the codes issued so far too; before the grants are revoked (``SecurityStampStore``)
+    await stores.security_stamps.renew(session.user_id)
     for s in live:
         await stores.grants.revoke_for_session(s.digest, now)
-    ended = await stores.sessions.delete_for_user(session.user_id)
     server.audit(
         AuditEvent(SESSION_ENDED, now, user_id=session.user_id, detail={"sessions": str(ended)})
     )
@@ -227,8 +228,8 @@ class AccountSecurity:
         now = self.server.now()
         await stores.login_failures.release(form.address_key)
         await stores.login_failures.clear(form.account_key)
-        await forget(stores, user.id, now)
         await self.accounts.delete(stores, user.id)
+        await forget(stores, user.id, now)
         self.server.audit(AuditEvent(ACCOUNT_DELETED, now, user_id=user.id))
         return FormAnswer(message="Your account is deleted.")
 

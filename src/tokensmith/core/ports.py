@@ -98,7 +98,7 @@ class SecurityStampStore(Protocol):
         ...
 
     async def renew(self, user_id: str) -> None:
-        """Give the subject a new stamp. Called before the event revokes anything, so that a
+        """Give the subject a new stamp. Called before the event revokes any grant, so that a
         code redeemed concurrently either reads the new stamp (and is refused) or commits its
         grant before the event's revocation runs (and that grant is revoked)."""
         ...
