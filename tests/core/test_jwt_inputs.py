@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokensmith.core import client_assertion, id_token, token_status
+from tokensmith.core import client_assertion, id_token, jwt_access_token, token_status
 from tokensmith.core.errors import InvalidClient
 from tokensmith.core.keys import KeyRing, SigningKey, generate_private_key, public_jwk
 from tokensmith.core.models import Client
@@ -217,3 +217,36 @@ def test_key_states_say_what_each_key_does_now() -> None:
     # an older key of the same algorithm that nobody retired is superseded: not signing
     stale = dataclasses.replace(_key("ES256"), created_at=0, activates_at=0)
     assert KeyRing([stale, new]).state(stale, NOW + 200) == "retiring"
+
+
+class ServerAt(Server):
+    """The server with its injected clock at ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def now(self) -> int:
+        return self.at
+
+
+@pytest.mark.parametrize("minted_at", [1_000_000_000, 4_000_000_000])
+def test_own_access_token_times_follow_the_injected_clock(minted_at: int) -> None:
+    """Long before and long after the wall clock: only the server's clock decides."""
+    token, jti = jwt_access_token.mint(
+        KEYS["ES256"],
+        issuer=ISSUER,
+        subject="u1",
+        audience="urn:a",
+        client_id="app",
+        scopes=("docs:read",),
+        now=minted_at,
+        ttl=300,
+    )
+    verify = token_status.verify_own_jwt
+    assert verify(ServerAt(minted_at + 10), token, verify_exp=True)["jti"] == jti  # type: ignore[arg-type]
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verify(ServerAt(minted_at + 300), token, verify_exp=True)  # type: ignore[arg-type]
+    # revocation looks up an expired token too
+    assert verify(ServerAt(minted_at + 300), token, verify_exp=False)["jti"] == jti  # type: ignore[arg-type]
+    with pytest.raises(jwt.ImmatureSignatureError):
+        verify(ServerAt(minted_at - 10), token, verify_exp=True)  # type: ignore[arg-type]

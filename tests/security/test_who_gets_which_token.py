@@ -20,6 +20,7 @@ from tests.server.harness import (
     assert_redirect_error,
     hidden_fields,
 )
+from tests.support.clients import machine, resource_server
 from tokensmith.admin import AdminError
 from tokensmith.core.registration import NewClient
 
@@ -150,26 +151,71 @@ async def test_code_exchange_with_another_resource_is_invalid_target(
     assert claims_of(ok.json()["access_token"])["aud"] == URN_A
 
 
-async def test_refresh_for_an_api_that_was_deleted_is_invalid_target(
+async def test_refresh_for_an_api_the_client_lost_is_invalid_target(
     server_env: ServerEnv,
 ) -> None:
     env = server_env
     await two_apis(env)
     web = await env.client(
-        api=URN_A, scopes=["docs:read"], grant_types=["authorization_code", "refresh_token"]
+        api=None,
+        apis=[URN_A, URN_B],
+        scopes=["docs:read"],
+        grant_types=["authorization_code", "refresh_token"],
     )
     await env.user()
     flow = await env.authorize(env.browser(), web)
     body = (await env.redeem(web, flow.code, flow.verifier)).json()
-    # refused while the client uses it; --force removes it from the client too
-    with pytest.raises(AdminError, match="used by client"):
-        await env.admin.delete_api(URN_A)
-    assert await env.admin.delete_api(URN_A, force=True) == [web.client.client_id]
+    await env.admin.update_client(web.client.client_id, remove={"apis": [URN_A]})
     env.clock.advance(env.settings.client_cache_ttl + 1)
     response = await env.token(
         web, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
     )
     assert_oauth_error(response, "invalid_target")
+
+
+async def test_an_api_deleted_and_created_again_inherits_no_grant_token_or_consent(
+    server_env: ServerEnv,
+) -> None:
+    """Red team: ``apis delete --force`` revokes what was granted for the API in its own
+    transaction, so an API created again under the same identifier (and given back to the
+    client) does not revive the old refresh tokens, access tokens and consents."""
+    env = server_env
+    await two_apis(env)
+    web = await env.client(
+        api=URN_A, scopes=["docs:read"], grant_types=["authorization_code", "refresh_token"]
+    )
+    worker = await machine(
+        env, api=None, apis=[URN_A, URN_B], access_token_format="opaque", scopes=["docs:read"]
+    )
+    inspector = await resource_server(env)
+    await env.user()
+    ua = env.browser()
+    flow = await env.authorize(ua, web)  # alice consents
+    body = (await env.redeem(web, flow.code, flow.verifier)).json()
+    issued = await env.token(
+        worker, {"grant_type": "client_credentials", "scope": "docs:read", "resource": URN_A}
+    )
+    opaque = issued.json()["access_token"]
+    assert (await env.introspect(inspector, opaque))["active"] is True
+
+    # refused while a client uses it; --force removes it from the clients too
+    with pytest.raises(AdminError, match="used by client"):
+        await env.admin.delete_api(URN_A)
+    changed = await env.admin.delete_api(URN_A, force=True)
+    assert set(changed) == {web.client.client_id, worker.client.client_id}
+    await env.admin.create_api(identifier=URN_A, scopes=("docs:read", "docs:write"), name="Docs")
+    await env.admin.update_client(
+        web.client.client_id, add={"apis": [URN_A], "scopes": ["docs:read"]}
+    )
+    env.clock.advance(env.settings.client_cache_ttl + 1)
+
+    refreshed = await env.token(
+        web, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    )
+    assert_oauth_error(refreshed, "invalid_grant")
+    assert (await env.introspect(inspector, opaque))["active"] is False
+    again = await env.start_authorize(ua, web)  # signed in still, but asked to consent anew
+    assert urlsplit(again.response.headers["location"]).path == env.settings.consent_path
 
 
 # -- finding 9: a refresh token presented by another client changes nothing -----------------------

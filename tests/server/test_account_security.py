@@ -11,12 +11,13 @@ from sqlalchemy import text
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.support.byo import byo_env
-from tests.support.clients import refresh, start
+from tests.support.clients import code_refused, refresh, start
 from tests.support.mfa import enrol
 from tests.support.mfa import signed_in as mfa_signed_in
 from tests.support.oidc import oidc_client
 from tests.support.password_login import attempt
 from tokensmith.core.clock import FakeClock
+from tokensmith.core.models import AccountToken, AuthorizationRequest, Interaction
 from tokensmith.core.throttle import ACCOUNT
 from tokensmith.settings import Settings
 
@@ -74,11 +75,15 @@ async def test_password_change_needs_the_current_password_and_ends_other_access(
     differ = await change(here, PASSWORD, NEW_PASSWORD, new_password_again=NEW_PASSWORD + "!")
     assert differ.status_code == 400
     assert (await refresh(env, client, str(body["refresh_token"]))).status_code == 200
+    pending = await env.authorize(elsewhere, client)  # a code not yet redeemed
 
     done = await change(here, PASSWORD, NEW_PASSWORD)
     assert done.status_code == 303
     assert "password is changed" in (await here.get(done.headers["location"])).text
     assert (await elsewhere.get("/account")).status_code == 401  # other sessions ended
+    assert await code_refused(env, client, pending)  # and the codes issued under the old one
+    kept = await env.authorize(here, client)  # this browser's session goes on
+    assert (await env.redeem(client, kept.code, kept.verifier)).status_code == 200
     assert (await refresh(env, client, str(body["refresh_token"]))).json()["error"] == (
         "invalid_grant"
     )
@@ -142,16 +147,19 @@ async def test_sign_out_everywhere_ends_every_session(server_env: ServerEnv) -> 
     env = server_env
     client, body = await start(env)
     here, elsewhere = await signed_in(env, client), await signed_in(env, client)
+    pending = await env.authorize(elsewhere, client)
     ended = await here.post("/account/sessions/end", data={"csrf_token": await csrf(here)})
     assert ended.status_code == 200
     assert "signed out" in ended.text
     assert (await here.get("/account")).status_code == 401
     assert (await elsewhere.get("/account")).status_code == 401
     assert await env.count("ts_sessions") == 0
-    # the grant made in a session ended with it (it had no offline_access)
+    # the grant made in a session ended with it (it had no offline_access), and the code
+    # issued in one is no grant to come
     assert (await refresh(env, client, str(body["refresh_token"]))).json()["error"] == (
         "invalid_grant"
     )
+    assert await code_refused(env, client, pending)
 
 
 async def test_deletion_removes_the_user_and_keeps_audit_without_personal_data(
@@ -166,6 +174,8 @@ async def test_deletion_removes_the_user_and_keeps_audit_without_personal_data(
     )
     assert refused.status_code == 400
     assert await env.admin.find_user("alice") is not None
+    pending = await env.authorize(await signed_in(env, client), client)
+    await leave_traces(env, alice.id)
     deleted = await ua.post(
         "/account/delete", data={"csrf_token": await csrf(ua), "current_password": PASSWORD}
     )
@@ -178,12 +188,76 @@ async def test_deletion_removes_the_user_and_keeps_audit_without_personal_data(
     assert (await refresh(env, client, str(body["refresh_token"]))).json()["error"] == (
         "invalid_grant"
     )
+    assert await code_refused(env, client, pending)
     assert (await attempt(env, env.browser(), client, "alice", PASSWORD)).status_code == 401
     logged = await events(env)
     assert ("account.deleted", alice.id) in logged
     assert await env.scalar(
         "SELECT count(*) FROM ts_audit_events WHERE detail LIKE '%alice%'"
     ) == 0  # fmt: skip
+    await assert_forgotten(env, alice.id)
+
+
+async def leave_traces(env: ServerEnv, user_id: str) -> None:
+    """What a user leaves besides their row: a pending link, a sign-in transaction waiting for
+    their second factor, an unconfirmed authenticator key, audit events with their address."""
+    now = int(env.clock())
+    async with env.admin.db.transaction() as stores:
+        await stores.account_tokens.create(
+            AccountToken("link", "verify_email", "alice@example.com", user_id, now, now + 600)
+        )
+        await stores.interactions.create(
+            Interaction("ts_tx_pending", "browser", SOME_REQUEST, now, now + 600)
+        )
+        assert await stores.interactions.set_pending("ts_tx_pending", user_id, now)
+        assert await stores.totp.begin(user_id, "sealed", now)
+    await env.app.state.runtime.audit.flush()
+    assert await env.scalar(ADDRESSED, user=user_id) > 0
+
+
+ADDRESSED = "SELECT count(*) FROM ts_audit_events WHERE user_id = :user AND address IS NOT NULL"
+
+
+SOME_REQUEST = AuthorizationRequest(
+    client_id="app",
+    redirect_uri="https://app.test/cb",
+    redirect_uri_sent=True,
+    scopes=("openid",),
+    state="st",
+    code_challenge="challenge",
+    audience="",
+    login_hint="alice@example.com",
+)
+
+
+async def assert_forgotten(env: ServerEnv, user_id: str) -> None:
+    """Nothing of the user is left but their audit events, without their address."""
+    await env.app.state.runtime.audit.flush()
+    for table, column in (
+        ("ts_account_tokens", "user_id"),
+        ("ts_interactions", "pending_user_id"),
+        ("ts_mfa_totp", "user_id"),
+        ("ts_sessions", "user_id"),
+    ):
+        assert await env.scalar(f"SELECT count(*) FROM {table} WHERE {column} = :u", u=user_id) == 0
+    assert await env.scalar(ADDRESSED, user=user_id) == 0
+    kept = (
+        "SELECT count(*) FROM ts_audit_events WHERE user_id = :user AND event = 'login.succeeded'"
+    )
+    assert await env.scalar(kept, user=user_id) > 0
+
+
+async def test_users_delete_keeps_the_audit_events_without_personal_data(
+    server_env: ServerEnv,
+) -> None:
+    """The operator's ``users delete`` forgets the user as the account page's deletion does."""
+    env = server_env
+    client, _ = await start(env)
+    alice = await env.admin.find_user("alice")
+    await signed_in(env, client)
+    await leave_traces(env, alice.id)
+    await env.admin.delete_user("alice")
+    await assert_forgotten(env, alice.id)
 
 
 async def test_pages_hide_what_the_accounts_implementation_cannot_do(

@@ -218,3 +218,26 @@ def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path, wor
             "SELECT COUNT(*) FROM ts_audit_events WHERE event = 'token.issued'"
         ).fetchone()
     assert issued == requests, server.log()
+
+
+async def test_an_account_deletion_strips_the_users_earlier_events_queued_or_stored(
+    engine: AsyncEngine,
+) -> None:
+    """The deletion's transaction strips what is stored; events of the user still queued in
+    this process are stored before the deletion's own event, which strips them then."""
+    writer = AuditWriter(engine, interval=3600)
+    writer.emit(AuditEvent("login.succeeded", 1, user_id="u1", address="203.0.113.7"))
+    writer.emit(AuditEvent("login.succeeded", 1, user_id="u2", address="203.0.113.8"))
+    writer.emit(AuditEvent("passkey.registered", 1, user_id="u1", detail={"name": "Alice's phone"}))
+    writer.emit(AuditEvent("account.deleted", 2, user_id="u1"))
+    assert await writer.flush()
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT user_id, event, address, detail FROM ts_audit_events ORDER BY id")
+        )
+        assert [tuple(r) for r in rows] == [
+            ("u1", "login.succeeded", None, "{}"),
+            ("u2", "login.succeeded", "203.0.113.8", "{}"),
+            ("u1", "passkey.registered", None, "{}"),
+            ("u1", "account.deleted", None, "{}"),
+        ]

@@ -288,6 +288,25 @@ async def test_id_token_hint_for_another_user_requires_login(server_env: ServerE
     assert flow.result["error"] == "login_required"
 
 
+async def test_id_token_hint_of_another_client_is_invalid_request(server_env: ServerEnv) -> None:
+    """Red team: the hint's ``aud`` must contain the requesting client (OpenID Connect Core
+    §3.1.2.1): another client's ID token of the same user is refused, with ``prompt=none``
+    too, instead of standing for this client's user."""
+    env = server_env
+    client = await oidc_client(env)
+    other = await oidc_client(env, name="Another app")
+    await env.user()
+    ua = env.browser()
+    others_token = (await login(env, other, ua))["id_token"]
+    for prompt in ("none", None):
+        flow = await env.start_authorize(
+            ua, client, scope="openid", prompt=prompt, id_token_hint=others_token
+        )
+        assert flow.result["error"] == "invalid_request", prompt
+        assert "another client" in flow.result["error_description"]
+        assert flow.result["state"] == flow.params["state"]
+
+
 async def test_forged_id_token_hint_is_invalid_request(server_env: ServerEnv) -> None:
     env = server_env
     client = await oidc_client(env)

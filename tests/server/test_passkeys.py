@@ -20,6 +20,7 @@ from tests.support.mfa import OIDC, csrf, finish, signed_in, submit_code, to_sec
 from tests.support.oidc import oidc_client, verify_id_token
 from tokensmith.core.mfa import ACR_MULTI_FACTOR
 from tokensmith.core.registration import NewClient
+from tokensmith.core.throttle import ADDRESS
 
 RP_ID = "as.test"
 ORIGIN = "https://as.test"
@@ -143,6 +144,7 @@ async def test_a_passkey_as_the_second_factor(server_env: ServerEnv) -> None:
     claims = await verify_id_token(env, client, result)
     assert claims["amr"] == ["pwd", "swk", "mfa"]
     assert claims["acr"] == ACR_MULTI_FACTOR
+    assert await env.scalar(UNFINISHED) == 0  # its options request was given back
 
 
 async def test_a_response_for_another_origin_or_rp_id_is_refused(server_env: ServerEnv) -> None:
@@ -353,3 +355,41 @@ async def test_the_operator_resets_and_deletion_remove_passkeys(server_env: Serv
     assert (await register(env, ua, SoftAuthenticator(RP_ID, ORIGIN))).status_code == 303
     await env.admin.delete_user("alice")
     assert await env.count("ts_passkeys") == 0
+
+
+CHALLENGES = "SELECT count(*) FROM ts_account_tokens WHERE purpose LIKE 'passkey%'"
+UNFINISHED = "SELECT count FROM ts_login_failures WHERE key LIKE 'passkey-options:ip:%'"
+
+
+async def test_passkey_options_are_throttled_per_address(server_env: ServerEnv) -> None:
+    """Red team: every options request stores a challenge, so the login page's and the second
+    step's options requests are counted per address with the login's back-off (429 with
+    ``Retry-After``, no challenge stored); a finished ceremony gives its request back."""
+    env = server_env
+    client, _, auth = await setup(env)
+    ua = env.browser()
+    _, fields = await login_page(env, ua, client)
+    options = await sign_in_options(env, ua, fields)
+    assert (await post_sign_in(env, ua, fields, auth.get(options))).status_code == 303
+    assert await env.scalar(UNFINISHED) == 0  # the finished one was given back
+
+    ua = env.browser()
+    _, fields = await login_page(env, ua, client)
+    for _ in range(ADDRESS.free_attempts):
+        await sign_in_options(env, ua, fields)
+    stored = await env.scalar(CHALLENGES)
+    refused = await ua.post(env.settings.login_path + "/passkey/options", data=fields)
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "slow_down"}
+    assert int(refused.headers["retry-after"]) >= 1
+    other = env.browser()  # the second step's options share the address's counter
+    _, page = await to_second_step(env, other, client, **OIDC)
+    step = hidden_fields(page.text)
+    second = await other.post(
+        env.settings.mfa_path + "/passkey-options",
+        data={"txn": step["txn"], "csrf_token": step["csrf_token"]},
+    )
+    assert second.status_code == 429
+    assert await env.scalar(CHALLENGES) == stored  # nothing stored while refused
+    env.clock.advance(ADDRESS.base_delay)
+    await sign_in_options(env, ua, fields)

@@ -120,6 +120,16 @@ async def test_revoking_a_client_credentials_jwt(server_env: ServerEnv) -> None:
     assert await env.introspect(rs, token) == {"active": False}
 
 
+async def test_a_client_credentials_jwt_expires_by_the_servers_clock(server_env: ServerEnv) -> None:
+    """Nothing recorded for it: only its ``exp``, read against the injected clock, ends it."""
+    env = server_env
+    rs = await resource_server(env)
+    issued = (await env.token(rs, {"grant_type": "client_credentials"})).json()
+    assert (await env.introspect(rs, issued["access_token"]))["active"] is True
+    env.clock.advance(issued["expires_in"])
+    assert await env.introspect(rs, issued["access_token"]) == {"active": False}
+
+
 async def test_unknown_tokens_revoke_with_200(server_env: ServerEnv) -> None:
     env = server_env
     client, _ = await start(env)

@@ -438,12 +438,6 @@ async def test_a_reset_link_is_bound_to_the_address_it_was_sent_to(
     assert (await sign_in(env, "alice", PASSWORD)).status_code == 303
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team, not fixed: the code exchange checks neither the user nor a reset since the "
-    "code was issued (the session check would break W-32: a second login in the same browser "
-    "must leave the first user's code redeemable)",
-)
 async def test_a_code_issued_before_a_reset_gets_no_tokens_after_it(
     mail_env: ServerEnv, inbox: tuple[Inbox, int]
 ) -> None:

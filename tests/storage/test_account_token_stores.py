@@ -104,3 +104,14 @@ async def test_pending_invitations_are_listed_and_withdrawn_by_address(sql_db: D
         assert await s.account_tokens.consume("i1", "invitation", NOW) is None
         assert [t.digest for t in await s.account_tokens.list_pending("invitation", NOW)] == ["i2"]
         assert await s.account_tokens.get("r1", "reset_password", NOW) is not None
+
+
+async def test_delete_for_user_removes_every_link_of_that_user_only(sql_db: Database) -> None:
+    async with sql_db.transaction() as s:
+        await s.account_tokens.create(link("a"))
+        await s.account_tokens.create(link("c", purpose="verify_email"))
+        await s.account_tokens.create(link("d", user_id="u2"))
+        assert await s.account_tokens.revoke_for_user("u1", "verify_email", NOW) == 1  # used
+        assert await s.account_tokens.delete_for_user("u1") == 2
+        assert await s.account_tokens.get("a", "reset_password", NOW) is None
+        assert await s.account_tokens.get("d", "reset_password", NOW) is not None

@@ -106,6 +106,24 @@ async def test_interaction_deleted_once(db: Database) -> None:
 # -- consents ------------------------------------------------------------------------------
 
 
+async def test_interactions_of_a_user_are_deleted_with_them(db: Database) -> None:
+    """Those the user passed the password step of (all that names them), wherever they live."""
+    async with db.transaction() as s:
+        for interaction_id in ("ix1", "ix2", "ix3", "ix4"):
+            await s.interactions.create(interaction(interaction_id))
+        assert await s.interactions.set_pending("ix1", "u1", 100)
+        assert await s.interactions.set_pending("ix2", "u1", 100)
+        assert await s.interactions.set_pending("ix3", "u2", 100)
+        await s.interactions.delete("ix2")  # gone already: not counted
+    now = int(time.time())
+    async with db.transaction() as s:
+        assert await s.interactions.delete_for_user("u1") == 1
+        assert await s.interactions.get("ix1", now) is None
+        assert await s.interactions.get("ix3", now) is not None
+        assert await s.interactions.get("ix4", now) is not None
+        assert await s.interactions.delete_for_user("u1") == 0
+
+
 async def test_consent_is_per_client_and_api(sql_db: Database) -> None:
     async with sql_db.transaction() as s:
         await s.consents.grant("u1", "app", API, ("docs:read",), 100)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.server.harness import ServerEnv
+from tests.server.harness import Flow, ServerEnv
 from tokensmith.core.registration import NewClient
 
 
@@ -51,3 +51,9 @@ async def start(env: ServerEnv, **client_kwargs: object) -> tuple[NewClient, dic
 async def refresh(env: ServerEnv, client: NewClient, token: str, **extra: str) -> httpx.Response:
     """A refresh-token request (RFC 6749 §6) by ``client``."""
     return await env.token(client, {"grant_type": "refresh_token", "refresh_token": token, **extra})
+
+
+async def code_refused(env: ServerEnv, client: NewClient, flow: Flow) -> bool:
+    """Whether redeeming the code of ``flow`` is refused with ``invalid_grant``."""
+    late = await env.redeem(client, flow.code, flow.verifier)
+    return late.status_code == 400 and late.json()["error"] == "invalid_grant"

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from tokensmith.core import registration
+from tokensmith.core.accounts import end_access, forget
 from tokensmith.core.admin_access import (
     ADMIN_SCOPE_DESCRIPTIONS,
     ADMIN_SCOPES,
@@ -267,8 +268,10 @@ class Admin:
         """Remove an API. Refused while clients use it (the message lists them), unless
         ``force``: then the API and the scopes only it defined are removed from those clients,
         in the same transaction, each client validated as by ``update_client`` (so a
-        client-credentials client whose only API this is makes it refuse). Returns the ids of
-        the clients changed."""
+        client-credentials client whose only API this is makes it refuse). Every grant for the
+        API (so every refresh token) and every recorded access token for it are revoked and the
+        consents given for it deleted, in the same transaction. Returns the ids of the clients
+        changed."""
         changed: list[str] = []
         async with self.db.transaction() as stores:
             api = await stores.apis.get(identifier)
@@ -304,6 +307,11 @@ class Admin:
                     ) from None
                 await stores.clients.update(updated, now)
                 changed.append(client.client_id)
+            # What was granted for it goes with it: an API created again under the same
+            # identifier starts with no grant, token or consent of the old one.
+            await stores.grants.revoke_for_audience(identifier, now)
+            await stores.access_tokens.revoke_for_audience(identifier, now)
+            await stores.consents.withdraw_for_api(identifier)
             await stores.apis.delete(identifier)
         await self._changed("api", identifier)
         for client_id in changed:
@@ -502,9 +510,8 @@ class Admin:
         async with self.db.transaction() as stores:
             now = self.now()
             await stores.users.set_password_hash(user.id, password_hash, now)
-            # a new password ends every session and every token issued under the old one
-            await stores.sessions.delete_for_user(user.id)
-            await stores.grants.revoke_for_user(user.id, now)
+            # a new password ends every session, code and token issued under the old one
+            await end_access(stores, user.id, now)
 
     async def update_profile(
         self,
@@ -547,13 +554,15 @@ class Admin:
     async def reset_mfa(self, login: str) -> bool:
         """Turn off a user's two-step verification (they lost their authenticator and their
         recovery codes): the authenticator key, the recovery codes and the passkeys are
-        deleted, and the password alone signs them in until they set one up again. ``False``:
-        it was off."""
+        deleted, and the password alone signs them in until they set one up again. Their
+        sessions end and their grants (and outstanding codes) are revoked: whoever holds the lost
+        authenticator keeps nothing it opened. ``False``: it was off."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
             had_key = await stores.totp.delete(user.id)
             had_codes = await stores.recovery_codes.delete_all(user.id)
             had_passkeys = await stores.passkeys.delete_all(user.id)
+            await end_access(stores, user.id, self.now())
         return had_key or bool(had_codes) or bool(had_passkeys)
 
     async def set_disabled(self, login: str, disabled: bool) -> User:
@@ -564,8 +573,7 @@ class Admin:
             now = self.now()
             await stores.users.set_disabled(user.id, disabled, now)
             if disabled:
-                await stores.sessions.delete_for_user(user.id)
-                await stores.grants.revoke_for_user(user.id, now)
+                await end_access(stores, user.id, now)
         return replace(user, disabled=disabled)
 
     async def delete_user(self, login: str) -> User:
@@ -574,16 +582,9 @@ class Admin:
         audit events stay (the grants until ``db prune``, the events for their retention)."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
-            now = self.now()
-            await stores.sessions.delete_for_user(user.id)
-            await stores.grants.revoke_for_user(user.id, now)
-            for client_id in await stores.consents.list_for_user(user.id):
-                await stores.consents.withdraw(user.id, client_id)
-            await stores.totp.delete(user.id)
-            await stores.recovery_codes.delete_all(user.id)
-            await stores.passkeys.delete_all(user.id)
             if not await stores.users.delete(user.id):
                 raise AdminError(f"user {login} was deleted meanwhile")
+            await forget(stores, user.id, self.now())
         return user
 
     async def list_grants(self, login: str) -> list[Grant]:
@@ -631,13 +632,16 @@ class Admin:
         many ended."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
-            return await stores.sessions.delete_for_user(user.id)
+            ended = await stores.sessions.delete_for_user(user.id)
+            await stores.security_stamps.renew(user.id)  # and the codes issued in them
+            return ended
 
     async def revoke_grants(self, login: str) -> int:
         """Revoke every grant of a user (every token issued from them stops working); their
         sessions stay. Returns how many were revoked."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
+            await stores.security_stamps.renew(user.id)  # and the codes not yet redeemed
             return await stores.grants.revoke_for_user(user.id, self.now())
 
     async def revoke_user(self, login: str) -> tuple[int, int]:
@@ -645,10 +649,7 @@ class Admin:
         anew); the account stays usable. Returns (sessions ended, grants revoked)."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
-            now = self.now()
-            sessions = await stores.sessions.delete_for_user(user.id)
-            grants = await stores.grants.revoke_for_user(user.id, now)
-        return sessions, grants
+            return await end_access(stores, user.id, self.now())
 
     # -- invitations -------------------------------------------------------------------------
 

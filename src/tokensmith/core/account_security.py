@@ -15,8 +15,9 @@ What each ends:
 - **password change**: every *other* session, and every grant (so every refresh token and
   recorded access token: what the old password let anyone obtain stops working); this browser
   stays signed in; the user is told by e-mail;
-- **deletion**: every session, every grant, every consent and every pending link, then the user
-  (``Accounts.delete``: name, e-mail, password hash). Audit events stay, naming only the opaque
+- **deletion**: every session, every grant, every consent, every second factor, pending link
+  and sign-in transaction (``accounts.forget``), then the user (``Accounts.delete``: name,
+  e-mail, password hash). Audit events stay without the client address, naming only the opaque
   subject;
 - **e-mail change**: nothing yet: once the password is right, a link goes to the new address
   (``self_service.SelfService.request_email_change``); the change happens when it is used.
@@ -34,7 +35,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, throttle
-from tokensmith.core.accounts import DELETE, UPDATE_EMAIL, UPDATE_PASSWORD, Accounts
+from tokensmith.core.accounts import (
+    DELETE,
+    UPDATE_EMAIL,
+    UPDATE_PASSWORD,
+    Accounts,
+    end_access,
+    forget,
+)
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.interaction import replace_session
@@ -49,13 +57,12 @@ if TYPE_CHECKING:
 
 SESSION_ENDED = "session.ended_everywhere"
 PASSWORD_CHANGED = "password.changed"
-ACCOUNT_DELETED = "account.deleted"
+ACCOUNT_DELETED = audit.ACCOUNT_DELETED
 
 WRONG_PASSWORD = "Your current password is not correct."
 NOT_ALLOWED = "This account cannot be changed here."
 NOT_SIGNED_IN = "Sign in first."
 TOO_MANY = "Too many attempts. Wait a little and try again."
-PURPOSES = ("signup", "verify_email", "reset_password", "change_email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +105,11 @@ async def sign_out_everywhere(
         raise NotSignedIn(NOT_SIGNED_IN)
     now = server.now()
     live = await stores.sessions.list_for_user(session.user_id, now)
+    ended = await stores.sessions.delete_for_user(session.user_id)
+    # the codes issued so far too; before the grants are revoked (``SecurityStampStore``)
+    await stores.security_stamps.renew(session.user_id)
     for s in live:
         await stores.grants.revoke_for_session(s.digest, now)
-    ended = await stores.sessions.delete_for_user(session.user_id)
     server.audit(
         AuditEvent(SESSION_ENDED, now, user_id=session.user_id, detail={"sessions": str(ended)})
     )
@@ -214,11 +223,9 @@ class AccountSecurity:
             return FormAnswer(error=WRONG_PASSWORD, status=400)
         now = self.server.now()
         await self.accounts.set_password_hash(stores, user.id, form.new_hash, now)
-        for s in await stores.sessions.list_for_user(user.id, now):
-            if not hmac.compare_digest(s.digest, session.digest):
-                await stores.sessions.delete(s.digest)
-        # a privilege change: this session goes on under a new id (W-30)
-        _, change = await replace_session(
+        # a privilege change: this session goes on under a new id (W-30); then every other
+        # session, outstanding code and grant ends (the sign-in's order: sessions, then stamp)
+        kept, change = await replace_session(
             stores,
             self.server.pepper,
             session,
@@ -228,7 +235,7 @@ class AccountSecurity:
             amr=session.amr,
             mfa_at=session.mfa_at,
         )
-        await stores.grants.revoke_for_user(user.id, now)
+        await end_access(stores, user.id, now, keep_session=kept.digest)
         for purpose in ("reset_password", "change_email"):
             await stores.account_tokens.revoke_for_user(user.id, purpose, now)
         self.server.audit(AuditEvent(PASSWORD_CHANGED, now, user_id=user.id))
@@ -245,13 +252,9 @@ class AccountSecurity:
         if isinstance(user, FormAnswer):
             return user
         now = self.server.now()
-        await stores.sessions.delete_for_user(user.id)
-        await stores.grants.revoke_for_user(user.id, now)
-        for client_id in await stores.consents.list_for_user(user.id):
-            await stores.consents.withdraw(user.id, client_id)
-        for purpose in PURPOSES:
-            await stores.account_tokens.revoke_for_user(user.id, purpose, now)
+
         await self.accounts.delete(stores, user.id)
+        await forget(stores, user.id, now)
         self.server.audit(AuditEvent(ACCOUNT_DELETED, now, user_id=user.id))
         return FormAnswer(message="Your account is deleted.")
 

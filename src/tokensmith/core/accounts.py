@@ -24,6 +24,7 @@ changed), ``DELETE`` (the user can delete their account).
 
 from __future__ import annotations
 
+import hmac
 from typing import Protocol, runtime_checkable
 
 from tokensmith.core.models import Grant, User
@@ -179,6 +180,49 @@ async def live_grant(accounts: Accounts, stores: Stores, grant_id: str) -> Grant
     return grant
 
 
+async def end_access(
+    stores: Stores, user_id: str, now: int, *, keep_session: str | None = None
+) -> tuple[int, int]:
+    """End what anyone holds of a user (a password changed or reset, the account disabled or
+    deleted, a second factor reset): every session but ``keep_session`` (a digest) ended, the
+    security stamp renewed (outstanding authorization codes stop working, and a code redeemed
+    concurrently waits for this transaction), then every grant revoked. Returns (sessions
+    ended, grants revoked).
+
+    The order is the sign-in's (its rows, then the stamp when a code is issued), so that the
+    two never wait for each other; the stamp comes before the grants (``SecurityStampStore``)."""
+    if keep_session is None:
+        ended = await stores.sessions.delete_for_user(user_id)
+    else:
+        ended = 0
+        for session in await stores.sessions.list_for_user(user_id, now):
+            if not hmac.compare_digest(session.digest, keep_session):
+                await stores.sessions.delete(session.digest)
+                ended += 1
+    await stores.security_stamps.renew(user_id)
+    return ended, await stores.grants.revoke_for_user(user_id, now)
+
+
+async def forget(stores: Stores, user_id: str, now: int) -> None:
+    """Everything tokensmith keeps of a user being deleted, but the audit events: access ended
+    (``end_access``), consents withdrawn, second factors, pending links and sign-in
+    transactions deleted, and the stored audit events stripped of the client address and
+    personal detail (kept under the opaque subject). The caller deletes the user first.
+
+    In the sign-in's order of locks (the user, the factors, links and consents it uses, the
+    sessions, then the stamp, then the sign-in transaction), so that a sign-in running at the
+    same time never deadlocks with this."""
+    await stores.totp.delete(user_id)
+    await stores.recovery_codes.delete_all(user_id)
+    await stores.passkeys.delete_all(user_id)
+    await stores.account_tokens.delete_for_user(user_id)
+    for client_id in await stores.consents.list_for_user(user_id):
+        await stores.consents.withdraw(user_id, client_id)
+    await end_access(stores, user_id, now)
+    await stores.interactions.delete_for_user(user_id)
+    await stores.audit_trail.forget_user(user_id)
+
+
 __all__ = [
     "ALL_CAPABILITIES",
     "CREATE",
@@ -188,5 +232,7 @@ __all__ = [
     "Accounts",
     "StoreAccounts",
     "claims_for",
+    "end_access",
+    "forget",
     "live_grant",
 ]

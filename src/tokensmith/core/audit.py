@@ -47,6 +47,19 @@ PASSKEY_REMOVED = "passkey.removed"
 PASSKEY_USED = "passkey.used"
 PASSKEY_FAILED = "passkey.failed"
 PASSKEY_COUNTER_REGRESSION = "passkey.counter_regression"
+ACCOUNT_DELETED = "account.deleted"
+
+PERSONAL_DETAIL = frozenset({"name", "email", "login", "username", "user_agent"})
+"""Detail keys that may hold personal data (a passkey's name the user chose, ...): removed, with
+the client address, from the events of a deleted user, which are kept without them."""
+
+FORGETTING = frozenset({ACCOUNT_DELETED})
+"""Events after which the writer removes the subject's personal data from every event stored
+so far, the ones this process queued before it included."""
+
+
+def without_personal_data(detail: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in detail.items() if k not in PERSONAL_DETAIL}
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,10 @@ def with_hint(
     server: AuthorizationServer, request: AuthorizationRequest, hint: str | None
 ) -> AuthorizationRequest:
     """Verify ``id_token_hint`` (OpenID Connect Core §3.1.2.1): one of our ID tokens, expired or
-    not; the user it names must be the one logged in (``interaction.session_user``)."""
+    not, issued to the requesting client (its ``aud`` contains the ``client_id``, as at logout:
+    another client's ID token says nothing about this client's user); the user it names must be
+    the one logged in (``interaction.session_user``). Otherwise ``invalid_request``, with
+    ``prompt=none`` too."""
     if hint is None:
         return request
     try:
@@ -136,6 +139,10 @@ def with_hint(
         raise InvalidRequest("id_token_hint is not an ID token issued by this server").to_client(
             request.redirect_uri, request.state
         ) from None
+    if request.client_id not in id_token.audiences(claims):
+        raise InvalidRequest("id_token_hint was issued to another client").to_client(
+            request.redirect_uri, request.state
+        )
     return dataclasses.replace(request, hint_subject=str(claims["sub"]))
 
 

@@ -68,6 +68,17 @@ def mint(
     return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=key.headers(TYP))
 
 
+def audiences(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The ``aud`` of verified claims as a tuple: one string or a list of them (OpenID Connect
+    Core §2); anything else is no audience."""
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list):
+        return tuple(a for a in aud if isinstance(a, str))
+    return ()
+
+
 def verify_hint(keys: KeyRing, token: str, *, issuer: str) -> dict[str, Any]:
     """Claims of an ID token this server issued, expired or not (``id_token_hint``).
 

@@ -30,6 +30,7 @@ from tokensmith.core.errors import (
     InvalidRequest,
     LoginRequired,
     OAuthError,
+    SlowDown,
     UnmetAuthenticationRequirements,
 )
 from tokensmith.core.login import LoginAttempt, PasswordLogin
@@ -327,8 +328,15 @@ async def issue_code(
     stores: Stores,
 ) -> str:
     """Store a new authorization code and return the redirect URI that carries it, with
-    ``state`` and ``iss`` (RFC 6749 §4.1.2, RFC 9207)."""
+    ``state`` and ``iss`` (RFC 6749 §4.1.2, RFC 9207). The code records the user's security
+    stamp, read locked and then the session read again: an event that ended the session before
+    the lock is seen (``login_required``), one after it renews the stamp the code holds."""
     now = server.now()
+    stamp = await stores.security_stamps.hold(user.id)
+    if await stores.sessions.get(session.digest, now) is None:
+        raise LoginRequired("the session ended meanwhile").to_client(
+            request.redirect_uri, request.state
+        )
     value = new_secret(CODE_PREFIX)
     await stores.codes.create(
         AuthorizationCode(
@@ -346,6 +354,7 @@ async def issue_code(
             grant_id=new_id(),
             expires_at=now + server.policy.authorization_code_ttl,
             amr=session.amr,
+            security_stamp=stamp,
         )
     )
     return redirect_url(
@@ -779,6 +788,8 @@ async def submit_second_factor(
         mfa.failed(server.audit, user.id, address, now, factor_name[:32])
         return dataclasses.replace(form, error=WRONG_CODE, status=401)
     await mfa.passed(server.audit, stores, user.id, address, now, factor)
+    if factor.name == server.passkeys.name:
+        await stores.login_failures.release(PASSKEY_OPTIONS + address)
     return await _signed_in(
         server,
         stores,
@@ -795,6 +806,8 @@ async def submit_second_factor(
 # -- passkeys (``core.passkeys``) -----------------------------------------------------------
 
 PASSKEY_FAILED = "That passkey could not be used to sign in."
+PASSKEY_OPTIONS = "passkey-options:ip:"
+"""The counter of passkey options requests (challenges stored) per address."""
 
 
 def _passkey_binding(interaction: Interaction, browser: BrowserView) -> str:
@@ -809,12 +822,27 @@ async def passkey_options(
     txn: str,
     *,
     second_factor: bool,
+    address: str,
 ) -> str | None:
     """The ``navigator.credentials.get`` options of the login page's "Sign in with a passkey"
     (discoverable credentials, user verification required), or of the second step (the
-    passkeys of the user who passed the password); ``None`` when that user has none."""
+    passkeys of the user who passed the password); ``None`` when that user has none.
+
+    Each request stores a challenge, so each is reserved on the address's counter
+    (``PASSKEY_OPTIONS``, the login's per-address back-off), and given back when a passkey
+    ceremony from the address succeeds: only unfinished ones add up, to ``SlowDown`` (429)."""
     interaction = await load(server, stores, browser, txn)
     now = server.now()
+    reserved = await stores.login_failures.reserve(
+        PASSKEY_OPTIONS + address, now, policy=throttle.ADDRESS, ttl=throttle.FAILURE_MEMORY
+    )
+    if not reserved.granted:
+        retry_after = max(1, throttle.ADDRESS.locked_until(reserved.record) - now)
+        server.audit(AuditEvent(audit.LOGIN_THROTTLED, now, address=address))
+        raise SlowDown(
+            "too many passkey requests from this address",
+            headers={"Retry-After": str(retry_after)},
+        )
     if not second_factor:
         return await server.passkeys.authentication_options(
             stores,
@@ -878,6 +906,7 @@ async def submit_passkey_sign_in(
     if done is None or user is None or user.disabled:
         return dataclasses.replace(form, error=PASSKEY_FAILED, status=401)
     await stores.login_failures.release(key)
+    await stores.login_failures.release(PASSKEY_OPTIONS + address)
     server.audit(
         AuditEvent(
             audit.LOGIN_SUCCEEDED,

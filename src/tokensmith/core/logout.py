@@ -102,8 +102,7 @@ async def start(
     hint = params.get("id_token_hint")
     claims = _hint_claims(server, hint) if hint else None
     if claims is not None:
-        aud = claims["aud"]
-        hinted = aud if isinstance(aud, str) else str(aud[0]) if isinstance(aud, list) else ""
+        hinted = next(iter(id_token.audiences(claims)), "")
         if params.setdefault("client_id", hinted) != hinted:
             raise InvalidRequest("client_id does not match the id_token_hint")
     where = await target(server, stores, params)

@@ -181,6 +181,9 @@ class AuthorizationCode:
     consumed_at: int | None = None
     amr: tuple[str, ...] = ("pwd",)
     """How the user authenticated (RFC 8176 values of the session), for the ID token."""
+    security_stamp: int = 0
+    """The user's security stamp when the code was issued (``SecurityStampStore``): a code
+    whose user has a new one since is refused."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,26 @@ class CodeStore(Protocol):
     async def get(self, digest: str) -> AuthorizationCode | None: ...
 
 
+class SecurityStampStore(Protocol):
+    """A counter per subject that every event ending a user's sessions or grants renews
+    (a password changed or reset, an account disabled or deleted, "sign out everywhere", a
+    second factor reset). An authorization code records it when issued and is refused at
+    redemption when it changed since (``core.grants.authorization_code``). Kept in SQL, keyed
+    by the subject, whatever the accounts implementation and wherever the codes are."""
+
+    async def hold(self, user_id: str) -> int:
+        """The subject's stamp (0 for one never renewed), locked until the transaction ends:
+        a concurrent ``renew`` waits for this transaction, and this waits for a concurrent
+        ``renew`` to end, then reads what it wrote."""
+        ...
+
+    async def renew(self, user_id: str) -> None:
+        """Give the subject a new stamp. Called before the event revokes any grant, so that a
+        code redeemed concurrently either reads the new stamp (and is refused) or commits its
+        grant before the event's revocation runs (and that grant is revoked)."""
+        ...
+
+
 class GrantStore(Protocol):
     async def create(self, grant: Grant) -> None: ...
     async def get(self, grant_id: str) -> Grant | None: ...
@@ -110,6 +130,10 @@ class GrantStore(Protocol):
         (which the user asked to outlive the session)."""
         ...
 
+    async def revoke_for_audience(self, audience: str, now: int) -> int:
+        """Revoke every grant for one API (the API is deleted)."""
+        ...
+
 
 class AccessTokenStore(Protocol):
     """Server-side access-token records and the JWT deny-list."""
@@ -118,6 +142,12 @@ class AccessTokenStore(Protocol):
     async def get(self, jti: str) -> AccessTokenRecord | None: ...
     async def get_by_digest(self, digest: str) -> AccessTokenRecord | None: ...
     async def revoke(self, jti: str, now: int) -> bool: ...
+
+    async def revoke_for_audience(self, audience: str, now: int) -> int:
+        """Revoke every recorded, unexpired token for one API (the API is deleted): those of
+        no grant too (opaque client-credentials tokens)."""
+        ...
+
     async def deny_jti(self, jti: str, expires_at: int) -> None: ...
     async def is_denied(self, jti: str) -> bool: ...
 
@@ -154,6 +184,10 @@ class ConsentStore(Protocol):
 
     async def withdraw(self, user_id: str, client_id: str) -> int: ...
 
+    async def withdraw_for_api(self, api: str) -> int:
+        """Delete every consent given for one API (the API is deleted)."""
+        ...
+
 
 class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
@@ -173,6 +207,10 @@ class InteractionStore(Protocol):
     async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
         """Record that ``user_id`` passed the password step of this interaction at
         ``auth_time`` and must still present a second factor (``core.mfa``)."""
+        ...
+
+    async def delete_for_user(self, user_id: str) -> int:
+        """Delete the interactions a user passed the password step of (the user is deleted)."""
         ...
 
 
@@ -297,6 +335,10 @@ class AccountTokenStore(Protocol):
         """The unexpired, unused links of ``purpose``, oldest first."""
         ...
 
+    async def delete_for_user(self, user_id: str) -> int:
+        """Delete every link of a user, used or not (the user is deleted)."""
+        ...
+
 
 class InitialAccessTokenStore(Protocol):
     """The operator's initial access tokens for dynamic client registration (RFC 7591 §3)."""
@@ -309,6 +351,16 @@ class InitialAccessTokenStore(Protocol):
 
     async def list(self) -> list[InitialAccessToken]: ...
     async def delete(self, digest: str) -> bool: ...
+
+
+class AuditTrailStore(Protocol):
+    """The audit events already stored (they are written off the request path by the server's
+    audit writer)."""
+
+    async def forget_user(self, user_id: str) -> int:
+        """Remove the client address and the personal detail keys (``audit.PERSONAL_DETAIL``)
+        from the user's events, keeping the events; how many changed."""
+        ...
 
 
 class Stores(Protocol):
@@ -324,6 +376,8 @@ class Stores(Protocol):
     def codes(self) -> CodeStore: ...
     @property
     def grants(self) -> GrantStore: ...
+    @property
+    def security_stamps(self) -> SecurityStampStore: ...
     @property
     def access_tokens(self) -> AccessTokenStore: ...
     @property
@@ -350,6 +404,8 @@ class Stores(Protocol):
     def initial_access_tokens(self) -> InitialAccessTokenStore: ...
     @property
     def passkeys(self) -> PasskeyStore: ...
+    @property
+    def audit_trail(self) -> AuditTrailStore: ...
 
     async def commit(self) -> None:
         """Commit what was written so far; used where a failing request must still persist a

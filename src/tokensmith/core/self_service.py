@@ -64,7 +64,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from tokensmith.core import audit, throttle
-from tokensmith.core.accounts import UPDATE_EMAIL
+from tokensmith.core.accounts import UPDATE_EMAIL, end_access
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import NotSignedIn
@@ -857,10 +857,9 @@ class SelfService:
             await stores.users.set_profile(
                 user.id, name=user.name, email=user.email, email_verified=True, now=now
             )
-        await stores.sessions.delete_for_user(user.id)
-        await stores.grants.revoke_for_user(user.id, now)
         for client_id in await stores.consents.list_for_user(user.id):
             await stores.consents.withdraw(user.id, client_id)
+        await end_access(stores, user.id, now)  # after the consents, as accounts.forget
         for purpose in ("reset_password", "change_email"):  # a pending change is cancelled
             await stores.account_tokens.revoke_for_user(user.id, purpose, now)
         await stores.login_failures.clear("user:" + user.id)

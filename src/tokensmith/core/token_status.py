@@ -61,7 +61,9 @@ INACTIVE: dict[str, object] = {"active": False}
 
 
 def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> dict[str, Any]:
-    """Claims of an access token this server signed; raises ``jwt.PyJWTError`` otherwise."""
+    """Claims of an access token this server signed; raises ``jwt.PyJWTError`` otherwise. The
+    times (``exp`` unless ``verify_exp`` is false, ``iat``, ``nbf``) are checked against the
+    server's injected clock, not the wall clock."""
     header = jwt.get_unverified_header(token)
     if header.get("typ") != TYP:
         raise jwt.InvalidTokenError("not an access token")
@@ -74,9 +76,29 @@ def verify_own_jwt(context: ServerContext, token: str, *, verify_exp: bool) -> d
         key.private_key.public_key(),
         algorithms=[key.alg],
         issuer=context.issuer,
-        options={"verify_aud": False, "verify_exp": verify_exp, "require": ["exp", "jti"]},
+        options={
+            "verify_aud": False,
+            "verify_exp": False,
+            "verify_iat": False,
+            "verify_nbf": False,
+            "require": ["exp", "jti"],
+        },
     )
+    now = context.now()
+    exp = _time(claims["exp"])
+    if verify_exp and exp <= now:
+        raise jwt.ExpiredSignatureError("the token has expired")
+    for name in ("iat", "nbf"):
+        if name in claims and _time(claims[name]) > now:
+            raise jwt.ImmatureSignatureError("the token is not yet valid")
     return claims
+
+
+def _time(value: object) -> int:
+    """A NumericDate claim of ours: an integer, or ``jwt.InvalidTokenError``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise jwt.InvalidTokenError("a time claim is not an integer")
+    return value
 
 
 async def _live_grant(context: ServerContext, stores: Stores, grant_id: str) -> Grant | None:

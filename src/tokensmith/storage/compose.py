@@ -27,6 +27,7 @@ from tokensmith.storage.redis import (
 from tokensmith.storage.sqlalchemy.account_tokens import SqlAccountTokenStore
 from tokensmith.storage.sqlalchemy.apis import SqlApiStore
 from tokensmith.storage.sqlalchemy.assertion_jtis import SqlAssertionJtiStore
+from tokensmith.storage.sqlalchemy.audit import SqlAuditTrailStore
 from tokensmith.storage.sqlalchemy.client_documents import SqlClientDocumentStore
 from tokensmith.storage.sqlalchemy.clients import SqlClientStore
 from tokensmith.storage.sqlalchemy.codes import SqlCodeStore
@@ -37,6 +38,7 @@ from tokensmith.storage.sqlalchemy.initial_access_tokens import SqlInitialAccess
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
 from tokensmith.storage.sqlalchemy.passkeys import SqlPasskeyStore
+from tokensmith.storage.sqlalchemy.security_stamps import SqlSecurityStampStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
 from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
@@ -66,6 +68,7 @@ class RequestStores:
         "account_tokens",
         "apis",
         "assertion_jtis",
+        "audit_trail",
         "client_documents",
         "clients",
         "codes",
@@ -77,6 +80,7 @@ class RequestStores:
         "passkeys",
         "recovery_codes",
         "refresh_tokens",
+        "security_stamps",
         "sessions",
         "totp",
         "users",
@@ -98,6 +102,7 @@ class RequestStores:
         self.clients = SqlClientStore(conn)
         self.users = SqlUserStore(conn)
         self.grants = SqlGrantStore(conn)
+        self.security_stamps = SqlSecurityStampStore(conn)
         self.refresh_tokens = SqlRefreshTokenStore(conn)
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
@@ -106,6 +111,7 @@ class RequestStores:
         self.recovery_codes = SqlRecoveryCodeStore(conn)
         self.initial_access_tokens = SqlInitialAccessTokenStore(conn)
         self.passkeys = SqlPasskeyStore(conn)
+        self.audit_trail = SqlAuditTrailStore(conn)
         self.codes = codes
         self.interactions = interactions
         self.assertion_jtis = assertion_jtis

@@ -117,10 +117,20 @@ class RedisCodeStore:
         return _code(raw, 0) if raw is not None else None
 
 
+_INDEX = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local left = tonumber(ARGV[2]) - tonumber(redis.call('TIME')[1])
+if redis.call('TTL', KEYS[1]) < left then
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
+end
+"""
+
+
 class RedisInteractionStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._index = redis.register_script(_INDEX)
 
     def _key(self, interaction_id: str) -> str:
         return f"{self._prefix}ix:{interaction_id}"
@@ -158,7 +168,24 @@ class RedisInteractionStore:
         done = await self._redis.set(
             key, json.dumps(data, separators=(",", ":")), keepttl=True, xx=True
         )
+        if done:
+            # the user's interactions, for delete_for_user; the set lives as long as its
+            # longest-lived member
+            await self._index(
+                keys=[self._user_key(user_id)], args=[interaction_id, data["expires_at"]]
+            )
         return bool(done)
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self._prefix}ix-user:{user_id}"
+
+    async def delete_for_user(self, user_id: str) -> int:
+        index = self._user_key(user_id)
+        ids = await self._redis.smembers(index)
+        keys = [self._key(str(i)) for i in ids]
+        deleted = int(await self._redis.delete(*keys)) if keys else 0
+        await self._redis.delete(index)
+        return deleted
 
 
 class RedisClientDocumentStore:

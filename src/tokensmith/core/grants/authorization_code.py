@@ -10,6 +10,11 @@
 - A ``resource`` sent with the code must be the one it was issued for, still one of the client's
   APIs (RFC 8707 §2.2): otherwise ``invalid_target``, checked before the code is consumed when the
   client may not use that resource at all.
+- A code issued before an event that ended its user's sessions or grants (a password changed or
+  reset, the account disabled or deleted, "sign out everywhere", a second factor reset) is
+  refused: the event renewed the user's security stamp (``ports.SecurityStampStore``), which
+  the code recorded when issued. The stamp is read locked, so a redemption running at the same
+  time as the event is either refused or makes a grant that the event then revokes.
 """
 
 from __future__ import annotations
@@ -91,6 +96,11 @@ class AuthorizationCodeGrant:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             pkce.check_verifier(request.get("code_verifier"), code.code_challenge)
             await context.check_token_audience(client, code.audience, resource, stores)
+            # Last, holding the user's stamp until this transaction ends: an event that ended
+            # the user's sessions or grants since the code was issued (a password reset, ...)
+            # changed it; one running now waits, then revokes the grant made below.
+            if await stores.security_stamps.hold(code.user_id) != code.security_stamp:
+                raise InvalidGrant(INVALID_CODE, detail="the user's access was ended since")
         except (InvalidGrant, InvalidTarget):
             await stores.commit()  # the code stays burnt
             raise

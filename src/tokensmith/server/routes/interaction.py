@@ -146,10 +146,17 @@ async def sign_in_passkey_options(request: Request, *, second_factor: bool) -> R
         try:
             txn = check_form(request, rt, browser, posted)
             options = await interaction.passkey_options(
-                rt.server, stores, browser, txn, second_factor=second_factor
+                rt.server,
+                stores,
+                browser,
+                txn,
+                second_factor=second_factor,
+                address=client_address(request),
             )
         except OAuthError as exc:
-            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
+            response: Response = JSONResponse(
+                {"error": exc.error}, status_code=exc.status_code, headers=exc.headers
+            )
         else:
             response = options_response(options)
     return rt.cookies.apply(response, browser)

@@ -5,7 +5,7 @@ until pruned after they expire."""
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import ColumnElement, RowMapping, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, delete, insert, select, update
 
 from tokensmith.core.models import AccountToken
 from tokensmith.storage.sqlalchemy import tables as t
@@ -82,6 +82,11 @@ class SqlAccountTokenStore(SqlStore):
             .order_by(tokens.c.created_at, tokens.c.email)
         )
         return [_token(row) for row in result.mappings()]
+
+    async def delete_for_user(self, user_id: str) -> int:
+        tokens = t.account_tokens
+        result = await self._conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
+        return int(result.rowcount)
 
 
 def _token(row: RowMapping) -> AccountToken:

@@ -30,11 +30,12 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tokensmith.core.audit import AuditEvent
+from tokensmith.core.audit import FORGETTING, PERSONAL_DETAIL, AuditEvent, without_personal_data
 from tokensmith.storage.sqlalchemy import tables as t
+from tokensmith.storage.sqlalchemy.base import SqlStore
 
 log = logging.getLogger("tokensmith.audit")
 
@@ -56,6 +57,43 @@ async def insert_audit_events(engine: AsyncEngine, events: Sequence[AuditEvent])
                 for e in events
             ],
         )
+        for e in events:
+            if e.event in FORGETTING and e.user_id is not None:
+                await forget_personal_data(conn, e.user_id)
+
+
+async def forget_personal_data(conn: AsyncConnection, user_id: str) -> int:
+    """Remove the client address and the personal detail (``audit.PERSONAL_DETAIL``) from the
+    stored events of ``user_id``, keeping the events; the number of events changed."""
+    a = t.audit_events
+    result = await conn.execute(
+        update(a).where(a.c.user_id == user_id, a.c.address.is_not(None)).values(address=None)
+    )
+    changed = int(result.rowcount)
+    rows = await conn.execute(
+        select(a.c.id, a.c.detail).where(
+            a.c.user_id == user_id,
+            or_(*(a.c.detail.contains(f'"{key}"', autoescape=True) for key in PERSONAL_DETAIL)),
+        )
+    )
+    for row in rows.all():
+        detail = json.loads(row.detail)
+        kept = without_personal_data(detail)
+        if kept != detail:
+            await conn.execute(
+                update(a)
+                .where(a.c.id == row.id)
+                .values(detail=json.dumps(kept, separators=(",", ":")))
+            )
+            changed += 1
+    return changed
+
+
+class SqlAuditTrailStore(SqlStore):
+    """The stored audit events, in the request's transaction (``ports.AuditTrailStore``)."""
+
+    async def forget_user(self, user_id: str) -> int:
+        return await forget_personal_data(self._conn, user_id)
 
 
 class AuditWriter:

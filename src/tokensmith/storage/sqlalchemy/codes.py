@@ -30,6 +30,7 @@ class SqlCodeStore(SqlStore):
                 expires_at=code.expires_at,
                 consumed_at=None,
                 amr=join_words(code.amr),
+                security_stamp=code.security_stamp,
             )
         )
 
@@ -66,4 +67,5 @@ def _code(row: RowMapping) -> AuthorizationCode:
         expires_at=row["expires_at"],
         consumed_at=row["consumed_at"],
         amr=split_words(row["amr"]),
+        security_stamp=row["security_stamp"],
     )

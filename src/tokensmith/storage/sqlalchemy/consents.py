@@ -55,3 +55,8 @@ class SqlConsentStore(SqlStore):
             delete(c).where(c.c.user_id == user_id, c.c.client_id == client_id)
         )
         return int(result.rowcount)
+
+    async def withdraw_for_api(self, api: str) -> int:
+        c = t.consents
+        result = await self._conn.execute(delete(c).where(c.c.api == api))
+        return int(result.rowcount)

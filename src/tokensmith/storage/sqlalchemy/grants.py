@@ -86,6 +86,15 @@ class SqlGrantStore(SqlStore):
         result = await self._conn.execute(update(g).where(g.c.id.in_(ids)).values(revoked_at=now))
         return int(result.rowcount)
 
+    async def revoke_for_audience(self, audience: str, now: int) -> int:
+        g = t.grants
+        result = await self._conn.execute(
+            update(g)
+            .where(g.c.audience == audience, g.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
 
 def _grant(row: RowMapping) -> Grant:
     return Grant(

@@ -56,6 +56,11 @@ class SqlInteractionStore(SqlStore):
         )
         return bool(result.rowcount)
 
+    async def delete_for_user(self, user_id: str) -> int:
+        i = t.interactions
+        result = await self._conn.execute(delete(i).where(i.c.pending_user_id == user_id))
+        return int(result.rowcount)
+
 
 def _request_to_json(request: AuthorizationRequest) -> str:
     return json.dumps(

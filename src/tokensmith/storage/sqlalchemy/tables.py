@@ -128,7 +128,19 @@ authorization_codes = Table(
     Column("consumed_at", BigInteger),
     # how the user authenticated (RFC 8176 values, space-separated) (0006)
     Column("amr", String(64), nullable=False, server_default="pwd"),
+    # the user's security stamp when the code was issued (0010)
+    Column("security_stamp", BigInteger, nullable=False, server_default="0"),
     Index("ix_ts_authorization_codes_expires_at", "expires_at"),
+)
+
+# A counter per subject, renewed by every event that ends a user's sessions or grants; codes
+# record it and are refused when it changed (core.ports.SecurityStampStore, revision 0010). Kept
+# when the user is deleted (an opaque subject and a number, no personal data).
+security_stamps = Table(
+    "ts_security_stamps",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("stamp", BigInteger, nullable=False),
 )
 
 grants = Table(

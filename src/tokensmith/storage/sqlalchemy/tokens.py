@@ -60,6 +60,15 @@ class SqlAccessTokenStore(SqlStore):
         )
         return bool(result.rowcount)
 
+    async def revoke_for_audience(self, audience: str, now: int) -> int:
+        a = t.access_tokens
+        result = await self._conn.execute(
+            update(a)
+            .where(a.c.audience == audience, a.c.revoked_at.is_(None), a.c.expires_at > now)
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
     async def deny_jti(self, jti: str, expires_at: int) -> None:
         if self._denylist is not None:
             await self._denylist.deny(jti, expires_at)

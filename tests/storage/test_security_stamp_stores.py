@@ -1,0 +1,108 @@
+"""Store contract: security stamps (``ports.SecurityStampStore``) on SQLite and PostgreSQL, and a
+code keeps the stamp it was issued with wherever codes live. The races are run for real, each
+transaction on its own connection: an event renewing the stamp and a code redemption holding it
+are serialised, whichever comes first."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+from tokensmith.core.models import AuthorizationCode, Grant
+from tokensmith.storage.compose import Database
+
+LET_IT_RUN = 0.2
+"""How long the second transaction is given to run ahead (only to expose a missing lock: the
+assertions hold whatever the timing when the lock is there)."""
+
+
+def grant() -> Grant:
+    at = int(time.time())
+    return Grant(
+        id="g1",
+        client_id="app",
+        user_id="u1",
+        scopes=("docs:read",),
+        audience="https://api.test",
+        auth_time=at,
+        created_at=at,
+    )
+
+
+async def test_a_stamp_starts_at_zero_and_every_renewal_changes_it(sql_db: Database) -> None:
+    async with sql_db.transaction() as stores:
+        assert await stores.security_stamps.hold("u1") == 0
+        await stores.security_stamps.renew("u1")
+        assert await stores.security_stamps.hold("u1") == 1
+        await stores.security_stamps.renew("u2")  # a subject never held
+        await stores.security_stamps.renew("u2")
+        assert await stores.security_stamps.hold("u2") == 2
+        assert await stores.security_stamps.hold("u1") == 1
+
+
+async def test_a_code_keeps_its_stamp(db: Database) -> None:
+    at = int(time.time())
+    issued = AuthorizationCode(
+        digest="c1",
+        client_id="app",
+        user_id="u1",
+        redirect_uri="https://app.test/cb",
+        redirect_uri_sent=True,
+        scopes=("docs:read",),
+        audience="https://api.test",
+        code_challenge="challenge",
+        nonce=None,
+        auth_time=at,
+        session_id="s1",
+        grant_id="g1",
+        expires_at=at + 60,
+        security_stamp=7,
+    )
+    async with db.transaction() as stores:
+        await stores.codes.create(issued)
+    async with db.transaction() as stores:
+        consumed = await stores.codes.consume("c1", at)
+    assert consumed is not None
+    assert consumed.security_stamp == 7
+    assert consumed == dataclasses.replace(issued, consumed_at=at)
+
+
+async def _end_access(db: Database) -> int:
+    async with db.transaction() as stores:
+        await stores.security_stamps.renew("u1")
+        return await stores.grants.revoke_for_user("u1", int(time.time()))
+
+
+async def test_an_event_after_a_redemption_holding_the_stamp_revokes_its_grant(
+    sql_db: Database,
+) -> None:
+    async with sql_db.transaction() as stores:
+        await stores.security_stamps.renew("u1")  # the row exists: only the lock can serialise
+    async with sql_db.transaction() as redemption:
+        assert await redemption.security_stamps.hold("u1") == 1
+        event = asyncio.create_task(_end_access(sql_db))
+        await asyncio.sleep(LET_IT_RUN)
+        await redemption.grants.create(grant())
+    assert await event == 1  # it waited for the redemption, then revoked the grant made there
+    async with sql_db.transaction() as stores:
+        made = await stores.grants.get("g1")
+    assert made is not None
+    assert made.revoked_at is not None
+
+
+async def _held(db: Database) -> int:
+    async with db.transaction() as stores:
+        return await stores.security_stamps.hold("u1")
+
+
+async def test_a_redemption_during_an_event_reads_the_stamp_the_event_wrote(
+    sql_db: Database,
+) -> None:
+    async with sql_db.transaction() as stores:
+        await stores.security_stamps.renew("u1")
+    async with sql_db.transaction() as event:
+        await event.security_stamps.renew("u1")
+        redemption = asyncio.create_task(_held(sql_db))
+        await asyncio.sleep(LET_IT_RUN)
+    assert await redemption == 2  # not the 1 committed while the event ran
