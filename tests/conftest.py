@@ -134,3 +134,18 @@ async def redis_env(redis_settings: Settings, clock: FakeClock) -> AsyncIterator
     """``server_env`` with Redis for the short-lived state (``redis_settings``)."""
     async with ServerEnv.start(redis_settings, clock) as env:
         yield env
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a ``slow`` test first, then the others, each group by its number of tests
+    (stable otherwise). ``make test`` hands whole files to the xdist workers in this order
+    (``--dist loadfile --no-loadscope-reorder``): the files of few but long tests (servers in
+    subprocesses, ``pip install``) start early instead of running alone at the end."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ordered = sorted(
+        files.values(),
+        key=lambda tests: (not any(t.get_closest_marker("slow") for t in tests), -len(tests)),
+    )
+    items[:] = [item for tests in ordered for item in tests]
