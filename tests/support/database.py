@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.services import postgres_url
 
@@ -59,6 +59,8 @@ class TemplateCopies:
     test's copy is made while a test runs (``ahead``), and ``DROP DATABASE``, which waits for
     a checkpoint (a second or more on a busy machine), runs after the test is over. Each copy
     serves one test only; ``close`` drops every copy and waits for it."""
+
+    DROPS_AT_ONCE = 4
 
     def __init__(self, admin_url: str, template: str, ahead: int = 1) -> None:
         self.admin_url = admin_url
@@ -135,21 +137,44 @@ class TemplateCopies:
                 self._changed.notify_all()
 
     async def _serve(self) -> None:
-        engine = create_async_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        # several drops at once share the checkpoints they wait for: one at a time, they fall
+        # behind tests that take less than a checkpoint
+        engine = create_async_engine(
+            self.admin_url, isolation_level="AUTOCOMMIT", pool_size=self.DROPS_AT_ONCE + 1
+        )
+        drops_at_once = asyncio.Semaphore(self.DROPS_AT_ONCE)
+        dropping: set[asyncio.Task[None]] = set()
         try:
-            async with engine.connect() as conn:
-                # waiting for work blocks this thread's event loop, which has nothing else to do
-                while (job := self._next()) is not None:
-                    kind, name = job
-                    if kind == "create":
-                        await conn.execute(
-                            text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-                        )
-                        with self._changed:
-                            self._creating -= 1
-                            self._ready.append(name)
-                            self._changed.notify_all()
-                    else:
-                        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            while (job := await asyncio.to_thread(self._next)) is not None:
+                kind, name = job
+                if kind == "create":
+                    await self._execute(
+                        engine, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'
+                    )
+                    with self._changed:
+                        self._creating -= 1
+                        self._ready.append(name)
+                        self._changed.notify_all()
+                else:
+                    await drops_at_once.acquire()
+                    task = asyncio.create_task(self._drop(engine, name, drops_at_once))
+                    dropping.add(task)
+                    task.add_done_callback(dropping.discard)
+            await asyncio.gather(*dropping)
         finally:
             await engine.dispose()
+
+    async def _drop(self, engine: AsyncEngine, name: str, done: asyncio.Semaphore) -> None:
+        try:
+            await self._execute(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except BaseException as error:  # reported by take() and close()
+            with self._changed:
+                self._error = error
+                self._changed.notify_all()
+        finally:
+            done.release()
+
+    @staticmethod
+    async def _execute(engine: AsyncEngine, statement: str) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
