@@ -37,7 +37,7 @@ demo: $(BIN)/.demo-installed
 
 # The gates (format, lint, types, architecture test) and then every test.
 test: install check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 -m "not browser" $(PYTEST_ARGS)
 	# Browser tests in their own run: pytest-playwright keeps an event loop running in the
 	# process, which the asyncio tests that would follow it in the same worker cannot share.
 	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)

@@ -2,7 +2,8 @@
 authorization server app in-process, an admin on the same database, and a browser-like client.
 
 Each test gets its own database: a copy of a migrated SQLite template file, or on PostgreSQL a
-``CREATE DATABASE ... TEMPLATE`` of a migrated template, dropped after the test.
+``CREATE DATABASE ... TEMPLATE`` of a migrated template (made ahead of the test and dropped after
+it, on a thread of its own: ``pg_databases``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.server.harness import ServerEnv
-from tests.support.database import fresh_database_url, pg_admin_url, pg_execute
+from tests.support.database import (
+    TemplateCopies,
+    fresh_database_url,
+    pg_admin_url,
+    pg_execute,
+)
 from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
@@ -51,6 +57,17 @@ def pg_template() -> Iterator[str]:
         yield name
     finally:
         asyncio.run(pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str) -> Iterator[TemplateCopies]:
+    """The per-test PostgreSQL databases: copies of ``pg_template`` made ahead of the tests and
+    dropped after them on a thread of their own (``tests/support/database.py``)."""
+    databases = TemplateCopies(pg_admin_url(), pg_template)
+    try:
+        yield databases
+    finally:
+        databases.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -117,3 +134,18 @@ async def redis_env(redis_settings: Settings, clock: FakeClock) -> AsyncIterator
     """``server_env`` with Redis for the short-lived state (``redis_settings``)."""
     async with ServerEnv.start(redis_settings, clock) as env:
         yield env
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a ``slow`` test first, then the others, each group by its number of tests
+    (stable otherwise). ``make test`` hands whole files to the xdist workers in this order
+    (``--dist loadfile --no-loadscope-reorder``): the files of few but long tests (servers in
+    subprocesses, ``pip install``) start early instead of running alone at the end."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ordered = sorted(
+        files.values(),
+        key=lambda tests: (not any(t.get_closest_marker("slow") for t in tests), -len(tests)),
+    )
+    items[:] = [item for tests in ordered for item in tests]

@@ -3,7 +3,9 @@ no traceback), and covers what an operator needs (users delete/enable, clients u
 that stay out of shell history, readable keys and clients, grants and sessions, a table for people
 and ``--json`` for every listing).
 
-Everything runs through the installed ``tokensmith`` console script, on this checkout's code, on
+The commands run in-process through Typer's runner (the console script's own entry point, without
+a Python start-up per command); the password prompt runs the installed ``tokensmith`` console
+script on a pseudo-terminal, and ``tests/cli/test_cli.py`` runs it for JSON output and errors.
 SQLite and PostgreSQL where the store matters. Rows the server would write (grants, sessions,
 consents, audit events) are seeded through the real stores.
 """
@@ -23,9 +25,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select
+from typer.testing import CliRunner
 
+from tests.support.cli import assert_no_traceback
 from tests.support.settings import FAST_HASH
 from tokensmith.admin import Admin
+from tokensmith.cli import app
 from tokensmith.core.admin_access import ADMIN_SCOPES
 from tokensmith.core.models import Grant, Session
 from tokensmith.settings import Settings
@@ -50,11 +55,13 @@ def script_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 class Tool:
-    """The ``tokensmith`` console script on one database."""
+    """The ``tokensmith`` command on one database, run in-process by Typer's runner (``env``:
+    the variables the console script would get; ``at_terminal`` runs the script itself)."""
 
     def __init__(self, database_url: str, **extra: str) -> None:
         self.database_url = database_url
         self.env = script_env(database_url, **extra)
+        self.runner = CliRunner()
         path = sqlite_file(database_url) if "://" in database_url else None
         if path is not None and os.path.exists(path):
             os.chmod(path, 0o600)  # a copied template: no "narrowed the mode" line on stderr
@@ -62,14 +69,12 @@ class Tool:
     def __call__(
         self, *args: str, ok: bool = True, input: str = ""
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("tokensmith")), *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        # the settings variables only: PATH and PYTHONPATH are for the console script
+        env = {k: v for k, v in self.env.items() if k not in ("PATH", "PYTHONPATH")}
+        result = self.runner.invoke(app, list(args), env=env, input=input)
+        assert_no_traceback(result)
+        done = subprocess.CompletedProcess(
+            list(args), result.exit_code, result.stdout, result.stderr
         )
         assert "Traceback" not in done.stdout + done.stderr, done.stderr
         if ok:
