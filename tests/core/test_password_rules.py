@@ -60,7 +60,31 @@ async def test_the_password_must_not_be_the_accounts_own_name() -> None:
 
 def test_e_mail_addresses_are_normalised_and_checked() -> None:
     assert normalize_email(" Nora@EXAMPLE.com ") == "nora@example.com"
-    for bad in ("nora", "@example.com", "nora@", "nora@localhost", "a@b@c.d", "n\r\n@x.com"):
+    assert normalize_email("José.Ñ+tag@Exämple.co.uk") == "josé.ñ+tag@exämple.co.uk"
+    assert normalize_email("a@corp.local") == "a@corp.local"  # an intranet's own domain
+    bad_ones = (
+        "nora",
+        "@example.com",
+        "nora@",
+        "nora@localhost",
+        "a@b@c.d",
+        "n\r\n@x.com",
+        # what a mail library reads as other recipients, or a mail client as a link (red team)
+        "ceo:u1new@ex.com;",
+        "x,evil@ex.com",
+        "https://phish.example/undo?account=u2&@x.co",
+        "<a@ex.com>",
+        '"quoted"@ex.com',
+        "a@[127.0.0.1]",
+        "a@1.2.3.4",
+        "a..b@ex.com",
+        ".a@ex.com",
+        "a@-ex.com",
+        "a@ex..com",
+        "a b@ex.com",
+        "x" * 65 + "@ex.com",
+    )
+    for bad in bad_ones:
         with pytest.raises(ValueError):
             normalize_email(bad)
 

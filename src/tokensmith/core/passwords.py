@@ -13,6 +13,7 @@ so the loop keeps serving. The synchronous methods remain for the CLI.
 from __future__ import annotations
 
 import asyncio
+import re
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -146,3 +147,39 @@ def normalize_login(value: str) -> str:
     if " " in folded:
         raise ValueError("a login name must not contain spaces")
     return folded
+
+
+_ATEXT = "a-z0-9!#$%&'*+/=?^_`{|}~-"
+_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _plain(part: str) -> str:
+    """``part`` with its non-ASCII letters and digits (an internationalised address) as ``a``,
+    for the ASCII patterns."""
+    return "".join("a" if ord(ch) > 127 and ch.isalnum() else ch for ch in part)
+
+
+def normalize_email(value: str) -> str:
+    """A normalised e-mail address (``normalize_login``); ``ValueError`` unless it is a plain
+    mailbox: a dot-atom local part (RFC 5322 ``atext``, the HTML ``type=email`` rule) and a host
+    name of at least two labels, letters and digits of any script allowed.
+
+    No quoted local parts, comments, display names, address lists, IP literals or ``:``, ``,``,
+    ``;``, ``<``, ``>``: what a mail library could read as another recipient than the address
+    that is stored and marked verified, or a mail client as a link in the notices naming it."""
+    email = normalize_login(value)
+    if len(email) > 320:
+        raise ValueError("an e-mail address has at most 320 characters")
+    local, at, domain = email.rpartition("@")
+    labels = _plain(domain).split(".")
+    if (
+        not at
+        or len(local) > 64
+        or not _LOCAL.fullmatch(_plain(local))
+        or len(labels) < 2
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise ValueError("not an e-mail address")
+    return email

@@ -34,7 +34,12 @@ from tokensmith.core.models import (
     TokenFormat,
     User,
 )
-from tokensmith.core.passwords import check_password_policy, check_single_script, normalize_login
+from tokensmith.core.passwords import (
+    check_password_policy,
+    check_single_script,
+    normalize_email,
+    normalize_login,
+)
 from tokensmith.core.redirect_uris import check_registrable
 from tokensmith.core.scopes import OIDC_SCOPES
 from tokensmith.core.secrets import CLIENT_ID_PREFIX, CLIENT_SECRET_PREFIX, digest, new_secret
@@ -311,9 +316,7 @@ def new_user(
     if "@" in login:
         raise ValueError("a username must not contain '@' (that is how emails are told apart)")
     check_single_script(login)
-    mail = normalize_login(email) if email else None
-    if mail is not None and ("@" not in mail or mail.startswith("@") or mail.endswith("@")):
-        raise ValueError("not an email address")
+    mail = normalize_email(email) if email else None
     return User(
         id=str(uuid.uuid4()),
         username=login,

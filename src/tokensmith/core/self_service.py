@@ -71,7 +71,12 @@ from tokensmith.core.errors import NotSignedIn
 from tokensmith.core.interaction import KEEP, SessionChange
 from tokensmith.core.models import AccountToken, Session, User
 from tokensmith.core.password_rules import PasswordRules, WeakPassword
-from tokensmith.core.passwords import Passwords, check_single_script, normalize_login
+from tokensmith.core.passwords import (
+    Passwords,
+    check_single_script,
+    normalize_email,
+    normalize_login,
+)
 from tokensmith.core.ports import Conflict, Stores
 from tokensmith.core.secrets import digest, new_secret
 
@@ -233,18 +238,6 @@ def _purpose(secret: str) -> str | None:
         if secret.startswith(prefix) and len(secret) < 100:
             return purpose
     return None
-
-
-def normalize_email(value: str) -> str:
-    """A normalised e-mail address (``passwords.normalize_login``) with one ``@``, a local part
-    and a dotted domain; ``ValueError`` otherwise."""
-    email = normalize_login(value)
-    local, at, domain = email.rpartition("@")
-    if not at or not local or "@" in local or "." not in domain.strip("."):
-        raise ValueError("not an e-mail address")
-    if len(email) > 320:
-        raise ValueError("an e-mail address has at most 320 characters")
-    return email
 
 
 def new_link(
