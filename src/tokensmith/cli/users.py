@@ -95,7 +95,9 @@ def users_invite(
 
 @app.command("invitations")
 def users_invitations(as_json: JsonOpt = False) -> None:
-    """List the pending invitations (not used, withdrawn or expired yet)."""
+    """List the pending invitations.
+
+    Pending: not used, withdrawn or expired yet."""
     invitations = with_admin(lambda a: a.list_invitations())
     text = table(
         ("email", "name", "invited", "expires"),
