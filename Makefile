@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Test processes (pytest-xdist); every test uses its own database, ports and Redis prefix.
-TEST_WORKERS ?= 2
+# Test processes (pytest-xdist); every test uses its own database, ports and Redis prefix. Three
+# on two cores: many tests wait on subprocesses, PostgreSQL or sockets, which two left idle.
+TEST_WORKERS ?= 3
 # The demo's first port (authorization server); the CloudDocs web app, API and SPA use the next
 # three: `make demo PORT=8100`.
 PORT ?= 8000
