@@ -315,7 +315,7 @@ def test_apis_create_duplicate_refused(sqlite_cli: Cli) -> None:
         (["--username", "bob", "--password", "short"], "at least 15"),
         (["--username", "bad name", "--password", PASSWORD], "spaces"),
         (["--username", "bob@example.com", "--password", PASSWORD], "@"),
-        (["--username", "bob", "--password", PASSWORD, "--email", "nomail"], "email"),
+        (["--username", "bob", "--password", PASSWORD, "--email", "nomail"], "e-mail address"),
         (["--username", "bo\u200bb", "--password", PASSWORD], "invisible"),
         # NIST SP 800-63B-4 through the admin service: the shipped blocklist, the own name
         (["--username", "bob", "--password", "1q2w3e4r5t6y7u8i9o0p"], "commonly used"),
