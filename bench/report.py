@@ -215,6 +215,7 @@ def peer_markdown(results: dict[str, Any]) -> list[str]:
             f"DOT with its default client-secret hasher (Django's PBKDF2, 1,000,000 "
             f"iterations, every client authentication): client_credentials {default:,.1f} req/s.",
         ]
+    return lines
 
 
 AB_PREFIX = "A/B tree: "

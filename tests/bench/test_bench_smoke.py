@@ -115,6 +115,14 @@ def test_report_and_lua(tmp_path: Path) -> None:
     text = report.markdown(json.loads(json.dumps(results)))
     assert "| ceiling bare ASGI | 100 |" in text
     assert "validator (fresh tokens)" in text
+    # the peer table, when the run measured django-oauth-toolkit (a full run crashed without it)
+    peers = {
+        name: {**row, "group": "peer"} for row_names in report.PEER_ROWS for name in row_names[1:]
+    }
+    with_peer = {**results, "scenarios": {**results["scenarios"], **peers}}
+    peer_text = report.markdown(json.loads(json.dumps(with_peer)))
+    assert "tokensmith vs django-oauth-toolkit" in peer_text
+    assert f"| {report.PEER_ROWS[0][0]} | 100 | 100 | 100 | 1.00x | 1.00x | **no** |" in peer_text
     wrk = {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0, "requests": 100}
     case = logins.LoginCase("logins SQLite", "login-sqlite", object(), ["u"])  # type: ignore[arg-type]
     case.rounds.append(
