@@ -49,7 +49,7 @@ check: install
 	$(BIN)/mypy
 
 # The benchmarks of docs/performance.md: wrk (apt, installed when missing and root), node-oidc-provider
-# (npm, into bench/node/node_modules), local PostgreSQL when reachable. About 15-20 minutes, most
+# (npm, into bench/node/node_modules), local PostgreSQL when reachable. About 30 minutes, a third
 # of it the logins and scale-out scenarios.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
