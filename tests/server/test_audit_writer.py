@@ -112,6 +112,30 @@ async def test_a_sqlite_batch_is_one_statement_in_the_drivers_thread(sqlite_url:
         await engine.dispose()
 
 
+async def test_a_sqlite_batch_longer_than_one_statement_is_one_transaction(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond ``SQLITE_ROWS`` rows (SQLite before 3.32 binds at most 999 parameters) a batch is
+    several INSERTs inside one BEGIN IMMEDIATE ... COMMIT."""
+    monkeypatch.setattr(audit_module, "SQLITE_ROWS", 40)
+    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+    try:
+        statements: list[str] = []
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.set_trace_callback(statements.append)
+        writer = AuditWriter(engine, batch=100, interval=3600)
+        for e in numbered(100):
+            writer.emit(e)
+        assert await writer.flush()
+        writes = [s.split(" (")[0] for s in statements if not s.startswith("ROLLBACK")]
+        assert writes == ["BEGIN IMMEDIATE", *["INSERT INTO ts_audit_events"] * 3, "COMMIT"]
+        assert await stored(engine) == [f"c{i}" for i in range(100)]
+    finally:
+        await engine.dispose()
+
+
 async def test_stored_rows_are_those_of_sqlalchemy_core(engine: AsyncEngine) -> None:
     """The driver-level INSERT stores what the Core ``insert`` with ``json.dumps`` stored: the
     same columns, NULLs, timestamps and detail text (ASCII-escaped, compact)."""
