@@ -89,51 +89,53 @@ async def test_a_batch_is_one_commit_on_postgres(engine: AsyncEngine) -> None:
     assert writer.written == 250
 
 
-async def test_a_sqlite_batch_is_one_statement_in_the_drivers_thread(sqlite_url: str) -> None:
+@pytest.fixture
+async def traced_sqlite(sqlite_url: str) -> AsyncIterator[tuple[AsyncEngine, list[str]]]:
+    """A SQLite engine of one connection, and the statements its driver runs from now on
+    (their first words; not the pool's ROLLBACK when a connection comes back)."""
+    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+    statements: list[str] = []
+
+    def trace(sql: str) -> None:
+        if not sql.startswith("ROLLBACK"):
+            statements.append(sql.split(" (")[0])
+
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.set_trace_callback(trace)
+    yield engine, statements
+    await engine.dispose()
+
+
+async def test_a_sqlite_batch_is_one_statement_in_the_drivers_thread(
+    traced_sqlite: tuple[AsyncEngine, list[str]],
+) -> None:
     """On SQLite a batch is a single multi-row INSERT, sent to the driver in one call, with no
     BEGIN IMMEDIATE ... COMMIT around it: the write lock that requests wait for is held only
     while SQLite stores the rows, not across trips through a busy event loop."""
-    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
-    try:
-        statements: list[str] = []
-        async with engine.connect() as conn:  # the writer's one pooled connection
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            await driver.set_trace_callback(statements.append)
-        writer = AuditWriter(engine, batch=500, interval=3600)
-        for e in numbered(250):
-            writer.emit(e)
-        assert await writer.flush()
-        writes = [s for s in statements if not s.startswith("ROLLBACK")]  # the pool's reset
-        assert len(writes) == 1, writes
-        assert writes[0].startswith("INSERT INTO ts_audit_events")
-        assert await stored(engine) == [f"c{i}" for i in range(250)]
-    finally:
-        await engine.dispose()
+    engine, statements = traced_sqlite
+    writer = AuditWriter(engine, batch=500, interval=3600)
+    for e in numbered(250):
+        writer.emit(e)
+    assert await writer.flush()
+    assert statements == ["INSERT INTO ts_audit_events"]
+    assert await stored(engine) == [f"c{i}" for i in range(250)]
 
 
 async def test_a_sqlite_batch_longer_than_one_statement_is_one_transaction(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    traced_sqlite: tuple[AsyncEngine, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Beyond ``SQLITE_ROWS`` rows (SQLite before 3.32 binds at most 999 parameters) a batch is
     several INSERTs inside one BEGIN IMMEDIATE ... COMMIT."""
+    engine, statements = traced_sqlite
     monkeypatch.setattr(audit_module, "SQLITE_ROWS", 40)
-    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
-    try:
-        statements: list[str] = []
-        async with engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            await driver.set_trace_callback(statements.append)
-        writer = AuditWriter(engine, batch=100, interval=3600)
-        for e in numbered(100):
-            writer.emit(e)
-        assert await writer.flush()
-        writes = [s.split(" (")[0] for s in statements if not s.startswith("ROLLBACK")]
-        assert writes == ["BEGIN IMMEDIATE", *["INSERT INTO ts_audit_events"] * 3, "COMMIT"]
-        assert await stored(engine) == [f"c{i}" for i in range(100)]
-    finally:
-        await engine.dispose()
+    writer = AuditWriter(engine, batch=100, interval=3600)
+    for e in numbered(100):
+        writer.emit(e)
+    assert await writer.flush()
+    assert statements == ["BEGIN IMMEDIATE", *["INSERT INTO ts_audit_events"] * 3, "COMMIT"]
+    assert await stored(engine) == [f"c{i}" for i in range(100)]
 
 
 async def test_stored_rows_are_those_of_sqlalchemy_core(engine: AsyncEngine) -> None:
