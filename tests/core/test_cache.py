@@ -3,6 +3,10 @@ caches share its eviction and size rules."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from tokensmith.core.cache import TTLCache
 from tokensmith.core.clock import FakeClock
 
@@ -77,3 +81,67 @@ async def test_ttl_zero_disables_the_read_through_cache() -> None:
     await cache.get("k", load)
     await cache.get("k", load)
     assert calls == 2
+
+
+async def test_callers_that_miss_together_share_one_load() -> None:
+    """An entry that expires under load: every request in flight misses at once, and one load
+    serves them all (on SQLite's single connection they would otherwise queue one behind the
+    other)."""
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    loads: list[int] = []
+    release = asyncio.Event()
+
+    async def load() -> str:
+        loads.append(1)
+        await release.wait()
+        return "client"
+
+    waiting = [asyncio.create_task(cache.get("c", load)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["client"] * 5
+    assert len(loads) == 1
+    assert await cache.get("c", load) == "client"  # cached now
+    assert len(loads) == 1
+
+
+async def test_when_the_shared_load_fails_each_waiting_caller_loads_for_itself() -> None:
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    release = asyncio.Event()
+
+    async def failing() -> str:
+        await release.wait()
+        raise ConnectionError("database down")
+
+    async def working() -> str:
+        return "client"
+
+    first = asyncio.create_task(cache.get("c", failing))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(cache.get("c", working)) for _ in range(2)]
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(ConnectionError):
+        await first
+    assert await asyncio.gather(*others) == ["client", "client"]
+
+
+async def test_a_caller_after_an_invalidation_does_not_wait_for_the_earlier_load() -> None:
+    """...and the load that straddled the invalidation is not cached."""
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    release = asyncio.Event()
+
+    async def old() -> str:
+        await release.wait()
+        return "before the change"
+
+    async def new() -> str:
+        return "after the change"
+
+    first = asyncio.create_task(cache.get("c", old))
+    await asyncio.sleep(0)
+    cache.invalidate("c")
+    assert await cache.get("c", new) == "after the change"
+    release.set()
+    assert await first == "before the change"
+    assert await cache.get("c", old) == "after the change"  # the earlier load was not kept

@@ -5,6 +5,7 @@ outage (counted in /metrics, logged), and nothing lost when the server stops."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sqlite3
@@ -14,13 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.live import live_server
 from tests.server.harness import ServerEnv
 from tests.support.clients import machine
 from tokensmith.core.audit import AuditEvent
+from tokensmith.storage.sqlalchemy import audit as audit_module
+from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.audit import AuditWriter
 from tokensmith.storage.sqlalchemy.engine import create_engine
 
@@ -60,15 +63,149 @@ async def until(condition: Any, *, what: str) -> None:
 
 
 async def test_one_transaction_per_batch(engine: AsyncEngine) -> None:
+    """Each batch is stored all or none: a batch the database refuses (here a row without its
+    event name) stores none of its rows and stays queued, after the batch before it."""
+    writer = AuditWriter(engine, batch=100, interval=3600)
+    events = numbered(250)
+    events[150] = AuditEvent(None, 1, client_id="bad")  # type: ignore[arg-type]
+    for e in events:
+        writer.emit(e)
+    assert not await writer.flush()
+    assert await stored(engine) == [f"c{i}" for i in range(100)]
+    assert (writer.written, writer.queued, writer.failures) == (100, 150, 1)
+
+
+async def test_a_batch_is_one_commit_on_postgres(engine: AsyncEngine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores a batch in one autocommit statement (next test)")
     writer = AuditWriter(engine, batch=100, interval=3600)
     commits: list[int] = []
     event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
     for e in numbered(250):
         writer.emit(e)
     assert await writer.flush()
-    assert len(commits) == 3  # 100 + 100 + 50, each its own INSERT and transaction
+    assert len(commits) == 3  # 100 + 100 + 50, each its own executemany and transaction
     assert await stored(engine) == [f"c{i}" for i in range(250)]
     assert writer.written == 250
+
+
+@pytest.fixture
+async def traced_sqlite(sqlite_url: str) -> AsyncIterator[tuple[AsyncEngine, list[str]]]:
+    """A SQLite engine of one connection, and the statements its driver runs from now on
+    (their first words; not the pool's ROLLBACK when a connection comes back)."""
+    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+    statements: list[str] = []
+
+    def trace(sql: str) -> None:
+        if not sql.startswith("ROLLBACK"):
+            statements.append(sql.split(" (")[0])
+
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.set_trace_callback(trace)
+    yield engine, statements
+    await engine.dispose()
+
+
+async def test_a_sqlite_batch_is_one_statement_in_the_drivers_thread(
+    traced_sqlite: tuple[AsyncEngine, list[str]],
+) -> None:
+    """On SQLite a batch is a single multi-row INSERT, sent to the driver in one call, with no
+    BEGIN IMMEDIATE ... COMMIT around it: the write lock that requests wait for is held only
+    while SQLite stores the rows, not across trips through a busy event loop."""
+    engine, statements = traced_sqlite
+    writer = AuditWriter(engine, batch=500, interval=3600)
+    for e in numbered(250):
+        writer.emit(e)
+    assert await writer.flush()
+    assert statements == ["INSERT INTO ts_audit_events"]
+    assert await stored(engine) == [f"c{i}" for i in range(250)]
+
+
+async def test_a_sqlite_batch_longer_than_one_statement_is_one_transaction(
+    traced_sqlite: tuple[AsyncEngine, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond ``SQLITE_ROWS`` rows (SQLite before 3.32 binds at most 999 parameters) a batch is
+    several INSERTs inside one BEGIN IMMEDIATE ... COMMIT."""
+    engine, statements = traced_sqlite
+    monkeypatch.setattr(audit_module, "SQLITE_ROWS", 40)
+    writer = AuditWriter(engine, batch=100, interval=3600)
+    for e in numbered(100):
+        writer.emit(e)
+    assert await writer.flush()
+    assert statements == ["BEGIN IMMEDIATE", *["INSERT INTO ts_audit_events"] * 3, "COMMIT"]
+    assert await stored(engine) == [f"c{i}" for i in range(100)]
+
+
+async def test_stored_rows_are_those_of_sqlalchemy_core(engine: AsyncEngine) -> None:
+    """The driver-level INSERT stores what the Core ``insert`` with ``json.dumps`` stored: the
+    same columns, NULLs, timestamps and detail text (ASCII-escaped, compact)."""
+    events = [
+        AuditEvent("token.issued", 1_765_000_000, client_id="c1", detail={"grant_type": "x"}),
+        AuditEvent("login.failed", 2**40, address="2001:db8::1", detail={}),
+        AuditEvent(
+            "passkey.registered",
+            3,
+            user_id="u1",
+            detail={"name": 'Zoë\'s "phone" \\ ☎', "n": "1"},
+        ),
+        AuditEvent("logout", 4, client_id=None, user_id="u2", address="203.0.113.9"),
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(t.audit_events),
+            [
+                {
+                    "at": e.at,
+                    "event": e.event,
+                    "client_id": e.client_id,
+                    "user_id": e.user_id,
+                    "address": e.address,
+                    "detail": json.dumps(e.detail, separators=(",", ":")),
+                }
+                for e in events
+            ],
+        )
+    writer = AuditWriter(engine, interval=3600)
+    for e in events:
+        writer.emit(e)
+    assert await writer.flush()
+    columns = "at, event, client_id, user_id, address, detail"
+    async with engine.connect() as conn:
+        rows = [
+            tuple(r)
+            for r in await conn.execute(text(f"SELECT {columns} FROM ts_audit_events ORDER BY id"))
+        ]
+    assert rows[4:] == rows[:4]
+    assert [json.loads(r[5]) for r in rows[4:]] == [e.detail for e in events]
+
+
+async def test_events_emitted_during_a_write_wait_for_the_next_batch(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drain stores what was queued when it began: events emitted meanwhile wait for the next
+    tick instead of being chased in back-to-back small batches (which cost a transaction each
+    and, on SQLite, kept the write lock from the requests)."""
+    writer = AuditWriter(engine, interval=3600)
+    batches: list[int] = []
+    original = audit_module.insert_audit_events
+
+    async def insert_then_emit(engine_: AsyncEngine, events: list[AuditEvent]) -> None:
+        batches.append(len(events))
+        for e in numbered(2, start=10):
+            writer.emit(e)
+        await original(engine_, events)
+
+    monkeypatch.setattr(audit_module, "insert_audit_events", insert_then_emit)
+    for e in numbered(3):
+        writer.emit(e)
+    assert await writer.flush()
+    assert batches == [3]
+    assert (writer.written, writer.queued) == (3, 2)
+    monkeypatch.setattr(audit_module, "insert_audit_events", original)
+    assert await writer.flush()
+    assert await stored(engine) == ["c0", "c1", "c2", "c10", "c11"]
 
 
 async def test_events_are_written_on_the_timer_without_a_flush(engine: AsyncEngine) -> None:

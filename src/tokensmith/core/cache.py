@@ -10,6 +10,8 @@ entries go first); entries are immutable values.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, NamedTuple, TypeVar
@@ -19,6 +21,10 @@ from tokensmith.core.clock import Clock, system_clock
 __all__ = ["CacheEntry", "TTLCache"]
 
 V = TypeVar("V")
+
+
+class _LoadFailed(Exception):
+    """The load that other callers waited for raised or was cancelled."""
 
 
 class CacheEntry(NamedTuple, Generic[V]):
@@ -43,6 +49,7 @@ class TTLCache(Generic[V]):
         self.clock = clock
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, CacheEntry[V]] = OrderedDict()
+        self._loading: dict[Hashable, asyncio.Future[V | None]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -71,7 +78,13 @@ class TTLCache(Generic[V]):
             entries.popitem(last=False)
 
     async def get(self, key: Hashable, load: Callable[[], Awaitable[V | None]]) -> V | None:
-        """The cached value, or ``load()``'s (not cached when ``None``)."""
+        """The cached value, or ``load()``'s (not cached when ``None``).
+
+        One load a key at a time: callers that miss while a load of the same key is under way
+        wait for its value instead of each loading it (when an entry expires under load, every
+        request in flight misses at once; on SQLite's single connection their loads would run
+        one after another, the last waiting for all the others). If that load fails (or its
+        caller is cancelled), each waiting caller loads for itself."""
         if self.ttl <= 0:
             return await load()
         now = self.clock()
@@ -81,16 +94,38 @@ class TTLCache(Generic[V]):
                 self._entries.move_to_end(key)
                 return entry.value
             del self._entries[key]
-        value = await load()
+        pending = self._loading.get(key)
+        if pending is not None:
+            with contextlib.suppress(_LoadFailed):
+                return await asyncio.shield(pending)
+            return await load()
+        pending = asyncio.get_running_loop().create_future()
+        self._loading[key] = pending
+        try:
+            value = await load()
+        except BaseException:
+            pending.set_exception(_LoadFailed())
+            pending.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            # not invalidated while loading (else the value may predate the change: not kept)
+            current = self._loading.get(key) is pending
+            if current:
+                del self._loading[key]
+        pending.set_result(value)
         if value is None:
-            self._entries.pop(key, None)
+            if current:
+                self._entries.pop(key, None)
             return None
-        self.put(key, value, evict_at=now + self.ttl)
+        if current:
+            self.put(key, value, evict_at=now + self.ttl)
         return value
 
     def invalidate(self, key: Hashable | None = None) -> None:
         """Forget ``key``, or every entry."""
         if key is None:
             self._entries.clear()
+            self._loading.clear()
         else:
             self._entries.pop(key, None)
+            self._loading.pop(key, None)  # a caller that misses now loads afresh
