@@ -106,6 +106,20 @@ class SecurityStampStore(Protocol):
 
 class GrantStore(Protocol):
     async def create(self, grant: Grant) -> None: ...
+
+    async def issue(
+        self,
+        grant: Grant | None,
+        *,
+        access_token: AccessTokenRecord | None,
+        refresh_token: RefreshToken | None,
+    ) -> None:
+        """Write the rows of one issuance together, each when given: a new grant (left as it
+        is when one with its id exists already, no ``Conflict``), the access-token record and
+        the refresh token. In the request's transaction, like every store call; one statement
+        where the database allows it."""
+        ...
+
     async def get(self, grant_id: str) -> Grant | None: ...
 
     async def get_live(self, grant_id: str) -> Grant | None:

@@ -1,16 +1,61 @@
 """Access-token records with the JWT deny-list, and refresh tokens (rotated atomically:
-one ``UPDATE ... WHERE rotated_at IS NULL RETURNING``, RFC 9700 §4.14.2)."""
+one ``UPDATE ... WHERE rotated_at IS NULL RETURNING``, RFC 9700 §4.14.2).
+
+Their rows are inserted by statements built once (``insert_sql``) and sent with a parameter
+dict, which spares SQLAlchemy building and keying a statement of literal values per call;
+``SqlGrantStore.issue`` sends them together with a grant's."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, Table, TextClause, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.core.models import AccessTokenRecord, RefreshToken
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+
+
+def insert_sql(table: Table, prefix: str = "", *, on_conflict: str = "") -> str:
+    """``INSERT INTO table (every column) VALUES (:<prefix><column>, ...)`` and ``on_conflict``:
+    the parameters of a row are ``params(row_dict, prefix)``."""
+    columns = [c.name for c in table.c]
+    names = ", ".join(columns)
+    values = ", ".join(f":{prefix}{c}" for c in columns)
+    # names from the table metadata, values bound: no input reaches the text
+    return f"INSERT INTO {table.name} ({names}) VALUES ({values}){on_conflict}"  # noqa: S608
+
+
+def access_token_params(token: AccessTokenRecord, prefix: str = "") -> dict[str, object]:
+    return {
+        f"{prefix}jti": token.jti,
+        f"{prefix}digest": token.digest,
+        f"{prefix}grant_id": token.grant_id,
+        f"{prefix}client_id": token.client_id,
+        f"{prefix}subject": token.subject,
+        f"{prefix}scopes": join_words(token.scopes),
+        f"{prefix}audience": token.audience,
+        f"{prefix}issued_at": token.issued_at,
+        f"{prefix}expires_at": token.expires_at,
+        f"{prefix}revoked_at": token.revoked_at,
+    }
+
+
+def refresh_token_params(token: RefreshToken, prefix: str = "") -> dict[str, object]:
+    return {
+        f"{prefix}digest": token.digest,
+        f"{prefix}grant_id": token.grant_id,
+        f"{prefix}client_id": token.client_id,
+        f"{prefix}issued_at": token.issued_at,
+        f"{prefix}expires_at": token.expires_at,
+        f"{prefix}absolute_expires_at": token.absolute_expires_at,
+        f"{prefix}rotated_at": token.rotated_at,
+    }
+
+
+INSERT_ACCESS_TOKEN: TextClause = text(insert_sql(t.access_tokens))
+INSERT_REFRESH_TOKEN: TextClause = text(insert_sql(t.refresh_tokens))
 
 
 class DenyList(Protocol):
@@ -28,20 +73,7 @@ class SqlAccessTokenStore(SqlStore):
         self._denylist = denylist
 
     async def record(self, token: AccessTokenRecord) -> None:
-        await self._conn.execute(
-            insert(t.access_tokens).values(
-                jti=token.jti,
-                digest=token.digest,
-                grant_id=token.grant_id,
-                client_id=token.client_id,
-                subject=token.subject,
-                scopes=join_words(token.scopes),
-                audience=token.audience,
-                issued_at=token.issued_at,
-                expires_at=token.expires_at,
-                revoked_at=token.revoked_at,
-            )
-        )
+        await self._conn.execute(INSERT_ACCESS_TOKEN, access_token_params(token))
 
     async def get(self, jti: str) -> AccessTokenRecord | None:
         a = t.access_tokens
@@ -102,17 +134,7 @@ def _access_token(row: RowMapping) -> AccessTokenRecord:
 
 class SqlRefreshTokenStore(SqlStore):
     async def create(self, token: RefreshToken) -> None:
-        await self._conn.execute(
-            insert(t.refresh_tokens).values(
-                digest=token.digest,
-                grant_id=token.grant_id,
-                client_id=token.client_id,
-                issued_at=token.issued_at,
-                expires_at=token.expires_at,
-                absolute_expires_at=token.absolute_expires_at,
-                rotated_at=None,
-            )
-        )
+        await self._conn.execute(INSERT_REFRESH_TOKEN, refresh_token_params(token))
 
     async def rotate(self, digest: str, now: int, *, client_id: str) -> RefreshToken | None:
         r = t.refresh_tokens
