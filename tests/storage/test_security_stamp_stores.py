@@ -43,9 +43,8 @@ async def test_a_stamp_starts_at_zero_and_every_renewal_changes_it(sql_db: Datab
         assert await stores.security_stamps.hold("u1") == 1
 
 
-async def test_a_code_keeps_its_stamp(db: Database) -> None:
-    at = int(time.time())
-    issued = AuthorizationCode(
+def issued_code(at: int, security_stamp: int) -> AuthorizationCode:
+    return AuthorizationCode(
         digest="c1",
         client_id="app",
         user_id="u1",
@@ -59,8 +58,13 @@ async def test_a_code_keeps_its_stamp(db: Database) -> None:
         session_id="s1",
         grant_id="g1",
         expires_at=at + 60,
-        security_stamp=7,
+        security_stamp=security_stamp,
     )
+
+
+async def test_a_code_keeps_its_stamp(db: Database) -> None:
+    at = int(time.time())
+    issued = issued_code(at, 7)
     async with db.transaction() as stores:
         await stores.codes.create(issued)
     async with db.transaction() as stores:
@@ -120,24 +124,7 @@ async def test_a_code_consumed_holds_its_users_stamp_until_the_redemption_ends(
     at = int(time.time())
     async with db.transaction() as stores:
         await stores.security_stamps.renew("u1")  # the row exists: only the lock can serialise
-        await stores.codes.create(
-            AuthorizationCode(
-                digest="c1",
-                client_id="app",
-                user_id="u1",
-                redirect_uri="https://app.test/cb",
-                redirect_uri_sent=True,
-                scopes=("docs:read",),
-                audience="https://api.test",
-                code_challenge="challenge",
-                nonce=None,
-                auth_time=at,
-                session_id="s1",
-                grant_id="g1",
-                expires_at=at + 60,
-                security_stamp=1,
-            )
-        )
+        await stores.codes.create(issued_code(at, 1))
     sent: list[str] = []
     listen = lambda *a: sent.append(a[2])  # noqa: E731
     event.listen(db.engine.sync_engine, "before_cursor_execute", listen)

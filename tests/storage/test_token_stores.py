@@ -365,6 +365,64 @@ async def test_parallel_refreshes_rotate_a_token_exactly_once(sql_db: Database) 
     assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
 
 
+async def test_rotation_with_its_live_grant_in_one_statement_on_postgresql(
+    sql_db: Database,
+) -> None:
+    """A refresh rotates its token and reads the token's live grant (``get_live``) in one
+    statement on PostgreSQL; the rotation's rules are ``rotate``'s."""
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.users.create(user("u2"))
+        await s.grants.create(grant("g1"))
+        await s.grants.create(grant("g2"))
+        await s.grants.create(grant("g3", user_id="u2"))
+        for digest, grant_id in (("r1", "g1"), ("r2", "g2"), ("r3", "g3")):
+            await s.refresh_tokens.create(dataclasses.replace(refresh(digest), grant_id=grant_id))
+        await s.grants.revoke("g2", 200)
+        await s.users.set_disabled("u2", True, 200)
+    sent = count_statements(sql_db)
+    async with sql_db.transaction() as s:
+        assert await s.refresh_tokens.rotate_with_grant("r1", 400, client_id="other") is None
+        rotated = await s.refresh_tokens.rotate_with_grant("r1", 500, client_id="app")
+        assert rotated is not None
+        token, live = rotated
+        assert token == dataclasses.replace(refresh("r1"), rotated_at=500)
+        assert live == grant("g1")
+        assert await s.refresh_tokens.rotate_with_grant("r1", 600, client_id="app") is None
+        assert await s.refresh_tokens.rotate_with_grant("nothing", 600, client_id="app") is None
+        # rotated all the same, but the grant is revoked / its user disabled
+        revoked = await s.refresh_tokens.rotate_with_grant("r2", 500, client_id="app")
+        disabled = await s.refresh_tokens.rotate_with_grant("r3", 500, client_id="app")
+        assert revoked is not None
+        assert revoked[1] is None
+        assert disabled is not None
+        assert disabled[1] is None
+    postgres = sql_db.engine.dialect.name == "postgresql"
+    # SQLite: the rotation, then the grant's read when something rotated
+    assert len(sent) == (6 if postgres else 9), sent
+    async with sql_db.transaction() as s:
+        for digest in ("r2", "r3"):
+            stored = await s.refresh_tokens.get(digest)
+            assert stored is not None
+            assert stored.rotated_at == 500
+
+
+async def test_parallel_rotations_with_the_grant_rotate_a_token_exactly_once(
+    sql_db: Database,
+) -> None:
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.grants.create(grant("g1"))
+        await s.refresh_tokens.create(refresh())
+
+    async def rotate() -> bool:
+        async with sql_db.transaction() as s:
+            rotated = await s.refresh_tokens.rotate_with_grant("r1", now(), client_id="app")
+            return rotated is not None and rotated[1] == grant("g1")
+
+    assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
+
+
 # -- client-assertion jtis -----------------------------------------------------------------
 
 

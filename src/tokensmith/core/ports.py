@@ -174,6 +174,14 @@ class RefreshTokenStore(Protocol):
         issued to another client than ``client_id`` (then it is left as it was)."""
         ...
 
+    async def rotate_with_grant(
+        self, digest: str, now: int, *, client_id: str
+    ) -> tuple[RefreshToken, Grant | None] | None:
+        """``rotate``, and the rotated token's grant as ``GrantStore.get_live`` reads it
+        (``None``: revoked, or its user gone or disabled), in one statement where the database
+        allows it."""
+        ...
+
     async def get(self, digest: str) -> RefreshToken | None: ...
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import RowMapping, TextClause, select, text, update
+from sqlalchemy import TextClause, select, text, update
 
 from tokensmith.core.models import AccessTokenRecord, Grant, RefreshToken
 from tokensmith.core.ports import Conflict
@@ -20,7 +20,9 @@ from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
 from tokensmith.storage.sqlalchemy.tokens import (
     access_token_params,
+    grant_from_row,
     insert_sql,
+    live_grant_select,
     refresh_token_params,
 )
 
@@ -89,23 +91,18 @@ class SqlGrantStore(SqlStore):
 
     async def get(self, grant_id: str) -> Grant | None:
         row = await self._one(select(t.grants).where(t.grants.c.id == grant_id))
-        return _grant(row) if row is not None else None
+        return grant_from_row(row) if row is not None else None
 
     async def list_for_user(self, user_id: str) -> list[Grant]:
         g = t.grants
         rows = await self._conn.execute(
             select(g).where(g.c.user_id == user_id).order_by(g.c.created_at, g.c.id)
         )
-        return [_grant(r) for r in rows.mappings()]
+        return [grant_from_row(r) for r in rows.mappings()]
 
     async def get_live(self, grant_id: str) -> Grant | None:
-        g, u = t.grants, t.users
-        row = await self._one(
-            select(g)
-            .join(u, u.c.id == g.c.user_id)
-            .where(g.c.id == grant_id, g.c.revoked_at.is_(None), u.c.disabled.is_(False))
-        )
-        return _grant(row) if row is not None else None
+        row = await self._one(live_grant_select(grant_id))
+        return grant_from_row(row) if row is not None else None
 
     async def revoke(self, grant_id: str, now: int) -> bool:
         result = await self._conn.execute(
@@ -150,18 +147,3 @@ class SqlGrantStore(SqlStore):
             .values(revoked_at=now)
         )
         return int(result.rowcount)
-
-
-def _grant(row: RowMapping) -> Grant:
-    return Grant(
-        id=row["id"],
-        client_id=row["client_id"],
-        user_id=row["user_id"],
-        scopes=split_words(row["scopes"]),
-        audience=row["audience"],
-        auth_time=row["auth_time"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-        session_id=row["session_id"],
-        amr=split_words(row["amr"]),
-    )
