@@ -9,6 +9,9 @@ families are revoked. Grants and endpoints call it; it calls nothing above it.
   refresh-token grant and, for OpenID requests, only with ``offline_access`` (OpenID Connect
   Core §11).
 - ID tokens (OpenID Connect Core §2) carry ``at_hash``, ``nonce`` and ``sid`` when there is one.
+- The rows of a user grant's issuance (the grant itself when a code is redeemed, the
+  access-token record, the refresh token) are handed to the store at once
+  (``GrantStore.issue``: one statement on PostgreSQL).
 - ``revoke_family`` revokes a grant because of a detected attack (RFC 9700 §4.14.2, RFC 6749
   §4.1.2) and commits although the request that found it fails.
 """
