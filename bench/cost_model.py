@@ -341,6 +341,10 @@ def main() -> None:
         with postgres(args.postgres) as url:
             if url is not None:
                 results["PostgreSQL"] = asyncio.run(measure_backend(url, None, args.requests))
+                if args.redis:
+                    results["PostgreSQL + Redis"] = asyncio.run(
+                        measure_backend(url, args.redis, args.requests, seeded=False)
+                    )
     print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

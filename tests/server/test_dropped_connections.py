@@ -4,12 +4,17 @@ a request's transaction, which is sent again once on a new connection, so no req
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from tests.server.harness import ServerEnv
 from tests.support.clients import machine
 from tests.support.database import pg_admin_url, pg_execute
+from tokensmith.core.models import Grant
 
 
 async def drop_connections(env: ServerEnv) -> int:
@@ -45,3 +50,31 @@ async def test_requests_survive_dropped_pooled_connections(server_env: ServerEnv
         assert introspected.status_code == 200
     await drop_connections(env)
     assert (await env.http.get("/readyz")).status_code == 200
+
+
+async def test_a_connection_dropped_inside_a_transaction_is_not_retried(
+    server_env: ServerEnv,
+) -> None:
+    """Only a transaction's first statement is sent again on a new connection: a later one
+    would run in a new transaction without the statements before it (a code consumed on the
+    dead connection, its tokens written on the new one: the code usable again). It fails, and
+    nothing of the transaction is stored."""
+    env = server_env
+    if not env.settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: the SQLite file has no server to drop connections")
+    db = env.app.state.runtime.db
+    at = 1_000
+    first = Grant("dropped-1", "app", "u1", ("docs:read",), "https://api.test", at, at)
+
+    async def write_across_a_drop() -> None:
+        async with db.transaction() as stores:
+            await stores.grants.create(first)
+            pid = (await stores._conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await pg_execute(pg_admin_url(), f"SELECT pg_terminate_backend({int(pid)})")
+            await stores.grants.create(dataclasses.replace(first, id="dropped-2"))
+
+    with pytest.raises(DBAPIError):
+        await write_across_a_drop()
+    async with db.transaction() as stores:
+        assert await stores.grants.get("dropped-1") is None
+        assert await stores.grants.get("dropped-2") is None

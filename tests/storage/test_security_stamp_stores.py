@@ -9,6 +9,8 @@ import asyncio
 import dataclasses
 import time
 
+from sqlalchemy import event
+
 from tokensmith.core.models import AuthorizationCode, Grant
 from tokensmith.storage.compose import Database
 
@@ -41,9 +43,8 @@ async def test_a_stamp_starts_at_zero_and_every_renewal_changes_it(sql_db: Datab
         assert await stores.security_stamps.hold("u1") == 1
 
 
-async def test_a_code_keeps_its_stamp(db: Database) -> None:
-    at = int(time.time())
-    issued = AuthorizationCode(
+def issued_code(at: int, security_stamp: int) -> AuthorizationCode:
+    return AuthorizationCode(
         digest="c1",
         client_id="app",
         user_id="u1",
@@ -57,8 +58,13 @@ async def test_a_code_keeps_its_stamp(db: Database) -> None:
         session_id="s1",
         grant_id="g1",
         expires_at=at + 60,
-        security_stamp=7,
+        security_stamp=security_stamp,
     )
+
+
+async def test_a_code_keeps_its_stamp(db: Database) -> None:
+    at = int(time.time())
+    issued = issued_code(at, 7)
     async with db.transaction() as stores:
         await stores.codes.create(issued)
     async with db.transaction() as stores:
@@ -106,3 +112,40 @@ async def test_a_redemption_during_an_event_reads_the_stamp_the_event_wrote(
         redemption = asyncio.create_task(_held(sql_db))
         await asyncio.sleep(LET_IT_RUN)
     assert await redemption == 2  # not the 1 committed while the event ran
+
+
+async def test_a_code_consumed_holds_its_users_stamp_until_the_redemption_ends(
+    db: Database,
+) -> None:
+    """On PostgreSQL with codes in SQL, the statement that consumes the code also locks the
+    stamp of its user (``HeldStamps``): ``hold`` then sends nothing, and an event still waits
+    for the redemption and revokes the grant made there. With codes in Redis, or on SQLite,
+    ``hold`` reads (and locks) it itself: the same outcome."""
+    at = int(time.time())
+    async with db.transaction() as stores:
+        await stores.security_stamps.renew("u1")  # the row exists: only the lock can serialise
+        await stores.codes.create(issued_code(at, 1))
+    sent: list[str] = []
+    listen = lambda *a: sent.append(a[2])  # noqa: E731
+    event.listen(db.engine.sync_engine, "before_cursor_execute", listen)
+    try:
+        async with db.transaction() as redemption:
+            assert await redemption.codes.consume("c1", at) is not None
+            before = len(sent)
+            assert await redemption.security_stamps.hold("u1") == 1
+            held_by_consume = db.ephemeral is None and db.engine.dialect.name == "postgresql"
+            assert (len(sent) == before) == held_by_consume, sent
+            ending = asyncio.create_task(_end_access(db))
+            await asyncio.sleep(LET_IT_RUN)
+            await redemption.grants.create(grant())
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", listen)
+    assert await ending == 1  # it waited for the redemption, then revoked the grant made there
+    async with db.transaction() as stores:
+        made = await stores.grants.get("g1")
+        assert made is not None
+        assert made.revoked_at is not None
+        # a renewal in the transaction itself: the stamp held before is forgotten
+        assert await stores.security_stamps.hold("u1") == 2
+        await stores.security_stamps.renew("u1")
+        assert await stores.security_stamps.hold("u1") == 3

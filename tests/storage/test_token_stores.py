@@ -9,6 +9,8 @@ import dataclasses
 import time
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 
 from tokensmith.core.models import AccessTokenRecord, AuthorizationCode, Grant, RefreshToken, User
 from tokensmith.core.ports import Conflict
@@ -183,6 +185,74 @@ async def test_parallel_creations_of_one_grant_store_exactly_one(sql_db: Databas
             assert went_on == (index != winner.revoked_at), index
 
 
+def count_statements(db: Database) -> list[str]:
+    """The SQL statements sent on ``db``'s engine from now on (transaction control aside)."""
+    sent: list[str] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _sent(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            sent.append(statement)
+
+    return sent
+
+
+async def test_issue_writes_the_grant_and_its_tokens_in_one_statement_on_postgresql(
+    sql_db: Database,
+) -> None:
+    """A code's redemption writes its grant, access-token record and refresh token with one
+    ``GrantStore.issue``: one statement (data-modifying CTEs) on PostgreSQL, three on SQLite."""
+    sent = count_statements(sql_db)
+    async with sql_db.transaction() as s:
+        await s.grants.issue(grant("g1"), access_token=access(), refresh_token=refresh())
+    postgres = sql_db.engine.dialect.name == "postgresql"
+    assert len(sent) == (1 if postgres else 3), sent
+    async with sql_db.transaction() as s:
+        assert await s.grants.get("g1") == grant("g1")
+        assert await s.access_tokens.get("j1") == access()
+        assert await s.refresh_tokens.get("r1") == refresh()
+    # a refresh: the access token and the refresh token, no grant; and an access token alone
+    sent.clear()
+    async with sql_db.transaction() as s:
+        await s.grants.issue(None, access_token=access("j2", "d2"), refresh_token=refresh("r2"))
+        await s.grants.issue(None, access_token=access("j3", None), refresh_token=None)
+    assert len(sent) == (2 if postgres else 3), sent
+    async with sql_db.transaction() as s:
+        assert await s.access_tokens.get("j2") == access("j2", "d2")
+        assert await s.access_tokens.get("j3") == access("j3", None)
+        assert await s.refresh_tokens.get("r2") == refresh("r2")
+
+
+async def test_issue_keeps_a_grant_stored_already_and_its_tokens_are_born_revoked(
+    sql_db: Database,
+) -> None:
+    """A replay of the code (codes in Redis) stored the grant revoked while the redemption
+    ran: the redemption's insert of the grant does nothing, and its tokens belong to the
+    revoked grant."""
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.grants.create(grant("g1", revoked_at=150))
+    async with sql_db.transaction() as s:
+        await s.grants.issue(grant("g1"), access_token=access(), refresh_token=refresh())
+    async with sql_db.transaction() as s:
+        assert await s.grants.get("g1") == grant("g1", revoked_at=150)
+        assert await s.grants.get_live("g1") is None
+        assert await s.access_tokens.get("j1") == access()
+        assert await s.refresh_tokens.get("r1") == refresh()
+
+
+async def test_issue_leaves_nothing_half_written(sql_db: Database) -> None:
+    """One of the rows cannot be written (its refresh token's digest exists): none is."""
+    async with sql_db.transaction() as s:
+        await s.refresh_tokens.create(refresh())
+    with pytest.raises(IntegrityError):
+        async with sql_db.transaction() as s:
+            await s.grants.issue(grant("g1"), access_token=access(), refresh_token=refresh())
+    async with sql_db.transaction() as s:
+        assert await s.grants.get("g1") is None
+        assert await s.access_tokens.get("j1") is None
+
+
 async def test_grant_revoked_once(sql_db: Database) -> None:
     async with sql_db.transaction() as s:
         await s.grants.create(grant("g1"))
@@ -291,6 +361,64 @@ async def test_parallel_refreshes_rotate_a_token_exactly_once(sql_db: Database) 
     async def rotate() -> bool:
         async with sql_db.transaction() as s:
             return await s.refresh_tokens.rotate("r1", now(), client_id="app") is not None
+
+    assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
+
+
+async def test_rotation_with_its_live_grant_in_one_statement_on_postgresql(
+    sql_db: Database,
+) -> None:
+    """A refresh rotates its token and reads the token's live grant (``get_live``) in one
+    statement on PostgreSQL; the rotation's rules are ``rotate``'s."""
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.users.create(user("u2"))
+        await s.grants.create(grant("g1"))
+        await s.grants.create(grant("g2"))
+        await s.grants.create(grant("g3", user_id="u2"))
+        for digest, grant_id in (("r1", "g1"), ("r2", "g2"), ("r3", "g3")):
+            await s.refresh_tokens.create(dataclasses.replace(refresh(digest), grant_id=grant_id))
+        await s.grants.revoke("g2", 200)
+        await s.users.set_disabled("u2", True, 200)
+    sent = count_statements(sql_db)
+    async with sql_db.transaction() as s:
+        assert await s.refresh_tokens.rotate_with_grant("r1", 400, client_id="other") is None
+        rotated = await s.refresh_tokens.rotate_with_grant("r1", 500, client_id="app")
+        assert rotated is not None
+        token, live = rotated
+        assert token == dataclasses.replace(refresh("r1"), rotated_at=500)
+        assert live == grant("g1")
+        assert await s.refresh_tokens.rotate_with_grant("r1", 600, client_id="app") is None
+        assert await s.refresh_tokens.rotate_with_grant("nothing", 600, client_id="app") is None
+        # rotated all the same, but the grant is revoked / its user disabled
+        revoked = await s.refresh_tokens.rotate_with_grant("r2", 500, client_id="app")
+        disabled = await s.refresh_tokens.rotate_with_grant("r3", 500, client_id="app")
+        assert revoked is not None
+        assert revoked[1] is None
+        assert disabled is not None
+        assert disabled[1] is None
+    postgres = sql_db.engine.dialect.name == "postgresql"
+    # SQLite: the rotation, then the grant's read when something rotated
+    assert len(sent) == (6 if postgres else 9), sent
+    async with sql_db.transaction() as s:
+        for digest in ("r2", "r3"):
+            stored = await s.refresh_tokens.get(digest)
+            assert stored is not None
+            assert stored.rotated_at == 500
+
+
+async def test_parallel_rotations_with_the_grant_rotate_a_token_exactly_once(
+    sql_db: Database,
+) -> None:
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.grants.create(grant("g1"))
+        await s.refresh_tokens.create(refresh())
+
+    async def rotate() -> bool:
+        async with sql_db.transaction() as s:
+            rotated = await s.refresh_tokens.rotate_with_grant("r1", now(), client_id="app")
+            return rotated is not None and rotated[1] == grant("g1")
 
     assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
 

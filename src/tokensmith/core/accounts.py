@@ -27,7 +27,7 @@ from __future__ import annotations
 import hmac
 from typing import Protocol, runtime_checkable
 
-from tokensmith.core.models import Grant, User
+from tokensmith.core.models import Grant, RefreshToken, User
 from tokensmith.core.passwords import PasswordCheck, Passwords
 from tokensmith.core.ports import Stores
 
@@ -178,6 +178,20 @@ async def live_grant(accounts: Accounts, stores: Stores, grant_id: str) -> Grant
     if user is None or user.disabled:
         return None
     return grant
+
+
+async def rotate_refresh_token(
+    accounts: Accounts, stores: Stores, digest: str, now: int, *, client_id: str
+) -> tuple[RefreshToken, Grant | None] | None:
+    """Rotate a refresh token (``RefreshTokenStore.rotate``) and read its grant as
+    ``live_grant`` does: one statement for tokensmith's own users on PostgreSQL
+    (``RefreshTokenStore.rotate_with_grant``), the rotation then ``live_grant`` otherwise."""
+    if isinstance(accounts, StoreAccounts):
+        return await stores.refresh_tokens.rotate_with_grant(digest, now, client_id=client_id)
+    token = await stores.refresh_tokens.rotate(digest, now, client_id=client_id)
+    if token is None:
+        return None
+    return token, await live_grant(accounts, stores, token.grant_id)
 
 
 async def end_access(

@@ -9,6 +9,9 @@ families are revoked. Grants and endpoints call it; it calls nothing above it.
   refresh-token grant and, for OpenID requests, only with ``offline_access`` (OpenID Connect
   Core §11).
 - ID tokens (OpenID Connect Core §2) carry ``at_hash``, ``nonce`` and ``sid`` when there is one.
+- The rows of a user grant's issuance (the grant itself when a code is redeemed, the
+  access-token record, the refresh token) are handed to the store at once
+  (``GrantStore.issue``: one statement on PostgreSQL).
 - ``revoke_family`` revokes a grant because of a detected attack (RFC 9700 §4.14.2, RFC 6749
   §4.1.2) and commits although the request that found it fails.
 """
@@ -66,6 +69,30 @@ class TokenIssuer:
         Opaque tokens and JWTs of user grants are recorded, so that revocation and
         introspection find them; client-credentials JWTs are not (the fast path).
         """
+        token, ttl, record = self._access_token(
+            client,
+            subject=subject,
+            scopes=scopes,
+            audience=audience,
+            auth_time=auth_time,
+            grant_id=grant_id,
+        )
+        if record is not None:
+            await stores.access_tokens.record(record)
+        return token, ttl
+
+    def _access_token(
+        self,
+        client: Client,
+        *,
+        subject: str,
+        scopes: tuple[str, ...],
+        audience: str,
+        auth_time: int | None,
+        grant_id: str | None,
+    ) -> tuple[str, int, AccessTokenRecord | None]:
+        """The token, its lifetime and the record to store (``None``: a client-credentials
+        JWT, which is not recorded)."""
         ctx = self.context
         now = ctx.now()
         ttl = client.access_token_ttl or ctx.policy.access_token_ttl
@@ -87,27 +114,26 @@ class TokenIssuer:
             )
             token_digest = None
             if grant_id is None:
-                return token, ttl
-        await stores.access_tokens.record(
-            AccessTokenRecord(
-                jti=jti,
-                digest=token_digest,
-                grant_id=grant_id,
-                client_id=client.client_id,
-                subject=subject,
-                scopes=scopes,
-                audience=audience,
-                issued_at=now,
-                expires_at=now + ttl,
-            )
+                return token, ttl, None
+        record = AccessTokenRecord(
+            jti=jti,
+            digest=token_digest,
+            grant_id=grant_id,
+            client_id=client.client_id,
+            subject=subject,
+            scopes=scopes,
+            audience=audience,
+            issued_at=now,
+            expires_at=now + ttl,
         )
-        return token, ttl
+        return token, ttl, record
 
-    async def refresh_token(
-        self, client: Client, grant: Grant, stores: Stores, *, absolute_expires_at: int | None
-    ) -> str:
-        """A new refresh token of ``grant``'s family; ``absolute_expires_at`` is kept across
-        rotations (``None``: a new family starts its absolute lifetime now)."""
+    def refresh_token(
+        self, client: Client, grant: Grant, *, absolute_expires_at: int | None
+    ) -> tuple[str, RefreshToken]:
+        """A new refresh token of ``grant``'s family and its row to store (by digest);
+        ``absolute_expires_at`` is kept across rotations (``None``: a new family starts its
+        absolute lifetime now)."""
         now = self.context.now()
         s = self.context.policy
         # OAuth 2.1 §4.3.1: tokens of clients that cannot authenticate live shorter by default
@@ -120,17 +146,15 @@ class TokenIssuer:
             )
             absolute_expires_at = now + (client.refresh_token_absolute_ttl or default_absolute)
         value = new_secret(REFRESH_TOKEN_PREFIX)
-        await stores.refresh_tokens.create(
-            RefreshToken(
-                digest=digest(value, self.context.pepper),
-                grant_id=grant.id,
-                client_id=client.client_id,
-                issued_at=now,
-                expires_at=min(now + idle, absolute_expires_at),
-                absolute_expires_at=absolute_expires_at,
-            )
+        row = RefreshToken(
+            digest=digest(value, self.context.pepper),
+            grant_id=grant.id,
+            client_id=client.client_id,
+            issued_at=now,
+            expires_at=min(now + idle, absolute_expires_at),
+            absolute_expires_at=absolute_expires_at,
         )
-        return value
+        return value, row
 
     def id_token(
         self, client: Client, grant: Grant, *, access_token: str, nonce: str | None
@@ -158,29 +182,38 @@ class TokenIssuer:
         grant: Grant,
         stores: Stores,
         *,
+        new_grant: bool = False,
         scopes: tuple[str, ...] | None = None,
         nonce: str | None = None,
         with_refresh_token: bool | None = None,
         absolute_expires_at: int | None = None,
     ) -> TokenResponse:
         """The tokens of a user grant: an access token recorded under the grant and, when the
-        client may refresh, a new refresh token of the same family."""
+        client may refresh, a new refresh token of the same family.
+
+        Every row is written by one ``GrantStore.issue`` call (one statement on PostgreSQL):
+        the grant itself too when ``new_grant`` (a code's redemption), which is left as it is
+        when it exists already: a replay of the code, seen while this redemption ran (codes in
+        Redis), may have stored it revoked, and the tokens are then born revoked, exactly as
+        if the replay had come a moment later."""
         scopes = scopes if scopes is not None else grant.scopes
-        token, ttl = await self.access_token(
+        token, ttl, record = self._access_token(
             client,
             subject=grant.user_id,
             scopes=scopes,
             audience=grant.audience,
-            stores=stores,
             auth_time=grant.auth_time,
             grant_id=grant.id,
         )
         if with_refresh_token is None:
             with_refresh_token = gets_refresh_token(client, grant)
-        refresh = (
-            await self.refresh_token(client, grant, stores, absolute_expires_at=absolute_expires_at)
+        refresh, refresh_row = (
+            self.refresh_token(client, grant, absolute_expires_at=absolute_expires_at)
             if with_refresh_token
-            else None
+            else (None, None)
+        )
+        await stores.grants.issue(
+            grant if new_grant else None, access_token=record, refresh_token=refresh_row
         )
         id_tok = None
         if "openid" in scopes:  # a refresh narrowed to non-OpenID scopes gets no ID token

@@ -106,6 +106,20 @@ class SecurityStampStore(Protocol):
 
 class GrantStore(Protocol):
     async def create(self, grant: Grant) -> None: ...
+
+    async def issue(
+        self,
+        grant: Grant | None,
+        *,
+        access_token: AccessTokenRecord | None,
+        refresh_token: RefreshToken | None,
+    ) -> None:
+        """Write the rows of one issuance together, each when given: a new grant (left as it
+        is when one with its id exists already, no ``Conflict``), the access-token record and
+        the refresh token. In the request's transaction, like every store call; one statement
+        where the database allows it."""
+        ...
+
     async def get(self, grant_id: str) -> Grant | None: ...
 
     async def get_live(self, grant_id: str) -> Grant | None:
@@ -158,6 +172,14 @@ class RefreshTokenStore(Protocol):
     async def rotate(self, digest: str, now: int, *, client_id: str) -> RefreshToken | None:
         """Atomically mark the token rotated and return it; ``None`` if unknown, rotated, or
         issued to another client than ``client_id`` (then it is left as it was)."""
+        ...
+
+    async def rotate_with_grant(
+        self, digest: str, now: int, *, client_id: str
+    ) -> tuple[RefreshToken, Grant | None] | None:
+        """``rotate``, and the rotated token's grant as ``GrantStore.get_live`` reads it
+        (``None``: revoked, or its user gone or disabled), in one statement where the database
+        allows it."""
         ...
 
     async def get(self, digest: str) -> RefreshToken | None: ...

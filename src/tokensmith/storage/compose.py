@@ -38,7 +38,7 @@ from tokensmith.storage.sqlalchemy.initial_access_tokens import SqlInitialAccess
 from tokensmith.storage.sqlalchemy.interactions import SqlInteractionStore
 from tokensmith.storage.sqlalchemy.mfa import SqlRecoveryCodeStore, SqlTotpStore
 from tokensmith.storage.sqlalchemy.passkeys import SqlPasskeyStore
-from tokensmith.storage.sqlalchemy.security_stamps import SqlSecurityStampStore
+from tokensmith.storage.sqlalchemy.security_stamps import HeldStamps, SqlSecurityStampStore
 from tokensmith.storage.sqlalchemy.sessions import SqlSessionStore
 from tokensmith.storage.sqlalchemy.throttles import SqlLoginFailureStore
 from tokensmith.storage.sqlalchemy.tokens import SqlAccessTokenStore, SqlRefreshTokenStore
@@ -64,6 +64,7 @@ class RequestStores:
 
     __slots__ = (
         "_conn",
+        "_held",
         "access_tokens",
         "account_tokens",
         "apis",
@@ -90,6 +91,7 @@ class RequestStores:
         self,
         conn: AsyncConnection,
         *,
+        held: HeldStamps,
         codes: SqlCodeStore | RedisCodeStore,
         interactions: SqlInteractionStore | RedisInteractionStore,
         assertion_jtis: SqlAssertionJtiStore | RedisAssertionJtiStore,
@@ -98,11 +100,12 @@ class RequestStores:
         client_documents: SqlClientDocumentStore | RedisClientDocumentStore,
     ) -> None:
         self._conn = conn
+        self._held = held
         self.apis = SqlApiStore(conn)
         self.clients = SqlClientStore(conn)
         self.users = SqlUserStore(conn)
         self.grants = SqlGrantStore(conn)
-        self.security_stamps = SqlSecurityStampStore(conn)
+        self.security_stamps = SqlSecurityStampStore(conn, held)
         self.refresh_tokens = SqlRefreshTokenStore(conn)
         self.consents = SqlConsentStore(conn)
         self.sessions = SqlSessionStore(conn)
@@ -120,16 +123,19 @@ class RequestStores:
         self.client_documents = client_documents
 
     async def commit(self) -> None:
+        self._held.clear()  # the transaction's locks end with it
         await self._conn.commit()
         await self._conn.begin()
 
 
 def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestStores:
     """The stores of one request on ``conn``: the SQL-or-Redis choice for every concern."""
+    held = HeldStamps()  # the stamps this transaction holds, shared by the stores below
     if ephemeral is None:
         return RequestStores(
             conn,
-            codes=SqlCodeStore(conn),
+            held=held,
+            codes=SqlCodeStore(conn, held),
             interactions=SqlInteractionStore(conn),
             assertion_jtis=SqlAssertionJtiStore(conn),
             access_tokens=SqlAccessTokenStore(conn),
@@ -138,6 +144,7 @@ def build_stores(conn: AsyncConnection, ephemeral: Ephemeral | None) -> RequestS
         )
     return RequestStores(
         conn,
+        held=held,
         codes=ephemeral.codes,
         interactions=ephemeral.interactions,
         assertion_jtis=ephemeral.assertion_jtis,

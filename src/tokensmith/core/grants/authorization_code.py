@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, pkce
@@ -31,7 +30,6 @@ from tokensmith.core.models import (
     Grant,
     TokenResponse,
 )
-from tokensmith.core.ports import Conflict
 from tokensmith.core.secrets import digest
 
 if TYPE_CHECKING:
@@ -104,13 +102,12 @@ class AuthorizationCodeGrant:
         except (InvalidGrant, InvalidTarget):
             await stores.commit()  # the code stays burnt
             raise
-        grant = grant_of(code, now)
-        # A replay of this code, seen while this redemption ran (codes in Redis), may have stored
-        # the grant already revoked: the tokens issued below are then born revoked, exactly as if
-        # the replay had come a moment later. Exactly one redemption still gets an answer.
-        with contextlib.suppress(Conflict):
-            await stores.grants.create(grant)
-        return await issuer.for_grant(client, grant, stores, nonce=code.nonce)
+        # The grant and its tokens are written together (``TokenIssuer.for_grant``); a grant
+        # that a replay of this code stored revoked meanwhile (codes in Redis) is kept, and the
+        # tokens are born revoked. Exactly one redemption still gets an answer.
+        return await issuer.for_grant(
+            client, grant_of(code, now), stores, new_grant=True, nonce=code.nonce
+        )
 
 
 def grant_of(code: AuthorizationCode, now: int) -> Grant:

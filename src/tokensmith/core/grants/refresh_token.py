@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
-from tokensmith.core.accounts import live_grant
+from tokensmith.core.accounts import rotate_refresh_token
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
@@ -54,11 +54,14 @@ class RefreshTokenGrant:
         requested = scope_rules.parse_scope(request.get("scope"))
         now = context.now()
         token_digest = digest(value, context.pepper)
-        # One statement in the common case: the rotation itself, bound to the client (another
-        # client's token is left untouched). Only when it rotates nothing is the token read, to
-        # tell an unknown token, another client's and a reuse apart.
-        token = await stores.refresh_tokens.rotate(token_digest, now, client_id=client.client_id)
-        if token is None:
+        # One statement in the common case (PostgreSQL, tokensmith's own users): the rotation
+        # itself, bound to the client (another client's token is left untouched), with the read
+        # of its live grant. Only when it rotates nothing is the token read, to tell an unknown
+        # token, another client's and a reuse apart.
+        rotated = await rotate_refresh_token(
+            context.accounts, stores, token_digest, now, client_id=client.client_id
+        )
+        if rotated is None:
             known = await stores.refresh_tokens.get(token_digest)
             if known is None:
                 raise InvalidGrant(INVALID, detail="unknown refresh token")
@@ -69,7 +72,7 @@ class RefreshTokenGrant:
                 stores, known.grant_id, event=audit.REFRESH_REUSED, client_id=client.client_id
             )
             raise InvalidGrant(INVALID, detail=f"refresh token reuse: grant {known.grant_id}")
-        grant = await live_grant(context.accounts, stores, token.grant_id)
+        token, grant = rotated
         if grant is None:
             await stores.commit()
             raise InvalidGrant(INVALID, detail="grant revoked or user disabled")

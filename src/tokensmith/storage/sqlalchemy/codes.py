@@ -1,17 +1,37 @@
 """Authorization codes (RFC 6749 §4.1.2) in SQL: consuming one is a single
 ``UPDATE ... WHERE consumed_at IS NULL RETURNING``, so of concurrent redemptions exactly one wins,
-and the consumed row stays (until pruned) so that a replay finds the grant to revoke (§10.5)."""
+and the consumed row stays (until pruned) so that a replay finds the grant to revoke (§10.5).
+
+On PostgreSQL the same statement also reads the security stamp of the code's user ``FOR SHARE``
+(a scalar sub-select over the consumed row), which the redemption holds to its end anyway
+(``SecurityStampStore.hold``): the lock is taken one round-trip earlier and handed to the stamp
+store (``HeldStamps``), instead of a ``SELECT ... FOR SHARE`` of its own."""
 
 from __future__ import annotations
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.core.models import AuthorizationCode
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+from tokensmith.storage.sqlalchemy.security_stamps import HeldStamps
+
+_CONSUME_HOLDING_STAMP = text(
+    "WITH c AS (UPDATE ts_authorization_codes SET consumed_at = :now"
+    " WHERE digest = :digest AND consumed_at IS NULL RETURNING *)"
+    " SELECT c.*, (SELECT s.stamp FROM ts_security_stamps s WHERE s.user_id = c.user_id"
+    " FOR SHARE) AS held_stamp FROM c"
+)
 
 
 class SqlCodeStore(SqlStore):
+    __slots__ = ("_held",)
+
+    def __init__(self, conn: AsyncConnection, held: HeldStamps | None = None) -> None:
+        super().__init__(conn)
+        self._held = held
+
     async def create(self, code: AuthorizationCode) -> None:
         await self._conn.execute(
             insert(t.authorization_codes).values(
@@ -35,6 +55,16 @@ class SqlCodeStore(SqlStore):
         )
 
     async def consume(self, digest: str, now: int) -> AuthorizationCode | None:
+        if self._held is not None and self._conn.dialect.name == "postgresql":
+            result = await self._conn.execute(
+                _CONSUME_HOLDING_STAMP, {"now": now, "digest": digest}
+            )
+            found = result.mappings().first()
+            if found is None:
+                return None
+            if found["held_stamp"] is not None:  # no row yet: ``hold`` will make it
+                self._held[found["user_id"]] = int(found["held_stamp"])
+            return _code(found)
         codes = t.authorization_codes
         row = await self._one(
             update(codes)

@@ -149,7 +149,7 @@ class RetryingConnection(AsyncConnection):
     ) -> CursorResult[Any]:
         if not self._fresh:
             return await super().execute(statement, parameters, execution_options=execution_options)
-        self._fresh = True
+        self._fresh = False
         try:
             return await super().execute(statement, parameters, execution_options=execution_options)
         except DBAPIError as exc:

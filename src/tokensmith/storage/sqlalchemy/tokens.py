@@ -1,16 +1,78 @@
 """Access-token records with the JWT deny-list, and refresh tokens (rotated atomically:
-one ``UPDATE ... WHERE rotated_at IS NULL RETURNING``, RFC 9700 §4.14.2)."""
+one ``UPDATE ... WHERE rotated_at IS NULL RETURNING``, RFC 9700 §4.14.2).
+
+Their rows are inserted by statements built once (``insert_sql``) and sent with a parameter
+dict, which spares SQLAlchemy building and keying a statement of literal values per call;
+``SqlGrantStore.issue`` sends them together with a grant's.
+
+A refresh rotates its token and reads the token's live grant (``rotate_with_grant``): on
+PostgreSQL one statement, the ``UPDATE ... RETURNING`` in a CTE joined to the grant and its user
+(the read of ``GrantStore.get_live``); on SQLite the two statements."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, Select, Table, TextClause, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tokensmith.core.models import AccessTokenRecord, RefreshToken
+from tokensmith.core.models import AccessTokenRecord, Grant, RefreshToken
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+
+
+def insert_sql(table: Table, prefix: str = "", *, on_conflict: str = "") -> str:
+    """``INSERT INTO table (every column) VALUES (:<prefix><column>, ...)`` and ``on_conflict``:
+    the parameters of a row are ``params(row_dict, prefix)``."""
+    columns = [c.name for c in table.c]
+    names = ", ".join(columns)
+    values = ", ".join(f":{prefix}{c}" for c in columns)
+    # names from the table metadata, values bound: no input reaches the text
+    return f"INSERT INTO {table.name} ({names}) VALUES ({values}){on_conflict}"  # noqa: S608
+
+
+def access_token_params(token: AccessTokenRecord, prefix: str = "") -> dict[str, object]:
+    return {
+        f"{prefix}jti": token.jti,
+        f"{prefix}digest": token.digest,
+        f"{prefix}grant_id": token.grant_id,
+        f"{prefix}client_id": token.client_id,
+        f"{prefix}subject": token.subject,
+        f"{prefix}scopes": join_words(token.scopes),
+        f"{prefix}audience": token.audience,
+        f"{prefix}issued_at": token.issued_at,
+        f"{prefix}expires_at": token.expires_at,
+        f"{prefix}revoked_at": token.revoked_at,
+    }
+
+
+def refresh_token_params(token: RefreshToken, prefix: str = "") -> dict[str, object]:
+    return {
+        f"{prefix}digest": token.digest,
+        f"{prefix}grant_id": token.grant_id,
+        f"{prefix}client_id": token.client_id,
+        f"{prefix}issued_at": token.issued_at,
+        f"{prefix}expires_at": token.expires_at,
+        f"{prefix}absolute_expires_at": token.absolute_expires_at,
+        f"{prefix}rotated_at": token.rotated_at,
+    }
+
+
+def _rotate_with_grant_sql() -> str:
+    grant_columns = ", ".join(f"g.{c.name} AS g_{c.name}" for c in t.grants.c)
+    # names from the table metadata, values bound: no input reaches the text
+    return (
+        "WITH r AS (UPDATE ts_refresh_tokens SET rotated_at = :now WHERE digest = :digest"  # noqa: S608
+        " AND rotated_at IS NULL AND client_id = :client_id RETURNING *)"
+        f" SELECT r.*, {grant_columns} FROM r"
+        " LEFT JOIN (ts_grants g JOIN ts_users u ON u.id = g.user_id AND u.disabled = false)"
+        " ON g.id = r.grant_id AND g.revoked_at IS NULL"
+    )
+
+
+ROTATE_WITH_GRANT: TextClause = text(_rotate_with_grant_sql())
+INSERT_ACCESS_TOKEN: TextClause = text(insert_sql(t.access_tokens))
+INSERT_REFRESH_TOKEN: TextClause = text(insert_sql(t.refresh_tokens))
 
 
 class DenyList(Protocol):
@@ -28,20 +90,7 @@ class SqlAccessTokenStore(SqlStore):
         self._denylist = denylist
 
     async def record(self, token: AccessTokenRecord) -> None:
-        await self._conn.execute(
-            insert(t.access_tokens).values(
-                jti=token.jti,
-                digest=token.digest,
-                grant_id=token.grant_id,
-                client_id=token.client_id,
-                subject=token.subject,
-                scopes=join_words(token.scopes),
-                audience=token.audience,
-                issued_at=token.issued_at,
-                expires_at=token.expires_at,
-                revoked_at=token.revoked_at,
-            )
-        )
+        await self._conn.execute(INSERT_ACCESS_TOKEN, access_token_params(token))
 
     async def get(self, jti: str) -> AccessTokenRecord | None:
         a = t.access_tokens
@@ -102,17 +151,7 @@ def _access_token(row: RowMapping) -> AccessTokenRecord:
 
 class SqlRefreshTokenStore(SqlStore):
     async def create(self, token: RefreshToken) -> None:
-        await self._conn.execute(
-            insert(t.refresh_tokens).values(
-                digest=token.digest,
-                grant_id=token.grant_id,
-                client_id=token.client_id,
-                issued_at=token.issued_at,
-                expires_at=token.expires_at,
-                absolute_expires_at=token.absolute_expires_at,
-                rotated_at=None,
-            )
-        )
+        await self._conn.execute(INSERT_REFRESH_TOKEN, refresh_token_params(token))
 
     async def rotate(self, digest: str, now: int, *, client_id: str) -> RefreshToken | None:
         r = t.refresh_tokens
@@ -123,6 +162,23 @@ class SqlRefreshTokenStore(SqlStore):
             .returning(*r.c)
         )
         return _refresh_token(row) if row else None
+
+    async def rotate_with_grant(
+        self, digest: str, now: int, *, client_id: str
+    ) -> tuple[RefreshToken, Grant | None] | None:
+        if self._conn.dialect.name != "postgresql":
+            token = await self.rotate(digest, now, client_id=client_id)
+            if token is None:
+                return None
+            live = await self._one(live_grant_select(token.grant_id))
+            return token, grant_from_row(live) if live is not None else None
+        result = await self._conn.execute(
+            ROTATE_WITH_GRANT, {"now": now, "digest": digest, "client_id": client_id}
+        )
+        row = result.mappings().first()
+        if row is None:
+            return None
+        return _refresh_token(row), grant_from_row(row, "g_") if row["g_id"] is not None else None
 
     async def get(self, digest: str) -> RefreshToken | None:
         r = t.refresh_tokens
@@ -139,4 +195,30 @@ def _refresh_token(row: RowMapping) -> RefreshToken:
         expires_at=row["expires_at"],
         absolute_expires_at=row["absolute_expires_at"],
         rotated_at=row["rotated_at"],
+    )
+
+
+def live_grant_select(grant_id: str) -> Select[Any]:
+    """The grant unless it is revoked or its user is gone or disabled (``get_live``)."""
+    g, u = t.grants, t.users
+    return (
+        select(g)
+        .join(u, u.c.id == g.c.user_id)
+        .where(g.c.id == grant_id, g.c.revoked_at.is_(None), u.c.disabled.is_(False))
+    )
+
+
+def grant_from_row(row: RowMapping, prefix: str = "") -> Grant:
+    """A ``ts_grants`` row (its columns named ``<prefix><column>``) as a ``Grant``."""
+    return Grant(
+        id=row[f"{prefix}id"],
+        client_id=row[f"{prefix}client_id"],
+        user_id=row[f"{prefix}user_id"],
+        scopes=split_words(row[f"{prefix}scopes"]),
+        audience=row[f"{prefix}audience"],
+        auth_time=row[f"{prefix}auth_time"],
+        created_at=row[f"{prefix}created_at"],
+        revoked_at=row[f"{prefix}revoked_at"],
+        session_id=row[f"{prefix}session_id"],
+        amr=split_words(row[f"{prefix}amr"]),
     )
