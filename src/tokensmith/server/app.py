@@ -90,6 +90,7 @@ def create_app(
         )
         app.state.runtime = rt
         app.state.metrics.audit = rt.audit
+        app.state.metrics.hashing = rt.server.passwords
         rt.start_tasks()
         try:
             yield
