@@ -189,7 +189,7 @@ class Runtime:
             hashing=hashing,
             mailer=Mailer(settings, backend_for(settings)),
             self_service=self_service,
-            admin=Admin(settings, clock=clock, db=db, hashing=hashing, on_change=changed),
+            admin=Admin(settings, clock=clock, db=db, hashing=passwords, on_change=changed),
         )
 
     async def reload_keys(self) -> None:
