@@ -93,6 +93,18 @@ async def submit(
     return await ua.post("/login", data={**form, "username": username, "password": password})
 
 
+async def held_logins(
+    env: ServerEnv, client: Any, monkeypatch: pytest.MonkeyPatch, count: int
+) -> tuple[HashSpy, list[asyncio.Task[httpx.Response]]]:
+    """``count`` logins under way, each verification held by the spy (``BLOCKING``)."""
+    forms = [await login_form(env, client) for _ in range(count)]
+    spy = HashSpy(monkeypatch)
+    return spy, [
+        asyncio.create_task(submit(ua, form, f"user{i}", BLOCKING))
+        for i, (ua, form) in enumerate(forms)
+    ]
+
+
 def runtime_of(env: ServerEnv) -> Runtime:
     rt: Runtime = env.app.state.runtime
     return rt
@@ -171,12 +183,7 @@ async def test_the_pool_runs_at_most_password_hash_workers_hashes(
 ) -> None:
     env = two_workers
     client = await env.client(first_party=True)
-    forms = [await login_form(env, client) for _ in range(6)]
-    spy = HashSpy(monkeypatch)
-    logins = [
-        asyncio.create_task(submit(ua, form, f"user{i}", BLOCKING))
-        for i, (ua, form) in enumerate(forms)
-    ]
+    spy, logins = await held_logins(env, client, monkeypatch, 6)
     try:
         await spy.wait_entered(2)
         await asyncio.sleep(0.5)  # time for more to start, if the pool let them
@@ -275,16 +282,11 @@ async def test_a_login_beyond_the_pools_queue_is_refused_at_once_writing_nothing
     client = await env.client(first_party=True)
     await env.user()
     assert runtime_of(env).server.passwords._limit == 3  # 1 worker + password_hash_queue 2
-    forms = [await login_form(env, client) for _ in range(4)]
-    spy = HashSpy(monkeypatch)
-    held = [
-        asyncio.create_task(submit(ua, form, f"user{i}", BLOCKING))
-        for i, (ua, form) in enumerate(forms[:3])
-    ]
+    ua, form = await login_form(env, client)  # the fourth login's
+    spy, held = await held_logins(env, client, monkeypatch, 3)
     try:
         await spy.wait_entered()
         await pending_becomes(env, 3)
-        ua, form = forms[3]
         refused = await asyncio.wait_for(submit(ua, form, "refused", "some password"), 5)
         assert not spy.timed_out
     finally:
@@ -322,12 +324,7 @@ async def test_a_cancelled_logins_hash_keeps_its_place_until_it_ends(
     its place back at once."""
     env = small_queue
     client = await env.client(first_party=True)
-    forms = [await login_form(env, client) for _ in range(2)]
-    spy = HashSpy(monkeypatch)
-    logins = [
-        asyncio.create_task(submit(ua, form, f"user{i}", BLOCKING))
-        for i, (ua, form) in enumerate(forms)
-    ]
+    spy, logins = await held_logins(env, client, monkeypatch, 2)
     try:
         await spy.wait_entered()  # the first hashes, the second waits in the queue
         await pending_becomes(env, 2)

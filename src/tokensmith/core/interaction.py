@@ -472,41 +472,37 @@ async def begin_login(
     address: str,
 ) -> LoginStarted:
     """Step 1 (``core.login``), in the first transaction, committed before the password is
-    checked: the interaction, and the attempt reserved on the throttling counters or refused
-    with a 429 page."""
+    checked: the interaction, the attempt reserved on the throttling counters and a place on
+    the hashing pool, or a page refusing it (429 throttled; 503 the pool's queue full, taken
+    before the counters are touched)."""
     interaction = await load(server, stores, browser, txn)
     username = username[:320]
-    client_id = interaction.request.client_id
+
+    async def refused(error: str, status: int, retry_after: int) -> LoginForm:
+        return LoginForm(
+            txn=interaction.id,
+            client_name=await _client_name(server, stores, interaction.request.client_id),
+            username=username,
+            error=f"{error} Wait {retry_after} seconds, then try again.",
+            status=status,
+            retry_after=retry_after,
+        )
+
     # the pool's place first: a login refused for a full queue touches no counter
     try:
         admission = server.passwords.admit()
     except HashingBusy as exc:
         server.audit(AuditEvent(audit.LOGIN_BUSY, server.now(), address=address))
-        retry_after = HashingBusy.RETRY_AFTER
-        form = LoginForm(
-            txn=interaction.id,
-            client_name=await _client_name(server, stores, client_id),
-            username=username,
-            error=f"Too many people are signing in right now. Wait {retry_after} seconds, "
-            "then try again.",
-            status=exc.status_code,
-            retry_after=retry_after,
+        busy = await refused(
+            "Too many people are signing in right now.", exc.status_code, HashingBusy.RETRY_AFTER
         )
-        return LoginStarted(interaction, None, username, form)
+        return LoginStarted(interaction, None, username, busy)
     with contextlib.ExitStack() as unless_reserved:
         unless_reserved.callback(admission.close)
         attempt = await password_login(server).reserve(username, stores, address=address)
         if attempt.retry_after:
-            form = LoginForm(
-                txn=interaction.id,
-                client_name=await _client_name(server, stores, client_id),
-                username=username,
-                error=f"Too many failed attempts. Wait {attempt.retry_after} seconds, then try "
-                "again.",
-                status=429,
-                retry_after=attempt.retry_after,
-            )
-            return LoginStarted(interaction, attempt, username, form)
+            throttled = await refused("Too many failed attempts.", 429, attempt.retry_after)
+            return LoginStarted(interaction, attempt, username, throttled)
         unless_reserved.pop_all()
     return LoginStarted(interaction, attempt, username, admission=admission)
 
