@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         "unset: the CPUs this process may run on minus one, at least 1 (one CPU stays the "
         "event loop's).",
     )
+    password_hash_queue: int = Field(
+        32,
+        ge=0,
+        le=100_000,
+        description="Password operations (logins, sign-ups, resets, password changes) that may "
+        "wait for a hashing thread; one more is refused at once with 503 and Retry-After "
+        "instead of waiting tens of seconds. 0: no bound.",
+    )
     accounts: str = Field(
         "",
         description="Bring your own users: 'module:factory', a callable returning an "

@@ -179,6 +179,26 @@ async def test_a_client_change_reaches_the_servers_cache_at_once(
 # -- users, grants, sessions ---------------------------------------------------------------------
 
 
+async def test_a_user_is_not_created_while_the_hashing_pool_is_full(
+    api: Api, server_env: ServerEnv
+) -> None:
+    """The admin API hashes on the server's bounded pool: beyond its queue
+    (``password_hash_queue``), 503 with ``Retry-After`` at once, and nothing is written."""
+    hasher = server_env.app.state.runtime.server.passwords
+    held = [hasher.admit() for _ in range(hasher._limit)]  # every place taken
+    try:
+        body = {"username": "bob", "password": PASSWORD}
+        refused = await api("POST", "/users", body)
+        assert_oauth_error(refused, "temporarily_unavailable", 503)
+        assert refused.headers["retry-after"] == "5"
+        assert_oauth_error(await api("GET", "/users/bob"), "not_found", 404)
+    finally:
+        for place in held:
+            place.close()
+    assert hasher.pending == 0
+    await api.ok("POST", "/users", body, 201)
+
+
 async def test_users(api: Api, server_env: ServerEnv) -> None:
     made = await api.ok(
         "POST",

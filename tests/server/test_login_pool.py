@@ -5,7 +5,8 @@ every request shares, so 20 logins stalled every other request for seconds.
 The mechanism, asserted: verification (and re-hashing) runs on the runtime's worker pool, not
 on the loop's thread; while a verification is held up, no connection is checked out for the
 login and other requests, writes included, are served; the pool runs at most
-``password_hash_workers`` hashes at once.
+``password_hash_workers`` hashes at once, and admits at most ``password_hash_queue`` more
+waiting for them: one more login is refused at once (503, ``Retry-After``), writing nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import httpx
 import pytest
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
+from tests.support.audit import events
 from tests.support.clients import machine
 from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.admin import Admin
 from tokensmith.core import passwords
 from tokensmith.core.clock import FakeClock
-from tokensmith.server.runtime import Runtime, hash_workers
+from tokensmith.core.login import account_key
+from tokensmith.core.throttle import FailureCount
+from tokensmith.server.runtime import Runtime, hash_limit, hash_workers
 from tokensmith.settings import Settings
 
 BLOCKING = "held up in the pool"
@@ -87,6 +91,18 @@ async def submit(
     ua: httpx.AsyncClient, form: dict[str, str], username: str, password: str
 ) -> httpx.Response:
     return await ua.post("/login", data={**form, "username": username, "password": password})
+
+
+async def held_logins(
+    env: ServerEnv, client: Any, monkeypatch: pytest.MonkeyPatch, count: int
+) -> tuple[HashSpy, list[asyncio.Task[httpx.Response]]]:
+    """``count`` logins under way, each verification held by the spy (``BLOCKING``)."""
+    forms = [await login_form(env, client) for _ in range(count)]
+    spy = HashSpy(monkeypatch)
+    return spy, [
+        asyncio.create_task(submit(ua, form, f"user{i}", BLOCKING))
+        for i, (ua, form) in enumerate(forms)
+    ]
 
 
 def runtime_of(env: ServerEnv) -> Runtime:
@@ -167,12 +183,7 @@ async def test_the_pool_runs_at_most_password_hash_workers_hashes(
 ) -> None:
     env = two_workers
     client = await env.client(first_party=True)
-    forms = [await login_form(env, client) for _ in range(6)]
-    spy = HashSpy(monkeypatch)
-    logins = [
-        asyncio.create_task(submit(ua, form, f"user{i}", BLOCKING))
-        for i, (ua, form) in enumerate(forms)
-    ]
+    spy, logins = await held_logins(env, client, monkeypatch, 6)
     try:
         await spy.wait_entered(2)
         await asyncio.sleep(0.5)  # time for more to start, if the pool let them
@@ -241,3 +252,96 @@ async def test_the_pool_leaves_a_cpu_to_the_event_loop(server_env: ServerEnv) ->
     assert hash_workers(server_env.settings, cpus=8) == 7
     chosen = server_env.settings.model_copy(update={"password_hash_workers": 3})
     assert hash_workers(chosen, cpus=1) == 3
+
+
+@pytest.fixture
+async def small_queue(settings: Settings, clock: FakeClock) -> AsyncIterator[ServerEnv]:
+    """One hashing thread and two places in its queue: three password operations at once."""
+    small = settings.model_copy(update={"password_hash_workers": 1, "password_hash_queue": 2})
+    async with ServerEnv.start(small, clock) as env:
+        yield env
+
+
+async def pending_becomes(env: ServerEnv, count: int) -> None:
+    hasher = runtime_of(env).server.passwords
+    for _ in range(200):
+        if hasher.pending == count:
+            return
+        await asyncio.sleep(0.02)
+    assert hasher.pending == count
+
+
+async def test_a_login_beyond_the_pools_queue_is_refused_at_once_writing_nothing(
+    small_queue: ServerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three logins held (one hashing, two waiting): the fourth gets a 503 page with
+    ``Retry-After`` and its username kept, at once; it counted on no throttle (the account's
+    and the address's counters hold only the three), was audited as ``login.busy`` and in
+    ``/metrics``; once the queue drains, logins are served again."""
+    env = small_queue
+    client = await env.client(first_party=True)
+    await env.user()
+    assert runtime_of(env).server.passwords._limit == 3  # 1 worker + password_hash_queue 2
+    ua, form = await login_form(env, client)  # the fourth login's
+    spy, held = await held_logins(env, client, monkeypatch, 3)
+    try:
+        await spy.wait_entered()
+        await pending_becomes(env, 3)
+        refused = await asyncio.wait_for(submit(ua, form, "refused", "some password"), 5)
+        assert not spy.timed_out
+    finally:
+        spy.released.set()
+        responses = await asyncio.gather(*held)
+    assert [r.status_code for r in responses] == [401] * 3
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "5"
+    assert "Too many people are signing in right now" in refused.text
+    assert 'value="refused"' in refused.text  # the form kept (not the password)
+    assert "some password" not in refused.text
+    await pending_becomes(env, 0)
+    async with runtime_of(env).db.transaction() as stores:
+        failures = stores.login_failures
+        assert await failures.get(account_key("refused", None)) is None
+        assert await failures.get(account_key("user0", None)) is not None
+        address = await failures.get("ip:127.0.0.1")
+    assert isinstance(address, FailureCount)
+    assert address.count == 3
+    audited = [event for event, _, _ in await events(env)]
+    assert audited.count("login.busy") == 1
+    assert audited.count("login.failed") == 3
+    metrics = (await env.http.get("/metrics")).text
+    assert "tokensmith_password_operations_refused_total 1.0" in metrics
+    assert "tokensmith_password_operations_pending 0.0" in metrics
+    ua, form = await login_form(env, client)
+    assert (await submit(ua, form, "alice", PASSWORD)).status_code == 303  # served again
+
+
+async def test_a_cancelled_logins_hash_keeps_its_place_until_it_ends(
+    small_queue: ServerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that stops waiting (client gone) does not stop its hash: the job keeps its
+    thread, so it keeps its place until it finishes; a job cancelled before it started gives
+    its place back at once."""
+    env = small_queue
+    client = await env.client(first_party=True)
+    spy, logins = await held_logins(env, client, monkeypatch, 2)
+    try:
+        await spy.wait_entered()  # the first hashes, the second waits in the queue
+        await pending_becomes(env, 2)
+        for login in logins:
+            login.cancel()
+        await asyncio.gather(*logins, return_exceptions=True)
+        await pending_becomes(env, 1)  # the running hash still counts, the queued one not
+        await asyncio.sleep(0.2)
+        assert runtime_of(env).server.passwords.pending == 1
+    finally:
+        spy.released.set()
+    await pending_becomes(env, 0)  # given back when the hash ended
+
+
+async def test_the_queue_bound_is_read_from_settings(server_env: ServerEnv) -> None:
+    settings = server_env.settings
+    assert settings.password_hash_queue == 32
+    assert hash_limit(settings, 1) == 33
+    assert hash_limit(settings.model_copy(update={"password_hash_queue": 0}), 4) is None
+    assert runtime_of(server_env).server.passwords._limit == 32 + hash_workers(settings)

@@ -457,3 +457,24 @@ async def test_a_code_issued_before_a_reset_gets_no_tokens_after_it(
     late = await env.redeem(client, flow.code, flow.verifier)
     assert late.status_code == 400, late.text
     assert late.json()["error"] == "invalid_grant"
+
+
+async def test_sign_up_while_the_hashing_pool_is_full_gets_the_busy_page(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    """A browser form that hashes a password beyond the pool's queue (``password_hash_queue``)
+    gets the 503 page with ``Retry-After`` at once, not a JSON error or a long wait."""
+    env = mail_env
+    hasher = runtime(env).server.passwords
+    held = [hasher.admit() for _ in range(hasher._limit)]  # every place taken
+    try:
+        refused = await post_form(
+            env.browser(), "/signup", email="nora@example.com", name="Nora", password=NEW_PASSWORD
+        )
+    finally:
+        for place in held:
+            place.close()
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "5"
+    assert "Too many people are signing in right now" in refused.text
+    assert refused.headers["content-type"].startswith("text/html")

@@ -6,10 +6,8 @@ to fix it, so that every front end (the CLI, an admin API) gives the same answer
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass, fields, replace
 from types import TracebackType
 from typing import Any
@@ -124,9 +122,10 @@ class Admin:
     hint instead of silently becoming a new, empty database.
 
     A running server shares its own ``db`` (the admin API): then the engine is the server's
-    (not disposed here, no migration on entry), ``hashing`` is the server's password-hashing
-    pool (argon2 off the event loop) and ``on_change`` tells the server's own caches of a
-    changed client or API (``kind``, ``key``) at once, besides the Redis broadcast."""
+    (not disposed here, no migration on entry), ``hashing`` is the server's hasher, whose
+    bounded pool runs argon2 off the event loop (``HashingBusy`` when its queue is full), and
+    ``on_change`` tells the server's own caches of a changed client or API (``kind``, ``key``)
+    at once, besides the Redis broadcast."""
 
     def __init__(
         self,
@@ -135,7 +134,7 @@ class Admin:
         clock: Clock = system_clock,
         create_database: bool = True,
         db: Database | None = None,
-        hashing: Executor | None = None,
+        hashing: Passwords | None = None,
         on_change: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -204,12 +203,11 @@ class Admin:
 
     async def _hash(self, password: str) -> str:
         """The password's hash (the policy's ``ValueError`` as an ``AdminError``), computed in
-        the ``hashing`` pool when there is one."""
+        the server's ``hashing`` pool when there is one."""
         try:
             if self._hashing is None:
                 return self.passwords().hash(password)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._hashing, self.passwords().hash, password)
+            return await self._hashing.hash_async(password)
         except ValueError as exc:
             raise AdminError(str(exc)) from None
 

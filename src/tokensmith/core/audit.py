@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 LOGIN_SUCCEEDED = "login.succeeded"
 LOGIN_FAILED = "login.failed"
 LOGIN_THROTTLED = "login.throttled"
+LOGIN_BUSY = "login.busy"
+"""A login refused because the password-hashing pool's queue was full (nothing was checked)."""
 CONSENT_GRANTED = "consent.granted"
 CONSENT_DENIED = "consent.denied"
 CONSENT_WITHDRAWN = "consent.withdrawn"

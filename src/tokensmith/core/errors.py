@@ -166,6 +166,20 @@ class TemporarilyUnavailable(OAuthError):
     status_code = 503
 
 
+class HashingBusy(TemporarilyUnavailable):
+    """More password operations are waiting for the hashing pool than its queue allows
+    (``password_hash_queue``): refused at once, 503 with ``Retry-After``, nothing written."""
+
+    RETRY_AFTER = 5
+
+    def __init__(self, pending: int) -> None:
+        super().__init__(
+            "too many sign-ins at once; try again in a few seconds",
+            detail=f"{pending} password operations already running or waiting",
+            headers={"Retry-After": str(self.RETRY_AFTER)},
+        )
+
+
 class ServerError(OAuthError):
     error = "server_error"
     status_code = 500

@@ -15,6 +15,7 @@ and writes the cookies. Errors are ``OAuthError``s: redirectable ones go to the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.errors import (
     ConsentRequired,
+    HashingBusy,
     InteractionExpired,
     InvalidRequest,
     LoginRequired,
@@ -44,7 +46,7 @@ from tokensmith.core.models import (
     Session,
     User,
 )
-from tokensmith.core.passwords import PasswordCheck
+from tokensmith.core.passwords import Admission, PasswordCheck
 from tokensmith.core.ports import Stores
 from tokensmith.core.redirect_uris import redirect_url
 from tokensmith.core.secrets import (
@@ -156,13 +158,17 @@ class ConsentForm:
 
 @dataclass(frozen=True, slots=True)
 class LoginStarted:
-    """Step 1 of a login, committed before the password is checked: the reserved attempt, or
-    the page refusing it (``form``, 429)."""
+    """Step 1 of a login, committed before the password is checked: the reserved attempt and
+    its place on the hashing pool, or the page refusing it (``form``: 429 throttled, 503 the
+    pool's queue full, ``attempt`` then ``None``)."""
 
     interaction: Interaction
-    attempt: LoginAttempt
+    attempt: LoginAttempt | None
     username: str
     form: LoginForm | None = None
+    admission: Admission | None = None
+    """The pool's place for step 2 (``Passwords.admit``); the route closes it if step 2 never
+    runs (a no-op once the job has it)."""
 
 
 # -- the decision ---------------------------------------------------------------------------
@@ -466,29 +472,48 @@ async def begin_login(
     address: str,
 ) -> LoginStarted:
     """Step 1 (``core.login``), in the first transaction, committed before the password is
-    checked: the interaction, and the attempt reserved on the throttling counters or refused
-    with a 429 page."""
+    checked: the interaction, the attempt reserved on the throttling counters and a place on
+    the hashing pool, or a page refusing it (429 throttled; 503 the pool's queue full, taken
+    before the counters are touched)."""
     interaction = await load(server, stores, browser, txn)
     username = username[:320]
-    attempt = await password_login(server).reserve(username, stores, address=address)
-    form = None
-    if attempt.retry_after:
-        form = LoginForm(
+
+    async def refused(error: str, status: int, retry_after: int) -> LoginForm:
+        return LoginForm(
             txn=interaction.id,
             client_name=await _client_name(server, stores, interaction.request.client_id),
             username=username,
-            error=f"Too many failed attempts. Wait {attempt.retry_after} seconds, then try again.",
-            status=429,
-            retry_after=attempt.retry_after,
+            error=f"{error} Wait {retry_after} seconds, then try again.",
+            status=status,
+            retry_after=retry_after,
         )
-    return LoginStarted(interaction, attempt, username, form)
+
+    # the pool's place first: a login refused for a full queue touches no counter
+    try:
+        admission = server.passwords.admit()
+    except HashingBusy as exc:
+        server.audit(AuditEvent(audit.LOGIN_BUSY, server.now(), address=address))
+        busy = await refused(
+            "Too many people are signing in right now.", exc.status_code, HashingBusy.RETRY_AFTER
+        )
+        return LoginStarted(interaction, None, username, busy)
+    with contextlib.ExitStack() as unless_reserved:
+        unless_reserved.callback(admission.close)
+        attempt = await password_login(server).reserve(username, stores, address=address)
+        if attempt.retry_after:
+            throttled = await refused("Too many failed attempts.", 429, attempt.retry_after)
+            return LoginStarted(interaction, attempt, username, throttled)
+        unless_reserved.pop_all()
+    return LoginStarted(interaction, attempt, username, admission=admission)
 
 
 async def check_password(
     server: AuthorizationServer, started: LoginStarted, password: str
 ) -> PasswordCheck:
-    """Step 2, holding no transaction: argon2 on the worker pool."""
-    return await password_login(server).verify(started.attempt, password)
+    """Step 2, holding no transaction: argon2 on the worker pool, in the place taken by
+    step 1."""
+    assert started.attempt is not None, "a refused login has no step 2"
+    return await password_login(server).verify(started.attempt, password, started.admission)
 
 
 async def finish_login(
@@ -501,6 +526,7 @@ async def finish_login(
     """Step 3, in the second transaction: conclude the attempt; on success replace the
     browser's session by a new one (a new id at every login) and continue the authorization;
     else the login page again (401, the same words for a wrong password and an unknown user)."""
+    assert started.attempt is not None, "a refused login is not concluded"
     result = await password_login(server).conclude(started.attempt, check, stores)
     # the interaction may have been finished meanwhile (the same form sent twice)
     interaction = await load(server, stores, browser, started.interaction.id)

@@ -31,7 +31,7 @@ from tokensmith.core.accounts import UPDATE_PASSWORD, Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent, AuditSink
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import User
-from tokensmith.core.passwords import PasswordCheck, Passwords, normalize_login
+from tokensmith.core.passwords import Admission, PasswordCheck, Passwords, normalize_login
 from tokensmith.core.ports import Stores
 
 
@@ -115,13 +115,18 @@ class PasswordLogin:
         self.audit(AuditEvent(audit.LOGIN_THROTTLED, attempt.at, address=attempt.address))
         return dataclasses.replace(attempt, retry_after=max(1, locked_until - attempt.at))
 
-    async def verify(self, attempt: LoginAttempt, password: str) -> PasswordCheck:
+    async def verify(
+        self, attempt: LoginAttempt, password: str, admission: Admission | None = None
+    ) -> PasswordCheck:
         """Step 2, holding no transaction: the accounts' ``verify_password`` on the hashing
-        pool; an unknown or disabled account costs an argon2 verification of the dummy hash."""
+        pool; an unknown or disabled account costs an argon2 verification of the dummy hash.
+        ``admission``: the pool's place taken before step 1 (``Passwords.admit``)."""
         user = attempt.user
         if user is None or user.disabled:
-            return await self.passwords.check(None, password)
-        return await self.passwords.run(self.accounts.verify_password, user, password)
+            return await self.passwords.check(None, password, admission=admission)
+        return await self.passwords.run(
+            self.accounts.verify_password, user, password, admission=admission
+        )
 
     async def conclude(
         self, attempt: LoginAttempt, check: PasswordCheck, stores: Stores

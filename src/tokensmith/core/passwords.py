@@ -8,21 +8,33 @@ the event loop, twenty logins stall every other request for seconds. The server 
 passwords with ``check``, which runs the verification (and the re-hash of an outdated hash) on a
 bounded thread pool owned by the server's lifespan; argon2-cffi releases the GIL while hashing,
 so the loop keeps serving. The synchronous methods remain for the CLI.
+
+The pool's threads are bounded and so is its queue: at most ``limit`` operations are admitted
+at once (running or waiting, ``password_hash_workers + password_hash_queue``); one more is
+refused at once with ``HashingBusy`` (503 with ``Retry-After``) rather than waiting tens of
+seconds. A place is taken by ``admit`` and given back when the job it ran *finishes* (or is
+cancelled before it started), not when its caller stops waiting: a cancelled request's hash
+keeps its thread until it is done, and keeps its place too. A login takes its place before
+its attempt is reserved on the throttling counters (``core.interaction.begin_login``), so a
+refused login writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from tokensmith.core.errors import HashingBusy
 
 T = TypeVar("T")
 
@@ -41,6 +53,47 @@ class PasswordCheck:
     other ones (the only moment the password is at hand to upgrade it)."""
 
 
+class Admission:
+    """A place among the operations the hashing pool admits (``Passwords.admit``): handed to
+    the one job it runs, which gives it back when it finishes; ``close`` gives back a place
+    that ran nothing (a no-op once a job has it). A context manager closing on exit."""
+
+    __slots__ = ("_open", "_passwords")
+
+    def __init__(self, passwords: Passwords) -> None:
+        self._passwords = passwords
+        self._open = True
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._passwords._release()
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the pool; the place is the job's until the job is done."""
+        if not self._open:
+            raise RuntimeError("this admission has been used or closed")
+        self._open = False
+        passwords = self._passwords
+        if passwords._executor is None:  # unbounded (no limit without an executor)
+            passwords._release()
+            return await asyncio.get_running_loop().run_in_executor(None, fn)
+        try:
+            job: Future[T] = passwords._executor.submit(fn)
+        except BaseException:
+            passwords._release()
+            raise
+        # on the pool's thread when the job ends, or wherever it is cancelled before starting
+        job.add_done_callback(passwords._release_job)
+        return await asyncio.wrap_future(job)
+
+
 class Passwords:
     def __init__(
         self,
@@ -49,20 +102,52 @@ class Passwords:
         memory_cost: int,
         parallelism: int,
         executor: Executor | None = None,
+        limit: int | None = None,
     ) -> None:
         """``executor`` runs ``check``; ``None`` means the event loop's default executor (still
-        off the loop, but not bounded by a setting)."""
+        off the loop, but not bounded by a setting). ``limit``: the operations admitted at once
+        (running or waiting, ``None``: no bound; only with an ``executor``)."""
         self._hasher = _Argon2(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
         )
         self._dummy = self._hasher.hash("tokensmith dummy password for unknown users")
         self._executor = executor
+        self._limit = limit if executor is not None else None
+        self._lock = threading.Lock()  # places are given back from the pool's threads
+        self._pending = 0
+        self.refused = 0
+        """Operations refused because the pool was full (``HashingBusy``), for ``/metrics``."""
 
-    async def check(self, password_hash: str | None, password: str) -> PasswordCheck:
+    @property
+    def pending(self) -> int:
+        """Operations admitted and not yet finished (running, waiting, or about to be run)."""
+        return self._pending
+
+    def admit(self) -> Admission:
+        """A place for one operation, or ``HashingBusy`` when ``limit`` are already admitted."""
+        with self._lock:
+            if self._limit is not None and self._pending >= self._limit:
+                self.refused += 1
+                raise HashingBusy(self._pending)
+            self._pending += 1
+        return Admission(self)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def _release_job(self, _job: object) -> None:
+        self._release()
+
+    async def check(
+        self, password_hash: str | None, password: str, *, admission: Admission | None = None
+    ) -> PasswordCheck:
         """``verify`` (and, on a match with outdated parameters, ``hash``) on the worker pool,
-        never on the event loop; ``None`` (unknown user) costs the same as a wrong password."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.check_sync, password_hash, password)
+        never on the event loop; ``None`` (unknown user) costs the same as a wrong password.
+        ``admission``: a place taken earlier (``admit``), else one is taken now."""
+        return await (admission or self.admit()).run(
+            partial(self.check_sync, password_hash, password)
+        )
 
     def check_sync(self, password_hash: str | None, password: str) -> PasswordCheck:
         """What ``check`` runs on a pool thread."""
@@ -72,16 +157,17 @@ class Passwords:
             return PasswordCheck(True, self._hasher.hash(password))
         return PasswordCheck(True)
 
-    async def run(self, fn: Callable[..., T], /, *args: object) -> T:
+    async def run(
+        self, fn: Callable[..., T], /, *args: object, admission: Admission | None = None
+    ) -> T:
         """``fn(*args)`` on the hashing pool, off the event loop (an ``Accounts``
-        implementation's ``verify_password``)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args))
+        implementation's ``verify_password``); ``HashingBusy`` when the pool is full."""
+        return await (admission or self.admit()).run(partial(fn, *args))
 
     async def hash_async(self, password: str) -> str:
-        """``hash`` on the worker pool, off the event loop (a new password being chosen)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.hash, password)
+        """``hash`` on the worker pool, off the event loop (a new password being chosen);
+        ``HashingBusy`` when the pool is full."""
+        return await self.admit().run(partial(self.hash, password))
 
     def hash(self, password: str) -> str:
         check_password_policy(password)

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.accounts import Accounts
 from tokensmith.core.clock import Clock, system_clock
-from tokensmith.core.errors import OAuthError, ServerError, TemporarilyUnavailable
+from tokensmith.core.errors import HashingBusy, OAuthError, ServerError, TemporarilyUnavailable
 from tokensmith.core.password_rules import BreachedPasswordChecker
 from tokensmith.server import observability, schemas
 from tokensmith.server.cors import CorsSettings, EndpointCors
@@ -90,6 +90,7 @@ def create_app(
         )
         app.state.runtime = rt
         app.state.metrics.audit = rt.audit
+        app.state.metrics.hashing = rt.server.passwords
         rt.start_tasks()
         try:
             yield
@@ -224,6 +225,8 @@ def create_app(
     async def oauth_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, OAuthError):  # registered for OAuthError only
             return await unexpected(request, exc)
+        if isinstance(exc, HashingBusy):  # from any form that hashes a password
+            return busy(request, exc)
         return json_error(request, exc)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
@@ -234,6 +237,10 @@ def create_app(
             detail=f"{type(exc).__name__}: {exc}",
             headers={"Retry-After": "2"},
         )
+        return busy(request, error)
+
+    def busy(request: Request, error: TemporarilyUnavailable) -> Response:
+        """A 503: a page on the browser's pages, else JSON."""
         rt: Runtime = request.app.state.runtime
         pages = (
             s.authorize_path,

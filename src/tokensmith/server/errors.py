@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from tokensmith.core.authorize import error_redirect_url
 from tokensmith.core.errors import (
     CsrfRejected,
+    HashingBusy,
     InteractionExpired,
     NotSignedIn,
     OAuthError,
@@ -78,6 +79,14 @@ PAGES: tuple[tuple[type[OAuthError], PageText], ...] = (
         ),
     ),
     (
+        HashingBusy,
+        PageText(
+            "Too many people are signing in right now",
+            "Wait a few seconds, go back and send the form again.",
+            message="The sign-in service is busy checking passwords.",
+        ),
+    ),
+    (
         TemporarilyUnavailable,
         PageText(
             "Sign-in is briefly unavailable",
@@ -120,7 +129,9 @@ def page_error(
         status=status,
         code=text.code or exc.error,
     )
-    if isinstance(exc, RequestTimeout):  # the connection closes: the body was not read whole
+    # RequestTimeout: the connection closes, the body was not read whole; HashingBusy: when
+    # to try again
+    if isinstance(exc, (RequestTimeout, HashingBusy)):
         response.headers.update(exc.headers)
     return response
 

@@ -3,10 +3,11 @@
 - Every response carries ``X-Request-ID`` (the caller's, when it is a short safe token, else a
   new one); log records made while serving the request carry it too.
 - ``/metrics``: requests by route and status, latency, tokens issued by grant type, errors by
-  OAuth error code. Each app has its own registry (no global state); with several worker
-  processes, each process reports its own counters. Only :class:`MetricsAccess` callers read it:
-  a direct connection from ``metrics_allow_ips`` (loopback by default) or a request with the
-  ``metrics_token`` bearer token; everyone else gets the 404 of an unknown path.
+  OAuth error code, audit events written and lost, password operations pending and refused.
+  Each app has its own registry (no global state); with several worker processes, each process
+  reports its own counters. Only :class:`MetricsAccess` callers read it: a direct connection
+  from ``metrics_allow_ips`` (loopback by default) or a request with the ``metrics_token``
+  bearer token; everyone else gets the 404 of an unknown path.
 - ``/healthz``: the process answers. ``/readyz``: the database (and Redis, when configured)
   answer too, else 503.
 """
@@ -51,13 +52,34 @@ class AuditCounts(Protocol):
     def queued(self) -> int: ...
 
 
+class HashingCounts(Protocol):
+    refused: int
+
+    @property
+    def pending(self) -> int: ...
+
+
 class _AuditCollector(Collector):
-    """The audit writer's counters, read when ``/metrics`` is scraped."""
+    """The audit writer's and the password-hashing pool's counters, read when ``/metrics`` is
+    scraped."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
     def collect(self) -> Iterable[Metric]:
+        hashing = self.metrics.hashing
+        if hashing is not None:
+            yield CounterMetricFamily(
+                "tokensmith_password_operations_refused",
+                "Password operations (logins, sign-ups, resets, password changes) refused with "
+                "503 because the hashing pool's queue was full (password_hash_queue).",
+                value=hashing.refused,
+            )
+            yield GaugeMetricFamily(
+                "tokensmith_password_operations_pending",
+                "Password operations running or waiting on the hashing pool.",
+                hashing.pending,
+            )
         audit = self.metrics.audit
         if audit is None:
             return
@@ -109,6 +131,8 @@ class Metrics:
 
         self.audit: AuditCounts | None = None
         """The process's audit writer (set by the lifespan): its losses are reported."""
+        self.hashing: HashingCounts | None = None
+        """The process's password hasher (set by the lifespan): its refusals are reported."""
         self.registry.register(_AuditCollector(self))
 
     def route(self, path: str) -> str:

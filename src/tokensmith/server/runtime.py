@@ -61,6 +61,13 @@ def hash_workers(settings: Settings, cpus: int | None = None) -> int:
     return max(1, (usable_cpus() if cpus is None else cpus) - 1)
 
 
+def hash_limit(settings: Settings, workers: int) -> int | None:
+    """The password operations admitted at once: the pool's threads and
+    ``password_hash_queue`` waiting for them (``None``: no bound, when the queue's is 0)."""
+    queue = settings.password_hash_queue
+    return workers + queue if queue else None
+
+
 def lower_thread_priority(increment: int) -> None:
     """Run the calling thread (and the threads it starts: argon2's lanes) ``increment`` nice
     levels below the rest of the process, so that the event loop wins the CPU whenever both
@@ -125,8 +132,9 @@ class Runtime:
             if redis is not None:
                 await redis.aclose()
             raise
+        workers = hash_workers(settings)
         hashing = ThreadPoolExecutor(
-            max_workers=hash_workers(settings),
+            max_workers=workers,
             thread_name_prefix="tokensmith-hash",
             initializer=lower_thread_priority,
             initargs=(settings.password_hash_nice,),
@@ -136,6 +144,7 @@ class Runtime:
             memory_cost=settings.password_hash_memory_cost,
             parallelism=settings.password_hash_parallelism,
             executor=hashing,
+            limit=hash_limit(settings, workers),
         )
         audit_writer = audit_writer_for(settings, engine)
         server = AuthorizationServer(
@@ -180,7 +189,7 @@ class Runtime:
             hashing=hashing,
             mailer=Mailer(settings, backend_for(settings)),
             self_service=self_service,
-            admin=Admin(settings, clock=clock, db=db, hashing=hashing, on_change=changed),
+            admin=Admin(settings, clock=clock, db=db, hashing=passwords, on_change=changed),
         )
 
     async def reload_keys(self) -> None:

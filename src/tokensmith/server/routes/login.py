@@ -7,6 +7,7 @@ dummy verification) the same time. A successful login creates a new session id.
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -82,19 +83,26 @@ async def login_submit(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     address = client_address(request)
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            txn = check_form(request, rt, browser, posted)
-            started = await interaction.begin_login(
-                rt.server, stores, browser, txn, posted.get("username", ""), address=address
-            )
-        except OAuthError as exc:
-            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
-            return rt.cookies.apply(response, browser)
-        if started.form is not None:
-            return rt.cookies.apply(_login_page(rt, browser, started.form), browser)
-    check = await interaction.check_password(rt.server, started, posted.get("password", ""))
+    # the hashing pool's place taken by step 1 is given back if step 2 never runs (the first
+    # transaction failed to commit, the request was cancelled); a no-op once the job has it
+    with contextlib.ExitStack() as places:
+        async with rt.db.transaction() as stores:
+            browser = await rt.cookies.load(request, stores, rt.server.now())
+            try:
+                txn = check_form(request, rt, browser, posted)
+                started = await interaction.begin_login(
+                    rt.server, stores, browser, txn, posted.get("username", ""), address=address
+                )
+            except OAuthError as exc:
+                response = browser_error(
+                    request, rt.pages, exc, issuer=rt.server.issuer, status=303
+                )
+                return rt.cookies.apply(response, browser)
+            if started.admission is not None:
+                places.callback(started.admission.close)
+            if started.form is not None:
+                return rt.cookies.apply(_login_page(rt, browser, started.form), browser)
+        check = await interaction.check_password(rt.server, started, posted.get("password", ""))
     change: SessionChange = KEEP
     async with rt.db.transaction() as stores:
         try:
