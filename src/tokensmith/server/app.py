@@ -69,8 +69,14 @@ def create_app(
     cors_origins: Iterable[str] | None = None,
     password_checker: BreachedPasswordChecker | None = None,
     accounts: Accounts | None = None,
-) -> FastAPI:
+) -> AuthorizationServerApp:
     """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
+
+    The app is a ``FastAPI`` (:class:`~tokensmith.server.fastpath.AuthorizationServerApp`):
+    token, revocation, introspection, JWKS and metadata requests skip FastAPI's router and its
+    layers, through the same middleware and exception handlers (``server/fastpath.py``). A
+    middleware added with ``app.add_middleware`` wraps every request, those included, in the
+    place FastAPI gives it (outside the server's own middleware, inside the 500 handler).
 
     ``cors_origins``: browser origins allowed to call token, revocation and userinfo (default:
     ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
