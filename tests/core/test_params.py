@@ -169,3 +169,28 @@ def test_large_bodies_are_parsed_quickly() -> None:
         with contextlib.suppress(InvalidRequest):
             parse_params(raw)
     assert time.perf_counter() - start < 5
+
+
+_PIECES = st.sampled_from(
+    ["a", "b", "=", "&", "+", " ", "%", "%41", "%2B", "%26", "%3D", "%C3%A9", "%FF", "%e9", "é"]
+)
+
+
+@given(st.lists(_PIECES, max_size=16).map("".join))
+def test_fields_split_as_parse_qsl_splits_them(text: str) -> None:
+    """The parser's own split (no calls for parts with nothing to decode) is ``parse_qsl``'s,
+    UTF-8 errors included."""
+    from urllib.parse import parse_qsl
+
+    from tokensmith.core.params import _pairs
+
+    def outcome(split: object) -> object:
+        try:
+            return split()  # type: ignore[operator]
+        except UnicodeDecodeError:
+            return "not UTF-8"
+
+    expected = outcome(
+        lambda: parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    )
+    assert outcome(lambda: _pairs(text)) == expected

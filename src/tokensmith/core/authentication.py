@@ -8,13 +8,45 @@ context's cache. A client assertion is single-use: its ``jti`` is reserved until
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 
 from tokensmith.core import client_assertion
-from tokensmith.core.client_auth import ClientRateLimit, check_secret, extract_credentials
+from tokensmith.core.client_auth import (
+    ClientCredentials,
+    ClientRateLimit,
+    check_secret,
+    extract_credentials,
+)
 from tokensmith.core.context import ServerContext, Transaction
 from tokensmith.core.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.core.models import Client
 from tokensmith.core.ports import Stores
+
+_Inputs = tuple[str | None, str | None, str | None, str | None, str | None]
+_LAST: ContextVar[tuple[_Inputs, ClientCredentials] | None] = ContextVar(
+    "tokensmith_client_credentials", default=None
+)
+
+
+def credentials(params: dict[str, str], authorization: str | None) -> ClientCredentials:
+    """``extract_credentials``, once per request: a request reads its credentials before its
+    transaction (:meth:`ClientAuthenticator.documents_resolved`) and again to authenticate.
+    The last result is kept in the task's context (a request is served by one task, which ends
+    with it), keyed by every input ``extract_credentials`` reads, so a kept result is only ever
+    the one it would compute again. Refusals are not kept (they raise)."""
+    inputs: _Inputs = (
+        authorization,
+        params.get("client_id"),
+        params.get("client_secret"),
+        params.get("client_assertion"),
+        params.get("client_assertion_type"),
+    )
+    last = _LAST.get()
+    if last is not None and last[0] == inputs:
+        return last[1]
+    creds = extract_credentials(params, authorization)
+    _LAST.set((inputs, creds))
+    return creds
 
 
 class ClientAuthenticator:
@@ -51,7 +83,7 @@ class ClientAuthenticator:
         its fetch holds no database connection. Credentials that cannot be read are left to
         ``verify`` (inside the transaction) to refuse."""
         try:
-            creds = extract_credentials(params, authorization)
+            creds = credentials(params, authorization)
             client_id = creds.client_id
             if creds.assertion is not None and not client_id:
                 client_id = client_assertion.unverified_subject(creds.assertion)
@@ -63,7 +95,7 @@ class ClientAuthenticator:
         self, params: dict[str, str], authorization: str | None, stores: Stores
     ) -> Client:
         ctx = self.context
-        creds = extract_credentials(params, authorization)
+        creds = credentials(params, authorization)
         if creds.assertion is not None:
             client_id = creds.client_id or client_assertion.unverified_subject(creds.assertion)
             client = await ctx.get_client(client_id, stores)

@@ -23,6 +23,7 @@ from tokensmith.core.password_rules import BreachedPasswordChecker
 from tokensmith.server import observability, schemas
 from tokensmith.server.cors import CorsSettings, EndpointCors
 from tokensmith.server.errors import json_error, page_error
+from tokensmith.server.fastpath import AuthorizationServerApp
 from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.server.observability import Metrics, Observability
 from tokensmith.server.routes import (
@@ -68,8 +69,14 @@ def create_app(
     cors_origins: Iterable[str] | None = None,
     password_checker: BreachedPasswordChecker | None = None,
     accounts: Accounts | None = None,
-) -> FastAPI:
+) -> AuthorizationServerApp:
     """Build the authorization server. Resources (engine, keys) are opened by the lifespan.
+
+    The app is a ``FastAPI`` (:class:`~tokensmith.server.fastpath.AuthorizationServerApp`):
+    token, revocation, introspection, JWKS and metadata requests skip FastAPI's router and its
+    layers, through the same middleware and exception handlers (``server/fastpath.py``). A
+    middleware added with ``app.add_middleware`` wraps every request, those included, in the
+    place FastAPI gives it (outside the server's own middleware, inside the 500 handler).
 
     ``cors_origins``: browser origins allowed to call token, revocation and userinfo (default:
     ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
@@ -97,7 +104,7 @@ def create_app(
         finally:
             await rt.close()
 
-    app = FastAPI(
+    app = AuthorizationServerApp(
         title="tokensmith authorization server",
         lifespan=lifespan,
         docs_url=None,
@@ -105,31 +112,37 @@ def create_app(
     )
     s = settings
 
-    def route(path: str, endpoint: schemas.Endpoint, **options: Any) -> None:
-        app.router.routes.append(DescribedRoute(path, endpoint, **options))
+    def route(path: str, endpoint: schemas.Endpoint, **options: Any) -> DescribedRoute:
+        described = DescribedRoute(path, endpoint, **options)
+        app.router.routes.append(described)
+        return described
 
     # Plain Starlette routes, each carrying its own description (``server/schemas.py``): the
     # handlers take the raw request and parse it themselves, so FastAPI's per-request
     # machinery would do nothing but cost. The machine-to-machine endpoints come first: the
-    # router tries the routes in order, and /token is the busiest.
+    # router tries the routes in order, and /token is the busiest. They are also the fast
+    # routes (``server/fastpath.py``): served without FastAPI's application and router layers,
+    # through the same middleware and exception handlers.
     d = schemas
-    route(s.token_path, token.token, methods=["POST"], **d.TOKEN)
-    route(s.token_path, token.token_get, methods=["GET"], **d.TOKEN_GET)
-    route(s.revoke_path, revoke.revoke, methods=["POST"], **d.REVOKE)
-    route(s.introspect_path, introspect.introspect, methods=["POST"], **d.INTROSPECT)
-    route(
-        "/.well-known/oauth-authorization-server",
-        metadata.authorization_server_metadata,
-        methods=["GET"],
-        **d.OAUTH_METADATA,
+    app.fast_routes = (
+        route(s.token_path, token.token, methods=["POST"], **d.TOKEN),
+        route(s.token_path, token.token_get, methods=["GET"], **d.TOKEN_GET),
+        route(s.revoke_path, revoke.revoke, methods=["POST"], **d.REVOKE),
+        route(s.introspect_path, introspect.introspect, methods=["POST"], **d.INTROSPECT),
+        route(
+            "/.well-known/oauth-authorization-server",
+            metadata.authorization_server_metadata,
+            methods=["GET"],
+            **d.OAUTH_METADATA,
+        ),
+        route(
+            "/.well-known/openid-configuration",
+            metadata.authorization_server_metadata,
+            methods=["GET"],
+            **d.OPENID_CONFIGURATION,
+        ),
+        route(s.jwks_path, metadata.jwks, methods=["GET"], **d.JWKS_GET),
     )
-    route(
-        "/.well-known/openid-configuration",
-        metadata.authorization_server_metadata,
-        methods=["GET"],
-        **d.OPENID_CONFIGURATION,
-    )
-    route(s.jwks_path, metadata.jwks, methods=["GET"], **d.JWKS_GET)
     if s.registration != "off":
         rule = "/register/{client_id}"
         route("/register", register.register, methods=["POST"], include_in_schema=False)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
@@ -70,15 +70,27 @@ async def read_body(request: Request, limit: int, *, time_limit: float) -> bytes
         digits = declared.lstrip("0")
         if len(digits) > len(str(limit)) or int(digits or "0") > limit:
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    # The ASGI messages themselves, as ``request.stream()`` reads them (it would add an async
+    # generator and its closing to every request), with its flags: a disconnect raises
+    # ``ClientDisconnect``, and a second read of the stream is refused.
     chunks: list[bytes] = []
     size = 0
+    receive = request.receive
     try:
-        async with asyncio.timeout(time_limit), aclosing(request.stream()) as stream:
-            async for chunk in stream:
+        async with asyncio.timeout(time_limit):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    request._is_disconnected = True
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    request._stream_consumed = True
+                    break
     except TimeoutError:
         raise RequestTimeout(
             f"the request body did not arrive within {time_limit:g} seconds"

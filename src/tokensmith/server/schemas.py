@@ -14,7 +14,8 @@ The routes themselves are plain Starlette routes (:class:`DescribedRoute`): Fast
 machinery (dependency solving, response-model handling) would serve no purpose for a handler that
 takes the ``Request`` and returns a ``Response``, and it costs about a sixth of a
 ``client_credentials`` request. Each route carries the ``APIRoute`` that describes it, and the
-document is generated from those.
+document is generated from those. The machine-to-machine routes are also served without the
+router and FastAPI's layers around it (``server/fastpath.py``); they stay in ``app.routes``.
 
 The description is what ``tests/server/test_fuzz.py`` checks the server against with schemathesis.
 """
