@@ -1,15 +1,17 @@
 """ResourceServer: RFC 6750 errors, header-only tokens, no token in logs, OpenAPI PKCE scheme."""
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.security import OAuth2AuthorizationCodeBearer
 
 from tokensmith.resource import Principal, ResourceServer, TokenValidator
+from tokensmith.resource.fastapi import is_b64token
 from tokensmith.testing import LocalIssuer
 
 from .forge import FakeClock
@@ -223,3 +225,111 @@ async def test_security_scheme_object_is_not_called(
         response = await client.request(method, path, headers=bearer(token))
         assert response.status_code == 200, (path, response.text)
     assert (await client.get("/read")).status_code == 401
+
+
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "=",
+        "==",
+        "a",
+        "a=",
+        "a==",
+        "a=b",
+        "=a",
+        "eyJ0.eyJ1.c2ln",
+        "A-Za-z0-9._~+/",
+        "a b",
+        "a\tb",
+        "a\n",
+        "a,b",
+        "a%3D",
+        "tok\xe9n",
+        "\u0661\u0662",  # Arabic-Indic digits: Unicode digits, not b64token DIGITs
+        "\uff41\uff42\uff43",  # fullwidth letters
+        "a\x00",
+    ],
+)
+def test_b64token_check_is_the_rfc6750_grammar(value: str) -> None:
+    """``is_b64token`` (two byte operations on every protected request) accepts exactly what
+    the RFC 6750 §2.1 regex accepts."""
+    assert is_b64token(value) is bool(_B64TOKEN.fullmatch(value))
+
+
+def test_b64token_check_matches_the_regex_on_every_character() -> None:
+    for code in range(0x250):
+        for value in (chr(code), f"a{chr(code)}", f"{chr(code)}=", f"ab{chr(code)}=="):
+            assert is_b64token(value) is bool(_B64TOKEN.fullmatch(value)), repr(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("Bearer  {token}  ", 200),  # surrounding blanks are not part of the token
+        ("\tBearer {token}", 200),
+        ("Bearer\t{token}", 401),  # the scheme ends at a space: "Bearer\t..." is another scheme
+        ("Bearer {token}\xe9", 401),  # a Latin-1 byte after the token: malformed
+    ],
+)
+async def test_authorization_header_read_from_the_asgi_headers(
+    issuer: LocalIssuer, client: httpx.AsyncClient, value: str, status: int
+) -> None:
+    token = issuer.token(scopes=["docs:read"])
+    header = value.format(token=token).encode("latin-1")
+    response = await client.get("/read", headers=[(b"authorization", header)])
+    assert response.status_code == status, response.headers
+
+
+def make_nested_app(validator: TokenValidator) -> FastAPI:
+    """FastAPI's nested ``Security``: the scopes of the enclosing dependency accumulate into the
+    ``SecurityScopes`` of the inner one (FastAPI's own OAuth2-scopes pattern)."""
+    rs = ResourceServer(validator, realm="docs", scopes={"docs:read": "r", "docs:write": "w"})
+
+    async def current_user(principal: Annotated[Principal, rs.require_scopes("docs:read")]) -> str:
+        return principal.subject
+
+    async def any_user(principal: Annotated[Principal, rs.authenticated]) -> str:
+        return principal.subject
+
+    app = FastAPI()
+
+    @app.post("/write")
+    async def write(user: Annotated[str, Security(current_user, scopes=["docs:write"])]) -> str:
+        return user
+
+    @app.post("/admin")
+    async def admin(user: Annotated[str, Security(any_user, scopes=["admin"])]) -> str:
+        return user
+
+    return app
+
+
+async def test_nested_security_scopes_accumulate(
+    issuer: LocalIssuer, validator: TokenValidator
+) -> None:
+    app = make_nested_app(validator)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
+        read_only = bearer(issuer.token(scopes=["docs:read"]))
+        refused = await client.post("/write", headers=read_only)
+        assert refused.status_code == 403
+        assert refused.headers["www-authenticate"] == (
+            'Bearer realm="docs", error="insufficient_scope", scope="docs:read docs:write"'
+        )
+        both = bearer(issuer.token(scopes=["docs:read", "docs:write"]))
+        assert (await client.post("/write", headers=both)).status_code == 200
+        refused = await client.post("/admin", headers=both)
+        assert refused.status_code == 403
+        assert 'scope="admin"' in refused.headers["www-authenticate"]
+        assert (
+            await client.post("/admin", headers=bearer(issuer.token(scopes=["admin"])))
+        ).status_code == 200
+    schema = app.openapi()
+    assert schema["paths"]["/write"]["post"]["security"] == [
+        {"OAuth2": ["docs:write", "docs:read"]}
+    ]
+    assert schema["paths"]["/admin"]["post"]["security"] == [{"OAuth2": ["admin"]}]
