@@ -4,6 +4,7 @@ caches share its eviction and size rules."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -83,47 +84,96 @@ async def test_ttl_zero_disables_the_read_through_cache() -> None:
     assert calls == 2
 
 
-async def test_callers_that_miss_together_share_one_load() -> None:
-    """An entry that expires under load: every request in flight misses at once, and one load
-    serves them all (on SQLite's single connection they would otherwise queue one behind the
-    other)."""
-    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+async def test_after_expiry_one_caller_reloads_while_the_others_get_the_expired_value() -> None:
+    """An entry that expires under load: every request in flight misses at once. One reloads
+    it; the others are served the expired value instead of each loading it (on SQLite's single
+    connection they would otherwise queue one behind the other)."""
+    clock = FakeClock(0.0)
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=clock)
+    assert await cache.get("c", _value("old")) == "old"
+    clock.advance(6.0)
     loads: list[int] = []
     release = asyncio.Event()
 
-    async def load() -> str:
+    async def reload() -> str:
         loads.append(1)
         await release.wait()
-        return "client"
+        return "new"
 
-    waiting = [asyncio.create_task(cache.get("c", load)) for _ in range(5)]
+    reloading = asyncio.create_task(cache.get("c", reload))
     await asyncio.sleep(0)
+    served = [await asyncio.wait_for(cache.get("c", reload), 5) for _ in range(5)]
+    assert served == ["old"] * 5
+    assert len(loads) == 1
     release.set()
-    assert await asyncio.gather(*waiting) == ["client"] * 5
-    assert len(loads) == 1
-    assert await cache.get("c", load) == "client"  # cached now
+    assert await reloading == "new"
+    assert await cache.get("c", reload) == "new"  # cached now
     assert len(loads) == 1
 
 
-async def test_when_the_shared_load_fails_each_waiting_caller_loads_for_itself() -> None:
-    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+async def test_the_expired_value_is_served_for_at_most_ttl_more_seconds() -> None:
+    clock = FakeClock(0.0)
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=clock)
+    await cache.get("c", _value("old"))
+    clock.advance(6.0)
     release = asyncio.Event()
 
-    async def failing() -> str:
+    async def stuck() -> str:
         await release.wait()
+        return "late"
+
+    reloading = asyncio.create_task(cache.get("c", stuck))
+    await asyncio.sleep(0)
+    clock.advance(5.0)  # 11 s: past the eviction time plus ttl
+    assert await asyncio.wait_for(cache.get("c", _value("fresh")), 5) == "fresh"
+    release.set()
+    await reloading
+
+
+async def test_no_caller_waits_for_another_callers_load() -> None:
+    """A caller holding the only database connection (its request's transaction, opened for an
+    earlier store call) must not wait for a load that needs that connection: with a shared load
+    that was a deadlock until the pool's 60 s timeout (SQLite's pool has one connection; the
+    logins benchmark's refresh preparation hung on it)."""
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    connection = asyncio.Lock()  # the pool of one
+    loading = asyncio.Event()
+
+    async def load_with_a_new_connection() -> str:
+        loading.set()
+        async with connection:
+            return "client"
+
+    async def holder() -> str:
+        async with connection:  # the request's transaction is open
+            await loading.wait()  # the other request's load of the same key is under way
+            return await cache.get("c", _value("client"))  # its own transaction's connection
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    loader = asyncio.create_task(cache.get("c", load_with_a_new_connection))
+    assert await asyncio.wait_for(asyncio.gather(held, loader), 5) == ["client", "client"]
+
+
+async def test_a_failed_reload_drops_the_expired_value() -> None:
+    clock = FakeClock(0.0)
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=clock)
+    await cache.get("c", _value("old"))
+    clock.advance(6.0)
+
+    async def failing() -> str:
         raise ConnectionError("database down")
 
-    async def working() -> str:
-        return "client"
-
-    first = asyncio.create_task(cache.get("c", failing))
-    await asyncio.sleep(0)
-    others = [asyncio.create_task(cache.get("c", working)) for _ in range(2)]
-    await asyncio.sleep(0)
-    release.set()
     with pytest.raises(ConnectionError):
-        await first
-    assert await asyncio.gather(*others) == ["client", "client"]
+        await cache.get("c", failing)
+    assert await cache.get("c", _value("new")) == "new"  # not "old"
+
+
+def _value(value: str) -> Callable[[], Awaitable[str]]:
+    async def load() -> str:
+        return value
+
+    return load
 
 
 async def test_a_caller_after_an_invalidation_does_not_wait_for_the_earlier_load() -> None:

@@ -4,14 +4,12 @@ Used by the server for registered clients and APIs (the token endpoint's hot pat
 up on every request; caching it for a few seconds saves a database round-trip) and by the
 resource toolkit for verified and introspected tokens. The price of the server's use is a
 documented staleness: a change made through another process (a rotated secret, a deleted client)
-is seen within ``ttl`` seconds; ``ttl=0`` disables it. Bounded in size (least recently used
+is seen within ``ttl`` seconds (plus the duration of one reload, see :meth:`TTLCache.get`); ``ttl=0`` disables it. Bounded in size (least recently used
 entries go first); entries are immutable values.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, NamedTuple, TypeVar
@@ -21,10 +19,6 @@ from tokensmith.core.clock import Clock, system_clock
 __all__ = ["CacheEntry", "TTLCache"]
 
 V = TypeVar("V")
-
-
-class _LoadFailed(Exception):
-    """The load that other callers waited for raised or was cancelled."""
 
 
 class CacheEntry(NamedTuple, Generic[V]):
@@ -49,7 +43,8 @@ class TTLCache(Generic[V]):
         self.clock = clock
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, CacheEntry[V]] = OrderedDict()
-        self._loading: dict[Hashable, asyncio.Future[V | None]] = {}
+        self._loading: dict[Hashable, object] = {}
+        """Keys being reloaded, each with the marker of the load in progress."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -80,11 +75,16 @@ class TTLCache(Generic[V]):
     async def get(self, key: Hashable, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The cached value, or ``load()``'s (not cached when ``None``).
 
-        One load a key at a time: callers that miss while a load of the same key is under way
-        wait for its value instead of each loading it (when an entry expires under load, every
-        request in flight misses at once; on SQLite's single connection their loads would run
-        one after another, the last waiting for all the others). If that load fails (or its
-        caller is cancelled), each waiting caller loads for itself."""
+        When an entry expires under load, every request in flight misses at once; on SQLite's
+        single connection their loads would run one after another, the last waiting for all
+        the others. So the first caller after expiry reloads the entry while the callers that
+        follow are served the expired value (for at most ``ttl`` more seconds) instead of each
+        loading it. Nobody ever *waits* for another caller's load: a caller may hold the only
+        database connection that load needs (a request's transaction, opened for an earlier
+        store call), and waiting would deadlock until the pool's timeout. With no value to
+        serve (cold, or invalidated: a change made through this process is never served
+        stale), each caller loads for itself. A load that straddles :meth:`invalidate` is not
+        cached; a failed reload drops the expired value."""
         if self.ttl <= 0:
             return await load()
         now = self.clock()
@@ -93,32 +93,27 @@ class TTLCache(Generic[V]):
             if now < entry.evict_at:
                 self._entries.move_to_end(key)
                 return entry.value
-            del self._entries[key]
-        pending = self._loading.get(key)
-        if pending is not None:
-            with contextlib.suppress(_LoadFailed):
-                return await asyncio.shield(pending)
-            return await load()
-        pending = asyncio.get_running_loop().create_future()
-        self._loading[key] = pending
+            if key in self._loading and now < entry.evict_at + self.ttl:
+                return entry.value  # stale, while the first caller after expiry reloads it
+        if key in self._loading:
+            return await load()  # never wait for another caller's load (see above)
+        marker = object()
+        self._loading[key] = marker
         try:
             value = await load()
         except BaseException:
-            pending.set_exception(_LoadFailed())
-            pending.exception()  # retrieved: no "never retrieved" warning without waiters
-            raise
-        finally:
-            # not invalidated while loading (else the value may predate the change: not kept)
-            current = self._loading.get(key) is pending
-            if current:
+            if self._loading.get(key) is marker:
                 del self._loading[key]
-        pending.set_result(value)
-        if value is None:
-            if current:
-                self._entries.pop(key, None)
-            return None
+                self._entries.pop(key, None)  # no stale value served past a failed reload
+            raise
+        # not invalidated while loading (else the value may predate the change: not kept)
+        current = self._loading.get(key) is marker
         if current:
-            self.put(key, value, evict_at=now + self.ttl)
+            del self._loading[key]
+            if value is None:
+                self._entries.pop(key, None)
+            else:
+                self.put(key, value, evict_at=now + self.ttl)
         return value
 
     def invalidate(self, key: Hashable | None = None) -> None:
