@@ -4,8 +4,9 @@ Used by the server for registered clients and APIs (the token endpoint's hot pat
 up on every request; caching it for a few seconds saves a database round-trip) and by the
 resource toolkit for verified and introspected tokens. The price of the server's use is a
 documented staleness: a change made through another process (a rotated secret, a deleted client)
-is seen within ``ttl`` seconds (plus the duration of one reload, see :meth:`TTLCache.get`); ``ttl=0`` disables it. Bounded in size (least recently used
-entries go first); entries are immutable values.
+is seen within ``ttl`` seconds (plus the duration of one reload, see :meth:`TTLCache.get`);
+``ttl=0`` disables it. Bounded in size (least recently used entries go first); entries are
+immutable values.
 """
 
 from __future__ import annotations
