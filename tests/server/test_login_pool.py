@@ -345,3 +345,34 @@ async def test_the_queue_bound_is_read_from_settings(server_env: ServerEnv) -> N
     assert hash_limit(settings, 1) == 33
     assert hash_limit(settings.model_copy(update={"password_hash_queue": 0}), 4) is None
     assert runtime_of(server_env).server.passwords._limit == 32 + hash_workers(settings)
+
+
+async def test_a_password_form_refused_by_a_full_pool_counts_on_no_throttle(
+    small_queue: ServerEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed-in user's form that checks the current password (here a password change)
+    while the pool's queue is full gets the 503 page and, like a refused login, counts on no
+    throttle: its reserved attempt must not stay a failure, or an unauthenticated flood of
+    logins turns the user's own retries into a lockout of her account (at the login page too)."""
+    from tests.server.test_account_security import change, signed_in
+    from tests.support.clients import start
+    from tokensmith.core.throttle import ACCOUNT
+
+    env = small_queue
+    client, _ = await start(env)  # alice
+    ua = await signed_in(env, client)
+    spy, held = await held_logins(env, client, monkeypatch, 3)
+    try:
+        await spy.wait_entered()
+        await pending_becomes(env, 3)
+        for _ in range(ACCOUNT.free_attempts + 1):
+            busy = await asyncio.wait_for(change(ua, PASSWORD, "a brand new passphrase"), 5)
+            assert busy.status_code == 503, busy.status_code  # not 429 after five
+            assert busy.headers["retry-after"] == "5"
+    finally:
+        spy.released.set()
+        await asyncio.gather(*held)
+    await pending_becomes(env, 0)
+    login_ua, form = await login_form(env, client)
+    answer = await submit(login_ua, form, "alice", PASSWORD)
+    assert answer.status_code == 303, answer.text  # not 429: alice is not locked out

@@ -469,3 +469,31 @@ async def test_setting_up_an_authenticator_needs_the_password(server_env: Server
     env.clock.advance(3600)  # past the back-off: the right password sets it up
     await enrol(env, ua)
     assert await env.count("ts_mfa_totp") == 1
+
+
+async def test_a_password_form_refused_by_a_full_hashing_pool_counts_on_no_throttle(
+    server_env: ServerEnv,
+) -> None:
+    """The authenticator set-up's password check refused by the full hashing pool gets the
+    503 page and gives its reserved attempt back: five such refusals do not throttle the
+    form (before, each stayed a failure on the second factor's counters, and the right password
+    was then refused, throttled)."""
+    env = server_env
+    client = await oidc_client(env)
+    await env.user()
+    ua = await signed_in(env, client)
+    token = csrf(await ua.get("/account"))
+    hasher = env.app.state.runtime.server.passwords
+    assert hasher._limit is not None
+    held = [hasher.admit() for _ in range(hasher._limit)]  # every place taken
+    try:
+        for _ in range(5):
+            busy = await ua.post(
+                "/account/mfa/totp", data={"csrf_token": token, "password": PASSWORD}
+            )
+            assert busy.status_code == 503, busy.status_code
+    finally:
+        for place in held:
+            place.close()
+    await enrol(env, ua)  # the right password sets it up: not throttled
+    assert await env.count("ts_mfa_totp") == 1

@@ -423,6 +423,35 @@ async def test_parallel_rotations_with_the_grant_rotate_a_token_exactly_once(
     assert sum(await asyncio.gather(*(rotate() for _ in range(N)))) == 1
 
 
+async def test_rotation_with_its_grant_sees_a_revocation_committed_while_it_waited(
+    sql_db: Database,
+) -> None:
+    """The rotation waits for another refresh of the same token that then rolls back (an
+    ``invalid_scope``): a revocation of the grant committed meanwhile must be seen, as the two
+    statements (``rotate`` then ``get_live``) see it; the statement's snapshot predates it."""
+    if sql_db.engine.dialect.name != "postgresql":
+        pytest.skip("one writer at a time on SQLite: nothing waits inside a statement")
+    async with sql_db.transaction() as s:
+        await s.users.create(user("u1"))
+        await s.grants.create(grant("g1"))
+        await s.refresh_tokens.create(refresh())
+    first = sql_db.transaction()
+    s1 = await first.__aenter__()
+    assert await s1.refresh_tokens.rotate("r1", now(), client_id="app") is not None
+    async with sql_db.transaction() as s2:
+        waiting = asyncio.ensure_future(
+            s2.refresh_tokens.rotate_with_grant("r1", now(), client_id="app")
+        )
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        async with sql_db.transaction() as s3:
+            assert await s3.grants.revoke("g1", now())
+        await first.__aexit__(RuntimeError, RuntimeError("invalid_scope"), None)  # rolled back
+        rotated = await asyncio.wait_for(waiting, 5)
+        assert rotated is not None
+        assert rotated[1] is None  # the grant is revoked: no tokens for it
+
+
 # -- client-assertion jtis -----------------------------------------------------------------
 
 

@@ -268,6 +268,14 @@ async def check_password(
     return await server.passwords.check(started.user.password_hash, password[:1024])
 
 
+async def give_back(stores: Stores, started: DisableStarted) -> None:
+    """Step 2 was refused by the full hashing pool (``HashingBusy``): nothing was checked, so
+    the attempt reserved in step 1 is given back (a refusal counts on no throttle, as a refused
+    login)."""
+    await stores.login_failures.release(mfa.address_key(started.address))
+    await stores.login_failures.release(mfa.account_key(started.user.id))
+
+
 async def finish_disable(
     server: AuthorizationServer,
     stores: Stores,

@@ -44,7 +44,7 @@ from tokensmith.core.accounts import (
     forget,
 )
 from tokensmith.core.audit import AuditEvent
-from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.errors import HashingBusy, NotSignedIn
 from tokensmith.core.interaction import replace_session
 from tokensmith.core.login import account_key
 from tokensmith.core.models import Session, User
@@ -125,6 +125,9 @@ class PasswordForm:
     account_key: str = ""
     answer: FormAnswer | None = None
     new_hash: str | None = field(default=None, repr=False)
+    busy: bool = False
+    """Step 2 was refused by the full hashing pool (``HashingBusy``): step 3 gives the
+    reserved attempt back, so that a refusal counts on no throttle (as a refused login)."""
 
 
 class AccountSecurity:
@@ -177,6 +180,24 @@ class AccountSecurity:
         checked against the rules and hashed there (``new``, for a password change)."""
         if form.user is None or form.answer is not None:
             return form
+        try:
+            return await self._check(form, current, new, rules=rules)
+        except HashingBusy as exc:
+            self.server.audit(AuditEvent(audit.LOGIN_BUSY, self.server.now(), user_id=form.user.id))
+            answer = FormAnswer(
+                error=(
+                    "Too many people are signing in right now."
+                    f" Wait {HashingBusy.RETRY_AFTER} seconds, then try again."
+                ),
+                status=exc.status_code,
+                retry_after=HashingBusy.RETRY_AFTER,
+            )
+            return replace(form, answer=answer, busy=True)
+
+    async def _check(
+        self, form: PasswordForm, current: str, new: str | None, *, rules: PasswordRules | None
+    ) -> PasswordForm:
+        assert form.user is not None
         ok = await self.server.passwords.run(self.accounts.verify_password, form.user, current)
         if not ok.ok:
             return replace(form, answer=FormAnswer(error=WRONG_PASSWORD, status=400))
@@ -199,6 +220,9 @@ class AccountSecurity:
         """Step 3's start: the refusal of step 2 (a wrong password audited), or the user, still
         with the password that was checked, whose attempt is released."""
         if form.answer is not None:
+            if form.busy:  # nothing was checked: the attempt reserved in step 1 is given back
+                await stores.login_failures.release(form.address_key)
+                await stores.login_failures.release(form.account_key)
             if form.user is not None and form.answer.error == WRONG_PASSWORD:
                 self.server.audit(
                     AuditEvent(audit.LOGIN_FAILED, self.server.now(), user_id=form.user.id)

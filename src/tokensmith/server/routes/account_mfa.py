@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tokensmith.core import account_mfa, passkeys
 from tokensmith.core.account_mfa import RecoveryCodesIssued, Refused, TotpEnrolmentPage
-from tokensmith.core.errors import CsrfRejected, OAuthError
+from tokensmith.core.errors import CsrfRejected, HashingBusy, OAuthError
 from tokensmith.core.interaction import KEEP, SessionChange
 from tokensmith.core.models import Session
 from tokensmith.core.passwords import PasswordCheck
@@ -198,7 +198,12 @@ async def _password_form(
     if isinstance(first, Response):
         return first
     browser, started = first
-    check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
+    try:
+        check = await account_mfa.check_password(rt.server, started, form.get("password", ""))
+    except HashingBusy:  # the 503 page; the attempt reserved in step 1 is given back
+        async with rt.db.transaction() as stores:
+            await account_mfa.give_back(stores, started)
+        raise
     async with rt.db.transaction() as stores:
         finished = await finish(stores, started, check, form)
     if isinstance(finished, Refused):

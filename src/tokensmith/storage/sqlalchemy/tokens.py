@@ -65,8 +65,14 @@ def _rotate_with_grant_sql() -> str:
         "WITH r AS (UPDATE ts_refresh_tokens SET rotated_at = :now WHERE digest = :digest"  # noqa: S608
         " AND rotated_at IS NULL AND client_id = :client_id RETURNING *)"
         f" SELECT r.*, {grant_columns} FROM r"
-        " LEFT JOIN (ts_grants g JOIN ts_users u ON u.id = g.user_id AND u.disabled = false)"
-        " ON g.id = r.grant_id AND g.revoked_at IS NULL"
+        # The grant read FOR SHARE: the statement's snapshot is taken before the UPDATE waits
+        # for a concurrent rotation of the same token (which may then roll back), so a plain
+        # join would see the grant as it was then, live although revoked meanwhile; a locked
+        # read sees its latest version (as ``get_live``, a statement of its own, did), and a
+        # revocation still running waits for this refresh, then revokes what it issued.
+        " LEFT JOIN LATERAL (SELECT g.* FROM ts_grants g JOIN ts_users u ON u.id = g.user_id"
+        " WHERE g.id = r.grant_id AND g.revoked_at IS NULL AND u.disabled = false"
+        " FOR SHARE OF g) g ON true"
     )
 
 
