@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 from sqlalchemy import text
 
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
+from tests.support.account_pages import change, csrf, signed_in
 from tests.support.byo import byo_env
 from tests.support.clients import code_refused, refresh, start
 from tests.support.mfa import enrol
@@ -24,35 +24,11 @@ from tokensmith.settings import Settings
 NEW_PASSWORD = "a brand new passphrase for alice"
 
 
-async def signed_in(env: ServerEnv, client: object) -> httpx.AsyncClient:
-    ua = env.browser()
-    flow = await env.authorize(ua, client)  # type: ignore[arg-type]
-    assert flow.response.status_code == 303
-    return ua
-
-
-async def csrf(ua: httpx.AsyncClient) -> str:
-    page = await ua.get("/account")
-    assert page.status_code == 200
-    return hidden_fields(page.text)["csrf_token"]
-
-
 async def events(env: ServerEnv) -> list[tuple[str, str | None]]:
     await env.app.state.runtime.audit.flush()
     async with env.admin.db.engine.connect() as conn:
         rows = await conn.execute(text("SELECT event, user_id FROM ts_audit_events ORDER BY id"))
         return [(r[0], r[1]) for r in rows]
-
-
-async def change(ua: httpx.AsyncClient, current: str, new: str, **extra: str) -> httpx.Response:
-    form = {
-        "csrf_token": await csrf(ua),
-        "current_password": current,
-        "new_password": new,
-        "new_password_again": new,
-    }
-    form.update(extra)
-    return await ua.post("/account/password", data=form)
 
 
 async def test_password_change_needs_the_current_password_and_ends_other_access(

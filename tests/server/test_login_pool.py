@@ -354,7 +354,7 @@ async def test_a_password_form_refused_by_a_full_pool_counts_on_no_throttle(
     while the pool's queue is full gets the 503 page and, like a refused login, counts on no
     throttle: its reserved attempt must not stay a failure, or an unauthenticated flood of
     logins turns the user's own retries into a lockout of her account (at the login page too)."""
-    from tests.server.test_account_security import change, signed_in
+    from tests.support.account_pages import change, signed_in
     from tests.support.clients import start
     from tokensmith.core.throttle import ACCOUNT
 

@@ -203,24 +203,27 @@ async def test_issue_writes_the_grant_and_its_tokens_in_one_statement_on_postgre
     """A code's redemption writes its grant, access-token record and refresh token with one
     ``GrantStore.issue``: one statement (data-modifying CTEs) on PostgreSQL, three on SQLite."""
     sent = count_statements(sql_db)
+    # each record made once: they carry the clock's second, which may turn between two calls
+    g1, j1, r1 = grant("g1"), access(), refresh()
     async with sql_db.transaction() as s:
-        await s.grants.issue(grant("g1"), access_token=access(), refresh_token=refresh())
+        await s.grants.issue(g1, access_token=j1, refresh_token=r1)
     postgres = sql_db.engine.dialect.name == "postgresql"
     assert len(sent) == (1 if postgres else 3), sent
     async with sql_db.transaction() as s:
-        assert await s.grants.get("g1") == grant("g1")
-        assert await s.access_tokens.get("j1") == access()
-        assert await s.refresh_tokens.get("r1") == refresh()
+        assert await s.grants.get("g1") == g1
+        assert await s.access_tokens.get("j1") == j1
+        assert await s.refresh_tokens.get("r1") == r1
     # a refresh: the access token and the refresh token, no grant; and an access token alone
     sent.clear()
+    j2, r2, j3 = access("j2", "d2"), refresh("r2"), access("j3", None)
     async with sql_db.transaction() as s:
-        await s.grants.issue(None, access_token=access("j2", "d2"), refresh_token=refresh("r2"))
-        await s.grants.issue(None, access_token=access("j3", None), refresh_token=None)
+        await s.grants.issue(None, access_token=j2, refresh_token=r2)
+        await s.grants.issue(None, access_token=j3, refresh_token=None)
     assert len(sent) == (2 if postgres else 3), sent
     async with sql_db.transaction() as s:
-        assert await s.access_tokens.get("j2") == access("j2", "d2")
-        assert await s.access_tokens.get("j3") == access("j3", None)
-        assert await s.refresh_tokens.get("r2") == refresh("r2")
+        assert await s.access_tokens.get("j2") == j2
+        assert await s.access_tokens.get("j3") == j3
+        assert await s.refresh_tokens.get("r2") == r2
 
 
 async def test_issue_keeps_a_grant_stored_already_and_its_tokens_are_born_revoked(
@@ -232,13 +235,14 @@ async def test_issue_keeps_a_grant_stored_already_and_its_tokens_are_born_revoke
     async with sql_db.transaction() as s:
         await s.users.create(user("u1"))
         await s.grants.create(grant("g1", revoked_at=150))
+    j1, r1 = access(), refresh()  # made once: they carry the clock's second
     async with sql_db.transaction() as s:
-        await s.grants.issue(grant("g1"), access_token=access(), refresh_token=refresh())
+        await s.grants.issue(grant("g1"), access_token=j1, refresh_token=r1)
     async with sql_db.transaction() as s:
         assert await s.grants.get("g1") == grant("g1", revoked_at=150)
         assert await s.grants.get_live("g1") is None
-        assert await s.access_tokens.get("j1") == access()
-        assert await s.refresh_tokens.get("r1") == refresh()
+        assert await s.access_tokens.get("j1") == j1
+        assert await s.refresh_tokens.get("r1") == r1
 
 
 async def test_issue_leaves_nothing_half_written(sql_db: Database) -> None:
@@ -337,13 +341,14 @@ async def test_denied_jti_stays_denied_and_denying_twice_is_harmless(db: Databas
 
 async def test_refresh_token_rotated_once(sql_db: Database) -> None:
     """RFC 9700 §4.14.2: a rotated refresh token is not rotated again (reuse detection)."""
+    r1 = refresh()  # made once: it carries the clock's second
     async with sql_db.transaction() as s:
-        await s.refresh_tokens.create(refresh())
-        assert await s.refresh_tokens.get("r1") == refresh()
+        await s.refresh_tokens.create(r1)
+        assert await s.refresh_tokens.get("r1") == r1
         assert await s.refresh_tokens.get("nothing") is None
         # another client's rotation changes nothing (RFC 9700 §4.14.2: bound to its client)
         assert await s.refresh_tokens.rotate("r1", 400, client_id="other") is None
-        assert await s.refresh_tokens.get("r1") == refresh()
+        assert await s.refresh_tokens.get("r1") == r1
         rotated = await s.refresh_tokens.rotate("r1", 500, client_id="app")
         assert rotated is not None
         assert rotated.rotated_at == 500
