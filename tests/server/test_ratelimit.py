@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -24,8 +25,10 @@ from tests.support.private_key_jwt import KeyPair, assertion, pkjwt_client
 from tests.support.private_key_jwt import post as post_assertion
 from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
+from tokensmith.core.errors import SlowDown
 from tokensmith.core.registration import NewClient
-from tokensmith.server.ratelimit import address_key
+from tokensmith.server import ratelimit
+from tokensmith.server.ratelimit import RateLimiter, address_key
 from tokensmith.settings import Settings
 
 ATTACKER = "203.0.113.9"
@@ -259,3 +262,71 @@ async def test_parallel_failures_never_exceed_the_address_limit(
             )
         statuses = sorted(r.status_code for r in responses)
         assert statuses == [401] * 5 + [429] * 25
+
+
+# -- the in-process failure hint (``RateLimiter._failed_at``) -------------------------------------
+
+
+def memory_limiter(limit: str = "3/minute") -> RateLimiter:
+    settings = Settings(
+        issuer=ISSUER, database_url="sqlite+aiosqlite://", token_failure_rate_limit=limit
+    )  # type: ignore[call-arg]
+    return RateLimiter(settings, None)
+
+
+class FakeTime:
+    """``time.time`` for the limiter and the ``limits`` library alike (both read the module's)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1_800_000_000.0
+        monkeypatch.setattr(time, "time", lambda: self.now)
+
+
+async def test_the_failure_hint_refuses_the_address_past_its_limit_and_only_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    FakeTime(monkeypatch)
+    rl = memory_limiter()
+    for _ in range(3):
+        await rl.check_address(ATTACKER)
+        await rl.count_failure(ATTACKER)
+    with pytest.raises(SlowDown):
+        await rl.check_address(ATTACKER)
+    await rl.check_address(USER)  # never failed: answered without the storage
+
+
+async def test_the_failure_hint_forgets_an_address_once_its_window_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeTime(monkeypatch)
+    rl = memory_limiter()
+    for _ in range(3):
+        await rl.count_failure(ATTACKER)
+    clock.now += 30
+    with pytest.raises(SlowDown):
+        await rl.check_address(ATTACKER)  # still in the window
+    clock.now += 31
+    await rl.check_address(ATTACKER)
+    assert ATTACKER not in rl._failed_at
+
+
+async def test_the_failure_hint_never_drops_an_address_still_in_its_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the bound, only addresses whose last failure left the window are forgotten: a
+    flood of failures from many addresses cannot free the one that is past its limit."""
+    clock = FakeTime(monkeypatch)
+    monkeypatch.setattr(ratelimit, "_MAX_NOTED", 5)
+    rl = memory_limiter()
+    old = [f"192.0.2.{n}" for n in range(4)]
+    for address in old:
+        await rl.count_failure(address)
+    clock.now += 61
+    for _ in range(3):
+        await rl.count_failure(ATTACKER)
+    for n in range(20):
+        clock.now += 1
+        await rl.count_failure(f"198.51.100.{n}")
+    assert not set(old) & set(rl._failed_at)  # out of their window: swept
+    with pytest.raises(SlowDown):
+        await rl.check_address(ATTACKER)

@@ -11,7 +11,7 @@ process, and tests or benchmarks may replace the audit sink. Everything else is 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -53,6 +53,8 @@ def _within(stores: Stores) -> Transaction:
     return given
 
 
+_NOTHING_TO_RESOLVE: AbstractAsyncContextManager[None] = nullcontext()
+"""``documents_resolved`` for a client id that is not a document URL (stateless, shared)."""
 _RESOLVED: ContextVar[dict[str, Client | DocumentError] | None] = ContextVar(
     "tokensmith_resolved_documents", default=None
 )
@@ -105,19 +107,24 @@ class ServerContext:
                 return None
         return await self.client_cache.get(client_id, lambda: stores.clients.get(client_id))
 
-    @asynccontextmanager
-    async def documents_resolved(
+    def documents_resolved(
         self, client_id: str | None, transaction: Transaction
-    ) -> AsyncIterator[None]:
+    ) -> AbstractAsyncContextManager[None]:
         """Resolve a ``client_id`` that is a metadata document URL BEFORE the request opens its
         transaction, and hand the result to the request's ``get_client`` calls within the
         block. Whoever starts a request chooses the document's server and so how long its fetch
         takes: the fetch holds no database connection (the kept copy is read, and a fetched one
         written, each in its own short transaction), and a ``no-store`` document is not fetched
-        again inside the request's transaction. Anything else: nothing to do."""
+        again inside the request's transaction. Anything else: nothing to do (a shared no-op
+        context, not a generator made for every token request)."""
         if not client_id or not looks_like_document_url(client_id):
-            yield
-            return
+            return _NOTHING_TO_RESOLVE
+        return self._document_resolved(client_id, transaction)
+
+    @asynccontextmanager
+    async def _document_resolved(
+        self, client_id: str, transaction: Transaction
+    ) -> AsyncIterator[None]:
         resolved: Client | DocumentError
         try:
             resolved = await self._resolve_document(client_id, transaction)

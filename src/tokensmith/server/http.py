@@ -8,8 +8,8 @@ coroutine and its socket, never a database connection that other requests wait f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -40,9 +40,34 @@ class RequestTimeout(InvalidRequest):
         super().__init__(description, headers={"Connection": "close"})
 
 
+_NO_STORE_RAW = [
+    (name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in NO_STORE.items()
+]
+
+
+class _NoStoreJson(Response):
+    """A JSON ``Response`` with ``NO_STORE``, its header list built directly: the same headers,
+    in the same order, as ``Response(..., media_type="application/json", headers=NO_STORE)``
+    (tested), without ``init_headers``'s general case on every token response."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status_code: int) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = content
+        self.raw_headers = [
+            *_NO_STORE_RAW,
+            (b"content-length", str(len(content)).encode("ascii")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def json_response(
     body: Mapping[str, object], *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
+    if not headers and status >= 200 and status not in (204, 304):  # (with a Content-Length)
+        return _NoStoreJson(orjson.dumps(body), status)
     merged = dict(NO_STORE)
     if headers:
         merged.update(headers)
@@ -171,13 +196,22 @@ class LazyStores:
             await context.__aexit__(type(exc), exc, exc.__traceback__)
 
 
-@asynccontextmanager
-async def lazy_transaction(db: Database) -> AsyncIterator[Stores]:
-    """``db.transaction()``, opened only if a store is used (see :class:`LazyStores`)."""
-    lazy = LazyStores(db)
-    try:
-        yield cast("Stores", lazy)
-    except BaseException as exc:
-        await lazy.close(exc)
-        raise
-    await lazy.close(None)
+class lazy_transaction:
+    """``db.transaction()``, opened only if a store is used (see :class:`LazyStores`):
+    ``async with lazy_transaction(db) as stores``. A class rather than an
+    ``@asynccontextmanager`` generator: it is entered on every token, revocation and
+    introspection request, and the generator's machinery cost more than the rest of it."""
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, db: Database) -> None:
+        self._lazy = LazyStores(db)
+
+    async def __aenter__(self) -> Stores:
+        return cast("Stores", self._lazy)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        # committed when the block succeeds, rolled back when it raises (which propagates)
+        await self._lazy.close(exc)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -61,6 +62,13 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+_MAX_NOTED = 10_000
+"""Beyond this many noted addresses, the ones whose last failure left the window are dropped
+(addresses still in their window are always kept: dropping one would skip its check)."""
+_SWEEP = 1_000
+"""At most this many of the oldest noted addresses are looked at per counted failure."""
+
+
 def _part(value: str) -> str:
     """One part of a limiter key: ``limits`` joins parts with '/', so none may contain one."""
     return quote(value, safe="")
@@ -91,6 +99,12 @@ class RateLimiter:
             storage = MemoryStorage()
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(storage)
+        self._local = redis is None
+        self._failed_at: dict[str, float] = {}
+        """In-process counting only: address -> time of its last counted failure. An address
+        that is not here, or whose last failure is older than the failure window, has nothing
+        in that window, so :meth:`check_address` answers without asking the storage (the
+        moving-window lookup was a visible part of every ``client_credentials`` request)."""
 
     def for_request(self, endpoint: str, address: str) -> RequestLimits:
         """The limits of one request to ``endpoint`` from the client address ``address``; the
@@ -110,14 +124,36 @@ class RateLimiter:
         """Refuse, before any authentication work, an address past its failure limit."""
         if self.failures is None:
             return
+        if self._local:
+            failed_at = self._failed_at.get(address)
+            if failed_at is None:
+                return
+            if time.time() - failed_at > self.failures.get_expiry():
+                del self._failed_at[address]
+                return
         key = ("failed-client-auth", _part(address))
         if not await self.limiter.test(self.failures, *key):
             await self._refuse(self.failures, key, "failed client authentications")
+
+    def _note_failure(self, address: str) -> None:
+        failed = self._failed_at
+        failed.pop(address, None)  # re-inserted last: the dict stays ordered by time
+        failed[address] = time.time()
+        if len(failed) > _MAX_NOTED and self.failures is not None:
+            # forget the addresses whose last failure left the window: the oldest come first,
+            # so this stops at the first one still in it (no walk over the live ones)
+            horizon = time.time() - self.failures.get_expiry()
+            for stale, at in list(itertools.islice(failed.items(), _SWEEP)):
+                if at >= horizon:
+                    break
+                del failed[stale]
 
     async def count_failure(self, address: str) -> None:
         """Count one failed client authentication from ``address``."""
         if self.failures is None:
             return
+        if self._local:
+            self._note_failure(address)  # before the hit: a check never misses a counted one
         key = ("failed-client-auth", _part(address))
         if not await self.limiter.hit(self.failures, *key):
             await self._refuse(self.failures, key, "failed client authentications")
