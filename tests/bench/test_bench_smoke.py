@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from bench.common import LUA
+from bench.common import LUA, ROOT
 from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
 from bench.seed import CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
@@ -325,3 +327,14 @@ def test_scale_scenarios_counts_and_report(tmp_path: Path) -> None:
         text
     )
     assert "getdel 2" in text
+
+
+def test_ab_token_measures_each_part_in_process() -> None:
+    """``bench.ab_token --without``: the whole request and each part taken out, all answered 200
+    (``measure`` exits otherwise), in one short run."""
+    command = [sys.executable, "-m", "bench.ab_token", "--without", "sign,audit,middleware"]
+    command += ["--rounds", "1", "--requests", "20"]
+    out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if "µs" in line}
+    assert set(lines) == {"all", "sign", "audit", "middleware"}
+    assert all("saves" in lines[part] for part in ("sign", "audit", "middleware"))
