@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from tests.server.harness import ServerEnv
+from tests.server.harness import REDIRECT, ServerEnv
 from tests.support.clients import machine
+from tests.support.code_flow import code_flow, ready
 from tests.support.database import pg_admin_url, pg_execute
 from tokensmith.core.models import Grant
 
@@ -50,6 +51,27 @@ async def test_requests_survive_dropped_pooled_connections(server_env: ServerEnv
         assert introspected.status_code == 200
     await drop_connections(env)
     assert (await env.http.get("/readyz")).status_code == 200
+
+
+async def test_a_code_exchange_survives_dropped_pooled_connections(server_env: ServerEnv) -> None:
+    """The code exchange's statements go to the driver (``RetryingConnection.driver_fetch``):
+    its first one, the consumption, is sent again on a new connection like any first one."""
+    env = server_env
+    if not env.settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: the SQLite file has no server to drop connections")
+    client, flow = await ready(env)
+    for attempt in range(3):
+        if attempt:
+            flow = await code_flow(env, client)
+        assert await drop_connections(env) >= 1
+        form = {
+            "grant_type": "authorization_code",
+            "code": flow.code,
+            "code_verifier": flow.verifier,
+            "redirect_uri": REDIRECT,
+        }
+        ok = await env.token(client, form)
+        assert ok.status_code == 200, ok.text
 
 
 async def test_a_connection_dropped_inside_a_transaction_is_not_retried(

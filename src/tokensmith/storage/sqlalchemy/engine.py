@@ -28,6 +28,7 @@ from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 log = logging.getLogger("tokensmith.storage")
 
@@ -161,3 +162,50 @@ class RetryingConnection(AsyncConnection):
             if began:
                 await self.begin()
             return await super().execute(statement, parameters, execution_options=execution_options)
+
+    async def driver_in_transaction(self) -> bool:
+        """Whether the driver (asyncpg) connection has a transaction open: SQLAlchemy's asyncpg
+        adapter sends ``BEGIN`` with the first statement it runs, not at ``begin()``, so until
+        then a statement sent to the driver (:meth:`driver_fetch`) is a transaction by itself
+        (autocommit)."""
+        raw = await self._raw()
+        return bool(raw.driver_connection.is_in_transaction())  # type: ignore[union-attr]
+
+    async def _raw(self) -> PoolProxiedConnection:
+        """The pooled connection: read from the open connection (``get_raw_connection`` runs
+        in a greenlet of its own, which only a connection to be made again needs)."""
+        sync = self.sync_connection
+        if sync is not None and not sync.invalidated and not sync.closed:
+            return sync.connection
+        return await self.get_raw_connection()
+
+    async def driver_fetch(self, sql: str, *args: object) -> list[Any]:
+        """The rows of ``sql`` (``$n`` parameters) run by the driver (asyncpg, PostgreSQL only),
+        past SQLAlchemy's per-statement work (compiling the parameters, the execution context,
+        the result's rows): a prepared statement of asyncpg's cache, the rows as asyncpg
+        ``Record``s (read by column name). Outside a transaction SQLAlchemy started (see
+        :meth:`driver_in_transaction`) the statement commits by itself.
+
+        The same guarantee as :meth:`execute`: a dead pooled connection found by the first
+        statement of the connection's transaction is discarded (with every pooled connection
+        older than the failure) and the statement sent once more on a new one; a later
+        statement is never sent again."""
+        fresh, self._fresh = self._fresh, False
+        raw = await self._raw()
+        driver: Any = raw.driver_connection
+        try:
+            return list(await driver.fetch(sql, *args))
+        except Exception as exc:
+            if not fresh or not driver.is_closed():
+                raise
+            log.warning("a pooled database connection was dead (%s); retrying on a new one", exc)
+            # as SQLAlchemy does for a disconnect found by a statement: the pool discards the
+            # connections made before this failure as they are checked out
+            self.sync_engine.pool._invalidate(raw, exc)
+            began = self.in_transaction()
+            await self.invalidate(exc)
+            await self.rollback()
+            if began:
+                await self.begin()
+            driver = (await self.get_raw_connection()).driver_connection
+            return list(await driver.fetch(sql, *args))
