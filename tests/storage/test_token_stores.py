@@ -304,6 +304,18 @@ async def test_issue_leaves_nothing_half_written(sql_db: Database) -> None:
     async with sql_db.transaction() as s:
         assert await s.grants.get("g1") is None
         assert await s.access_tokens.get("j1") is None
+    # a redemption's issuance (with the stamp: on PostgreSQL the driver's own statement): the
+    # same, and the same error as SQLAlchemy's (a database error the server answers with 503)
+    async with sql_db.transaction() as s:
+        await s.security_stamps.renew("u1")  # the stamp row exists: the one-statement path
+    with pytest.raises(IntegrityError):
+        async with sql_db.transaction() as s:
+            await s.grants.issue(
+                grant("g1"), access_token=access(), refresh_token=refresh(), stamp=("u1", 1)
+            )
+    async with sql_db.transaction() as s:
+        assert await s.grants.get("g1") is None
+        assert await s.access_tokens.get("j1") is None
 
 
 async def test_grant_revoked_once(sql_db: Database) -> None:

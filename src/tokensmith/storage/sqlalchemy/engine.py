@@ -25,6 +25,7 @@ import stat
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, event
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -196,16 +197,44 @@ class RetryingConnection(AsyncConnection):
         try:
             return list(await driver.fetch(sql, *args))
         except Exception as exc:
-            if not fresh or not driver.is_closed():
-                raise
-            log.warning("a pooled database connection was dead (%s); retrying on a new one", exc)
-            # as SQLAlchemy does for a disconnect found by a statement: the pool discards the
-            # connections made before this failure as they are checked out
+            if not driver.is_closed():
+                raise self._translated(exc, sql, args) from exc
+            # as SQLAlchemy does for a disconnect found by a statement: the connection is
+            # discarded, and the pool discards those made before it as they are checked out
             self.sync_engine.pool._invalidate(raw, exc)
             began = self.in_transaction()
             await self.invalidate(exc)
+            if not fresh:
+                raise self._translated(exc, sql, args, invalidated=True) from exc
+            log.warning("a pooled database connection was dead (%s); retrying on a new one", exc)
             await self.rollback()
             if began:
                 await self.begin()
-            driver = (await self.get_raw_connection()).driver_connection
+        driver = (await self._raw()).driver_connection
+        try:
             return list(await driver.fetch(sql, *args))
+        except Exception as exc:
+            raise self._translated(exc, sql, args, invalidated=driver.is_closed()) from exc
+
+    def _translated(
+        self, exc: Exception, sql: str, args: tuple[object, ...], *, invalidated: bool = False
+    ) -> Exception:
+        """``exc``, raised by asyncpg, as SQLAlchemy raises it from a statement: a
+        ``DBAPIError`` (``IntegrityError``, ``OperationalError``, ...; the server answers a
+        database it cannot reach with a 503), else ``exc`` itself."""
+        dbapi: Any = self.dialect.loaded_dbapi
+        try:
+            AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, exc)
+        except Exception as translated:
+            if not isinstance(translated, dbapi.Error):
+                return exc  # not an error of the database: raised as it is
+            wrapped: Exception = DBAPIError.instance(
+                sql,
+                args,
+                translated,
+                dbapi.Error,
+                connection_invalidated=invalidated,
+                dialect=self.dialect,
+            )
+            return wrapped
+        return exc
