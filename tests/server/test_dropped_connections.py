@@ -53,13 +53,16 @@ async def test_requests_survive_dropped_pooled_connections(server_env: ServerEnv
     assert (await env.http.get("/readyz")).status_code == 200
 
 
-async def test_a_code_exchange_survives_dropped_pooled_connections(server_env: ServerEnv) -> None:
-    """The code exchange's statements go to the driver (``RetryingConnection.driver_fetch``):
-    its first one, the consumption, is sent again on a new connection like any first one."""
+async def test_code_exchanges_and_refreshes_survive_dropped_pooled_connections(
+    server_env: ServerEnv,
+) -> None:
+    """The code exchange's and the refresh's statements go to the driver
+    (``RetryingConnection.driver_fetch``): the first one (the consumption; the rotation with its
+    ``BEGIN``) is sent again on a new connection like any first one."""
     env = server_env
     if not env.settings.database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: the SQLite file has no server to drop connections")
-    client, flow = await ready(env)
+    client, flow = await ready(env, grant_types=["authorization_code", "refresh_token"])
     for attempt in range(3):
         if attempt:
             flow = await code_flow(env, client)
@@ -72,6 +75,11 @@ async def test_a_code_exchange_survives_dropped_pooled_connections(server_env: S
         }
         ok = await env.token(client, form)
         assert ok.status_code == 200, ok.text
+        # the refresh's rotation, also sent to the driver (after its BEGIN), likewise
+        assert await drop_connections(env) >= 1
+        refresh = {"grant_type": "refresh_token", "refresh_token": ok.json()["refresh_token"]}
+        refreshed = await env.token(client, refresh)
+        assert refreshed.status_code == 200, refreshed.text
 
 
 async def test_a_connection_dropped_inside_a_transaction_is_not_retried(

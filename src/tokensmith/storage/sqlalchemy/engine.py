@@ -180,12 +180,14 @@ class RetryingConnection(AsyncConnection):
             return sync.connection
         return await self.get_raw_connection()
 
-    async def driver_fetch(self, sql: str, *args: object) -> list[Any]:
+    async def driver_fetch(self, sql: str, *args: object, begin: bool = False) -> list[Any]:
         """The rows of ``sql`` (``$n`` parameters) run by the driver (asyncpg, PostgreSQL only),
         past SQLAlchemy's per-statement work (compiling the parameters, the execution context,
         the result's rows): a prepared statement of asyncpg's cache, the rows as asyncpg
         ``Record``s (read by column name). Outside a transaction SQLAlchemy started (see
-        :meth:`driver_in_transaction`) the statement commits by itself.
+        :meth:`driver_in_transaction`) the statement commits by itself, unless ``begin``:
+        then SQLAlchemy's transaction is started first (its ``BEGIN``), which SQLAlchemy
+        commits or rolls back as if it had sent the statement.
 
         The same guarantee as :meth:`execute`: a dead pooled connection found by the first
         statement of the connection's transaction is discarded (with every pooled connection
@@ -195,6 +197,8 @@ class RetryingConnection(AsyncConnection):
         raw = await self._raw()
         driver: Any = raw.driver_connection
         try:
+            if begin and not driver.is_in_transaction():
+                await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
             return list(await driver.fetch(sql, *args))
         except Exception as exc:
             if not driver.is_closed():
@@ -210,8 +214,11 @@ class RetryingConnection(AsyncConnection):
             await self.rollback()
             if began:
                 await self.begin()
-        driver = (await self._raw()).driver_connection
+        raw = await self._raw()
+        driver = raw.driver_connection
         try:
+            if begin and not driver.is_in_transaction():
+                await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
             return list(await driver.fetch(sql, *args))
         except Exception as exc:
             raise self._translated(exc, sql, args, invalidated=driver.is_closed()) from exc
