@@ -92,24 +92,30 @@ def listen(engine: AsyncEngine, counts: Counts, *, sqlite: bool) -> None:
     def _statement(*_: Any) -> None:
         counts.add("db statements")
 
-    @event.listens_for(sync, "begin")
-    def _begin(*_: Any) -> None:
-        if not sqlite:  # SQLite's BEGIN IMMEDIATE is a statement, counted above
+    if sqlite:
+
+        @event.listens_for(sync, "commit")
+        def _commit(*_: Any) -> None:
             counts.add("db transaction control")
 
-    @event.listens_for(sync, "commit")
-    def _commit(*_: Any) -> None:
-        counts.add("db transaction control")
+        @event.listens_for(sync, "rollback")
+        def _rollback(*_: Any) -> None:
+            counts.add("db transaction control")
 
-    @event.listens_for(sync, "rollback")
-    def _rollback(*_: Any) -> None:
-        counts.add("db transaction control")
+    def _driver(record: Any) -> None:
+        """What asyncpg sends outside SQLAlchemy's statements: its ``BEGIN``/``COMMIT``/
+        ``ROLLBACK`` (sent only when a statement ran: SQLAlchemy's ``begin`` alone sends
+        nothing) and the statements sent to the driver (``RetryingConnection.driver_fetch``)."""
+        control = record.query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+        counts.add("db transaction control" if control else "db statements")
 
     @event.listens_for(sync.pool, "checkout")
-    def _checkout(*_: Any) -> None:
+    def _checkout(dbapi_connection: Any, *_: Any) -> None:
         counts.add("db checkouts")
-        if not sqlite and engine.pool._pre_ping:  # type: ignore[attr-defined]
-            counts.add("db pre-ping")
+        if not sqlite:
+            dbapi_connection.driver_connection.add_query_logger(_driver)  # a set: added once
+            if engine.pool._pre_ping:  # type: ignore[attr-defined]
+                counts.add("db pre-ping")
 
 
 @contextlib.contextmanager

@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from tests.server.harness import ServerEnv
+from tests.server.harness import REDIRECT, ServerEnv
 from tests.support.clients import machine
+from tests.support.code_flow import code_flow, ready
 from tests.support.database import pg_admin_url, pg_execute
 from tokensmith.core.models import Grant
 
@@ -50,6 +51,35 @@ async def test_requests_survive_dropped_pooled_connections(server_env: ServerEnv
         assert introspected.status_code == 200
     await drop_connections(env)
     assert (await env.http.get("/readyz")).status_code == 200
+
+
+async def test_code_exchanges_and_refreshes_survive_dropped_pooled_connections(
+    server_env: ServerEnv,
+) -> None:
+    """The code exchange's and the refresh's statements go to the driver
+    (``RetryingConnection.driver_fetch``): the first one (the consumption; the rotation with its
+    ``BEGIN``) is sent again on a new connection like any first one."""
+    env = server_env
+    if not env.settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: the SQLite file has no server to drop connections")
+    client, flow = await ready(env, grant_types=["authorization_code", "refresh_token"])
+    for attempt in range(3):
+        if attempt:
+            flow = await code_flow(env, client)
+        assert await drop_connections(env) >= 1
+        form = {
+            "grant_type": "authorization_code",
+            "code": flow.code,
+            "code_verifier": flow.verifier,
+            "redirect_uri": REDIRECT,
+        }
+        ok = await env.token(client, form)
+        assert ok.status_code == 200, ok.text
+        # the refresh's rotation, also sent to the driver (after its BEGIN), likewise
+        assert await drop_connections(env) >= 1
+        refresh = {"grant_type": "refresh_token", "refresh_token": ok.json()["refresh_token"]}
+        refreshed = await env.token(client, refresh)
+        assert refreshed.status_code == 200, refreshed.text
 
 
 async def test_a_connection_dropped_inside_a_transaction_is_not_retried(

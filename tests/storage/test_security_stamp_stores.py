@@ -11,7 +11,8 @@ import time
 
 from sqlalchemy import event
 
-from tokensmith.core.models import AuthorizationCode, Grant
+from tokensmith.core.models import AccessTokenRecord, AuthorizationCode, Grant
+from tokensmith.core.ports import StaleStamp
 from tokensmith.storage.compose import Database
 
 LET_IT_RUN = 0.2
@@ -117,10 +118,10 @@ async def test_a_redemption_during_an_event_reads_the_stamp_the_event_wrote(
 async def test_a_code_consumed_holds_its_users_stamp_until_the_redemption_ends(
     db: Database,
 ) -> None:
-    """On PostgreSQL with codes in SQL, the statement that consumes the code also locks the
-    stamp of its user (``HeldStamps``): ``hold`` then sends nothing, and an event still waits
-    for the redemption and revokes the grant made there. With codes in Redis, or on SQLite,
-    ``hold`` reads (and locks) it itself: the same outcome."""
+    """On PostgreSQL with codes in SQL, a consumption inside a transaction that has begun
+    (here: a read first) also locks the stamp of its user (``HeldStamps``): ``hold`` then sends
+    nothing, and an event still waits for the redemption and revokes the grant made there. With
+    codes in Redis, or on SQLite, ``hold`` reads (and locks) it itself: the same outcome."""
     at = int(time.time())
     async with db.transaction() as stores:
         await stores.security_stamps.renew("u1")  # the row exists: only the lock can serialise
@@ -130,6 +131,7 @@ async def test_a_code_consumed_holds_its_users_stamp_until_the_redemption_ends(
     event.listen(db.engine.sync_engine, "before_cursor_execute", listen)
     try:
         async with db.transaction() as redemption:
+            assert await redemption.grants.get("g0") is None  # the transaction has begun
             assert await redemption.codes.consume("c1", at) is not None
             before = len(sent)
             assert await redemption.security_stamps.hold("u1") == 1
@@ -149,3 +151,105 @@ async def test_a_code_consumed_holds_its_users_stamp_until_the_redemption_ends(
         assert await stores.security_stamps.hold("u1") == 2
         await stores.security_stamps.renew("u1")
         assert await stores.security_stamps.hold("u1") == 3
+
+
+def access_record(jti: str, grant_id: str) -> AccessTokenRecord:
+    at = int(time.time())
+    return AccessTokenRecord(
+        jti=jti,
+        digest=None,
+        grant_id=grant_id,
+        client_id="app",
+        subject="u1",
+        scopes=("docs:read",),
+        audience="https://api.test",
+        issued_at=at,
+        expires_at=at + 60,
+    )
+
+
+async def _issue(db: Database, grant_id: str, stamp: int) -> None:
+    """A redemption's issuance as the first statement of its transaction (on PostgreSQL: the
+    driver's statement, committed by itself, checking and locking the stamp in it)."""
+    async with db.transaction() as stores:
+        await stores.grants.issue(
+            dataclasses.replace(grant(), id=grant_id),
+            access_token=access_record(f"j-{grant_id}", grant_id),
+            refresh_token=None,
+            stamp=("u1", stamp),
+        )
+
+
+async def _issued(db: Database, grant_id: str) -> bool:
+    async with db.transaction() as stores:
+        made = await stores.grants.get(grant_id)
+        token = await stores.access_tokens.get(f"j-{grant_id}")
+        assert (made is None) == (token is None)  # all or nothing
+        return made is not None
+
+
+async def test_an_issuance_with_a_stamp_writes_only_while_it_is_the_users(sql_db: Database) -> None:
+    """``GrantStore.issue(stamp=...)``, a code's redemption: nothing written, ``StaleStamp``,
+    unless the user's stamp is the code's; a user with no stamp row yet gets one (stamp 0)."""
+    await _issue(sql_db, "g1", 0)  # no row yet
+    assert await _issued(sql_db, "g1")
+    assert await _held(sql_db) == 0
+    async with sql_db.transaction() as stores:
+        await stores.security_stamps.renew("u1")
+    try:
+        await _issue(sql_db, "g2", 0)
+        raise AssertionError("a stale stamp was accepted")
+    except StaleStamp:
+        pass
+    assert not await _issued(sql_db, "g2")
+    await _issue(sql_db, "g3", 1)
+    assert await _issued(sql_db, "g3")
+    # the stamp held already by the transaction (a consumption in a begun one, on PostgreSQL)
+    async with sql_db.transaction() as stores:
+        assert await stores.security_stamps.hold("u1") == 1
+        try:
+            await stores.grants.issue(
+                dataclasses.replace(grant(), id="g4"),
+                access_token=access_record("j-g4", "g4"),
+                refresh_token=None,
+                stamp=("u1", 0),
+            )
+            raise AssertionError("a stale stamp was accepted")
+        except StaleStamp:
+            pass
+    assert not await _issued(sql_db, "g4")
+
+
+async def test_an_issuance_during_an_event_reads_the_stamp_the_event_wrote(
+    sql_db: Database,
+) -> None:
+    """An event renewing the stamp, not yet committed, while the issuance runs: the issuance
+    waits for it (the stamp is read ``FOR SHARE``, in the issuance's own statement on
+    PostgreSQL), then sees the new stamp and writes nothing."""
+    async with sql_db.transaction() as stores:
+        await stores.security_stamps.renew("u1")
+    async with sql_db.transaction() as event_:
+        await event_.security_stamps.renew("u1")
+        issuance = asyncio.create_task(_issue(sql_db, "g1", 1))
+        await asyncio.sleep(LET_IT_RUN)
+    try:
+        await issuance
+        raise AssertionError("issued under the stamp the event replaced")
+    except StaleStamp:
+        pass
+    assert not await _issued(sql_db, "g1")
+
+
+async def test_an_event_after_an_issuance_revokes_its_grant(sql_db: Database) -> None:
+    """The other order: an issuance holding the stamp makes the event's renewal wait; the
+    event's revocation, after it, finds the grant."""
+    async with sql_db.transaction() as stores:
+        await stores.security_stamps.renew("u1")
+    async with sql_db.transaction() as redemption:
+        assert await redemption.grants.get("g0") is None  # the transaction has begun
+        await redemption.grants.issue(
+            grant(), access_token=access_record("j-g1", "g1"), refresh_token=None, stamp=("u1", 1)
+        )
+        ending = asyncio.create_task(_end_access(sql_db))
+        await asyncio.sleep(LET_IT_RUN)
+    assert await ending == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -136,6 +137,42 @@ async def test_parallel_redemptions_consume_a_code_exactly_once(db: Database) ->
     assert sum(await asyncio.gather(*(consume() for _ in range(N)))) == 1
 
 
+async def test_a_code_consumed_first_stays_consumed_if_the_transaction_fails(
+    db: Database,
+) -> None:
+    """On PostgreSQL (codes in SQL) a consumption that is the first statement of its
+    transaction is sent alone and commits by itself: the code stays burnt whatever follows.
+    Where it is part of the transaction (SQLite, or after another statement) a failure rolls it
+    back; codes in Redis are consumed at once anyway."""
+
+    class Failed(Exception):
+        pass
+
+    async with db.transaction() as s:
+        await s.codes.create(code())
+    try:
+        async with db.transaction() as s:
+            assert await s.codes.consume("c1", now()) is not None
+            raise Failed
+    except Failed:
+        pass
+    alone = db.engine.dialect.name == "postgresql"  # also true with codes in Redis
+    async with db.transaction() as s:
+        assert (await s.codes.consume("c1", now()) is None) == alone
+    # a consumption after another statement is part of the transaction
+    async with db.transaction() as s:
+        await s.codes.create(code("c2"))
+    try:
+        async with db.transaction() as s:
+            assert await s.grants.get("g0") is None
+            assert await s.codes.consume("c2", now()) is not None
+            raise Failed
+    except Failed:
+        pass
+    async with db.transaction() as s:
+        assert (await s.codes.consume("c2", now()) is None) == (db.ephemeral is not None)
+
+
 # -- grants --------------------------------------------------------------------------------
 
 
@@ -186,13 +223,25 @@ async def test_parallel_creations_of_one_grant_store_exactly_one(sql_db: Databas
 
 
 def count_statements(db: Database) -> list[str]:
-    """The SQL statements sent on ``db``'s engine from now on (transaction control aside)."""
+    """The SQL statements sent on ``db``'s engine from now on (transaction control aside):
+    through SQLAlchemy, and on PostgreSQL also those sent to the driver itself
+    (``RetryingConnection.driver_fetch``), which asyncpg's query loggers see."""
     sent: list[str] = []
 
     @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
     def _sent(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
             sent.append(statement)
+
+    def _logged(record: Any) -> None:
+        if not record.query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            sent.append(record.query)
+
+    if db.engine.dialect.name == "postgresql":
+
+        @event.listens_for(db.engine.sync_engine.pool, "checkout")
+        def _checkout(dbapi_connection: Any, *_: object) -> None:
+            dbapi_connection.driver_connection.add_query_logger(_logged)  # a set: added once
 
     return sent
 
@@ -252,6 +301,18 @@ async def test_issue_leaves_nothing_half_written(sql_db: Database) -> None:
     with pytest.raises(IntegrityError):
         async with sql_db.transaction() as s:
             await s.grants.issue(grant("g1"), access_token=access(), refresh_token=refresh())
+    async with sql_db.transaction() as s:
+        assert await s.grants.get("g1") is None
+        assert await s.access_tokens.get("j1") is None
+    # a redemption's issuance (with the stamp: on PostgreSQL the driver's own statement): the
+    # same, and the same error as SQLAlchemy's (a database error the server answers with 503)
+    async with sql_db.transaction() as s:
+        await s.security_stamps.renew("u1")  # the stamp row exists: the one-statement path
+    with pytest.raises(IntegrityError):
+        async with sql_db.transaction() as s:
+            await s.grants.issue(
+                grant("g1"), access_token=access(), refresh_token=refresh(), stamp=("u1", 1)
+            )
     async with sql_db.transaction() as s:
         assert await s.grants.get("g1") is None
         assert await s.access_tokens.get("j1") is None

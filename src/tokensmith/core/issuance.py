@@ -187,6 +187,7 @@ class TokenIssuer:
         nonce: str | None = None,
         with_refresh_token: bool | None = None,
         absolute_expires_at: int | None = None,
+        security_stamp: int | None = None,
     ) -> TokenResponse:
         """The tokens of a user grant: an access token recorded under the grant and, when the
         client may refresh, a new refresh token of the same family.
@@ -195,7 +196,10 @@ class TokenIssuer:
         the grant itself too when ``new_grant`` (a code's redemption), which is left as it is
         when it exists already: a replay of the code, seen while this redemption ran (codes in
         Redis), may have stored it revoked, and the tokens are then born revoked, exactly as
-        if the replay had come a moment later."""
+        if the replay had come a moment later.
+
+        ``security_stamp``: the stamp a code recorded; nothing is written and ``StaleStamp``
+        raised unless it is still the user's (held until the transaction ends)."""
         scopes = scopes if scopes is not None else grant.scopes
         token, ttl, record = self._access_token(
             client,
@@ -213,7 +217,10 @@ class TokenIssuer:
             else (None, None)
         )
         await stores.grants.issue(
-            grant if new_grant else None, access_token=record, refresh_token=refresh_row
+            grant if new_grant else None,
+            access_token=record,
+            refresh_token=refresh_row,
+            stamp=(grant.user_id, security_stamp) if security_stamp is not None else None,
         )
         id_tok = None
         if "openid" in scopes:  # a refresh narrowed to non-OpenID scopes gets no ID token

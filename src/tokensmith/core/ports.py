@@ -30,6 +30,10 @@ class Conflict(Exception):
     """A row with the same unique key already exists (raised by ``create`` methods)."""
 
 
+class StaleStamp(Exception):
+    """The user's security stamp is no longer the one expected (``GrantStore.issue``)."""
+
+
 class ApiStore(Protocol):
     async def get(self, identifier: str) -> Api | None: ...
     async def create(self, api: Api) -> None: ...
@@ -113,11 +117,18 @@ class GrantStore(Protocol):
         *,
         access_token: AccessTokenRecord | None,
         refresh_token: RefreshToken | None,
+        stamp: tuple[str, int] | None = None,
     ) -> None:
         """Write the rows of one issuance together, each when given: a new grant (left as it
         is when one with its id exists already, no ``Conflict``), the access-token record and
         the refresh token. In the request's transaction, like every store call; one statement
-        where the database allows it."""
+        where the database allows it.
+
+        ``stamp``: ``(user_id, stamp)``, a code's redemption: nothing is written, and
+        ``StaleStamp`` raised, unless the user's security stamp is still ``stamp``, held
+        (``SecurityStampStore.hold``) until the transaction ends. The issuance is then the
+        redemption's last write: when nothing was written in the transaction before, it may be
+        committed by itself (PostgreSQL)."""
         ...
 
     async def get(self, grant_id: str) -> Grant | None: ...

@@ -30,6 +30,7 @@ from tokensmith.core.models import (
     Grant,
     TokenResponse,
 )
+from tokensmith.core.ports import StaleStamp
 from tokensmith.core.secrets import digest
 
 if TYPE_CHECKING:
@@ -94,20 +95,30 @@ class AuthorizationCodeGrant:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             pkce.check_verifier(request.get("code_verifier"), code.code_challenge)
             await context.check_token_audience(client, code.audience, resource, stores)
-            # Last, holding the user's stamp until this transaction ends: an event that ended
-            # the user's sessions or grants since the code was issued (a password reset, ...)
-            # changed it; one running now waits, then revokes the grant made below.
-            if await stores.security_stamps.hold(code.user_id) != code.security_stamp:
-                raise InvalidGrant(INVALID_CODE, detail="the user's access was ended since")
+            # The grant and its tokens are written together (``TokenIssuer.for_grant``); a
+            # grant that a replay of this code stored revoked meanwhile (the consumption may
+            # be committed by itself, or codes live in Redis) is kept, and the tokens are born
+            # revoked. Exactly one redemption still gets an answer.
+            # Last, and only while the user's stamp is still the code's, held until this
+            # transaction ends: an event that ended the user's sessions or grants since the
+            # code was issued (a password reset, ...) changed it; one running now waits, then
+            # revokes the grant made here.
+            try:
+                return await issuer.for_grant(
+                    client,
+                    grant_of(code, now),
+                    stores,
+                    new_grant=True,
+                    nonce=code.nonce,
+                    security_stamp=code.security_stamp,
+                )
+            except StaleStamp:
+                raise InvalidGrant(
+                    INVALID_CODE, detail="the user's access was ended since"
+                ) from None
         except (InvalidGrant, InvalidTarget):
             await stores.commit()  # the code stays burnt
             raise
-        # The grant and its tokens are written together (``TokenIssuer.for_grant``); a grant
-        # that a replay of this code stored revoked meanwhile (codes in Redis) is kept, and the
-        # tokens are born revoked. Exactly one redemption still gets an answer.
-        return await issuer.for_grant(
-            client, grant_of(code, now), stores, new_grant=True, nonce=code.nonce
-        )
 
 
 def grant_of(code: AuthorizationCode, now: int) -> Grant:

@@ -5,16 +5,29 @@ and the consumed row stays (until pruned) so that a replay finds the grant to re
 On PostgreSQL the same statement also reads the security stamp of the code's user ``FOR SHARE``
 (a scalar sub-select over the consumed row), which the redemption holds to its end anyway
 (``SecurityStampStore.hold``): the lock is taken one round-trip earlier and handed to the stamp
-store (``HeldStamps``), instead of a ``SELECT ... FOR SHARE`` of its own."""
+store (``HeldStamps``), instead of a ``SELECT ... FOR SHARE`` of its own.
+
+When the consumption is the first statement of the request's transaction (a token request
+whose client was cached: the common case), it is sent alone, to the driver, and commits by
+itself: a code is burnt by its consumption whatever follows (the grant commits the failed
+checks' consumption anyway), and the redemption's only other statement, the issuance, checks
+and holds the stamp itself (``SqlGrantStore.issue``). A PostgreSQL redemption is then two
+statements and two round-trips, instead of ``BEGIN``, two statements and ``COMMIT``. A crash
+between the two leaves the code burnt without tokens (as with codes in Redis): the client
+starts again at ``/authorize``. A replay arriving between them finds the code used and no grant
+yet: it stores the grant revoked, and the redemption's tokens are born revoked."""
 
 from __future__ import annotations
 
-from sqlalchemy import RowMapping, insert, select, text, update
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.core.models import AuthorizationCode
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.security_stamps import HeldStamps
 
 _CONSUME_HOLDING_STAMP = text(
@@ -22,6 +35,14 @@ _CONSUME_HOLDING_STAMP = text(
     " WHERE digest = :digest AND consumed_at IS NULL RETURNING *)"
     " SELECT c.*, (SELECT s.stamp FROM ts_security_stamps s WHERE s.user_id = c.user_id"
     " FOR SHARE) AS held_stamp FROM c"
+)
+
+
+_COLUMNS = ", ".join(c.name for c in t.authorization_codes.c)
+# names from the table metadata, values bound: no input reaches the text
+_CONSUME_ALONE = (
+    "UPDATE ts_authorization_codes SET consumed_at = $1"  # noqa: S608
+    f" WHERE digest = $2 AND consumed_at IS NULL RETURNING {_COLUMNS}"
 )
 
 
@@ -55,6 +76,14 @@ class SqlCodeStore(SqlStore):
         )
 
     async def consume(self, digest: str, now: int) -> AuthorizationCode | None:
+        conn = self._conn
+        if (
+            isinstance(conn, RetryingConnection)
+            and conn.dialect.name == "postgresql"
+            and not await conn.driver_in_transaction()
+        ):
+            rows = await conn.driver_fetch(_CONSUME_ALONE, now, digest)
+            return _code(rows[0]) if rows else None
         if self._held is not None and self._conn.dialect.name == "postgresql":
             result = await self._conn.execute(
                 _CONSUME_HOLDING_STAMP, {"now": now, "digest": digest}
@@ -80,7 +109,8 @@ class SqlCodeStore(SqlStore):
         return _code(row) if row else None
 
 
-def _code(row: RowMapping) -> AuthorizationCode:
+def _code(row: Any) -> AuthorizationCode:
+    """From a ``RowMapping`` or an asyncpg ``Record`` (read by column name)."""
     return AuthorizationCode(
         digest=row["digest"],
         client_id=row["client_id"],

@@ -25,9 +25,11 @@ import stat
 from typing import Any
 
 from sqlalchemy import CursorResult, Executable, event
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 log = logging.getLogger("tokensmith.storage")
 
@@ -161,3 +163,85 @@ class RetryingConnection(AsyncConnection):
             if began:
                 await self.begin()
             return await super().execute(statement, parameters, execution_options=execution_options)
+
+    async def driver_in_transaction(self) -> bool:
+        """Whether the driver (asyncpg) connection has a transaction open: SQLAlchemy's asyncpg
+        adapter sends ``BEGIN`` with the first statement it runs, not at ``begin()``, so until
+        then a statement sent to the driver (:meth:`driver_fetch`) is a transaction by itself
+        (autocommit)."""
+        raw = await self._raw()
+        return bool(raw.driver_connection.is_in_transaction())  # type: ignore[union-attr]
+
+    async def _raw(self) -> PoolProxiedConnection:
+        """The pooled connection: read from the open connection (``get_raw_connection`` runs
+        in a greenlet of its own, which only a connection to be made again needs)."""
+        sync = self.sync_connection
+        if sync is not None and not sync.invalidated and not sync.closed:
+            return sync.connection
+        return await self.get_raw_connection()
+
+    async def driver_fetch(self, sql: str, *args: object, begin: bool = False) -> list[Any]:
+        """The rows of ``sql`` (``$n`` parameters) run by the driver (asyncpg, PostgreSQL only),
+        past SQLAlchemy's per-statement work (compiling the parameters, the execution context,
+        the result's rows): a prepared statement of asyncpg's cache, the rows as asyncpg
+        ``Record``s (read by column name). Outside a transaction SQLAlchemy started (see
+        :meth:`driver_in_transaction`) the statement commits by itself, unless ``begin``:
+        then SQLAlchemy's transaction is started first (its ``BEGIN``), which SQLAlchemy
+        commits or rolls back as if it had sent the statement.
+
+        The same guarantee as :meth:`execute`: a dead pooled connection found by the first
+        statement of the connection's transaction is discarded (with every pooled connection
+        older than the failure) and the statement sent once more on a new one; a later
+        statement is never sent again."""
+        fresh, self._fresh = self._fresh, False
+        raw = await self._raw()
+        driver: Any = raw.driver_connection
+        try:
+            if begin and not driver.is_in_transaction():
+                await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+            return list(await driver.fetch(sql, *args))
+        except Exception as exc:
+            if not driver.is_closed():
+                raise self._translated(exc, sql, args) from exc
+            # as SQLAlchemy does for a disconnect found by a statement: the connection is
+            # discarded, and the pool discards those made before it as they are checked out
+            self.sync_engine.pool._invalidate(raw, exc)
+            began = self.in_transaction()
+            await self.invalidate(exc)
+            if not fresh:
+                raise self._translated(exc, sql, args, invalidated=True) from exc
+            log.warning("a pooled database connection was dead (%s); retrying on a new one", exc)
+            await self.rollback()
+            if began:
+                await self.begin()
+        raw = await self._raw()
+        driver = raw.driver_connection
+        try:
+            if begin and not driver.is_in_transaction():
+                await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+            return list(await driver.fetch(sql, *args))
+        except Exception as exc:
+            raise self._translated(exc, sql, args, invalidated=driver.is_closed()) from exc
+
+    def _translated(
+        self, exc: Exception, sql: str, args: tuple[object, ...], *, invalidated: bool = False
+    ) -> Exception:
+        """``exc``, raised by asyncpg, as SQLAlchemy raises it from a statement: a
+        ``DBAPIError`` (``IntegrityError``, ``OperationalError``, ...; the server answers a
+        database it cannot reach with a 503), else ``exc`` itself."""
+        dbapi: Any = self.dialect.loaded_dbapi
+        try:
+            AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, exc)
+        except Exception as translated:
+            if not isinstance(translated, dbapi.Error):
+                return exc  # not an error of the database: raised as it is
+            wrapped: Exception = DBAPIError.instance(
+                sql,
+                args,
+                translated,
+                dbapi.Error,
+                connection_invalidated=invalidated,
+                dialect=self.dialect,
+            )
+            return wrapped
+        return exc

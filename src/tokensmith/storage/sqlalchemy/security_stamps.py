@@ -33,6 +33,10 @@ class SqlSecurityStampStore(SqlStore):
         super().__init__(conn)
         self._held = held if held is not None else HeldStamps()
 
+    def held(self, user_id: str) -> int | None:
+        """The stamp of ``user_id`` this transaction holds already, if it does."""
+        return self._held.get(user_id)
+
     async def hold(self, user_id: str) -> int:
         held = self._held.get(user_id)
         if held is not None:

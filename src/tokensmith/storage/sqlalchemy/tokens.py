@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tokensmith.core.models import AccessTokenRecord, Grant, RefreshToken
 from tokensmith.storage.sqlalchemy import tables as t
 from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
 
 def insert_sql(table: Table, prefix: str = "", *, on_conflict: str = "") -> str:
@@ -77,6 +78,13 @@ def _rotate_with_grant_sql() -> str:
 
 
 ROTATE_WITH_GRANT: TextClause = text(_rotate_with_grant_sql())
+#: the same for the driver (``RetryingConnection.driver_fetch``): $1 now, $2 digest, $3 client id
+ROTATE_WITH_GRANT_DRIVER = (
+    _rotate_with_grant_sql()
+    .replace(":now", "$1")
+    .replace(":digest", "$2")
+    .replace(":client_id", "$3")
+)
 INSERT_ACCESS_TOKEN: TextClause = text(insert_sql(t.access_tokens))
 INSERT_REFRESH_TOKEN: TextClause = text(insert_sql(t.refresh_tokens))
 
@@ -178,10 +186,19 @@ class SqlRefreshTokenStore(SqlStore):
                 return None
             live = await self._one(live_grant_select(token.grant_id))
             return token, grant_from_row(live) if live is not None else None
-        result = await self._conn.execute(
-            ROTATE_WITH_GRANT, {"now": now, "digest": digest, "client_id": client_id}
-        )
-        row = result.mappings().first()
+        conn = self._conn
+        row: Any
+        if isinstance(conn, RetryingConnection):
+            # to the driver, in the request's transaction (begun here if it has not been)
+            rows = await conn.driver_fetch(
+                ROTATE_WITH_GRANT_DRIVER, now, digest, client_id, begin=True
+            )
+            row = rows[0] if rows else None
+        else:
+            result = await conn.execute(
+                ROTATE_WITH_GRANT, {"now": now, "digest": digest, "client_id": client_id}
+            )
+            row = result.mappings().first()
         if row is None:
             return None
         return _refresh_token(row), grant_from_row(row, "g_") if row["g_id"] is not None else None
