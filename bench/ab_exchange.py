@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench.common import token_scope
+
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("cc", "code", "refresh")
 #: PostgreSQL's count of sessions opened on a database (pool connections made), PostgreSQL 14+
@@ -40,26 +42,7 @@ SESSIONS = "SELECT sessions FROM pg_stat_database WHERE datname = $1"
 
 async def _call(app: Any, body: bytes, auth: str) -> tuple[int, bytes]:
     """One ``POST /token`` through the ASGI app; (status, body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/token",
-        "raw_path": b"/token",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"authorization", auth.encode()),
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    scope = token_scope(auth, body)
     sent = False
 
     async def receive() -> dict[str, Any]:

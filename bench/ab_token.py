@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT
+from bench.common import ROOT, token_scope
 
 CC_BODY = b"grant_type=client_credentials&scope=docs%3Aread"
 
@@ -82,25 +82,7 @@ async def _measure_in(
     )
     seeded = await seed(Settings())
     app: Any = create_app(Settings())
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/token",
-        "raw_path": b"/token",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"127.0.0.1:9"),
-            (b"authorization", seeded.cc_jwt_auth.encode()),
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"content-length", str(len(CC_BODY)).encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 9),
-    }
+    scope = token_scope(seeded.cc_jwt_auth, CC_BODY)
     statuses: set[int] = set()
 
     async def one(target: Any) -> None:

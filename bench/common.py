@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -25,6 +26,31 @@ LUA = BENCH / "lua" / "bench.lua"
 PYTHON = sys.executable
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+
+
+def token_scope(authorization: str, body: bytes) -> dict[str, Any]:
+    """The ASGI scope a server hands the app for one form ``POST /token`` with
+    ``authorization`` (the in-process scripts, ``ab_token`` and ``ab_exchange``)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/token",
+        "raw_path": b"/token",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", authorization.encode()),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
 
 
 def free_port() -> int:
