@@ -18,6 +18,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.server.harness import ServerEnv, basic
+from tests.support.asgi import http_scope
 from tests.support.clients import machine, resource_server
 from tokensmith.core.clock import FakeClock
 from tokensmith.server.app import create_app
@@ -64,20 +65,13 @@ async def call(
     raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if body or method == "POST":
         raw.append((b"content-length", str(len(body)).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), *raw],
-        "client": ("127.0.0.1", 5555),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(
+        method,
+        path,
+        [(b"host", b"127.0.0.1:8000"), *raw],
+        scheme="http",
+        server=("127.0.0.1", 8000),
+    )
     sent = False
     messages: list[dict[str, Any]] = []
 

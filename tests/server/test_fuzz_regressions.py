@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.server.harness import ServerEnv
+from tests.support.asgi import http_scope
 from tests.support.settings import FAST_HASH, ISSUER
 from tokensmith.core.clock import FakeClock
 from tokensmith.settings import Settings
@@ -24,20 +25,7 @@ async def sqlite_env(sqlite_url: str, clock: FakeClock) -> AsyncIterator[ServerE
 
 async def asgi_call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> int:
     """Send one request straight to the ASGI app; the response status."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("as.test", 443),
-    }
+    scope = http_scope(method, path, headers)
     sent: list[dict[str, Any]] = []
     body = [{"type": "http.request", "body": b"grant_type=x", "more_body": False}]
 

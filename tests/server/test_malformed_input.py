@@ -21,6 +21,7 @@ from tests.server.harness import (
     basic,
     hidden_fields,
 )
+from tests.support.asgi import http_scope
 from tokensmith.core.registration import NewClient
 
 FORM = "application/x-www-form-urlencoded"
@@ -36,21 +37,7 @@ async def raw_asgi(
     body: bytes = b"",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     """Call the app with exactly these bytes (no client-side encoding or validation)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"as.test"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("as.test", 443),
-        "state": {},
-    }
+    scope = http_scope(method, path, [(b"host", b"as.test"), *(headers or [])], query_string=query)
     sent = False
     status = 0
     response_headers: dict[bytes, bytes] = {}
