@@ -43,8 +43,19 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///./tokensmith.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
-    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size.")
-    database_max_overflow: int = Field(10, ge=0)
+    database_pool_size: int = Field(
+        20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open once it has needed them.",
+    )
+    database_max_overflow: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Connections a process may open beyond the pool, closed as soon as they are "
+            "returned: under steady load each one is a new PostgreSQL backend per request."
+        ),
+    )
     auto_migrate: bool = Field(True, description="Bring the schema up to date at start-up.")
     redis_url: SecretStr | None = Field(
         None,

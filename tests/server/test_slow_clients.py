@@ -4,7 +4,7 @@ Every endpoint that reads a body reads it whole, under a total deadline, before 
 transaction. Here 24 clients post to one endpoint at a trickle (one byte every 0.2 s of a
 1000-byte form, which they never finish): meanwhile a token request and a page load are served,
 on SQLite (one connection per process, which one held transaction would block) and on
-PostgreSQL (24 is more than the pool's 10 + 10 connections); then each slow client gets 408
+PostgreSQL (24 is more than the pool's 20 connections); then each slow client gets 408
 with ``Connection: close`` and its connection is closed. Over real sockets, against a real
 ``tokensmith serve``."""
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 FORM_READ_TIMEOUT = 5.0
 SLOW_CLIENTS = 24
-"""More than the 20 connections (pool 10, overflow 10) of a process on PostgreSQL."""
+"""More than the 20 connections (the default pool, no overflow) of a process on PostgreSQL."""
 TRICKLE = 0.2
 TRICKLE_FOR = FORM_READ_TIMEOUT / 2
 """A slow client sends a byte every TRICKLE seconds for this long, then waits without ever
