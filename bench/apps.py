@@ -4,9 +4,12 @@
 the form, sign one ES256 JWT with the claims tokensmith puts in an access token, answer JSON.
 They authenticate nobody and store nothing: an upper bound, not a competitor.
 
-``resource_app`` is one FastAPI app with the same handler twice: ``/open`` unprotected and
-``/protected`` behind ``tokensmith.resource.ResourceServer`` (a JWT validator discovering the
-issuer given in ``BENCH_ISSUER``, audience ``BENCH_AUDIENCE``).
+``resource_app`` is one FastAPI app with the same handler three times: ``/open`` unprotected,
+``/floor`` behind a FastAPI dependency that does nothing (``Depends`` on ``async def`` returning
+1: what any dependency costs, FastAPI's floor) and ``/protected`` behind
+``tokensmith.resource.ResourceServer`` (a JWT validator discovering the issuer given in
+``BENCH_ISSUER``, audience ``BENCH_AUDIENCE``). ``/protected`` comes last, so it pays the most
+route matching (two routes more than ``/open``, ~1 % of a request).
 """
 
 import os
@@ -21,7 +24,7 @@ import httpx
 import jwt
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI, Form
+from fastapi import Depends, FastAPI, Form
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -131,6 +134,13 @@ def resource_app() -> FastAPI:
 
     @app.get("/open")
     async def open_route() -> dict[str, str]:
+        return {"document": "42"}
+
+    async def trivial() -> int:
+        return 1
+
+    @app.get("/floor")
+    async def floor_route(value: Annotated[int, Depends(trivial)]) -> dict[str, str]:
         return {"document": "42"}
 
     @app.get("/protected")

@@ -279,6 +279,14 @@ def build_scenarios(
     out += [
         Scenario("route unprotected", "resource", "resource", "/open", "GET", auth=bearer),
         Scenario(
+            "route FastAPI floor (trivial dependency)",
+            "resource",
+            "resource",
+            "/floor",
+            "GET",
+            auth=bearer,
+        ),
+        Scenario(
             "route protected (reused token)",
             "resource",
             "resource",

@@ -79,7 +79,8 @@ async def test_resource_app_routes() -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://bench"
     ) as http:
-        assert (await http.get("/open")).status_code == 200
+        assert (await http.get("/open")).json() == {"document": "42"}
+        assert (await http.get("/floor")).json() == {"document": "42"}
         assert (await http.get("/protected")).status_code == 401
 
 
