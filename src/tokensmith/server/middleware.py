@@ -23,6 +23,10 @@ the second step when the user has a passkey, and the account page. No inline scr
 every other page keeps :data:`CSP`, with no script at all."""
 
 
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+"""The CSP of every response that is not a page: nothing may load it, or be loaded by it."""
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
@@ -38,6 +42,40 @@ class SecurityHeaders:
             (b"content-security-policy", CSP.encode()),
             (b"cache-control", b"no-store"),
         ]
+        self.api = [*common, (b"content-security-policy", API_CSP)]
+        """What :meth:`headers` adds to a response that is not a page or a redirect and sets
+        none of these headers itself (every API answer): appended as they are."""
+        self._own = frozenset(name for name, _ in self.api)
+
+    def headers(self, status: int, given: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """``given`` (a response's raw headers) with the security headers it lacks."""
+        content_type = b""
+        plain = not 300 <= status < 400
+        for name, value in given:
+            lower = name.lower()
+            if lower == b"content-type":
+                if not content_type:
+                    content_type = value
+            elif lower in self._own:
+                plain = False
+        if plain and not content_type.startswith(b"text/html"):
+            return [*given, *self.api]
+        return self._merged(status, given)
+
+    def _merged(self, status: int, given: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The general case: a page, a redirect, or a response that sets some of the headers."""
+        headers = list(given)
+        names = {name.lower() for name, _ in headers}
+        headers.extend(h for h in self.common if h[0] not in names)
+        content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+        if content_type.startswith(b"text/html") or b"content-security-policy" in names:
+            headers.extend(h for h in self.html if h[0] not in names)
+        else:
+            headers.append((b"content-security-policy", API_CSP))
+        if 300 <= status < 400 and b"cache-control" not in names:
+            # Redirects carry authorization codes, errors and interaction ids in Location.
+            headers.append((b"cache-control", b"no-store"))
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,20 +84,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                headers.extend(h for h in self.common if h[0] not in names)
-                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-                if content_type.startswith(b"text/html") or b"content-security-policy" in names:
-                    headers.extend(h for h in self.html if h[0] not in names)
-                else:
-                    headers.append(
-                        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-                    )
-                if 300 <= message["status"] < 400 and b"cache-control" not in names:
-                    # Redirects carry authorization codes, errors and interaction ids in Location.
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                message["headers"] = self.headers(message["status"], message.get("headers", []))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
