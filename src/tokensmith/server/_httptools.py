@@ -57,8 +57,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_fields = 0
         self._refused: str | None = None
 
-    # The head deadline: armed when the connection opens, and at the first byte of a later
-    # head; cancelled when the head is complete.
+    # The head deadline: armed when the connection opens, and after the read that brought the
+    # first bytes of a later head when that read did not complete it; cancelled when the head
+    # is complete.
 
     def _awaiting_head(self) -> bool:
         return self._in_head and (self.cycle is None or self.cycle.response_complete)
@@ -118,15 +119,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             self._head_received += len(data)
-            if self._awaiting_head():
-                self._arm_head_deadline()
         super().data_received(data)
-        if (
-            self._in_head
-            and self._head_received > self.max_header_bytes
-            and not self.transport.is_closing()
-        ):
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self._head_received > self.max_header_bytes:
             self._refuse(fields=False)
+        elif self._head_received and self._awaiting_head():
+            # A head begun and not complete after this read: its deadline runs from now (the
+            # read of its first byte). A head that came whole in one read, as nearly every one
+            # does, never arms a timer (one created and cancelled per request otherwise).
+            self._arm_head_deadline()
 
     # Parser callbacks: an exception stops llhttp; uvicorn then answers with send_400_response.
 
