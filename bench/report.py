@@ -1,4 +1,4 @@
-"""The Markdown table, the ratios, the targets of issue 9, and the chart of a results file.
+"""The Markdown table, the ratios, the targets of issue 17, and the chart of a results file.
 
 .venv/bin/python -m bench.report bench/results/latest.json [--chart docs/performance.png]
 """
@@ -159,7 +159,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += cost_markdown(costs).splitlines()
     lines += peer_markdown(results)
     lines += ["", "Targets: ratios are medians over rounds of the two figures of the same round."]
-    lines += ["", "| target (issue 9) | measured | met |", "| --- | --- | --- |"]
+    lines += ["", "| target (issue 17) | measured | met |", "| --- | --- | --- |"]
     for label, shown, met in targets(results):
         verdict = "n/a" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {label} | {shown} | {verdict} |")
