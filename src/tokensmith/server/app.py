@@ -87,8 +87,7 @@ def create_app(
     ``accounts``: the users signed in, when the application brings its own
     (``core.accounts.Accounts``; default ``TOKENSMITH_ACCOUNTS``, else tokensmith's table)."""
     settings = settings if settings is not None else Settings()
-    if cors_origins is None:
-        cors_origins = CorsSettings().cors_origins
+    cors_origins = tuple(CorsSettings().cors_origins if cors_origins is None else cors_origins)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -286,9 +285,14 @@ def create_app(
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(SecurityHeaders, https=settings.is_https)
     app.add_middleware(Observability, metrics=metrics)
-    app.add_middleware(
-        EndpointCors,
-        origins=tuple(cors_origins),
-        paths={s.token_path: ("POST",), s.revoke_path: ("POST",), s.userinfo_path: ("GET", "POST")},
-    )
+    if cors_origins:  # no origin allowed: no CORS at all, and no layer that would do nothing
+        app.add_middleware(
+            EndpointCors,
+            origins=cors_origins,
+            paths={
+                s.token_path: ("POST",),
+                s.revoke_path: ("POST",),
+                s.userinfo_path: ("GET", "POST"),
+            },
+        )
     return app
