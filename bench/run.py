@@ -76,6 +76,10 @@ class Database:
     seeded: Seeded | None = None
 
 
+BENCH_POOL = 12
+"""PostgreSQL connections per tokensmith process of the bench (the product's default is 20)."""
+
+
 def tokensmith_server(
     name: str,
     db: Database,
@@ -100,6 +104,12 @@ def tokensmith_server(
         "TOKENSMITH_LOG_LEVEL": "WARNING",
         # the per-client limit (default 600/minute) would answer 429 to a load generator
         "TOKENSMITH_TOKEN_RATE_LIMIT": "",
+        # Up to six tokensmith processes (and django-oauth-toolkit) share one PostgreSQL, whose
+        # default max_connections is 100: sized as an operator would (docs/deployment.md), each
+        # keeps at most BENCH_POOL connections, enough for wrk's 16 requests in flight to wait
+        # briefly for a connection rather than open new ones.
+        "TOKENSMITH_DATABASE_POOL_SIZE": str(BENCH_POOL),
+        "TOKENSMITH_DATABASE_MAX_OVERFLOW": "0",
     }
     if redis_url is not None:
         env["TOKENSMITH_REDIS_URL"] = redis_url
