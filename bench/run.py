@@ -676,7 +676,10 @@ def run(
     for scenario in scenarios:  # warm-up; also sizes the single-use files
         scenario.need = 300
         warm = measure(scenario, servers, seeded, duration=args.warmup, count=False, **common)
-        scenario.need = int(warm["rps"] * args.duration * 2) + 300
+        # four times the warm-up's rate: a warm-up runs while the server opens its database
+        # connections, and was seen at half the rate of the round after it (which then ran
+        # out of codes and counted refusals: errors)
+        scenario.need = int(warm["rps"] * args.duration * 4) + 300
         print(f"  warm-up {scenario.name}: {warm['rps']:,.0f} req/s", flush=True)
     # a second worker still starting makes its warm-up slow: the scale scenarios' single-use
     # bodies are sized for twice the faster of the two, so that no round runs out of codes
