@@ -195,3 +195,70 @@ async def test_a_caller_after_an_invalidation_does_not_wait_for_the_earlier_load
     release.set()
     assert await first == "before the change"
     assert await cache.get("c", old) == "after the change"  # the earlier load was not kept
+
+
+async def test_a_caller_that_holds_nothing_waits_for_the_load_under_way() -> None:
+    """A cold (or long expired) key and a burst of requests: one loads it, the others (holding
+    no connection) wait and are served what it cached. Each loaded it for itself before, one
+    after another on SQLite's connection: half a second for 16 requests under load."""
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    loads: list[int] = []
+    release = asyncio.Event()
+
+    async def load() -> str:
+        loads.append(1)
+        await release.wait()
+        return "client"
+
+    first = asyncio.create_task(cache.get("c", load, wait=True))
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(cache.get("c", load, wait=True)) for _ in range(15)]
+    await asyncio.sleep(0.01)
+    assert len(loads) == 1
+    assert not any(w.done() for w in waiters)
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *waiters), 5) == ["client"] * 16
+    assert len(loads) == 1
+
+
+@pytest.mark.parametrize("outcome", ["failed", "found nothing", "invalidated"])
+async def test_waiters_load_for_themselves_when_the_load_under_way_cached_nothing(
+    outcome: str,
+) -> None:
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    release = asyncio.Event()
+
+    async def first_load() -> str | None:
+        await release.wait()
+        if outcome == "failed":
+            raise ConnectionError("database down")
+        return None if outcome == "found nothing" else "before the change"
+
+    first = asyncio.create_task(cache.get("c", first_load, wait=True))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(cache.get("c", _value("loaded by the waiter"), wait=True))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    if outcome == "invalidated":
+        cache.invalidate("c")  # the load under way may predate the change: never served
+    release.set()
+    assert await asyncio.wait_for(waiter, 5) == "loaded by the waiter"
+    await asyncio.gather(first, return_exceptions=True)
+
+
+async def test_a_waiter_cancelled_leaves_the_load_and_the_other_waiters_alone() -> None:
+    cache: TTLCache[str] = TTLCache(ttl=5.0, clock=FakeClock(0.0))
+    release = asyncio.Event()
+
+    async def load() -> str:
+        await release.wait()
+        return "client"
+
+    first = asyncio.create_task(cache.get("c", load, wait=True))
+    await asyncio.sleep(0)
+    gone, staying = (asyncio.create_task(cache.get("c", load, wait=True)) for _ in range(2))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(first, staying), 5) == ["client", "client"]
+    assert gone.cancelled()

@@ -109,6 +109,8 @@ class _Lookup:
 class Stores_:
     """Clients and APIs in memory, every lookup recorded; any other store fails the test."""
 
+    holds_connection = True
+
     def __init__(self, *clients: Client) -> None:
         self.calls: list[str] = []
         self.clients = _Lookup({c.client_id: c for c in clients}, self.calls, "clients")

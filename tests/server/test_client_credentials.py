@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.server.harness import API, ServerEnv
 from tests.support.clients import machine
 
@@ -92,3 +94,34 @@ async def test_rotated_secret_is_refused_within_the_client_cache_lifetime(
     assert old.status_code == 401
     rotated = type(client)(client.client, new_secret)
     assert (await env.token(rotated, {"grant_type": "client_credentials"})).status_code == 200
+
+
+async def test_a_burst_on_a_cold_cache_loads_the_client_and_its_api_once(
+    server_env: ServerEnv,
+) -> None:
+    """After the client cache expired (an idle spell, or the first requests after start), a
+    burst of token requests looks the client and its API up once, not once per request: each
+    lookup opens a transaction on SQLite's single connection, and 16 of them one behind the
+    other kept the burst waiting for half a second under load."""
+    from sqlalchemy import event
+
+    env = server_env
+    client = await machine(env)
+    assert (await env.token(client, {"grant_type": "client_credentials"})).status_code == 200
+    env.clock.advance(3 * env.settings.client_cache_ttl)  # long expired: nothing to serve
+    lookups: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM ts_clients" in statement or "FROM ts_apis" in statement:
+            lookups.append("clients" if "FROM ts_clients" in statement else "apis")
+
+    engine = env.app.state.runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        burst = await asyncio.gather(
+            *(env.token(client, {"grant_type": "client_credentials"}) for _ in range(16))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [r.status_code for r in burst] == [200] * 16
+    assert sorted(lookups) == ["apis", "clients"]

@@ -105,7 +105,9 @@ class ServerContext:
                 return await self.document_client(client_id, stores)
             except DocumentError:
                 return None
-        return await self.client_cache.get(client_id, lambda: stores.clients.get(client_id))
+        return await self.client_cache.get(
+            client_id, lambda: stores.clients.get(client_id), wait=not stores.holds_connection
+        )
 
     def documents_resolved(
         self, client_id: str | None, transaction: Transaction
@@ -224,7 +226,9 @@ class ServerContext:
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:
         """A registered API, through the short-lived cache."""
-        return await self.api_cache.get(identifier, lambda: stores.apis.get(identifier))
+        return await self.api_cache.get(
+            identifier, lambda: stores.apis.get(identifier), wait=not stores.holds_connection
+        )
 
     async def apis_for(
         self, resource: str | None, client: Client, stores: Stores

@@ -400,6 +400,13 @@ class Stores(Protocol):
     """The stores of one request, sharing one transaction."""
 
     @property
+    def holds_connection(self) -> bool:
+        """Whether the request holds its database connection now (its transaction is open;
+        a lazily opened one may not be yet). Only a caller that holds none may wait for
+        another request's load of a cached client or API (``TTLCache.get``'s ``wait``)."""
+        ...
+
+    @property
     def apis(self) -> ApiStore: ...
     @property
     def clients(self) -> ClientStore: ...

@@ -209,6 +209,11 @@ class LazyStores:
         self._context: AbstractAsyncContextManager[RequestStores] | None = None
         self._stores: RequestStores | None = None
 
+    @property
+    def holds_connection(self) -> bool:
+        """Whether the first store call has opened the transaction (taken a connection)."""
+        return self._stores is not None
+
     async def open(self) -> RequestStores:
         if self._stores is None:
             context = self._db.transaction()

@@ -62,6 +62,9 @@ class RequestStores:
     """All stores of one request (``core.ports.Stores``): the SQL ones on one connection, inside
     one transaction, and the Redis ones when configured. Built by ``build_stores``."""
 
+    holds_connection = True
+    """Built on the connection of the request's open transaction."""
+
     __slots__ = (
         "_conn",
         "_held",
