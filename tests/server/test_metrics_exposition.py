@@ -72,3 +72,14 @@ def test_the_exposition_is_prometheus_clients() -> None:
         line.rsplit(" ", 1)[0] for line in theirs.decode().splitlines() if "_created{" in line
     )
     assert created == expected
+
+
+def test_a_client_inventing_methods_does_not_grow_the_series() -> None:
+    """h11 accepts any token as a method: every unknown one is counted as 'other'."""
+    metrics = Metrics(frozenset({"/token"}))
+    for n in range(1000):
+        metrics.answered("/token", f"INVENTED{n}", 405, 0.001)
+    metrics.answered("/token", "POST", 200, 0.001)
+    assert sorted(metrics.request_counts) == [("/token", "POST", 200), ("/token", "other", 405)]
+    assert metrics.request_counts[("/token", "other", 405)] == 1000
+    assert b'method="other"' in generate_latest(metrics.registry)

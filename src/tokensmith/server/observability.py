@@ -104,6 +104,12 @@ class _AuditCollector(Collector):
         )
 
 
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
+)
+"""The method labels of the request counter; any other method is counted as 'other' (h11
+accepts any token as a method: a client inventing methods must not grow the series)."""
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _LE = (*(repr(bound) for bound in LATENCY_BUCKETS), "+Inf")
 """The buckets' ``le`` labels, written as ``prometheus_client`` writes them."""
@@ -185,10 +191,10 @@ class Metrics:
         return path if path in self.routes else "other"
 
     def answered(self, path: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency (labels: a known route or 'other', the
-        method, the status the server sent)."""
+        """Count one answered request and its latency (labels: a known route or 'other', a
+        standard method or 'other', the status the server sent)."""
         route = path if path in self.routes else "other"
-        key = (route, method, status)
+        key = (route, method if method in METHODS else "other", status)
         count = self.request_counts.get(key)
         if count is None:
             self.created[("requests", *key)] = time.time()
