@@ -1,6 +1,7 @@
-"""The head deadline of ``tokensmith serve``'s httptools protocol, at the level of the protocol
-object (the behaviour over real sockets is in ``test_protocols.py``): a head that arrives whole
-in one read arms no timer; a head still incomplete after a read is timed from that read."""
+"""The head deadline of ``tokensmith serve``'s protocols (httptools and h11), at the level of the
+protocol object (the behaviour over real sockets is in ``test_protocols.py``): a head that
+arrives whole in one read arms no timer; a head still incomplete after a read is timed from
+that read."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from uvicorn.config import Config
 from uvicorn.server import ServerState
 
 from tokensmith.server._httptools import LimitedHttpToolsProtocol
+from tokensmith.server.protocols import LimitedH11Protocol
+
+PROTOCOLS = {"httptools": LimitedHttpToolsProtocol, "h11": LimitedH11Protocol}
 
 HEAD = b"GET / HTTP/1.1\r\nHost: as.test\r\n\r\n"
 
@@ -67,11 +71,11 @@ class _Loop:
         return getattr(self._loop, name)
 
 
-async def _connected() -> tuple[LimitedHttpToolsProtocol, _Transport, _Loop]:
-    config = Config(app=_app, http="httptools", lifespan="off", log_level="warning")
+async def _connected(http: str) -> tuple[Any, _Transport, _Loop]:
+    config = Config(app=_app, http=http, lifespan="off", log_level="warning")
     config.load()
     loop = _Loop(asyncio.get_running_loop())
-    protocol = LimitedHttpToolsProtocol(
+    protocol = PROTOCOLS[http](
         config,
         ServerState(),
         {},
@@ -85,8 +89,9 @@ async def _connected() -> tuple[LimitedHttpToolsProtocol, _Transport, _Loop]:
     return protocol, transport, loop
 
 
-async def test_heads_that_arrive_whole_arm_no_timer() -> None:
-    protocol, transport, loop = await _connected()
+@pytest.mark.parametrize("http", list(PROTOCOLS))
+async def test_heads_that_arrive_whole_arm_no_timer(http: str) -> None:
+    protocol, transport, loop = await _connected(http)
     assert loop.head_deadlines == 1  # the connection's first head, armed when it opened
     for _ in range(3):
         protocol.data_received(HEAD)
@@ -97,8 +102,9 @@ async def test_heads_that_arrive_whole_arm_no_timer() -> None:
     protocol.connection_lost(None)
 
 
-async def test_a_head_split_across_reads_is_timed_from_its_first_read() -> None:
-    protocol, transport, loop = await _connected()
+@pytest.mark.parametrize("http", list(PROTOCOLS))
+async def test_a_head_split_across_reads_is_timed_from_its_first_read(http: str) -> None:
+    protocol, transport, loop = await _connected(http)
     protocol.data_received(HEAD)
     await asyncio.sleep(0.01)
     protocol.data_received(HEAD[:10])

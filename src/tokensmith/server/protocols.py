@@ -135,8 +135,9 @@ class LimitedH11Protocol(H11Protocol):
         self._head_started = False
         self._drain_deadline: asyncio.TimerHandle | None = None
 
-    # The head deadline: armed when the connection opens, and at the first byte of a later
-    # head; cancelled once h11 has the whole head (their state leaves IDLE).
+    # The head deadline: armed when the connection opens, and after the read that brought the
+    # first bytes of a later head when that read did not complete it; cancelled once h11 has
+    # the whole head (their state leaves IDLE).
 
     def _awaiting_head(self) -> bool:
         idle = self.conn.their_state is h11.IDLE
@@ -164,10 +165,14 @@ class LimitedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_head():
+        begins = self._awaiting_head()
+        if begins:
             self._head_started = True
-            self._arm_head_deadline()
         super().data_received(data)
+        if begins and not self.transport.is_closing() and self._awaiting_head():
+            # A head begun and not complete after this read: its deadline runs from now. A
+            # head that came whole in one read, as nearly every one does, never arms a timer.
+            self._arm_head_deadline()
 
     def handle_events(self) -> None:
         super().handle_events()
