@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -76,7 +77,8 @@ def create_app(
     token, revocation, introspection, JWKS and metadata requests skip FastAPI's router and its
     layers, through the same middleware and exception handlers (``server/fastpath.py``). A
     middleware added with ``app.add_middleware`` wraps every request, those included, in the
-    place FastAPI gives it (outside the server's own middleware, inside the 500 handler).
+    place FastAPI gives it: inside the 500 handler, and inside the server's request id,
+    metrics and security headers, which wrap everything (every answer carries them).
 
     ``cors_origins``: browser origins allowed to call token, revocation and userinfo (default:
     ``TOKENSMITH_CORS_ORIGINS``, see :mod:`tokensmith.server.cors`).
@@ -283,8 +285,12 @@ def create_app(
     app.add_exception_handler(PoolTimeout, unavailable)
     app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(Exception, unexpected)
-    app.add_middleware(SecurityHeaders, https=settings.is_https)
-    app.add_middleware(Observability, metrics=metrics)
+    # Around everything, the 500 handler included: every answer (a 500, a CORS preflight, a
+    # user middleware's own) carries a request id, is counted, and has the security headers.
+    app.outer_middleware = (
+        Middleware(Observability, metrics=metrics),
+        Middleware(SecurityHeaders, https=settings.is_https),
+    )
     if cors_origins:  # no origin allowed: no CORS at all, and no layer that would do nothing
         app.add_middleware(
             EndpointCors,

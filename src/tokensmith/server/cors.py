@@ -107,9 +107,9 @@ class EndpointCors:
     def __init__(
         self, app: ASGIApp, *, origins: Iterable[str], paths: dict[str, tuple[str, ...]]
     ) -> None:
-        self.app = app
+        self._app = app
         allowed = tuple(sorted({check_origin(origin) for origin in origins}))
-        self.by_path: dict[str, ASGIApp] = (
+        self.by_path: dict[str, _PathCors] = (
             {
                 path: _PathCors(
                     app,
@@ -125,6 +125,18 @@ class EndpointCors:
             else {}
         )
 
+    @property
+    def app(self) -> ASGIApp:
+        return self._app
+
+    @app.setter
+    def app(self, app: ASGIApp) -> None:
+        """The inner app of this layer and of each path's CORS layer: re-pointing it (as the
+        fast path does with the innermost middleware, ``server/fastpath.py``) re-points all."""
+        self._app = app
+        for cors in self.by_path.values():
+            cors.app = app
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cors = self.by_path.get(scope["path"]) if scope["type"] == "http" else None
-        await (cors or self.app)(scope, receive, send)
+        await (cors or self._app)(scope, receive, send)

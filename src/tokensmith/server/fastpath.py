@@ -12,16 +12,20 @@ configured), Starlette's ``ExceptionMiddleware`` with its two exception wrappers
 this, with ONE code path (the same route objects, endpoint functions, middleware instances and
 exception handlers)::
 
-    FastAPI's stack:  ServerErrorMiddleware → telemetry → body limit → [middleware] → Branch
-                      (Branch: the fast routes, else ExceptionMiddleware → AsyncExitStack → router)
-    fast stack:       ServerErrorMiddleware (the same 500 handler) → [middleware] → Branch
+    FastAPI's stack:  [outer] → ServerErrorMiddleware → telemetry → body limit → [middleware]
+                      → Branch (the fast routes, else ExceptionMiddleware → AsyncExitStack →
+                      router)
+    fast stack:       [outer] → ServerErrorMiddleware (the same 500 handler) → [middleware]
+                      → Branch
 
-``[middleware]`` is the app's own list (``EndpointCors``, ``Observability``,
-``SecurityHeaders``, and whatever a user adds with ``app.add_middleware``): built once, the
-same instances in both stacks, so a user's middleware applies to every request, fast or not,
-in the place FastAPI gives it. The branch at its inner end answers a fast route directly
-(:class:`FastRoutes`): the route's endpoint, then the app's exception handlers looked up the way
-Starlette's ``ExceptionMiddleware`` does (``OAuthError`` → JSON error, a store down → 503 with
+``[outer]`` is the server's own layers that must see every answer, the 500 handler's included
+(``outer_middleware``: ``Observability``, then ``SecurityHeaders``); ``[middleware]`` is the
+app's list (``EndpointCors`` when origins are allowed, and whatever a user adds with
+``app.add_middleware``), possibly empty: built once, the same instances in both stacks, so a
+user's middleware applies to every request, fast or not, in the place FastAPI gives it. The
+branch at its inner end answers a fast route directly (:class:`FastRoutes`): the route's
+endpoint, then the app's exception handlers looked up the way Starlette's
+``ExceptionMiddleware`` does (``OAuthError`` → JSON error, a store down → 503 with
 ``Retry-After``); anything unhandled goes up to ``ServerErrorMiddleware``'s 500 JSON handler
 and is re-raised for the server to log, as on every other route.
 
@@ -50,6 +54,7 @@ from starlette._exception_handler import _lookup_exception_handler
 from starlette._utils import get_route_path, is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
@@ -166,9 +171,19 @@ class AuthorizationServerApp(FastAPI):
     fast_routes: tuple[DescribedRoute, ...] = ()
     """Set by ``create_app``: the routes to serve through the fast stack."""
 
+    outer_middleware: tuple[Middleware, ...] = ()
+    """Set by ``create_app``: the server's own layers that wrap everything, the 500 handler
+    included (the first outermost): request id and metrics, security headers. Every answer
+    passes through them: a 500, a CORS preflight, a user middleware's own refusal."""
+
     _fast_stack: ASGIApp | None = None
     _fast_branch: FastRoutes | None = None
     _fast_decided: bool = False
+
+    def _outer(self, app: ASGIApp) -> ASGIApp:
+        for cls, args, kwargs in reversed(self.outer_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -177,9 +192,9 @@ class AuthorizationServerApp(FastAPI):
         if getattr(self, "max_body_size", None) is not None or not isinstance(
             stack, ServerErrorMiddleware
         ):
-            return stack
-        # Walk FastAPI's layers down to the app's first middleware, then to the layer that
-        # wraps ExceptionMiddleware; both must be where FastAPI puts them.
+            return self._outer(stack)
+        # Walk FastAPI's layers down to the app's first middleware (if any), then to the layer
+        # that wraps ExceptionMiddleware; both must be where FastAPI puts them.
         classes = [m.cls for m in self.user_middleware]
         layer: Any = stack
         first: Any = None
@@ -187,16 +202,19 @@ class AuthorizationServerApp(FastAPI):
             if first is None and classes and isinstance(layer, classes[0]):  # type: ignore[arg-type]
                 first = layer
             parent, layer = layer, getattr(layer, "app", None)
-        if layer is None or first is None or parent is stack:
-            return stack
+        if layer is None or (classes and first is None) or parent is stack:
+            return self._outer(stack)
         table = resolve(self.router.routes, self.fast_routes)
         if not table:
-            return stack
+            return self._outer(stack)
         branch = FastRoutes(layer, self, table)
         parent.app = branch
         self._fast_branch = branch
-        self._fast_stack = ServerErrorMiddleware(first, handler=stack.handler, debug=stack.debug)
-        return stack
+        inner = branch if first is None else first
+        self._fast_stack = self._outer(
+            ServerErrorMiddleware(inner, handler=stack.handler, debug=stack.debug)
+        )
+        return self._outer(stack)
 
     def _decide(self) -> None:
         if self.middleware_stack is None:
