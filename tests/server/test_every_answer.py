@@ -74,6 +74,7 @@ async def test_a_500_on_a_fast_route_carries_them(
     served: tuple[AuthorizationServerApp, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, client = served
+
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
