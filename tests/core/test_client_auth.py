@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from urllib.parse import quote_plus
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokensmith.core.client_auth import extract_credentials, parse_basic
+from tokensmith.core import authentication
+from tokensmith.core.client_auth import ClientCredentials, extract_credentials, parse_basic
 from tokensmith.core.errors import InvalidClient, InvalidRequest
 
 
@@ -136,3 +138,34 @@ def test_extract_credentials_gives_one_method_or_an_oauth_error_property(
     assert creds.method in ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
     sent = [authorization is not None, "client_secret" in params, "client_assertion" in params]
     assert sum(sent) <= 1
+
+
+def test_the_credentials_memo_compares_inputs_by_identity_never_by_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``core.authentication.credentials`` reuses a request's earlier result only for the very
+    same input objects: an equal secret in a distinct string is read again (and so never
+    compared by value with the one kept)."""
+    calls: list[str | None] = []
+    real = authentication.extract_credentials
+
+    def counting(params: dict[str, str], authorization: str | None) -> ClientCredentials:
+        calls.append(params.get("client_secret"))
+        return real(params, authorization)
+
+    monkeypatch.setattr(authentication, "extract_credentials", counting)
+
+    async def one_request() -> None:
+        secret = "s3cret-" + "x" * 20
+        params = {"client_id": "c1", "client_secret": secret}
+        first = authentication.credentials(params, None)
+        assert authentication.credentials(params, None) is first  # the same objects: kept
+        assert len(calls) == 1
+        equal = {"client_id": "c1", "client_secret": "".join(["s3cret-", "x" * 20])}
+        assert equal["client_secret"] == secret
+        assert equal["client_secret"] is not secret
+        again = authentication.credentials(equal, None)
+        assert len(calls) == 2  # equal but distinct: read again, not matched by value
+        assert again == first
+
+    asyncio.run(one_request())  # a task of its own: the memo lives in the task's context

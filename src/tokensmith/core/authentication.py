@@ -33,7 +33,10 @@ def credentials(params: dict[str, str], authorization: str | None) -> ClientCred
     transaction (:meth:`ClientAuthenticator.documents_resolved`) and again to authenticate.
     The last result is kept in the task's context (a request is served by one task, which ends
     with it), keyed by every input ``extract_credentials`` reads, so a kept result is only ever
-    the one it would compute again. Refusals are not kept (they raise)."""
+    the one it would compute again. The inputs are compared by identity, not by value: both reads
+    of a request pass the very same objects, and no secret is ever compared with ``==`` (whose
+    time depends on the content). An equal but distinct input is read again. Refusals are not
+    kept (they raise)."""
     inputs: _Inputs = (
         authorization,
         params.get("client_id"),
@@ -42,7 +45,7 @@ def credentials(params: dict[str, str], authorization: str | None) -> ClientCred
         params.get("client_assertion_type"),
     )
     last = _LAST.get()
-    if last is not None and last[0] == inputs:
+    if last is not None and all(a is b for a, b in zip(last[0], inputs, strict=True)):
         return last[1]
     creds = extract_credentials(params, authorization)
     _LAST.set((inputs, creds))
