@@ -573,3 +573,86 @@ async def test_a_slow_document_at_the_token_endpoint_holds_no_database_connectio
         assert answer.json()["error"] == "invalid_grant"
         # resolved once, before the transaction: not fetched again inside it
         assert [path for path, _ in docs.requests] == ["/slow-token.json"]
+
+
+async def _parallel_token_requests(env: ServerEnv, url: str, n: int) -> list[Any]:
+    return list(
+        await asyncio.gather(
+            *(
+                env.http.post(
+                    "/token",
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": "x" * 40,
+                        "client_id": url,
+                    },
+                )
+                for _ in range(n)
+            )
+        )
+    )
+
+
+async def test_parallel_requests_naming_one_document_fetch_it_once(
+    sqlite_url: str, clock: FakeClock, docs: DocumentServer
+) -> None:
+    """M-05/M-08: whoever names a document chooses the server the fetch goes to; 20 parallel
+    first requests for one document (marked no-store, so nothing keeps it) make one fetch, not
+    20: the others wait for it and are answered from its client. A failing document, likewise:
+    one fetch, then remembered."""
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=sqlite_url,
+        client_metadata_allow_loopback=True,
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    async with ServerEnv.start(settings, clock) as env:
+        await mcp_api(env)
+        url = docs.url("/popular.json")
+        docs.serve(
+            "/popular.json",
+            document(url),
+            headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+            delay=0.5,
+        )
+        answers = await _parallel_token_requests(env, url, 20)
+        # each is refused for its made-up refresh token: its client was resolved
+        assert {(a.status_code, a.json()["error"]) for a in answers} == {(400, "invalid_grant")}
+        assert [path for path, _ in docs.requests] == ["/popular.json"]
+
+        broken = docs.url("/broken-popular.json")
+        docs.serve("/broken-popular.json", b"not json", delay=0.5)
+        answers = await _parallel_token_requests(env, broken, 20)
+        assert {(a.status_code, a.json()["error"]) for a in answers} == {(401, "invalid_client")}
+        assert [path for path, _ in docs.requests] == ["/popular.json", "/broken-popular.json"]
+
+
+async def test_a_request_that_ends_during_the_shared_fetch_leaves_the_others_served(
+    sqlite_url: str, clock: FakeClock, docs: DocumentServer
+) -> None:
+    """The request whose fetch the others wait for goes away (its client disconnected): the
+    waiters do not hang or fail with it; one of them fetches the document in turn."""
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=sqlite_url,
+        client_metadata_allow_loopback=True,
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    async with ServerEnv.start(settings, clock) as env:
+        await mcp_api(env)
+        url = docs.url("/leaving.json")
+        docs.serve(
+            "/leaving.json",
+            document(url),
+            headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+            delay=0.5,
+        )
+        first = asyncio.ensure_future(_parallel_token_requests(env, url, 1))
+        while not docs.requests:  # noqa: ASYNC110 - the fetch has started (a thread appends)
+            await asyncio.sleep(0.01)
+        others = asyncio.ensure_future(_parallel_token_requests(env, url, 5))
+        await asyncio.sleep(0.05)  # the others are waiting for the first one's fetch
+        first.cancel()
+        answers = await asyncio.wait_for(others, 10)
+        assert {(a.status_code, a.json()["error"]) for a in answers} == {(400, "invalid_grant")}
+        assert [path for path, _ in docs.requests] == ["/leaving.json", "/leaving.json"]

@@ -10,6 +10,7 @@ process, and tests or benchmarks may replace the audit sink. Everything else is 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
@@ -77,6 +78,9 @@ class ServerContext:
     client_cache: TTLCache[Client] = field(init=False, repr=False)
     document_clients: dict[str, tuple[Client, int]] = field(init=False, repr=False)
     document_failures: dict[str, int] = field(init=False, repr=False)
+    document_flights: dict[str, asyncio.Future[Client | None]] = field(init=False, repr=False)
+    """The resolutions of a document under way in this process, by URL: a request that needs
+    the same document waits for that one (``_resolve_shared``) instead of fetching it again."""
     api_cache: TTLCache[Api] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +89,7 @@ class ServerContext:
         self.api_cache = TTLCache(ttl=ttl, clock=self.clock)
         self.document_clients = {}
         self.document_failures = {}
+        self.document_flights = {}
 
     @property
     def issuer(self) -> str:
@@ -129,7 +134,7 @@ class ServerContext:
     ) -> AsyncIterator[None]:
         resolved: Client | DocumentError
         try:
-            resolved = await self._resolve_document(client_id, transaction)
+            resolved = await self._resolve_shared(client_id, transaction)
         except DocumentError as exc:
             resolved = exc
         token = _RESOLVED.set({client_id: resolved})
@@ -202,6 +207,29 @@ class ServerContext:
             client = client_from_document(url, body, now=now)
         self._keep_in_process(url, client, now, expires_at)
         return client
+
+    async def _resolve_shared(self, url: str, transaction: Transaction) -> Client:
+        """``_resolve_document`` for a caller that holds no database connection: while a
+        resolution of ``url`` is under way in this process, wait for it and take its client,
+        so that 30 parallel first requests naming one document fetch it once (whoever names a
+        document chooses the server the fetch goes to: the fetches must not multiply with the
+        requests). When that resolution found no client (the document failed: remembered, so
+        met again at once; or its request ended first), the waiter resolves it in turn. A
+        caller inside a transaction (``document_client``) never waits: the resolution under way
+        may need a connection that caller holds (SQLite has one)."""
+        while (flight := self.document_flights.get(url)) is not None:
+            client = await asyncio.shield(flight)
+            if client is not None:
+                return client
+        flight = asyncio.get_running_loop().create_future()
+        self.document_flights[url] = flight
+        found: Client | None = None
+        try:
+            found = await self._resolve_document(url, transaction)
+            return found
+        finally:
+            del self.document_flights[url]
+            flight.set_result(found)
 
     async def document_client(self, url: str, stores: Stores) -> Client:
         """The client described by the metadata document at ``url``; ``DocumentError`` when
