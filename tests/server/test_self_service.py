@@ -209,6 +209,37 @@ async def test_the_forms_are_throttled_alike_for_known_and_unknown_accounts(
     assert len(inbox[0].messages) == 3  # alice's three; nobody's none
 
 
+async def test_a_mailbox_gets_its_share_however_the_account_is_named(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    """The forgotten-password form charges the mailbox the link goes to, not only what was
+    typed: alternating the username and the address (three of each, within each one's own
+    budget) sends alice's mailbox three messages, not six. The answers stay the same, so they
+    tell nobody which username has which address; an unknown login is counted alike. The
+    confirmation link of the account page charges that mailbox too."""
+    env, box = mail_env, inbox[0]
+    client = await env.client()
+    await env.user("alice")
+    ua = env.browser()
+    answers = [
+        await post_form(ua, "/forgot-password", login=login)
+        for login in ("alice", "alice@example.com") * 3
+    ]
+    assert [a.status_code for a in answers] == [200] * 6
+    assert len({a.text for a in answers}) == 1
+    await sent(env)
+    assert len(box.to("alice@example.com")) == 3
+    # the mailbox's share is spent: the account page's confirmation link waits too
+    signed_in = env.browser()
+    assert (await env.authorize(signed_in, client)).response.status_code == 303
+    token = hidden_fields((await signed_in.get("/account")).text)["csrf_token"]
+    asked = await signed_in.post("/account/verify-email", data={"csrf_token": token})
+    assert asked.status_code == 429
+    assert "Retry-After" in asked.headers
+    await sent(env)
+    assert len(box.to("alice@example.com")) == 3
+
+
 async def test_a_slow_mail_server_delays_no_answer(
     mail_env: ServerEnv, inbox: tuple[Inbox, int]
 ) -> None:

@@ -27,7 +27,10 @@ exists, and does the same work before answering:
 
 Throttling. The forms that send mail reserve one attempt per client address and one per account
 (the normalised address or login typed, so unknown accounts are counted alike) on the login
-counters (``core.throttle.MAIL_ADDRESS``, ``MAIL_ACCOUNT``) before anything else.
+counters (``core.throttle.MAIL_ADDRESS``, ``MAIL_ACCOUNT``) before anything else. The
+confirmation link is charged to its address too, and the forgotten-password form, once it knows
+the account, to the mailbox the link would go to, silently (``_mailbox_admits``): naming an
+account by its username and its address in turn does not double what its mailbox receives.
 
 E-mail change (a signed-in user, on the account page). The form takes the new address (checked
 as at sign-up) and the current password (checked as for a password change,
@@ -135,6 +138,17 @@ class AddressTaken(Conflict):
     """The new address of an e-mail change became another account's before the link was used
     (the users table's unique constraint refused it): nothing of the change may be kept, so the
     caller rolls the transaction back (the link stays unused) and shows ``ADDRESS_TAKEN``."""
+
+
+def mailbox_key(email: str | None) -> str:
+    """The throttling key of a mailbox (``mail:`` + this): the address as sign-up normalises
+    what is typed; empty for none."""
+    if not email:
+        return ""
+    try:
+        return normalize_login(email)
+    except ValueError:
+        return email.strip().casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +347,29 @@ class SelfService:
                 return 0
         self.context.emit(AuditEvent(audit.ACCOUNT_FORM_THROTTLED, now, address=address))
         return max(1, locked - now)
+
+    async def _mailbox_admits(
+        self, stores: Stores, user: User | None, typed: str, *, address: str, now: int
+    ) -> bool:
+        """The forgotten-password form, once the account is known: reserve one attempt on the
+        budget of the mailbox the link would go to (``mailbox:`` and its address), so that
+        typing the username and the address in turn does not double what one mailbox
+        receives. That budget is silent: past it the answer is the same and no message goes
+        (``False``), so a refusal tells nobody which username has which address (the budgets
+        of what was typed answer 429, for known and unknown accounts alike). A login that names
+        no account reserves the key of what was typed, never consulted: every request does the
+        same store work."""
+        mailbox = mailbox_key(user.email) if user is not None else ""
+        reservation = await stores.login_failures.reserve(
+            "mailbox:" + (mailbox or typed),
+            now,
+            policy=throttle.MAIL_ACCOUNT,
+            ttl=throttle.FAILURE_MEMORY,
+        )
+        if not mailbox or reservation.granted:
+            return True
+        self.context.emit(AuditEvent(audit.ACCOUNT_FORM_THROTTLED, now, address=address))
+        return False
 
     def _throttled(self, retry_after: int) -> FormAnswer:
         return FormAnswer(error=TOO_MANY, retry_after=retry_after, status=429)
@@ -738,7 +775,13 @@ class SelfService:
             return FormAnswer(error="Your address cannot be confirmed here.", status=400)
         if user.email_verified:
             return FormAnswer(message=f"{user.email} is confirmed already.")
-        wait = await self._admit(stores, address=address, account="user:" + user.id, now=now)
+        wait = await self._admit(
+            stores,
+            address=address,
+            account="user:" + user.id,
+            now=now,
+            mailbox=mailbox_key(user.email),
+        )
         if wait:
             return self._throttled(wait)
         await stores.account_tokens.revoke_for_user(user.id, "verify_email", now)
@@ -784,6 +827,8 @@ class SelfService:
         user = await stores.users.find_by_login(normalized)
         if user is not None and (user.disabled or not user.email):
             user = None
+        if not await self._mailbox_admits(stores, user, normalized, address=address, now=now):
+            user = None  # the same answer, and no message: that mailbox has had its share
         # the same UPDATE either way (matching no row for an unknown account)
         await stores.account_tokens.revoke_for_user(user.id if user else "-", "reset_password", now)
         if user is not None and user.email:
