@@ -45,8 +45,16 @@ def credentials(params: dict[str, str], authorization: str | None) -> ClientCred
         params.get("client_assertion_type"),
     )
     last = _LAST.get()
-    if last is not None and all(a is b for a, b in zip(last[0], inputs, strict=True)):
-        return last[1]
+    if last is not None:
+        kept = last[0]
+        if (
+            kept[0] is inputs[0]
+            and kept[1] is inputs[1]
+            and kept[2] is inputs[2]
+            and kept[3] is inputs[3]
+            and kept[4] is inputs[4]
+        ):
+            return last[1]
     creds = extract_credentials(params, authorization)
     _LAST.set((inputs, creds))
     return creds
