@@ -263,6 +263,65 @@ def test_clients_update_keeps_id_and_secret_and_validates_as_create(tool: Tool) 
     assert tool("clients", "update", client_id, ok=False).returncode == 2  # nothing to change
 
 
+def test_clients_update_remove_api_or_scope_revokes_that_clients_grants_for_it(
+    tool: Tool,
+) -> None:
+    """``--remove-api`` and ``--remove-scope`` revoke the client's grants for what it lost and
+    withdraw its users' consents to it, in the update's transaction; given back, nothing
+    revives. Its other grants and another client's grants for the same API stay."""
+    tool("apis", "create", "--identifier", "urn:docs", "--scope", "docs:read")
+    tool("apis", "create", "--identifier", "urn:mail", "--scope", "docs:read")
+    web = tool.json(
+        "clients", "create", "--name", "Web", "--redirect-uri", "https://rp.test/cb",
+        "--scope", "openid", "--scope", "docs:read", "--api", "urn:docs", "--api", "urn:mail",
+    )["client_id"]  # fmt: skip
+    peer = tool.json(
+        "clients", "create", "--name", "Peer", "--redirect-uri", "https://rp.test/cb",
+        "--scope", "docs:read", "--api", "urn:docs",
+    )["client_id"]  # fmt: skip
+    alice = tool.json("users", "create", "--username", "alice", "--password", PASSWORD)["id"]
+    now = 1_800_000_000
+    seed(
+        tool.database_url,
+        Grant("docs", web, alice, ("docs:read",), "urn:docs", now, now),
+        Grant("mail", web, alice, ("docs:read",), "urn:mail", now, now),
+        Grant("oidc", web, alice, ("openid", "docs:read"), "urn:mail", now, now),
+        Grant("peer", peer, alice, ("docs:read",), "urn:docs", now, now),
+    )
+    asyncio.run(_consents(tool.database_url, alice, [
+        (web, "urn:docs", ("openid", "docs:read")),
+        (web, "urn:mail", ("openid", "docs:read")),
+        (peer, "urn:docs", ("docs:read",)),
+    ]))  # fmt: skip
+
+    def revoked() -> set[str]:
+        return {g["id"] for g in tool.json("users", "grants", "alice") if g["revoked_at"]}
+
+    tool("clients", "update", web, "--remove-api", "urn:docs")
+    assert revoked() == {"docs"}
+    tool("clients", "update", web, "--remove-scope", "openid")
+    assert revoked() == {"docs", "oidc"}
+    tool("clients", "update", web, "--add-api", "urn:docs", "--add-scope", "openid")
+    assert revoked() == {"docs", "oidc"}
+    assert asyncio.run(_consents_of(tool.database_url, alice)) == {
+        web: {"urn:mail": frozenset({"docs:read"})},
+        peer: {"urn:docs": frozenset({"docs:read"})},
+    }
+
+
+async def _consents(
+    database_url: str, user_id: str, given: list[tuple[str, str, tuple[str, ...]]]
+) -> None:
+    async with Admin(settings_of(database_url)) as admin, admin.db.transaction() as stores:
+        for client_id, api, scopes in given:
+            await stores.consents.grant(user_id, client_id, api, scopes, 1)
+
+
+async def _consents_of(database_url: str, user_id: str) -> dict[str, dict[str, frozenset[str]]]:
+    async with Admin(settings_of(database_url)) as admin, admin.db.transaction() as stores:
+        return await stores.consents.list_for_user(user_id)
+
+
 async def _secret_digest(database_url: str, client_id: str) -> str | None:
     async with Admin(settings_of(database_url)) as admin:
         client = await admin.get_client(client_id)

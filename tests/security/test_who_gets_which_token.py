@@ -7,6 +7,7 @@ refresh tokens presented by other clients)."""
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ from tests.server.harness import (
     assert_redirect_error,
     hidden_fields,
 )
-from tests.support.clients import machine, resource_server
+from tests.support.clients import machine, refresh, resource_server
 from tokensmith.admin import AdminError
 from tokensmith.core.registration import NewClient
 
@@ -154,6 +155,9 @@ async def test_code_exchange_with_another_resource_is_invalid_target(
 async def test_refresh_for_an_api_the_client_lost_is_invalid_target(
     server_env: ServerEnv,
 ) -> None:
+    """The refresh's own check, behind the revocation of ``clients update --remove-api``
+    (``test_an_api_removed_from_a_client_and_given_back_...``): a live grant for an API its
+    client no longer has (written before removals revoked, or racing one) gets no token."""
     env = server_env
     await two_apis(env)
     web = await env.client(
@@ -165,7 +169,8 @@ async def test_refresh_for_an_api_the_client_lost_is_invalid_target(
     await env.user()
     flow = await env.authorize(env.browser(), web)
     body = (await env.redeem(web, flow.code, flow.verifier)).json()
-    await env.admin.update_client(web.client.client_id, remove={"apis": [URN_A]})
+    async with env.admin.db.transaction() as stores:  # the API taken away, its grant left live
+        await stores.clients.update(replace(web.client, apis=(URN_B,)), env.admin.now())
     env.clock.advance(env.settings.client_cache_ttl + 1)
     response = await env.token(
         web, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
@@ -216,6 +221,144 @@ async def test_an_api_deleted_and_created_again_inherits_no_grant_token_or_conse
     assert (await env.introspect(inspector, opaque))["active"] is False
     again = await env.start_authorize(ua, web)  # signed in still, but asked to consent anew
     assert urlsplit(again.response.headers["location"]).path == env.settings.consent_path
+
+
+CODE_AND_REFRESH = ["authorization_code", "refresh_token"]
+
+
+async def tokens_for(
+    env: ServerEnv, ua: Any, client: NewClient, resource: str, scope: str = "docs:read"
+) -> dict[str, Any]:
+    """alice's tokens from one authorization of ``client`` for ``resource`` (one grant)."""
+    flow = await env.authorize(ua, client, resource=resource, scope=scope)
+    response = await env.redeem(client, flow.code, flow.verifier)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def client_credentials(env: ServerEnv, client: NewClient, **form: str) -> str:
+    response = await env.token(client, {"grant_type": "client_credentials", **form})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def test_an_api_removed_from_a_client_and_given_back_revives_no_grant_token_or_consent(
+    server_env: ServerEnv,
+) -> None:
+    """Red team: ``clients update --remove-api`` (or a replaced list of APIs) revokes, in the
+    update's transaction, that client's grants for the API (so their refresh tokens) and its
+    recorded access tokens for it, and withdraws its users' consents for it: given back, the
+    API revives none of them. The client's grants for the APIs it keeps, and other clients'
+    grants for the removed API, keep working."""
+    env = server_env
+    await two_apis(env)
+    web = await env.client(
+        api=None,
+        apis=[URN_A, URN_B],
+        scopes=["docs:read"],
+        grant_types=CODE_AND_REFRESH,
+        access_token_format="opaque",
+    )
+    peer = await env.client(
+        name="Peer",
+        api=URN_A,
+        scopes=["docs:read"],
+        grant_types=CODE_AND_REFRESH,
+        access_token_format="opaque",
+    )
+    worker = await machine(
+        env, api=None, apis=[URN_A, URN_B], access_token_format="opaque", scopes=["docs:read"]
+    )
+    inspector = await resource_server(env)
+    await env.user()
+    ua = env.browser()
+    lost = await tokens_for(env, ua, web, URN_A)  # alice consents to web for urn:a
+    lost_too = await tokens_for(env, ua, web, URN_A)  # a second grant, kept unused
+    kept = await tokens_for(env, ua, web, URN_B)  # and for urn:b
+    peers = await tokens_for(env, ua, peer, URN_A)
+    machine_a = await client_credentials(env, worker, resource=URN_A)
+    machine_b = await client_credentials(env, worker, resource=URN_B)
+
+    await env.admin.update_client(web.client.client_id, remove={"apis": [URN_A]})
+    await env.admin.update_client(worker.client.client_id, changes={"apis": [URN_B]})
+
+    # at once, though the server's cached client still has urn:a: the grant is read from the
+    # database at refresh, the token records at introspection
+    assert_oauth_error(await refresh(env, web, lost["refresh_token"]), "invalid_grant")
+    assert (await env.introspect(inspector, lost["access_token"]))["active"] is False
+    assert (await env.introspect(inspector, machine_a))["active"] is False
+    # what the client keeps, and another client's grant for urn:a, are untouched
+    assert (await env.introspect(inspector, machine_b))["active"] is True
+    for client, body in ((web, kept), (peer, peers)):
+        assert (await env.introspect(inspector, body["access_token"]))["active"] is True
+        refreshed = await refresh(env, client, body["refresh_token"])
+        assert refreshed.status_code == 200, refreshed.text
+
+    # given back, urn:a revives no refresh token and no consent
+    await env.admin.update_client(web.client.client_id, add={"apis": [URN_A]})
+    env.clock.advance(env.settings.client_cache_ttl + 1)
+    assert (await env.introspect(web, lost_too["refresh_token"]))["active"] is False
+    assert_oauth_error(await refresh(env, web, lost_too["refresh_token"]), "invalid_grant")
+    again = await env.start_authorize(ua, web, resource=URN_A)  # signed in, asked anew
+    assert urlsplit(again.location).path == env.settings.consent_path, again.location
+    still = await env.start_authorize(ua, web, resource=URN_B)  # consent for urn:b kept
+    assert "code" in still.result, still.location
+
+
+async def test_a_scope_removed_from_a_client_and_given_back_revives_no_grant_token_or_consent(
+    server_env: ServerEnv,
+) -> None:
+    """Red team: a grant holding a scope its client lost kept refreshing with that scope. Now
+    ``clients update --remove-scope`` (or a replaced list of scopes) revokes the client's grants
+    that hold it, whole, and its recorded access tokens whose scope holds it, and withdraws its
+    users' consents to that scope; its grants without the scope and other clients' keep
+    working."""
+    env = server_env
+    await two_apis(env)
+    both = ["docs:read", "docs:write"]
+    web = await env.client(
+        api=URN_A, scopes=both, grant_types=CODE_AND_REFRESH, access_token_format="opaque"
+    )
+    peer = await env.client(
+        name="Peer",
+        api=URN_A,
+        scopes=both,
+        grant_types=CODE_AND_REFRESH,
+        access_token_format="opaque",
+    )
+    worker = await machine(env, api=URN_A, access_token_format="opaque", scopes=both)
+    inspector = await resource_server(env)
+    await env.user()
+    ua = env.browser()
+    reader = await tokens_for(env, ua, web, URN_A)
+    writer = await tokens_for(env, ua, web, URN_A, scope="docs:read docs:write")
+    writer_too = await tokens_for(env, ua, web, URN_A, scope="docs:read docs:write")
+    peers = await tokens_for(env, ua, peer, URN_A, scope="docs:read docs:write")
+    machine_write = await client_credentials(env, worker, resource=URN_A, scope="docs:write")
+    machine_read = await client_credentials(env, worker, resource=URN_A, scope="docs:read")
+
+    await env.admin.update_client(web.client.client_id, remove={"scopes": ["docs:write"]})
+    await env.admin.update_client(worker.client.client_id, changes={"scopes": ["docs:read"]})
+
+    assert_oauth_error(await refresh(env, web, writer["refresh_token"]), "invalid_grant")
+    assert (await env.introspect(inspector, writer["access_token"]))["active"] is False
+    assert (await env.introspect(inspector, machine_write))["active"] is False
+    assert (await env.introspect(inspector, machine_read))["active"] is True
+    for client, body in ((web, reader), (peer, peers)):
+        assert (await env.introspect(inspector, body["access_token"]))["active"] is True
+        refreshed = await refresh(env, client, body["refresh_token"])
+        assert refreshed.status_code == 200, refreshed.text
+
+    await env.admin.update_client(web.client.client_id, add={"scopes": ["docs:write"]})
+    env.clock.advance(env.settings.client_cache_ttl + 1)
+    assert (await env.introspect(web, writer_too["refresh_token"]))["active"] is False
+    assert_oauth_error(await refresh(env, web, writer_too["refresh_token"]), "invalid_grant")
+    again = await env.start_authorize(ua, web, scope="docs:read docs:write")
+    assert urlsplit(again.location).path == env.settings.consent_path, again.location
+    still = await env.start_authorize(ua, web, scope="docs:read")  # docs:read's consent kept
+    assert "code" in still.result, still.location
 
 
 # -- finding 9: a refresh token presented by another client changes nothing -----------------------

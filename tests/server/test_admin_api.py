@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.server.harness import API, PASSWORD, ServerEnv, assert_oauth_error
-from tests.support.clients import machine, start
+from tests.support.clients import machine, refresh, start
 from tokensmith.core.admin_access import ADMIN_SCOPES, admin_api_identifier
 from tokensmith.core.registration import NewClient
 
@@ -174,6 +174,23 @@ async def test_a_client_change_reaches_the_servers_cache_at_once(
         worker, {"grant_type": "client_credentials", "scope": "docs:write"}
     )
     assert response.status_code == 200, response.text
+
+
+async def test_an_api_left_out_of_a_patched_client_takes_its_grants_with_it(
+    api: Api, server_env: ServerEnv
+) -> None:
+    """``PATCH /clients/{id}`` is ``Admin.update_client``: an API left out of the replaced list
+    revokes the client's grants for it (their refresh tokens) in the same transaction; its
+    grants for the APIs it keeps stay."""
+    env = server_env
+    both = ["docs:read", "docs:write"]
+    await api.ok("POST", "/apis", {"identifier": "urn:b", "scopes": both}, 201)
+    client, lost = await start(env, apis=["urn:b"])  # alice's tokens for API
+    flow = await env.authorize(env.browser(), client, resource="urn:b")
+    kept = (await env.redeem(client, flow.code, flow.verifier)).json()
+    await api.ok("PATCH", f"/clients/{client.client.client_id}", {"apis": ["urn:b"]})
+    assert_oauth_error(await refresh(env, client, str(lost["refresh_token"])), "invalid_grant")
+    assert (await refresh(env, client, kept["refresh_token"])).status_code == 200
 
 
 # -- users, grants, sessions ---------------------------------------------------------------------

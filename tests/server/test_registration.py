@@ -7,6 +7,7 @@ one that is not)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from tests.conftest import FAST_HASH, ISSUER
 from tests.server.harness import ServerEnv, assert_oauth_error, query_of
+from tests.support.clients import refresh
 from tokensmith.core.clock import FakeClock
 from tokensmith.core.registration import NewClient
 from tokensmith.settings import Settings
@@ -290,6 +292,44 @@ async def test_read_update_rotates_and_delete(server_env: ServerEnv) -> None:
     assert (await http.delete(uri, headers=bearer(new))).status_code == 204
     assert await env.admin.get_client(answer["client_id"]) is None
     assert_oauth_error(await http.get(uri, headers=bearer(new)), "invalid_token", 401)
+
+
+async def test_an_update_dropping_a_scope_revokes_the_grants_that_hold_it(
+    server_env: ServerEnv,
+) -> None:
+    """RFC 7592 §2.2: a scope the client no longer declares takes its grants that hold it with
+    it (their refresh tokens), as ``clients update --remove-scope`` does; the update's audit
+    event says how many. Its grants without that scope stay."""
+    env = server_env
+    await env.admin.create_api(
+        identifier=MCP_API, scopes=["mcp:tools", "mcp:read"], name="MCP", dynamic_clients=True
+    )
+    await env.user()
+    token, _ = await env.admin.create_initial_access_token()
+    answer = (await register(env, {**WEB, "scope": "mcp:tools mcp:read"}, token=token)).json()
+    client = await registered_client(env, answer)
+    tokens: dict[str, dict[str, Any]] = {}
+    ua = env.browser()
+    for scope in ("mcp:tools", "mcp:read"):
+        flow = await env.authorize(ua, client, scope=scope, resource=MCP_API)
+        response = await env.redeem(client, flow.code, flow.verifier)
+        assert response.status_code == 200, response.text
+        tokens[scope] = response.json()
+    change = {**WEB, "client_id": answer["client_id"], "scope": "mcp:read"}
+    uri = answer["registration_client_uri"].removeprefix(ISSUER)
+    updated = await env.http.put(
+        uri, json=change, headers=bearer(answer["registration_access_token"])
+    )
+    assert updated.status_code == 200, updated.text
+    dropped = tokens["mcp:tools"]["refresh_token"]
+    assert_oauth_error(await refresh(env, client, dropped), "invalid_grant")
+    assert (await refresh(env, client, tokens["mcp:read"]["refresh_token"])).status_code == 200
+    await env.app.state.runtime.audit.flush()
+    detail = await env.scalar(
+        "SELECT detail FROM ts_audit_events WHERE event = 'client.registration_updated'"
+    )
+    detail = detail if isinstance(detail, dict) else json.loads(detail)
+    assert detail["revoked_grants"] == "1"
 
 
 async def test_static_clients_cannot_be_managed(server_env: ServerEnv) -> None:

@@ -162,6 +162,31 @@ async def test_consent_withdrawn_for_one_client_across_its_apis(sql_db: Database
         assert await s.consents.granted_scopes("u2", "app", API) == {"docs:read"}
 
 
+async def test_consent_withdrawn_for_one_client_and_one_api_or_some_scopes(
+    sql_db: Database,
+) -> None:
+    other_api = "https://other.test"
+    async with sql_db.transaction() as s:
+        await s.consents.grant("u1", "app", API, ("docs:read", "docs:write"), 100)
+        await s.consents.grant("u2", "app", API, ("docs:read",), 100)
+        await s.consents.grant("u1", "app", "", ("openid",), 100)
+        await s.consents.grant("u1", "app", other_api, ("docs:write", "docs:read"), 100)
+        await s.consents.grant("u1", "other", API, ("docs:write",), 100)
+        assert await s.consents.withdraw_for_client_api("app", API) == 3
+        assert await s.consents.withdraw_for_client_api("app", API) == 0
+        assert await s.consents.list_for_user("u1") == {
+            "app": {"": frozenset({"openid"}), other_api: frozenset({"docs:read", "docs:write"})},
+            "other": {API: frozenset({"docs:write"})},
+        }
+        assert await s.consents.list_for_user("u2") == {}
+        # scopes: for every API of the client, the client's other scopes and other clients kept
+        assert await s.consents.withdraw_for_client_scopes("app", ("docs:write", "Openid")) == 1
+        assert await s.consents.list_for_user("u1") == {
+            "app": {"": frozenset({"openid"}), other_api: frozenset({"docs:read"})},
+            "other": {API: frozenset({"docs:write"})},
+        }
+
+
 async def test_sessions_listed_per_user_live_ones_only(sql_db: Database) -> None:
     async with sql_db.transaction() as s:
         await s.sessions.create(replace(session("a2", expires_at=2000), auth_time=200))

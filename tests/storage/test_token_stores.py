@@ -366,6 +366,56 @@ async def test_revoke_for_session_spares_offline_access(sql_db: Database) -> Non
     assert states == {"online": 200, "offline": None, "elsewhere": None, "none": None}
 
 
+async def test_revoke_for_client_audience_revokes_one_clients_grants_for_one_api(
+    sql_db: Database,
+) -> None:
+    async with sql_db.transaction() as s:
+        await s.grants.create(grant("a"))
+        await s.grants.create(grant("bob", user_id="u2"))
+        await s.grants.create(grant("kept", audience="https://other.test"))
+        await s.grants.create(grant("peer", client_id="other"))
+        await s.grants.create(grant("old", revoked_at=150))
+        assert await s.grants.revoke_for_client_audience("app", "https://api.test", 200) == 2
+        assert await s.grants.revoke_for_client_audience("app", "https://api.test", 300) == 0
+        ids = ("a", "bob", "kept", "peer", "old")
+        states = {g: (await s.grants.get(g)).revoked_at for g in ids}  # type: ignore[union-attr]
+    assert states == {"a": 200, "bob": 200, "kept": None, "peer": None, "old": 150}
+
+
+#: Scopes to revoke, each of which a ``LIKE`` would match in another scope: exact matches only.
+TAKEN = ("docs:write", "a_b", "50%")
+
+
+async def test_revoke_for_client_scopes_matches_whole_scopes_exactly(sql_db: Database) -> None:
+    held = {
+        "last": ("openid", "docs:write"),
+        "first": ("docs:write", "docs:read"),
+        "underscore": ("a_b",),
+        "percent": ("x", "50%", "y"),
+        "kept": ("docs:read",),
+        "longer": ("docs:writer",),
+        "case": ("Docs:Write",),  # SQLite's LIKE ignores case; scopes do not
+        "wildcard_": ("axb",),  # "a_b" as a LIKE pattern
+        "wildcard%": ("50percent",),  # "50%" as a LIKE pattern
+    }
+    async with sql_db.transaction() as s:
+        for grant_id, scopes in held.items():
+            await s.grants.create(grant(grant_id, scopes=scopes))
+        await s.grants.create(grant("peer", client_id="other", scopes=("docs:write",)))
+        await s.grants.create(grant("old", scopes=("docs:write",), revoked_at=150))
+        assert await s.grants.revoke_for_client_scopes("app", TAKEN, 200) == 4
+        assert await s.grants.revoke_for_client_scopes("app", TAKEN, 300) == 0
+        assert await s.grants.revoke_for_client_scopes("app", (), 300) == 0
+        ids = (*held, "peer", "old")
+        states = {g: (await s.grants.get(g)).revoked_at for g in ids}  # type: ignore[union-attr]
+    revoked = {"last", "first", "underscore", "percent"}
+    assert states == {
+        **{g: 200 if g in revoked else None for g in held},
+        "peer": None,
+        "old": 150,
+    }
+
+
 # -- access tokens and the deny-list -------------------------------------------------------
 
 
@@ -385,6 +435,47 @@ async def test_access_token_record_found_by_jti_and_digest_and_revoked_once(db: 
         revoked = await s.access_tokens.get("j1")
         assert revoked is not None
         assert revoked.revoked_at is not None
+
+
+async def test_access_tokens_revoked_for_one_client_and_one_api(sql_db: Database) -> None:
+    records = {
+        "mine": access("mine", "d-mine"),
+        "no-grant": dataclasses.replace(access("no-grant", "d-ng"), grant_id=None),
+        "other-api": dataclasses.replace(access("other-api", None), audience="https://o.test"),
+        "peer": dataclasses.replace(access("peer", "d-peer"), client_id="other"),
+        "expired": dataclasses.replace(access("expired", "d-x"), expires_at=now() - 1),
+    }
+    async with sql_db.transaction() as s:
+        for record in records.values():
+            await s.access_tokens.record(record)
+        at = now()
+        assert await s.access_tokens.revoke_for_client_audience("app", "https://api.test", at) == 2
+        assert await s.access_tokens.revoke_for_client_audience("app", "https://api.test", at) == 0
+        states = {j: (await s.access_tokens.get(j)).revoked_at for j in records}  # type: ignore[union-attr]
+    assert states == {"mine": at, "no-grant": at, "other-api": None, "peer": None, "expired": None}
+
+
+async def test_access_tokens_revoked_for_one_client_by_exact_scope(sql_db: Database) -> None:
+    held = {
+        "last": ("openid", "docs:write"),
+        "underscore": ("a_b",),
+        "percent": ("50%",),
+        "kept": ("docs:read",),
+        "case": ("Docs:Write",),
+        "wildcard_": ("axb",),
+        "wildcard%": ("50percent",),
+    }
+    async with sql_db.transaction() as s:
+        for jti, scopes in held.items():
+            await s.access_tokens.record(dataclasses.replace(access(jti, None), scopes=scopes))
+        peer = dataclasses.replace(access("peer", None), client_id="other", scopes=("docs:write",))
+        await s.access_tokens.record(peer)
+        at = now()
+        assert await s.access_tokens.revoke_for_client_scopes("app", TAKEN, at) == 3
+        assert await s.access_tokens.revoke_for_client_scopes("app", TAKEN, at) == 0
+        states = {j: (await s.access_tokens.get(j)).revoked_at for j in (*held, "peer")}  # type: ignore[union-attr]
+    revoked = {"last", "underscore", "percent"}
+    assert states == {**{j: at if j in revoked else None for j in held}, "peer": None}
 
 
 async def test_denied_jti_stays_denied_and_denying_twice_is_harmless(db: Database) -> None:

@@ -24,6 +24,7 @@ from tokensmith.core.admin_access import (
     ADMIN_SCOPES,
     admin_api_identifier,
 )
+from tokensmith.core.client_narrowing import withdraw_narrowed
 from tokensmith.core.clock import Clock, system_clock
 from tokensmith.core.dynamic_registration import new_initial_access_token
 from tokensmith.core.errors import OAuthError
@@ -381,7 +382,14 @@ class Admin:
         ``remove`` change its list fields (``redirect_uris``, ``grant_types``, ``scopes``,
         ``apis``, ``post_logout_redirect_uris``). The result is validated as a new registration;
         the client id and secret stay. Its type, authentication method and nativeness cannot
-        change."""
+        change.
+
+        APIs or scopes the client loses (removed, or left out of a replaced list) take what was
+        given for them with them, in the same transaction
+        (``core.client_narrowing.withdraw_narrowed``): the client's grants for a removed API or
+        holding a removed scope are revoked (so their refresh tokens), its recorded access tokens
+        for them too, and its users' consents for them withdrawn. Given back later, the API or
+        scope revives none of it. Other clients keep theirs."""
         names = {f.name for f in fields(ClientMetadata)}
         lists = {"redirect_uris", "grant_types", "scopes", "apis", "post_logout_redirect_uris"}
         for given, allowed in ((changes or {}, names), (add or {}, lists), (remove or {}, lists)):
@@ -424,7 +432,9 @@ class Admin:
                 updated = registration.updated_client(client, metadata, apis=apis)
             except OAuthError as exc:
                 raise AdminError(exc.description) from None
-            await stores.clients.update(updated, self.now())
+            now = self.now()
+            await stores.clients.update(updated, now)
+            await withdraw_narrowed(stores, client, updated, now)
         await self._changed("client", client_id)
         return updated
 

@@ -191,14 +191,22 @@ def clients_update(
     ] = None,
     add_scope: Annotated[list[str] | None, typer.Option(help="Allow a scope (repeatable).")] = None,
     remove_scope: Annotated[
-        list[str] | None, typer.Option(help="Stop allowing a scope (repeatable).")
+        list[str] | None,
+        typer.Option(
+            help="Stop allowing a scope (repeatable): the client's grants and tokens that hold "
+            "it are revoked, its consents to it withdrawn."
+        ),
     ] = None,
     add_api: Annotated[
         list[str] | None,
         typer.Option(help="Add an API by identifier (repeatable; appended after the default)."),
     ] = None,
     remove_api: Annotated[
-        list[str] | None, typer.Option(help="Remove an API (repeatable).")
+        list[str] | None,
+        typer.Option(
+            help="Remove an API (repeatable): the client's grants and tokens for it are "
+            "revoked, its consents to it withdrawn."
+        ),
     ] = None,
     add_grant: Annotated[
         list[str] | None, typer.Option(help="Add a grant type (repeatable).")

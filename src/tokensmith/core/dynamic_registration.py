@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
+from tokensmith.core.client_narrowing import withdraw_narrowed
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import InvalidClientMetadata, InvalidToken
 from tokensmith.core.models import (
@@ -292,7 +293,10 @@ class Registrar:
         address: str,
     ) -> Registration:
         """RFC 7592 §2.2: the metadata is replaced whole and validated as a registration; the
-        registration access token is rotated."""
+        registration access token is rotated. Scopes the client no longer declares take the
+        grants, recorded access tokens and consents that hold them with them
+        (``core.client_narrowing``), as an operator's ``clients update`` does; the audit event
+        says how many were revoked. (A registered client has no API of its own to lose.)"""
         client = await self._authorized(client_id, authorization, stores)
         if not isinstance(body, dict) or body.get("client_id") != client.client_id:
             raise InvalidClientMetadata("the body's client_id must be the client's")
@@ -320,8 +324,14 @@ class Registrar:
         await stores.clients.set_registration_token(
             client.client_id, digest(token, self.context.pepper), now
         )
+        taken = await withdraw_narrowed(stores, client, changed, now)
         self.context.client_cache.invalidate(client.client_id)
-        self._event(audit.CLIENT_REGISTRATION_UPDATED, client.client_id, address)
+        revoked = (
+            {"revoked_grants": str(taken.grants), "revoked_access_tokens": str(taken.access_tokens)}
+            if taken.grants or taken.access_tokens
+            else {}
+        )
+        self._event(audit.CLIENT_REGISTRATION_UPDATED, client.client_id, address, **revoked)
         return Registration(
             client_information(
                 changed,

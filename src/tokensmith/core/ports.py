@@ -6,6 +6,7 @@ PostgreSQL, Redis for the short-lived concerns), and a contract suite runs again
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 from tokensmith.core.models import (
@@ -159,6 +160,18 @@ class GrantStore(Protocol):
         """Revoke every grant for one API (the API is deleted)."""
         ...
 
+    async def revoke_for_client_audience(self, client_id: str, audience: str, now: int) -> int:
+        """Revoke every grant of one client for one API (a grant has one audience): the API
+        was taken from the client. Other clients' grants for it stay."""
+        ...
+
+    async def revoke_for_client_scopes(
+        self, client_id: str, scopes: Collection[str], now: int
+    ) -> int:
+        """Revoke every grant of one client that holds any of ``scopes`` (compared exactly):
+        they were taken from the client."""
+        ...
+
 
 class AccessTokenStore(Protocol):
     """Server-side access-token records and the JWT deny-list."""
@@ -171,6 +184,18 @@ class AccessTokenStore(Protocol):
     async def revoke_for_audience(self, audience: str, now: int) -> int:
         """Revoke every recorded, unexpired token for one API (the API is deleted): those of
         no grant too (opaque client-credentials tokens)."""
+        ...
+
+    async def revoke_for_client_audience(self, client_id: str, audience: str, now: int) -> int:
+        """Revoke every recorded, unexpired token of one client for one API (the API was taken
+        from the client): those of no grant too."""
+        ...
+
+    async def revoke_for_client_scopes(
+        self, client_id: str, scopes: Collection[str], now: int
+    ) -> int:
+        """Revoke every recorded, unexpired token of one client whose scope holds any of
+        ``scopes`` (compared exactly): those of no grant too."""
         ...
 
     async def deny_jti(self, jti: str, expires_at: int) -> None: ...
@@ -219,6 +244,16 @@ class ConsentStore(Protocol):
 
     async def withdraw_for_api(self, api: str) -> int:
         """Delete every consent given for one API (the API is deleted)."""
+        ...
+
+    async def withdraw_for_client_api(self, client_id: str, api: str) -> int:
+        """Delete every user's consent to one client for one API (the API was taken from the
+        client)."""
+        ...
+
+    async def withdraw_for_client_scopes(self, client_id: str, scopes: Collection[str]) -> int:
+        """Delete every user's consent to one client for any of ``scopes``, for every API (the
+        scopes were taken from the client); the client's other consented scopes stay."""
         ...
 
 

@@ -5,9 +5,10 @@ inserts of rows keyed by their primary key that skip an existing row in the same
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, Table, insert
+from sqlalchemy import ColumnElement, RowMapping, Table, false, insert, literal, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +23,22 @@ def split_words(value: str | None) -> tuple[str, ...]:
 
 def join_words(values: tuple[str, ...]) -> str:
     return " ".join(values)
+
+
+def may_hold_any(column: ColumnElement[Any], words: Collection[str]) -> ColumnElement[bool]:
+    """Rows whose space-separated ``column`` may hold one of ``words``: a ``LIKE`` per word
+    (wildcards in the word escaped). SQLite's ``LIKE`` ignores the case of ASCII letters, so
+    the rows found are checked again exactly (``split_words``)."""
+    padded = literal(" ") + column + literal(" ")
+    conditions = [padded.contains(f" {w} ", autoescape=True) for w in sorted(words)]
+    return or_(*conditions) if conditions else false()
+
+
+def chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """``values`` in runs of at most ``size``: an ``IN`` list under every driver's limit of
+    bound parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 class SqlStore:

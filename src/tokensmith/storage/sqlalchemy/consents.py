@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import delete, insert, select
 
 from tokensmith.storage.sqlalchemy import tables as t
@@ -59,4 +61,18 @@ class SqlConsentStore(SqlStore):
     async def withdraw_for_api(self, api: str) -> int:
         c = t.consents
         result = await self._conn.execute(delete(c).where(c.c.api == api))
+        return int(result.rowcount)
+
+    async def withdraw_for_client_api(self, client_id: str, api: str) -> int:
+        c = t.consents
+        result = await self._conn.execute(
+            delete(c).where(c.c.client_id == client_id, c.c.api == api)
+        )
+        return int(result.rowcount)
+
+    async def withdraw_for_client_scopes(self, client_id: str, scopes: Collection[str]) -> int:
+        c = t.consents
+        result = await self._conn.execute(
+            delete(c).where(c.c.client_id == client_id, c.c.scope.in_(sorted(scopes)))
+        )
         return int(result.rowcount)

@@ -21,6 +21,7 @@ statement, past SQLAlchemy's per-statement work."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -30,7 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tokensmith.core.models import AccessTokenRecord, Grant, RefreshToken
 from tokensmith.core.ports import Conflict, StaleStamp
 from tokensmith.storage.sqlalchemy import tables as t
-from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+from tokensmith.storage.sqlalchemy.base import (
+    SqlStore,
+    chunks,
+    join_words,
+    may_hold_any,
+    split_words,
+)
 from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 from tokensmith.storage.sqlalchemy.security_stamps import SqlSecurityStampStore
 from tokensmith.storage.sqlalchemy.tokens import (
@@ -252,3 +259,33 @@ class SqlGrantStore(SqlStore):
             .values(revoked_at=now)
         )
         return int(result.rowcount)
+
+    async def revoke_for_client_audience(self, client_id: str, audience: str, now: int) -> int:
+        g = t.grants
+        result = await self._conn.execute(
+            update(g)
+            .where(g.c.client_id == client_id, g.c.audience == audience, g.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
+    async def revoke_for_client_scopes(
+        self, client_id: str, scopes: Collection[str], now: int
+    ) -> int:
+        g = t.grants
+        rows = await self._conn.execute(
+            select(g.c.id, g.c.scopes).where(
+                g.c.client_id == client_id,
+                g.c.revoked_at.is_(None),
+                may_hold_any(g.c.scopes, scopes),
+            )
+        )
+        wanted = set(scopes)
+        ids = [r.id for r in rows if wanted.intersection(split_words(r.scopes))]
+        revoked = 0
+        for some in chunks(ids):
+            result = await self._conn.execute(
+                update(g).where(g.c.id.in_(some), g.c.revoked_at.is_(None)).values(revoked_at=now)
+            )
+            revoked += int(result.rowcount)
+        return revoked

@@ -11,6 +11,7 @@ PostgreSQL one statement, the ``UPDATE ... RETURNING`` in a CTE joined to the gr
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from sqlalchemy import RowMapping, Select, Table, TextClause, insert, select, text, update
@@ -18,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.core.models import AccessTokenRecord, Grant, RefreshToken
 from tokensmith.storage.sqlalchemy import tables as t
-from tokensmith.storage.sqlalchemy.base import SqlStore, join_words, split_words
+from tokensmith.storage.sqlalchemy.base import (
+    SqlStore,
+    chunks,
+    join_words,
+    may_hold_any,
+    split_words,
+)
 from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
 
@@ -131,6 +138,42 @@ class SqlAccessTokenStore(SqlStore):
             .values(revoked_at=now)
         )
         return int(result.rowcount)
+
+    async def revoke_for_client_audience(self, client_id: str, audience: str, now: int) -> int:
+        a = t.access_tokens
+        result = await self._conn.execute(
+            update(a)
+            .where(
+                a.c.client_id == client_id,
+                a.c.audience == audience,
+                a.c.revoked_at.is_(None),
+                a.c.expires_at > now,
+            )
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
+
+    async def revoke_for_client_scopes(
+        self, client_id: str, scopes: Collection[str], now: int
+    ) -> int:
+        a = t.access_tokens
+        rows = await self._conn.execute(
+            select(a.c.jti, a.c.scopes).where(
+                a.c.client_id == client_id,
+                a.c.revoked_at.is_(None),
+                a.c.expires_at > now,
+                may_hold_any(a.c.scopes, scopes),
+            )
+        )
+        wanted = set(scopes)
+        jtis = [r.jti for r in rows if wanted.intersection(split_words(r.scopes))]
+        revoked = 0
+        for some in chunks(jtis):
+            result = await self._conn.execute(
+                update(a).where(a.c.jti.in_(some), a.c.revoked_at.is_(None)).values(revoked_at=now)
+            )
+            revoked += int(result.rowcount)
+        return revoked
 
     async def deny_jti(self, jti: str, expires_at: int) -> None:
         if self._denylist is not None:
