@@ -16,6 +16,7 @@ from tokensmith.server.http import (
     RequestTimeout,
     json_response,
     read_body,
+    send_json,
 )
 
 
@@ -33,6 +34,27 @@ def test_json_response_headers_equal_starlettes(status: int) -> None:
         "application/json",
     )
     assert fast.headers["content-length"] == str(len(fast.body))
+
+
+async def test_send_json_sends_what_json_response_sends() -> None:
+    """The ASGI endpoints' 200 (``send_json``) is the ``json_response`` the other routes send:
+    the same two messages, the same headers in the same order."""
+    body = {"access_token": "x", "token_type": "Bearer", "ñ": "é"}
+    sent: list[list[dict[str, Any]]] = [[], []]
+
+    def recorder(into: list[dict[str, Any]]) -> Any:
+        async def send(message: dict[str, Any]) -> None:
+            into.append(message)
+
+        return send
+
+    async def nothing() -> dict[str, Any]:
+        raise AssertionError("no body is read")
+
+    await send_json(recorder(sent[0]), body)
+    await json_response(body)(http_scope("POST", "/token", headers=[]), nothing, recorder(sent[1]))
+    assert sent[0] == sent[1]
+    assert [m["type"] for m in sent[0]] == ["http.response.start", "http.response.body"]
 
 
 def test_json_response_with_headers_or_without_a_body_takes_the_general_path() -> None:
@@ -139,3 +161,11 @@ async def test_too_large_a_body_is_refused_before_it_is_all_read() -> None:
     request = _request([_body(b"x" * 60, more=True), _body(b"x" * 60, more=True), None])
     with pytest.raises(PayloadTooLarge):
         await read_body(request, 100, time_limit=5)
+
+
+def test_the_revocation_answer_is_starlettes() -> None:
+    """``POST /revoke``'s 200, written against ASGI, has the headers of the ``Response`` it
+    replaces."""
+    from tokensmith.server.routes.revoke import _REVOKED
+
+    assert Response(status_code=200, headers={"Cache-Control": "no-store"}).raw_headers == _REVOKED

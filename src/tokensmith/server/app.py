@@ -113,7 +113,9 @@ def create_app(
     )
     s = settings
 
-    def route(path: str, endpoint: schemas.Endpoint, **options: Any) -> DescribedRoute:
+    def route(
+        path: str, endpoint: schemas.Endpoint | schemas.AsgiEndpoint, **options: Any
+    ) -> DescribedRoute:
         described = DescribedRoute(path, endpoint, **options)
         app.router.routes.append(described)
         return described
@@ -126,10 +128,12 @@ def create_app(
     # through the same middleware and exception handlers.
     d = schemas
     app.fast_routes = (
-        route(s.token_path, token.token, methods=["POST"], **d.TOKEN),
+        route(s.token_path, token.token, methods=["POST"], asgi=True, **d.TOKEN),
         route(s.token_path, token.token_get, methods=["GET"], **d.TOKEN_GET),
-        route(s.revoke_path, revoke.revoke, methods=["POST"], **d.REVOKE),
-        route(s.introspect_path, introspect.introspect, methods=["POST"], **d.INTROSPECT),
+        route(s.revoke_path, revoke.revoke, methods=["POST"], asgi=True, **d.REVOKE),
+        route(
+            s.introspect_path, introspect.introspect, methods=["POST"], asgi=True, **d.INTROSPECT
+        ),
         route(
             "/.well-known/oauth-authorization-server",
             metadata.authorization_server_metadata,

@@ -2,7 +2,9 @@
 
 Token (``POST``, and the ``GET`` refusal), revocation, introspection, the JWKS and both metadata
 documents are plain routes (:class:`~tokensmith.server.schemas.DescribedRoute`) whose handlers
-take the ``Request`` and return a ``Response``. For them, FastAPI's application and router
+take the ``Request`` and return a ``Response``, or, for the three a client posts a form to
+(token, revocation, introspection: ``routes/client_form.py``), are written against ASGI and are
+the route's app, called with the scope, ``receive`` and ``send`` on both paths. For them, FastAPI's application and router
 machinery does nothing but cost (about a tenth of a ``client_credentials`` request): the
 telemetry check of ``FastAPI.__call__``, the telemetry and body-limit layers (no-ops unless
 configured), Starlette's ``ExceptionMiddleware`` with its two exception wrappers, FastAPI's
@@ -131,7 +133,6 @@ class FastRoutes:
         scope["endpoint"] = route.endpoint
         scope["path_params"] = dict(scope.get("path_params", {}))
         scope["route"] = route
-        request = Request(scope, receive, send)
         started = False
 
         async def sender(message: Message) -> None:
@@ -140,10 +141,17 @@ class FastRoutes:
                 started = True
             await send(message)
 
+        request: Request | None = None
         try:
-            response = await route.endpoint(request)
-            await response(scope, receive, sender)
+            if route.asgi:  # the handler is the route's app (``DescribedRoute``)
+                await route.app(scope, receive, sender)
+            else:
+                request = Request(scope, receive, send)
+                response = await route.endpoint(request)
+                await response(scope, receive, sender)
         except Exception as exc:
+            if request is None:
+                request = Request(scope, receive, send)
             handler: Any = None
             if isinstance(exc, HTTPException):
                 handler = self.status_handlers.get(exc.status_code)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Send
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.params import check_form_content_type, parse_params
@@ -79,6 +80,24 @@ def json_response(
     )
 
 
+async def send_json(send: Send, body: Mapping[str, object]) -> None:
+    """What ``json_response(body)`` sends, sent by an endpoint written against ASGI: a 200 with
+    ``NO_STORE`` and the same headers in the same order, without a ``Response`` object."""
+    content = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                *_NO_STORE_RAW,
+                (b"content-length", str(len(content)).encode("ascii")),
+                (b"content-type", b"application/json"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
 def error_response(exc: OAuthError) -> Response:
     return json_response(exc.body(), status=exc.status_code, headers=exc.headers)
 
@@ -88,8 +107,29 @@ async def read_body(request: Request, limit: int, *, time_limit: float) -> bytes
     that has not arrived whole within ``time_limit`` seconds (:class:`RequestTimeout`).
 
     The deadline is total, not per chunk: a client trickling one byte a second cannot stretch
-    it. Call this before any store is used, so that no connection waits on the client."""
-    declared = request.headers.get("content-length")
+    it. Call this before any store is used, so that no connection waits on the client.
+    (:func:`receive_body` on the request's messages, with ``request.stream()``'s flags: a
+    disconnect marks the request disconnected, and a second read of the stream is refused.)"""
+    try:
+        body = await receive_body(
+            request.receive,
+            request.headers.get("content-length"),
+            limit,
+            time_limit=time_limit,
+        )
+    except ClientDisconnect:
+        request._is_disconnected = True
+        raise
+    request._stream_consumed = True
+    return body
+
+
+async def receive_body(
+    receive: Receive, declared: str | None, limit: int, *, time_limit: float
+) -> bytes:
+    """:func:`read_body` from the ASGI messages themselves (``receive``; ``declared``: the
+    request's ``Content-Length``, if any), for an endpoint written against ASGI: the same size
+    cap and total deadline. A disconnect raises ``ClientDisconnect``."""
     if declared is not None:
         # ASCII digits only (RFC 9110 §8.6): str.isdigit() also accepts '²', which int() refuses;
         # and int() refuses more than 4300 digits, so a long number is too large before int().
@@ -99,11 +139,9 @@ async def read_body(request: Request, limit: int, *, time_limit: float) -> bytes
         if len(digits) > len(str(limit)) or int(digits or "0") > limit:
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
     # The ASGI messages themselves, as ``request.stream()`` reads them (it would add an async
-    # generator and its closing to every request), with its flags: a disconnect raises
-    # ``ClientDisconnect``, and a second read of the stream is refused.
+    # generator and its closing to every request).
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive
     deadline = asyncio.get_running_loop().time() + time_limit
     while True:
         # A message the server already holds (a form that came with its head: nearly every
@@ -124,7 +162,6 @@ async def read_body(request: Request, limit: int, *, time_limit: float) -> bytes
                     f"the request body did not arrive within {time_limit:g} seconds"
                 ) from None
         if message["type"] == "http.disconnect":
-            request._is_disconnected = True
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
@@ -132,7 +169,6 @@ async def read_body(request: Request, limit: int, *, time_limit: float) -> bytes
             raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            request._stream_consumed = True
             break
     return b"".join(chunks)
 

@@ -23,7 +23,7 @@ The description is what ``tests/server/test_fuzz.py`` checks the server against 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any, Literal, NotRequired, Required
+from typing import Annotated, Any, Literal, NotRequired, Required, cast
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -32,11 +32,13 @@ from fastapi.routing import APIRoute
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 __all__ = ["DescribedRoute", "described_routes", "install"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+AsgiEndpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class DescribedRoute(Route):
@@ -44,15 +46,45 @@ class DescribedRoute(Route):
     no dependency solving, no response model) that carries the FastAPI ``APIRoute`` describing
     it in the OpenAPI document (``described``; ``include_in_schema=False``: not described).
 
+    ``asgi=True``: the handler is written against ASGI itself (``(scope, receive, send)``,
+    ``routes/client_form.py``) and is the route's app, as Starlette makes a class endpoint; its
+    description is made from a stand-in with the usual ``(request)`` signature and the
+    handler's name and docstring (FastAPI reads a handler's signature to describe its
+    parameters, and would take ``scope``, ``receive`` and ``send`` for three of them).
+
     It answers exactly ``methods``, as FastAPI's routes do (Starlette would add ``HEAD`` to a
     ``GET`` route)."""
 
     def __init__(
-        self, path: str, endpoint: Endpoint, *, methods: list[str], **description: Any
+        self,
+        path: str,
+        endpoint: Endpoint | AsgiEndpoint,
+        *,
+        methods: list[str],
+        asgi: bool = False,
+        **description: Any,
     ) -> None:
         super().__init__(path, endpoint, methods=methods)
         self.methods = {m.upper() for m in methods}
-        self.described = APIRoute(path, endpoint, methods=methods, **description)
+        self.asgi = asgi
+        described: Callable[..., Any] = endpoint
+        if asgi:
+            self.app = cast(AsgiEndpoint, endpoint)
+            described = _stand_in(endpoint)
+        self.described = APIRoute(path, described, methods=methods, **description)
+
+
+def _stand_in(endpoint: Callable[..., Any]) -> Endpoint:
+    """What describes an ASGI handler: its name and docstring, the usual signature. Only its
+    signature is read (by FastAPI, for the description); the route's app is the handler."""
+
+    async def stand_in(request: Request) -> Response:
+        raise AssertionError(f"{endpoint.__name__} is served by its route's app, not this")
+
+    stand_in.__name__ = endpoint.__name__
+    stand_in.__qualname__ = endpoint.__qualname__
+    stand_in.__doc__ = endpoint.__doc__
+    return stand_in
 
 
 def described_routes(routes: Iterable[BaseRoute]) -> list[BaseRoute]:

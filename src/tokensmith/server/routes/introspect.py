@@ -1,23 +1,21 @@
 """``POST /introspect`` (RFC 7662): parse the form, one core call (``core.introspection``),
-render. Anything not active, or not the caller's business, is exactly ``{"active": false}``."""
+render. Anything not active, or not the caller's business, is exactly ``{"active": false}``.
+Written against ASGI (``client_form``)."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from tokensmith.core.errors import OAuthError
 from tokensmith.core.token_status import MAX_TOKEN_LENGTH
-from tokensmith.server.errors import json_error
-from tokensmith.server.http import json_response, lazy_transaction
-from tokensmith.server.routes.client_form import read_client_form
-from tokensmith.server.state import runtime
+from tokensmith.server.http import lazy_transaction, send_json
+from tokensmith.server.routes.client_form import read_client_form, runtime_of, send_error
 
 
-async def introspect(request: Request) -> Response:
-    rt = runtime(request)
+async def introspect(scope: Scope, receive: Receive, send: Send) -> None:
+    rt = runtime_of(scope)
     try:
-        form = await read_client_form(request, rt, max_value_length=2 * MAX_TOKEN_LENGTH)
+        form = await read_client_form(scope, receive, rt, max_value_length=2 * MAX_TOKEN_LENGTH)
         async with (
             rt.server.authenticator.documents_resolved(
                 form.params, form.authorization, rt.db.transaction
@@ -28,5 +26,6 @@ async def introspect(request: Request) -> Response:
                 form.params, form.authorization, stores, limit=form.limit
             )
     except OAuthError as exc:
-        return json_error(request, exc)
-    return json_response(body)
+        await send_error(scope, receive, send, exc)
+        return
+    await send_json(send, body)

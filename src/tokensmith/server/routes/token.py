@@ -1,22 +1,24 @@
-"""``POST /token`` (RFC 6749 §3.2, §5). The hot path: read the form once, no validation models,
-orjson out, ``Cache-Control: no-store``."""
+"""``POST /token`` (RFC 6749 §3.2, §5). The hot path: written against ASGI (``client_form``),
+the form read once, no validation models, orjson out, ``Cache-Control: no-store``."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.server.errors import json_error
-from tokensmith.server.http import json_response, lazy_transaction
-from tokensmith.server.routes.client_form import read_client_form
-from tokensmith.server.state import runtime
+from tokensmith.server.http import lazy_transaction, send_json
+from tokensmith.server.routes.client_form import read_client_form, runtime_of, send_error
 
 
-async def token(request: Request) -> Response:
-    rt = runtime(request)
+async def token(scope: Scope, receive: Receive, send: Send) -> None:
+    rt = runtime_of(scope)
     try:
-        form = await read_client_form(request, rt, max_value_length=rt.settings.max_param_length)
+        form = await read_client_form(
+            scope, receive, rt, max_value_length=rt.settings.max_param_length
+        )
         params, authorization = form.params, form.authorization
         # a metadata-document client is fetched first, with no database connection held
         async with (
@@ -27,9 +29,10 @@ async def token(request: Request) -> Response:
                 params, authorization, stores, limit=form.limit
             )
     except OAuthError as exc:
-        return json_error(request, exc)
-    request.app.state.metrics.token_issued(params["grant_type"])
-    return json_response(result.body())
+        await send_error(scope, receive, send, exc)
+        return
+    scope["app"].state.metrics.token_issued(params["grant_type"])
+    await send_json(send, result.body())
 
 
 async def token_get(request: Request) -> Response:
