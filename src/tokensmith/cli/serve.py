@@ -88,7 +88,7 @@ def serve(
     typer.echo(start_summary(settings, keys, host=host, port=port, workers=workers, dev=dev))
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     # the parser's protocol with the request-head limits (431, 408 while the head arrives),
-    # proxy trust, no server header, no access log
+    # proxy trust, no server header, no access log: as the demo runs
     options = uvicorn_options(settings, http=cast("HttpParser", http), loop=loop)
     if workers > 1:
         uvicorn.run(

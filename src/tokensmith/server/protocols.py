@@ -33,8 +33,8 @@ How the head is measured:
   with ``error_status_hint=431``); a complete head is measured exactly and its fields counted
   when h11 hands it over, before the application sees it.
 
-``tokensmith serve`` runs uvicorn with :func:`uvicorn_options`, whose protocol
-:func:`http_protocol` picks for every ``--http``, ``--loop`` and ``--workers`` (a
+``tokensmith serve`` and ``tokensmith demo`` run uvicorn with :func:`uvicorn_options`, whose
+protocol :func:`http_protocol` picks for every ``--http``, ``--loop`` and ``--workers`` (a
 ``functools.partial`` of a module-level class, so worker processes unpickle it).
 """
 
@@ -70,8 +70,8 @@ HttpParser = Literal["auto", "httptools", "h11"]
 def uvicorn_options(
     settings: Settings, *, http: HttpParser = "auto", loop: str = "auto"
 ) -> dict[str, Any]:
-    """What ``tokensmith serve`` gives uvicorn besides the app, the address and the log
-    level: the protocol of :func:`http_protocol`; ``X-Forwarded-For``
+    """What ``tokensmith serve`` and ``tokensmith demo`` give uvicorn besides the app, the
+    address and the log level: the protocol of :func:`http_protocol`; ``X-Forwarded-For``
     trusted from ``forwarded_allow_ips`` only (uvicorn trusts 127.0.0.1 by default); no
     ``server`` header; no access log."""
     return {
