@@ -35,7 +35,9 @@ How the head is measured:
 
 ``tokensmith serve`` and ``tokensmith demo`` run uvicorn with :func:`uvicorn_options`, whose
 protocol :func:`http_protocol` picks for every ``--http``, ``--loop`` and ``--workers`` (a
-``functools.partial`` of a module-level class, so worker processes unpickle it).
+``functools.partial`` of a module-level class, so worker processes unpickle it). Whoever runs
+``uvicorn --factory tokensmith.server.factory:app_from_env`` gets the same protocol with
+``--http tokensmith.server.factory:http_from_env``.
 """
 
 from __future__ import annotations
