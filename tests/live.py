@@ -306,15 +306,17 @@ def live_server(
     *,
     database_url: str | None = None,
     serve_args: tuple[str, ...] = (),
+    issuer: str | None = None,
     **settings: str,
 ) -> Iterator[LiveServer]:
     """Start ``tokensmith serve`` on a free loopback port with a new SQLite database in
     ``directory`` (or on ``database_url``); stop it (terminate, then kill) on exit.
-    ``serve_args`` are extra options of ``serve``; ``settings`` are extra ``TOKENSMITH_*``
-    values, e.g. ``access_token_ttl="120"``."""
+    ``serve_args`` are extra options of ``serve``; ``issuer`` replaces its
+    ``http://127.0.0.1:PORT`` (as behind a proxy: the server is still reached on its port);
+    ``settings`` are extra ``TOKENSMITH_*`` values, e.g. ``access_token_ttl="120"``."""
     port = free_port()
     env = serve_env(
-        issuer=f"http://127.0.0.1:{port}",
+        issuer=issuer or f"http://127.0.0.1:{port}",
         database_url=database_url or f"sqlite+aiosqlite:///{directory / 'tokensmith.db'}",
         **settings,
     )

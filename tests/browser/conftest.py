@@ -217,6 +217,7 @@ def start_world(tmp_path: Path, *, access_token_ttl: int | None = None) -> Itera
                 (apps.spa, sockets["spa"]),
                 (attacker_app(world), sockets["attacker"]),
             ],
+            settings=settings,
             stop=stop,
             on_started=ready.set,
         )

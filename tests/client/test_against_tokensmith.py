@@ -184,6 +184,7 @@ async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
         task = asyncio.create_task(
             serve(
                 [(server_app, as_sock), (app, app_sock), (other_app, other_sock)],
+                settings=settings,
                 stop=stop,
                 on_started=None,
             )

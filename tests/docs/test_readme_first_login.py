@@ -34,6 +34,7 @@ from tokensmith.client import (
     link_by_provider_subject,
 )
 from tokensmith.demo.servers import serve
+from tokensmith.settings import Settings
 from tokensmith.testing.ports import reserve_port
 
 PASSWORD = "a long test passphrase"  # what the docs script puts for --password '...'
@@ -104,7 +105,8 @@ async def toolkit_login(
             find_or_create_user=link_by_provider_subject(store),
         )
         task = asyncio.create_task(
-            serve([(toolkit_app(auth), app_sock)], stop=stop, on_started=None)
+            # the app served as the demo serves its apps (its settings: only uvicorn's options)
+            serve([(toolkit_app(auth), app_sock)], settings=Settings(issuer=issuer), stop=stop)
         )
         async with httpx.AsyncClient(timeout=10.0) as ua:
             for _ in range(500):  # bounded: up to 10 s for the app to answer

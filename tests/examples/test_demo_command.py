@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ from tests.examples.demo_process import (
     free_base_port,
 )
 from tests.server.harness import hidden_fields
+from tests.support.refusals import refusal
 from tests.support.settings import FAST_HASH
 from tokensmith.demo.seed import DemoDataError, DemoUrls, seed
 from tokensmith.demo.servers import demo_settings
@@ -230,6 +231,29 @@ async def test_demo_mcp_server_takes_the_tokens_the_demo_issuer_issues_for_it(de
         "scopes": ["mcp:tools"],
     }
     assert demo.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.slow
+def test_the_demos_servers_refuse_a_head_over_the_limits_as_serve_does(demo: Demo) -> None:
+    """Every server of the demo runs uvicorn as ``tokensmith serve`` does: more header fields
+    than ``max_header_fields`` (100) get 431 with the headers of every answer, and the
+    connection closed (the demo ran plain uvicorn, which took any number)."""
+    demo.start()
+    fields = "".join(f"X-F{i}: v\r\n" for i in range(100))
+    head = f"GET / HTTP/1.1\r\nHost: localhost\r\n{fields}\r\n".encode("ascii")
+    for name, origin in {**demo.origins(), "mcp": demo.mcp}.items():
+        port = urlsplit(origin).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=15.0) as sock:
+            sock.sendall(head)
+            output = b""
+            while chunk := sock.recv(65536):  # until the server closes the connection
+                output += chunk
+        try:
+            refusal(output, 431)
+        except AssertionError as exc:
+            raise AssertionError(f"the demo's {name} server: {exc}") from exc
+    assert demo.stop(signal.SIGINT) == 0
 
 
 @pytest.mark.slow

@@ -83,6 +83,7 @@ async def _connected(http: str) -> tuple[Any, _Transport, _Loop]:
         max_header_bytes=64 * 1024,
         max_header_fields=100,
         header_read_timeout=5.0,
+        https=False,
     )
     transport = _Transport()
     protocol.connection_made(transport)

@@ -3,19 +3,22 @@ headers over ``max_header_bytes`` (64 KiB) or with more than ``max_header_fields
 get 431 and a closed connection, in every configuration of ``serve`` (httptools or h11, asyncio
 or uvloop, one process or several), and an endless header is refused while it arrives, not
 buffered until it ends; a head still incomplete after ``header_read_timeout`` gets 408 and a
-closed connection, and a connection that sends nothing is closed. Over real sockets, against
-real ``tokensmith serve`` processes."""
+closed connection, and a connection that sends nothing is closed. These answers, and the 400
+to what is not HTTP, are written by the protocols before any application runs, and carry what
+the application's answers carry: the security headers (HSTS with an https issuer), no-store,
+connection close and a fresh request id, which the log line of the refusal carries too. Over
+real sockets, against real ``tokensmith serve`` processes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import pytest
 
 from tests.live import LiveServer, live_server
+from tests.support.refusals import SECURITY_HEADERS, Answer, refusal
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +28,8 @@ HEADER_READ_TIMEOUT = 2.0
 PIECE = 16 * 1024
 IO_TIMEOUT = 15.0
 """Bound of every wait for the server (the answers themselves come at once)."""
+
+HTTPS_ISSUER = "https://auth.example.test"
 
 CONFIGURATIONS = {
     "auto": (),
@@ -48,13 +53,6 @@ def served(
         header_read_timeout=str(HEADER_READ_TIMEOUT),
     ) as server:
         yield server
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
 
 
 class Connection:
@@ -130,10 +128,22 @@ async def send_refused(server: LiveServer, head: bytes) -> tuple[bytes, int]:
     return first + rest, sent
 
 
-async def assert_refused(server: LiveServer, head: bytes) -> None:
+async def assert_refused(server: LiveServer, head: bytes, *, https: bool = False) -> Answer:
     output, _ = await send_refused(server, head)
-    assert output.startswith(b"HTTP/1.1 431 "), (output, server.log())
-    assert b"\r\nconnection: close\r\n" in output.lower()
+    return refusal(output, 431, https=https)
+
+
+async def output_until_closed(server: LiveServer, data: bytes) -> bytes:
+    """Send ``data`` on a new connection; all the server writes until it closes it."""
+    connection = await Connection.open(server)
+    try:
+        await connection.send(data)
+        return await asyncio.wait_for(connection.reader.read(), IO_TIMEOUT)
+    except TimeoutError:
+        server.fail(f"no close after {data!r}")
+        raise
+    finally:
+        connection.close()
 
 
 async def test_a_header_larger_than_max_header_bytes_is_431_and_the_connection_closed(
@@ -219,13 +229,10 @@ async def test_a_connection_that_sends_nothing_is_closed_after_header_read_timeo
     assert output == b""
 
 
-@pytest.mark.parametrize("kept_alive", [False, True], ids=["first-request", "later-request"])
-async def test_a_head_sent_at_a_trickle_gets_408_and_the_connection_closed(
-    served: LiveServer, kept_alive: bool
-) -> None:
-    """A head that never completes (one byte every 0.2 s) is answered 408 once
-    ``header_read_timeout`` has passed, on a new connection and on a kept-alive one."""
-    connection = await Connection.open(served)
+async def trickled_head(server: LiveServer, *, kept_alive: bool) -> bytes:
+    """A head that never completes (one byte every 0.2 s), on a new connection or on a
+    kept-alive one: all the server writes after it, until it closes the connection."""
+    connection = await Connection.open(server)
     try:
         if kept_alive:
             await connection.send(get())
@@ -234,16 +241,37 @@ async def test_a_head_sent_at_a_trickle_gets_408_and_the_connection_closed(
         answer = asyncio.create_task(connection.reader.read())
         trickle = asyncio.create_task(_trickle(connection, answer))
         try:
-            output = await asyncio.wait_for(answer, HEADER_READ_TIMEOUT + IO_TIMEOUT)
+            return await asyncio.wait_for(answer, HEADER_READ_TIMEOUT + IO_TIMEOUT)
         except TimeoutError:
-            served.fail("a head sent at a trickle got no answer and its connection stayed open")
+            server.fail("a head sent at a trickle got no answer and its connection stayed open")
             raise
         finally:
             trickle.cancel()
     finally:
         connection.close()
-    assert output.startswith(b"HTTP/1.1 408 "), output
-    assert b"\r\nconnection: close\r\n" in output.lower()
+
+
+@pytest.mark.parametrize("kept_alive", [False, True], ids=["first-request", "later-request"])
+async def test_a_head_sent_at_a_trickle_gets_408_and_the_connection_closed(
+    served: LiveServer, kept_alive: bool
+) -> None:
+    """A head that never completes is answered 408 once ``header_read_timeout`` has passed,
+    on a new connection and on a kept-alive one, with the headers of every answer."""
+    refusal(await trickled_head(served, kept_alive=kept_alive), 408)
+
+
+async def test_what_is_not_http_gets_400_with_the_headers_of_every_answer(
+    served: LiveServer,
+) -> None:
+    """uvicorn's 400 to a request its parser refuses, written by the protocol too: the same
+    headers, and a fresh request id each time."""
+    ids = set()
+    for _ in range(2):
+        output = await output_until_closed(
+            served, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nnot a header\r\n\r\n"
+        )
+        ids.add(refusal(output, 400).headers["x-request-id"])
+    assert len(ids) == 2
 
 
 async def test_an_unread_body_sent_at_a_trickle_has_its_connection_closed(
@@ -268,3 +296,41 @@ async def test_an_unread_body_sent_at_a_trickle_has_its_connection_closed(
     finally:
         connection.close()
     assert output.startswith(b"HTTP/1.1 405 "), output
+
+
+# -- with an https issuer: HSTS on the protocols' own answers too --------------------------------
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def served_https(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """``tokensmith serve`` behind a TLS proxy (an https issuer), reached on its port."""
+    directory = tmp_path_factory.mktemp(f"serve-https-{request.param}")
+    with live_server(
+        directory,
+        serve_args=("--http", request.param),
+        issuer=HTTPS_ISSUER,
+        header_read_timeout=str(HEADER_READ_TIMEOUT),
+    ) as server:
+        yield server
+
+
+async def test_with_an_https_issuer_a_431_carries_the_headers_of_an_api_answer_and_hsts(
+    served_https: LiveServer,
+) -> None:
+    answer, connection = await request_once(served_https, get())
+    connection.close()
+    assert answer.status == 200
+    fields = [(f"X-F{i}", "v") for i in range(MAX_HEADER_FIELDS)]
+    refused = await assert_refused(served_https, get(fields=fields), https=True)
+    for name in [*SECURITY_HEADERS, "strict-transport-security"]:
+        assert refused.headers[name] == answer.headers[name], name
+    # the log line of the refusal carries the id the client got, to find it by
+    assert f'"request_id": "{refused.headers["x-request-id"]}"' in served_https.log()
+
+
+async def test_with_an_https_issuer_a_408_and_a_400_carry_hsts(served_https: LiveServer) -> None:
+    refusal(await trickled_head(served_https, kept_alive=False), 408, https=True)
+    output = await output_until_closed(served_https, b"NOT HTTP AT ALL\r\n\r\n")
+    refusal(output, 400, https=True)

@@ -8,7 +8,7 @@ import ipaddress
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -82,24 +82,14 @@ def serve(
         )
     from tokensmith.server.app import create_app
     from tokensmith.server.observability import configure_logging
-    from tokensmith.server.protocols import http_protocol
+    from tokensmith.server.protocols import uvicorn_options
 
     keys = run(lambda: _check_start(settings))
     typer.echo(start_summary(settings, keys, host=host, port=port, workers=workers, dev=dev))
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    proxy: dict[str, Any] = {
-        "proxy_headers": bool(settings.forwarded_allow_ips),
-        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
-        "server_header": False,
-        "loop": loop,
-        # the parser's protocol with the request-head limits (431, 408 while the head arrives)
-        "http": http_protocol(
-            cast("HttpParser", http),
-            max_header_bytes=settings.max_header_bytes,
-            max_header_fields=settings.max_header_fields,
-            header_read_timeout=settings.header_read_timeout,
-        ),
-    }
+    # the parser's protocol with the request-head limits (431, 408 while the head arrives),
+    # proxy trust, no server header, no access log: as the demo runs
+    options = uvicorn_options(settings, http=cast("HttpParser", http), loop=loop)
     if workers > 1:
         uvicorn.run(
             "tokensmith.server.factory:app_from_env",
@@ -111,17 +101,11 @@ def serve(
             # still starting was killed and replaced, again and again, and never served
             timeout_worker_healthcheck=worker_timeout,
             log_level=settings.log_level.lower(),
-            access_log=False,
-            **proxy,
+            **options,
         )
         return
     uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        **proxy,
+        create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), **options
     )
 
 

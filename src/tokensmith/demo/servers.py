@@ -5,7 +5,10 @@ All four are ASGI apps served by one ``uvicorn.Server`` each, **in one asyncio l
 process**. Subprocesses would isolate them better, but one process means one thing to start and
 stop: Ctrl-C (or SIGTERM) sets every server's ``should_exit``, each one finishes its requests and
 runs its lifespan shutdown (databases closed), and the command exits 0. The per-server signal
-handlers of uvicorn are switched off; the loop's own handlers stop them all together.
+handlers of uvicorn are switched off; the loop's own handlers stop them all together. Each
+server runs uvicorn as ``tokensmith serve`` does
+(:func:`tokensmith.server.protocols.uvicorn_options`): the request-head limits (431, 408), the
+security headers on those answers, no ``server`` header, no access log.
 
 The CloudDocs apps ship inside the package (:mod:`tokensmith.demo.clouddocs`, templates and
 static files as package data), so ``pip install tokensmith`` and then ``tokensmith demo`` in any
@@ -157,13 +160,19 @@ class _Server(uvicorn.Server):
 async def serve(
     apps: Sequence[tuple[Any, socket.socket]],
     *,
+    settings: Settings,
     stop: asyncio.Event,
     on_started: Callable[[], None] | None = None,
     log_level: str = "warning",
 ) -> None:
-    """Serve each app on its socket until ``stop`` is set (or a server fails)."""
+    """Serve each app on its socket until ``stop`` is set (or a server fails), each as
+    ``tokensmith serve`` serves the authorization server of ``settings`` (its request-head
+    limits and proxy trust)."""
+    from tokensmith.server.protocols import uvicorn_options
+
+    options = uvicorn_options(settings)
     servers = [
-        _Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False))
+        _Server(uvicorn.Config(app, lifespan="on", log_level=log_level, **options))
         for app, _ in apps
     ]
     tasks = [
@@ -265,6 +274,7 @@ def run_demo(folder: Path, base_port: int, *, echo: Callable[[str], None]) -> No
                     served.append(apps.mcp)
                 await serve(
                     list(zip(served, sockets, strict=True)),
+                    settings=settings,
                     stop=stop,
                     on_started=lambda: echo(banner(data, folder, mcp=apps.mcp is not None)),
                 )

@@ -1,9 +1,15 @@
 """What both request-head parsers share (``protocols`` for h11, ``_httptools``): the limits'
-answers and log lines."""
+answers and log lines, and the one way they refuse a request themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
+from http import HTTPStatus
+
+from tokensmith.server.middleware import api_headers
+from tokensmith.server.observability import new_request_id, request_id
 
 REFUSED = b"Request header fields too large"
 TIMED_OUT = b"The request headers did not arrive in time"
@@ -17,13 +23,60 @@ class HeadTooLarge(Exception):
     """The request head passed a limit; raised inside a parser callback to stop parsing."""
 
 
-def timeout_response() -> bytes:
-    """The whole ``408`` answer to a head that did not arrive in time (the connection closes)."""
-    return (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: " + str(len(TIMED_OUT)).encode("ascii") + b"\r\n"
-        b"connection: close\r\n\r\n" + TIMED_OUT
-    )
+def refuse(
+    transport: asyncio.Transport,
+    status: int,
+    body: bytes,
+    *,
+    why: str,
+    level: int,
+    https: bool,
+    default_headers: Iterable[tuple[bytes, bytes]],
+    answer: bool = True,
+) -> None:
+    """Refuse a request before any application sees it (400, 408, 431): log ``why`` under a
+    fresh request id, write the whole answer (unless ``answer`` is false) and close the
+    connection.
+
+    The answer carries what an application's answer would (:class:`Observability` and
+    :class:`SecurityHeaders` never see it): uvicorn's ``default_headers`` (``date``), the
+    security headers of an API answer (:func:`api_headers`, HSTS included when the issuer is
+    https), ``cache-control: no-store``, ``connection: close`` and the ``x-request-id`` that the
+    log line carries."""
+    rid = new_request_id()
+    token = request_id.set(rid)
+    try:
+        log.log(level, "request refused with %d: %s", status, why)
+    finally:
+        request_id.reset(token)
+    if answer:
+        transport.write(_answer(status, body, rid, https=https, default_headers=default_headers))
+    transport.close()
+
+
+def _answer(
+    status: int,
+    body: bytes,
+    rid: str,
+    *,
+    https: bool,
+    default_headers: Iterable[tuple[bytes, bytes]],
+) -> bytes:
+    headers = [
+        *default_headers,
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+        (b"connection", b"close"),
+        *api_headers(https=https),
+        (b"x-request-id", rid.encode("ascii")),
+    ]
+    phrase = HTTPStatus(status).phrase.encode("ascii")
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
+    lines.extend(name + b": " + value + b"\r\n" for name, value in headers)
+    lines.append(b"\r\n")
+    lines.append(body)
+    return b"".join(lines)
 
 
 def refusal_reason(max_header_bytes: int, max_header_fields: int, *, fields: bool) -> str:

@@ -4,19 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from tokensmith.server._head_limits import (
     FIELD_OVERHEAD,
     REFUSED,
+    TIMED_OUT,
     HeadTooLarge,
     log,
     refusal_reason,
-    timeout_response,
+    refuse,
 )
 
 
@@ -32,6 +34,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     - ``_head_bytes`` and ``_head_fields``: the request target and each complete field,
       counted exactly as httptools hands them over, so a head that arrives whole in one read
       is measured too.
+
+    Its own answers (408, 431, and uvicorn's 400 to what is not HTTP) carry the headers of an
+    application's answer (:func:`~tokensmith.server._head_limits.refuse`; ``https``: HSTS).
     """
 
     def __init__(
@@ -44,8 +49,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         max_header_bytes: int,
         max_header_fields: int,
         header_read_timeout: float,
+        https: bool,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.https = https
         self.max_header_bytes = max_header_bytes
         self.max_header_fields = max_header_fields
         self.header_read_timeout = header_read_timeout
@@ -80,9 +87,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not self._awaiting_head():
             return
         if self._head_received:
-            log.info("request refused with 408: the headers did not arrive in time")
-            self.transport.write(timeout_response())
-        self.transport.close()
+            self._refuse_with(408, TIMED_OUT, "the headers did not arrive in time", logging.INFO)
+        else:
+            self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -170,30 +177,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         if self._refused is None:
-            super().send_400_response(msg)
+            # what llhttp cannot parse (uvicorn logged it): uvicorn's answer, with our headers
+            self._refuse_with(400, msg.encode("ascii"), "not a valid HTTP request", logging.INFO)
             return
-        self._send_431()
+        self._send_431(self._refused)
 
     def _refuse(self, *, fields: bool) -> None:
         self._refused = refusal_reason(self.max_header_bytes, self.max_header_fields, fields=fields)
-        self._send_431()
+        self._send_431(self._refused)
 
-    def _send_431(self) -> None:
-        log.warning("request refused with 431: %s", self._refused)
-        if self.cycle is None or self.cycle.response_complete:
-            # (while an earlier pipelined request is still being answered, the connection is
-            # closed without a word: a 431 would be written into the middle of that response)
-            content = [STATUS_LINE[431]]
-            for name, value in self.server_state.default_headers:
-                content.extend([name, b": ", value, b"\r\n"])
-            content.extend(
-                [
-                    b"content-type: text/plain; charset=utf-8\r\n",
-                    b"content-length: " + str(len(REFUSED)).encode("ascii") + b"\r\n",
-                    b"connection: close\r\n",
-                    b"\r\n",
-                    REFUSED,
-                ]
-            )
-            self.transport.write(b"".join(content))
-        self.transport.close()
+    def _send_431(self, reason: str) -> None:
+        self._refuse_with(431, REFUSED, reason, logging.WARNING)
+
+    def _refuse_with(self, status: int, body: bytes, why: str, level: int) -> None:
+        refuse(
+            self.transport,
+            status,
+            body,
+            why=why,
+            level=level,
+            https=self.https,
+            default_headers=self.server_state.default_headers,
+            # while an earlier pipelined request is still being answered, the connection is
+            # closed without a word: the refusal would be written into the middle of that answer
+            answer=self.cycle is None or self.cycle.response_complete,
+        )

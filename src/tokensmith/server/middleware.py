@@ -27,22 +27,35 @@ API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 """The CSP of every response that is not a page: nothing may load it, or be loaded by it."""
 
 
+def common_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
+    """The headers of every response: no sniffing, no referrer, no framing; HSTS when the
+    issuer is https."""
+    common = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if https:
+        common.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return common
+
+
+def api_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
+    """The security headers of a response that is not a page or a redirect: those of
+    :func:`common_headers` and :data:`API_CSP`. Also those of the answers the HTTP protocols
+    write themselves, before any application runs (:mod:`tokensmith.server.protocols`)."""
+    return [*common_headers(https=https), (b"content-security-policy", API_CSP)]
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
-        common = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"x-frame-options", b"DENY"),
-        ]
-        if https:
-            common.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-        self.common = common
+        self.common = common_headers(https=https)
         self.html = [
             (b"content-security-policy", CSP.encode()),
             (b"cache-control", b"no-store"),
         ]
-        self.api = [*common, (b"content-security-policy", API_CSP)]
+        self.api = api_headers(https=https)
         """What :meth:`headers` adds to a response that is not a page or a redirect and sets
         none of these headers itself (every API answer): appended as they are."""
         self._own = frozenset(name for name, _ in self.api)

@@ -51,6 +51,12 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+def new_request_id() -> str:
+    """A fresh request id: 16 hex digits (also those of the answers the HTTP protocols write
+    themselves, :mod:`tokensmith.server.protocols`)."""
+    return secrets.token_hex(8)
+
+
 class AuditCounts(Protocol):
     dropped: int
     written: int
@@ -232,7 +238,7 @@ class Observability:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        rid = incoming if incoming and _SAFE_ID.fullmatch(incoming) else secrets.token_hex(8)
+        rid = incoming if incoming and _SAFE_ID.fullmatch(incoming) else new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500

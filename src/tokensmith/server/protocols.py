@@ -16,6 +16,12 @@ it within ``header_read_timeout`` seconds.
   closed: uvicorn discards it as it comes, and a client trickling it kept the connection
   (each byte cancelled the keep-alive timeout). Routes that read a body bound it themselves
   (``form_read_timeout``, :mod:`tokensmith.server.http`).
+- What these protocols answer themselves (431, 408, and uvicorn's 400 to what is not HTTP),
+  before any application runs, carries what the application's answers carry: the security
+  headers of an API answer (:func:`tokensmith.server.middleware.api_headers`, HSTS when the
+  issuer is https), ``cache-control: no-store``, ``connection: close`` and a fresh
+  ``x-request-id``, which its log line carries too. The application's ``/metrics`` does not
+  count them (it counts what the application answers).
 
 How the head is measured:
 
@@ -27,8 +33,11 @@ How the head is measured:
   with ``error_status_hint=431``); a complete head is measured exactly and its fields counted
   when h11 hands it over, before the application sees it.
 
-``tokensmith serve`` picks one with :func:`http_protocol` for every ``--http``, ``--loop`` and
-``--workers`` (a ``functools.partial`` of a module-level class, so worker processes unpickle it).
+``tokensmith serve`` and ``tokensmith demo`` run uvicorn with :func:`uvicorn_options`, whose
+protocol :func:`http_protocol` picks for every ``--http``, ``--loop`` and ``--workers`` (a
+``functools.partial`` of a module-level class, so worker processes unpickle it). Whoever runs
+``uvicorn --factory tokensmith.server.factory:app_from_env`` gets the same protocol with
+``--http tokensmith.server.factory:http_from_env``.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.util
+import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -47,25 +57,39 @@ from uvicorn.server import ServerState
 from tokensmith.server._head_limits import (
     FIELD_OVERHEAD,
     REFUSED,
+    TIMED_OUT,
     log,
     refusal_reason,
-    timeout_response,
+    refuse,
 )
+from tokensmith.settings import Settings
 
-__all__ = ["HttpParser", "http_protocol"]
+__all__ = ["HttpParser", "http_protocol", "uvicorn_options"]
 
 HttpParser = Literal["auto", "httptools", "h11"]
 
 
-def http_protocol(
-    http: HttpParser,
-    *,
-    max_header_bytes: int,
-    max_header_fields: int,
-    header_read_timeout: float,
-) -> Callable[..., asyncio.Protocol]:
+def uvicorn_options(
+    settings: Settings, *, http: HttpParser = "auto", loop: str = "auto"
+) -> dict[str, Any]:
+    """What ``tokensmith serve`` and ``tokensmith demo`` give uvicorn besides the app, the
+    address and the log level: the protocol of :func:`http_protocol`; ``X-Forwarded-For``
+    trusted from ``forwarded_allow_ips`` only (uvicorn trusts 127.0.0.1 by default); no
+    ``server`` header; no access log."""
+    return {
+        "http": http_protocol(settings, http),
+        "loop": loop,
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+        "server_header": False,
+        "access_log": False,
+    }
+
+
+def http_protocol(settings: Settings, http: HttpParser = "auto") -> Callable[..., asyncio.Protocol]:
     """uvicorn's ``http`` argument: the protocol of parser ``http`` (``auto``: httptools when
-    installed, as uvicorn chooses), with the head limits."""
+    installed, as uvicorn chooses), with the head limits of ``settings``, and HSTS on its own
+    answers when the issuer is https."""
     if http == "auto":
         http = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
     cls: Callable[..., asyncio.Protocol] = (
@@ -73,9 +97,10 @@ def http_protocol(
     )
     return functools.partial(
         cls,
-        max_header_bytes=max_header_bytes,
-        max_header_fields=max_header_fields,
-        header_read_timeout=header_read_timeout,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_fields=settings.max_header_fields,
+        header_read_timeout=settings.header_read_timeout,
+        https=settings.is_https,
     )
 
 
@@ -125,8 +150,10 @@ class LimitedH11Protocol(H11Protocol):
         max_header_bytes: int,
         max_header_fields: int,
         header_read_timeout: float,
+        https: bool,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.https = https
         self.conn = _LimitedConnection(
             max_header_bytes=max_header_bytes, max_header_fields=max_header_fields
         )
@@ -206,30 +233,30 @@ class LimitedH11Protocol(H11Protocol):
         if self.transport.is_closing() or not self._awaiting_head():
             return
         if self._head_started:
-            log.info("request refused with 408: the headers did not arrive in time")
-            self.transport.write(timeout_response())
-        self.transport.close()
+            self._refuse_with(408, TIMED_OUT, "the headers did not arrive in time", logging.INFO)
+        else:
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         conn = self.conn
-        if not isinstance(conn, _LimitedConnection) or conn.refused is None:
-            super().send_400_response(msg)
-            return
-        log.warning("request refused with 431: %s", conn.refused)
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"connection", b"close"),
-        ]
-        reason = b"Request Header Fields Too Large"
-        for event in (
-            h11.Response(status_code=431, headers=headers, reason=reason),
-            h11.Data(data=REFUSED),
-            h11.EndOfMessage(),
-        ):
-            output = conn.send(event)
-            if output:
-                self.transport.write(output)
-        self.transport.close()
+        if isinstance(conn, _LimitedConnection) and conn.refused is not None:
+            self._refuse_with(431, REFUSED, conn.refused, logging.WARNING)
+        else:
+            # what h11 cannot parse (uvicorn logged it): uvicorn's answer, with our headers
+            self._refuse_with(400, msg.encode("ascii"), "not a valid HTTP request", logging.INFO)
+
+    def _refuse_with(self, status: int, body: bytes, why: str, level: int) -> None:
+        # Written as bytes, not through h11 (the connection closes after it, so h11's state
+        # does not matter): the same answer under both parsers.
+        refuse(
+            self.transport,
+            status,
+            body,
+            why=why,
+            level=level,
+            https=self.https,
+            default_headers=self.server_state.default_headers,
+        )
 
 
 # -- httptools --------------------------------------------------------------------------------
