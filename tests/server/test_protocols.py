@@ -298,6 +298,14 @@ async def test_an_unread_body_sent_at_a_trickle_has_its_connection_closed(
     assert output.startswith(b"HTTP/1.1 405 "), output
 
 
+async def test_the_log_line_of_a_refusal_carries_its_request_id(served: LiveServer) -> None:
+    """In every configuration, the worker processes of ``--workers`` included: ``serve``'s
+    logging (JSON lines with the request id) is set up in each process that serves."""
+    fields = [(f"X-F{i}", "v") for i in range(MAX_HEADER_FIELDS)]
+    refused = await assert_refused(served, get(fields=fields))
+    assert f'"request_id": "{refused.headers["x-request-id"]}"' in served.log()
+
+
 # -- with an https issuer: HSTS on the protocols' own answers too --------------------------------
 
 

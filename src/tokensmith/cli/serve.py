@@ -92,7 +92,7 @@ def serve(
     options = uvicorn_options(settings, http=cast("HttpParser", http), loop=loop)
     if workers > 1:
         uvicorn.run(
-            "tokensmith.server.factory:app_from_env",
+            "tokensmith.server.factory:serve_worker_app",
             factory=True,
             host=host,
             port=port,

@@ -15,12 +15,22 @@ from typing import Any
 from fastapi import FastAPI
 
 from tokensmith.server.app import create_app
+from tokensmith.server.observability import configure_logging
 from tokensmith.server.protocols import http_protocol
 from tokensmith.settings import Settings
 
 
 def app_from_env() -> FastAPI:
     return create_app(Settings())
+
+
+def serve_worker_app() -> FastAPI:
+    """What each process of ``tokensmith serve --workers N`` runs: the logging ``serve`` sets
+    up (``log_format``, the request id on every line), which a worker process does not inherit
+    (uvicorn starts it afresh), then the app from the environment."""
+    settings = Settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return create_app(settings)
 
 
 def http_from_env(**kwargs: Any) -> asyncio.Protocol:
