@@ -4,11 +4,12 @@ Token (``POST``, and the ``GET`` refusal), revocation, introspection, the JWKS a
 documents are plain routes (:class:`~tokensmith.server.schemas.DescribedRoute`) whose handlers
 take the ``Request`` and return a ``Response``, or, for the three a client posts a form to
 (token, revocation, introspection: ``routes/client_form.py``), are written against ASGI and are
-the route's app, called with the scope, ``receive`` and ``send`` on both paths. For them, FastAPI's application and router
-machinery does nothing but cost (about a tenth of a ``client_credentials`` request): the
-telemetry check of ``FastAPI.__call__``, the telemetry and body-limit layers (no-ops unless
-configured), Starlette's ``ExceptionMiddleware`` with its two exception wrappers, FastAPI's
-``AsyncExitStackMiddleware``, the router's walk over every route and ``request_response``.
+the route's app, called with the scope, ``receive`` and ``send`` on both paths. For them,
+FastAPI's application and router machinery does nothing but cost (about a tenth of a
+``client_credentials`` request): the telemetry check of ``FastAPI.__call__``, the telemetry and
+body-limit layers (no-ops unless configured), Starlette's ``ExceptionMiddleware`` with its two
+exception wrappers, FastAPI's ``AsyncExitStackMiddleware``, the router's walk over every route
+and ``request_response``.
 
 :class:`AuthorizationServerApp` (a ``FastAPI``; ``create_app`` returns one) serves them like
 this, with ONE code path (the same route objects, endpoint functions, middleware instances and
