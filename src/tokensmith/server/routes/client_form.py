@@ -23,7 +23,12 @@ class ClientForm:
     limit: RequestLimits
 
 
-async def read_client_form(request: Request, rt: Runtime, *, max_value_length: int) -> ClientForm:
+async def read_client_form(
+    request: Request, rt: Runtime, *, endpoint: str, max_value_length: int
+) -> ClientForm:
+    """``endpoint``: the endpoint's own path (its setting), which names its rate limit. Not the
+    path the request spelled: the router also routes other spellings to the endpoint
+    (``/token%0A``: a route's pattern ends in ``$``), which must not get budgets of their own."""
     params = await read_form(
         request,
         limit=rt.settings.max_form_bytes,
@@ -33,7 +38,6 @@ async def read_client_form(request: Request, rt: Runtime, *, max_value_length: i
     authorization = single_header(request, "authorization")
     # The peer, or the client named by a trusted proxy (forwarded_allow_ips, set by uvicorn).
     address = request.client.host if request.client else "unknown"
-    # the matched path as the server got it (``request.url`` would build a whole URL for it)
-    limit = rt.rate_limiter.for_request(request.scope["path"], address)
+    limit = rt.rate_limiter.for_request(endpoint, address)
     await limit.check_address()
     return ClientForm(params, authorization, limit)

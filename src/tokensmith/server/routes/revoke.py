@@ -17,7 +17,9 @@ from tokensmith.server.state import runtime
 async def revoke(request: Request) -> Response:
     rt = runtime(request)
     try:
-        form = await read_client_form(request, rt, max_value_length=2 * MAX_TOKEN_LENGTH)
+        form = await read_client_form(
+            request, rt, endpoint=rt.settings.revoke_path, max_value_length=2 * MAX_TOKEN_LENGTH
+        )
         async with (
             rt.server.authenticator.documents_resolved(
                 form.params, form.authorization, rt.db.transaction

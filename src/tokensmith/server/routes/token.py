@@ -16,7 +16,12 @@ from tokensmith.server.state import runtime
 async def token(request: Request) -> Response:
     rt = runtime(request)
     try:
-        form = await read_client_form(request, rt, max_value_length=rt.settings.max_param_length)
+        form = await read_client_form(
+            request,
+            rt,
+            endpoint=rt.settings.token_path,
+            max_value_length=rt.settings.max_param_length,
+        )
         params, authorization = form.params, form.authorization
         # a metadata-document client is fetched first, with no database connection held
         async with (
