@@ -8,6 +8,7 @@ returns, and the same app with no fast routes (everything through FastAPI, as be
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -344,6 +345,36 @@ async def test_a_middleware_added_by_the_user_applies_to_the_fast_routes(
     assert health.header("x-tag") == "1"
     assert jwks.header("x-request-id")
     assert jwks.header("referrer-policy") == "no-referrer"
+
+
+async def test_a_middleware_factory_that_is_not_a_class_applies_too(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """Starlette takes any callable as a middleware factory (a ``functools.partial``, a
+    function): the app serves every request with it, fast routes included (looking for the
+    app's first middleware by its class raised ``TypeError`` on every request)."""
+
+    class Tag:
+        def __init__(self, app: Any, *, value: bytes) -> None:
+            self.app = app
+            self.value = value
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            async def tagged(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message["headers"], (b"x-tag", self.value)]
+                await send(message)
+
+            await self.app(scope, receive, tagged)
+
+    app = create_app(settings, clock=clock)
+    app.add_middleware(functools.partial(Tag, value=b"1"))
+    async with app.router.lifespan_context(app):
+        jwks = await call(app, "GET", settings.jwks_path)
+        health = await call(app, "GET", "/healthz")
+    assert (jwks.status, health.status) == (200, 200)
+    assert jwks.header("x-tag") == health.header("x-tag") == "1"
+    assert jwks.header("x-request-id")
 
 
 async def test_root_path_and_routes_that_shadow_are_respected(

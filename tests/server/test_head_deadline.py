@@ -120,3 +120,29 @@ async def test_a_head_split_across_reads_is_timed_from_its_first_read(http: str)
     await asyncio.sleep(0.01)
     assert b"".join(transport.written).count(b"HTTP/1.1 200 OK") == 2
     protocol.connection_lost(None)
+
+
+@pytest.mark.parametrize("tail", [b"", HEAD[:10]], ids=["nothing-more", "a-head-begun"])
+@pytest.mark.parametrize("http", list(PROTOCOLS))
+async def test_a_connection_silent_after_an_unread_body_arrived_is_timed(
+    http: str, tail: bytes
+) -> None:
+    """The app answers without reading the body; the body then arrives whole (alone, or with the
+    first bytes of the next head) in one read. That read cancels uvicorn's keep-alive timer and
+    ends the drain deadline: the connection now waits for a head, under the head deadline."""
+    protocol, transport, loop = await _connected(http)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: as.test\r\nContent-Length: 4\r\n\r\n")
+    await asyncio.sleep(0.01)
+    assert b"".join(transport.written).count(b"HTTP/1.1 200 OK") == 1
+    assert protocol._drain_deadline is not None
+    protocol.data_received(b"body" + tail)
+    assert protocol._drain_deadline is None
+    deadline = protocol._head_deadline
+    assert deadline is not None, "no timer left: the connection would stay open for good"
+    assert loop.head_deadlines == 2  # the connection's first head's, and this one
+    assert deadline.when() - asyncio.get_running_loop().time() == pytest.approx(5.0, abs=0.5)
+    protocol.data_received(HEAD[len(tail) :])  # the next request, served as usual
+    assert protocol._head_deadline is None
+    await asyncio.sleep(0.01)
+    assert b"".join(transport.written).count(b"HTTP/1.1 200 OK") == 2
+    protocol.connection_lost(None)

@@ -342,3 +342,31 @@ async def test_with_an_https_issuer_a_408_and_a_400_carry_hsts(served_https: Liv
     refusal(await trickled_head(served_https, kept_alive=False), 408, https=True)
     output = await output_until_closed(served_https, b"NOT HTTP AT ALL\r\n\r\n")
     refusal(output, 400, https=True)
+
+
+@pytest.mark.parametrize("tail", [b"", b"GET /healthz HT"], ids=["nothing-more", "a-head-begun"])
+async def test_a_connection_silent_after_its_unread_body_arrived_is_closed(
+    served: LiveServer, tail: bytes
+) -> None:
+    """A body the application answered without reading (405 here) that then arrives whole, alone
+    or with the first bytes of the next head, and after it silence: the connection is closed
+    within ``header_read_timeout``. The read that brought the body cancelled uvicorn's keep-alive
+    timer (armed when the response completed) and ended the drain deadline; before, no timer was
+    left and such a connection stayed open for good (any number of them: the descriptors)."""
+    connection = await Connection.open(served)
+    try:
+        await connection.send(
+            b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n"
+        )
+        assert (await connection.answer()).status == 405
+        await connection.send(b"0123456789" + tail)
+        try:
+            output = await asyncio.wait_for(
+                connection.reader.read(), HEADER_READ_TIMEOUT + IO_TIMEOUT
+            )
+        except TimeoutError:
+            served.fail("a connection silent after its unread body arrived was kept open")
+            raise
+    finally:
+        connection.close()
+    assert output == b"" or output.startswith(b"HTTP/1.1 408 "), output

@@ -96,6 +96,24 @@ async def test_secret_less_requests_do_not_spend_the_clients_budget(
         assert statuses == [ok, ok, ok, 429]  # its whole budget, and the limit still holds
 
 
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+async def test_another_spelling_of_the_path_spends_the_same_budget(
+    limiter: Settings, clock: FakeClock, endpoint: str
+) -> None:
+    """The router also routes ``/token%0A`` (``/token`` and a newline: the route's pattern ends
+    in ``$``) to the token endpoint; its requests spend the client's one budget of that
+    endpoint, not a second one of their own."""
+    async with started(limiter, clock, token_rate_limit="3/minute") as env:
+        conf = await machine(env, can_introspect=True)
+        path_setting, form, ok = ENDPOINTS[endpoint]
+        path = getattr(env.settings, path_setting)
+        async with from_address(env, USER) as http:
+            statuses = [(await as_client(http, path, conf, form)).status_code for _ in range(3)]
+            other = await as_client(http, path + "%0A", conf, form)
+        assert statuses == [ok, ok, ok]
+        assert_oauth_error(other, "slow_down", 429)
+
+
 async def test_public_client_is_counted_per_client_and_address(
     limiter: Settings, clock: FakeClock
 ) -> None:

@@ -332,6 +332,67 @@ async def test_an_update_dropping_a_scope_revokes_the_grants_that_hold_it(
     assert detail["revoked_grants"] == "1"
 
 
+@pytest.mark.parametrize("change", ["update", "delete"])
+async def test_a_request_racing_a_change_does_not_keep_the_old_client(
+    server_env: ServerEnv, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """RFC 7592: an update or a deletion takes effect in this process at once. A request that
+    loads the client between the change and its commit reads the client as it was (PostgreSQL:
+    the committed row) and puts it in the client cache; the change must still win once it is
+    committed. (The cache was invalidated before the commit only: the deleted client kept
+    authenticating, the replaced redirect URI kept being accepted, for ``client_cache_ttl``.)"""
+    env = server_env
+    if not env.settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: on SQLite the racing request waits for the one connection")
+    token, _ = await env.admin.create_initial_access_token()
+    answer = (await register(env, WEB, token=token)).json()
+    client_id, secret = answer["client_id"], answer["client_secret"]
+    uri = answer["registration_client_uri"].removeprefix(ISSUER)
+
+    async def revoke() -> int:
+        sent = await env.http.post("/revoke", data={"token": "ts_rt_x"}, auth=(client_id, secret))
+        return sent.status_code
+
+    db = env.app.state.runtime.db
+    real = db.transaction
+    raced: list[int] = []
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Any]:
+        first = not raced
+        raced.append(0)
+        async with real() as stores:
+            yield stores
+            if first:  # the change is made, not committed yet: a request loads the client
+                raced[0] = await revoke()
+
+    monkeypatch.setattr(db, "transaction", transaction)
+    headers = bearer(answer["registration_access_token"])
+    if change == "update":
+        moved = {**WEB, "client_id": client_id, "redirect_uris": ["https://agent.test/2"]}
+        assert (await env.http.put(uri, json=moved, headers=headers)).status_code == 200
+    else:
+        assert (await env.http.delete(uri, headers=headers)).status_code == 204
+    monkeypatch.undo()
+    assert raced[0] == 200  # the racing request was served the client as it was
+    if change == "delete":
+        assert await revoke() == 401
+        return
+    old = await env.http.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": WEB["redirect_uris"][0],
+            "state": "s",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        },
+    )
+    assert old.status_code == 400, old.headers.get("location")  # a page, not a redirect
+    assert "location" not in old.headers
+
+
 async def test_static_clients_cannot_be_managed(server_env: ServerEnv) -> None:
     env = server_env
     static = await env.client()

@@ -173,7 +173,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_received = 0
-        self._cancel_drain_deadline()
+        if self._drain_deadline is not None:
+            # The rest of a body answered without reading it: the connection now waits for its
+            # next head. This read cancelled uvicorn's keep-alive timer (armed when the response
+            # completed) and nothing arms it again: without the head deadline no timer is left.
+            self._cancel_drain_deadline()
+            if not self.transport.is_closing():
+                self._arm_head_deadline()
 
     def send_400_response(self, msg: str) -> None:
         if self._refused is None:

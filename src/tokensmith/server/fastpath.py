@@ -43,8 +43,9 @@ path (they still work through FastAPI).
 The fast path steps aside entirely (every request through FastAPI) when FastAPI's own
 OpenTelemetry instrumentation is enabled (decided at the first HTTP request, after the
 lifespan's startup has configured it) or when a request is already being traced by it, when
-the app has a ``max_body_size``, or when FastAPI's stack does not have the shape above (a
-future FastAPI, or a middleware that hides its inner app): then nothing changes but speed.
+the app has a ``max_body_size``, when the app's outermost middleware was added with a factory
+that is not a class, or when FastAPI's stack does not have the shape above (a future FastAPI,
+or a middleware that hides its inner app): then nothing changes but speed.
 """
 
 from __future__ import annotations
@@ -205,6 +206,10 @@ class AuthorizationServerApp(FastAPI):
         # Walk FastAPI's layers down to the app's first middleware (if any), then to the layer
         # that wraps ExceptionMiddleware; both must be where FastAPI puts them.
         classes = [m.cls for m in self.user_middleware]
+        if classes and not isinstance(classes[0], type):
+            # a factory that is no class (a function, a functools.partial): its layer cannot
+            # be told by its class, so the first middleware is not found; no fast path
+            return self._outer(stack)
         layer: Any = stack
         first: Any = None
         while layer is not None and not isinstance(layer, ExceptionMiddleware):

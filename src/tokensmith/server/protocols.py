@@ -14,7 +14,9 @@ it within ``header_read_timeout`` seconds.
 - A body the application did not read (a 405, a 404, a 413 on the declared length) must
   still arrive whole within ``header_read_timeout`` after the response, or the connection is
   closed: uvicorn discards it as it comes, and a client trickling it kept the connection
-  (each byte cancelled the keep-alive timeout). Routes that read a body bound it themselves
+  (each byte cancelled the keep-alive timeout). Once it has arrived, the connection waits for
+  its next head under the head deadline (the read that brought it cancelled uvicorn's keep-alive
+  timer, which nothing arms again). Routes that read a body bound it themselves
   (``form_read_timeout``, :mod:`tokensmith.server.http`).
 - What these protocols answer themselves (431, 408, and uvicorn's 400 to what is not HTTP),
   before any application runs, carries what the application's answers carry: the security
@@ -205,8 +207,13 @@ class LimitedH11Protocol(H11Protocol):
         super().handle_events()
         if self.conn.their_state is not h11.IDLE:
             self._cancel_head_deadline()
-        if self.conn.their_state is not h11.SEND_BODY:
+        if self.conn.their_state is not h11.SEND_BODY and self._drain_deadline is not None:
+            # The rest of a body answered without reading it: the connection now waits for its
+            # next head. This read cancelled uvicorn's keep-alive timer (armed when the response
+            # completed) and nothing arms it again: without the head deadline no timer is left.
             self._cancel_drain_deadline()
+            if not self.transport.is_closing() and self._awaiting_head():
+                self._arm_head_deadline()
 
     # The drain deadline: the rest of a body the application answered without reading.
 

@@ -35,10 +35,13 @@ class ClientForm:
 
 
 async def read_client_form(
-    scope: Scope, receive: Receive, rt: Runtime, *, max_value_length: int
+    scope: Scope, receive: Receive, rt: Runtime, *, endpoint: str, max_value_length: int
 ) -> ClientForm:
     """The form, its ``Authorization`` header (at most one) and the request's limits, the
-    address's checked. The headers are read in one pass over the scope's (lower-case names, as
+    address's checked. ``endpoint``: the endpoint's own path (its setting), which names its rate
+    limit. Not the path the request spelled: the router also routes other spellings to the
+    endpoint (``/token%0A``: a route's pattern ends in ``$``), which must not get budgets of
+    their own. The headers are read in one pass over the scope's (lower-case names, as
     ASGI servers give them and as Starlette's ``Headers`` expects them): the first
     ``Content-Type`` and ``Content-Length``, every ``Authorization``."""
     content_type = declared = None
@@ -65,8 +68,7 @@ async def read_client_form(
     # The peer, or the client named by a trusted proxy (forwarded_allow_ips, set by uvicorn).
     client = scope.get("client")
     address = client[0] if client else "unknown"
-    # the matched path as the server got it (``request.url`` would build a whole URL for it)
-    limit = rt.rate_limiter.for_request(scope["path"], address)
+    limit = rt.rate_limiter.for_request(endpoint, address)
     await limit.check_address()
     return ClientForm(params, authorization, limit)
 

@@ -15,7 +15,13 @@ from tokensmith.server.routes.client_form import read_client_form, runtime_of, s
 async def introspect(scope: Scope, receive: Receive, send: Send) -> None:
     rt = runtime_of(scope)
     try:
-        form = await read_client_form(scope, receive, rt, max_value_length=2 * MAX_TOKEN_LENGTH)
+        form = await read_client_form(
+            scope,
+            receive,
+            rt,
+            endpoint=rt.settings.introspect_path,
+            max_value_length=2 * MAX_TOKEN_LENGTH,
+        )
         async with (
             rt.server.authenticator.documents_resolved(
                 form.params, form.authorization, rt.db.transaction

@@ -11,11 +11,19 @@ from starlette.responses import Response
 from tokensmith.core.errors import InvalidClientMetadata, InvalidRequest, OAuthError
 from tokensmith.server.errors import json_error
 from tokensmith.server.http import json_response, lazy_transaction, read_body, single_header
+from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def _forget(rt: Runtime, client_id: str) -> None:
+    """After an update or a deletion is committed: the client leaves this process's cache again.
+    The core forgot it when it made the change, inside the transaction; a request that loaded it
+    between then and the commit read it as it was (the committed row) and cached it."""
+    rt.server.client_cache.invalidate(client_id)
 
 
 async def _json(request: Request) -> object:
@@ -76,6 +84,7 @@ async def update_registration(request: Request) -> Response:
             )
     except OAuthError as exc:
         return json_error(request, exc)
+    _forget(rt, request.path_params["client_id"])
     return json_response(answer.body, status=answer.status)
 
 
@@ -89,4 +98,5 @@ async def delete_registration(request: Request) -> Response:
             )
     except OAuthError as exc:
         return json_error(request, exc)
+    _forget(rt, request.path_params["client_id"])
     return Response(status_code=204, headers={"Cache-Control": "no-store"})

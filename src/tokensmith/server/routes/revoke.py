@@ -18,7 +18,13 @@ _REVOKED = [(b"cache-control", b"no-store"), (b"content-length", b"0")]
 async def revoke(scope: Scope, receive: Receive, send: Send) -> None:
     rt = runtime_of(scope)
     try:
-        form = await read_client_form(scope, receive, rt, max_value_length=2 * MAX_TOKEN_LENGTH)
+        form = await read_client_form(
+            scope,
+            receive,
+            rt,
+            endpoint=rt.settings.revoke_path,
+            max_value_length=2 * MAX_TOKEN_LENGTH,
+        )
         async with (
             rt.server.authenticator.documents_resolved(
                 form.params, form.authorization, rt.db.transaction

@@ -17,7 +17,11 @@ async def token(scope: Scope, receive: Receive, send: Send) -> None:
     rt = runtime_of(scope)
     try:
         form = await read_client_form(
-            scope, receive, rt, max_value_length=rt.settings.max_param_length
+            scope,
+            receive,
+            rt,
+            endpoint=rt.settings.token_path,
+            max_value_length=rt.settings.max_param_length,
         )
         params, authorization = form.params, form.authorization
         # a metadata-document client is fetched first, with no database connection held
