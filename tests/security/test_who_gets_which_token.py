@@ -178,6 +178,29 @@ async def test_refresh_for_an_api_the_client_lost_is_invalid_target(
     assert_oauth_error(response, "invalid_target")
 
 
+async def test_refresh_holding_a_scope_the_client_lost_gets_no_token(
+    server_env: ServerEnv,
+) -> None:
+    """The refresh's own check, behind the revocation of ``clients update --remove-scope``: a
+    live grant holding a scope its client may no longer ask for (racing the removal, or read by
+    a server whose cached client was older) gets no token, and the refresh token is not
+    spent."""
+    env = server_env
+    await two_apis(env)
+    web = await env.client(
+        api=URN_A, scopes=["docs:read", "docs:write"], grant_types=CODE_AND_REFRESH
+    )
+    await env.user()
+    flow = await env.authorize(env.browser(), web, resource=URN_A, scope="docs:read docs:write")
+    body = (await env.redeem(web, flow.code, flow.verifier)).json()
+    async with env.admin.db.transaction() as stores:  # the scope taken away, the grant left live
+        await stores.clients.update(replace(web.client, scopes=("docs:read",)), env.admin.now())
+    env.clock.advance(env.settings.client_cache_ttl + 1)
+    form = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    assert_oauth_error(await env.token(web, form), "invalid_grant")
+    assert (await env.introspect(web, body["refresh_token"]))["active"] is True
+
+
 async def test_an_api_deleted_and_created_again_inherits_no_grant_token_or_consent(
     server_env: ServerEnv,
 ) -> None:
@@ -359,6 +382,33 @@ async def test_a_scope_removed_from_a_client_and_given_back_revives_no_grant_tok
     assert urlsplit(again.location).path == env.settings.consent_path, again.location
     still = await env.start_authorize(ua, web, scope="docs:read")  # docs:read's consent kept
     assert "code" in still.result, still.location
+
+
+async def test_a_code_issued_before_a_scope_was_taken_from_its_client_gets_no_tokens(
+    server_env: ServerEnv,
+) -> None:
+    """Taking a scope from a client revokes its grants that hold it, but an authorization code
+    issued just before (codes live a minute) is no grant yet: redeemed, it would become one
+    holding the scope the client lost. The exchange checks the code's scopes against what the
+    client may ask for now: ``invalid_grant``, the code burnt; a code without the scope is
+    redeemed."""
+    env = server_env
+    await two_apis(env)
+    web = await env.client(
+        api=URN_A, scopes=["docs:read", "docs:write"], grant_types=CODE_AND_REFRESH
+    )
+    await env.user()
+    ua = env.browser()
+    writer = await env.authorize(ua, web, resource=URN_A, scope="docs:read docs:write")
+    reader = await env.authorize(ua, web, resource=URN_A, scope="docs:read")
+    await env.admin.update_client(web.client.client_id, remove={"scopes": ["docs:write"]})
+    env.clock.advance(env.settings.client_cache_ttl + 1)  # the server sees the change
+    refused = await env.redeem(web, writer.code, writer.verifier)
+    assert_oauth_error(refused, "invalid_grant")
+    assert_oauth_error(await env.redeem(web, writer.code, writer.verifier), "invalid_grant")
+    kept = await env.redeem(web, reader.code, reader.verifier)
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["scope"] == "docs:read"
 
 
 # -- finding 9: a refresh token presented by another client changes nothing -----------------------

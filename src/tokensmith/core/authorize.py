@@ -19,7 +19,7 @@ else, a missing ``resource`` included, is ``invalid_target``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 import jwt
 
 from tokensmith.core import id_token, interaction, mfa, pkce, scopes
-from tokensmith.core.context import Transaction
+from tokensmith.core.context import ServerContext, Transaction
 from tokensmith.core.errors import (
     AuthorizationPageError,
+    InvalidGrant,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
@@ -285,6 +286,24 @@ def allowed_scopes(client: Client, api: Api | None) -> tuple[str, ...]:
     if client.is_dynamic and not client.scopes:
         return (*sorted(OIDC_SCOPES), *(api.scopes if api is not None else ()))
     return client.scopes
+
+
+async def check_grant_scopes(
+    context: ServerContext, client: Client, audience: str, scopes: Iterable[str], stores: Stores
+) -> None:
+    """At the token endpoint, for the tokens of an existing grant or code: every scope it holds
+    must still be one the client may ask for (:func:`allowed_scopes`). Taking a scope from a
+    client revokes its grants that hold it (``core.client_narrowing``), but a code issued just
+    before (codes live a minute), or a grant read by a server whose cached client was older,
+    may still hold one: ``invalid_grant``, and nothing is issued."""
+    api = await context.get_api(audience, stores) if audience else None
+    allowed = allowed_scopes(client, api)
+    lost = [s for s in scopes if s not in allowed]
+    if lost:
+        raise InvalidGrant(
+            "the client may no longer use a scope of this grant",
+            detail=f"scopes no longer allowed: {' '.join(lost)}",
+        )
 
 
 def check_user_scopes(

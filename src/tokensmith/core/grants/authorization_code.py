@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tokensmith.core import audit, pkce
+from tokensmith.core.authorize import check_grant_scopes
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidTarget
 from tokensmith.core.models import (
     GRANT_AUTHORIZATION_CODE,
@@ -95,6 +96,7 @@ class AuthorizationCodeGrant:
                 raise InvalidGrant("redirect_uri does not match the authorization request")
             pkce.check_verifier(request.get("code_verifier"), code.code_challenge)
             await context.check_token_audience(client, code.audience, resource, stores)
+            await check_grant_scopes(context, client, code.audience, code.scopes, stores)
             # The grant and its tokens are written together (``TokenIssuer.for_grant``); a
             # grant that a replay of this code stored revoked meanwhile (the consumption may
             # be committed by itself, or codes live in Redis) is kept, and the tokens are born

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from tokensmith.core import audit
 from tokensmith.core import scopes as scope_rules
 from tokensmith.core.accounts import rotate_refresh_token
+from tokensmith.core.authorize import check_grant_scopes
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.models import GRANT_REFRESH_TOKEN, Client, TokenResponse
 from tokensmith.core.secrets import digest
@@ -81,6 +82,7 @@ class RefreshTokenGrant:
             raise InvalidGrant(INVALID, detail="refresh token expired")
         # the errors below roll the rotation back: the token stays usable
         await context.check_token_audience(client, grant.audience, request.get("resource"), stores)
+        await check_grant_scopes(context, client, grant.audience, grant.scopes, stores)
         if requested and not set(requested) <= set(grant.scopes):
             raise InvalidScope("a refresh may only narrow the scope of the grant")
         return await issuer.for_grant(
