@@ -541,8 +541,11 @@ async def finish_login(
         )
     if await server.factors.has_second_factor(stores, user.id):
         # no session before the second factor: the interaction remembers who passed the
-        # password, bound to this browser, for the second step (``submit_second_factor``)
-        await stores.interactions.set_pending(interaction.id, user.id, server.now())
+        # password, bound to this browser, and the security stamp that password was checked
+        # against, for the second step (``submit_second_factor``)
+        await stores.interactions.set_pending(
+            interaction.id, user.id, server.now(), started.attempt.stamp
+        )
         return AuthorizeOutcome("mfa", interaction_id=interaction.id)
     now = server.now()
     return await _signed_in(

@@ -101,6 +101,12 @@ class SecurityStampStore(Protocol):
         ``renew`` to end, then reads what it wrote."""
         ...
 
+    async def current(self, user_id: str) -> int:
+        """The subject's stamp as committed (0 for one never renewed), without a lock: what a
+        sign-in records at its password step, to compare when it creates the session
+        (``hold``)."""
+        ...
+
     async def renew(self, user_id: str) -> None:
         """Give the subject a new stamp. Called before the event revokes any grant, so that a
         code redeemed concurrently either reads the new stamp (and is refused) or commits its
@@ -237,9 +243,12 @@ class InteractionStore(Protocol):
     async def get(self, interaction_id: str, now: int) -> Interaction | None: ...
     async def delete(self, interaction_id: str) -> bool: ...
 
-    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+    async def set_pending(
+        self, interaction_id: str, user_id: str, auth_time: int, stamp: int
+    ) -> bool:
         """Record that ``user_id`` passed the password step of this interaction at
-        ``auth_time`` and must still present a second factor (``core.mfa``)."""
+        ``auth_time``, checked against the security stamp ``stamp``, and must still present a
+        second factor (``core.mfa``)."""
         ...
 
     async def delete_for_user(self, user_id: str) -> int:
