@@ -185,7 +185,7 @@ async def leave_traces(env: ServerEnv, user_id: str) -> None:
         await stores.interactions.create(
             Interaction("ts_tx_pending", "browser", SOME_REQUEST, now, now + 600)
         )
-        assert await stores.interactions.set_pending("ts_tx_pending", user_id, now)
+        assert await stores.interactions.set_pending("ts_tx_pending", user_id, now, 0)
         assert await stores.totp.begin(user_id, "sealed", now)
     await env.app.state.runtime.audit.flush()
     assert await env.scalar(ADDRESSED, user=user_id) > 0

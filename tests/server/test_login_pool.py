@@ -196,13 +196,15 @@ async def test_the_pool_runs_at_most_password_hash_workers_hashes(
     assert len(spy.threads) == 6
 
 
-@pytest.mark.parametrize("change", ["disabled", "password changed"])
+@pytest.mark.parametrize("change", ["disabled", "password changed", "access ended"])
 async def test_an_account_changed_during_verification_does_not_sign_in(
     server_env: ServerEnv, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     """The password is checked outside any transaction, so the account may change meanwhile:
     the login reads it again before concluding, and a disabled account or a replaced password
-    (an operator reacting to a compromise) is not signed in with what was just checked."""
+    (an operator reacting to a compromise) is not signed in with what was just checked; nor
+    is an account whose access was ended meanwhile (``users revoke``: its security stamp,
+    read with the account, was renewed), which is told to sign in again."""
     env = server_env
     client = await env.client(first_party=True)
     await env.admin.create_user(username="alice", password=BLOCKING, email="a@example.com")
@@ -213,6 +215,8 @@ async def test_an_account_changed_during_verification_does_not_sign_in(
         await spy.wait_entered()
         if change == "disabled":
             await env.admin.set_disabled("alice", True)
+        elif change == "access ended":
+            await env.admin.revoke_user("alice")
         else:
             await env.admin.set_password("alice", "a brand new password")
     finally:
@@ -221,6 +225,7 @@ async def test_an_account_changed_during_verification_does_not_sign_in(
     assert not spy.timed_out
     assert response.status_code == 401
     assert "session" not in response.headers.get("set-cookie", "")
+    assert ("changed while you were signing in" in response.text) == (change == "access ended")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities: Linux")

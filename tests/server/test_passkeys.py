@@ -16,45 +16,22 @@ import httpx
 from tests.server.harness import PASSWORD, ServerEnv, hidden_fields
 from tests.support.audit import events
 from tests.support.authenticator import SoftAuthenticator
-from tests.support.mfa import OIDC, csrf, finish, signed_in, submit_code, to_second_step, tokens
+from tests.support.mfa import (
+    OIDC,
+    ORIGIN,
+    RP_ID,
+    csrf,
+    finish,
+    register_passkey,
+    signed_in,
+    submit_code,
+    to_second_step,
+    tokens,
+)
 from tests.support.oidc import oidc_client, verify_id_token
 from tokensmith.core.mfa import ACR_MULTI_FACTOR
 from tokensmith.core.registration import NewClient
 from tokensmith.core.throttle import ADDRESS
-
-RP_ID = "as.test"
-ORIGIN = "https://as.test"
-
-
-async def register(
-    env: ServerEnv,
-    ua: httpx.AsyncClient,
-    auth: SoftAuthenticator,
-    name: str = "Laptop",
-    *,
-    password: str = PASSWORD,
-) -> httpx.Response:
-    account = await ua.get(env.settings.account_path)
-    assert account.status_code == 200, account.text[:300]
-    token = csrf(account)
-    options = await ua.post(
-        env.settings.account_path + "/passkeys/options", data={"csrf_token": token}
-    )
-    assert options.status_code == 200, options.text[:300]
-    assert options.headers["cache-control"] == "no-store"
-    body = options.json()
-    assert body["rp"]["id"] == RP_ID
-    assert body["authenticatorSelection"]["residentKey"] == "required"
-    assert body["authenticatorSelection"]["userVerification"] == "preferred"
-    return await ua.post(
-        env.settings.account_path + "/passkeys",
-        data={
-            "csrf_token": token,
-            "name": name,
-            "credential": auth.create(body),
-            "password": password,
-        },
-    )
 
 
 async def setup(env: ServerEnv) -> tuple[NewClient, httpx.AsyncClient, SoftAuthenticator]:
@@ -62,7 +39,7 @@ async def setup(env: ServerEnv) -> tuple[NewClient, httpx.AsyncClient, SoftAuthe
     await env.user()
     ua = await signed_in(env, client)
     auth = SoftAuthenticator(RP_ID, ORIGIN)
-    done = await register(env, ua, auth)
+    done = await register_passkey(env, ua, auth)
     assert done.status_code == 303, done.text[:500]
     return client, ua, auth
 
@@ -168,7 +145,7 @@ async def test_registration_for_another_origin_is_refused(server_env: ServerEnv)
     await env.user()
     ua = await signed_in(env, client)
     phished = SoftAuthenticator(RP_ID, "https://evil.example")
-    refused = await register(env, ua, phished)
+    refused = await register_passkey(env, ua, phished)
     assert refused.status_code == 400
     assert await env.count("ts_passkeys") == 0
 
@@ -183,13 +160,13 @@ async def test_adding_a_passkey_needs_the_password(server_env: ServerEnv) -> Non
     ua = await signed_in(env, client)
     attacker = SoftAuthenticator(RP_ID, ORIGIN)
     for password in ("", "not the password"):
-        refused = await register(env, ua, attacker, password=password)
+        refused = await register_passkey(env, ua, attacker, password=password)
         assert refused.status_code == 401, refused.text[:300]
     assert await env.count("ts_passkeys") == 0
     failed = [e for e in await events(env) if e[0] == "mfa.failed"]
     assert len(failed) == 2
     # the session stayed single-factor, and the right password adds the passkey
-    done = await register(env, ua, SoftAuthenticator(RP_ID, ORIGIN))
+    done = await register_passkey(env, ua, SoftAuthenticator(RP_ID, ORIGIN))
     assert done.status_code == 303, done.text[:300]
     assert await env.count("ts_passkeys") == 1
 
@@ -352,7 +329,7 @@ async def test_the_operator_resets_and_deletion_remove_passkeys(server_env: Serv
     assert await env.count("ts_passkeys") == 0
     assert not await env.admin.reset_mfa("alice")
     ua = await signed_in(env, await oidc_client(env, name="Other"))
-    assert (await register(env, ua, SoftAuthenticator(RP_ID, ORIGIN))).status_code == 303
+    assert (await register_passkey(env, ua, SoftAuthenticator(RP_ID, ORIGIN))).status_code == 303
     await env.admin.delete_user("alice")
     assert await env.count("ts_passkeys") == 0
 

@@ -111,9 +111,9 @@ async def test_interactions_of_a_user_are_deleted_with_them(db: Database) -> Non
     async with db.transaction() as s:
         for interaction_id in ("ix1", "ix2", "ix3", "ix4"):
             await s.interactions.create(interaction(interaction_id))
-        assert await s.interactions.set_pending("ix1", "u1", 100)
-        assert await s.interactions.set_pending("ix2", "u1", 100)
-        assert await s.interactions.set_pending("ix3", "u2", 100)
+        assert await s.interactions.set_pending("ix1", "u1", 100, 0)
+        assert await s.interactions.set_pending("ix2", "u1", 100, 0)
+        assert await s.interactions.set_pending("ix3", "u2", 100, 0)
         await s.interactions.delete("ix2")  # gone already: not counted
     now = int(time.time())
     async with db.transaction() as s:

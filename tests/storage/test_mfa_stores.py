@@ -88,12 +88,18 @@ async def test_an_interaction_remembers_its_pending_user(db: Database) -> None:
     interaction = Interaction("ts_ix_1", "b" * 64, request, now, now + 600)
     async with db.transaction() as s:
         await s.interactions.create(interaction)
-        assert not await s.interactions.set_pending("ts_ix_unknown", "u1", now)
-        assert await s.interactions.set_pending("ts_ix_1", "u1", now + 5)
+        assert (await s.interactions.get("ts_ix_1", now)) == interaction  # nobody pending
+        assert not await s.interactions.set_pending("ts_ix_unknown", "u1", now, 0)
+        assert await s.interactions.set_pending("ts_ix_1", "u1", now + 5, 2**40)
         got = await s.interactions.get("ts_ix_1", now + 10)
         assert got is not None
-        assert (got.pending_user_id, got.pending_auth_time) == ("u1", now + 5)
+        # the security stamp the password was checked against, a BIGINT
+        assert (got.pending_user_id, got.pending_auth_time, got.pending_stamp) == (
+            "u1",
+            now + 5,
+            2**40,
+        )
         assert got.request == request
         assert got.expires_at == now + 600
         await s.interactions.delete("ts_ix_1")
-        assert not await s.interactions.set_pending("ts_ix_1", "u1", now)
+        assert not await s.interactions.set_pending("ts_ix_1", "u1", now, 0)

@@ -35,6 +35,7 @@ def grant() -> Grant:
 
 async def test_a_stamp_starts_at_zero_and_every_renewal_changes_it(sql_db: Database) -> None:
     async with sql_db.transaction() as stores:
+        assert await stores.security_stamps.current("u1") == 0  # no row yet
         assert await stores.security_stamps.hold("u1") == 0
         await stores.security_stamps.renew("u1")
         assert await stores.security_stamps.hold("u1") == 1
@@ -42,6 +43,10 @@ async def test_a_stamp_starts_at_zero_and_every_renewal_changes_it(sql_db: Datab
         await stores.security_stamps.renew("u2")
         assert await stores.security_stamps.hold("u2") == 2
         assert await stores.security_stamps.hold("u1") == 1
+        assert await stores.security_stamps.current("u2") == 2
+    async with sql_db.transaction() as stores:
+        assert await stores.security_stamps.current("u1") == 1
+        assert await stores.security_stamps.current("nobody") == 0
 
 
 def issued_code(at: int, security_stamp: int) -> AuthorizationCode:

@@ -1,6 +1,6 @@
 """Two-step verification through the real pages: set up an authenticator on the account page
-(the key read from the page, codes computed with pyotp at the server's test clock) and sign in
-with a code."""
+(the key read from the page, codes computed with pyotp at the server's test clock) or register a
+passkey there (``tests.support.authenticator``), and sign in with a code."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import httpx
 import pyotp
 
 from tests.server.harness import PASSWORD, Flow, ServerEnv, hidden_fields, query_of
+from tests.support.authenticator import SoftAuthenticator
 from tokensmith.core.registration import NewClient
 
 KEY = re.compile(r'id="totp-key">([A-Z2-7 ]+)<')
 RECOVERY = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
+RP_ID = "as.test"
+ORIGIN = "https://as.test"
 
 
 @dataclass
@@ -54,6 +57,38 @@ async def enrol(env: ServerEnv, ua: httpx.AsyncClient) -> Enrolment:
     assert len(codes) == 10
     env.clock.advance(30)
     return Enrolment(secret, codes)
+
+
+async def register_passkey(
+    env: ServerEnv,
+    ua: httpx.AsyncClient,
+    auth: SoftAuthenticator,
+    name: str = "Laptop",
+    *,
+    password: str = PASSWORD,
+) -> httpx.Response:
+    """Register ``auth``'s passkey on the account page of the user signed in to ``ua``."""
+    account = await ua.get(env.settings.account_path)
+    assert account.status_code == 200, account.text[:300]
+    token = csrf(account)
+    options = await ua.post(
+        env.settings.account_path + "/passkeys/options", data={"csrf_token": token}
+    )
+    assert options.status_code == 200, options.text[:300]
+    assert options.headers["cache-control"] == "no-store"
+    body = options.json()
+    assert body["rp"]["id"] == RP_ID
+    assert body["authenticatorSelection"]["residentKey"] == "required"
+    assert body["authenticatorSelection"]["userVerification"] == "preferred"
+    return await ua.post(
+        env.settings.account_path + "/passkeys",
+        data={
+            "csrf_token": token,
+            "name": name,
+            "credential": auth.create(body),
+            "password": password,
+        },
+    )
 
 
 async def to_second_step(

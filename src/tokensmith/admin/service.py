@@ -640,9 +640,10 @@ class Admin:
         many ended."""
         user = await self.require_user(login)
         async with self.db.transaction() as stores:
-            ended = await stores.sessions.delete_for_user(user.id)
-            await stores.security_stamps.renew(user.id)  # and the codes issued in them
-            return ended
+            # the codes issued in them and the sign-ins under way too; before the sessions
+            # (``SecurityStampStore.renew``)
+            await stores.security_stamps.renew(user.id)
+            return await stores.sessions.delete_for_user(user.id)
 
     async def revoke_grants(self, login: str) -> int:
         """Revoke every grant of a user (every token issued from them stops working); their

@@ -104,10 +104,11 @@ async def sign_out_everywhere(
     if session is None:
         raise NotSignedIn(NOT_SIGNED_IN)
     now = server.now()
+    # the codes issued so far and the sign-ins under way too; before the sessions are ended and
+    # the grants revoked (``SecurityStampStore.renew``)
+    await stores.security_stamps.renew(session.user_id)
     live = await stores.sessions.list_for_user(session.user_id, now)
     ended = await stores.sessions.delete_for_user(session.user_id)
-    # the codes issued so far too; before the grants are revoked (``SecurityStampStore``)
-    await stores.security_stamps.renew(session.user_id)
     for s in live:
         await stores.grants.revoke_for_session(s.digest, now)
     server.audit(
@@ -247,9 +248,11 @@ class AccountSecurity:
             return FormAnswer(error=WRONG_PASSWORD, status=400)
         now = self.server.now()
         await self.accounts.set_password_hash(stores, user.id, form.new_hash, now)
-        # a privilege change: this session goes on under a new id (W-30); then every other
-        # session, outstanding code and grant ends (the sign-in's order: sessions, then stamp)
-        kept, change = await replace_session(
+        # every other session, outstanding code, sign-in under way and grant ends (the stamp
+        # before the sessions, ``accounts.end_access``); then, a privilege change, this session
+        # goes on under a new id (W-30)
+        await end_access(stores, user.id, now, keep_session=session.digest)
+        _, change = await replace_session(
             stores,
             self.server.pepper,
             session,
@@ -259,7 +262,6 @@ class AccountSecurity:
             amr=session.amr,
             mfa_at=session.mfa_at,
         )
-        await end_access(stores, user.id, now, keep_session=kept.digest)
         for purpose in ("reset_password", "change_email"):
             await stores.account_tokens.revoke_for_user(user.id, purpose, now)
         self.server.audit(AuditEvent(PASSWORD_CHANGED, now, user_id=user.id))

@@ -198,13 +198,18 @@ async def end_access(
     stores: Stores, user_id: str, now: int, *, keep_session: str | None = None
 ) -> tuple[int, int]:
     """End what anyone holds of a user (a password changed or reset, the account disabled or
-    deleted, a second factor reset): every session but ``keep_session`` (a digest) ended, the
-    security stamp renewed (outstanding authorization codes stop working, and a code redeemed
-    concurrently waits for this transaction), then every grant revoked. Returns (sessions
-    ended, grants revoked).
+    deleted, a second factor reset): the security stamp renewed (outstanding authorization
+    codes stop working, sign-ins past their password step make no session, and a code
+    redemption or a sign-in running concurrently waits for this transaction), every session
+    but ``keep_session`` (a digest) ended, then every grant revoked. Returns (sessions ended,
+    grants revoked).
 
-    The order is the sign-in's (its rows, then the stamp when a code is issued), so that the
-    two never wait for each other; the stamp comes before the grants (``SecurityStampStore``)."""
+    The stamp comes before the sessions and the grants (``SecurityStampStore.renew``): a
+    sign-in holds it before it writes its session (``interaction._signed_in``), so a session
+    it committed first is deleted here. That is also the sign-in's order of locks (the user
+    row and the rows it uses, then the stamp, then the sessions), so the two never wait for
+    each other."""
+    await stores.security_stamps.renew(user_id)
     if keep_session is None:
         ended = await stores.sessions.delete_for_user(user_id)
     else:
@@ -213,7 +218,6 @@ async def end_access(
             if not hmac.compare_digest(session.digest, keep_session):
                 await stores.sessions.delete(session.digest)
                 ended += 1
-    await stores.security_stamps.renew(user_id)
     return ended, await stores.grants.revoke_for_user(user_id, now)
 
 
@@ -224,7 +228,7 @@ async def forget(stores: Stores, user_id: str, now: int) -> None:
     personal detail (kept under the opaque subject). The caller deletes the user first.
 
     In the sign-in's order of locks (the user, the factors, links and consents it uses, the
-    sessions, then the stamp, then the sign-in transaction), so that a sign-in running at the
+    stamp, then the sessions, then the sign-in transaction), so that a sign-in running at the
     same time never deadlocks with this."""
     await stores.totp.delete(user_id)
     await stores.recovery_codes.delete_all(user_id)

@@ -71,6 +71,9 @@ WRONG_CODE = "That code is not correct, or was used already."
 NO_SECOND_FACTOR = (
     "this application requires two-step verification: set it up on your account page first"
 )
+SIGN_IN_AGAIN = (
+    "Your account's password or sign-in settings changed while you were signing in. Sign in again."
+)
 STANDARD_SCOPES = {
     "openid": "Confirm who you are (your account identifier).",
     "profile": "See your name and username.",
@@ -137,6 +140,18 @@ class LoginForm:
     """Seconds to wait (``Retry-After``) when the attempt was refused by the back-off."""
 
 
+class SignInChanged(Exception):
+    """A sign-in step refused because the account changed since the password step: its
+    security stamp was renewed (a password changed or reset, its access ended by the user or
+    the operator), or the session being stepped up ended. Not an answer to commit: the route
+    rolls the step's transaction back (nothing of it is kept: no session, no code, no factor
+    used up, no hash upgraded) and shows ``form``, the sign-in's login page saying why."""
+
+    def __init__(self, form: LoginForm) -> None:
+        super().__init__("the account changed during the sign-in")
+        self.form = form
+
+
 @dataclass(frozen=True, slots=True)
 class ConsentForm:
     """The consent page: who asks, for which API, each scope with what it allows."""
@@ -187,7 +202,13 @@ async def replace_session(
 ) -> tuple[Session, SessionChange]:
     """A session under a new id, ending ``old`` (the browser's, if any): at every login and
     every privilege change — a second factor proved or enrolled, a password changed — so an id
-    planted or seen before cannot ride on the stronger session (ASVS V7, security.md W-27/W-30)."""
+    planted or seen before cannot ride on the stronger session (ASVS V7, security.md W-27/W-30).
+
+    The user's security stamp is held first (``SecurityStampStore.hold``, to the end of the
+    transaction): an event that ends the user's sessions renews the stamp before it deletes
+    them (``accounts.end_access``), so it either ended before (a sign-in compares the stamp,
+    ``_signed_in``) or waits for this transaction and then deletes the session written here."""
+    await stores.security_stamps.hold(user_id)
     if old is not None:
         await stores.sessions.delete(old.digest)
     value = new_secret(SESSION_PREFIX)
@@ -335,8 +356,9 @@ async def issue_code(
 ) -> str:
     """Store a new authorization code and return the redirect URI that carries it, with
     ``state`` and ``iss`` (RFC 6749 §4.1.2, RFC 9207). The code records the user's security
-    stamp, read locked and then the session read again: an event that ended the session before
-    the lock is seen (``login_required``), one after it renews the stamp the code holds."""
+    stamp, read locked (held already when this transaction signed the user in) and then the
+    session read again: an event that ended the session before the lock is seen
+    (``login_required``), one after it renews the stamp the code holds."""
     now = server.now()
     stamp = await stores.security_stamps.hold(user.id)
     if await stores.sessions.get(session.digest, now) is None:
@@ -450,6 +472,37 @@ async def _client_name(server: AuthorizationServer, stores: Stores, client_id: s
     return client.name if client else client_id
 
 
+def _audit_changed(
+    server: AuthorizationServer, interaction: Interaction, user_id: str | None, now: int
+) -> None:
+    """A sign-in step refused because the account changed since its password step."""
+    server.audit(
+        AuditEvent(
+            audit.LOGIN_FAILED,
+            now,
+            client_id=interaction.request.client_id,
+            user_id=user_id,
+            detail={"reason": "account_changed"},
+        )
+    )
+
+
+async def _sign_in_again(
+    server: AuthorizationServer, stores: Stores, interaction: Interaction, *, username: str
+) -> SignInChanged:
+    """The refusal of a sign-in step whose account changed since its password step: the
+    login page of the interaction, saying why."""
+    return SignInChanged(
+        LoginForm(
+            txn=interaction.id,
+            client_name=await _client_name(server, stores, interaction.request.client_id),
+            username=username,
+            error=SIGN_IN_AGAIN,
+            status=401,
+        )
+    )
+
+
 async def login_page(
     server: AuthorizationServer, stores: Stores, browser: BrowserView, txn: str | None
 ) -> LoginForm:
@@ -541,12 +594,25 @@ async def finish_login(
         )
     if await server.factors.has_second_factor(stores, user.id):
         # no session before the second factor: the interaction remembers who passed the
-        # password, bound to this browser, for the second step (``submit_second_factor``)
-        await stores.interactions.set_pending(interaction.id, user.id, server.now())
+        # password, bound to this browser, and the security stamp that password was checked
+        # against, for the second step (``submit_second_factor``)
+        await stores.interactions.set_pending(
+            interaction.id, user.id, server.now(), started.attempt.stamp
+        )
         return AuthorizeOutcome("mfa", interaction_id=interaction.id)
     now = server.now()
     return await _signed_in(
-        server, stores, browser, interaction, user.id, now, auth_time=now, amr=("pwd",), mfa_at=None
+        server,
+        stores,
+        browser,
+        interaction,
+        user.id,
+        now,
+        auth_time=now,
+        amr=("pwd",),
+        mfa_at=None,
+        stamp=started.attempt.stamp,
+        username=started.username,
     )
 
 
@@ -561,9 +627,29 @@ async def _signed_in(
     auth_time: int,
     amr: tuple[str, ...],
     mfa_at: int | None,
+    stamp: int | None,
+    stepped_up: Session | None = None,
+    username: str = "",
 ) -> AuthorizeOutcome:
     """A sign-in done: the browser's session replaced by a new one (a new id at every
-    sign-in), and the authorization continued."""
+    sign-in), and the authorization continued.
+
+    First the user's security stamp is held (``SecurityStampStore.hold``: locked to the end
+    of the transaction) and checked: it must still be ``stamp``, the one read at the password
+    step (``None``: a passkey sign-in, which has no password step), and a session stepped up
+    (``stepped_up``) must still exist; else ``SignInChanged``, and the route rolls the step
+    back. An event that ends the user's access renews the stamp before it deletes sessions
+    (``accounts.end_access``): committed before the hold, it is seen here; otherwise it waits
+    for this transaction, then deletes the session made here (the code issued here recorded
+    the stamp it replaces). The login's password-hash upgrade (``core.login``) is written
+    before the hold, as the events write the user before the stamp: the two never wait for
+    each other."""
+    held = await stores.security_stamps.hold(user_id)
+    if (stamp is not None and held != stamp) or (
+        stepped_up is not None and await stores.sessions.get(stepped_up.digest, now) is None
+    ):
+        _audit_changed(server, interaction, user_id, now)
+        raise await _sign_in_again(server, stores, interaction, username=username)
     session, change = await replace_session(
         stores,
         server.pepper,
@@ -728,6 +814,10 @@ class _Subject:
     amr: tuple[str, ...]
     auth_time: int
     factors: tuple[mfa.SecondFactor, ...]
+    stamp: int | None
+    """The security stamp the password step read (``Interaction.pending_stamp``)."""
+    session: Session | None
+    """The single-factor session being stepped up (no password step in this interaction)."""
 
 
 async def owes_second_factor(server: AuthorizationServer, stores: Stores, session: Session) -> bool:
@@ -741,7 +831,11 @@ async def owes_second_factor(server: AuthorizationServer, stores: Stores, sessio
 async def _subject(
     server: AuthorizationServer, stores: Stores, browser: BrowserView, interaction: Interaction
 ) -> _Subject | None:
+    """Who owes the second step, if anyone; ``SignInChanged`` when the user who passed the
+    password step has had their security stamp renewed since (their password changed or
+    reset, their access ended): checked before anything is reserved or used up."""
     amr: tuple[str, ...]
+    session: Session | None = None
     if interaction.pending_user_id is not None:
         user_id, amr, auth_time = (
             interaction.pending_user_id,
@@ -756,16 +850,22 @@ async def _subject(
     user = await server.accounts.get(stores, user_id)
     if user is None or user.disabled:
         return None
+    stamp = interaction.pending_stamp
+    if session is None and (
+        stamp is None or await stores.security_stamps.current(user.id) != stamp
+    ):
+        raise await _sign_in_again(server, stores, interaction, username=user.username)
     factors = await server.factors.enrolled(stores, user.id)
     if not factors:
         return None
-    return _Subject(user, amr, auth_time, factors)
+    return _Subject(user, amr, auth_time, factors, stamp if session is None else None, session)
 
 
 async def second_factor_page(
     server: AuthorizationServer, stores: Stores, browser: BrowserView, txn: str | None
 ) -> SecondFactorForm | AuthorizeOutcome:
-    """The second step of a pending interaction; the login page when nobody owes one."""
+    """The second step of a pending interaction; the login page when nobody owes one
+    (``SignInChanged``: the account changed since the password step)."""
     interaction = await load(server, stores, browser, txn)
     subject = await _subject(server, stores, browser, interaction)
     if subject is None:
@@ -792,9 +892,17 @@ async def submit_second_factor(
     account and the address first (``mfa.reserve_attempt``); a wrong or replayed code is the
     page again (401), a refused attempt 429. On success the browser gets a new session (a new
     id) whose ``amr`` adds the factor's methods and ``mfa``, with the password's ``auth_time``
-    (so ``max_age`` still counts from the password), and the authorization continues."""
+    (so ``max_age`` still counts from the password), and the authorization continues.
+
+    The account must not have changed since the password step (its security stamp, or the
+    session stepped up): checked first, before the attempt is reserved, and again, locked,
+    where the session is made (``_signed_in``); ``SignInChanged`` otherwise."""
     interaction = await load(server, stores, browser, txn)
-    subject = await _subject(server, stores, browser, interaction)
+    try:
+        subject = await _subject(server, stores, browser, interaction)
+    except SignInChanged:
+        _audit_changed(server, interaction, interaction.pending_user_id, server.now())
+        raise
     if subject is None:
         return AuthorizeOutcome("login", interaction_id=interaction.id)
     user = subject.user
@@ -826,6 +934,9 @@ async def submit_second_factor(
         auth_time=subject.auth_time,
         amr=mfa.with_factor(subject.amr, factor),
         mfa_at=now,
+        stamp=subject.stamp,
+        stepped_up=subject.session,
+        username=user.username,
     )
 
 
@@ -877,7 +988,10 @@ async def passkey_options(
             binding=_passkey_binding(interaction, browser),
             now=now,
         )
-    subject = await _subject(server, stores, browser, interaction)
+    try:
+        subject = await _subject(server, stores, browser, interaction)
+    except SignInChanged:  # no challenge: the second step will send them to the login page
+        return None
     if subject is None or not any(f.name == server.passkeys.name for f in subject.factors):
         return None
     return await server.passkeys.authentication_options(
@@ -953,4 +1067,5 @@ async def submit_passkey_sign_in(
         auth_time=now,
         amr=passkeys.AMR_PASSWORDLESS,
         mfa_at=now,
+        stamp=None,  # no password step; the stamp is held all the same (``_signed_in``)
     )

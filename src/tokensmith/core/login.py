@@ -4,10 +4,13 @@ Three steps, which the route runs around two short transactions so that no trans
 SQLite, whose one connection every request shares, no connection) is held while argon2 runs:
 
 1. ``reserve``, in the first transaction, committed before step 2: resolve the typed login to
-   an account and reserve the attempt, first on the client address's counter, then on the
-   account's (``core.throttle``). Each reservation is one atomic increment-and-check in the
-   store, so of any number of concurrent attempts at most the policy's allowance is checked;
-   an attempt over the limit is refused here, its password never verified.
+   an account, read its security stamp (``ports.SecurityStampStore.current``: the credential
+   state the password is checked against; the sign-in makes its session only while the stamp
+   is still that one, ``core.interaction``) and reserve the attempt, first on the client
+   address's counter, then on the account's (``core.throttle``). Each reservation is one
+   atomic increment-and-check in the store, so of any number of concurrent attempts at most
+   the policy's allowance is checked; an attempt over the limit is refused here, its password
+   never verified.
 2. ``verify``, with nothing held: the account's password verification (``core.accounts``:
    argon2 for tokensmith's own users, whatever an application's own implementation does), and
    the re-hash of an outdated hash, on the server's worker pool, off the event loop. An
@@ -47,6 +50,11 @@ class LoginAttempt:
     """The account the login names (also a disabled one); ``None`` for an unknown login."""
     retry_after: int = 0
     """Seconds to wait when the attempt was refused by the back-off (its password unchecked)."""
+    stamp: int = 0
+    """The account's security stamp, read just after the account: an event that renews it
+    later (a password changed or reset, the account's access ended) refuses the sign-in when
+    it would make its session (``core.interaction``). An event committed between the two
+    reads is older than the stamp; if it changed the password, step 3 sees the hash changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +95,15 @@ class PasswordLogin:
         except ValueError:
             normalized = None
         user = await self.accounts.find_by_login(stores, normalized) if normalized else None
+        # the same read either way (matching no row for an unknown login)
+        stamp = await stores.security_stamps.current(user.id if user else "-")
         attempt = LoginAttempt(
             at=now,
             address=address,
             address_key="ip:" + address,
             account_key=account_key(login, user),
             user=user,
+            stamp=stamp,
         )
         # the address first: a refused address never touches the account's counter, so a
         # throttled sprayer cannot spend a victim's attempts; a refused account gives the

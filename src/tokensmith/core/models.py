@@ -294,6 +294,10 @@ class Interaction:
     second factor (``core.mfa``); no session exists for them until they do."""
     pending_auth_time: int = 0
     """When that password was verified."""
+    pending_stamp: int | None = None
+    """The user's security stamp (``ports.SecurityStampStore``) read before that password was
+    checked: the second step is refused once it changed (a password changed or reset, ...);
+    ``None`` (an interaction stored before revision 0011) is refused too."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,8 +93,10 @@ class SecurityStampStore(Protocol):
     """A counter per subject that every event ending a user's sessions or grants renews
     (a password changed or reset, an account disabled or deleted, "sign out everywhere", a
     second factor reset). An authorization code records it when issued and is refused at
-    redemption when it changed since (``core.grants.authorization_code``). Kept in SQL, keyed
-    by the subject, whatever the accounts implementation and wherever the codes are."""
+    redemption when it changed since (``core.grants.authorization_code``); a sign-in records it
+    at its password step and writes its session only while it is still that one
+    (``core.interaction``). Kept in SQL, keyed by the subject, whatever the accounts
+    implementation and wherever the codes and sign-in transactions are."""
 
     async def hold(self, user_id: str) -> int:
         """The subject's stamp (0 for one never renewed), locked until the transaction ends:
@@ -102,10 +104,18 @@ class SecurityStampStore(Protocol):
         ``renew`` to end, then reads what it wrote."""
         ...
 
+    async def current(self, user_id: str) -> int:
+        """The subject's stamp as committed (0 for one never renewed), without a lock: what a
+        sign-in records at its password step, to compare when it creates the session
+        (``hold``)."""
+        ...
+
     async def renew(self, user_id: str) -> None:
-        """Give the subject a new stamp. Called before the event revokes any grant, so that a
-        code redeemed concurrently either reads the new stamp (and is refused) or commits its
-        grant before the event's revocation runs (and that grant is revoked)."""
+        """Give the subject a new stamp. Called before the event deletes any session or
+        revokes any grant, so that a code redeemed concurrently either reads the new stamp (and
+        is refused) or commits its grant before the event's revocation runs (and that grant is
+        revoked), and a sign-in likewise either reads the new stamp (and makes no session) or
+        commits its session before the event's deletion runs (and that session is deleted)."""
         ...
 
 
@@ -272,9 +282,12 @@ class InteractionStore(Protocol):
     async def get(self, interaction_id: str, now: int) -> Interaction | None: ...
     async def delete(self, interaction_id: str) -> bool: ...
 
-    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+    async def set_pending(
+        self, interaction_id: str, user_id: str, auth_time: int, stamp: int
+    ) -> bool:
         """Record that ``user_id`` passed the password step of this interaction at
-        ``auth_time`` and must still present a second factor (``core.mfa``)."""
+        ``auth_time``, checked against the security stamp ``stamp``, and must still present a
+        second factor (``core.mfa``)."""
         ...
 
     async def delete_for_user(self, user_id: str) -> int:

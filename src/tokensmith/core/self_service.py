@@ -890,6 +890,9 @@ class SelfService:
         user = await stores.users.get(token.user_id or "") if token else None
         if token is None or user is None or user.disabled or user.email != token.email:
             return FormAnswer(error=LINK_INVALID, status=400)
+        # the login back-off cleared first: a login concluding meanwhile clears the same
+        # counter before it writes the user and holds the stamp, so both lock in that order
+        await stores.login_failures.clear("user:" + user.id)
         await stores.users.set_password_hash(user.id, password_hash, now)
         if not user.email_verified:  # the link reached this address
             await stores.users.set_profile(
@@ -900,7 +903,6 @@ class SelfService:
         await end_access(stores, user.id, now)  # after the consents, as accounts.forget
         for purpose in ("reset_password", "change_email"):  # a pending change is cancelled
             await stores.account_tokens.revoke_for_user(user.id, purpose, now)
-        await stores.login_failures.clear("user:" + user.id)
         self.context.emit(AuditEvent(audit.PASSWORD_RESET, now, user_id=user.id))
         notify(AccountNotice("password_changed", token.email, self.links.forgot, user.username))
         return FormAnswer(message="Your password is changed. Sign in with the new one.")

@@ -155,7 +155,9 @@ class RedisInteractionStore:
     async def delete(self, interaction_id: str) -> bool:
         return bool(await self._redis.delete(self._key(interaction_id)))
 
-    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+    async def set_pending(
+        self, interaction_id: str, user_id: str, auth_time: int, stamp: int
+    ) -> bool:
         """Rewrite the interaction with its pending user, keeping its expiry (``KEEPTTL``;
         ``XX``: never bring back one that expired or was deleted meanwhile)."""
         key = self._key(interaction_id)
@@ -165,6 +167,7 @@ class RedisInteractionStore:
         data = json.loads(raw)
         data["pending_user_id"] = user_id
         data["pending_auth_time"] = auth_time
+        data["pending_stamp"] = stamp
         done = await self._redis.set(
             key, json.dumps(data, separators=(",", ":")), keepttl=True, xx=True
         )

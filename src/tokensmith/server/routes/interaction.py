@@ -14,7 +14,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tokensmith.core import interaction, passkeys
 from tokensmith.core.errors import CsrfRejected, OAuthError
-from tokensmith.core.interaction import KEEP, AuthorizeOutcome, SessionChange, well_formed_txn
+from tokensmith.core.interaction import (
+    KEEP,
+    AuthorizeOutcome,
+    LoginForm,
+    SessionChange,
+    SignInChanged,
+    well_formed_txn,
+)
 from tokensmith.core.ports import Stores
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error, page_error
@@ -101,24 +108,33 @@ async def submit_step(
         [Runtime, Stores, Browser, str, dict[str, str]], Awaitable[_Form | AuthorizeOutcome]
     ],
     page: Callable[[Runtime, Browser, _Form], Response],
+    *,
+    login_page: Callable[[Runtime, Browser, LoginForm], Response],
 ) -> Response:
     """A posted sign-in step (a passkey at the login page, a code or a passkey at the second
     step), in one transaction: the form (large enough for a passkey's answer) and its CSRF
-    token checked, then ``step`` given the interaction id and the form."""
+    token checked, then ``step`` given the interaction id and the form. A step refused because
+    the account changed since the password step (``SignInChanged``) is rolled back whole and
+    answered with the sign-in's login page (``login_page``)."""
     rt = runtime(request)
     posted = await read_posted_form(request, rt, max_value_length=passkeys.MAX_RESPONSE)
     if isinstance(posted, Response):
         return posted
     change: SessionChange = KEEP
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            txn = check_form(request, rt, browser, posted)
-            answer = await step(rt, stores, browser, txn, posted)
-        except OAuthError as exc:
-            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
-        else:
-            response, change = answer_response(request, rt, browser, answer, page)
+    try:
+        async with rt.db.transaction() as stores:
+            browser = await rt.cookies.load(request, stores, rt.server.now())
+            try:
+                txn = check_form(request, rt, browser, posted)
+                answer = await step(rt, stores, browser, txn, posted)
+            except OAuthError as exc:
+                response = browser_error(
+                    request, rt.pages, exc, issuer=rt.server.issuer, status=303
+                )
+            else:
+                response, change = answer_response(request, rt, browser, answer, page)
+    except SignInChanged as exc:  # rolled back: no session, no code, no factor used up
+        response = login_page(rt, browser, exc.form)
     return rt.cookies.apply(response, browser, change)
 
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from tokensmith.core import interaction
 from tokensmith.core.errors import OAuthError
-from tokensmith.core.interaction import KEEP, LoginForm, SessionChange
+from tokensmith.core.interaction import KEEP, LoginForm, SessionChange, SignInChanged
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error
 from tokensmith.server.middleware import SCRIPT_CSP
@@ -31,7 +31,9 @@ from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
 
-def _login_page(rt: Runtime, browser: Browser, form: LoginForm) -> Response:
+def render_login_page(rt: Runtime, browser: Browser, form: LoginForm) -> Response:
+    """The login page of ``form``'s sign-in (also the answer of a later step that sends the
+    browser back to it, ``SignInChanged``)."""
     back = urlencode({"txn": form.txn})
     response = rt.pages.render(
         "login.html",
@@ -70,7 +72,7 @@ async def login_form(request: Request) -> Response:
         except OAuthError as exc:
             response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=302)
         else:
-            response = _login_page(rt, browser, form)
+            response = render_login_page(rt, browser, form)
     return rt.cookies.apply(response, browser)
 
 
@@ -101,16 +103,21 @@ async def login_submit(request: Request) -> Response:
             if started.admission is not None:
                 places.callback(started.admission.close)
             if started.form is not None:
-                return rt.cookies.apply(_login_page(rt, browser, started.form), browser)
+                return rt.cookies.apply(render_login_page(rt, browser, started.form), browser)
         check = await interaction.check_password(rt.server, started, posted.get("password", ""))
     change: SessionChange = KEEP
-    async with rt.db.transaction() as stores:
-        try:
-            done = await interaction.finish_login(rt.server, stores, browser, started, check)
-        except OAuthError as exc:
-            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=303)
-        else:
-            response, change = answer_response(request, rt, browser, done, _login_page)
+    try:
+        async with rt.db.transaction() as stores:
+            try:
+                done = await interaction.finish_login(rt.server, stores, browser, started, check)
+            except OAuthError as exc:
+                response = browser_error(
+                    request, rt.pages, exc, issuer=rt.server.issuer, status=303
+                )
+            else:
+                response, change = answer_response(request, rt, browser, done, render_login_page)
+    except SignInChanged as exc:  # rolled back: no session, no code, no hash upgraded
+        response = render_login_page(rt, browser, exc.form)
     return rt.cookies.apply(response, browser, change)
 
 
@@ -131,5 +138,6 @@ async def passkey_submit(request: Request) -> Response:
             posted.get("credential", ""),
             address=client_address(request),
         ),
-        _login_page,
+        render_login_page,
+        login_page=render_login_page,
     )

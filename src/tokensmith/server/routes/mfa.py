@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from tokensmith.core import interaction
 from tokensmith.core.errors import OAuthError
-from tokensmith.core.interaction import SecondFactorForm
+from tokensmith.core.interaction import SecondFactorForm, SignInChanged
 from tokensmith.server.browser import Browser
 from tokensmith.server.errors import browser_error
 from tokensmith.server.middleware import SCRIPT_CSP
@@ -22,6 +22,7 @@ from tokensmith.server.routes.interaction import (
     sign_in_passkey_options,
     submit_step,
 )
+from tokensmith.server.routes.login import render_login_page
 from tokensmith.server.runtime import Runtime
 from tokensmith.server.state import runtime
 
@@ -47,19 +48,24 @@ def _page(rt: Runtime, browser: Browser, form: SecondFactorForm) -> Response:
 
 async def mfa_form(request: Request) -> Response:
     rt = runtime(request)
-    async with rt.db.transaction() as stores:
-        browser = await rt.cookies.load(request, stores, rt.server.now())
-        try:
-            shown = await interaction.second_factor_page(
-                rt.server, stores, browser, request.query_params.get("txn")
-            )
-        except OAuthError as exc:
-            response = browser_error(request, rt.pages, exc, issuer=rt.server.issuer, status=302)
-        else:
-            if isinstance(shown, SecondFactorForm):
-                response = _page(rt, browser, shown)
+    try:
+        async with rt.db.transaction() as stores:
+            browser = await rt.cookies.load(request, stores, rt.server.now())
+            try:
+                shown = await interaction.second_factor_page(
+                    rt.server, stores, browser, request.query_params.get("txn")
+                )
+            except OAuthError as exc:
+                response = browser_error(
+                    request, rt.pages, exc, issuer=rt.server.issuer, status=302
+                )
             else:
-                response = outcome_response(request, rt, shown, status=302)
+                if isinstance(shown, SecondFactorForm):
+                    response = _page(rt, browser, shown)
+                else:
+                    response = outcome_response(request, rt, shown, status=302)
+    except SignInChanged as exc:  # the account changed since the password step
+        response = render_login_page(rt, browser, exc.form)
     return rt.cookies.apply(response, browser)
 
 
@@ -77,6 +83,7 @@ async def mfa_submit(request: Request) -> Response:
             address=client_address(request),
         ),
         _page,
+        login_page=render_login_page,
     )
 
 

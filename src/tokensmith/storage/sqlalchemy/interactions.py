@@ -23,6 +23,7 @@ class SqlInteractionStore(SqlStore):
                 expires_at=interaction.expires_at,
                 pending_user_id=interaction.pending_user_id,
                 pending_auth_time=interaction.pending_auth_time or None,
+                pending_stamp=interaction.pending_stamp,
             )
         )
 
@@ -39,6 +40,7 @@ class SqlInteractionStore(SqlStore):
             expires_at=row["expires_at"],
             pending_user_id=row["pending_user_id"],
             pending_auth_time=row["pending_auth_time"] or 0,
+            pending_stamp=row["pending_stamp"],
         )
 
     async def delete(self, interaction_id: str) -> bool:
@@ -47,12 +49,14 @@ class SqlInteractionStore(SqlStore):
         )
         return bool(result.rowcount)
 
-    async def set_pending(self, interaction_id: str, user_id: str, auth_time: int) -> bool:
+    async def set_pending(
+        self, interaction_id: str, user_id: str, auth_time: int, stamp: int
+    ) -> bool:
         i = t.interactions
         result = await self._conn.execute(
             update(i)
             .where(i.c.id == interaction_id)
-            .values(pending_user_id=user_id, pending_auth_time=auth_time)
+            .values(pending_user_id=user_id, pending_auth_time=auth_time, pending_stamp=stamp)
         )
         return bool(result.rowcount)
 

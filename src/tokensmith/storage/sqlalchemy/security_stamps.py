@@ -50,6 +50,11 @@ class SqlSecurityStampStore(SqlStore):
         self._held[user_id] = stamp
         return stamp
 
+    async def current(self, user_id: str) -> int:
+        s = t.security_stamps
+        row = await self._one(select(s.c.stamp).where(s.c.user_id == user_id))
+        return int(row["stamp"]) if row is not None else 0
+
     async def renew(self, user_id: str) -> None:
         s = t.security_stamps
         self._held.pop(user_id, None)

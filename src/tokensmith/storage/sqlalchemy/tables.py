@@ -269,6 +269,8 @@ interactions = Table(
     # the user who passed the password and owes a second factor (0006)
     Column("pending_user_id", String(64)),
     Column("pending_auth_time", BigInteger),
+    # the user's security stamp read before that password was checked (0011)
+    Column("pending_stamp", BigInteger),
     Index("ix_ts_interactions_expires_at", "expires_at"),
 )
 
