@@ -179,3 +179,26 @@ def test_settings_read_the_allowlist_from_the_environment(
 def test_settings_refuse_what_is_not_an_exact_origin(origin: str) -> None:
     with pytest.raises(ValidationError):
         CorsSettings(cors_origins=(origin,))
+
+
+async def test_cors_and_the_metrics_route_label_apply_under_a_root_path(sqlite_url: str) -> None:
+    """Behind a proxy that serves the server under a prefix (``root_path``), the path the
+    layers see starts with it: CORS and the metrics' route label take the path below it, as
+    the router does (before, CORS never applied there and every request counted as 'other')."""
+    settings = Settings(issuer=ISSUER, database_url=sqlite_url, **FAST_HASH)  # type: ignore[arg-type]
+    app = create_app(settings, cors_origins=[SPA])
+    app.root_path = "/auth"
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+            preflight = await client.options("/auth/token", headers=preflight_headers(SPA))
+            answer = await client.post(
+                "/auth/token", data={"grant_type": "client_credentials"}, headers={"Origin": SPA}
+            )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == SPA
+    assert answer.status_code == 401  # no such client: the answer still carries CORS
+    assert answer.headers["access-control-allow-origin"] == SPA
+    counted = {key[0] for key in app.state.metrics.request_counts}
+    assert "/token" in counted
+    assert "other" not in counted

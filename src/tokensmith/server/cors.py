@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -138,5 +139,10 @@ class EndpointCors:
             cors.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cors = self.by_path.get(scope["path"]) if scope["type"] == "http" else None
+        cors = None
+        if scope["type"] == "http":
+            # the path below the root path, as the router matches it (behind a proxy that
+            # serves the server under a prefix, ``scope["path"]`` starts with the prefix)
+            path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+            cors = self.by_path.get(path)
         await (cors or self._app)(scope, receive, send)

@@ -39,6 +39,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from sqlalchemy import text
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -253,9 +254,10 @@ class Observability:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.metrics.answered(
-                scope["path"], scope["method"], status, time.perf_counter() - started
-            )
+            # the path below the root path (a prefix a proxy serves the server under), as the
+            # router matches it: the metrics' route label is the route's, with or without one
+            path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+            self.metrics.answered(path, scope["method"], status, time.perf_counter() - started)
             request_id.reset(token)
 
 
