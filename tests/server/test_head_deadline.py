@@ -146,3 +146,21 @@ async def test_a_connection_silent_after_an_unread_body_arrived_is_timed(
     await asyncio.sleep(0.01)
     assert b"".join(transport.written).count(b"HTTP/1.1 200 OK") == 2
     protocol.connection_lost(None)
+
+
+def test_serve_runs_no_websocket_protocol() -> None:
+    """tokensmith serves no WebSocket: ``serve`` and the demo give uvicorn ``ws="none"``, so
+    that with a WebSocket library installed (``uvicorn[standard]``) an upgrade request is still
+    an HTTP request through the protocols above, not one uvicorn answers itself."""
+    from tokensmith.server.protocols import uvicorn_options
+    from tokensmith.settings import Settings
+
+    options = uvicorn_options(Settings(issuer="https://as.test", _env_file=None))  # type: ignore[call-arg]
+    assert options["ws"] == "none"
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    config = Config(app, **options)
+    config.load()
+    assert config.ws_protocol_class is None

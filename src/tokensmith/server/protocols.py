@@ -77,9 +77,13 @@ def uvicorn_options(
     """What ``tokensmith serve`` and ``tokensmith demo`` give uvicorn besides the app, the
     address and the log level: the protocol of :func:`http_protocol`; ``X-Forwarded-For``
     trusted from ``forwarded_allow_ips`` only (uvicorn trusts 127.0.0.1 by default); no
-    ``server`` header; no access log."""
+    ``server`` header; no access log; no WebSocket protocol (tokensmith serves none: with a
+    WebSocket library installed, ``uvicorn[standard]``'s, uvicorn would answer an upgrade
+    request itself, without the head limits and headers of :func:`http_protocol`; without
+    one, an upgrade request is an HTTP request like any other)."""
     return {
         "http": http_protocol(settings, http),
+        "ws": "none",
         "loop": loop,
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
