@@ -370,3 +370,25 @@ async def test_passkey_options_are_throttled_per_address(server_env: ServerEnv) 
     assert await env.scalar(CHALLENGES) == stored  # nothing stored while refused
     env.clock.advance(ADDRESS.base_delay)
     await sign_in_options(env, ua, fields)
+
+
+async def test_the_account_pages_passkey_options_are_throttled_per_user(
+    server_env: ServerEnv,
+) -> None:
+    """Red team: the account page's "add a passkey" options request stores a challenge each
+    time, so a signed-in session could fill the table with them. Each request is counted per
+    user with the login's back-off: past it, 429 with ``Retry-After`` and nothing stored."""
+    env = server_env
+    _, ua, _ = await setup(env)
+    path = env.settings.account_path + "/passkeys/options"
+    token = csrf(await ua.get(env.settings.account_path))
+    for _ in range(ADDRESS.free_attempts - 1):  # setup's registration asked once
+        assert (await ua.post(path, data={"csrf_token": token})).status_code == 200
+    stored = await env.scalar(CHALLENGES)
+    refused = await ua.post(path, data={"csrf_token": token})
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "slow_down"}
+    assert int(refused.headers["retry-after"]) >= 1
+    assert await env.scalar(CHALLENGES) == stored
+    env.clock.advance(ADDRESS.base_delay)
+    assert (await ua.post(path, data={"csrf_token": token})).status_code == 200

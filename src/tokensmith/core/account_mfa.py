@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tokensmith.core import audit, mfa
+from tokensmith.core import audit, mfa, throttle
 from tokensmith.core.account import fully_signed_in
 from tokensmith.core.audit import AuditEvent
-from tokensmith.core.errors import NotSignedIn
+from tokensmith.core.errors import NotSignedIn, SlowDown
 from tokensmith.core.interaction import KEEP, SessionChange, replace_session
 from tokensmith.core.models import Session, User
 from tokensmith.core.passwords import PasswordCheck
@@ -310,15 +310,32 @@ async def finish_disable(
 # -- passkeys (``core.passkeys``) -----------------------------------------------------------
 
 
+PASSKEY_REGISTRATION = "passkey-options:user:"
+"""The counter of the account page's passkey options requests (``login_failures``), per user."""
+
+
 async def passkey_registration_options(
     server: AuthorizationServer, stores: Stores, session: Session | None
 ) -> str:
     """The ``navigator.credentials.create`` options for the signed-in user, bound to this
-    session."""
+    session. Each request stores a challenge, so each is reserved on the user's counter
+    (``PASSKEY_REGISTRATION``, the login's per-address back-off: 50 free, then a doubling
+    wait): a session cannot fill the table with challenges (``SlowDown``, 429, none stored)."""
     session = await fully_signed_in(server.factors, stores, session)
     user = await _user(stores, session)
+    now = server.now()
+    reserved = await stores.login_failures.reserve(
+        PASSKEY_REGISTRATION + user.id, now, policy=throttle.ADDRESS, ttl=throttle.FAILURE_MEMORY
+    )
+    if not reserved.granted:
+        retry_after = max(1, throttle.ADDRESS.locked_until(reserved.record) - now)
+        server.audit(AuditEvent(audit.LOGIN_THROTTLED, now, user_id=user.id))
+        raise SlowDown(
+            "too many passkey requests for this account",
+            headers={"Retry-After": str(retry_after)},
+        )
     return await server.passkeys.registration_options(
-        stores, user_id=user.id, username=user.username, binding=session.digest, now=server.now()
+        stores, user_id=user.id, username=user.username, binding=session.digest, now=now
     )
 
 

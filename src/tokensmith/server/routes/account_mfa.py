@@ -301,7 +301,9 @@ async def passkey_options(request: Request) -> Response:
                 rt.server, stores, browser.session
             )
         except OAuthError as exc:
-            response: Response = JSONResponse({"error": exc.error}, status_code=exc.status_code)
+            response: Response = JSONResponse(
+                {"error": exc.error}, status_code=exc.status_code, headers=exc.headers
+            )
         else:
             response = options_response(options)
     return rt.cookies.apply(response, browser)
