@@ -304,8 +304,34 @@ async def test_sign_up_and_forgotten_password_link_back_to_the_sign_in(
     assert hidden_fields(again.text)["txn"] == txn
     for bad in ("x", "ts_ix_<b>", "ts_ix_a&b=c", "ts_ix_" + "a" * 100):
         page = await ua.get("/signup", params={"txn": bad})
-        assert 'href="/login"' in page.text
+        assert 'href="/login' not in page.text  # the bare login page only says "expired"
+        assert "go back to the application you use" in page.text
         assert 'name="txn"' not in page.text
+
+
+async def test_the_pages_of_a_mailed_link_send_nobody_to_an_expired_sign_in(
+    mail_env: ServerEnv, inbox: tuple[Inbox, int]
+) -> None:
+    """A mailed link is opened in a new tab, with no sign-in to return to: its pages (the
+    reset form and its "password is changed", the confirmation) do not link to the bare login
+    page, which answers "This sign-in page has expired"; they say to sign in from the
+    application."""
+    env, box = mail_env, inbox[0]
+    await env.user("alice")
+    ua = env.browser()
+    await post_form(ua, "/forgot-password", login="alice")
+    await sent(env)
+    mailed = env.browser()  # the mail opened elsewhere
+    page = await mailed.get(box.link(box.messages[0]))
+    done = await mailed.post(
+        "/reset-password", data={**hidden_fields(page.text), "password": NEW_PASSWORD}
+    )
+    assert "password is changed" in done.text
+    expired = await mailed.get("/login")
+    assert "expired" in expired.text
+    for shown in (page, done):
+        assert 'href="/login' not in shown.text
+        assert "go back to the application you use" in shown.text
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -34,12 +34,13 @@ _Form = TypeVar("_Form")
 FORBIDDEN = "The form was not sent from this sign-in page (its security token is missing or wrong)."
 
 
-def login_url(rt: Runtime, txn: str | None) -> str:
-    """The login page: of the sign-in ``txn`` when it is well formed (the sign-up and
-    forgotten-password pages link back to the sign-in they were opened from), else bare."""
+def login_url(rt: Runtime, txn: str | None) -> str | None:
+    """The login page of the sign-in ``txn`` when it is well formed (the sign-up and
+    forgotten-password pages link back to the sign-in they were opened from); else none (the
+    bare login page is no sign-in: it answers "expired")."""
     txn = well_formed_txn(txn)
     if txn is None:
-        return rt.settings.login_path
+        return None
     return f"{rt.settings.login_path}?{urlencode({'txn': txn})}"
 
 

@@ -64,10 +64,11 @@ class SelfServicePage:
         self, rt: Runtime, browser: Browser, answer: FormAnswer | None = None, **values: Any
     ) -> Response:
         """The page with ``answer`` (a message, an error, a wait) and the template's own
-        ``values`` (``login_url``: the sign-in to link back to, the bare login page unless
-        given)."""
+        ``values`` (``login_url``: the sign-in to link back to; none unless given: the bare
+        login page is no sign-in, it says "expired", so the page tells the person to sign in
+        from their application instead, as after following a mailed link)."""
         answer = answer or FormAnswer()
-        values.setdefault("login_url", rt.settings.login_path)
+        values.setdefault("login_url", None)
         response = rt.pages.render(
             self.template,
             status=answer.status,
