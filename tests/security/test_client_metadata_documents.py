@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +356,21 @@ async def mcp_api(env: ServerEnv, *, dynamic: bool = True) -> None:
     await env.user()
 
 
+@asynccontextmanager
+async def loopback_server(sqlite_url: str, clock: FakeClock) -> AsyncIterator[ServerEnv]:
+    """The server on SQLite (one connection: a request holding it during a fetch would show),
+    metadata documents allowed on loopback, the MCP API registered."""
+    settings = Settings(
+        issuer=ISSUER,
+        database_url=sqlite_url,
+        client_metadata_allow_loopback=True,
+        **FAST_HASH,  # type: ignore[arg-type]
+    )
+    async with ServerEnv.start(settings, clock) as env:
+        await mcp_api(env)
+        yield env
+
+
 def as_client(url: str, doc: dict[str, Any]) -> NewClient:
     return NewClient(client_from_document(url, json.dumps(doc).encode(), now=0), None)
 
@@ -508,14 +524,7 @@ async def test_a_slow_document_holds_no_database_connection(
     be answered: the fetch may not hold the request's transaction (on SQLite the process's one
     connection; on PostgreSQL one of the pool's, so a few slow documents in parallel would
     exhaust it)."""
-    settings = Settings(
-        issuer=ISSUER,
-        database_url=sqlite_url,
-        client_metadata_allow_loopback=True,
-        **FAST_HASH,  # type: ignore[arg-type]
-    )
-    async with ServerEnv.start(settings, clock) as env:
-        await mcp_api(env)
+    async with loopback_server(sqlite_url, clock) as env:
         machine = await env.client(grant_types=["client_credentials"], apis=[MCP])
         url = docs.url("/slow.json")
         docs.serve("/slow.json", document(url), delay=3.0)
@@ -539,14 +548,7 @@ async def test_a_slow_document_at_the_token_endpoint_holds_no_database_connectio
 ) -> None:
     """The same at the token endpoint: whoever posts there names the client, and so the
     document's server; the client is resolved before the request's transaction."""
-    settings = Settings(
-        issuer=ISSUER,
-        database_url=sqlite_url,
-        client_metadata_allow_loopback=True,
-        **FAST_HASH,  # type: ignore[arg-type]
-    )
-    async with ServerEnv.start(settings, clock) as env:
-        await mcp_api(env)
+    async with loopback_server(sqlite_url, clock) as env:
         machine = await env.client(grant_types=["client_credentials"], apis=[MCP])
         url = docs.url("/slow-token.json")
         docs.serve(
@@ -600,14 +602,7 @@ async def test_parallel_requests_naming_one_document_fetch_it_once(
     first requests for one document (marked no-store, so nothing keeps it) make one fetch, not
     20: the others wait for it and are answered from its client. A failing document, likewise:
     one fetch, then remembered."""
-    settings = Settings(
-        issuer=ISSUER,
-        database_url=sqlite_url,
-        client_metadata_allow_loopback=True,
-        **FAST_HASH,  # type: ignore[arg-type]
-    )
-    async with ServerEnv.start(settings, clock) as env:
-        await mcp_api(env)
+    async with loopback_server(sqlite_url, clock) as env:
         url = docs.url("/popular.json")
         docs.serve(
             "/popular.json",
@@ -632,14 +627,7 @@ async def test_a_request_that_ends_during_the_shared_fetch_leaves_the_others_ser
 ) -> None:
     """The request whose fetch the others wait for goes away (its client disconnected): the
     waiters do not hang or fail with it; one of them fetches the document in turn."""
-    settings = Settings(
-        issuer=ISSUER,
-        database_url=sqlite_url,
-        client_metadata_allow_loopback=True,
-        **FAST_HASH,  # type: ignore[arg-type]
-    )
-    async with ServerEnv.start(settings, clock) as env:
-        await mcp_api(env)
+    async with loopback_server(sqlite_url, clock) as env:
         url = docs.url("/leaving.json")
         docs.serve(
             "/leaving.json",

@@ -301,7 +301,7 @@ async def check_grant_scopes(
     lost = [s for s in scopes if s not in allowed]
     if lost:
         raise InvalidGrant(
-            "the client may no longer use a scope of this grant",
+            "the client may no longer use a scope of this grant: authorize again",
             detail=f"scopes no longer allowed: {' '.join(lost)}",
         )
 
