@@ -19,6 +19,7 @@ CODE_PG = "tokensmith code exchange PostgreSQL"
 OPEN = "route unprotected"
 PROTECTED = "route protected (reused token)"
 FLOOR = "route FastAPI floor (trivial dependency)"
+PROTECTED_DEPENDENCY = "route protected, FastAPI's resolution (reused token)"
 REFRESH_PG = "tokensmith refresh rotation PostgreSQL"
 RAW = "pyjwt raw jwt.decode"
 FRESH = "tokensmith fresh (no cache)"
@@ -89,6 +90,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if floor is not None:  # what any FastAPI dependency costs: context, not a target
         label = "(FastAPI's floor: a dependency that does nothing)"
         rows.append((label, f"{floor:.2f} x unprotected", None))
+    solved = _paired(results, PROTECTED_DEPENDENCY, OPEN)
+    if solved is not None:  # the same route without BearerRoute: context, not a target
+        label = "(the same dependency solved by FastAPI, without BearerRoute)"
+        rows.append((label, f"{solved:.2f} x unprotected", None))
     for name, row in results.get("logins", {}).get("cases", {}).items():
         ratio = row["p99_ratio"]
         in_flight = results["logins"]["in_flight"]

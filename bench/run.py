@@ -297,6 +297,14 @@ def build_scenarios(
             auth=bearer,
         ),
         Scenario(
+            "route protected, FastAPI's resolution (reused token)",
+            "resource",
+            "resource",
+            "/protected-dependency",
+            "GET",
+            auth=bearer,
+        ),
+        Scenario(
             "route protected (reused token)",
             "resource",
             "resource",

@@ -17,6 +17,7 @@ from bench.prepare import Browser, code_body, refresh_body
 from bench.seed import CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
 
 from bench import apps, cost_model, logins, report, run, scale
+from tokensmith.resource import BearerRoute
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
 
@@ -82,6 +83,9 @@ async def test_resource_app_routes() -> None:
         assert (await http.get("/open")).json() == {"document": "42"}
         assert (await http.get("/floor")).json() == {"document": "42"}
         assert (await http.get("/protected")).status_code == 401
+        assert (await http.get("/protected-dependency")).status_code == 401
+    route = next(r for r in app.routes if getattr(r, "path", None) == "/protected")
+    assert isinstance(route, BearerRoute)
 
 
 async def test_cost_model_counts(tmp_path: Path) -> None:

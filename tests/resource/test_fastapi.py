@@ -1,4 +1,7 @@
-"""ResourceServer: RFC 6750 errors, header-only tokens, no token in logs, OpenAPI PKCE scheme."""
+"""ResourceServer: RFC 6750 errors, header-only tokens, no token in logs, OpenAPI PKCE scheme.
+
+Every test that builds an app runs twice: with FastAPI's own ``APIRoute`` (FastAPI solves the
+dependency) and with :class:`BearerRoute` (the route checks the token itself)."""
 
 import logging
 import re
@@ -8,9 +11,10 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import FastAPI, Security
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2AuthorizationCodeBearer
 
-from tokensmith.resource import Principal, ResourceServer, TokenValidator
+from tokensmith.resource import BearerRoute, Principal, ResourceServer, TokenValidator
 from tokensmith.resource.fastapi import is_b64token
 from tokensmith.testing import LocalIssuer
 
@@ -24,7 +28,12 @@ class BrokenValidator:
         raise RuntimeError("bug " + token)
 
 
-def make_app(validator: object) -> FastAPI:
+@pytest.fixture(params=[APIRoute, BearerRoute], ids=["APIRoute", "BearerRoute"])
+def route_class(request: pytest.FixtureRequest) -> type[APIRoute]:
+    return request.param  # type: ignore[no-any-return]
+
+
+def make_app(validator: object, route_class: type[APIRoute]) -> FastAPI:
     rs = ResourceServer(
         validator,  # type: ignore[arg-type]
         realm="docs",
@@ -35,6 +44,7 @@ def make_app(validator: object) -> FastAPI:
     Reader = Annotated[Principal, rs.require_scopes("docs:read")]
     Writer = Annotated[Principal, rs.require_scopes("docs:read", "docs:write")]
     app = FastAPI()
+    app.router.route_class = route_class
 
     @app.get("/read")
     async def read(principal: Reader) -> dict[str, str]:
@@ -52,8 +62,10 @@ def make_app(validator: object) -> FastAPI:
 
 
 @pytest.fixture
-async def client(validator: TokenValidator) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=make_app(validator))
+async def client(
+    validator: TokenValidator, route_class: type[APIRoute]
+) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(validator, route_class))
     async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
         yield client
 
@@ -175,8 +187,8 @@ async def test_token_never_logged_nor_echoed(
         assert all(token not in body for body in bodies)
 
 
-async def test_validator_bug_is_not_a_500(issuer: LocalIssuer) -> None:
-    transport = httpx.ASGITransport(app=make_app(BrokenValidator()))
+async def test_validator_bug_is_not_a_500(issuer: LocalIssuer, route_class: type[APIRoute]) -> None:
+    transport = httpx.ASGITransport(app=make_app(BrokenValidator(), route_class))
     async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
         response = await client.get("/read", headers=bearer(issuer.token()))
     assert response.status_code == 401
@@ -184,18 +196,20 @@ async def test_validator_bug_is_not_a_500(issuer: LocalIssuer) -> None:
 
 
 async def test_unreachable_issuer_is_503(
-    issuer: LocalIssuer, http: httpx.AsyncClient, clock: FakeClock
+    issuer: LocalIssuer, http: httpx.AsyncClient, clock: FakeClock, route_class: type[APIRoute]
 ) -> None:
     validator = TokenValidator(http=http, issuer="http://127.0.0.1:9", audience="a", clock=clock)
-    transport = httpx.ASGITransport(app=make_app(validator))
+    transport = httpx.ASGITransport(app=make_app(validator, route_class))
     async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
         response = await client.get("/read", headers=bearer(issuer.token()))
     assert response.status_code == 503
     assert "error=" not in response.headers["www-authenticate"]
 
 
-def test_openapi_declares_authorization_code_flow_with_scopes(validator: TokenValidator) -> None:
-    schema = make_app(validator).openapi()
+def test_openapi_declares_authorization_code_flow_with_scopes(
+    validator: TokenValidator, route_class: type[APIRoute]
+) -> None:
+    schema = make_app(validator, route_class).openapi()
     scheme = schema["components"]["securitySchemes"]["OAuth2"]
     flow = scheme["flows"]["authorizationCode"]
     assert flow["authorizationUrl"] == "https://as.example/authorize"
@@ -284,7 +298,7 @@ async def test_authorization_header_read_from_the_asgi_headers(
     assert response.status_code == status, response.headers
 
 
-def make_nested_app(validator: TokenValidator) -> FastAPI:
+def make_nested_app(validator: TokenValidator, route_class: type[APIRoute]) -> FastAPI:
     """FastAPI's nested ``Security``: the scopes of the enclosing dependency accumulate into the
     ``SecurityScopes`` of the inner one (FastAPI's own OAuth2-scopes pattern)."""
     rs = ResourceServer(validator, realm="docs", scopes={"docs:read": "r", "docs:write": "w"})
@@ -296,6 +310,7 @@ def make_nested_app(validator: TokenValidator) -> FastAPI:
         return principal.subject
 
     app = FastAPI()
+    app.router.route_class = route_class
 
     @app.post("/write")
     async def write(user: Annotated[str, Security(current_user, scopes=["docs:write"])]) -> str:
@@ -309,9 +324,9 @@ def make_nested_app(validator: TokenValidator) -> FastAPI:
 
 
 async def test_nested_security_scopes_accumulate(
-    issuer: LocalIssuer, validator: TokenValidator
+    issuer: LocalIssuer, validator: TokenValidator, route_class: type[APIRoute]
 ) -> None:
-    app = make_nested_app(validator)
+    app = make_nested_app(validator, route_class)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://rs.test") as client:
         read_only = bearer(issuer.token(scopes=["docs:read"]))

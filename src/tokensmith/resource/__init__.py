@@ -28,7 +28,7 @@ from .protected_resource import WELL_KNOWN_PROTECTED_RESOURCE, ProtectedResource
 from .validator import CombinedValidator, Validator, looks_like_jwt
 
 if TYPE_CHECKING:
-    from .fastapi import ResourceServer, bearer_token, protected_resource_router
+    from .fastapi import BearerRoute, ResourceServer, bearer_token, protected_resource_router
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_TYP",
     "WELL_KNOWN_PROTECTED_RESOURCE",
     "AuthorizationServerMetadata",
+    "BearerRoute",
     "CombinedValidator",
     "InsufficientScopeError",
     "IntrospectionValidator",
@@ -59,7 +60,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ResourceServer", "bearer_token", "protected_resource_router"):
+    if name in ("BearerRoute", "ResourceServer", "bearer_token", "protected_resource_router"):
         from . import fastapi
 
         return getattr(fastapi, name)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tokensmith.resource import (
+    BearerRoute,
     CombinedValidator,
     IntrospectionValidator,
     Principal,
@@ -226,6 +227,7 @@ def create_api(
             "scopes": "docs:read docs:write",
         },
     )
+    app.router.route_class = BearerRoute  # the token checked by the route (resource-server.md)
     install_offline_swagger_ui(app)
 
     @app.get("/favicon.ico", include_in_schema=False)
