@@ -144,6 +144,13 @@ class Server:
                 return int(line.split()[1]) / 1024
         return None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by the server process and its descendants
+        (gunicorn's or ``serve --workers``' worker processes), from ``/proc``."""
+        if self.process is None:
+            return None
+        return process_tree_cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -153,6 +160,31 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def process_tree_cpu_seconds(root: int) -> float | None:
+    """User + system CPU seconds of process ``root`` and every live descendant (``/proc``);
+    None when ``root`` is gone. Descendants that exited are not counted."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name (field 2) is in parentheses and may hold spaces: split after it
+        fields = text[text.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    if root not in stats:
+        return None
+    total, frontier = 0.0, [root]
+    while frontier:
+        pid = frontier.pop()
+        total += stats[pid][1]
+        frontier += [child for child, (parent, _) in stats.items() if parent == pid]
+    return total
 
 
 def run_wrk(

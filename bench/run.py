@@ -202,6 +202,7 @@ def measure(
     if counters is not None and bodies is not None:
         time.sleep(scale.SETTLE)  # the preparation's own figures are published first
     before = counters() if counters is not None else None
+    cpu_before = server.cpu_seconds()
     result: dict[str, Any] = wrk(
         server.url + scenario.path,
         duration=max(duration, 10.0) if scenario.slow else duration,
@@ -213,6 +214,11 @@ def measure(
     )
     if scenario.slow:  # answered once the requests wrk left in the queue are done
         httpx.get(server.url + server.health, timeout=120)
+    cpu_after = server.cpu_seconds()
+    if cpu_before is not None and cpu_after is not None and result["requests"]:
+        # the server's own CPU time per answered request: unlike req/s, it does not move when
+        # the VM lends the core to someone else (steal) during the run
+        result["cpu_us"] = (cpu_after - cpu_before) / result["requests"] * 1e6
     if counters is not None and before is not None and result["requests"]:
         time.sleep(scale.SETTLE)  # until every PostgreSQL backend has published its figures
         result["counts"] = scale.per_request(before, counters(), result["requests"])
@@ -815,6 +821,14 @@ def summarize(s: Scenario) -> dict[str, Any]:
         "errors": int(sum(r["errors"] for r in s.rounds)),
         "requests": int(sum(r["requests"] for r in s.rounds)),
         "rounds_rps": [round(r["rps"], 1) for r in s.rounds],
+        **(
+            {
+                "cpu_us": round(statistics.median(r["cpu_us"] for r in timed), 1),
+                "rounds_cpu_us": [round(r["cpu_us"], 1) for r in timed],
+            }
+            if len(timed := [r for r in s.rounds if "cpu_us" in r]) == len(s.rounds)
+            else {}
+        ),
         **(
             {
                 "counts": {
