@@ -8,15 +8,18 @@ not plain functions).
 """
 
 import functools
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import SecurityScopes
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from tokensmith.resource import BearerRoute, Principal, ResourceServer
 from tokensmith.resource.errors import InvalidTokenError
@@ -281,3 +284,139 @@ async def test_two_resource_servers_on_one_route_fall_back(
         assert response.json() == "alice"
     # FastAPI solved both: the first refused the request without a token, then each ran once
     assert solved == [["docs:write"], ["docs:write"], ["docs:read"]]
+
+
+async def test_endpoints_run_where_fastapi_runs_them(rs: ResourceServer) -> None:
+    """A plain function runs in the thread pool, its response validated there too (a large
+    response model must not block the event loop), and a function marked as a coroutine
+    function (asgiref's ``markcoroutinefunction``, Python < 3.13) is awaited: as FastAPI does."""
+    threads: list[str] = []
+
+    class Checked(BaseModel):
+        sub: str
+
+        @field_validator("sub")
+        @classmethod
+        def record(cls, value: str) -> str:
+            threads.append(threading.current_thread().name)
+            return value
+
+    async def impl(principal: Principal) -> dict[str, str]:
+        return {"sub": principal.subject}
+
+    def marked(principal: Annotated[Principal, rs.require_scopes("docs:read")]) -> Any:
+        return impl(principal)
+
+    asgiref_sync = pytest.importorskip("asgiref.sync")
+    asgiref_sync.markcoroutinefunction(marked)
+
+    for route_class in (APIRoute, BearerRoute):
+        app = FastAPI()
+        app.router.route_class = route_class
+
+        @app.get("/sync", response_model=Checked)
+        def sync(principal: Annotated[Principal, rs.require_scopes("docs:read")]) -> Any:
+            return {"sub": principal.subject}
+
+        app.add_api_route("/marked", marked, methods=["GET"])
+        threads.clear()
+        async for client in client_for(app):
+            good = {"Authorization": "Bearer good"}
+            assert (await client.get("/sync", headers=good)).json() == {"sub": "alice"}
+            assert (await client.get("/marked", headers=good)).json() == {"sub": "alice"}
+        assert threads, route_class
+        assert threads[0] != threading.current_thread().name, route_class
+
+
+async def test_validation_errors_name_the_endpoint(rs: ResourceServer) -> None:
+    """FastAPI's validation errors name the endpoint's file, line and function: the endpoint's,
+    not the wrapper BearerRoute calls it through."""
+    seen: list[tuple[str | None, int | None, str | None]] = []
+
+    async def record(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        seen.append((exc.endpoint_file, exc.endpoint_line, exc.endpoint_function))
+        return JSONResponse({"detail": "invalid"}, status_code=422)
+
+    for route_class in (APIRoute, BearerRoute):
+        app = FastAPI(exception_handlers={RequestValidationError: record})
+        app.router.route_class = route_class
+
+        @app.get("/count")
+        async def count(
+            principal: Annotated[Principal, rs.require_scopes("docs:read")], n: int
+        ) -> int:
+            return n
+
+        async for client in client_for(app):
+            response = await client.get("/count?n=x", headers={"Authorization": "Bearer good"})
+            assert response.status_code == 422
+    assert seen[0] == seen[1]
+    assert seen[0][0] == __file__
+    assert seen[0][2] == "count"
+
+
+class StepUpServer(ResourceServer):
+    """A subclass with its own check: the "admin" scope also needs an ``mfa`` claim."""
+
+    async def authenticate(self, request: Request, required: Iterable[str] = ()) -> Principal:
+        principal = await super().authenticate(request, required)
+        if "admin" in set(required) and not principal.claims.get("mfa"):
+            raise HTTPException(status_code=403, detail="mfa_required")
+        return principal
+
+
+async def test_each_dependency_goes_through_authenticate(solved: list[list[str]]) -> None:
+    """A subclass's ``authenticate`` holds for every dependency of a route, as when FastAPI
+    solves them (which calls it once per dependency): the step-up on the second is not skipped."""
+    admin = Principal(
+        subject="root", client_id="ops", scopes=frozenset({"admin"}), claims={}, token_type="at+jwt"
+    )
+
+    class AdminValidator:
+        async def validate(self, token: str) -> Principal:
+            return admin
+
+    rs = StepUpServer(AdminValidator())  # type: ignore[arg-type]
+    statuses = []
+    for route_class in (APIRoute, BearerRoute):
+        app = FastAPI()
+        app.router.route_class = route_class
+
+        @app.delete("/everything", dependencies=[rs.authenticated])
+        async def wipe(principal: Annotated[Principal, rs.require_scopes("admin")]) -> str:
+            return "wiped"
+
+        async for client in client_for(app):
+            response = await client.delete("/everything", headers={"Authorization": "Bearer t"})
+            statuses.append((response.status_code, response.json()))
+    assert statuses == [(403, {"detail": "mfa_required"})] * 2
+    assert solved == [[], ["admin"]]  # FastAPI's two calls: none on BearerRoute's path
+
+
+async def test_dependencies_listed_before_the_token_do_not_run_for_refused_requests(
+    rs: ResourceServer,
+) -> None:
+    """The documented difference: the route checks the token before all other dependencies,
+    even those listed before it, so their side effects do not happen for a refused request."""
+    ran: list[str] = []
+
+    async def count_request() -> None:
+        ran.append("counted")
+
+    for route_class, expected in ((APIRoute, ["counted"]), (BearerRoute, [])):
+        app = FastAPI()
+        app.router.route_class = route_class
+
+        @app.get("/doc", dependencies=[Depends(count_request), rs.require_scopes("docs:read")])
+        async def doc() -> str:
+            return "doc"
+
+        ran.clear()
+        async for client in client_for(app):
+            assert (await client.get("/doc")).status_code == 401
+        assert ran == expected, route_class
+        async for client in client_for(app):
+            response = await client.get("/doc", headers={"Authorization": "Bearer good"})
+            assert response.json() == "doc"
+        assert ran == [*expected, "counted"]

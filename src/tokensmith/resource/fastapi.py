@@ -33,7 +33,6 @@ from typing import Any
 
 import fastapi.routing
 from fastapi import APIRouter, HTTPException, Request, Security
-from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -187,17 +186,13 @@ class ResourceServer:
             logger.exception("token %s: validator failed", token_fingerprint(token))
             failed = InvalidTokenError("validator failed")
             raise self.http_error(failed, scopes=needed) from None
-        self.check_scopes(principal, needed, token)
-        return principal
-
-    def check_scopes(self, principal: Principal, needed: frozenset[str], token: str) -> None:
-        """Raise the 403 ``insufficient_scope`` error unless ``principal`` has all ``needed``."""
         if not principal.scopes.issuperset(needed):
             error = InsufficientScopeError(
                 f"missing scopes {sorted(needed - principal.scopes)}", required=needed
             )
             logger.info("token %s: %s", token_fingerprint(token), error.detail)
             raise self.http_error(error)
+        return principal
 
     def require_scopes(self, *scopes: str) -> Any:
         """A ``Security`` dependency yielding the :class:`Principal` when it has all ``scopes``.
@@ -295,6 +290,9 @@ class BearerRoute(APIRoute):
     before the body is read, and FastAPI does not solve the dependency: on this machine, any
     FastAPI dependency costs ~10 % of a small route (docs/performance.md).
 
+    The token is checked before anything else of the request: before the body is read and
+    before the route's other dependencies run, even those listed before it.
+
     The route falls back to FastAPI's own resolution, unchanged, when the dependency is
     overridden (``app.dependency_overrides``), when two resource servers guard one route, and
     for endpoints that are not plain functions or coroutine functions (generators, callable
@@ -326,11 +324,12 @@ class BearerRoute(APIRoute):
             or inspect.isasyncgenfunction(target)
         ):
             return standard
-        is_async = inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(target)
-        principal_names = [guard.name for guard in guards if guard.name is not None]
+        # each dependency's Principal goes to its parameter (None: a route-level dependency)
+        named = [(index, guard.name) for index, guard in enumerate(guards) if guard.name]
         own_request = dependant.request_param_name is None
         request_name = dependant.request_param_name or _REQUEST_PARAM
-        call = _bind_principal(endpoint, principal_names, request_name, own_request, is_async)
+        call = _bind_principal(endpoint, named, request_name, own_request)
+        _name_endpoint_in_errors(call, endpoint)
         stripped = dataclasses.replace(
             dependant,
             dependencies=[d for d in dependant.dependencies if not any(d is g for g in guards)],
@@ -344,18 +343,26 @@ class BearerRoute(APIRoute):
             route.dependant = dependant
         guard_calls = [guard.call for guard in guards]
         server: ResourceServer = guards[0].call.server  # type: ignore[union-attr]
-        # each dependency's scopes, checked in FastAPI's order: the same first refusal
-        first, *others = [frozenset(_declared_scopes(guard)) for guard in guards]
+        scope_sets = [frozenset(_declared_scopes(guard)) for guard in guards]
         provider = route.dependency_overrides_provider
 
         async def handler(request: Request) -> Response:
             overrides = getattr(provider, "dependency_overrides", None)
             if overrides and any(call in overrides for call in guard_calls):
                 return await standard(request)
-            principal = await server.authenticate(request, first)
-            for needed in others:
-                server.check_scopes(principal, needed, bearer_token(request) or "")
-            request.scope[_PRINCIPAL_KEY] = principal
+            if len(scope_sets) == 1:
+                principals = [await server.authenticate(request, scope_sets[0])]
+            else:
+                # like FastAPI: each dependency in its order (the same first refusal), those
+                # asking for the same scopes solved once; authenticate() is called for each, so
+                # a subclass's own checks (step-up, ...) hold for every dependency
+                solved: dict[frozenset[str], Principal] = {}
+                principals = []
+                for needed in scope_sets:
+                    if needed not in solved:
+                        solved[needed] = await server.authenticate(request, needed)
+                    principals.append(solved[needed])
+            request.scope[_PRINCIPAL_KEY] = principals
             return await inner(request)
 
         return handler
@@ -363,38 +370,46 @@ class BearerRoute(APIRoute):
 
 def _bind_principal(
     endpoint: Callable[..., Any],
-    names: list[str],
+    named: list[tuple[int, str]],
     request_name: str,
     own_request: bool,
-    is_async: bool,
 ) -> Callable[..., Any]:
-    """``endpoint`` called with the checked :class:`Principal` under each of ``names``.
+    """``endpoint`` called with the checked Principals: for each ``(index, name)`` of ``named``,
+    the route's ``index``-th ResourceServer dependency's under ``name``.
 
-    The principal comes from the request's scope (``request_name`` is the Request parameter;
-    ``own_request``: ours, dropped before the call). Async stays async; a plain function is run
-    in the thread pool, as FastAPI runs it."""
+    The Principals come from the request's scope (``request_name`` is the Request parameter;
+    ``own_request``: ours, dropped before the call). The wrapper carries the endpoint's
+    attributes (``functools.update_wrapper``), so FastAPI classifies it as it classifies the
+    endpoint: a plain function runs in the thread pool, response validation included."""
 
     def arguments(values: dict[str, Any]) -> dict[str, Any]:
         request = values.pop(request_name) if own_request else values[request_name]
-        principal = request.scope[_PRINCIPAL_KEY]
-        for name in names:
-            values[name] = principal
+        principals = request.scope[_PRINCIPAL_KEY]
+        for index, name in named:
+            values[name] = principals[index]
         return values
 
-    if is_async:
+    if inspect.iscoroutinefunction(endpoint):
 
         async def call_async(**values: Any) -> Any:
             return await endpoint(**arguments(values))
 
         return functools.update_wrapper(call_async, endpoint)
 
-    def call_sync(**values: Any) -> Any:
+    def call(**values: Any) -> Any:
         return endpoint(**arguments(values))
 
-    async def call_in_thread(**values: Any) -> Any:
-        return await run_in_threadpool(call_sync, **values)
+    return functools.update_wrapper(call, endpoint)
 
-    return functools.update_wrapper(call_in_thread, endpoint)
+
+def _name_endpoint_in_errors(call: Callable[..., Any], endpoint: Callable[..., Any]) -> None:
+    """FastAPI names the endpoint's file, line and function in its validation errors, taken
+    from the callable it runs: have it name ``endpoint``'s, not this module's. Through a cache
+    of FastAPI's own (private: used when present, else the errors name this module's file)."""
+    cache = getattr(fastapi.routing, "_endpoint_context_cache", None)
+    extract = getattr(fastapi.routing, "_extract_endpoint_context", None)
+    if isinstance(cache, dict) and callable(extract):
+        cache[id(call)] = extract(endpoint)
 
 
 def protected_resource_router(resource: ProtectedResource, *, serve_root: bool = True) -> APIRouter:
