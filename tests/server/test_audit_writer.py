@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import httpx
 import pytest
 from sqlalchemy import event, insert, text
@@ -126,9 +127,11 @@ async def test_a_sqlite_batch_is_one_statement_in_the_drivers_thread(
 async def test_a_sqlite_batch_longer_than_one_statement_is_one_transaction(
     traced_sqlite: tuple[AsyncEngine, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Beyond ``SQLITE_ROWS`` rows (SQLite before 3.32 binds at most 999 parameters) a batch is
-    several INSERTs inside one BEGIN IMMEDIATE ... COMMIT."""
+    """Without SQLite's JSON functions (each batch a multi-row INSERT), beyond ``SQLITE_ROWS``
+    rows (SQLite before 3.32 binds at most 999 parameters) a batch is several INSERTs inside one
+    BEGIN IMMEDIATE ... COMMIT."""
     engine, statements = traced_sqlite
+    monkeypatch.setattr(audit_module, "SQLITE_JSON", False)
     monkeypatch.setattr(audit_module, "SQLITE_ROWS", 40)
     writer = AuditWriter(engine, batch=100, interval=3600)
     for e in numbered(100):
@@ -138,9 +141,17 @@ async def test_a_sqlite_batch_longer_than_one_statement_is_one_transaction(
     assert await stored(engine) == [f"c{i}" for i in range(100)]
 
 
-async def test_stored_rows_are_those_of_sqlalchemy_core(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize("sqlite_json", [True, False], ids=["json-rows", "multi-row"])
+async def test_stored_rows_are_those_of_sqlalchemy_core(
+    engine: AsyncEngine, sqlite_json: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The driver-level INSERT stores what the Core ``insert`` with ``json.dumps`` stored: the
-    same columns, NULLs, timestamps and detail text (ASCII-escaped, compact)."""
+    same columns, NULLs, timestamps and detail text (ASCII-escaped, compact). On SQLite, both
+    ways a batch can be written: the rows as one JSON parameter, and a multi-row INSERT."""
+    if not sqlite_json:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("the multi-row INSERT is SQLite's fallback")
+        monkeypatch.setattr(audit_module, "SQLITE_JSON", False)
     events = [
         AuditEvent("token.issued", 1_765_000_000, client_id="c1", detail={"grant_type": "x"}),
         AuditEvent("login.failed", 2**40, address="2001:db8::1", detail={}),
@@ -179,6 +190,51 @@ async def test_stored_rows_are_those_of_sqlalchemy_core(engine: AsyncEngine) -> 
         ]
     assert rows[4:] == rows[:4]
     assert [json.loads(r[5]) for r in rows[4:]] == [e.detail for e in events]
+
+
+async def test_every_sqlite_batch_is_the_same_statement(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of every size run one statement text (the rows as one JSON parameter), so the
+    driver keeps one compiled statement. A multi-row INSERT per batch size filled sqlite3's
+    cache of 128 compiled statements, ~20 MB of the server's memory under load."""
+    assert audit_module.SQLITE_JSON  # the SQLite of every supported platform has JSON
+    sent: list[str] = []
+    original = aiosqlite.Connection.execute_fetchall
+
+    async def recorded(self: aiosqlite.Connection, sql: str, parameters: Any = None) -> Any:
+        sent.append(sql)
+        return await original(self, sql, parameters)
+
+    monkeypatch.setattr(aiosqlite.Connection, "execute_fetchall", recorded)
+    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+    try:
+        writer = AuditWriter(engine, batch=1000, interval=3600)
+        total = 0
+        for size in (1, 2, 3, 17, 250, 501, 999):
+            for e in numbered(size, start=total):
+                writer.emit(e)
+            total += size
+            assert await writer.flush()
+        assert len(sent) == 7
+        assert len(set(sent)) == 1
+        assert await stored(engine) == [f"c{i}" for i in range(total)]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_string_sqlite_cannot_store_does_not_block_the_trail(sqlite_url: str) -> None:
+    """A lone surrogate (not valid Unicode) in a column is replaced: the batch is stored, not
+    refused and retried forever ahead of every later event."""
+    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+    try:
+        writer = AuditWriter(engine, interval=3600)
+        writer.emit(AuditEvent("client.failed", 1, client_id="bad\ud800id"))
+        writer.emit(AuditEvent("token.issued", 2, client_id="good"))
+        assert await writer.flush()
+        assert await stored(engine) == ["bad?id", "good"]
+    finally:
+        await engine.dispose()
 
 
 async def test_events_emitted_during_a_write_wait_for_the_next_batch(

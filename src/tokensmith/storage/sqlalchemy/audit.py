@@ -11,7 +11,9 @@ A wake-up stores what was queued when it began; events emitted meanwhile wait fo
 Cost (issue 17): ~1 µs on the request path (the ``AuditEvent`` and a ``deque.append``), and a
 few µs a row in the writer: the rows go to the driver as tuples built once
 (``insert_audit_events``), not through SQLAlchemy's per-row parameter processing. On SQLite a
-batch is one multi-row ``INSERT`` in autocommit mode, handed to the driver's thread in one call,
+batch is one ``INSERT`` in autocommit mode (the rows as one JSON parameter: one statement text
+whatever the batch's size, so the driver keeps one compiled statement, not one per size), handed
+to the driver's thread in one call,
 so the database's write lock is held only while SQLite stores the rows: every request's
 ``BEGIN IMMEDIATE`` waits for that lock, polling and sleeping in SQLite's busy handler, and a
 writer that held it across trips through a busy event loop, batch after batch, kept requests
@@ -43,6 +45,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -80,6 +83,47 @@ def audit_row(e: AuditEvent) -> AuditRow:
 SQLITE_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // len(_COLUMNS)
 
 
+def _sqlite_has_json() -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, an option before)."""
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as probe:
+            probe.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+SQLITE_JSON = _sqlite_has_json()
+"""Whether a SQLite batch is the one-parameter ``INSERT ... SELECT ... FROM json_each(?)``
+(``_sqlite_json_insert``): one statement text for every batch size. Else a multi-row
+``INSERT`` per batch size, each of which the driver keeps compiled (128 statements, ~20 MB of
+process memory once the batch sizes have varied)."""
+
+
+@functools.lru_cache(maxsize=2)
+def _sqlite_json_insert(dialect: Dialect) -> str:
+    """SQLite's ``INSERT`` of a whole batch given as one JSON array of rows (``_json_rows``)."""
+    q = dialect.identifier_preparer
+    names = ", ".join(q.quote(c) for c in _COLUMNS)
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMNS)))
+    # identifiers from the table's definition, quoted; the rows are the one bound parameter
+    table = q.format_table(t.audit_events)
+    return f"INSERT INTO {table} ({names}) SELECT {values} FROM json_each(?)"  # noqa: S608
+
+
+def _json_rows(rows: Sequence[AuditRow]) -> str:
+    """``rows`` as one JSON array of arrays. A string that is not valid Unicode (a lone
+    surrogate, which SQLite could not store either) has it replaced, not the batch refused."""
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:
+        clean = [
+            tuple(v.encode("utf-8", "replace").decode() if isinstance(v, str) else v for v in row)
+            for row in rows
+        ]
+        return orjson.dumps(clean).decode()
+
+
 @functools.lru_cache(maxsize=8)
 def _insert_sql(dialect: Dialect, rows: int) -> str:
     """The driver's ``INSERT`` of ``rows`` rows (SQLite: one statement, ``?`` parameters), or of
@@ -99,21 +143,34 @@ async def insert_audit_events(engine: AsyncEngine, events: Sequence[AuditEvent])
 
     The rows go to the driver as prebuilt tuples, past SQLAlchemy's per-row parameter
     processing. On PostgreSQL: one asyncpg ``executemany`` (one prepared statement, pipelined)
-    in a transaction. On SQLite: one multi-row ``INSERT`` statement, which is a transaction by
-    itself (the connection is in autocommit mode; ``BEGIN IMMEDIATE`` is SQLAlchemy's), run by
-    the driver's thread in one call: SQLite's write lock, which every request's ``BEGIN
-    IMMEDIATE`` waits for, is held only while SQLite stores the rows, never while the event loop
-    gets round to the next step of the batch. A batch with a ``FORGETTING`` event, or longer
-    than ``SQLITE_ROWS``, is one SQLAlchemy transaction of several statements instead."""
+    in a transaction. On SQLite: one ``INSERT`` statement (the batch as one JSON parameter,
+    ``SQLITE_JSON``; else one multi-row ``INSERT``), which is a transaction by itself (the
+    connection is in autocommit mode; ``BEGIN IMMEDIATE`` is SQLAlchemy's), run by the driver's
+    thread in one call: SQLite's write lock, which every request's ``BEGIN IMMEDIATE`` waits
+    for, is held only while SQLite stores the rows, never while the event loop gets round to the
+    next step of the batch. A batch with a ``FORGETTING`` event, or (without ``SQLITE_JSON``)
+    longer than ``SQLITE_ROWS``, is one SQLAlchemy transaction of several statements instead."""
     rows = [audit_row(e) for e in events]
     if not rows:
         return
     forget = [e.user_id for e in events if e.event in FORGETTING and e.user_id is not None]
     sqlite = engine.dialect.name == "sqlite"
+    if sqlite and SQLITE_JSON:
+        statement, parameters = _sqlite_json_insert(engine.dialect), (_json_rows(rows),)
+        if not forget:
+            async with engine.connect() as conn:
+                driver: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
+                await driver.execute_fetchall(statement, parameters)
+            return
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(statement, parameters)
+            for user_id in forget:
+                await forget_personal_data(conn, user_id)
+        return
     if sqlite and not forget and len(rows) <= SQLITE_ROWS:
         async with engine.connect() as conn:
-            driver: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
-            await driver.execute_fetchall(_insert_sql(engine.dialect, len(rows)), _flat(rows))
+            raw: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
+            await raw.execute_fetchall(_insert_sql(engine.dialect, len(rows)), _flat(rows))
         return
     async with engine.begin() as conn:
         if sqlite:
