@@ -348,3 +348,57 @@ async def test_nested_security_scopes_accumulate(
         {"OAuth2": ["docs:write", "docs:read"]}
     ]
     assert schema["paths"]["/admin"]["post"]["security"] == [{"OAuth2": ["admin"]}]
+
+
+def test_websocket_routes_check_the_handshake_token() -> None:
+    """On a WebSocket route the dependencies read the handshake's ``Authorization`` header; a
+    refusal closes the handshake with 1008 and the error code, never a server error."""
+    from fastapi import WebSocket
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from tokensmith.resource.errors import InvalidTokenError
+
+    class Static:
+        async def validate(self, token: str) -> Principal:
+            if token != "good":
+                raise InvalidTokenError("unknown")
+            return Principal(
+                subject="alice",
+                client_id="app",
+                scopes=frozenset({"docs:read"}),
+                claims={},
+                token_type="at+jwt",
+            )
+
+    rs = ResourceServer(Static(), realm="docs")  # type: ignore[arg-type]
+    app = FastAPI()
+
+    @app.websocket("/read")
+    async def read(
+        websocket: WebSocket, principal: Annotated[Principal, rs.require_scopes("docs:read")]
+    ) -> None:
+        await websocket.accept()
+        await websocket.send_text(principal.subject)
+        await websocket.close()
+
+    @app.websocket("/write", dependencies=[rs.require_scopes("docs:write")])
+    async def write(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    client = TestClient(app)
+    with client.websocket_connect("/read", headers=bearer("good")) as socket:
+        assert socket.receive_text() == "alice"
+    refusals = [
+        ("/read", {}, "missing_token"),
+        ("/read", bearer("bad"), "invalid_token"),
+        ("/write", bearer("good"), "insufficient_scope"),
+    ]
+    for path, headers, reason in refusals:
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect(path, headers=headers),
+        ):
+            pass
+        assert (refused.value.code, refused.value.reason) == (1008, reason)

@@ -32,12 +32,14 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import fastapi.routing
-from fastapi import APIRouter, HTTPException, Request, Security
+from fastapi import APIRouter, HTTPException, Request, Security, WebSocketException
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2AuthorizationCodeBearer, SecurityScopes
 from fastapi.security.base import SecurityBase
+from starlette.requests import HTTPConnection
+from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._util import token_fingerprint
@@ -70,7 +72,7 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: HTTPConnection) -> str | None:
     """The bearer token of the ``Authorization`` header; None when there is none.
 
     The scheme is case-insensitive (RFC 7235 §2.1). Raises :class:`InvalidRequestError` for two
@@ -165,8 +167,13 @@ class ResourceServer:
         detail = "missing_token" if error is None else error.error
         return HTTPException(status_code=status, detail=detail, headers=headers)
 
-    async def authenticate(self, request: Request, required: Iterable[str] = ()) -> Principal:
-        """Validate the request's bearer token and check ``required`` scopes; raise HTTP errors."""
+    async def authenticate(
+        self, request: HTTPConnection, required: Iterable[str] = ()
+    ) -> Principal:
+        """Validate the request's bearer token and check ``required`` scopes; raise HTTP errors.
+
+        ``request``: an HTTP request or a WebSocket handshake (the dependencies refuse the
+        latter with a 1008 close, see :class:`_PrincipalDependency`)."""
         needed = frozenset(required)
         try:
             token = bearer_token(request)
@@ -252,8 +259,18 @@ class _PrincipalDependency(SecurityBase):
         self.model = server.scheme.model
         self.scheme_name = server.scheme.scheme_name
 
-    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> Principal:
-        return await self.server.authenticate(request, security_scopes.scopes)
+    async def __call__(
+        self, connection: HTTPConnection, security_scopes: SecurityScopes
+    ) -> Principal:
+        if connection.scope["type"] != "websocket":
+            return await self.server.authenticate(connection, security_scopes.scopes)
+        # A WebSocket route: the handshake's Authorization header, checked the same way. A
+        # refusal closes the handshake with 1008 (policy violation) and the error code as the
+        # reason: the server answers the handshake with 403, before anything is accepted.
+        try:
+            return await self.server.authenticate(connection, security_scopes.scopes)
+        except HTTPException as exc:
+            raise WebSocketException(WS_1008_POLICY_VIOLATION, reason=str(exc.detail)) from None
 
 
 # The scope key under which BearerRoute hands the Principal to the endpoint's wrapper.
