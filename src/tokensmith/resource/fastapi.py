@@ -284,8 +284,8 @@ _Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 def _declared_scopes(dependant: Dependant) -> list[str]:
     """The scopes a ``Security(...)`` sub-dependency of an endpoint asks for.
 
-    FastAPI >= 0.12x keeps them as ``parent_oauth_scopes`` + ``own_oauth_scopes``; older
-    releases as one ``security_scopes`` list."""
+    Recent FastAPI releases keep them as ``parent_oauth_scopes`` + ``own_oauth_scopes``; older
+    ones as one ``security_scopes`` list (only the installed release is tested)."""
     if hasattr(dependant, "own_oauth_scopes"):
         inherited = list(getattr(dependant, "parent_oauth_scopes", None) or [])
         return inherited + list(dependant.own_oauth_scopes or [])
