@@ -9,6 +9,7 @@ servers with a cached JWKS learn a key before they see a token signed with it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -77,6 +78,17 @@ def is_encrypted(stored: str) -> bool:
 
 
 def decode_private_key(stored: str, *, kid: str, kek: bytes | None) -> PrivateKey:
+    """The key that :func:`encode_private_key` stored as ``stored``.
+
+    Remembered per process (the last 64 distinct ``stored``, ``kid`` and ``kek``): the keys are
+    read again at every reload (``key_reload_interval``) and the parse of an RSA key checks the
+    key, about 35 ms of the event loop for each one. What failed to load is never remembered, and
+    a wrong ``kek`` is a different entry, so it fails as it would the first time."""
+    return _decode_private_key(stored, kid, kek)
+
+
+@functools.lru_cache(maxsize=64)
+def _decode_private_key(stored: str, kid: str, kek: bytes | None) -> PrivateKey:
     if is_encrypted(stored):
         if kek is None:
             raise KeyLoadError(

@@ -96,11 +96,13 @@ async def ensure_keys(
     if all(ring.has_active(alg, now) for alg in algs):
         return ring
     async with key_lock(engine) as conn:
-        ring = KeyRing(await load_keys(conn, kek=kek))
+        keys = await load_keys(conn, kek=kek)
+        ring = KeyRing(keys)
         for alg in algs:
             if not ring.has_active(alg, now):
-                await insert_key(conn, alg=alg, now=now, activates_at=now, kek=kek)
-    return KeyRing(await load_keys(engine, kek=kek))
+                keys.append(await insert_key(conn, alg=alg, now=now, activates_at=now, kek=kek))
+    # what the lock's transaction read and wrote (no other process writes keys while it is held)
+    return KeyRing(keys)
 
 
 async def kids_in_clear(engine: AsyncEngine) -> list[str]:
