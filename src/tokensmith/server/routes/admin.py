@@ -25,6 +25,7 @@ No CORS: the admin API is for scripts and back-ends, never for browser pages of 
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -723,14 +724,21 @@ def handler(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 # --- registration and the OpenAPI description --------------------------------------------------
 
 
+_BODY_SCHEMAS: dict[type[Any], dict[str, Any]] = {}
+"""Each body's schema, made once per process: pydantic builds a TypedDict's schema anew each
+time (about 4 ms), and every app (each test's) registers the admin operations."""
+
+
 def _schema(shape: type[Any]) -> dict[str, Any]:
-    schema: dict[str, Any] = TypeAdapter(shape).json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
-    required = _REQUIRED.get(shape)
-    if required:
-        schema["required"] = list(required)
-    return schema
+    """The JSON schema of a request body (a copy: FastAPI merges it into the document)."""
+    schema = _BODY_SCHEMAS.get(shape)
+    if schema is None:
+        schema = TypeAdapter(shape).json_schema(ref_template="#/components/schemas/{model}")
+        required = _REQUIRED.get(shape)
+        if required:
+            schema["required"] = list(required)
+        _BODY_SCHEMAS[shape] = schema
+    return copy.deepcopy(schema)
 
 
 _CHALLENGE = {
