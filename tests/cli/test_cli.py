@@ -18,6 +18,7 @@ import pytest
 
 from tests.server.harness import ServerEnv
 from tests.support.cli import Cli, cli_env
+from tests.support.database import forget_keys
 
 PASSWORD = "correct horse battery"
 
@@ -214,7 +215,8 @@ def test_users_create_list_disable_set_password(cli: Cli) -> None:
     cli.refused("users", "set-password", "alice", "--password", "short", match="at least 15")
 
 
-def test_keys_list(sqlite_cli: Cli) -> None:
+def test_keys_list(sqlite_cli: Cli, sqlite_url: str) -> None:
+    asyncio.run(forget_keys(sqlite_url))  # a database no server has started on
     assert sqlite_cli.json("keys", "list") == []
     assert "no keys" in sqlite_cli("keys", "list").stdout
 

@@ -28,6 +28,7 @@ from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
 from tests.support.cli import assert_no_traceback
+from tests.support.database import forget_keys
 from tests.support.settings import FAST_HASH
 from tokensmith.admin import Admin
 from tokensmith.cli import app
@@ -516,7 +517,8 @@ async def _revoked_count(database_url: str, user_id: str) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-def test_keys_list_says_what_each_key_does_now(sqlite_tool: Tool) -> None:
+def test_keys_list_says_what_each_key_does_now(sqlite_tool: Tool, sqlite_url: str) -> None:
+    asyncio.run(forget_keys(sqlite_url))  # a database no server has started on
     tool = sqlite_tool
     assert tool.json("keys", "list") == []
     first = tool("keys", "rotate", "--alg", "ES256", "--publish-ahead", "0").stdout

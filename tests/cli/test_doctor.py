@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from tests.live import live_server, tokensmith_command
 from tests.server.harness import ServerEnv
+from tests.support.database import forget_keys
 from tests.support.settings import ISSUER
 from tokensmith.cli import app as cli
 from tokensmith.core.clock import FakeClock
@@ -56,9 +57,11 @@ CONFIG_CHECKS = {
 
 
 @pytest.fixture
-def sqlite_url(sqlite_url: str) -> str:
-    """The test database, private to its owner as tokensmith creates it (a copy is not)."""
+async def sqlite_url(sqlite_url: str) -> str:
+    """The test database, private to its owner as tokensmith creates it (a copy is not), and
+    without signing keys: each test makes the keys it is about (``make_keys``)."""
     os.chmod(sqlite_url.split("///", 1)[1], 0o600)
+    await forget_keys(sqlite_url)
     return sqlite_url
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from tests.server.harness import API, ServerEnv
 from tests.support.clients import resource_server
+from tests.support.database import forget_keys
 from tests.support.settings import FAST_HASH
 from tokensmith.core.jose import b64url_encode as b64url
 from tokensmith.core.keys import KeyLoadError
@@ -108,6 +109,7 @@ async def test_private_keys_are_encrypted_when_a_kek_is_set(
 ) -> None:
     from tests.server.harness import ServerEnv as Env
 
+    await forget_keys(str(settings.database_url))  # a first start, with a KEK
     kek = b64url(bytes(range(32)))
     with_kek = Settings(
         issuer=settings.issuer,

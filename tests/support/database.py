@@ -178,3 +178,14 @@ class TemplateCopies:
     async def _execute(engine: AsyncEngine, statement: str) -> None:
         async with engine.connect() as conn:
             await conn.execute(text(statement))
+
+
+async def forget_keys(database_url: str) -> None:
+    """Delete the signing keys of a test's database (made from a template that has them,
+    ``tests/conftest.py``): the database as no server has started on it yet."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM ts_signing_keys"))
+    finally:
+        await engine.dispose()
