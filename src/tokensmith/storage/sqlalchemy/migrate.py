@@ -6,6 +6,7 @@ the migrations once; on SQLite ``BEGIN IMMEDIATE`` serialises them.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -26,7 +27,9 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest revision shipped in the package (read from the scripts once per process)."""
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
@@ -41,6 +44,11 @@ def _current(connection: Connection) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
+    """Run the migrations the database lacks. A database already at the head revision, as at
+    nearly every start, is only read: Alembic's run loads every revision script (tens of
+    milliseconds at each start of a server, an admin session or a command)."""
+    if await current_revision(engine) == head_revision():
+        return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
 
