@@ -38,13 +38,13 @@ def test_a_stored_key_is_parsed_once(kek: bytes | None) -> None:
 def test_a_remembered_key_still_needs_its_key_encryption_key() -> None:
     stored, kid = stored_rsa_key(KEK)
     decode_private_key(stored, kid=kid, kek=KEK)
-    with pytest.raises(KeyLoadError, match="wrong key-encryption key"):
-        decode_private_key(stored, kid=kid, kek=os.urandom(32))
-    with pytest.raises(KeyLoadError, match="no key-encryption key is configured"):
-        decode_private_key(stored, kid=kid, kek=None)
-    # the failures were not remembered either
-    with pytest.raises(KeyLoadError, match="wrong key-encryption key"):
-        decode_private_key(stored, kid=kid, kek=os.urandom(32))
+    wrong = os.urandom(32)
+    for _ in range(2):  # a failure is not remembered as anything else either
+        with pytest.raises(KeyLoadError, match="wrong key-encryption key"):
+            decode_private_key(stored, kid=kid, kek=wrong)
+        with pytest.raises(KeyLoadError, match="no key-encryption key is configured"):
+            decode_private_key(stored, kid=kid, kek=None)
+    assert decode_private_key(stored, kid=kid, kek=KEK) is not None
 
 
 def test_a_stored_key_under_another_kid_is_refused() -> None:
