@@ -42,7 +42,7 @@ async def _migrate(url: str) -> None:
     try:
         await migrate.upgrade(engine)
         settings = Settings(issuer=ISSUER, database_url=url)  # type: ignore[arg-type]
-        await ensure_keys(engine, settings, int(time.time()))
+        await ensure_keys(engine, settings, time.time)
     finally:
         await engine.dispose()
 

@@ -24,7 +24,7 @@ from tests.server.harness import ServerEnv
 from tests.support.database import forget_keys
 from tests.support.settings import ISSUER
 from tokensmith.cli import app as cli
-from tokensmith.core.clock import FakeClock
+from tokensmith.core.clock import Clock, FakeClock
 from tokensmith.doctor import Report, check_settings, diagnose, is_argon2_cost_sufficient
 from tokensmith.server.runtime import ensure_keys
 from tokensmith.settings import Settings
@@ -73,10 +73,10 @@ def findings(report: Report) -> set[str]:
     return {f.check for f in report.findings}
 
 
-async def make_keys(settings: Settings, now: int) -> None:
+async def make_keys(settings: Settings, clock: Clock) -> None:
     engine = create_engine(settings.database_url)
     try:
-        await ensure_keys(engine, settings, now)
+        await ensure_keys(engine, settings, clock)
     finally:
         await engine.dispose()
 
@@ -213,7 +213,7 @@ async def test_no_signing_keys_is_a_finding(sqlite_url: str) -> None:
 
 async def test_retired_key_is_not_active(sqlite_url: str, clock: FakeClock) -> None:
     settings = good_settings(sqlite_url)
-    await make_keys(settings, int(clock()))
+    await make_keys(settings, clock)
     with sqlite3.connect(sqlite_url.split("///", 1)[1]) as conn:
         conn.execute(
             "UPDATE ts_signing_keys SET retired_at = ?, expires_at = ? WHERE alg = 'ES256'",
@@ -225,7 +225,7 @@ async def test_retired_key_is_not_active(sqlite_url: str, clock: FakeClock) -> N
 
 
 async def test_keys_under_another_kek_are_unreadable(sqlite_url: str, clock: FakeClock) -> None:
-    await make_keys(good_settings(sqlite_url), int(clock()))
+    await make_keys(good_settings(sqlite_url), clock)
     other = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     report = await diagnose(good_settings(sqlite_url, key_encryption_key=other), clock=clock)
     assert findings(report) == {"signing-keys"}
@@ -233,7 +233,7 @@ async def test_keys_under_another_kek_are_unreadable(sqlite_url: str, clock: Fak
 
 
 async def test_keys_in_clear_despite_a_kek(sqlite_url: str, clock: FakeClock) -> None:
-    await make_keys(good_settings(sqlite_url, key_encryption_key=None), int(clock()))
+    await make_keys(good_settings(sqlite_url, key_encryption_key=None), clock)
     report = await diagnose(good_settings(sqlite_url), clock=clock)
     assert findings(report) == {"signing-keys-encrypted"}
 
@@ -242,7 +242,7 @@ async def test_sqlite_files_open_to_others_are_a_finding_left_unchanged(
     sqlite_url: str, clock: FakeClock
 ) -> None:
     settings = good_settings(sqlite_url)
-    await make_keys(settings, int(clock()))
+    await make_keys(settings, clock)
     path = sqlite_url.split("///", 1)[1]
     wal = f"{path}-wal"
     os.close(os.open(wal, os.O_CREAT | os.O_WRONLY, 0o644))
@@ -259,7 +259,7 @@ async def test_sqlite_files_open_to_others_are_a_finding_left_unchanged(
 
 async def test_unreachable_redis_is_a_finding(sqlite_url: str, clock: FakeClock) -> None:
     settings = good_settings(sqlite_url, redis_url="redis://127.0.0.1:1/0", redis_timeout=0.5)
-    await make_keys(settings, int(clock()))
+    await make_keys(settings, clock)
     report = await diagnose(settings, clock=clock)
     assert findings(report) == {"redis"}
 
@@ -308,14 +308,14 @@ async def test_deployment_checks(
     sqlite_url: str, clock: FakeClock, server: dict[str, Any], expected: set[str]
 ) -> None:
     settings = good_settings(sqlite_url)
-    await make_keys(settings, int(clock()))
+    await make_keys(settings, clock)
     report = await diagnose(settings, url=ISSUER + "/", transport=_fake_server(**server))
     assert findings(report) == expected
 
 
 async def test_unreachable_deployment(sqlite_url: str, clock: FakeClock) -> None:
     settings = good_settings(sqlite_url)
-    await make_keys(settings, int(clock()))
+    await make_keys(settings, clock)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
@@ -332,7 +332,7 @@ def _env(settings: dict[str, Any]) -> dict[str, str]:
 
 
 def test_cli_exit_codes_and_json(sqlite_url: str, clock: FakeClock) -> None:
-    asyncio.run(make_keys(good_settings(sqlite_url), int(clock())))
+    asyncio.run(make_keys(good_settings(sqlite_url), clock))
     runner = CliRunner()
     env = _env({**GOOD, "database_url": sqlite_url})
     clean = runner.invoke(cli, ["doctor", "--json"], env=env)

@@ -58,9 +58,10 @@ async def test_the_first_start_returns_the_keys_it_stored(sqlite_url: str) -> No
     await forget_keys(sqlite_url)
     engine = create_engine(sqlite_url)
     try:
-        made = await keystore.ensure_keys(engine, algs=("ES256", "RS256"), kek=KEK, now=1000)
+        algs = ("ES256", "RS256")
+        made = await keystore.ensure_keys(engine, algs=algs, kek=KEK, clock=lambda: 1000)
         stored = await keystore.load_keys(engine, kek=KEK)
-        again = await keystore.ensure_keys(engine, algs=("ES256", "RS256"), kek=KEK, now=1001)
+        again = await keystore.ensure_keys(engine, algs=algs, kek=KEK, clock=lambda: 1001)
     finally:
         await engine.dispose()
     assert sorted(k.alg for k in made.keys) == ["ES256", "RS256"]
@@ -68,3 +69,25 @@ async def test_the_first_start_returns_the_keys_it_stored(sqlite_url: str) -> No
         assert {(k.kid, k.alg, k.activates_at) for k in ring} == {
             (k.kid, k.alg, k.activates_at) for k in made.keys
         }
+
+
+async def test_a_start_that_read_the_clock_before_another_stored_its_keys_makes_none(
+    database_url: str,
+) -> None:
+    """Two processes start together. One reads the clock at second 100 and finds no key; the
+    other, at second 101, takes the lock first and stores keys that activate at 101. Under the
+    lock the first must read the clock again: at 100 those keys are not yet active, and it made
+    its own (seen once in CI as two keys per algorithm after three processes started)."""
+    await forget_keys(database_url)
+    engine = create_engine(database_url)
+    algs = ("ES256", "RS256")
+    try:
+        other = await keystore.ensure_keys(engine, algs=algs, kek=None, clock=lambda: 101.0)
+        readings = iter([100.5, 101.2])
+        ring = await keystore.ensure_keys(engine, algs=algs, kek=None, clock=lambda: next(readings))
+        stored = await keystore.load_keys(engine, kek=None)
+    finally:
+        await engine.dispose()
+    assert next(readings, None) is None, "the clock is read again under the lock"
+    assert sorted(k.kid for k in stored) == sorted(k.kid for k in other.keys)
+    assert sorted(k.kid for k in ring.keys) == sorted(k.kid for k in other.keys)

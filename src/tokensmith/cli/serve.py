@@ -129,7 +129,7 @@ async def _check_start(settings: Settings) -> KeyRing:
         await admin.list_keys()
     engine = create_engine(settings.database_url)
     try:
-        return await ensure_keys(engine, settings, int(time.time()))
+        return await ensure_keys(engine, settings, time.time)
     finally:
         await engine.dispose()
 

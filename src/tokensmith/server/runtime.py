@@ -126,7 +126,7 @@ class Runtime:
                 if settings.pepper is not None
                 else await keystore.get_or_create_pepper(engine)
             )
-            keys = await ensure_keys(engine, settings, int(clock()))
+            keys = await ensure_keys(engine, settings, clock)
         except BaseException:
             await engine.dispose()
             if redis is not None:
@@ -194,7 +194,7 @@ class Runtime:
 
     async def reload_keys(self) -> None:
         """Re-read the signing keys (a rotation made by the CLI or another process)."""
-        self.server.keys = await ensure_keys(self.db.engine, self.settings, int(self.clock()))
+        self.server.keys = await ensure_keys(self.db.engine, self.settings, self.clock)
 
     async def reload_keys_forever(self) -> None:
         while True:
@@ -298,11 +298,11 @@ def required_algs(settings: Settings) -> tuple[str, ...]:
     return tuple(dict.fromkeys((settings.signing_alg, "RS256", "ES256", "EdDSA")))
 
 
-async def ensure_keys(engine: AsyncEngine, settings: Settings, now: int) -> KeyRing:
+async def ensure_keys(engine: AsyncEngine, settings: Settings, clock: Clock) -> KeyRing:
     """Load the signing keys; generate one for each needed algorithm that has none active
     (under a lock, so that processes starting together do not each make their own)."""
     return await keystore.ensure_keys(
-        engine, algs=required_algs(settings), kek=settings.kek(), now=now
+        engine, algs=required_algs(settings), kek=settings.kek(), clock=clock
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tokensmith.core.clock import Clock
 from tokensmith.core.keys import (
     KeyRing,
     SigningKey,
@@ -84,19 +85,23 @@ async def load_keys(
 
 
 async def ensure_keys(
-    engine: AsyncEngine, *, algs: tuple[str, ...], kek: bytes | None, now: int
+    engine: AsyncEngine, *, algs: tuple[str, ...], kek: bytes | None, clock: Clock
 ) -> KeyRing:
     """Load the signing keys; generate one for each of ``algs`` that has none active.
 
     Processes that start together must not each make their own keys: the check and the
     generation run under a lock (a PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE``), and
-    the keys are read again inside it.
+    the keys are read again inside it. So is the clock: a process that read it before another
+    one stored its keys (activating at that one's later second) would otherwise find them not
+    yet active and make its own.
     """
+    now = int(clock())
     ring = KeyRing(await load_keys(engine, kek=kek))
     if all(ring.has_active(alg, now) for alg in algs):
         return ring
     async with key_lock(engine) as conn:
         keys = await load_keys(conn, kek=kek)
+        now = int(clock())
         ring = KeyRing(keys)
         for alg in algs:
             if not ring.has_active(alg, now):
