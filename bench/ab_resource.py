@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.common import ROOT, Server, free_port, run_wrk
 from tokensmith.resource import Principal, ResourceServer
+from tokensmith.resource import fastapi as resource_fastapi
 from tokensmith.testing import LocalIssuer
 
 
@@ -58,15 +59,18 @@ def load_before(revision: str) -> Any:
     return module
 
 
-def build_app(before: Any, validator: Any) -> ASGIApp:
+def build_app(before: Any, validator: Any, bearer_route: bool = False) -> ASGIApp:
     """``/open``, ``/before`` (the revision's ResourceServer), ``/after`` (today's): each its own
     one-route FastAPI app behind one dict lookup, so that no route pays for the routes matched
-    before it (in one app, the third route tried two others first: ~2 µs a request here)."""
+    before it (in one app, the third route tried two others first: ~2 µs a request here).
+    ``bearer_route``: each protected app's routes are its module's ``BearerRoute``."""
     rs_before = before.ResourceServer(validator)
     rs_after = ResourceServer(validator)
 
-    def one_route(path: str, dependency: Any = None) -> FastAPI:
+    def one_route(path: str, dependency: Any = None, module: Any = None) -> FastAPI:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        if bearer_route and module is not None:
+            app.router.route_class = module.BearerRoute
         if dependency is None:
 
             @app.get(path)
@@ -85,8 +89,8 @@ def build_app(before: Any, validator: Any) -> ASGIApp:
 
     apps: dict[str, ASGIApp] = {
         "/open": one_route("/open"),
-        "/before": one_route("/before", rs_before.require_scopes("docs:read")),
-        "/after": one_route("/after", rs_after.require_scopes("docs:read")),
+        "/before": one_route("/before", rs_before.require_scopes("docs:read"), before),
+        "/after": one_route("/after", rs_after.require_scopes("docs:read"), resource_fastapi),
     }
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,17 +117,22 @@ def wrk_app() -> ASGIApp:
     _KEPT.append(serving)
     Path(os.environ["AB_TOKEN_FILE"]).write_text(issuer.token(sub="user", scopes=["docs:read"]))
     validator = issuer.validator(httpx.AsyncClient(timeout=5.0))
-    return build_app(load_before(os.environ["AB_BEFORE"]), validator)
+    bearer_route = os.environ.get("AB_BEARER_ROUTE") == "1"
+    return build_app(load_before(os.environ["AB_BEFORE"]), validator, bearer_route)
 
 
-def run_wrk_ab(revision: str, rounds: int, duration: float) -> None:
+def run_wrk_ab(revision: str, rounds: int, duration: float, bearer_route: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         token_file = Path(tmp) / "token"
         server = Server(
             "ab-resource",
             free_port(),
             [sys.executable, "-m", "uvicorn", "bench.ab_resource:wrk_app", "--factory"],
-            env={"AB_TOKEN_FILE": str(token_file), "AB_BEFORE": revision},
+            env={
+                "AB_TOKEN_FILE": str(token_file),
+                "AB_BEFORE": revision,
+                "AB_BEARER_ROUTE": "1" if bearer_route else "0",
+            },
             cwd=str(ROOT),
             health="/open",
         )
@@ -202,7 +211,9 @@ async def raw_get(app: ASGIApp, path: str, authorization: str) -> int:
     return status
 
 
-async def run(revision: str, rounds: int, slice_seconds: float, raw: bool) -> dict[str, float]:
+async def run(
+    revision: str, rounds: int, slice_seconds: float, raw: bool, bearer_route: bool = False
+) -> dict[str, float]:
     before = load_before(revision)
     issuer = LocalIssuer(audience="https://api.bench")
     with issuer.serve():
@@ -210,7 +221,7 @@ async def run(revision: str, rounds: int, slice_seconds: float, raw: bool) -> di
         async with httpx.AsyncClient() as http:
             validator = issuer.validator(http)
             await validator.validate(token)  # discovery + JWKS, once
-            app = build_app(before, validator)
+            app = build_app(before, validator, bearer_route)
             transport = httpx.ASGITransport(app=app)
             authorization = f"Bearer {token}"
             headers = {"Authorization": authorization}
@@ -246,11 +257,16 @@ def main() -> None:
         "--raw", action="store_true", help="in-process without httpx: the ASGI app called directly"
     )
     parser.add_argument("--duration", type=float, default=3.0, help="--wrk: seconds per run")
+    parser.add_argument(
+        "--bearer-route",
+        action="store_true",
+        help="the protected routes on each side's BearerRoute (else FastAPI solves the dependency)",
+    )
     args = parser.parse_args()
     if args.wrk:
-        run_wrk_ab(args.before, args.rounds, args.duration)
+        run_wrk_ab(args.before, args.rounds, args.duration, args.bearer_route)
     else:
-        asyncio.run(run(args.before, args.rounds, args.slice, args.raw))
+        asyncio.run(run(args.before, args.rounds, args.slice, args.raw, args.bearer_route))
 
 
 if __name__ == "__main__":
