@@ -5,7 +5,8 @@ dependency) and with :class:`BearerRoute` (the route checks the token itself).""
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Annotated
 
 import httpx
@@ -15,7 +16,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2AuthorizationCodeBearer
 
 from tokensmith.resource import BearerRoute, Principal, ResourceServer, TokenValidator
-from tokensmith.resource.fastapi import is_b64token
+from tokensmith.resource.errors import InvalidTokenError, ResourceError
+from tokensmith.resource.fastapi import bearer_token, is_b64token
 from tokensmith.testing import LocalIssuer
 
 from .forge import FakeClock
@@ -278,6 +280,46 @@ def test_b64token_check_matches_the_regex_on_every_character() -> None:
     for code in range(0x250):
         for value in (chr(code), f"a{chr(code)}", f"{chr(code)}=", f"ab{chr(code)}=="):
             assert is_b64token(value) is bool(_B64TOKEN.fullmatch(value)), repr(value)
+
+
+def _general_reading(value: bytes) -> str | None:
+    """The ``Authorization`` value read the general way (Latin-1, blanks stripped, the scheme
+    up to the first space, the credentials' grammar checked): what ``bearer_token`` gives for
+    every value, whichever path it takes."""
+    scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = credentials.strip()
+    if not is_b64token(token):
+        raise InvalidTokenError("malformed bearer token")
+    return token
+
+
+def _outcome(read: Callable[[bytes], str | None], value: bytes) -> object:
+    try:
+        return read(value)
+    except ResourceError as exc:
+        return type(exc)
+
+
+def _fast_reading(value: bytes) -> str | None:
+    connection = SimpleNamespace(scope={"headers": [(b"host", b"api"), (b"authorization", value)]})
+    return bearer_token(connection)  # type: ignore[arg-type]
+
+
+def test_bearer_token_fast_path_reads_as_the_general_path() -> None:
+    """``bearer_token`` takes "Bearer <b64token>" straight from the bytes: for every value,
+    near misses included, the token (or the refusal) is the general reading's."""
+    jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln-_~+/"
+    prefixes = ["Bearer ", "bearer ", "BEARER ", "Bearer  ", " Bearer ", "Bearer\t", "Bearer", ""]
+    bodies = [jwt, "", "=", "==", "a==", "a=b", "=a", "a b", " a", "a ", "a\t", "a,b", "a\xe9"]
+    bodies += [f"{jwt}{chr(code)}" for code in range(256)]
+    bodies += [f"{chr(code)}a" for code in range(256)]
+    for prefix in prefixes:
+        for body in bodies:
+            value = (prefix + body).encode("latin-1")
+            expected = _outcome(_general_reading, value)
+            assert _outcome(_fast_reading, value) == expected, value
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ logger = logging.getLogger("tokensmith.resource")
 
 # RFC 6750 §2.1 b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+_BEARER_PREFIXES = frozenset({b"Bearer ", b"bearer "})
 
 
 def is_b64token(value: str) -> bool:
@@ -88,6 +89,14 @@ def bearer_token(request: HTTPConnection) -> str | None:
             value = raw
     if value is None:
         return None
+    # What clients send: "Bearer " and the token, nothing around it. Taken from the bytes when
+    # what follows the scheme is a b64token exactly (the general reading below gives the same
+    # token then); anything else, however rare, takes the general reading.
+    if value[:7] in _BEARER_PREFIXES:
+        given = value[7:]
+        body = given.rstrip(b"=")
+        if body and not body.translate(None, _B64TOKEN_CHARS):
+            return given.decode("ascii")
     scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -363,6 +372,18 @@ class BearerRoute(APIRoute):
         scope_sets = [frozenset(_declared_scopes(guard)) for guard in guards]
         provider = route.dependency_overrides_provider
 
+        if len(guards) == 1:
+            guard_call, needed = guard_calls[0], scope_sets[0]
+
+            async def checked(request: Request) -> Response:
+                overrides = getattr(provider, "dependency_overrides", None)
+                if overrides and guard_call in overrides:
+                    return await standard(request)
+                request.scope[_PRINCIPAL_KEY] = (await server.authenticate(request, needed),)
+                return await inner(request)
+
+            return checked
+
         async def handler(request: Request) -> Response:
             overrides = getattr(provider, "dependency_overrides", None)
             if overrides and any(call in overrides for call in guard_calls):
@@ -405,6 +426,16 @@ def _bind_principal(
         for index, name in named:
             values[name] = principals[index]
         return values
+
+    if inspect.iscoroutinefunction(endpoint) and own_request and len(named) == 1:
+        # the usual route: one Principal parameter, no Request of its own (one step less)
+        [(index, principal_name)] = named
+
+        async def call_principal(**values: Any) -> Any:
+            values[principal_name] = values.pop(request_name).scope[_PRINCIPAL_KEY][index]
+            return await endpoint(**values)
+
+        return functools.update_wrapper(call_principal, endpoint)
 
     if inspect.iscoroutinefunction(endpoint):
 
