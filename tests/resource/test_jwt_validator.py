@@ -518,6 +518,21 @@ async def test_cached_token_still_expires(
         await validator.validate(token)
 
 
+async def test_cached_token_with_nbf_refused_when_the_clock_goes_back(
+    issuer: LocalIssuer, validator: TokenValidator, clock: FakeClock
+) -> None:
+    """A reused token skips the signature, not its ``nbf``: the clock set back (an NTP step)
+    past the leeway makes a cached token not yet valid again, as an uncached one would be."""
+    token = issuer.token(extra={"nbf": int(clock())})
+    await validator.validate(token)
+    assert len(validator.verified_cache) == 1
+    clock.advance(-60)
+    with pytest.raises(InvalidTokenError, match="nbf"):
+        await validator.validate(token)
+    clock.advance(60)
+    assert (await validator.validate(token)).subject == "alice"
+
+
 async def test_cache_hit_skips_verification_but_not_time(
     issuer: LocalIssuer, validator: TokenValidator
 ) -> None:
@@ -525,6 +540,25 @@ async def test_cache_hit_skips_verification_but_not_time(
     first = await validator.validate(token)
     issuer.remove_key(issuer.current_key.kid)
     assert await validator.validate(token) is first  # a dict lookup, no JWKS work
+
+
+async def test_verified_cache_keeps_a_digest_not_the_token(
+    issuer: LocalIssuer, validator: TokenValidator
+) -> None:
+    """The cache is keyed by a 256-bit digest: the token is nowhere in it, and tokens that
+    differ in their last character (the signature's) are different entries."""
+    token = issuer.token()
+    other = token[:-1] + ("A" if token[-1] != "A" else "B")
+    await validator.validate(token)
+    with pytest.raises(InvalidTokenError):
+        await validator.validate(other)  # a broken signature: not found in the cache
+    entries = validator.verified_cache._entries._entries
+    assert len(entries) == 1
+    [(key, entry)] = entries.items()
+    assert isinstance(key, bytes)
+    assert len(key) == 32
+    assert token.encode() not in key
+    assert token.split(".")[2] not in repr(entry)  # nor its signature, the secret part
 
 
 async def test_verified_cache_is_bounded(

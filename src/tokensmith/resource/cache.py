@@ -1,9 +1,9 @@
 """A bounded cache of already-verified tokens.
 
-Keyed by the SHA-256 of the token (the token itself is never kept), least-recently-used entries
-are evicted beyond ``max_entries``, and an entry never outlives the token's ``exp`` nor
-``max_ttl``. A hit hands back the stored :class:`Principal`; the caller still re-checks the time
-claims, so a cached token expires exactly when an uncached one would.
+Keyed by the BLAKE2b-256 digest of the token (the token itself is never kept), least-recently-used
+entries are evicted beyond ``max_entries``, and an entry never outlives the token's ``exp`` nor
+``max_ttl``. A hit hands back the stored :class:`Principal`; the caller still re-checks ``nbf``,
+so a cached token expires, and becomes valid, exactly when an uncached one would.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ for a protected resource (RFC 6749 §1.5, RFC 6750 §1). ``token_type`` absent, 
 ``invalid_token``. ``DPoP`` is not among them: a DPoP-bound token sent as a bearer token is
 refused (RFC 9449 §7.1).
 
-Answers are cached by the SHA-256 of the token for at most ``cache_ttl`` seconds and never beyond
-the token's ``exp``; a revocation is therefore seen after at most ``cache_ttl``. Inactive answers
-are cached too (for ``negative_cache_ttl``), so garbage tokens do not each cost a request.
+Answers are cached by the token's BLAKE2b-256 digest for at most ``cache_ttl`` seconds and never
+beyond the token's ``exp``; a revocation is therefore seen after at most ``cache_ttl``. Inactive
+answers are cached too (for ``negative_cache_ttl``), so garbage tokens do not each cost a request.
 """
 
 from __future__ import annotations
