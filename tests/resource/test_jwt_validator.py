@@ -561,6 +561,25 @@ async def test_verified_cache_keeps_a_digest_not_the_token(
     assert token.split(".")[2] not in repr(entry)  # nor its signature, the secret part
 
 
+@pytest.mark.parametrize("refusal", [ValueError, TypeError], ids=["fips-mode", "no-builtin"])
+def test_the_cache_key_falls_back_to_sha256_where_blake2b_is_refused(
+    monkeypatch: pytest.MonkeyPatch, refusal: type[Exception]
+) -> None:
+    """A FIPS-mode Python refuses BLAKE2b: the cache is then keyed by SHA-256 (still 256 bits),
+    instead of every token failing on its digest."""
+    import hashlib
+
+    from tokensmith.resource import _util
+
+    assert _util._cache_digest()(b"t") == hashlib.blake2b(b"t", digest_size=32).digest()
+
+    def refused(*args: object, **kwargs: object) -> object:
+        raise refusal("blake2b is not allowed here")
+
+    monkeypatch.setattr(hashlib, "blake2b", refused)
+    assert _util._cache_digest()(b"t") == hashlib.sha256(b"t").digest()
+
+
 async def test_verified_cache_is_bounded(
     issuer: LocalIssuer, http: httpx.AsyncClient, clock: FakeClock
 ) -> None:

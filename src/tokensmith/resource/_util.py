@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, TypeGuard
 
 
-def token_digest(token: str) -> bytes:
-    """The BLAKE2b-256 of a token: cache key, never the token itself.
+def _cache_digest() -> Callable[[bytes], bytes]:
+    """BLAKE2b-256, or SHA-256 where hashlib refuses BLAKE2b (a FIPS-mode Python raises
+    ``ValueError``, one built without its own hashes ``TypeError`` for ``digest_size``).
 
-    As collision-resistant as SHA-256 (a cache hit must stand only for the token that was
-    verified), and computed by Python's own C code: OpenSSL 3's ``hashlib.sha256`` spends most
-    of its time on a 400-byte token fetching the algorithm again at each call (~1 µs more a
-    reused token inside a request, measured in docs/performance.md)."""
-    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+    Both are collision-resistant (a cache hit must stand only for the token that was verified).
+    BLAKE2b is Python's own C code: OpenSSL 3's ``hashlib.sha256`` spends most of its time on a
+    400-byte token fetching the algorithm again at each call (~1 µs more a reused token inside a
+    request, measured in docs/performance.md)."""
+    blake2b = hashlib.blake2b
+    try:
+        blake2b(b"", digest_size=32)
+    except (ValueError, TypeError):
+        sha256 = hashlib.sha256
+        return lambda data: sha256(data).digest()
+    return lambda data: blake2b(data, digest_size=32).digest()
+
+
+_digest = _cache_digest()
+
+
+def token_digest(token: str) -> bytes:
+    """A token's 256-bit digest (:func:`_cache_digest`): cache key, never the token itself."""
+    return _digest(token.encode("utf-8", "surrogatepass"))
 
 
 def token_fingerprint(token: str) -> str:

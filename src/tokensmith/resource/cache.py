@@ -3,7 +3,8 @@
 Keyed by the BLAKE2b-256 digest of the token (the token itself is never kept), least-recently-used
 entries are evicted beyond ``max_entries``, and an entry never outlives the token's ``exp`` nor
 ``max_ttl``. A hit hands back the stored :class:`Principal`; the caller still re-checks ``nbf``,
-so a cached token expires, and becomes valid, exactly when an uncached one would.
+so a cached token expires exactly when an uncached one would, and one with an ``nbf`` is refused
+again if the clock is set back before it.
 """
 
 from __future__ import annotations

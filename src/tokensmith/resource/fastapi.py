@@ -54,7 +54,7 @@ logger = logging.getLogger("tokensmith.resource")
 
 # RFC 6750 §2.1 b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
-_BEARER_PREFIXES = frozenset({b"Bearer ", b"bearer "})
+_BEARER_PREFIXES = (b"Bearer ", b"bearer ")
 
 
 def is_b64token(value: str) -> bool:
@@ -92,7 +92,7 @@ def bearer_token(request: HTTPConnection) -> str | None:
     # What clients send: "Bearer " and the token, nothing around it. Taken from the bytes when
     # what follows the scheme is a b64token exactly (the general reading below gives the same
     # token then); anything else, however rare, takes the general reading.
-    if value[:7] in _BEARER_PREFIXES:
+    if value.startswith(_BEARER_PREFIXES):
         given = value[7:]
         body = given.rstrip(b"=")
         if body and not body.translate(None, _B64TOKEN_CHARS):
