@@ -9,16 +9,20 @@ from typing import Any, TypeGuard
 
 def _cache_digest() -> Callable[[bytes], bytes]:
     """BLAKE2b-256, or SHA-256 where hashlib refuses BLAKE2b (a FIPS-mode Python raises
-    ``ValueError``, one built without its own hashes ``TypeError`` for ``digest_size``).
+    ``ValueError``, one built without its own hashes ``TypeError`` for ``digest_size``) or has
+    none.
 
     Both are collision-resistant (a cache hit must stand only for the token that was verified).
     BLAKE2b is Python's own C code: OpenSSL 3's ``hashlib.sha256`` spends most of its time on a
     400-byte token fetching the algorithm again at each call (~1 µs more a reused token inside a
     request, measured in docs/performance.md)."""
-    blake2b = hashlib.blake2b
+    blake2b = getattr(hashlib, "blake2b", None)  # absent where Python has no code for it
     try:
-        blake2b(b"", digest_size=32)
+        if blake2b is not None:
+            blake2b(b"", digest_size=32)
     except (ValueError, TypeError):
+        blake2b = None
+    if blake2b is None:
         sha256 = hashlib.sha256
         return lambda data: sha256(data).digest()
     return lambda data: blake2b(data, digest_size=32).digest()
