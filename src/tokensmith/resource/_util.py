@@ -16,13 +16,10 @@ def _cache_digest() -> Callable[[bytes], bytes]:
     BLAKE2b is Python's own C code: OpenSSL 3's ``hashlib.sha256`` spends most of its time on a
     400-byte token fetching the algorithm again at each call (~1 µs more a reused token inside a
     request, measured in docs/performance.md)."""
-    blake2b = getattr(hashlib, "blake2b", None)  # absent where Python has no code for it
     try:
-        if blake2b is not None:
-            blake2b(b"", digest_size=32)
-    except (ValueError, TypeError):
-        blake2b = None
-    if blake2b is None:
+        blake2b = hashlib.blake2b  # absent where Python has no code for it
+        blake2b(b"", digest_size=32)
+    except (AttributeError, ValueError, TypeError):
         sha256 = hashlib.sha256
         return lambda data: sha256(data).digest()
     return lambda data: blake2b(data, digest_size=32).digest()
