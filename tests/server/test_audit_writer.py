@@ -162,6 +162,7 @@ async def test_stored_rows_are_those_of_sqlalchemy_core(
             detail={"name": 'Zoë\'s "phone" \\ ☎', "n": "1"},
         ),
         AuditEvent("logout", 4, client_id=None, user_id="u2", address="203.0.113.9"),
+        AuditEvent("token.issued", 5, detail={"agent": "a\x7fb\x1fc\nd\t/", "k\x7f": "v"}),
     ]
     async with engine.begin() as conn:
         await conn.execute(
@@ -188,8 +189,26 @@ async def test_stored_rows_are_those_of_sqlalchemy_core(
             tuple(r)
             for r in await conn.execute(text(f"SELECT {columns} FROM ts_audit_events ORDER BY id"))
         ]
-    assert rows[4:] == rows[:4]
-    assert [json.loads(r[5]) for r in rows[4:]] == [e.detail for e in events]
+    assert rows[5:] == rows[:5]
+    assert [json.loads(r[5]) for r in rows[5:]] == [e.detail for e in events]
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"grant_type": "client_credentials"},
+        {},
+        {"del": "a\x7fb", "\x7f": "k"},
+        {"controls": "\x00\x08\x0b\x0c\x1f\r\n\t", "quote": '"\\/'},
+        {"name": "Zoë ☎ \u2028 😀"},
+        {"lone": "\ud800"},
+        {"n": 1, "f": 1e16, "b": True, "none": None},  # not the str values of the type hint
+    ],
+)
+def test_detail_text_is_the_standard_encoders(detail: dict[str, Any]) -> None:
+    """The stored detail is ``json.dumps(detail, separators=(",", ":"))``, ASCII-escaped,
+    whichever encoder wrote it (orjson where its text is the same)."""
+    assert audit_module.detail_text(detail) == json.dumps(detail, separators=(",", ":"))
 
 
 async def test_every_sqlite_batch_is_the_same_statement(

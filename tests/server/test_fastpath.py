@@ -102,9 +102,14 @@ async def call(
 
 
 @asynccontextmanager
-async def framework_app(settings: Settings, clock: FakeClock) -> AsyncIterator[Any]:
-    """The same server with no fast routes: every request through FastAPI's stack."""
-    app = create_app(settings, clock=clock, cors_origins=[SPA])
+async def framework_app(
+    settings: Settings, clock: FakeClock, cors_origins: list[str] | None = None
+) -> AsyncIterator[Any]:
+    """The same server with no fast routes: every request through FastAPI's stack (CORS for
+    ``SPA`` unless ``cors_origins`` says otherwise)."""
+    app = create_app(
+        settings, clock=clock, cors_origins=[SPA] if cors_origins is None else cors_origins
+    )
     assert isinstance(app, AuthorizationServerApp)
     app.fast_routes = ()
     async with app.router.lifespan_context(app):
@@ -137,6 +142,49 @@ async def pair(settings: Settings, clock: FakeClock) -> AsyncIterator[tuple[Serv
         env = await stack.enter_async_context(ServerEnv.start(quick, clock, cors_origins=[SPA]))
         slow = await stack.enter_async_context(framework_app(quick, clock))
         yield env, slow
+
+
+@pytest.fixture(params=["cors", "plain"])
+async def either_pair(
+    request: pytest.FixtureRequest, settings: Settings, clock: FakeClock
+) -> AsyncIterator[tuple[ServerEnv, Any]]:
+    """As ``pair`` ("cors"), or with no CORS origin ("plain"): no middleware of the app's between
+    the 500 handler and the fast routes, so the fast path answers what escapes itself
+    (``FastRoutes.entry``)."""
+    origins = [SPA] if request.param == "cors" else []
+    async with AsyncExitStack() as stack:
+        env = await stack.enter_async_context(
+            ServerEnv.start(settings, clock, cors_origins=origins)
+        )
+        slow = await stack.enter_async_context(framework_app(settings, clock, origins))
+        yield env, slow
+
+
+def _layers(app: Any) -> list[type]:
+    """The classes of the layers of an ASGI stack, outermost first (each one's ``app``)."""
+    layers = []
+    while app is not None and not isinstance(app, type(lambda: None)):
+        layers.append(type(app))
+        app = getattr(app, "app", None)
+    return layers
+
+
+async def test_with_no_middleware_the_fast_path_is_two_layers(
+    either_pair: tuple[ServerEnv, Any],
+) -> None:
+    """The server's own layer (request id, metrics, security headers), then the fast route:
+    no 500 layer of its own (the fast path answers like it, tested below). With a middleware of
+    the app's in between (CORS here), the 500 layer stays around it."""
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    from tokensmith.server.observability import Observability
+
+    env, _ = either_pair
+    await call(env.app, "GET", env.settings.jwks_path)  # the stacks are built
+    if env.app.user_middleware:
+        assert _layers(env.app._fast_stack)[:2] == [Observability, ServerErrorMiddleware]
+    else:
+        assert _layers(env.app._fast_stack) == [Observability]
 
 
 def requests(
@@ -274,12 +322,16 @@ async def test_metrics_count_the_fast_routes_by_route(pair: tuple[ServerEnv, Any
     [(RedisConnectionError("redis is down"), 503), (RuntimeError("a bug"), 500)],
 )
 async def test_errors_of_the_stores_and_bugs_are_answered_alike(
-    pair: tuple[ServerEnv, Any], monkeypatch: pytest.MonkeyPatch, error: Exception, status: int
+    either_pair: tuple[ServerEnv, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
 ) -> None:
     """A store down: 503 with ``Retry-After`` (the app's handler); a bug: the 500 JSON error of
     the app's ``Exception`` handler, no stack trace, and the exception re-raised for the
-    server's log — on both paths."""
-    env, framework = pair
+    server's log — on both paths, with a middleware of the app's around the fast routes (CORS)
+    and without one (the fast path answers the 500 itself)."""
+    env, framework = either_pair
     worker = await machine(env)
     assert worker.client_secret
     auth = basic(worker.client.client_id, worker.client_secret)
@@ -307,6 +359,20 @@ async def test_errors_of_the_stores_and_bugs_are_answered_alike(
     assert "Traceback" not in fast.body.decode()
     assert "a bug" not in fast.body.decode()
     assert (fast.header("retry-after") == "2") is (status == 503)
+    if status == 500:  # answered, then re-raised for the server's log, on the fast path too
+        messages: list[Any] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"grant_type=client_credentials"}
+
+        async def keep(message: Any) -> None:
+            messages.append(message)
+
+        headers = [(b"content-type", FORM.encode()), (b"authorization", auth.encode())]
+        scope = http_scope("POST", env.settings.token_path, headers, scheme="http")
+        with pytest.raises(RuntimeError, match="a bug"):
+            await env.app(scope, receive, keep)
+        assert messages[0]["status"] == 500
 
 
 async def test_a_middleware_added_by_the_user_applies_to_the_fast_routes(

@@ -20,9 +20,11 @@ exception handlers)::
                       router)
     fast stack:       [outer] → ServerErrorMiddleware (the same 500 handler) → [middleware]
                       → Branch
+    ... no [middleware]: [outer] → Branch (answering as the 500 handler would itself)
 
 ``[outer]`` is the server's own layers that must see every answer, the 500 handler's included
-(``outer_middleware``: ``Observability``, then ``SecurityHeaders``); ``[middleware]`` is the
+(``outer_middleware``: ``Observability``, which adds the security headers of
+``SecurityHeaders`` too: one layer); ``[middleware]`` is the
 app's list (``EndpointCors`` when origins are allowed, and whatever a user adds with
 ``app.add_middleware``), possibly empty: built once, the same instances in both stacks, so a
 user's middleware applies to every request, fast or not, in the place FastAPI gives it. The
@@ -30,7 +32,10 @@ branch at its inner end answers a fast route directly (:class:`FastRoutes`): the
 endpoint, then the app's exception handlers looked up the way Starlette's
 ``ExceptionMiddleware`` does (``OAuthError`` → JSON error, a store down → 503 with
 ``Retry-After``); anything unhandled goes up to ``ServerErrorMiddleware``'s 500 JSON handler
-and is re-raised for the server to log, as on every other route.
+and is re-raised for the server to log, as on every other route. When the app has no
+middleware of its own (no CORS origin, nothing added), nothing sits between that layer and the
+branch, and the branch answers what escapes itself, with that layer's handler and debug
+setting (:meth:`FastRoutes.entry`): one coroutine and one ``send`` wrapper fewer per request.
 
 What is fast is decided from the routes themselves when the stack is built (the app's first
 ASGI call, normally the lifespan's startup): a ``(path, method)`` pair is fast when the router
@@ -130,6 +135,34 @@ class FastRoutes:
         if route is None:
             await self.app(scope, receive, send)
             return
+        await self.answer(route, scope, receive, send, None)
+
+    def entry(self, server_errors: ServerErrorMiddleware) -> ASGIApp:
+        """The fast stack's inner end when no middleware of the app's sits between it and the
+        500 handler: a fast route answered by :meth:`answer` with ``server_errors``' handler
+        (or debug page) for what no exception handler takes, as that layer would answer it,
+        without a layer of its own (one fewer coroutine and ``send`` wrapper per request)."""
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            route = self.match(scope)
+            if route is None:  # pragma: no cover - the app only sends fast routes here
+                await server_errors(scope, receive, send)
+                return
+            await self.answer(route, scope, receive, send, server_errors)
+
+        return app
+
+    async def answer(
+        self,
+        route: DescribedRoute,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        server_errors: ServerErrorMiddleware | None,
+    ) -> None:
+        """Answer ``route``; ``server_errors``: answer what escapes as that 500 layer does (its
+        handler's response unless one has started, then re-raised for the server to log),
+        else let it escape to the layer around."""
         # what the router puts in the scope for a matched route
         scope["router"] = self.owner.router
         scope["endpoint"] = route.endpoint
@@ -145,33 +178,66 @@ class FastRoutes:
 
         request: Request | None = None
         try:
-            if route.asgi:  # the handler is the route's app (``DescribedRoute``)
-                await route.app(scope, receive, sender)
-            else:
-                request = Request(scope, receive, send)
-                response = await route.endpoint(request)
-                await response(scope, receive, sender)
+            try:
+                if route.asgi:  # the handler is the route's app (``DescribedRoute``)
+                    await route.app(scope, receive, sender)
+                else:
+                    request = Request(scope, receive, send)
+                    response = await route.endpoint(request)
+                    await response(scope, receive, sender)
+            except Exception as exc:
+                if request is None:
+                    request = Request(scope, receive, send)
+                handler: Any = None
+                if isinstance(exc, HTTPException):
+                    handler = self.status_handlers.get(exc.status_code)
+                if handler is None:
+                    handler = _lookup_exception_handler(self.handlers, exc)
+                if handler is None:
+                    raise
+                if started:
+                    raise RuntimeError(
+                        "Caught handled exception, but response already started."
+                    ) from exc
+                if is_async_callable(handler):
+                    answer = await handler(request, exc)
+                else:
+                    answer = await run_in_threadpool(handler, request, exc)
+                if answer is not None:
+                    await answer(scope, receive, sender)
+                exc.__traceback__ = None  # as Starlette: a reused exception keeps no old frames
         except Exception as exc:
-            if request is None:
-                request = Request(scope, receive, send)
-            handler: Any = None
-            if isinstance(exc, HTTPException):
-                handler = self.status_handlers.get(exc.status_code)
-            if handler is None:
-                handler = _lookup_exception_handler(self.handlers, exc)
-            if handler is None:
+            if server_errors is None:
                 raise
-            if started:
-                raise RuntimeError(
-                    "Caught handled exception, but response already started."
-                ) from exc
-            if is_async_callable(handler):
-                answer = await handler(request, exc)
-            else:
-                answer = await run_in_threadpool(handler, request, exc)
-            if answer is not None:
-                await answer(scope, receive, sender)
-            exc.__traceback__ = None  # as Starlette: a reused exception keeps no old frames
+            await _server_error(server_errors, scope, receive, send, exc, started=started)
+            raise
+
+
+async def _server_error(
+    layer: ServerErrorMiddleware,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    exc: Exception,
+    *,
+    started: bool,
+) -> None:
+    """What Starlette's ``ServerErrorMiddleware`` answers to ``exc`` (its debug page, its
+    default 500, or the app's handler of ``500`` / ``Exception``), unless a response has
+    started."""
+    request = Request(scope)
+    handler: Any = layer.handler
+    response: Any
+    if layer.debug:
+        response = await run_in_threadpool(layer.debug_response, request, exc)
+    elif handler is None:
+        response = layer.error_response(request, exc)
+    elif is_async_callable(handler):
+        response = await handler(request, exc)
+    else:
+        response = await run_in_threadpool(handler, request, exc)
+    if not started:
+        await response(scope, receive, send)
 
 
 class AuthorizationServerApp(FastAPI):
@@ -224,10 +290,15 @@ class AuthorizationServerApp(FastAPI):
         branch = FastRoutes(layer, self, table)
         parent.app = branch
         self._fast_branch = branch
-        inner = branch if first is None else first
-        self._fast_stack = self._outer(
-            ServerErrorMiddleware(inner, handler=stack.handler, debug=stack.debug)
-        )
+        if first is None:
+            server_errors = ServerErrorMiddleware(
+                stack.app, handler=stack.handler, debug=stack.debug
+            )
+            self._fast_stack = self._outer(branch.entry(server_errors))
+        else:
+            self._fast_stack = self._outer(
+                ServerErrorMiddleware(first, handler=stack.handler, debug=stack.debug)
+            )
         return self._outer(stack)
 
     def _decide(self) -> None:

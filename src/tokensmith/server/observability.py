@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
@@ -224,11 +225,15 @@ class Metrics:
 
 
 class Observability:
-    """Pure ASGI middleware: request id, metrics (no ``BaseHTTPMiddleware`` overhead)."""
+    """Pure ASGI middleware, the server's outermost layer: request id and metrics and, with
+    ``https`` given, the security headers of :class:`~tokensmith.server.middleware.SecurityHeaders`
+    (its ``headers``, then ``X-Request-ID``), in one coroutine and one ``send`` wrapper: each
+    layer of its own cost a token request about 4 µs of server CPU (issue 17)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, https: bool | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.security_headers = None if https is None else SecurityHeaders(app, https=https).headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -243,12 +248,16 @@ class Observability:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        security_headers = self.security_headers
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                given = message.get("headers", [])
+                headers = [*given] if security_headers is None else security_headers(status, given)
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -63,6 +63,21 @@ _encode_detail = json.JSONEncoder(separators=(",", ":")).encode
 """``json.dumps(detail, separators=(",", ":"))`` without building an encoder per call: the
 same text (ASCII, compact), which ``forget_personal_data`` and the readers parse."""
 
+
+def detail_text(detail: dict[str, str]) -> str:
+    """``_encode_detail(detail)``, the stored text, written by orjson where its text is the
+    same (string keys and values, ASCII without DEL, which the standard encoder escapes; ~4 x
+    faster, once per audit event): anything else goes to the standard encoder."""
+    for key, value in detail.items():
+        if type(key) is not str or type(value) is not str:
+            return _encode_detail(detail)
+    try:
+        text = orjson.dumps(detail).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate
+        return _encode_detail(detail)
+    return text if text.isascii() and "\x7f" not in text else _encode_detail(detail)
+
+
 AuditRow = tuple[int, str, str | None, str | None, str | None, str]
 
 
@@ -75,7 +90,7 @@ def audit_row(e: AuditEvent) -> AuditRow:
         e.client_id,
         e.user_id,
         e.address,
-        _encode_detail(detail) if detail else "{}",
+        detail_text(detail) if detail else "{}",
     )
 
 
