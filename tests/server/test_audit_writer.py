@@ -5,6 +5,7 @@ outage (counted in /metrics, logged), and nothing lost when the server stops."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import signal
@@ -193,6 +194,14 @@ async def test_stored_rows_are_those_of_sqlalchemy_core(
     assert [json.loads(r[5]) for r in rows[5:]] == [e.detail for e in events]
 
 
+class _Reordered(dict[str, str]):
+    """A dict whose items come out in another order than they were stored (orjson reads the
+    storage, ``json`` the ``items``)."""
+
+    def items(self) -> Any:
+        return reversed(list(super().items()))
+
+
 @pytest.mark.parametrize(
     "detail",
     [
@@ -203,6 +212,11 @@ async def test_stored_rows_are_those_of_sqlalchemy_core(
         {"name": "Zoë ☎ \u2028 😀"},
         {"lone": "\ud800"},
         {"n": 1, "f": 1e16, "b": True, "none": None},  # not the str values of the type hint
+        {"nan": float("nan")},  # orjson writes null
+        {"small": 1e-7},  # orjson writes 1e-7
+        {"big": 2**70},  # orjson refuses it
+        collections.OrderedDict([("b", "2"), ("a", "1")]),  # a dict subclass
+        _Reordered(a="1", b="2"),
     ],
 )
 def test_detail_text_is_the_standard_encoders(detail: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from tests.support.clients import machine, resource_server
 from tokensmith.core.clock import FakeClock
 from tokensmith.server.app import create_app
 from tokensmith.server.fastpath import AuthorizationServerApp
+from tokensmith.server.routes import token as token_route
 from tokensmith.settings import Settings
 
 SPA = "https://spa.example"
@@ -286,12 +287,28 @@ async def test_the_machine_endpoints_skip_the_router_and_answer_alike(
         assert bool(slow_seen) is (name != "preflight"), name
         assert bool(fast_seen) is (name not in FAST and name != "preflight"), name
         assert fast.shape() == slow.shape(), name
+        # the same fields in the same order (``shape`` sorts them)
+        assert [k for k, _ in fast.headers] == [k for k, _ in slow.headers], name
         if name != "preflight":  # answered by the CORS middleware, outside the others
             assert fast.header("x-content-type-options") == "nosniff", name
-            assert fast.header("x-request-id"), name
+            assert fast.headers[-1][0] == "x-request-id", name
     by_name = {name: send for name, send in cases}
     token = await by_name["token"](env.app)
     assert token.status == 200
+    # the endpoint's own fields, CORS's, then the security headers, then the request id
+    assert [k for k, _ in token.headers] == [
+        "cache-control",
+        "pragma",
+        "content-length",
+        "content-type",
+        "vary",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
+        *(["strict-transport-security"] if env.settings.is_https else []),
+        "content-security-policy",
+        "x-request-id",
+    ]
     assert json.loads(token.body)["token_type"] == "Bearer"
     assert (await by_name["token from an allowed origin"](env.app)).header(
         "access-control-allow-origin"
@@ -373,6 +390,74 @@ async def test_errors_of_the_stores_and_bugs_are_answered_alike(
         with pytest.raises(RuntimeError, match="a bug"):
             await env.app(scope, receive, keep)
         assert messages[0]["status"] == 500
+
+
+async def test_an_error_after_the_answer_started_is_re_raised_and_not_answered_twice(
+    either_pair: tuple[ServerEnv, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception once the endpoint has sent its response's start: no second start (the
+    500 handler stays out), the exception re-raised for the server's log, on both paths."""
+    env, framework = either_pair
+    worker = await machine(env)
+    assert worker.client_secret
+    auth = basic(worker.client.client_id, worker.client_secret)
+
+    async def half_sent(send: Any, body: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("a bug after the start")
+
+    monkeypatch.setattr(token_route, "send_json", half_sent)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"grant_type=client_credentials"}
+
+    headers = [(b"content-type", FORM.encode()), (b"authorization", auth.encode())]
+    for app in (env.app, framework):
+        messages: list[Any] = []
+        scope = http_scope("POST", env.settings.token_path, headers, scheme="http")
+        with pytest.raises(RuntimeError, match="a bug after the start"):
+            await app(scope, receive, functools.partial(_keep, messages))
+        assert [m["type"] for m in messages] == ["http.response.start"], app
+        assert messages[0]["status"] == 200
+
+
+async def _keep(messages: list[Any], message: Any) -> None:
+    messages.append(message)
+
+
+async def test_the_debug_page_of_a_bug_is_answered_alike(
+    either_pair: tuple[ServerEnv, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``debug`` on, a bug is answered with Starlette's debug page (the traceback), on the
+    fast path as through FastAPI's stack."""
+    env, framework = either_pair
+    worker = await machine(env)
+    assert worker.client_secret
+    auth = basic(worker.client.client_id, worker.client_secret)
+
+    async def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in debug")
+
+    answers = []
+    for app in (env.app, framework):
+        app.debug = True  # the stacks are built again, with the debug page
+        monkeypatch.setattr(app.state.runtime.server.token_endpoint, "handle", fail)
+        answers.append(
+            await call(
+                app,
+                "POST",
+                env.settings.token_path,
+                headers={"content-type": FORM, "authorization": auth},
+                body=b"grant_type=client_credentials",
+            )
+        )
+    fast, slow = answers
+    assert fast.status == slow.status == 500
+    assert [k for k, _ in fast.headers] == [k for k, _ in slow.headers]
+    assert fast.header("content-type") == slow.header("content-type")
+    assert (fast.header("content-type") or "").startswith("text/plain")
+    assert "RuntimeError: a bug in debug" in fast.body.decode()
+    assert fast.headers[-1][0] == "x-request-id"
 
 
 async def test_a_middleware_added_by_the_user_applies_to_the_fast_routes(

@@ -66,8 +66,11 @@ same text (ASCII, compact), which ``forget_personal_data`` and the readers parse
 
 def detail_text(detail: dict[str, str]) -> str:
     """``_encode_detail(detail)``, the stored text, written by orjson where its text is the
-    same (string keys and values, ASCII without DEL, which the standard encoder escapes; ~4 x
-    faster, once per audit event): anything else goes to the standard encoder."""
+    same (a plain ``dict`` of string keys and values, ASCII without DEL, which the standard
+    encoder escapes; ~4 x faster, once per audit event): anything else goes to the standard
+    encoder."""
+    if type(detail) is not dict:  # a subclass may order its items otherwise than orjson reads
+        return _encode_detail(detail)
     for key, value in detail.items():
         if type(key) is not str or type(value) is not str:
             return _encode_detail(detail)
