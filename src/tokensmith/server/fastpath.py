@@ -291,6 +291,8 @@ class AuthorizationServerApp(FastAPI):
         parent.app = branch
         self._fast_branch = branch
         if first is None:
+            # the 500 layer's answers (handler, debug page), given to the branch; the layer
+            # itself is not in the fast stack
             server_errors = ServerErrorMiddleware(
                 stack.app, handler=stack.handler, debug=stack.debug
             )
