@@ -334,6 +334,42 @@ async def test_metrics_count_the_fast_routes_by_route(pair: tuple[ServerEnv, Any
     assert 'tokensmith_tokens_issued_total{grant_type="client_credentials"} 1.0' in text
 
 
+async def failing_token_answers(
+    pair: tuple[ServerEnv, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    *,
+    debug: bool = False,
+) -> tuple[str, tuple[Answer, Answer]]:
+    """The answers of the fast app and of the framework app (in that order) to a
+    ``client_credentials`` request whose token endpoint raises ``error``; ``debug``: with the
+    apps' debug setting on (their stacks are built again). Also the request's Basic
+    credentials."""
+    env, framework = pair
+    worker = await machine(env)
+    assert worker.client_secret
+    auth = basic(worker.client.client_id, worker.client_secret)
+
+    async def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    answers = []
+    for app in (env.app, framework):
+        if debug:
+            app.debug = True
+        monkeypatch.setattr(app.state.runtime.server.token_endpoint, "handle", fail)
+        answers.append(
+            await call(
+                app,
+                "POST",
+                env.settings.token_path,
+                headers={"content-type": FORM, "authorization": auth},
+                body=b"grant_type=client_credentials",
+            )
+        )
+    return auth, (answers[0], answers[1])
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [(RedisConnectionError("redis is down"), 503), (RuntimeError("a bug"), 500)],
@@ -348,27 +384,8 @@ async def test_errors_of_the_stores_and_bugs_are_answered_alike(
     the app's ``Exception`` handler, no stack trace, and the exception re-raised for the
     server's log — on both paths, with a middleware of the app's around the fast routes (CORS)
     and without one (the fast path answers the 500 itself)."""
-    env, framework = either_pair
-    worker = await machine(env)
-    assert worker.client_secret
-    auth = basic(worker.client.client_id, worker.client_secret)
-
-    async def fail(*args: object, **kwargs: object) -> None:
-        raise error
-
-    answers = []
-    for app in (env.app, framework):
-        monkeypatch.setattr(app.state.runtime.server.token_endpoint, "handle", fail)
-        answers.append(
-            await call(
-                app,
-                "POST",
-                env.settings.token_path,
-                headers={"content-type": FORM, "authorization": auth},
-                body=b"grant_type=client_credentials",
-            )
-        )
-    fast, slow = answers
+    env, _ = either_pair
+    auth, (fast, slow) = await failing_token_answers(either_pair, monkeypatch, error)
     assert fast.shape() == slow.shape()
     assert fast.status == status
     body = json.loads(fast.body)
@@ -430,28 +447,9 @@ async def test_the_debug_page_of_a_bug_is_answered_alike(
 ) -> None:
     """With ``debug`` on, a bug is answered with Starlette's debug page (the traceback), on the
     fast path as through FastAPI's stack."""
-    env, framework = either_pair
-    worker = await machine(env)
-    assert worker.client_secret
-    auth = basic(worker.client.client_id, worker.client_secret)
-
-    async def fail(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("a bug in debug")
-
-    answers = []
-    for app in (env.app, framework):
-        app.debug = True  # the stacks are built again, with the debug page
-        monkeypatch.setattr(app.state.runtime.server.token_endpoint, "handle", fail)
-        answers.append(
-            await call(
-                app,
-                "POST",
-                env.settings.token_path,
-                headers={"content-type": FORM, "authorization": auth},
-                body=b"grant_type=client_credentials",
-            )
-        )
-    fast, slow = answers
+    _, (fast, slow) = await failing_token_answers(
+        either_pair, monkeypatch, RuntimeError("a bug in debug"), debug=True
+    )
     assert fast.status == slow.status == 500
     assert [k for k, _ in fast.headers] == [k for k, _ in slow.headers]
     assert fast.header("content-type") == slow.header("content-type")
