@@ -22,14 +22,10 @@ OPTIONAL = [
 ]
 
 
-async def _app(scope: object, receive: object, send: object) -> None:
-    raise AssertionError
-
-
 @pytest.mark.parametrize("https", [False, True])
 @pytest.mark.parametrize("status", [200, 204, 302, 303, 400, 401, 500])
 def test_the_shortcut_gives_the_general_answer(https: bool, status: int) -> None:
-    middleware = SecurityHeaders(_app, https=https)
+    middleware = SecurityHeaders(https=https)
     base = [(b"content-length", b"2"), (b"x-request-id", b"abc")]
     for size in range(3):
         for extra in itertools.combinations(OPTIONAL, size):
@@ -38,7 +34,7 @@ def test_the_shortcut_gives_the_general_answer(https: bool, status: int) -> None
 
 
 def test_an_api_answer_gets_the_api_headers_appended() -> None:
-    middleware = SecurityHeaders(_app, https=True)
+    middleware = SecurityHeaders(https=True)
     given = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
     headers = dict(middleware.headers(200, given))
     assert headers[b"content-security-policy"] == API_CSP
@@ -49,7 +45,7 @@ def test_an_api_answer_gets_the_api_headers_appended() -> None:
 
 
 def test_a_page_and_a_redirect_get_the_page_headers() -> None:
-    middleware = SecurityHeaders(_app, https=False)
+    middleware = SecurityHeaders(https=False)
     page = dict(middleware.headers(200, [(b"content-type", b"text/html; charset=utf-8")]))
     assert page[b"content-security-policy"] == CSP.encode()
     assert page[b"cache-control"] == b"no-store"

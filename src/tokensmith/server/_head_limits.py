@@ -38,8 +38,8 @@ def refuse(
     fresh request id, write the whole answer (unless ``answer`` is false) and close the
     connection.
 
-    The answer carries what an application's answer would (:class:`Observability` and
-    :class:`SecurityHeaders` never see it): uvicorn's ``default_headers`` (``date``), the
+    The answer carries what an application's answer would (:class:`Observability`, which adds
+    the security headers, never sees it): uvicorn's ``default_headers`` (``date``), the
     security headers of an API answer (:func:`api_headers`, HSTS included when the issuer is
     https), ``cache-control: no-store``, ``connection: close`` and the ``x-request-id`` that the
     log line carries."""

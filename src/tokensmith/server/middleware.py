@@ -1,5 +1,6 @@
-"""Security headers on every response, as a pure ASGI middleware (no per-request overhead of
-``BaseHTTPMiddleware``).
+"""Security headers on every response: :class:`SecurityHeaders` says which a response gets;
+the server's outermost layer (:class:`~tokensmith.server.observability.Observability`) adds them
+to every answer, the 500 handler's included.
 
 HTML pages: a strict CSP (no inline script or style, ``frame-ancestors 'none'``),
 ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` (also on every redirect: their
@@ -10,8 +11,6 @@ which must reach the client's redirect URI.
 """
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
@@ -48,8 +47,9 @@ def api_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
-        self.app = app
+    """The security headers of a response, by its status and its own headers (:meth:`headers`)."""
+
+    def __init__(self, *, https: bool) -> None:
         self.common = common_headers(https=https)
         self.html = [
             (b"content-security-policy", CSP.encode()),
@@ -89,15 +89,3 @@ class SecurityHeaders:
             # Redirects carry authorization codes, errors and interaction ids in Location.
             headers.append((b"cache-control", b"no-store"))
         return headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = self.headers(message["status"], message.get("headers", []))
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
