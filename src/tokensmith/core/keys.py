@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -146,6 +147,8 @@ class KeyRing:
     def __init__(self, keys: list[SigningKey]) -> None:
         self._keys = sorted(keys, key=lambda k: (k.activates_at, k.created_at))
         self._by_kid = {k.kid: k for k in self._keys}
+        self._signing: dict[str, tuple[SigningKey, float, float]] = {}
+        """``signing_key``'s answer for an algorithm and the span of time it holds for."""
 
     @property
     def keys(self) -> tuple[SigningKey, ...]:
@@ -155,7 +158,14 @@ class KeyRing:
         return self._by_kid.get(kid)
 
     def signing_key(self, alg: str, now: int) -> SigningKey:
-        """The newest key for ``alg`` that is active at ``now`` (activated, not yet retired)."""
+        """The newest key for ``alg`` that is active at ``now`` (activated, not yet retired).
+
+        The answer holds from the last activation or retirement of an ``alg`` key at or before
+        ``now`` until the next one after it: it is kept for that span (the ring never
+        changes), and every token signed in it takes it without looking at the keys again."""
+        kept = self._signing.get(alg)
+        if kept is not None and kept[1] <= now < kept[2]:
+            return kept[0]
         candidates = [
             k
             for k in self._keys
@@ -165,6 +175,11 @@ class KeyRing:
         ]
         if not candidates:
             raise LookupError(f"no active signing key for {alg}")
+        changes = [k.activates_at for k in self._keys if k.alg == alg]
+        changes += [k.retired_at for k in self._keys if k.alg == alg and k.retired_at is not None]
+        since = max((t for t in changes if t <= now), default=-math.inf)
+        until = min((t for t in changes if t > now), default=math.inf)
+        self._signing[alg] = (candidates[-1], since, until)
         return candidates[-1]
 
     def state(self, key: SigningKey, now: int) -> KeyState:
