@@ -19,8 +19,8 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import re
-import secrets
 import time
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -49,14 +49,17 @@ from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
+_random_bits = random.getrandbits
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def new_request_id() -> str:
     """A fresh request id: 16 hex digits (also those of the answers the HTTP protocols write
-    themselves, :mod:`tokensmith.server.protocols`)."""
-    return secrets.token_hex(8)
+    themselves, :mod:`tokensmith.server.protocols`). An id that ties log lines to an answer,
+    not a secret: 64 bits from the process's Mersenne Twister (seeded from the OS, and again in
+    a forked child), a third of the cost of ``secrets.token_hex(8)``'s system call."""
+    return f"{_random_bits(64):016x}"
 
 
 class AuditCounts(Protocol):
