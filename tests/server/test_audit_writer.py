@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 import httpx
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.live import live_server
@@ -77,18 +77,48 @@ async def test_one_transaction_per_batch(engine: AsyncEngine) -> None:
     assert (writer.written, writer.queued, writer.failures) == (100, 150, 1)
 
 
-async def test_a_batch_is_one_commit_on_postgres(engine: AsyncEngine) -> None:
+async def test_a_batch_is_one_transaction_on_postgres(engine: AsyncEngine) -> None:
+    """On PostgreSQL each batch is one transaction of its own: the rows of a batch, and only
+    they, share the id of the transaction that wrote them (``xmin``)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite stores a batch in one autocommit statement (next test)")
     writer = AuditWriter(engine, batch=100, interval=3600)
-    commits: list[int] = []
-    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
     for e in numbered(250):
         writer.emit(e)
     assert await writer.flush()
-    assert len(commits) == 3  # 100 + 100 + 50, each its own executemany and transaction
-    assert await stored(engine) == [f"c{i}" for i in range(250)]
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT xmin::text, client_id FROM ts_audit_events ORDER BY id")
+            )
+        ).all()
+    assert [r[1] for r in rows] == [f"c{i}" for i in range(250)]
+    batches = [[r[1] for r in rows if r[0] == xid] for xid in dict.fromkeys(r[0] for r in rows)]
+    assert [len(b) for b in batches] == [100, 100, 50]
     assert writer.written == 250
+
+
+async def test_a_postgres_batch_is_one_copy(engine: AsyncEngine) -> None:
+    """On PostgreSQL (asyncpg) a batch is written with one ``COPY``, not a statement a row."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's COPY")
+    import asyncpg
+
+    copies: list[int] = []
+    original = asyncpg.Connection.copy_records_to_table
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        copies.append(len(list(kwargs["records"])))
+        return await original(self, *args, **kwargs)
+
+    writer = AuditWriter(engine, batch=100, interval=3600)
+    for e in numbered(150):
+        writer.emit(e)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asyncpg.Connection, "copy_records_to_table", counted)
+        assert await writer.flush()
+    assert copies == [100, 50]
+    assert await stored(engine) == [f"c{i}" for i in range(150)]
 
 
 @pytest.fixture
@@ -256,18 +286,16 @@ async def test_every_sqlite_batch_is_the_same_statement(
         await engine.dispose()
 
 
-async def test_a_string_sqlite_cannot_store_does_not_block_the_trail(sqlite_url: str) -> None:
+async def test_a_string_the_database_cannot_store_does_not_block_the_trail(
+    engine: AsyncEngine,
+) -> None:
     """A lone surrogate (not valid Unicode) in a column is replaced: the batch is stored, not
-    refused and retried forever ahead of every later event."""
-    engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
-    try:
-        writer = AuditWriter(engine, interval=3600)
-        writer.emit(AuditEvent("client.failed", 1, client_id="bad\ud800id"))
-        writer.emit(AuditEvent("token.issued", 2, client_id="good"))
-        assert await writer.flush()
-        assert await stored(engine) == ["bad?id", "good"]
-    finally:
-        await engine.dispose()
+    refused and retried forever ahead of every later event (SQLite and PostgreSQL)."""
+    writer = AuditWriter(engine, interval=3600)
+    writer.emit(AuditEvent("client.failed", 1, client_id="bad\ud800id"))
+    writer.emit(AuditEvent("token.issued", 2, client_id="good"))
+    assert await writer.flush()
+    assert await stored(engine) == ["bad?id", "good"]
 
 
 async def test_events_emitted_during_a_write_wait_for_the_next_batch(
