@@ -262,3 +262,29 @@ async def test_a_waiter_cancelled_leaves_the_load_and_the_other_waiters_alone() 
     release.set()
     assert await asyncio.wait_for(asyncio.gather(first, staying), 5) == ["client", "client"]
     assert gone.cancelled()
+
+
+async def test_fresh_answers_what_get_answers_at_once_and_nothing_else() -> None:
+    """``fresh`` (the token endpoint's look before it awaits ``get``): the value while its entry
+    is fresh; ``None`` for a miss, an expired entry (``get`` reloads it, or serves it stale while
+    another caller does), an invalidated one, and whenever caching is off."""
+    clock = FakeClock(1000.0)
+    cache: TTLCache[str] = TTLCache(ttl=10.0, clock=clock)
+    assert cache.fresh("k") is None
+
+    async def load() -> str:
+        return "v"
+
+    assert await cache.get("k", load) == "v"
+    assert cache.fresh("k") == "v"
+    clock.advance(9.9)
+    assert cache.fresh("k") == "v"
+    clock.advance(0.1)
+    assert cache.fresh("k") is None
+    assert await cache.get("k", load) == "v"  # reloaded
+    assert cache.fresh("k") == "v"
+    cache.invalidate("k")
+    assert cache.fresh("k") is None
+    off: TTLCache[str] = TTLCache(ttl=0.0, clock=clock)
+    off.put("k", "v", evict_at=clock() + 100)
+    assert off.fresh("k") is None

@@ -6,6 +6,7 @@ call the path under test must not make."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from tokensmith.core import audit
 from tokensmith.core.audit import AuditEvent
 from tokensmith.core.authentication import ClientAuthenticator
+from tokensmith.core.clock import FakeClock
 from tokensmith.core.context import ServerContext
 from tokensmith.core.errors import (
     InvalidClient,
@@ -272,6 +274,36 @@ async def test_client_credentials_jwt_path_makes_no_store_call_once_cached() -> 
     stores.calls.clear()
     await call(ep, form("client_credentials"), stores)
     assert stores.calls == []
+
+
+async def test_what_the_context_knows_at_once_is_what_it_would_look_up() -> None:
+    """The hot path's looks at the caches before it awaits (``known_client``,
+    ``known_apis_for``) answer as the awaited lookups do, or ``None`` when only those can tell:
+    nothing cached, an expired entry, a client id that is a document URL."""
+    clock = FakeClock(float(NOW))
+    ctx = ServerContext(policy=_policy(), clock=clock, keys=RING, pepper=PEPPER, audit=print)
+    client = machine()
+    dynamic = dataclasses.replace(client, client_id="d1", origin="registered")
+    stores = Stores_(client, dynamic)
+    other = "https://other.test"
+    assert ctx.known_client("m1") is None
+    assert ctx.known_apis_for(None, client) is None
+    assert await ctx.get_client("m1", stores) == client
+    await ctx.apis_for(None, client, stores)
+    assert ctx.known_client("m1") == client
+    for who in (client, dynamic):
+        for resource in (None, API_ID, other):
+            known = ctx.known_apis_for(resource, who)
+            looked_up = await ctx.apis_for(resource, who, stores)
+            # unknown only for an API a dynamic client might use that is not cached (none is
+            # registered at ``other``: a lookup that finds nothing caches nothing)
+            unknown = who is dynamic and resource == other
+            assert known == (None if unknown else looked_up), (who.client_id, resource)
+    assert ctx.known_apis_for(other, client) == {}  # not one of its APIs: never looked up
+    assert ctx.known_client("https://rp.test/client.json") is None
+    clock.advance(30.0)  # client_cache_ttl: the entries expire
+    assert ctx.known_client("m1") is None
+    assert ctx.known_apis_for(None, client) is None
 
 
 class EchoGrant:

@@ -123,5 +123,8 @@ class ClientAuthenticator:
             ):
                 raise InvalidClient("the client assertion was used before (jti replay)")
             return client
-        client = await ctx.get_client(creds.client_id, stores) if creds.client_id else None
+        client_id = creds.client_id
+        client = None
+        if client_id:
+            client = ctx.known_client(client_id) or await ctx.get_client(client_id, stores)
         return check_secret(client, creds, ctx.pepper)

@@ -135,6 +135,16 @@ class TTLCache(Generic[V]):
         marker.set()
         return value
 
+    def fresh(self, key: Hashable) -> V | None:
+        """What :meth:`get` answers at once, without loading nor awaiting: the value while its
+        entry is fresh (and caching is on), else ``None`` (then :meth:`get` decides). For the
+        token endpoint's hot path, which awaits :meth:`get` only when this has no answer."""
+        entry = self._entries.get(key)
+        if entry is None or self.ttl <= 0 or self.clock() >= entry.evict_at:
+            return None
+        self._entries.move_to_end(key)
+        return entry.value
+
     def invalidate(self, key: Hashable | None = None) -> None:
         """Forget ``key``, or every entry."""
         if key is None:

@@ -102,6 +102,14 @@ class ServerContext:
         """Record an audit event (``core.audit``); never blocks."""
         self.audit(event)
 
+    def known_client(self, client_id: str) -> Client | None:
+        """What :meth:`get_client` answers at once: the registered client ``client_id`` while
+        the cache holds it fresh; ``None`` when only :meth:`get_client` can tell (not cached,
+        or a ``client_id`` that is a metadata document URL)."""
+        if looks_like_document_url(client_id):
+            return None
+        return self.client_cache.fresh(client_id)
+
     async def get_client(self, client_id: str, stores: Stores) -> Client | None:
         """A registered client, through the short-lived cache; or, for a ``client_id`` that is a
         URL, the client its metadata document describes (``document_client``)."""
@@ -257,6 +265,17 @@ class ServerContext:
         return await self.api_cache.get(
             identifier, lambda: stores.apis.get(identifier), wait=not stores.holds_connection
         )
+
+    def known_apis_for(self, resource: str | None, client: Client) -> dict[str, Api] | None:
+        """What :meth:`apis_for` answers at once, without a store: ``None`` when the API must
+        be looked up (not cached)."""
+        identifier = resource or client.default_api
+        if identifier is None or not client.might_use(identifier):
+            return {}
+        api = self.api_cache.fresh(identifier)
+        if api is None:
+            return None
+        return {api.identifier: api} if client.may_use(api) else {}
 
     async def apis_for(
         self, resource: str | None, client: Client, stores: Stores

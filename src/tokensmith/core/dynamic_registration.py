@@ -23,7 +23,7 @@ or not the client exists (RFC 7592 §3)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from typing import cast
 from urllib.parse import urlsplit
@@ -350,10 +350,12 @@ class Registrar:
         self._event(audit.CLIENT_REGISTRATION_DELETED, client.client_id, address)
 
 
-async def note_use(client: Client, stores: Stores, now: int) -> None:
-    """Record that a registered client got a token, at most once a day (pruning's input)."""
+def note_use(client: Client, stores: Stores, now: int) -> Awaitable[object] | None:
+    """Record that a registered client got a token, at most once a day (pruning's input): the
+    store's write to await, or ``None`` when there is nothing to record (every client that is
+    not a registered one, and one whose use was recorded within the day)."""
     if client.origin != "registered":
-        return
+        return None
     if client.last_used_at is not None and client.last_used_at > now - LAST_USE_RESOLUTION:
-        return
-    await stores.clients.touch(client.client_id, now, older_than=now - LAST_USE_RESOLUTION)
+        return None
+    return stores.clients.touch(client.client_id, now, older_than=now - LAST_USE_RESOLUTION)

@@ -64,12 +64,8 @@ class TokenIssuer:
         auth_time: int | None = None,
         grant_id: str | None = None,
     ) -> tuple[str, int]:
-        """A JWT (RFC 9068) or opaque access token; returns ``(token, expires_in)``.
-
-        Opaque tokens and JWTs of user grants are recorded, so that revocation and
-        introspection find them; client-credentials JWTs are not (the fast path).
-        """
-        token, ttl, record = self._access_token(
+        """:meth:`new_access_token` with its record stored: ``(token, expires_in)``."""
+        token, ttl, record = self.new_access_token(
             client,
             subject=subject,
             scopes=scopes,
@@ -81,18 +77,22 @@ class TokenIssuer:
             await stores.access_tokens.record(record)
         return token, ttl
 
-    def _access_token(
+    def new_access_token(
         self,
         client: Client,
         *,
         subject: str,
         scopes: tuple[str, ...],
         audience: str,
-        auth_time: int | None,
-        grant_id: str | None,
+        auth_time: int | None = None,
+        grant_id: str | None = None,
     ) -> tuple[str, int, AccessTokenRecord | None]:
-        """The token, its lifetime and the record to store (``None``: a client-credentials
-        JWT, which is not recorded)."""
+        """A JWT (RFC 9068) or opaque access token: the token, its lifetime (``expires_in``)
+        and the record the caller stores (``None``: a client-credentials JWT, which is not
+        recorded; the fast path, which touches no store and awaits nothing).
+
+        Opaque tokens and JWTs of user grants are recorded, so that revocation and
+        introspection find them."""
         ctx = self.context
         now = ctx.now()
         ttl = client.access_token_ttl or ctx.policy.access_token_ttl
@@ -201,7 +201,7 @@ class TokenIssuer:
         ``security_stamp``: the stamp a code recorded; nothing is written and ``StaleStamp``
         raised unless it is still the user's (held until the transaction ends)."""
         scopes = scopes if scopes is not None else grant.scopes
-        token, ttl, record = self._access_token(
+        token, ttl, record = self.new_access_token(
             client,
             subject=grant.user_id,
             scopes=scopes,

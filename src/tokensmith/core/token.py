@@ -139,7 +139,9 @@ class TokenEndpoint:
         exchange.client = await self.authenticator.authenticate(
             exchange.params, exchange.authorization, exchange.stores, limit=exchange.limit
         )
-        await note_use(exchange.client, exchange.stores, self.context.now())
+        noted = note_use(exchange.client, exchange.stores, self.context.now())
+        if noted is not None:
+            await noted
 
     def check_client_grant(self, exchange: TokenExchange) -> None:
         request, client = exchange.request, exchange.client

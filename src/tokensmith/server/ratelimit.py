@@ -29,6 +29,7 @@ import ipaddress
 import itertools
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -122,18 +123,29 @@ class RateLimiter:
 
     async def check_address(self, address: str) -> None:
         """Refuse, before any authentication work, an address past its failure limit."""
+        pending = self.address_check(address)
+        if pending is not None:
+            await pending
+
+    def address_check(self, address: str) -> Awaitable[None] | None:
+        """:meth:`check_address` as the token endpoint's form reader calls it: ``None`` when the
+        address is known to be clear without asking the storage (no limit, or, counting in
+        this process, no failure of the address in the window), else the check to await."""
         if self.failures is None:
-            return
+            return None
         if self._local:
             failed_at = self._failed_at.get(address)
             if failed_at is None:
-                return
+                return None
             if time.time() - failed_at > self.failures.get_expiry():
                 del self._failed_at[address]
-                return
+                return None
+        return self._test_address(address, self.failures)
+
+    async def _test_address(self, address: str, failures: RateLimitItem) -> None:
         key = ("failed-client-auth", _part(address))
-        if not await self.limiter.test(self.failures, *key):
-            await self._refuse(self.failures, key, "failed client authentications")
+        if not await self.limiter.test(failures, *key):
+            await self._refuse(failures, key, "failed client authentications")
 
     def _note_failure(self, address: str) -> None:
         failed = self._failed_at
@@ -199,6 +211,11 @@ class RequestLimits:
     async def check_address(self) -> None:
         """Before authentication: refuse the request if its address is past its failure limit."""
         await self.limiter.check_address(self.address)
+
+    def address_check(self) -> Awaitable[None] | None:
+        """:meth:`check_address`, or ``None`` when nothing needs awaiting
+        (:meth:`RateLimiter.address_check`)."""
+        return self.limiter.address_check(self.address)
 
     async def authenticated(self, client: Client) -> None:
         await self.limiter.count_client(self.endpoint, client, self.address)

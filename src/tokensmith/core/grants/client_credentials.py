@@ -43,7 +43,9 @@ class ClientCredentialsGrant:
             raise UnauthorizedClient("public clients cannot use client credentials")
         requested = scope_rules.parse_scope(request.get("scope"))
         resource = request.get("resource")
-        apis = await context.apis_for(resource, client, stores)
+        apis = context.known_apis_for(resource, client)
+        if apis is None:
+            apis = await context.apis_for(resource, client, stores)
         audience, api = resolve_audience(resource, client, apis)
         if api is None:
             raise InvalidTarget("client credentials need a resource or a default API")
@@ -59,11 +61,9 @@ class ClientCredentialsGrant:
         undefined = [s for s in requested if s not in api.scopes]
         if undefined:
             raise InvalidScope(f"scope not defined by {audience}: {' '.join(undefined)}")
-        token, ttl = await issuer.access_token(
-            client,
-            subject=client.client_id,
-            scopes=requested,
-            audience=audience,
-            stores=stores,
+        token, ttl, record = issuer.new_access_token(
+            client, subject=client.client_id, scopes=requested, audience=audience
         )
+        if record is not None:  # an opaque token (a JWT of this grant is not recorded)
+            await stores.access_tokens.record(record)
         return TokenResponse(access_token=token, expires_in=ttl, scopes=requested)

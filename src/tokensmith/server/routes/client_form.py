@@ -69,7 +69,9 @@ async def read_client_form(
     client = scope.get("client")
     address = client[0] if client else "unknown"
     limit = rt.rate_limiter.for_request(endpoint, address)
-    await limit.check_address()
+    pending = limit.address_check()
+    if pending is not None:
+        await pending
     return ClientForm(params, authorization, limit)
 
 
