@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
+import re
 
 from tests.server.harness import ServerEnv
 from tests.support.clients import machine
-from tokensmith.server.observability import JsonFormatter, RequestIdFilter, request_id
+from tokensmith.server.observability import (
+    JsonFormatter,
+    RequestIdFilter,
+    new_request_id,
+    request_id,
+)
 
 
 async def test_health_and_readiness(server_env: ServerEnv) -> None:
@@ -51,6 +59,29 @@ async def test_request_ids(server_env: ServerEnv) -> None:
     unsafe = await env.http.get("/healthz", headers={"X-Request-ID": "a b<script>"})
     assert unsafe.headers["x-request-id"] != "a b<script>"
     assert len(unsafe.headers["x-request-id"]) == 16
+
+
+def test_fresh_request_ids_are_not_repeated_by_seeding_or_forking() -> None:
+    """Request ids come from a generator of their own: ``random.seed`` (a test's, an app's)
+    does not make two processes or two runs hand out the same ids, and a forked worker does
+    not repeat its parent's."""
+    random.seed(7)
+    first = new_request_id()
+    random.seed(7)
+    again = new_request_id()
+    assert first != again
+    assert re.fullmatch(r"[0-9a-f]{16}", first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then gone
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{16}", child)
+    assert child != new_request_id()
 
 
 def test_json_log_lines_carry_the_request_id() -> None:

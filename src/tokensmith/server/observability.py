@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -49,7 +50,10 @@ from tokensmith.server.middleware import SecurityHeaders
 from tokensmith.settings import Settings
 from tokensmith.storage.sqlalchemy.engine import RetryingConnection
 
-_random_bits = random.getrandbits
+_ids = random.Random()  # noqa: S311 - ids, not secrets; its own, which no `random.seed` resets
+if hasattr(os, "register_at_fork"):  # a forked worker does not repeat its parent's ids
+    os.register_at_fork(after_in_child=_ids.seed)
+_random_bits = _ids.getrandbits
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -57,7 +61,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 def new_request_id() -> str:
     """A fresh request id: 16 hex digits (also those of the answers the HTTP protocols write
     themselves, :mod:`tokensmith.server.protocols`). An id that ties log lines to an answer,
-    not a secret: 64 bits from the process's Mersenne Twister (seeded from the OS, and again in
+    not a secret: 64 bits from a Mersenne Twister of its own (seeded from the OS, and again in
     a forked child), a third of the cost of ``secrets.token_hex(8)``'s system call."""
     return f"{_random_bits(64):016x}"
 
