@@ -269,13 +269,11 @@ class ServerContext:
     def known_apis_for(self, resource: str | None, client: Client) -> dict[str, Api] | None:
         """What :meth:`apis_for` answers at once, without a store: ``None`` when the API must
         be looked up (not cached)."""
-        identifier = resource or client.default_api
-        if identifier is None or not client.might_use(identifier):
+        identifier = _named_api(resource, client)
+        if identifier is None:
             return {}
         api = self.api_cache.fresh(identifier)
-        if api is None:
-            return None
-        return {api.identifier: api} if client.may_use(api) else {}
+        return None if api is None else _offered(api, client)
 
     async def apis_for(
         self, resource: str | None, client: Client, stores: Stores
@@ -285,11 +283,10 @@ class ServerContext:
         resource outside the client's APIs with ``invalid_target`` (RFC 8707 §2). An API a
         static client may not use is not even looked up; for a dynamic client the API's
         ``dynamic_clients`` flag decides (``Client.may_use``)."""
-        identifier = resource or client.default_api
-        if identifier is None or not client.might_use(identifier):
+        identifier = _named_api(resource, client)
+        if identifier is None:
             return {}
-        api = await self.get_api(identifier, stores)
-        return {api.identifier: api} if api is not None and client.may_use(api) else {}
+        return _offered(await self.get_api(identifier, stores), client)
 
     async def check_token_audience(
         self, client: Client, audience: str, resource: str | None, stores: Stores
@@ -309,3 +306,15 @@ class ServerContext:
         api = await self.get_api(audience, stores)
         if api is None or not client.may_use(api):
             raise InvalidTarget("this client may no longer request tokens for this resource")
+
+
+def _named_api(resource: str | None, client: Client) -> str | None:
+    """The API a request names (``resource``, or the client's default API) when the client
+    might use it, so that it is worth looking up (:meth:`ServerContext.apis_for`)."""
+    identifier = resource or client.default_api
+    return identifier if identifier is not None and client.might_use(identifier) else None
+
+
+def _offered(api: Api | None, client: Client) -> dict[str, Api]:
+    """``api`` by its identifier when it is registered and the client may use it, else none."""
+    return {api.identifier: api} if api is not None and client.may_use(api) else {}
