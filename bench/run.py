@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench import cost_model, logins, node, report, scale
+from bench import cost_model, logins, monitor, node, report, scale
 from bench.common import BENCH, PYTHON, ROOT, SERVER_CPU, Server, ensure_wrk, free_port, pinned
 from bench.common import run_wrk as wrk
 from bench.dot import peer as dot
@@ -101,7 +101,8 @@ def tokensmith_server(
         "TOKENSMITH_DATABASE_URL": db.url,
         "TOKENSMITH_SIGNING_ALG": alg,
         "TOKENSMITH_AUTHORIZATION_CODE_TTL": "600",
-        "TOKENSMITH_LOG_LEVEL": "WARNING",
+        # INFO: a refused request and each prune of expired rows leave a line (no access log)
+        "TOKENSMITH_LOG_LEVEL": "INFO",
         # the per-client limit (default 600/minute) would answer 429 to a load generator
         "TOKENSMITH_TOKEN_RATE_LIMIT": "",
         # Up to six tokensmith processes (and django-oauth-toolkit) share one PostgreSQL, whose
@@ -342,6 +343,21 @@ def with_ab_twins(scenarios: list[Scenario]) -> list[Scenario]:
     return out
 
 
+def keep_logs(workdir: Path, to: Path) -> None:
+    """The servers' logs (their errors, and what the servers did in the background: pruning)
+    kept beside the results: the work directory goes at the end."""
+    logs = sorted(workdir.glob("*.log"))
+    if logs:
+        to.mkdir(parents=True, exist_ok=True)
+        for log in logs:
+            shutil.copy(log, to / log.name)
+
+
+def stamp() -> str:
+    """The UTC time of a progress line, to line it up with monitor.csv and the servers' logs."""
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=3)
@@ -391,6 +407,8 @@ def main() -> None:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="tokensmith-bench-"))
     servers: dict[str, Server] = {}
+    record = monitor.Monitor(workdir, servers, args.out / "monitor.csv")
+    record.start()
     try:
         pg_admin = None if args.no_postgres else args.postgres
         dot_admin = pg_admin if want_dot(args) else None
@@ -405,6 +423,8 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
+        record.stop()
+        keep_logs(workdir, args.out / "logs")
         shutil.rmtree(workdir, ignore_errors=True)
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -738,7 +758,7 @@ def run(
                 # quicker round does not run out of single-use codes (extra ones stay unused)
                 scenario.need = max(scenario.need, int(result["rps"] * args.duration * 2) + 300)
             print(
-                f"  round {round_no} {scenario.name}: {result['rps']:,.0f} req/s"
+                f"  {stamp()} round {round_no} {scenario.name}: {result['rps']:,.0f} req/s"
                 f" p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms"
                 f" errors {result['errors']:.0f}",
                 flush=True,
@@ -754,7 +774,7 @@ def run(
             case.rounds.append(measured)
             idle, loaded, done = measured["idle"], measured["loaded"], measured["logins"]
             print(
-                f"  round {round_no} {case.name}: cc p99 idle {idle['p99_ms']:.1f} ms,"
+                f"  {stamp()} round {round_no} {case.name}: cc p99 idle {idle['p99_ms']:.1f} ms,"
                 f" under logins {loaded['p99_ms']:.1f} ms ({loaded['rps']:,.0f} req/s);"
                 f" {done['logins_per_s']:.1f} logins/s, errors {loaded['errors']:.0f} cc"
                 f" / {done['errors']} logins {done['first_errors'][:1]}",

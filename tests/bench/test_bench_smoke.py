@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -14,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.common import LUA, ROOT, process_tree_cpu_seconds
+from bench.common import LUA, ROOT, Server, process_tree_cpu_seconds
 from bench.dot import peer as dot
 from bench.prepare import Browser, code_body, refresh_body
 from bench.seed import CC_BODY, Seeded, seed, seed_login_users, seed_peer_web
 
-from bench import apps, cost_model, logins, report, run, scale
+from bench import apps, cost_model, logins, monitor, report, run, scale
 from tokensmith.resource import BearerRoute
 from tokensmith.server.app import create_app
 from tokensmith.settings import Settings
@@ -233,6 +234,36 @@ def test_cpu_time_counts_the_process_and_its_children() -> None:
         os.killpg(parent.pid, signal.SIGKILL)  # the child too
         parent.wait()
     assert process_tree_cpu_seconds(parent.pid) is None
+
+
+def test_monitor_records_databases_and_servers(tmp_path: Path) -> None:
+    """monitor.csv: a line per sample with the SQLite file and its write-ahead log, and each
+    running server's CPU seconds and memory; a server started later gets its columns then."""
+    (tmp_path / "bench.db").write_bytes(b"x" * 2_000_000)
+    (tmp_path / "bench.db-wal").write_bytes(b"x" * 500_000)
+    servers: dict[str, Server] = {}
+    record = monitor.Monitor(tmp_path, servers, tmp_path / "monitor.csv", interval=0.05)
+    record.start()
+    time.sleep(0.2)
+    sleeper = Server("sleeper", 0, [sys.executable, "-c", "import time; time.sleep(30)"])
+    sleeper.process = subprocess.Popen(sleeper.command)
+    servers["sleeper"] = sleeper
+    try:
+        deadline = time.monotonic() + 10
+        while not any("sleeper cpu s" in row for row in record.rows):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        record.stop()
+        sleeper.stop()
+    with open(tmp_path / "monitor.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["bench.db MB"] == "2.0"
+    assert rows[0]["bench.db-wal MB"] == "0.5"
+    assert rows[0]["sleeper cpu s"] == ""  # not started yet
+    assert float(rows[-1]["sleeper cpu s"]) >= 0
+    assert float(rows[-1]["sleeper MB"]) > 0
+    assert all(float(row["load1"]) >= 0 for row in rows)
 
 
 async def test_logins_scenario_drives_logins_in_process(tmp_path: Path) -> None:
