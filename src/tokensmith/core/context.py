@@ -75,6 +75,12 @@ class ServerContext:
     plugged in its own."""
     documents: DocumentFetcher | None = None
     """Fetches Client ID Metadata Documents (the edge); ``None``: such clients are unknown."""
+    reads: Callable[[], AbstractAsyncContextManager[Stores]] | None = None
+    """Stores for a short read outside any request's transaction (the edge: ``Database.read``),
+    for the client and API caches' reloads by a request that holds no connection yet: on a
+    SQLite file a read-only connection, so that a token request whose cached client expired
+    does not queue behind the writers on the one write connection, nor open its own
+    transaction (a writer's, on SQLite) only to read it. ``None``: the request's stores."""
     client_cache: TTLCache[Client] = field(init=False, repr=False)
     document_clients: dict[str, tuple[Client, int]] = field(init=False, repr=False)
     document_failures: dict[str, int] = field(init=False, repr=False)
@@ -118,9 +124,23 @@ class ServerContext:
                 return await self.document_client(client_id, stores)
             except DocumentError:
                 return None
+        if stores.holds_connection or self.reads is None:
+            return await self.client_cache.get(
+                client_id, lambda: stores.clients.get(client_id), wait=not stores.holds_connection
+            )
         return await self.client_cache.get(
-            client_id, lambda: stores.clients.get(client_id), wait=not stores.holds_connection
+            client_id, lambda: self._read_client(client_id), wait=True
         )
+
+    async def _read_client(self, client_id: str) -> Client | None:
+        assert self.reads is not None
+        async with self.reads() as stores:
+            return await stores.clients.get(client_id)
+
+    async def _read_api(self, identifier: str) -> Api | None:
+        assert self.reads is not None
+        async with self.reads() as stores:
+            return await stores.apis.get(identifier)
 
     def documents_resolved(
         self, client_id: str | None, transaction: Transaction
@@ -262,9 +282,11 @@ class ServerContext:
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:
         """A registered API, through the short-lived cache."""
-        return await self.api_cache.get(
-            identifier, lambda: stores.apis.get(identifier), wait=not stores.holds_connection
-        )
+        if stores.holds_connection or self.reads is None:
+            return await self.api_cache.get(
+                identifier, lambda: stores.apis.get(identifier), wait=not stores.holds_connection
+            )
+        return await self.api_cache.get(identifier, lambda: self._read_api(identifier), wait=True)
 
     def known_apis_for(self, resource: str | None, client: Client) -> dict[str, Api] | None:
         """What :meth:`apis_for` answers at once, without a store: ``None`` when the API must

@@ -37,7 +37,12 @@ from tokensmith.storage import redis as redis_storage
 from tokensmith.storage.compose import Database, Ephemeral
 from tokensmith.storage.sqlalchemy import keystore, migrate
 from tokensmith.storage.sqlalchemy.audit import AuditWriter
-from tokensmith.storage.sqlalchemy.engine import create_engine, is_sqlite, sqlite_file
+from tokensmith.storage.sqlalchemy.engine import (
+    create_engine,
+    create_reader,
+    is_sqlite,
+    sqlite_file,
+)
 from tokensmith.storage.sqlalchemy.prune import prune
 
 log = logging.getLogger("tokensmith.server")
@@ -171,7 +176,12 @@ class Runtime:
                 login=settings.url(settings.login_path),
             ),
         )
-        db = Database(engine, Ephemeral(redis, settings.redis_prefix) if redis else None)
+        db = Database(
+            engine,
+            Ephemeral(redis, settings.redis_prefix) if redis else None,
+            reader=create_reader(settings.database_url),
+        )
+        server.context.reads = db.read  # the caches' reloads, off the write connection
 
         def changed(kind: str, key: str) -> None:
             invalidate(server, kind, key)

@@ -161,12 +161,38 @@ class Database:
     """The engine and the unit of work: ``async with db.transaction() as stores``.
 
     With ``ephemeral`` (Redis), codes, interactions, assertion jtis, the JWT deny-list and the
-    login attempt counters live there; everything else in SQL.
+    login attempt counters live there; everything else in SQL. ``reader``: the engine of
+    :meth:`read` (``engine.create_reader``: a SQLite file's read-only connections), else
+    :meth:`read` uses ``engine``.
     """
 
-    def __init__(self, engine: AsyncEngine, ephemeral: Ephemeral | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ephemeral: Ephemeral | None = None,
+        *,
+        reader: AsyncEngine | None = None,
+    ) -> None:
         self.engine = engine
         self.ephemeral = ephemeral
+        self.reader = reader
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[RequestStores]:
+        """Stores for a short read outside any request's transaction (the caches' reloads):
+        on the reader's connection, where every ``SELECT`` reads the last committed state and
+        a write fails; without a reader, a transaction of its own on ``engine``, rolled back
+        (nothing to keep)."""
+        if self.reader is not None:
+            async with self.reader.connect() as conn:
+                yield build_stores(conn, self.ephemeral)
+            return
+        async with RetryingConnection(self.engine) as conn:
+            await conn.begin()
+            try:
+                yield build_stores(conn, self.ephemeral)
+            finally:
+                await conn.rollback()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[RequestStores]:
@@ -181,3 +207,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.reader is not None:
+            await self.reader.dispose()

@@ -128,6 +128,36 @@ def create_engine(
     return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
+def create_reader(url: str, *, pool_size: int = 2) -> AsyncEngine | None:
+    """A second engine for short reads outside any request's transaction (the client and API
+    caches' reloads), on a SQLite file only: read-only connections (``query_only``) in
+    autocommit, each ``SELECT`` its own read of the last committed state. In WAL mode a reader
+    never waits for the writer, so a reload does not queue behind the transactions on the one
+    write connection (under load that queue was seconds long, and a token request whose
+    cached client had expired waited in it). ``None`` for PostgreSQL, whose pool serves reads
+    and writes alike, and for an in-memory SQLite database, which a second engine would not
+    see."""
+    if sqlite_file(url) is None:
+        return None
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": 30},
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # autocommit: no BEGIN, no lock held
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
+
+
 class RetryingConnection(AsyncConnection):
     """A connection whose first statement is sent again, once, on a new connection when the
     pooled one turns out to be dead (``connection_invalidated``: the server restarted or dropped
