@@ -28,7 +28,9 @@ async def test_a_request_that_gets_no_database_connection_is_503(
         **FAST_HASH,  # type: ignore[arg-type]
     )
     async with ServerEnv.start(settings, clock) as env:
-        client = await machine(env)
+        # an opaque token is a row to write: on SQLite too (where the client is read on the
+        # reader's own connections) the request needs the process's one write connection
+        client = await machine(env, access_token_format="opaque")
         engine = env.app.state.runtime.db.engine
         # The pool waits 30 s by default and no setting shortens it; a test cannot wait that.
         engine.pool._timeout = POOL_TIMEOUT

@@ -533,8 +533,10 @@ async def test_rotation_with_its_live_grant_in_one_statement_on_postgresql(
         await s.grants.create(grant("g1"))
         await s.grants.create(grant("g2"))
         await s.grants.create(grant("g3", user_id="u2"))
+        made = {}  # made once: each carries the clock's second
         for digest, grant_id in (("r1", "g1"), ("r2", "g2"), ("r3", "g3")):
-            await s.refresh_tokens.create(dataclasses.replace(refresh(digest), grant_id=grant_id))
+            made[digest] = dataclasses.replace(refresh(digest), grant_id=grant_id)
+            await s.refresh_tokens.create(made[digest])
         await s.grants.revoke("g2", 200)
         await s.users.set_disabled("u2", True, 200)
     sent = count_statements(sql_db)
@@ -543,7 +545,7 @@ async def test_rotation_with_its_live_grant_in_one_statement_on_postgresql(
         rotated = await s.refresh_tokens.rotate_with_grant("r1", 500, client_id="app")
         assert rotated is not None
         token, live = rotated
-        assert token == dataclasses.replace(refresh("r1"), rotated_at=500)
+        assert token == dataclasses.replace(made["r1"], rotated_at=500)
         assert live == grant("g1")
         assert await s.refresh_tokens.rotate_with_grant("r1", 600, client_id="app") is None
         assert await s.refresh_tokens.rotate_with_grant("nothing", 600, client_id="app") is None

@@ -181,7 +181,10 @@ class Runtime:
             Ephemeral(redis, settings.redis_prefix) if redis else None,
             reader=create_reader(settings.database_url),
         )
-        server.context.reads = db.read  # the caches' reloads, off the write connection
+        if db.reader is not None or not is_sqlite(settings.database_url):
+            # the caches' reloads off the request's transaction (on a SQLite file, off the one
+            # write connection); an in-memory SQLite database has one connection for all
+            server.context.reads = db.read
 
         def changed(kind: str, key: str) -> None:
             invalidate(server, kind, key)
