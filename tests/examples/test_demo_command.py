@@ -81,7 +81,7 @@ def test_demo_starts_signs_in_stops_and_reuses_its_data(demo: Demo) -> None:
     assert "Open first:" in banner
     assert (demo.folder / "demo.json").stat().st_mode & 0o777 == 0o600
 
-    with httpx.Client(follow_redirects=False, timeout=10.0) as http:
+    with httpx.Client(follow_redirects=False, timeout=30.0) as http:
         assert http.get(f"{demo.issuer}/.well-known/openid-configuration").status_code == 200
         assert http.get(f"{demo.spa}/config.json").json()["issuer"] == demo.issuer
         home = sign_in(
@@ -110,7 +110,7 @@ def test_demo_starts_signs_in_stops_and_reuses_its_data(demo: Demo) -> None:
     demo.start()  # the same folder: same user, password and documents
     assert demo_password(demo) == password
     assert f"demo / {password}" in demo.output()
-    with httpx.Client(follow_redirects=False, timeout=10.0) as http:
+    with httpx.Client(follow_redirects=False, timeout=30.0) as http:
         home = sign_in(
             http,
             f"{demo.web}/auth/tokensmith/login?next=/",
@@ -128,7 +128,7 @@ def test_every_address_the_demo_prints_opens_a_page(demo: Demo) -> None:
     printed the issuer's and the API's bare origins, which answered ``{"detail":"Not Found"}``).
     The two origins that are not printed as such still answer a page that says where to go."""
     demo.start()
-    with httpx.Client(follow_redirects=False, timeout=10.0) as http:
+    with httpx.Client(follow_redirects=False, timeout=30.0) as http:
         urls = check_printed_urls_are_pages(demo, http)
         assert f"{demo.web}/" in urls
         assert f"{demo.issuer}/" in urls
