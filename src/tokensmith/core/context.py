@@ -11,10 +11,11 @@ process, and tests or benchmarks may replace the audit sink. Everything else is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tokensmith.core.accounts import Accounts, StoreAccounts
 from tokensmith.core.audit import AuditEvent, AuditSink, discard
@@ -34,6 +35,8 @@ from tokensmith.core.metadata_document import (
 from tokensmith.core.models import Api, Client
 from tokensmith.core.policy import ServerPolicy
 from tokensmith.core.ports import Stores
+
+_V = TypeVar("_V")
 
 MAX_CACHED_DOCUMENTS = 10_000
 """Metadata-document clients kept in one process at most (oldest dropped first)."""
@@ -124,23 +127,29 @@ class ServerContext:
                 return await self.document_client(client_id, stores)
             except DocumentError:
                 return None
-        if stores.holds_connection or self.reads is None:
-            return await self.client_cache.get(
-                client_id, lambda: stores.clients.get(client_id), wait=not stores.holds_connection
-            )
-        return await self.client_cache.get(
-            client_id, lambda: self._read_client(client_id), wait=True
+        return await self._cached(
+            self.client_cache, client_id, stores, lambda own: own.clients.get(client_id)
         )
 
-    async def _read_client(self, client_id: str) -> Client | None:
-        assert self.reads is not None
-        async with self.reads() as stores:
-            return await stores.clients.get(client_id)
+    async def _cached(
+        self,
+        cache: TTLCache[_V],
+        key: str,
+        stores: Stores,
+        fetch: Callable[[Stores], Awaitable[_V | None]],
+    ) -> _V | None:
+        """``cache``'s entry for ``key``, loaded by ``fetch`` when missing or expired: in the
+        request's own stores when it holds a connection already (or there is no ``reads``),
+        else on a short read of its own, so that the reload queues behind no writer."""
+        reads = self.reads
+        if stores.holds_connection or reads is None:
+            return await cache.get(key, lambda: fetch(stores), wait=not stores.holds_connection)
 
-    async def _read_api(self, identifier: str) -> Api | None:
-        assert self.reads is not None
-        async with self.reads() as stores:
-            return await stores.apis.get(identifier)
+        async def read() -> _V | None:
+            async with reads() as own:
+                return await fetch(own)
+
+        return await cache.get(key, read, wait=True)
 
     def documents_resolved(
         self, client_id: str | None, transaction: Transaction
@@ -282,11 +291,9 @@ class ServerContext:
 
     async def get_api(self, identifier: str, stores: Stores) -> Api | None:
         """A registered API, through the short-lived cache."""
-        if stores.holds_connection or self.reads is None:
-            return await self.api_cache.get(
-                identifier, lambda: stores.apis.get(identifier), wait=not stores.holds_connection
-            )
-        return await self.api_cache.get(identifier, lambda: self._read_api(identifier), wait=True)
+        return await self._cached(
+            self.api_cache, identifier, stores, lambda own: own.apis.get(identifier)
+        )
 
     def known_apis_for(self, resource: str | None, client: Client) -> dict[str, Api] | None:
         """What :meth:`apis_for` answers at once, without a store: ``None`` when the API must
