@@ -207,6 +207,38 @@ def test_report_route_targets_by_rate_and_by_cpu_time() -> None:
     )
 
 
+def test_report_judges_the_token_endpoint_on_both_databases() -> None:
+    """17.1 asks for its two ratios on SQLite and on PostgreSQL: each gets its row, judged on
+    its own rounds (a miss on one database is not hidden by the other)."""
+
+    def row(rps: list[float]) -> dict[str, Any]:
+        return {
+            "group": "g",
+            "rps": rps[0],
+            "p50_ms": 1.0,
+            "p99_ms": 2.0,
+            "errors": 0,
+            "rounds_rps": rps,
+        }
+
+    results = {
+        "scenarios": {
+            report.BARE: row([1000.0, 1000.0, 1000.0]),
+            report.NODE_ES256: row([400.0, 400.0, 400.0]),
+            report.CC_SQLITE: row([610.0, 600.0, 650.0]),
+            report.CC_PG: row([560.0, 580.0, 700.0]),
+        }
+    }
+    rows = {label: (shown, met) for label, shown, met in report.targets(results)}
+    assert rows["cc JWT ES256 SQLite ≥ 60 % of bare ASGI"] == ("0.61 x bare", True)
+    assert rows["cc JWT ES256 PostgreSQL ≥ 60 % of bare ASGI"] == ("0.58 x bare", False)
+    assert rows["cc JWT ES256 SQLite ≥ 1.5 x node-oidc-provider ES256"] == ("1.52 x node", True)
+    assert rows["cc JWT ES256 PostgreSQL ≥ 1.5 x node-oidc-provider ES256"] == (
+        "1.45 x node",
+        False,
+    )
+
+
 def test_cpu_time_counts_the_process_and_its_children() -> None:
     """The bench's server CPU time: the process's own and its live descendants' (gunicorn's and
     ``serve --workers``' workers)."""
