@@ -361,6 +361,15 @@ class Settings(BaseSettings):
         description="Days an audit event is kept before `tokensmith db prune` and the pruning "
         "inside `serve` delete it (0: keep forever).",
     )
+    gc_freeze: bool = Field(
+        False,
+        description="Once the server has started, leave every object alive then (the app's "
+        "modules, routes, schemas and keys) out of Python's later garbage collections "
+        "(`gc.freeze`): a full collection then scans only what the requests left behind, "
+        "instead of pausing every request in flight for ~80 ms to scan the whole app "
+        "(docs/performance.md). `tokensmith serve` turns it on unless this is set; set it "
+        "when you run the app under uvicorn or gunicorn yourself.",
+    )
     audit_flush_interval: float = Field(
         0.1,
         gt=0,

@@ -60,6 +60,7 @@ def started(server: LiveServer) -> str:
 def test_serve_dev_runs_on_a_loopback_issuer_of_its_port(tmp_path: Path, sqlite_url: str) -> None:
     port = free_port()
     env = without_issuer(serve_env(issuer="unused", database_url=sqlite_url))
+    env["TOKENSMITH_GC_FREEZE"] = "false"  # set: serve keeps it
     server = spawn_server(tmp_path, env, port=port, serve_args=("--dev",))
     try:
         log = started(server)
@@ -67,6 +68,7 @@ def test_serve_dev_runs_on_a_loopback_issuer_of_its_port(tmp_path: Path, sqlite_
         assert metadata["issuer"] == f"http://127.0.0.1:{port}"
         assert "--dev: development only" in log
         assert f"issuer:       http://127.0.0.1:{port}" in log
+        assert "gc freeze:    off" in log
     finally:
         stop_server(server)
 
@@ -102,6 +104,7 @@ def test_serve_prints_what_it_runs_with(tmp_path: Path, database_url: str) -> No
         assert ":***@" in summary["database"]
     assert summary["redis"].strip() == "none"
     assert summary["workers"].strip() == "1"
+    assert summary["gc freeze"].strip() == "on"  # serve's default (Settings.gc_freeze)
     published = {key["kid"] for key in keys}
     signing = summary["signing keys"].strip().split(", ")
     assert {entry.split(" ")[0] for entry in signing} == {"ES256", "RS256", "EdDSA"}

@@ -74,6 +74,10 @@ def serve(
         issuer = f"http://127.0.0.1:{port}"
         settings = load_settings(issuer=issuer)
         os.environ["TOKENSMITH_ISSUER"] = issuer  # for the worker processes (--workers)
+    if "gc_freeze" not in settings.model_fields_set:
+        # on by default for the server processes this command runs (Settings.gc_freeze)
+        os.environ["TOKENSMITH_GC_FREEZE"] = "true"  # for the worker processes (--workers)
+        settings = settings.model_copy(update={"gc_freeze": True})
     if settings.email_backend == "outbox" and not _loopback_issuer(settings.issuer):
         raise fail(
             "TOKENSMITH_EMAIL_BACKEND=outbox lists every sign-up and reset link at "
@@ -175,6 +179,7 @@ def start_summary(
         f"  redis:        {mask_url(redis) if redis else 'none'}",
         f"  signing keys: {signing or 'none'}",
         f"  workers:      {workers}",
+        f"  gc freeze:    {'on' if settings.gc_freeze else 'off'}",
     ]
     return "\n".join(lines)
 

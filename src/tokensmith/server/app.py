@@ -99,6 +99,7 @@ def create_app(
         app.state.metrics.audit = rt.audit
         app.state.metrics.hashing = rt.server.passwords
         rt.start_tasks()
+        rt.freeze_start_up()
         try:
             yield
         finally:

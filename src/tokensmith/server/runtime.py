@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -245,6 +246,21 @@ class Runtime:
                 log.info("pruned %d expired rows", report.total)
             except Exception:
                 log.exception("pruning failed; will try again")
+
+    def freeze_start_up(self) -> None:
+        """``gc_freeze``: collect once, then move every object alive to the permanent
+        generation (``gc.freeze``), so that the full collections to come, each a pause of the
+        event loop, scan only what requests leave behind, not the app (about 170,000 objects:
+        83 ms a collection, measured in docs/performance.md). Objects frozen here are still
+        freed when their last reference goes; only a cycle among them would be kept."""
+        if not self.settings.gc_freeze:
+            return
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "%d objects of the start-up left out of later garbage collections (gc_freeze)",
+            gc.get_freeze_count(),
+        )
 
     def start_tasks(self) -> None:
         """The background work of a server process: audit writer, key reloads, pruning,
