@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.live import live_server
+from tests.live import LiveServer, live_server
 from tests.server.harness import ServerEnv
 from tests.support.clients import machine
 from tokensmith.core.audit import AuditEvent
@@ -437,6 +438,11 @@ def worker_pids(pid: int) -> set[int]:
     return {p for p in pids if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
 
 
+def frozen_processes(server: LiveServer) -> int:
+    """How many of the server's processes logged their start-up frozen (``gc_freeze``)."""
+    return server.log_path.read_text().count("left out of later garbage collections")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path, workers: int) -> None:
     """A real ``tokensmith serve`` with a timer far away, stopped (SIGTERM) right after its last
@@ -445,10 +451,18 @@ def test_no_event_lost_when_serve_stops_right_after_requests(tmp_path: Path, wor
     its own), SIGTERM stops both, each flushing what it queued, and the server exits."""
     requests = 25
     serve_args = ("--workers", str(workers)) if workers > 1 else ()
-    with live_server(tmp_path, audit_flush_interval="60", serve_args=serve_args) as server:
+    with live_server(
+        tmp_path, audit_flush_interval="60", log_level="INFO", serve_args=serve_args
+    ) as server:
         children = worker_pids(server.process.pid)
         if workers > 1:
             assert len(children) == workers, server.log()
+        # serve's default gc_freeze reaches every process that serves (the workers through
+        # their environment), at the end of each one's start-up
+        deadline = time.monotonic() + 30
+        while (frozen := frozen_processes(server)) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert frozen == workers, server.log()
         server.create_api("https://api.example", ("docs:read",))
         client = server.create_client(
             "worker",

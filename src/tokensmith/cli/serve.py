@@ -76,7 +76,6 @@ def serve(
         os.environ["TOKENSMITH_ISSUER"] = issuer  # for the worker processes (--workers)
     if "gc_freeze" not in settings.model_fields_set:
         # on by default for the server processes this command runs (Settings.gc_freeze)
-        os.environ["TOKENSMITH_GC_FREEZE"] = "true"  # for the worker processes (--workers)
         settings = settings.model_copy(update={"gc_freeze": True})
     if settings.email_backend == "outbox" and not _loopback_issuer(settings.issuer):
         raise fail(
@@ -95,6 +94,8 @@ def serve(
     # proxy trust, no server header, no access log: as the demo runs
     options = uvicorn_options(settings, http=cast("HttpParser", http), loop=loop)
     if workers > 1:
+        # the worker processes read their settings from the environment
+        os.environ["TOKENSMITH_GC_FREEZE"] = "true" if settings.gc_freeze else "false"
         uvicorn.run(
             "tokensmith.server.factory:serve_worker_app",
             factory=True,
