@@ -275,6 +275,51 @@ async def test_issue_writes_the_grant_and_its_tokens_in_one_statement_on_postgre
         assert await s.refresh_tokens.get("r2") == r2
 
 
+async def test_an_issuance_that_is_the_last_write_commits_by_itself_on_postgresql(
+    sql_db: Database,
+) -> None:
+    """``last``: an opaque client-credentials token, its request's only write. On PostgreSQL,
+    as the first statement of its transaction, it is sent alone (no ``BEGIN``/``COMMIT``) and
+    commits by itself: it stays even if the transaction fails afterwards. After another
+    statement, or on SQLite, it is part of the transaction and rolled back with it."""
+
+    class Failed(Exception):
+        pass
+
+    postgres = sql_db.engine.dialect.name == "postgresql"
+    control: list[str] = []
+    if postgres:
+
+        def _logged(record: Any) -> None:
+            if record.query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+                control.append(record.query)
+
+        @event.listens_for(sql_db.engine.sync_engine.pool, "checkout")
+        def _checkout(dbapi_connection: Any, *_: object) -> None:
+            dbapi_connection.driver_connection.add_query_logger(_logged)
+
+    sent = count_statements(sql_db)
+    j1, j2 = access("j1", "d1"), access("j2", "d2")
+    try:
+        async with sql_db.transaction() as s:
+            await s.grants.issue(None, access_token=j1, refresh_token=None, last=True)
+            raise Failed
+    except Failed:
+        pass
+    assert len(sent) == 1, sent
+    assert control == [], control  # PostgreSQL: no BEGIN, COMMIT or ROLLBACK (SQLite: none seen)
+    try:
+        async with sql_db.transaction() as s:
+            assert await s.grants.get("g0") is None
+            await s.grants.issue(None, access_token=j2, refresh_token=None, last=True)
+            raise Failed
+    except Failed:
+        pass
+    async with sql_db.transaction() as s:
+        assert (await s.access_tokens.get("j1") == j1) == postgres
+        assert await s.access_tokens.get("j2") is None
+
+
 async def test_issue_keeps_a_grant_stored_already_and_its_tokens_are_born_revoked(
     sql_db: Database,
 ) -> None:

@@ -129,6 +129,7 @@ class GrantStore(Protocol):
         access_token: AccessTokenRecord | None,
         refresh_token: RefreshToken | None,
         stamp: tuple[str, int] | None = None,
+        last: bool = False,
     ) -> None:
         """Write the rows of one issuance together, each when given: a new grant (left as it
         is when one with its id exists already, no ``Conflict``), the access-token record and
@@ -139,7 +140,13 @@ class GrantStore(Protocol):
         ``StaleStamp`` raised, unless the user's security stamp is still ``stamp``, held
         (``SecurityStampStore.hold``) until the transaction ends. The issuance is then the
         redemption's last write: when nothing was written in the transaction before, it may be
-        committed by itself (PostgreSQL)."""
+        committed by itself (PostgreSQL).
+
+        ``last``: the caller writes nothing after this issuance (an opaque client-credentials
+        token, the request's only write): likewise committed by itself when nothing was
+        written in the transaction before (PostgreSQL: one round-trip instead of ``BEGIN``,
+        the insert and ``COMMIT``). Should the request fail afterwards, the record stays: a
+        token that was never handed out, which nobody can present."""
         ...
 
     async def get(self, grant_id: str) -> Grant | None: ...

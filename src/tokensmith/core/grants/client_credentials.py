@@ -65,5 +65,6 @@ class ClientCredentialsGrant:
             client, subject=client.client_id, scopes=requested, audience=audience
         )
         if record is not None:  # an opaque token (a JWT of this grant is not recorded)
-            await stores.access_tokens.record(record)
+            # the request's only write: on PostgreSQL one statement that commits by itself
+            await stores.grants.issue(None, access_token=record, refresh_token=None, last=True)
         return TokenResponse(access_token=token, expires_in=ttl, scopes=requested)

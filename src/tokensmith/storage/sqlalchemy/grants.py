@@ -158,6 +158,7 @@ class SqlGrantStore(SqlStore):
         access_token: AccessTokenRecord | None,
         refresh_token: RefreshToken | None,
         stamp: tuple[str, int] | None = None,
+        last: bool = False,
     ) -> None:
         params: dict[str, object] = {}
         if grant is not None:
@@ -169,13 +170,14 @@ class SqlGrantStore(SqlStore):
         given = (grant is not None, access_token is not None, refresh_token is not None)
         conn = self._conn
         one = conn.dialect.name == "postgresql"
-        # The driver's statement commits by itself outside a transaction: only a code's
-        # redemption (``stamp``), whose issuance is its last write, may be sent so.
+        # The driver's statement commits by itself outside a transaction: only an issuance
+        # that is its request's last write (a code's redemption, ``stamp``; ``last``) may be
+        # sent so.
         if (
             one
             and isinstance(conn, RetryingConnection)
             and any(given)
-            and (stamp is not None or await conn.driver_in_transaction())
+            and (stamp is not None or last or await conn.driver_in_transaction())
         ):
             if stamp is not None:
                 held = self._stamps.held(stamp[0])
