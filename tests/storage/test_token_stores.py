@@ -222,10 +222,11 @@ async def test_parallel_creations_of_one_grant_store_exactly_one(sql_db: Databas
             assert went_on == (index != winner.revoked_at), index
 
 
-def count_statements(db: Database) -> list[str]:
+def count_statements(db: Database, control: list[str] | None = None) -> list[str]:
     """The SQL statements sent on ``db``'s engine from now on (transaction control aside):
     through SQLAlchemy, and on PostgreSQL also those sent to the driver itself
-    (``RetryingConnection.driver_fetch``), which asyncpg's query loggers see."""
+    (``RetryingConnection.driver_fetch``), which asyncpg's query loggers see. ``control``:
+    where to put the transaction control that asyncpg sends (PostgreSQL)."""
     sent: list[str] = []
 
     @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
@@ -236,6 +237,8 @@ def count_statements(db: Database) -> list[str]:
     def _logged(record: Any) -> None:
         if not record.query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             sent.append(record.query)
+        elif control is not None:
+            control.append(record.query)
 
     if db.engine.dialect.name == "postgresql":
 
@@ -288,17 +291,7 @@ async def test_an_issuance_that_is_the_last_write_commits_by_itself_on_postgresq
 
     postgres = sql_db.engine.dialect.name == "postgresql"
     control: list[str] = []
-    if postgres:
-
-        def _logged(record: Any) -> None:
-            if record.query.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-                control.append(record.query)
-
-        @event.listens_for(sql_db.engine.sync_engine.pool, "checkout")
-        def _checkout(dbapi_connection: Any, *_: object) -> None:
-            dbapi_connection.driver_connection.add_query_logger(_logged)
-
-    sent = count_statements(sql_db)
+    sent = count_statements(sql_db, control)
     j1, j2 = access("j1", "d1"), access("j2", "d2")
     try:
         async with sql_db.transaction() as s:
